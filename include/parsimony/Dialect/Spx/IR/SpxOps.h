@@ -1,0 +1,19 @@
+//===- SpxOps.h - spx operations --------------------------------*- C++ -*-===//
+
+#ifndef PARSIMONY_DIALECT_SPX_IR_SPXOPS_H
+#define PARSIMONY_DIALECT_SPX_IR_SPXOPS_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "parsimony/Dialect/Spx/IR/SpxAttrs.h"
+#include "parsimony/Dialect/Spx/IR/SpxDialect.h"
+
+#define GET_OP_CLASSES
+#include "parsimony/Dialect/Spx/IR/SpxOps.h.inc"
+
+#endif // PARSIMONY_DIALECT_SPX_IR_SPXOPS_H

@@ -1,0 +1,36 @@
+# -*- Python -*-
+# lit configuration for Parsimony's regression tests.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "PARSIMONY"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+# Helper scripts and input models live in Inputs/ folders.
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.parsimony_obj_root, "test")
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()  # FileCheck, not, count, ...
+
+plugin = os.path.join(config.parsimony_lib_dir, "libParsimonyPlugin.so")
+config.substitutions.append(("%parsimony_plugin", plugin))
+config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%parsimony_src", config.parsimony_src_root))
+config.substitutions.append(("%parsimony_obj", config.parsimony_obj_root))
+
+tool_dirs = [config.parsimony_tools_dir, config.llvm_tools_dir]
+tools = [
+    "parsimony-opt",
+    ToolSubst("mlir-opt", command=os.path.join(config.llvm_tools_dir, "mlir-opt")),
+]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+if os.path.exists("/usr/local/cuda/bin/ptxas"):
+    config.available_features.add("ptxas")
