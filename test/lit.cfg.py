@@ -25,6 +25,10 @@ config.substitutions.append(("%python", config.python_executable))
 config.substitutions.append(("%parsimony_src", config.parsimony_src_root))
 config.substitutions.append(("%parsimony_obj", config.parsimony_obj_root))
 
+# Our tools first, then LLVM's (FileCheck, not, count, ...).
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.parsimony_tools_dir, append_path=True)
+
 tool_dirs = [config.parsimony_tools_dir, config.llvm_tools_dir]
 tools = [
     "parsimony-opt",
