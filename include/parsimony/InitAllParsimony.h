@@ -10,7 +10,9 @@
 
 #include "mlir/IR/DialectRegistry.h"
 #include "parsimony/Dialect/Spx/IR/SpxDialect.h"
+#include "parsimony/Conversion/Passes.h"
 #include "parsimony/Dialect/Spx/Transforms/Passes.h"
+#include "parsimony/Pipelines/Pipelines.h"
 
 namespace parsimony {
 
@@ -18,7 +20,11 @@ inline void registerAllDialects(mlir::DialectRegistry &registry) {
   registry.insert<mlir::spx::SpxDialect>();
 }
 
-inline void registerAllPasses() { mlir::spx::registerSpxPasses(); }
+inline void registerAllPasses() {
+  mlir::spx::registerSpxPasses();
+  registerParsimonyConversionPasses();
+  registerPipelines();
+}
 
 } // namespace parsimony
 

@@ -1,0 +1,126 @@
+//===- Compiler.h - Parsimony's ahead-of-time compiler driver ---*- C++ -*-===//
+//
+// The library behind parsimony-compile and parsimony-run: load a model
+// (.onnx or .mlir), lower it with --parsimony-cpu-pipeline, optimize and emit
+// native code for the chosen CPU, and package it as a shared library with a
+// generated C header (docs/abi.md).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PARSIMONY_COMPILER_COMPILER_H
+#define PARSIMONY_COMPILER_COMPILER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <string>
+#include <vector>
+
+namespace parsimony {
+
+/// Element types of model inputs and outputs, numbered as the C ABI
+/// (parsimony_dtype in the generated header; ONNX TensorProto numbering).
+enum class DType : int32_t {
+  Float32 = 1,
+  UInt8 = 2,
+  Int8 = 3,
+  UInt16 = 4,
+  Int16 = 5,
+  Int32 = 6,
+  Int64 = 7,
+  Bool = 9,
+  Float16 = 10,
+  Float64 = 11,
+  UInt32 = 12,
+  UInt64 = 13,
+  BFloat16 = 16,
+};
+
+/// Bytes per element of `dtype`.
+int64_t dtypeSize(DType dtype);
+/// "float32", "int64", ...
+llvm::StringRef dtypeName(DType dtype);
+
+struct TensorSignature {
+  std::string name;
+  DType dtype = DType::Float32;
+  llvm::SmallVector<int64_t> shape;
+  int64_t numElements() const;
+};
+
+/// The entry point's inputs and outputs, in call order.
+struct ModelSignature {
+  std::vector<TensorSignature> inputs;
+  std::vector<TensorSignature> outputs;
+};
+
+struct CompileOptions {
+  /// Target CPU: native, x86-64-v3 (AVX2), x86-64-v4 (AVX-512), or any LLVM
+  /// CPU name.
+  std::string cpu = "native";
+  /// Only "cpu" today.
+  std::string target = "cpu";
+  /// C identifier prefix of the generated API (<name>_run, <name>_info).
+  std::string modelName = "model";
+  /// Name of the function to compile (default: the only public function, or
+  /// "main").
+  std::string entry;
+  /// Symbolic dimension bindings (--dim NAME=VALUE).
+  llvm::StringMap<int64_t> dims;
+  /// Pipeline knobs.
+  bool useKernels = true;
+  bool approximateMath = true;
+};
+
+/// Loads `path` (.onnx via the importer, anything else parsed as MLIR).
+mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
+loadModel(llvm::StringRef path, mlir::MLIRContext &context,
+          const CompileOptions &options);
+
+/// Finds the entry function, checks every shape is static, names it for the
+/// C ABI and returns its signature. Must run before lowering.
+mlir::FailureOr<ModelSignature> prepareEntry(mlir::ModuleOp module,
+                                             const CompileOptions &options);
+
+/// Runs --parsimony-cpu-pipeline; the module is in the LLVM dialect after.
+mlir::LogicalResult lowerToLLVMDialect(mlir::ModuleOp module,
+                                       const CompileOptions &options);
+
+/// Translates an LLVM-dialect module to LLVM IR optimized for the target CPU
+/// and returns either textual IR (`emitObject` false) or an object file.
+mlir::FailureOr<std::string> emitNative(mlir::ModuleOp module,
+                                        const CompileOptions &options,
+                                        bool emitObject);
+
+/// The generated C header of the model's API.
+std::string generateHeader(const ModelSignature &signature,
+                           const CompileOptions &options);
+
+/// Writes a shared library at `outputPath` from an object file's bytes: the
+/// generated C wrapper, the model object and the runtime library are linked
+/// with the system C compiler. Writes nothing on failure.
+mlir::LogicalResult linkSharedLibrary(llvm::StringRef objectBytes,
+                                      const ModelSignature &signature,
+                                      const CompileOptions &options,
+                                      llvm::StringRef outputPath);
+
+/// Writes `contents` to `path` atomically (temp file + rename), so a failed
+/// run never leaves a partial output.
+mlir::LogicalResult writeFileAtomically(llvm::StringRef path,
+                                        llvm::StringRef contents);
+
+/// The full path: load, prepare, lower, emit and link `path` to a shared
+/// library at `outputPath`. Returns the model signature.
+mlir::FailureOr<ModelSignature> compileToSharedLibrary(
+    llvm::StringRef path, llvm::StringRef outputPath,
+    const CompileOptions &options, mlir::MLIRContext &context);
+
+/// Registers the dialects and LLVM translations the compiler needs.
+void registerCompilerDialects(mlir::DialectRegistry &registry);
+
+} // namespace parsimony
+
+#endif // PARSIMONY_COMPILER_COMPILER_H

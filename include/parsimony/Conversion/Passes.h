@@ -1,0 +1,39 @@
+//===- Passes.h - Parsimony conversion passes -------------------*- C++ -*-===//
+
+#ifndef PARSIMONY_CONVERSION_PASSES_H
+#define PARSIMONY_CONVERSION_PASSES_H
+
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+namespace arith {
+class ArithDialect;
+} // namespace arith
+namespace func {
+class FuncDialect;
+} // namespace func
+namespace LLVM {
+class LLVMDialect;
+} // namespace LLVM
+namespace math {
+class MathDialect;
+} // namespace math
+namespace memref {
+class MemRefDialect;
+} // namespace memref
+namespace vector {
+class VectorDialect;
+} // namespace vector
+} // namespace mlir
+
+namespace parsimony {
+
+#define GEN_PASS_DECL
+#include "parsimony/Conversion/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "parsimony/Conversion/Passes.h.inc"
+
+} // namespace parsimony
+
+#endif // PARSIMONY_CONVERSION_PASSES_H

@@ -1,0 +1,55 @@
+//===- Passes.td - Parsimony conversion passes -------------*- tablegen -*-===//
+
+#ifndef PARSIMONY_CONVERSION_PASSES_TD
+#define PARSIMONY_CONVERSION_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def ConvertLinalgToKernels : Pass<"convert-linalg-to-parsimony-kernels"> {
+  let summary = "Lower f32 matmul-like linalg ops on memrefs to runtime "
+                "micro-kernel calls";
+  let description = [{
+    Runs after bufferization. Every linalg op on memrefs that is a
+    contraction (named `linalg.matmul`, `batch_matmul`, `matvec`, `vecmat`,
+    their transposed forms, or an equivalent `linalg.generic` with a
+    multiply-accumulate body) with f32 operands, at most one batch, M and N
+    dimension and exactly one K dimension, becomes a call to the runtime's
+    `parsimony_sgemm_batched`:
+
+    ```
+    C[b] += op(A[b]) * op(B[b])    (alpha = 1, beta = 1)
+    ```
+
+    Transposes and leading dimensions are read from the operands' static
+    strided layouts; an operand missing the batch dimension is broadcast
+    (batch stride 0). Ops whose layouts are dynamic or not unit-stride in
+    one of the two matrix dimensions stay as linalg and lower to loops.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::memref::MemRefDialect"];
+  let options = [
+    Option<"minFlops", "min-flops", "int64_t", /*default=*/"0",
+           "Keep contractions with fewer statically known FLOPs as loops">
+  ];
+}
+
+def ApproximateMath : Pass<"parsimony-approximate-math"> {
+  let summary = "Replace math functions with vectorizable polynomial "
+                "approximations";
+  let description = [{
+    Rewrites `math.erf`, `math.exp`, `math.expm1`, `math.log`, `math.log1p`,
+    `math.log2`, `math.tanh`, `math.atan`, `math.atan2`, `math.sin`,
+    `math.cos`, `math.rsqrt` and friends (f32, and f16/bf16 through f32) into
+    polynomial approximations built from arith ops (upstream's
+    `populateMathPolynomialApproximationPatterns`), so loops over them
+    vectorize instead of calling libm per element. The approximations are
+    accurate to a few f32 ulps.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+#endif // PARSIMONY_CONVERSION_PASSES_TD

@@ -1,0 +1,37 @@
+//===- Pipelines.h - Parsimony's named end-to-end pipelines -----*- C++ -*-===//
+
+#ifndef PARSIMONY_PIPELINES_PIPELINES_H
+#define PARSIMONY_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace parsimony {
+
+struct CpuPipelineOptions
+    : public mlir::PassPipelineOptions<CpuPipelineOptions> {
+  Option<bool> useKernels{
+      *this, "kernels",
+      llvm::cl::desc("Lower f32 matmuls to the runtime micro-kernels "
+                     "(otherwise to loops)"),
+      llvm::cl::init(true)};
+  Option<bool> approximateMath{
+      *this, "approximate-math",
+      llvm::cl::desc("Use vectorizable polynomial approximations for "
+                     "erf/exp/tanh/log/..."),
+      llvm::cl::init(true)};
+};
+
+/// Tensor-level IR (func + linalg/tensor/arith/math/tosa) to the LLVM
+/// dialect: tosa -> linalg, elementwise fusion, one-shot bufferization with
+/// caller-allocated results, matmuls onto the runtime micro-kernels, loops,
+/// LLVM. Public functions use the bare-pointer calling convention.
+void buildCpuPipeline(mlir::OpPassManager &pm,
+                      const CpuPipelineOptions &options);
+
+/// Registers --parsimony-cpu-pipeline.
+void registerPipelines();
+
+} // namespace parsimony
+
+#endif // PARSIMONY_PIPELINES_PIPELINES_H

@@ -1,0 +1,93 @@
+//===- CommandLine.cpp - options shared by parsimony-compile/-run ---------===//
+
+#include "parsimony/Compiler/CommandLine.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+using namespace parsimony;
+
+cl::OptionCategory &parsimony::getCompileOptionCategory() {
+  static cl::OptionCategory category("Compilation options");
+  return category;
+}
+
+namespace {
+struct SharedOptions {
+  cl::opt<std::string> target{
+      "target", cl::desc("Code generation target: cpu"), cl::init("cpu"),
+      cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> cpu{
+      "cpu",
+      cl::desc("Target CPU: native (default), x86-64-v3 (AVX2), x86-64-v4 "
+               "(AVX-512), or an LLVM CPU name"),
+      cl::init("native"), cl::cat(getCompileOptionCategory())};
+  cl::list<std::string> dims{
+      "dim", cl::desc("Bind a symbolic dimension: --dim NAME=VALUE"),
+      cl::value_desc("NAME=VALUE"), cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> name{
+      "name",
+      cl::desc("C identifier prefix of the generated API (default: derived "
+               "from the output file name)"),
+      cl::init(""), cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> entry{
+      "entry", cl::desc("Function to compile (default: @main or the only "
+                        "public function)"),
+      cl::init(""), cl::cat(getCompileOptionCategory())};
+  cl::opt<bool> kernels{
+      "kernels",
+      cl::desc("Use the runtime GEMM micro-kernels for f32 matmuls "
+               "(--kernels=false lowers them to loops)"),
+      cl::init(true), cl::cat(getCompileOptionCategory())};
+  cl::opt<bool> approximateMath{
+      "approximate-math",
+      cl::desc("Vectorizable polynomial approximations of erf/exp/tanh/log"),
+      cl::init(true), cl::cat(getCompileOptionCategory())};
+};
+
+SharedOptions &options() {
+  static SharedOptions shared;
+  return shared;
+}
+
+// Register the options when the library is loaded, before parsing.
+[[maybe_unused]] const SharedOptions &registered = options();
+} // namespace
+
+mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
+  SharedOptions &cl = options();
+  CompileOptions result;
+  if (cl.target != "cpu") {
+    errs() << "error: --target=" << cl.target
+           << " is not supported by this build (supported: cpu)\n";
+    return mlir::failure();
+  }
+  result.target = cl.target;
+  result.cpu = cl.cpu;
+  result.entry = cl.entry;
+  result.useKernels = cl.kernels;
+  result.approximateMath = cl.approximateMath;
+  if (!cl.name.empty()) {
+    bool valid = isAlpha(cl.name.front()) || cl.name.front() == '_';
+    for (char c : cl.name)
+      valid &= isAlnum(c) || c == '_';
+    if (!valid) {
+      errs() << "error: --name=" << cl.name
+             << " is not a C identifier\n";
+      return mlir::failure();
+    }
+    result.modelName = cl.name;
+  }
+  for (const std::string &binding : cl.dims) {
+    auto [dimName, value] = StringRef(binding).split('=');
+    int64_t size;
+    if (dimName.empty() || value.getAsInteger(10, size) || size <= 0) {
+      errs() << "error: --dim expects NAME=VALUE with a positive VALUE, got '"
+             << binding << "'\n";
+      return mlir::failure();
+    }
+    result.dims[dimName] = size;
+  }
+  return result;
+}

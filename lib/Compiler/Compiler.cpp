@@ -1,0 +1,736 @@
+//===- Compiler.cpp - load, lower, emit and link a model ------------------===//
+
+#include "parsimony/Compiler/Compiler.h"
+
+#include "parsimony/InitAllParsimony.h"
+#include "parsimony/Pipelines/Pipelines.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/Triple.h"
+
+#ifdef PARSIMONY_HAVE_IMPORTER
+#include "parsimony/Importer/OnnxImporter.h"
+#endif
+
+using namespace mlir;
+using namespace parsimony;
+
+//===----------------------------------------------------------------------===//
+// Types
+//===----------------------------------------------------------------------===//
+
+int64_t parsimony::dtypeSize(DType dtype) {
+  switch (dtype) {
+  case DType::Bool:
+  case DType::Int8:
+  case DType::UInt8:
+    return 1;
+  case DType::Int16:
+  case DType::UInt16:
+  case DType::Float16:
+  case DType::BFloat16:
+    return 2;
+  case DType::Float32:
+  case DType::Int32:
+  case DType::UInt32:
+    return 4;
+  case DType::Int64:
+  case DType::UInt64:
+  case DType::Float64:
+    return 8;
+  }
+  return 0;
+}
+
+StringRef parsimony::dtypeName(DType dtype) {
+  switch (dtype) {
+  case DType::Float32:
+    return "float32";
+  case DType::UInt8:
+    return "uint8";
+  case DType::Int8:
+    return "int8";
+  case DType::UInt16:
+    return "uint16";
+  case DType::Int16:
+    return "int16";
+  case DType::Int32:
+    return "int32";
+  case DType::Int64:
+    return "int64";
+  case DType::Bool:
+    return "bool";
+  case DType::Float16:
+    return "float16";
+  case DType::Float64:
+    return "float64";
+  case DType::UInt32:
+    return "uint32";
+  case DType::UInt64:
+    return "uint64";
+  case DType::BFloat16:
+    return "bfloat16";
+  }
+  return "unknown";
+}
+
+int64_t TensorSignature::numElements() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+static std::optional<DType> dtypeOf(Type type) {
+  if (type.isF32())
+    return DType::Float32;
+  if (type.isF16())
+    return DType::Float16;
+  if (type.isBF16())
+    return DType::BFloat16;
+  if (type.isF64())
+    return DType::Float64;
+  if (auto integer = dyn_cast<IntegerType>(type)) {
+    bool isUnsigned = integer.isUnsigned();
+    switch (integer.getWidth()) {
+    case 1:
+      return DType::Bool;
+    case 8:
+      return isUnsigned ? DType::UInt8 : DType::Int8;
+    case 16:
+      return isUnsigned ? DType::UInt16 : DType::Int16;
+    case 32:
+      return isUnsigned ? DType::UInt32 : DType::Int32;
+    case 64:
+      return isUnsigned ? DType::UInt64 : DType::Int64;
+    default:
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+void parsimony::registerCompilerDialects(DialectRegistry &registry) {
+  mlir::registerAllDialects(registry);
+  mlir::registerAllExtensions(registry);
+  mlir::registerAllToLLVMIRTranslations(registry);
+  parsimony::registerAllDialects(registry);
+}
+
+//===----------------------------------------------------------------------===//
+// Loading and preparing
+//===----------------------------------------------------------------------===//
+
+FailureOr<OwningOpRef<ModuleOp>>
+parsimony::loadModel(StringRef path, MLIRContext &context,
+                     const CompileOptions &options) {
+  if (path.ends_with(".onnx")) {
+#ifdef PARSIMONY_HAVE_IMPORTER
+    ImportOptions importOptions;
+    for (const auto &dim : options.dims)
+      importOptions.dimBindings[dim.getKey().str()] = dim.getValue();
+    return importOnnxFile(path, context, importOptions);
+#else
+    emitError(UnknownLoc::get(&context))
+        << "this build of Parsimony has no ONNX importer; cannot load '"
+        << path << "'";
+    return failure();
+#endif
+  }
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(path, &context);
+  if (!module)
+    return failure();
+  return module;
+}
+
+/// Symbolic dimension names recorded by the importer for argument `index`.
+static std::string symbolicDimName(func::FuncOp func, unsigned index,
+                                   unsigned dim, bool isResult) {
+  auto names = isResult
+                   ? func.getResultAttrOfType<ArrayAttr>(index, "onnx.dim_params")
+                   : func.getArgAttrOfType<ArrayAttr>(index, "onnx.dim_params");
+  if (names && dim < names.size())
+    if (auto name = dyn_cast<StringAttr>(names[dim]); name && !name.empty())
+      return name.str();
+  return {};
+}
+
+static FailureOr<TensorSignature> describe(func::FuncOp func, unsigned index,
+                                           bool isResult) {
+  Type type = isResult ? func.getResultTypes()[index]
+                       : func.getArgumentTypes()[index];
+  auto name = isResult
+                  ? func.getResultAttrOfType<StringAttr>(index, "onnx.name")
+                  : func.getArgAttrOfType<StringAttr>(index, "onnx.name");
+  TensorSignature tensor;
+  tensor.name = name ? name.str()
+                     : (isResult ? "output" : "input") + std::to_string(index);
+  StringRef kind = isResult ? "output" : "input";
+  auto ranked = dyn_cast<RankedTensorType>(type);
+  if (!ranked)
+    return func.emitError() << kind << " '" << tensor.name
+                            << "' must be a ranked tensor, got " << type;
+  std::optional<DType> dtype = dtypeOf(ranked.getElementType());
+  if (!dtype)
+    return func.emitError() << kind << " '" << tensor.name
+                            << "' has unsupported element type "
+                            << ranked.getElementType();
+  tensor.dtype = *dtype;
+  for (auto [dim, size] : llvm::enumerate(ranked.getShape())) {
+    if (ShapedType::isDynamic(size)) {
+      std::string symbol = symbolicDimName(func, index, dim, isResult);
+      InFlightDiagnostic diag = func.emitError()
+                                << kind << " '" << tensor.name
+                                << "' has a dynamic dimension " << dim;
+      if (!symbol.empty())
+        diag << " ('" << symbol << "'); bind it with --dim " << symbol
+             << "=VALUE";
+      else
+        diag << "; compile with static shapes";
+      return diag;
+    }
+    tensor.shape.push_back(size);
+  }
+  return tensor;
+}
+
+FailureOr<ModelSignature> parsimony::prepareEntry(ModuleOp module,
+                                                  const CompileOptions &options) {
+  func::FuncOp entry;
+  SmallVector<func::FuncOp> publicFuncs;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isExternal())
+      continue;
+    if (!options.entry.empty() ? func.getSymName() == options.entry
+                               : func.getSymName() == "main")
+      entry = func;
+    if (func.isPublic())
+      publicFuncs.push_back(func);
+  }
+  if (!entry && options.entry.empty() && publicFuncs.size() == 1)
+    entry = publicFuncs.front();
+  if (!entry) {
+    InFlightDiagnostic diag = module.emitError();
+    if (!options.entry.empty())
+      diag << "no function named '" << options.entry << "' to compile";
+    else
+      diag << "cannot pick the entry function: expected @main or exactly one "
+              "public function, found "
+           << publicFuncs.size();
+    return diag;
+  }
+
+  ModelSignature signature;
+  for (unsigned i = 0, e = entry.getNumArguments(); i < e; ++i) {
+    FailureOr<TensorSignature> tensor = describe(entry, i, false);
+    if (failed(tensor))
+      return failure();
+    signature.inputs.push_back(*tensor);
+  }
+  for (unsigned i = 0, e = entry.getNumResults(); i < e; ++i) {
+    FailureOr<TensorSignature> tensor = describe(entry, i, true);
+    if (failed(tensor))
+      return failure();
+    signature.outputs.push_back(*tensor);
+  }
+  if (signature.outputs.empty())
+    return entry.emitError("the entry function has no results");
+
+  // The C wrapper calls the entry under a model-specific name; everything
+  // else becomes private so LLVM may internalize and inline it.
+  for (auto func : module.getOps<func::FuncOp>())
+    if (func != entry && !func.isExternal())
+      func.setPrivate();
+  entry.setSymName(options.modelName + "_entry");
+  entry.setPublic();
+  return signature;
+}
+
+//===----------------------------------------------------------------------===//
+// Lowering and code generation
+//===----------------------------------------------------------------------===//
+
+LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
+                                            const CompileOptions &options) {
+  // Reject what the CPU pipeline cannot lower yet with a message naming it,
+  // rather than a failed legalization deep in the pipeline.
+  WalkResult unsupported = module.walk([&](Operation *op) {
+    if (op->getDialect() &&
+        op->getDialect()->getNamespace() == "spx") {
+      op->emitError() << "'" << op->getName()
+                      << "' has no CPU lowering in this build";
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  if (unsupported.wasInterrupted())
+    return failure();
+
+  PassManager pm(module.getContext());
+  CpuPipelineOptions pipeline;
+  pipeline.useKernels = options.useKernels;
+  pipeline.approximateMath = options.approximateMath;
+  buildCpuPipeline(pm, pipeline);
+  return pm.run(module);
+}
+
+/// The LLVM CPU name and feature string for `cpu`.
+static std::pair<std::string, std::string> resolveCpu(StringRef cpu) {
+  if (cpu != "native")
+    return {cpu.str(), ""};
+  SmallVector<std::string> features;
+  for (const auto &feature : llvm::sys::getHostCPUFeatures())
+    features.push_back((feature.getValue() ? "+" : "-") +
+                       feature.getKey().str());
+  return {llvm::sys::getHostCPUName().str(), llvm::join(features, ",")};
+}
+
+FailureOr<std::string> parsimony::emitNative(ModuleOp module,
+                                             const CompileOptions &options,
+                                             bool emitObject) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmContext, options.modelName);
+  if (!llvmModule)
+    return module.emitError("failed to translate the module to LLVM IR");
+
+  llvm::Triple triple(llvm::sys::getProcessTriple());
+  std::string error;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return module.emitError() << "no LLVM target for " << triple.str() << ": "
+                              << error;
+  auto [cpu, features] = resolveCpu(options.cpu);
+  std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
+      target->createMCSubtargetInfo(triple, cpu, ""));
+  if (!subtarget || !subtarget->isCPUStringValid(cpu))
+    return module.emitError() << "unknown CPU '" << options.cpu
+                              << "' (use native, x86-64-v3 or x86-64-v4)";
+  llvm::TargetOptions targetOptions;
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      triple, cpu, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
+  if (!machine)
+    return module.emitError("failed to create the LLVM target machine");
+  llvmModule->setDataLayout(machine->createDataLayout());
+  llvmModule->setTargetTriple(triple);
+  // Per-function attributes so every pass sees the target's vector width.
+  for (llvm::Function &fn : *llvmModule) {
+    if (fn.isDeclaration())
+      continue;
+    fn.addFnAttr("target-cpu", cpu);
+    if (!features.empty())
+      fn.addFnAttr("target-features", features);
+  }
+
+  // The O3 pipeline with loop and SLP vectorization.
+  {
+    llvm::LoopAnalysisManager lam;
+    llvm::FunctionAnalysisManager fam;
+    llvm::CGSCCAnalysisManager cgam;
+    llvm::ModuleAnalysisManager mam;
+    llvm::PipelineTuningOptions tuning;
+    tuning.LoopUnrolling = true;
+    tuning.LoopInterleaving = true;
+    tuning.LoopVectorization = true;
+    tuning.SLPVectorization = true;
+    llvm::PassBuilder builder(machine.get(), tuning);
+    builder.registerModuleAnalyses(mam);
+    builder.registerCGSCCAnalyses(cgam);
+    builder.registerFunctionAnalyses(fam);
+    builder.registerLoopAnalyses(lam);
+    builder.crossRegisterProxies(lam, fam, cgam, mam);
+    llvm::ModulePassManager mpm =
+        builder.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+    mpm.run(*llvmModule, mam);
+  }
+
+  std::string result;
+  llvm::raw_string_ostream os(result);
+  if (!emitObject) {
+    llvmModule->print(os, nullptr);
+    return result;
+  }
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream objectStream(buffer);
+  llvm::legacy::PassManager codegen;
+  if (machine->addPassesToEmitFile(codegen, objectStream, nullptr,
+                                   llvm::CodeGenFileType::ObjectFile))
+    return module.emitError("the target cannot emit object files");
+  codegen.run(*llvmModule);
+  return std::string(buffer.begin(), buffer.end());
+}
+
+//===----------------------------------------------------------------------===//
+// C API generation and linking
+//===----------------------------------------------------------------------===//
+
+static std::string cType(DType dtype) {
+  switch (dtype) {
+  case DType::Float32:
+    return "float";
+  case DType::Float64:
+    return "double";
+  case DType::Int64:
+    return "int64_t";
+  case DType::UInt64:
+    return "uint64_t";
+  case DType::Int32:
+    return "int32_t";
+  case DType::UInt32:
+    return "uint32_t";
+  case DType::Int16:
+    return "int16_t";
+  case DType::UInt16:
+  case DType::Float16:
+  case DType::BFloat16:
+    return "uint16_t";
+  case DType::Int8:
+    return "int8_t";
+  case DType::UInt8:
+  case DType::Bool:
+    return "uint8_t";
+  }
+  return "void";
+}
+
+static std::string shapeString(const TensorSignature &tensor) {
+  std::string s = "[";
+  for (auto [i, d] : llvm::enumerate(tensor.shape))
+    s += (i ? ", " : "") + std::to_string(d);
+  return s + "]";
+}
+
+/// A C identifier for a tensor name (used for parameter names).
+static std::string identifier(StringRef name, StringRef fallback) {
+  std::string id;
+  for (char c : name)
+    id += llvm::isAlnum(c) ? c : '_';
+  if (id.empty() || llvm::isDigit(id.front()))
+    id = fallback.str() + "_" + id;
+  return id;
+}
+
+static constexpr const char *kAbiDefinitions = R"c(
+#ifndef PARSIMONY_MODEL_ABI_V1
+#define PARSIMONY_MODEL_ABI_V1 1
+/* Element types, numbered as ONNX TensorProto.DataType. */
+typedef enum parsimony_dtype {
+  PARSIMONY_FLOAT32 = 1, PARSIMONY_UINT8 = 2, PARSIMONY_INT8 = 3,
+  PARSIMONY_UINT16 = 4, PARSIMONY_INT16 = 5, PARSIMONY_INT32 = 6,
+  PARSIMONY_INT64 = 7, PARSIMONY_BOOL = 9, PARSIMONY_FLOAT16 = 10,
+  PARSIMONY_FLOAT64 = 11, PARSIMONY_UINT32 = 12, PARSIMONY_UINT64 = 13,
+  PARSIMONY_BFLOAT16 = 16
+} parsimony_dtype;
+
+typedef struct parsimony_tensor_info {
+  const char *name;     /* the ONNX graph input/output name */
+  int32_t dtype;        /* a parsimony_dtype */
+  int32_t rank;
+  const int64_t *shape; /* rank sizes, row-major, contiguous */
+} parsimony_tensor_info;
+
+typedef struct parsimony_model_info {
+  uint32_t abi_version; /* 1 */
+  const char *name;
+  int32_t num_inputs;
+  const parsimony_tensor_info *inputs;
+  int32_t num_outputs;
+  const parsimony_tensor_info *outputs;
+} parsimony_model_info;
+#endif
+)c";
+
+std::string parsimony::generateHeader(const ModelSignature &signature,
+                                      const CompileOptions &options) {
+  std::string name = options.modelName;
+  std::string guard = "PARSIMONY_MODEL_" + llvm::StringRef(name).upper() + "_H";
+  std::string h;
+  llvm::raw_string_ostream os(h);
+  os << "/* Generated by parsimony-compile: the C API of model '" << name
+     << "'.\n   See docs/abi.md. */\n";
+  os << "#ifndef " << guard << "\n#define " << guard << "\n\n";
+  os << "#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n";
+  os << kAbiDefinitions << "\n";
+  os << "/* Inputs:\n";
+  for (auto [i, t] : llvm::enumerate(signature.inputs))
+    os << " *   " << i << " \"" << t.name << "\": " << dtypeName(t.dtype) << " "
+       << shapeString(t) << "\n";
+  os << " * Outputs:\n";
+  for (auto [i, t] : llvm::enumerate(signature.outputs))
+    os << " *   " << i << " \"" << t.name << "\": " << dtypeName(t.dtype) << " "
+       << shapeString(t) << "\n";
+  os << " */\n\n";
+  os << "/* Names, types and shapes of the inputs and outputs. */\n";
+  os << "const parsimony_model_info *" << name << "_info(void);\n\n";
+  os << "/* Runs the model: inputs[i] and outputs[i] point to contiguous,\n"
+        "   row-major buffers of the shapes above (any alignment). Outputs are\n"
+        "   overwritten. Reentrant: concurrent calls with distinct outputs are\n"
+        "   safe. Returns 0. */\n";
+  os << "int32_t " << name
+     << "_run(const void *const *inputs, void *const *outputs);\n\n";
+  os << "/* The same, one pointer per tensor. */\n";
+  os << "int32_t " << name << "_run_args(";
+  bool first = true;
+  for (auto [i, t] : llvm::enumerate(signature.inputs)) {
+    os << (first ? "" : ", ") << "const " << cType(t.dtype) << " *"
+       << identifier(t.name, "input");
+    first = false;
+  }
+  for (auto [i, t] : llvm::enumerate(signature.outputs)) {
+    os << (first ? "" : ", ") << cType(t.dtype) << " *"
+       << identifier(t.name, "output");
+    first = false;
+  }
+  os << ");\n\n";
+  os << "/* Model-independent names of the two entry points above, for\n"
+        "   loaders that dlopen() the library (such as parsimony-run). */\n";
+  os << "const parsimony_model_info *parsimony_model_v1_info(void);\n";
+  os << "int32_t parsimony_model_v1_run(const void *const *inputs,\n"
+        "                               void *const *outputs);\n\n";
+  os << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << guard << " */\n";
+  return h;
+}
+
+/// The C source that implements the API declared by generateHeader on top of
+/// the bare-pointer entry function.
+static std::string generateWrapper(const ModelSignature &signature,
+                                   const CompileOptions &options) {
+  std::string name = options.modelName;
+  std::string c;
+  llvm::raw_string_ostream os(c);
+  os << "/* Generated by parsimony-compile. */\n#include \"model.h\"\n\n";
+  size_t numArgs = signature.inputs.size() + signature.outputs.size();
+  os << "extern void " << name << "_entry(";
+  for (size_t i = 0; i < numArgs; ++i)
+    os << (i ? ", " : "") << "void *";
+  os << ");\n\n";
+  auto emitInfos = [&](StringRef kind,
+                       const std::vector<TensorSignature> &tensors) {
+    for (auto [i, t] : llvm::enumerate(tensors)) {
+      os << "static const int64_t parsimony__" << kind << "_shape_" << i
+         << "[] = {";
+      for (int64_t d : t.shape)
+        os << d << ", ";
+      os << "0};\n";
+    }
+    os << "static const parsimony_tensor_info parsimony__" << kind
+       << "_infos[] = {\n";
+    for (auto [i, t] : llvm::enumerate(tensors)) {
+      std::string escaped;
+      llvm::raw_string_ostream es(escaped);
+      llvm::printEscapedString(t.name, es);
+      os << "  {\"" << escaped << "\", " << static_cast<int32_t>(t.dtype)
+         << ", " << t.shape.size() << ", parsimony__" << kind << "_shape_" << i
+         << "},\n";
+    }
+    if (tensors.empty())
+      os << "  {0, 0, 0, 0},\n";
+    os << "};\n";
+  };
+  emitInfos("input", signature.inputs);
+  emitInfos("output", signature.outputs);
+  std::string escapedName;
+  llvm::raw_string_ostream en(escapedName);
+  llvm::printEscapedString(name, en);
+  os << "static const parsimony_model_info parsimony__model = {1, \""
+     << escapedName << "\", " << signature.inputs.size()
+     << ", parsimony__input_infos, " << signature.outputs.size()
+     << ", parsimony__output_infos};\n\n";
+  os << "const parsimony_model_info *" << name
+     << "_info(void) { return &parsimony__model; }\n\n";
+  os << "int32_t " << name
+     << "_run(const void *const *inputs, void *const *outputs) {\n  " << name
+     << "_entry(";
+  size_t arg = 0;
+  for (size_t i = 0; i < signature.inputs.size(); ++i)
+    os << (arg++ ? ", " : "") << "(void *)inputs[" << i << "]";
+  for (size_t i = 0; i < signature.outputs.size(); ++i)
+    os << (arg++ ? ", " : "") << "outputs[" << i << "]";
+  os << ");\n  return 0;\n}\n\n";
+  os << "int32_t " << name << "_run_args(";
+  arg = 0;
+  for (const TensorSignature &t : signature.inputs)
+    os << (arg++ ? ", " : "") << "const " << cType(t.dtype) << " *"
+       << identifier(t.name, "input");
+  for (const TensorSignature &t : signature.outputs)
+    os << (arg++ ? ", " : "") << cType(t.dtype) << " *"
+       << identifier(t.name, "output");
+  os << ") {\n  " << name << "_entry(";
+  arg = 0;
+  for (const TensorSignature &t : signature.inputs)
+    os << (arg++ ? ", " : "") << "(void *)" << identifier(t.name, "input");
+  for (const TensorSignature &t : signature.outputs)
+    os << (arg++ ? ", " : "") << "(void *)" << identifier(t.name, "output");
+  os << ");\n  return 0;\n}\n\n";
+  os << "const parsimony_model_info *parsimony_model_v1_info(void) {\n"
+        "  return &parsimony__model;\n}\n";
+  os << "int32_t parsimony_model_v1_run(const void *const *inputs,\n"
+        "                               void *const *outputs) {\n  return "
+     << name << "_run(inputs, outputs);\n}\n";
+  return c;
+}
+
+LogicalResult parsimony::writeFileAtomically(StringRef path,
+                                             StringRef contents) {
+  SmallString<256> temp;
+  if (llvm::sys::fs::createUniqueFile(path + ".tmp-%%%%%%", temp)) {
+    llvm::errs() << "error: cannot create a temporary file next to '" << path
+                 << "'\n";
+    return failure();
+  }
+  llvm::FileRemover remover(temp);
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(temp, ec);
+    if (ec) {
+      llvm::errs() << "error: cannot write '" << temp << "': " << ec.message()
+                   << "\n";
+      return failure();
+    }
+    os << contents;
+    if (os.has_error()) {
+      llvm::errs() << "error: cannot write '" << temp << "'\n";
+      os.clear_error();
+      return failure();
+    }
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(temp, path)) {
+    llvm::errs() << "error: cannot write '" << path << "': " << ec.message()
+                 << "\n";
+    return failure();
+  }
+  remover.releaseFile();
+  return success();
+}
+
+/// Finds the runtime library the generated code calls into.
+static std::string findRuntimeLibrary() {
+  SmallVector<std::string> dirs;
+  if (const char *env = std::getenv("PARSIMONY_RUNTIME_DIR"))
+    dirs.push_back(env);
+  std::string exe =
+      llvm::sys::fs::getMainExecutable(nullptr, (void *)&findRuntimeLibrary);
+  if (!exe.empty())
+    dirs.push_back(
+        (llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)) +
+         "/lib")
+            .str());
+#ifdef PARSIMONY_RUNTIME_LIB_DIR
+  dirs.push_back(PARSIMONY_RUNTIME_LIB_DIR);
+#endif
+  for (const std::string &dir : dirs) {
+    std::string candidate = dir + "/libParsimonyRuntime.a";
+    if (llvm::sys::fs::exists(candidate))
+      return candidate;
+  }
+  return {};
+}
+
+LogicalResult parsimony::linkSharedLibrary(StringRef objectBytes,
+                                           const ModelSignature &signature,
+                                           const CompileOptions &options,
+                                           StringRef outputPath) {
+  SmallString<128> dir;
+  if (llvm::sys::fs::createUniqueDirectory("parsimony-link", dir)) {
+    llvm::errs() << "error: cannot create a temporary directory\n";
+    return failure();
+  }
+  auto cleanup = llvm::make_scope_exit(
+      [&] { llvm::sys::fs::remove_directories(dir); });
+  std::string object = (dir + "/model.o").str();
+  std::string wrapper = (dir + "/wrapper.c").str();
+  std::string header = (dir + "/model.h").str();
+  std::string library = (dir + "/model.so").str();
+  std::string log = (dir + "/link.log").str();
+  if (failed(writeFileAtomically(object, objectBytes)) ||
+      failed(writeFileAtomically(wrapper, generateWrapper(signature, options))) ||
+      failed(writeFileAtomically(header, generateHeader(signature, options))))
+    return failure();
+
+  std::string runtime = findRuntimeLibrary();
+  if (runtime.empty()) {
+    llvm::errs() << "error: cannot find libParsimonyRuntime.a (set "
+                    "PARSIMONY_RUNTIME_DIR to the directory holding it)\n";
+    return failure();
+  }
+  const char *cxxEnv = std::getenv("CXX");
+  llvm::ErrorOr<std::string> compiler =
+      llvm::sys::findProgramByName(cxxEnv ? cxxEnv : "c++");
+  if (!compiler) {
+    llvm::errs() << "error: no C++ compiler driver (c++) found to link the "
+                    "shared library; set CXX\n";
+    return failure();
+  }
+  SmallVector<StringRef> args = {*compiler,  "-shared", "-fPIC", "-O2",
+                                 "-x",       "c",       wrapper, "-x",
+                                 "none",     object,    runtime, "-o",
+                                 library,    "-lm",     "-lpthread",
+                                 "-Wl,--exclude-libs,ALL"};
+  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
+                                          StringRef(log)};
+  std::string errorMessage;
+  int rc = llvm::sys::ExecuteAndWait(*compiler, args, std::nullopt, redirects,
+                                     0, 0, &errorMessage);
+  if (rc != 0) {
+    llvm::errs() << "error: linking the shared library failed";
+    if (!errorMessage.empty())
+      llvm::errs() << ": " << errorMessage;
+    llvm::errs() << "\n";
+    if (auto buffer = llvm::MemoryBuffer::getFile(log))
+      llvm::errs() << (*buffer)->getBuffer();
+    return failure();
+  }
+  auto built = llvm::MemoryBuffer::getFile(library, /*IsText=*/false);
+  if (!built) {
+    llvm::errs() << "error: the linker produced no library\n";
+    return failure();
+  }
+  return writeFileAtomically(outputPath, (*built)->getBuffer());
+}
+
+FailureOr<ModelSignature> parsimony::compileToSharedLibrary(
+    StringRef path, StringRef outputPath, const CompileOptions &options,
+    MLIRContext &context) {
+  FailureOr<OwningOpRef<ModuleOp>> module = loadModel(path, context, options);
+  if (failed(module))
+    return failure();
+  FailureOr<ModelSignature> signature = prepareEntry(**module, options);
+  if (failed(signature) || failed(lowerToLLVMDialect(**module, options)))
+    return failure();
+  FailureOr<std::string> object = emitNative(**module, options, true);
+  if (failed(object) ||
+      failed(linkSharedLibrary(*object, *signature, options, outputPath)))
+    return failure();
+  return signature;
+}

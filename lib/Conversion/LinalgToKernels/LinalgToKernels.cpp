@@ -1,0 +1,217 @@
+//===- LinalgToKernels.cpp - linalg contractions -> runtime sgemm calls ---===//
+//
+// Dense matmuls are where a transformer spends its time, and a packed,
+// register-blocked GEMM is hard to get from generic loop codegen. This pass
+// hands every f32 contraction on memrefs to the runtime's micro-kernels
+// (parsimony_sgemm_batched), reading transposes and leading dimensions from
+// the operands' static strided layouts.
+//
+//===----------------------------------------------------------------------===//
+
+#include "parsimony/Conversion/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+
+namespace parsimony {
+#define GEN_PASS_DEF_CONVERTLINALGTOKERNELS
+#include "parsimony/Conversion/Passes.h.inc"
+} // namespace parsimony
+
+using namespace mlir;
+
+namespace {
+
+constexpr StringLiteral kSgemmBatched = "parsimony_sgemm_batched";
+
+/// How one matrix operand is laid out for the BLAS-style call.
+struct MatrixOperand {
+  Value memref;
+  bool transposed = false;
+  int64_t leadingDim = 1;
+  int64_t batchStride = 0;
+};
+
+/// The memref dimension that loop dimension `loopDim` indexes in `map`, if
+/// any.
+static std::optional<unsigned> operandDimFor(AffineMap map,
+                                             ArrayRef<unsigned> loopDims) {
+  if (loopDims.empty())
+    return std::nullopt;
+  for (auto [pos, expr] : llvm::enumerate(map.getResults()))
+    if (auto dim = dyn_cast<AffineDimExpr>(expr))
+      if (dim.getPosition() == loopDims.front())
+        return pos;
+  return std::nullopt;
+}
+
+/// Describes a [rows x cols] matrix operand (either may be absent = size 1)
+/// for the call: row-major when the column stride is 1, transposed when the
+/// row stride is 1. Fails for any other layout.
+static FailureOr<MatrixOperand>
+describeMatrix(Value memref, AffineMap map, ArrayRef<unsigned> batchDims,
+               ArrayRef<unsigned> rowDims, ArrayRef<unsigned> colDims,
+               int64_t rowLength) {
+  auto type = cast<MemRefType>(memref.getType());
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)))
+    return failure();
+  auto strideOf = [&](std::optional<unsigned> dim) -> int64_t {
+    return dim ? strides[*dim] : 0;
+  };
+  std::optional<unsigned> row = operandDimFor(map, rowDims);
+  std::optional<unsigned> col = operandDimFor(map, colDims);
+  std::optional<unsigned> batch = operandDimFor(map, batchDims);
+  int64_t rowStride = strideOf(row), colStride = strideOf(col);
+  int64_t batchStride = strideOf(batch);
+  if (ShapedType::isDynamic(rowStride) || ShapedType::isDynamic(colStride) ||
+      ShapedType::isDynamic(batchStride))
+    return failure();
+
+  MatrixOperand result;
+  result.memref = memref;
+  result.batchStride = batchStride;
+  if (!col || colStride == 1) {
+    // Row-major. A missing row dimension (a vector) has any leading dim.
+    result.leadingDim = row ? rowStride : std::max<int64_t>(rowLength, 1);
+    if (row && rowStride < rowLength)
+      return failure();
+    return result;
+  }
+  if (!row || rowStride == 1) {
+    result.transposed = true;
+    result.leadingDim = colStride;
+    return result;
+  }
+  return failure();
+}
+
+/// Returns the pointer to a memref's first element as an !llvm.ptr.
+static Value elementPointer(OpBuilder &b, Location loc, Value memref) {
+  auto metadata = memref::ExtractStridedMetadataOp::create(b, loc, memref);
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(
+      b, loc, metadata.getBaseBuffer());
+  int64_t elementBytes =
+      cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8;
+  Value byteOffset = arith::MulIOp::create(
+      b, loc, metadata.getOffset(),
+      arith::ConstantIndexOp::create(b, loc, elementBytes));
+  Value address = arith::AddIOp::create(b, loc, base, byteOffset);
+  Value asI64 =
+      arith::IndexCastOp::create(b, loc, b.getI64Type(), address);
+  return LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()),
+                                  asI64);
+}
+
+struct LinalgToKernelsPass
+    : parsimony::impl::ConvertLinalgToKernelsBase<LinalgToKernelsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    SmallVector<linalg::LinalgOp> candidates;
+    getOperation()->walk([&](linalg::LinalgOp op) {
+      if (isCandidate(op))
+        candidates.push_back(op);
+    });
+    for (linalg::LinalgOp op : candidates)
+      if (failed(lower(op)))
+        return signalPassFailure();
+  }
+
+  /// f32 contractions on memrefs with a single batch/M/N/K structure.
+  bool isCandidate(linalg::LinalgOp op) const {
+    if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
+        op.getNumDpsInits() != 1 || !linalg::isaContractionOpInterface(op))
+      return false;
+    for (OpOperand &operand : op->getOpOperands()) {
+      auto type = dyn_cast<MemRefType>(operand.get().getType());
+      if (!type || !type.getElementType().isF32())
+        return false;
+    }
+    FailureOr<linalg::ContractionDimensions> dims =
+        linalg::inferContractionDims(op);
+    return succeeded(dims) && dims->batch.size() <= 1 && dims->m.size() <= 1 &&
+           dims->n.size() <= 1 && dims->k.size() == 1;
+  }
+
+  LogicalResult lower(linalg::LinalgOp op) {
+    linalg::ContractionDimensions dims = *linalg::inferContractionDims(op);
+    SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    auto rangeOf = [&](ArrayRef<unsigned> loopDims) -> int64_t {
+      return loopDims.empty() ? 1 : ranges[loopDims.front()];
+    };
+    int64_t m = rangeOf(dims.m), n = rangeOf(dims.n), k = rangeOf(dims.k);
+    int64_t batch = rangeOf(dims.batch);
+    if (ShapedType::isDynamic(m) || ShapedType::isDynamic(n) ||
+        ShapedType::isDynamic(k) || ShapedType::isDynamic(batch))
+      return success(); // Dynamic sizes stay as loops for now.
+    if (minFlops > 0 && 2 * batch * m * n * k < minFlops)
+      return success();
+
+    SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+    Value lhsValue = op.getDpsInputOperand(0)->get();
+    Value rhsValue = op.getDpsInputOperand(1)->get();
+    Value accValue = op.getDpsInitOperand(0)->get();
+    FailureOr<MatrixOperand> lhs =
+        describeMatrix(lhsValue, maps[0], dims.batch, dims.m, dims.k, k);
+    FailureOr<MatrixOperand> rhs =
+        describeMatrix(rhsValue, maps[1], dims.batch, dims.k, dims.n, n);
+    FailureOr<MatrixOperand> acc =
+        describeMatrix(accValue, maps[2], dims.batch, dims.m, dims.n, n);
+    if (failed(lhs) || failed(rhs) || failed(acc) || acc->transposed)
+      return success(); // Unusual layouts stay as loops.
+
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    func::FuncOp callee = getOrDeclareKernel(b);
+    auto i64 = [&](int64_t v) {
+      return arith::ConstantIntOp::create(b, loc, v, 64).getResult();
+    };
+    auto i32 = [&](bool v) {
+      return arith::ConstantIntOp::create(b, loc, v ? 1 : 0, 32).getResult();
+    };
+    Value one = arith::ConstantFloatOp::create(b, loc, b.getF32Type(),
+                                               APFloat(1.0f));
+    SmallVector<Value> args = {
+        i64(batch), i64(m), i64(n), i64(k), one,
+        elementPointer(b, loc, lhs->memref), i64(lhs->leadingDim),
+        i64(lhs->batchStride), i32(lhs->transposed),
+        elementPointer(b, loc, rhs->memref), i64(rhs->leadingDim),
+        i64(rhs->batchStride), i32(rhs->transposed),
+        one, elementPointer(b, loc, acc->memref), i64(acc->leadingDim),
+        i64(acc->batchStride)};
+    func::CallOp::create(b, loc, callee, args);
+    op->erase();
+    return success();
+  }
+
+  func::FuncOp getOrDeclareKernel(OpBuilder &b) {
+    ModuleOp module = getOperation()->getParentOfType<ModuleOp>();
+    if (!module)
+      module = dyn_cast<ModuleOp>(getOperation());
+    if (auto existing = module.lookupSymbol<func::FuncOp>(kSgemmBatched))
+      return existing;
+    MLIRContext *ctx = b.getContext();
+    Type i64 = IntegerType::get(ctx, 64), i32 = IntegerType::get(ctx, 32);
+    Type f32 = Float32Type::get(ctx), ptr = LLVM::LLVMPointerType::get(ctx);
+    // (batch, M, N, K, alpha, A, lda, strideA, transA, B, ldb, strideB,
+    //  transB, beta, C, ldc, strideC)
+    auto type = FunctionType::get(ctx,
+                                  {i64, i64, i64, i64, f32, ptr, i64, i64, i32,
+                                   ptr, i64, i64, i32, f32, ptr, i64, i64},
+                                  {});
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(module.getBody());
+    auto decl = func::FuncOp::create(b, module.getLoc(), kSgemmBatched, type);
+    decl.setPrivate();
+    return decl;
+  }
+};
+
+} // namespace

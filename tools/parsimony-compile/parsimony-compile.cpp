@@ -1,0 +1,127 @@
+//===- parsimony-compile.cpp - ahead-of-time model compiler ---------------===//
+//
+//   parsimony-compile model.onnx|model.mlir -o model.so
+//       [--emit=mlir|llvm|obj|so] [--target=cpu] [--cpu=native|x86-64-v3|...]
+//
+// --emit=so (default) also writes the C header next to the library.
+//
+//===----------------------------------------------------------------------===//
+
+#include "parsimony/Compiler/CommandLine.h"
+#include "parsimony/Compiler/Compiler.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+using namespace parsimony;
+
+static cl::opt<std::string> inputPath(cl::Positional,
+                                      cl::desc("<model.onnx|model.mlir>"),
+                                      cl::Required);
+static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
+                                       cl::value_desc("path"), cl::init(""));
+static cl::opt<std::string>
+    emitKind("emit",
+             cl::desc("What to produce: so (shared library + C header, "
+                      "default), obj, llvm (LLVM IR), mlir (LLVM dialect)"),
+             cl::init("so"));
+static cl::opt<std::string>
+    headerPath("header",
+               cl::desc("Where to write the C header (--emit=so; default: "
+                        "the library path with .h)"),
+               cl::init(""));
+
+/// A C identifier derived from the output file name.
+static std::string defaultModelName(StringRef output) {
+  std::string stem = sys::path::stem(output).str();
+  std::string name;
+  for (char c : stem)
+    name += isAlnum(c) ? c : '_';
+  if (name.empty() || isDigit(name.front()))
+    name = "model_" + name;
+  return name;
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "Parsimony ahead-of-time model compiler\n");
+
+  FailureOr<CompileOptions> parsed = getCompileOptionsFromCommandLine();
+  if (failed(parsed))
+    return 1;
+  CompileOptions options = *parsed;
+  bool textual = emitKind == "mlir" || emitKind == "llvm";
+  if (!textual && emitKind != "obj" && emitKind != "so") {
+    errs() << "error: --emit must be one of so, obj, llvm, mlir (got '"
+           << emitKind << "')\n";
+    return 1;
+  }
+  if (outputPath.empty() && !textual) {
+    errs() << "error: --emit=" << emitKind << " needs an output file (-o)\n";
+    return 1;
+  }
+  std::string output = outputPath.empty() ? "-" : outputPath.getValue();
+  if (options.modelName == "model" && output != "-")
+    options.modelName = defaultModelName(output);
+
+  mlir::DialectRegistry registry;
+  registerCompilerDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  SourceMgr sourceMgr;
+  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+
+  auto write = [&](StringRef contents) -> int {
+    if (output == "-") {
+      outs() << contents;
+      return 0;
+    }
+    return failed(writeFileAtomically(output, contents)) ? 1 : 0;
+  };
+
+  if (emitKind == "so") {
+    FailureOr<ModelSignature> signature =
+        compileToSharedLibrary(inputPath, output, options, context);
+    if (failed(signature))
+      return 1;
+    std::string header = headerPath.empty()
+                             ? (sys::path::parent_path(output) +
+                                (sys::path::parent_path(output).empty() ? ""
+                                                                        : "/") +
+                                sys::path::stem(output) + ".h")
+                                   .str()
+                             : headerPath.getValue();
+    return failed(writeFileAtomically(header,
+                                      generateHeader(*signature, options)))
+               ? 1
+               : 0;
+  }
+
+  FailureOr<mlir::OwningOpRef<mlir::ModuleOp>> module =
+      loadModel(inputPath, context, options);
+  if (failed(module) || failed(prepareEntry(**module, options)) ||
+      failed(lowerToLLVMDialect(**module, options)))
+    return 1;
+  if (emitKind == "mlir") {
+    std::string text;
+    raw_string_ostream os(text);
+    (*module)->print(os);
+    return write(text);
+  }
+  FailureOr<std::string> native =
+      emitNative(**module, options, /*emitObject=*/emitKind == "obj");
+  if (failed(native))
+    return 1;
+  return write(*native);
+}

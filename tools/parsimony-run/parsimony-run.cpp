@@ -1,0 +1,493 @@
+//===- parsimony-run.cpp - compile (or load) and run a model --------------===//
+//
+//   parsimony-run model.onnx|model.mlir|model.so
+//       [--input NAME=file.npy|file.pb]... [--random-inputs] [--dim N=V]...
+//       [--output-dir DIR] [--check test_data_set_N] [--benchmark N]
+//       [every parsimony-compile option]
+//
+//===----------------------------------------------------------------------===//
+
+#include "parsimony/Compiler/CommandLine.h"
+#include "parsimony/Compiler/Compiler.h"
+#include "parsimony/Compiler/TensorIO.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+
+using namespace llvm;
+using namespace parsimony;
+
+static cl::opt<std::string> modelPath(cl::Positional,
+                                      cl::desc("<model.onnx|model.mlir|model.so>"),
+                                      cl::Required);
+static cl::list<std::string>
+    inputFiles("input", cl::desc("An input tensor: --input NAME=file.npy|.pb"),
+               cl::value_desc("NAME=file"));
+static cl::opt<bool> randomInputs(
+    "random-inputs",
+    cl::desc("Fill inputs not given with --input with random values"));
+static cl::opt<unsigned> seed("seed", cl::desc("Seed for --random-inputs"),
+                              cl::init(0));
+static cl::opt<std::string>
+    outputDir("output-dir", cl::desc("Write every output as NAME.npy here"),
+              cl::init(""));
+static cl::opt<std::string> checkDir(
+    "check",
+    cl::desc("An ONNX backend-test test_data_set_N folder: take inputs from "
+             "its input_*.pb and compare every output with output_*.pb"),
+    cl::init(""));
+static cl::opt<double> relTolerance("rtol", cl::desc("--check relative tolerance"),
+                            cl::init(1e-3));
+static cl::opt<double> absTolerance("atol", cl::desc("--check absolute tolerance"),
+                            cl::init(1e-5));
+static cl::opt<unsigned>
+    benchmarkRuns("benchmark",
+                  cl::desc("Time N runs after warm-up (compilation excluded) "
+                           "and print median_ms, min_ms, max_ms"),
+                  cl::init(0));
+static cl::opt<unsigned> warmupRuns("warmup",
+                                    cl::desc("Warm-up runs before --benchmark"),
+                                    cl::init(3));
+
+namespace {
+
+using InfoFn = const void *(*)();
+using RunFn = int32_t (*)(const void *const *, void *const *);
+
+/// Mirrors parsimony_tensor_info / parsimony_model_info (docs/abi.md).
+struct CTensorInfo {
+  const char *name;
+  int32_t dtype;
+  int32_t rank;
+  const int64_t *shape;
+};
+struct CModelInfo {
+  uint32_t abiVersion;
+  const char *name;
+  int32_t numInputs;
+  const CTensorInfo *inputs;
+  int32_t numOutputs;
+  const CTensorInfo *outputs;
+};
+
+struct LoadedModel {
+  void *handle = nullptr;
+  const CModelInfo *info = nullptr;
+  RunFn run = nullptr;
+  ~LoadedModel() {
+    if (handle)
+      dlclose(handle);
+  }
+};
+
+TensorSignature toSignature(const CTensorInfo &info) {
+  TensorSignature t;
+  t.name = info.name;
+  t.dtype = static_cast<DType>(info.dtype);
+  t.shape.assign(info.shape, info.shape + info.rank);
+  return t;
+}
+
+std::string shapeStr(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (auto [i, d] : llvm::enumerate(shape))
+    s += (i ? ", " : "") + std::to_string(d);
+  return s + "]";
+}
+
+bool loadLibrary(StringRef path, LoadedModel &model) {
+  // dlopen searches the library path for names without a slash.
+  SmallString<256> absolute(path);
+  sys::fs::make_absolute(absolute);
+  model.handle = dlopen(absolute.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!model.handle) {
+    errs() << "error: cannot load '" << path << "': " << dlerror() << "\n";
+    return false;
+  }
+  auto info = reinterpret_cast<InfoFn>(
+      dlsym(model.handle, "parsimony_model_v1_info"));
+  model.run =
+      reinterpret_cast<RunFn>(dlsym(model.handle, "parsimony_model_v1_run"));
+  if (!info || !model.run) {
+    errs() << "error: '" << path
+           << "' is not a Parsimony model library (no parsimony_model_v1_* "
+              "entry points)\n";
+    return false;
+  }
+  model.info = static_cast<const CModelInfo *>(info());
+  if (model.info->abiVersion != 1) {
+    errs() << "error: '" << path << "' has model ABI version "
+           << model.info->abiVersion << ", expected 1\n";
+    return false;
+  }
+  return true;
+}
+
+/// Binds symbolic dimensions of the model's inputs from the shapes of the
+/// tensors the user provided, so a model with dynamic dims compiles for them.
+void bindDimsFromInputs(StringRef path, const CompileOptions &options,
+                        ArrayRef<HostTensor> provided,
+                        StringMap<int64_t> &dims) {
+  mlir::DialectRegistry registry;
+  registerCompilerDialects(registry);
+  mlir::MLIRContext context(registry);
+  // Diagnostics are reported by the real compilation that follows.
+  mlir::ScopedDiagnosticHandler silence(&context, [](mlir::Diagnostic &) {
+    return mlir::success();
+  });
+  CompileOptions probe = options;
+  FailureOr<mlir::OwningOpRef<mlir::ModuleOp>> module =
+      loadModel(path, context, probe);
+  if (failed(module))
+    return;
+  for (auto func : (**module).getOps<mlir::func::FuncOp>()) {
+    if (func.isExternal() || !func.isPublic())
+      continue;
+    for (unsigned i = 0, e = func.getNumArguments(); i < e; ++i) {
+      auto names = func.getArgAttrOfType<mlir::ArrayAttr>(i, "onnx.dim_params");
+      auto argName = func.getArgAttrOfType<mlir::StringAttr>(i, "onnx.name");
+      auto type = dyn_cast<mlir::RankedTensorType>(func.getArgumentTypes()[i]);
+      if (!names || !type)
+        continue;
+      const HostTensor *match = nullptr;
+      for (const HostTensor &t : provided)
+        if (argName && t.name == argName.getValue())
+          match = &t;
+      if (!match && i < provided.size() && provided[i].name.empty())
+        match = &provided[i];
+      if (!match || match->shape.size() != static_cast<size_t>(type.getRank()))
+        continue;
+      for (auto [d, name] : llvm::enumerate(names)) {
+        auto str = dyn_cast<mlir::StringAttr>(name);
+        if (str && !str.empty() && type.isDynamicDim(d) &&
+            !dims.count(str.getValue()))
+          dims[str.getValue()] = match->shape[d];
+      }
+    }
+    break;
+  }
+}
+
+void fillRandom(HostTensor &tensor, std::mt19937 &rng) {
+  tensor.allocate();
+  std::uniform_real_distribution<float> real(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> small(0, 3);
+  int64_t n = tensor.numElements();
+  char *p = tensor.data.data();
+  for (int64_t i = 0; i < n; ++i) {
+    switch (tensor.dtype) {
+    case DType::Float32:
+      reinterpret_cast<float *>(p)[i] = real(rng);
+      break;
+    case DType::Float64:
+      reinterpret_cast<double *>(p)[i] = real(rng);
+      break;
+    case DType::Int64:
+      reinterpret_cast<int64_t *>(p)[i] = small(rng);
+      break;
+    case DType::Int32:
+      reinterpret_cast<int32_t *>(p)[i] = small(rng);
+      break;
+    case DType::Bool:
+      reinterpret_cast<uint8_t *>(p)[i] = small(rng) & 1;
+      break;
+    default:
+      // Other types: small non-negative integers in every byte pattern.
+      p[i * dtypeSize(tensor.dtype)] = static_cast<char>(small(rng));
+      break;
+    }
+  }
+}
+
+/// Compares `actual` with `expected`; prints one line; returns success.
+bool compareOutput(const HostTensor &actual, const HostTensor &expected) {
+  outs() << "output '" << actual.name << "': ";
+  if (actual.shape != expected.shape) {
+    outs() << "shape " << shapeStr(actual.shape) << " != expected "
+           << shapeStr(expected.shape) << "  MISMATCH\n";
+    return false;
+  }
+  if (actual.dtype != expected.dtype) {
+    outs() << "dtype " << dtypeName(actual.dtype) << " != expected "
+           << dtypeName(expected.dtype) << "  MISMATCH\n";
+    return false;
+  }
+  std::vector<double> a = toDoubles(actual), b = toDoubles(expected);
+  bool exact = !(actual.dtype == DType::Float32 ||
+                 actual.dtype == DType::Float64 ||
+                 actual.dtype == DType::Float16 ||
+                 actual.dtype == DType::BFloat16);
+  double maxAbs = 0, maxRel = 0;
+  int64_t bad = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) || std::isnan(b[i])) {
+      bad += std::isnan(a[i]) != std::isnan(b[i]);
+      continue;
+    }
+    if (std::isinf(a[i]) || std::isinf(b[i])) {
+      bad += a[i] != b[i];
+      continue;
+    }
+    double abs = std::fabs(a[i] - b[i]);
+    double rel = abs / std::max(std::fabs(b[i]), 1e-30);
+    maxAbs = std::max(maxAbs, abs);
+    if (abs > 0)
+      maxRel = std::max(maxRel, rel);
+    double allowed = exact ? 0.0 : absTolerance + relTolerance * std::fabs(b[i]);
+    bad += abs > allowed;
+  }
+  outs() << "max_abs_err=" << format("%.3g", maxAbs)
+         << " max_rel_err=" << format("%.3g", maxRel) << " shape "
+         << shapeStr(actual.shape);
+  if (bad) {
+    outs() << "  MISMATCH (" << bad << " of " << a.size() << " elements)\n";
+    return false;
+  }
+  outs() << "  OK\n";
+  return true;
+}
+
+std::string fileSafe(StringRef name) {
+  std::string s;
+  for (char c : name)
+    s += (isAlnum(c) || c == '_' || c == '-' || c == '.') ? c : '_';
+  return s.empty() ? "output" : s;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv,
+                              "Parsimony: compile (or load) and run a model\n");
+  FailureOr<CompileOptions> parsed = getCompileOptionsFromCommandLine();
+  if (failed(parsed))
+    return 1;
+  CompileOptions options = *parsed;
+
+  // Inputs given on the command line or by the check folder.
+  std::vector<HostTensor> provided;
+  for (const std::string &spec : inputFiles) {
+    auto [name, file] = StringRef(spec).split('=');
+    if (file.empty()) {
+      errs() << "error: --input expects NAME=file, got '" << spec << "'\n";
+      return 1;
+    }
+    HostTensor tensor;
+    std::string error;
+    if (!readTensorFile(file, tensor, error)) {
+      errs() << "error: " << error << "\n";
+      return 1;
+    }
+    tensor.name = name.str();
+    provided.push_back(std::move(tensor));
+  }
+  std::vector<HostTensor> expectedOutputs;
+  if (!checkDir.empty()) {
+    if (!sys::fs::is_directory(checkDir)) {
+      errs() << "error: --check: '" << checkDir << "' is not a directory\n";
+      return 1;
+    }
+    for (int i = 0;; ++i) {
+      std::string in = checkDir + "/input_" + std::to_string(i) + ".pb";
+      if (!sys::fs::exists(in))
+        break;
+      if (!inputFiles.empty())
+        continue;
+      HostTensor tensor;
+      std::string error;
+      if (!readTensorProto(in, tensor, error)) {
+        errs() << "error: " << error << "\n";
+        return 1;
+      }
+      provided.push_back(std::move(tensor));
+    }
+    for (int i = 0;; ++i) {
+      std::string out = checkDir + "/output_" + std::to_string(i) + ".pb";
+      if (!sys::fs::exists(out))
+        break;
+      HostTensor tensor;
+      std::string error;
+      if (!readTensorProto(out, tensor, error)) {
+        errs() << "error: " << error << "\n";
+        return 1;
+      }
+      expectedOutputs.push_back(std::move(tensor));
+    }
+    if (expectedOutputs.empty()) {
+      errs() << "error: --check: '" << checkDir
+             << "' holds no output_*.pb files\n";
+      return 1;
+    }
+  }
+
+  // Compile unless given a library.
+  LoadedModel model;
+  SmallString<128> tempDir;
+  auto removeTemp = make_scope_exit([&] {
+    if (!tempDir.empty())
+      sys::fs::remove_directories(tempDir);
+  });
+  std::string libraryPath = modelPath;
+  if (!StringRef(modelPath).ends_with(".so")) {
+    if (sys::fs::createUniqueDirectory("parsimony-run", tempDir)) {
+      errs() << "error: cannot create a temporary directory\n";
+      return 1;
+    }
+    bindDimsFromInputs(modelPath, options, provided, options.dims);
+    libraryPath = (tempDir + "/model.so").str();
+    mlir::DialectRegistry registry;
+    registerCompilerDialects(registry);
+    mlir::MLIRContext context(registry);
+    context.loadAllAvailableDialects();
+    SourceMgr sourceMgr;
+    mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+    if (failed(compileToSharedLibrary(modelPath, libraryPath, options,
+                                      context)))
+      return 1;
+  }
+  if (!loadLibrary(libraryPath, model))
+    return 1;
+
+  // Match the inputs to the model's signature.
+  const CModelInfo &info = *model.info;
+  std::vector<HostTensor> inputs(info.numInputs);
+  std::mt19937 rng(seed);
+  for (int i = 0; i < info.numInputs; ++i) {
+    TensorSignature want = toSignature(info.inputs[i]);
+    HostTensor *given = nullptr;
+    for (HostTensor &t : provided)
+      if (t.name == want.name)
+        given = &t;
+    if (!given && inputFiles.empty() && static_cast<size_t>(i) < provided.size())
+      given = &provided[i]; // --check inputs are positional.
+    if (given) {
+      if (given->dtype != want.dtype || given->shape != want.shape) {
+        errs() << "error: input '" << want.name << "' must be "
+               << dtypeName(want.dtype) << " " << shapeStr(want.shape)
+               << ", got " << dtypeName(given->dtype) << " "
+               << shapeStr(given->shape) << "\n";
+        return 1;
+      }
+      inputs[i] = *given;
+      inputs[i].name = want.name;
+      continue;
+    }
+    if (!randomInputs) {
+      errs() << "error: no value for input '" << want.name << "' ("
+             << dtypeName(want.dtype) << " " << shapeStr(want.shape)
+             << "); pass --input " << want.name
+             << "=file.npy or --random-inputs\n";
+      return 1;
+    }
+    inputs[i].name = want.name;
+    inputs[i].dtype = want.dtype;
+    inputs[i].shape = want.shape;
+    fillRandom(inputs[i], rng);
+  }
+  for (const HostTensor &t : provided) {
+    bool known = false;
+    for (int i = 0; i < info.numInputs; ++i)
+      known |= t.name == info.inputs[i].name;
+    if (!known && !t.name.empty() && !inputFiles.empty()) {
+      errs() << "error: the model has no input named '" << t.name << "'\n";
+      return 1;
+    }
+  }
+
+  std::vector<HostTensor> outputs(info.numOutputs);
+  std::vector<const void *> inputPtrs;
+  std::vector<void *> outputPtrs;
+  for (HostTensor &t : inputs)
+    inputPtrs.push_back(t.data.data());
+  for (int i = 0; i < info.numOutputs; ++i) {
+    TensorSignature sig = toSignature(info.outputs[i]);
+    outputs[i].name = sig.name;
+    outputs[i].dtype = sig.dtype;
+    outputs[i].shape = sig.shape;
+    outputs[i].allocate();
+    outputPtrs.push_back(outputs[i].data.data());
+  }
+
+  auto runOnce = [&] {
+    return model.run(inputPtrs.data(), outputPtrs.data());
+  };
+  if (int32_t rc = runOnce()) {
+    errs() << "error: the model returned " << rc << "\n";
+    return 1;
+  }
+
+  if (benchmarkRuns > 0) {
+    for (unsigned i = 0; i < warmupRuns; ++i)
+      runOnce();
+    std::vector<double> times;
+    for (unsigned i = 0; i < benchmarkRuns; ++i) {
+      auto start = std::chrono::steady_clock::now();
+      runOnce();
+      auto end = std::chrono::steady_clock::now();
+      times.push_back(
+          std::chrono::duration<double, std::milli>(end - start).count());
+    }
+    std::sort(times.begin(), times.end());
+    double median = times.size() % 2
+                        ? times[times.size() / 2]
+                        : 0.5 * (times[times.size() / 2 - 1] +
+                                 times[times.size() / 2]);
+    outs() << "runs: " << benchmarkRuns << "\n";
+    outs() << "median_ms: " << format("%.4f", median) << "\n";
+    outs() << "min_ms: " << format("%.4f", times.front()) << "\n";
+    outs() << "max_ms: " << format("%.4f", times.back()) << "\n";
+  }
+
+  if (!outputDir.empty()) {
+    if (std::error_code ec = sys::fs::create_directories(outputDir)) {
+      errs() << "error: cannot create '" << outputDir << "': " << ec.message()
+             << "\n";
+      return 1;
+    }
+    for (const HostTensor &t : outputs) {
+      std::string error;
+      std::string path = outputDir + "/" + fileSafe(t.name) + ".npy";
+      if (!writeNpy(path, t, error)) {
+        errs() << "error: " << error << "\n";
+        return 1;
+      }
+    }
+  }
+
+  if (!checkDir.empty()) {
+    if (expectedOutputs.size() != outputs.size()) {
+      errs() << "error: --check: the model has " << outputs.size()
+             << " outputs but '" << checkDir << "' holds "
+             << expectedOutputs.size() << "\n";
+      return 1;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < outputs.size(); ++i)
+      ok &= compareOutput(outputs[i], expectedOutputs[i]);
+    outs() << "check: " << (ok ? "PASS" : "FAIL") << " (" << outputs.size()
+           << " outputs, rtol=" << relTolerance << ", atol=" << absTolerance << ")\n";
+    return ok ? 0 : 1;
+  }
+  if (outputDir.empty() && benchmarkRuns == 0)
+    for (const HostTensor &t : outputs)
+      outs() << "output '" << t.name << "': " << dtypeName(t.dtype) << " "
+             << shapeStr(t.shape) << "\n";
+  return 0;
+}
