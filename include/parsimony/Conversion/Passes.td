@@ -12,17 +12,19 @@ def ConvertLinalgToKernels : Pass<"convert-linalg-to-parsimony-kernels"> {
     Runs after bufferization. Every linalg op on memrefs that is a
     contraction (named `linalg.matmul`, `batch_matmul`, `matvec`, `vecmat`,
     their transposed forms, or an equivalent `linalg.generic` with a
-    multiply-accumulate body) with f32 operands, at most one batch, M and N
-    dimension and exactly one K dimension, becomes a call to the runtime's
-    `parsimony_sgemm_batched`:
+    multiply-accumulate body) with f32 operands becomes a call to the
+    runtime's `parsimony_sgemm_batched`:
 
     ```
     C[b] += op(A[b]) * op(B[b])    (alpha = 1, beta = 1)
     ```
 
-    Transposes and leading dimensions are read from the operands' static
-    strided layouts; an operand missing the batch dimension is broadcast
-    (batch stride 0). Ops whose layouts are dynamic or not unit-stride in
+    Several loop dimensions of one role (batch, M, N or K) collapse into one
+    when they are contiguous in every operand that has them: an ONNX
+    `MatMul` of a `[B, S, D]` activation with a `[D, N]` weight is a single
+    `(B*S) x N x D` GEMM. Transposes and leading dimensions are read from
+    the operands' static strided layouts; an operand missing the batch
+    dimensions is broadcast (batch stride 0). Ops whose layouts are dynamic or not unit-stride in
     one of the two matrix dimensions stay as linalg and lower to loops.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",

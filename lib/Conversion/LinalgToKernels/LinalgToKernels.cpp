@@ -37,17 +37,42 @@ struct MatrixOperand {
   int64_t batchStride = 0;
 };
 
-/// The memref dimension that loop dimension `loopDim` indexes in `map`, if
-/// any.
-static std::optional<unsigned> operandDimFor(AffineMap map,
-                                             ArrayRef<unsigned> loopDims) {
-  if (loopDims.empty())
-    return std::nullopt;
-  for (auto [pos, expr] : llvm::enumerate(map.getResults()))
-    if (auto dim = dyn_cast<AffineDimExpr>(expr))
-      if (dim.getPosition() == loopDims.front())
-        return pos;
-  return std::nullopt;
+/// A group of loop dimensions of one role (batch, M, N or K) as seen by one
+/// operand, collapsed into a single dimension.
+struct CollapsedDim {
+  bool present = false;
+  int64_t stride = 0;
+};
+
+/// Collapses the operand dimensions that `loopDims` index into one. They must
+/// be all present or all absent, appear consecutively in loop order, and be
+/// contiguous with each other (stride[i] == stride[i+1] * size[i+1]).
+static FailureOr<CollapsedDim> collapse(MemRefType type,
+                                        ArrayRef<int64_t> strides,
+                                        AffineMap map,
+                                        ArrayRef<unsigned> loopDims) {
+  SmallVector<int64_t> positions;
+  for (unsigned loopDim : loopDims)
+    for (auto [pos, expr] : llvm::enumerate(map.getResults()))
+      if (auto dim = dyn_cast<AffineDimExpr>(expr);
+          dim && dim.getPosition() == loopDim)
+        positions.push_back(pos);
+  if (positions.empty())
+    return CollapsedDim{};
+  if (positions.size() != loopDims.size())
+    return failure();
+  for (size_t i = 0; i + 1 < positions.size(); ++i) {
+    int64_t outer = positions[i], inner = positions[i + 1];
+    if (inner != outer + 1 || type.isDynamicDim(inner) ||
+        ShapedType::isDynamic(strides[outer]) ||
+        ShapedType::isDynamic(strides[inner]) ||
+        strides[outer] != strides[inner] * type.getDimSize(inner))
+      return failure();
+  }
+  int64_t stride = strides[positions.back()];
+  if (ShapedType::isDynamic(stride))
+    return failure();
+  return CollapsedDim{true, stride};
 }
 
 /// Describes a [rows x cols] matrix operand (either may be absent = size 1)
@@ -62,31 +87,26 @@ describeMatrix(Value memref, AffineMap map, ArrayRef<unsigned> batchDims,
   int64_t offset;
   if (failed(type.getStridesAndOffset(strides, offset)))
     return failure();
-  auto strideOf = [&](std::optional<unsigned> dim) -> int64_t {
-    return dim ? strides[*dim] : 0;
-  };
-  std::optional<unsigned> row = operandDimFor(map, rowDims);
-  std::optional<unsigned> col = operandDimFor(map, colDims);
-  std::optional<unsigned> batch = operandDimFor(map, batchDims);
-  int64_t rowStride = strideOf(row), colStride = strideOf(col);
-  int64_t batchStride = strideOf(batch);
-  if (ShapedType::isDynamic(rowStride) || ShapedType::isDynamic(colStride) ||
-      ShapedType::isDynamic(batchStride))
+  FailureOr<CollapsedDim> batch = collapse(type, strides, map, batchDims);
+  FailureOr<CollapsedDim> row = collapse(type, strides, map, rowDims);
+  FailureOr<CollapsedDim> col = collapse(type, strides, map, colDims);
+  if (failed(batch) || failed(row) || failed(col))
     return failure();
 
   MatrixOperand result;
   result.memref = memref;
-  result.batchStride = batchStride;
-  if (!col || colStride == 1) {
+  result.batchStride = batch->stride;
+  if (!col->present || col->stride == 1) {
     // Row-major. A missing row dimension (a vector) has any leading dim.
-    result.leadingDim = row ? rowStride : std::max<int64_t>(rowLength, 1);
-    if (row && rowStride < rowLength)
+    result.leadingDim =
+        row->present ? row->stride : std::max<int64_t>(rowLength, 1);
+    if (row->present && row->stride < rowLength)
       return failure();
     return result;
   }
-  if (!row || rowStride == 1) {
+  if (!row->present || row->stride == 1) {
     result.transposed = true;
-    result.leadingDim = colStride;
+    result.leadingDim = col->stride;
     return result;
   }
   return failure();
@@ -124,7 +144,7 @@ struct LinalgToKernelsPass
         return signalPassFailure();
   }
 
-  /// f32 contractions on memrefs with a single batch/M/N/K structure.
+  /// f32 contractions on memrefs.
   bool isCandidate(linalg::LinalgOp op) const {
     if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
         op.getNumDpsInits() != 1 || !linalg::isaContractionOpInterface(op))
@@ -136,15 +156,21 @@ struct LinalgToKernelsPass
     }
     FailureOr<linalg::ContractionDimensions> dims =
         linalg::inferContractionDims(op);
-    return succeeded(dims) && dims->batch.size() <= 1 && dims->m.size() <= 1 &&
-           dims->n.size() <= 1 && dims->k.size() == 1;
+    return succeeded(dims) && !dims->k.empty();
   }
 
   LogicalResult lower(linalg::LinalgOp op) {
     linalg::ContractionDimensions dims = *linalg::inferContractionDims(op);
     SmallVector<int64_t> ranges = op.getStaticLoopRanges();
+    // Each role's loop dimensions collapse into one (see `collapse`).
     auto rangeOf = [&](ArrayRef<unsigned> loopDims) -> int64_t {
-      return loopDims.empty() ? 1 : ranges[loopDims.front()];
+      int64_t size = 1;
+      for (unsigned d : loopDims) {
+        if (ShapedType::isDynamic(ranges[d]))
+          return ShapedType::kDynamic;
+        size *= ranges[d];
+      }
+      return size;
     };
     int64_t m = rangeOf(dims.m), n = rangeOf(dims.n), k = rangeOf(dims.k);
     int64_t batch = rangeOf(dims.batch);
@@ -170,12 +196,16 @@ struct LinalgToKernelsPass
     OpBuilder b(op);
     Location loc = op.getLoc();
     func::FuncOp callee = getOrDeclareKernel(b);
-    auto i64 = [&](int64_t v) {
-      return arith::ConstantIntOp::create(b, loc, v, 64).getResult();
+    // One constant per distinct value keeps the call site readable.
+    DenseMap<std::pair<int64_t, unsigned>, Value> constants;
+    auto integer = [&](int64_t v, unsigned width) {
+      Value &c = constants[{v, width}];
+      if (!c)
+        c = arith::ConstantIntOp::create(b, loc, v, width);
+      return c;
     };
-    auto i32 = [&](bool v) {
-      return arith::ConstantIntOp::create(b, loc, v ? 1 : 0, 32).getResult();
-    };
+    auto i64 = [&](int64_t v) { return integer(v, 64); };
+    auto i32 = [&](bool v) { return integer(v ? 1 : 0, 32); };
     Value one = arith::ConstantFloatOp::create(b, loc, b.getF32Type(),
                                                APFloat(1.0f));
     SmallVector<Value> args = {
