@@ -32,6 +32,8 @@ llvm_config.with_environment("PATH", config.parsimony_tools_dir, append_path=Tru
 tool_dirs = [config.parsimony_tools_dir, config.llvm_tools_dir]
 tools = [
     "parsimony-opt",
+    "parsimony-compile",
+    "parsimony-run",
     ToolSubst("mlir-opt", command=os.path.join(config.llvm_tools_dir, "mlir-opt")),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
