@@ -6,12 +6,16 @@ BUILD_TYPE ?= Release
 JOBS ?= 2
 PYTHON := /usr/bin/python3
 
-.PHONY: all deps configure build test demo docs clean
+.PHONY: all deps ort configure build test demo docs clean
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
+
+# ONNX Runtime (npm onnxruntime-node, CPU) as the numerics/speed reference.
+ort:
+	@bash scripts/setup-ort.sh
 
 $(BUILD_DIR)/build.ninja: CMakeLists.txt | deps
 	cmake -G Ninja -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
@@ -24,6 +28,7 @@ build: configure
 
 # Every suite (lit, GoogleTest, ...) with one summary line: N passed, M failed.
 test: build
+	@bash scripts/setup-ort.sh
 	$(PYTHON) scripts/run-tests.py --build-dir $(BUILD_DIR)
 
 demo: build

@@ -38,5 +38,13 @@ tools = [
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
+# ONNX Runtime reference (scripts/setup-ort.sh, run by `make test`).
+ort_driver = os.path.join(config.parsimony_src_root, "scripts", "ort", "run-ort.js")
+ort_package = os.path.join(config.parsimony_src_root, "third_party", "ort",
+                           "node_modules", "onnxruntime-node")
+if os.path.isdir(ort_package):
+    config.available_features.add("ort")
+config.substitutions.append(("%ort_run", "node " + ort_driver))
+
 if os.path.exists("/usr/local/cuda/bin/ptxas"):
     config.available_features.add("ptxas")
