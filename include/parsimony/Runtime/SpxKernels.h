@@ -1,0 +1,137 @@
+/*===- SpxKernels.h - runtime kernels behind the spx ops --------*- C -*-===*\
+|*                                                                          *|
+|* The C ABI that compiled models call for `spx` operations (the CPU        *|
+|* lowering bufferizes each spx op into one call). Every tensor is a        *|
+|* contiguous row-major buffer; "T" is the number of tokens (the product    *|
+|* of the leading dimensions). Activations are f32.                        *|
+|*                                                                          *|
+|* A weight maps K input features to N output features and is passed as   *|
+|* a PARSIMONY_WEIGHT_ARGS group:                                           *|
+|*   const void *w      elements: f32, or int8 / int4 (one signed value per *|
+|*                      byte, as MLIR stores i4) when quantized            *|
+|*   const void *scales NULL for f32 weights; else f32 or f16 scales:       *|
+|*                      per channel [N] (group == 0) or grouped            *|
+|*                      [K/group, N] (kn) / [N, K/group] (nk)               *|
+|*   int32_t layout     0 = kn ([K, N]), 1 = nk ([N, K])                   *|
+|*   int32_t bits       32 (f32), 8 or 4                                    *|
+|*   int64_t group      0 = per output channel, else the group size        *|
+|*   int32_t scales_f16 1 if scales are f16, 0 if f32                       *|
+|* Stacked expert weights ([E, ...]) use the same group; expert e starts   *|
+|* e * K * N elements (and e * |scales| scales) into the buffers.          *|
+|*                                                                          *|
+|* Index tensors (supports, expert ids, slots) are int32 or int64, chosen  *|
+|* by an `*_i64` flag (1 = int64).                                         *|
+|*                                                                          *|
+|* Activation codes: 0 identity, 1 relu, 2 gelu (erf), 3 gelu_tanh,        *|
+|* 4 silu, 5 sigmoid, 6 swiglu (experts only).                              *|
+|*                                                                          *|
+|* The kernels never allocate on the caller's behalf, may use the runtime's *|
+|* thread pool, and are reentrant.                                          *|
+\*===----------------------------------------------------------------------===*/
+
+#ifndef PARSIMONY_RUNTIME_SPXKERNELS_H
+#define PARSIMONY_RUNTIME_SPXKERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PARSIMONY_WEIGHT_PARAMS(prefix)                                        \
+  const void *prefix##_w, const void *prefix##_scales, int32_t prefix##_layout, \
+      int32_t prefix##_bits, int64_t prefix##_group, int32_t prefix##_scales_f16
+
+/* spx.topk_activation over the middle axis of an [outer, axis, inner] view:
+ * keeps the k largest of every axis slice (ties to the lower index, NaN
+ * largest), zeroes the rest. approx != 0 allows a selection whose expected
+ * recall is >= recall_target. */
+void parsimony_topk_activation_f32(const float *in, float *out, int64_t outer,
+                                   int64_t axis, int64_t inner, int64_t k,
+                                   int32_t approx, float recall_target);
+
+/* spx.sparse_matmul: out[T, N] = in[T, K] * W, reading only the rows of W
+ * whose activation is nonzero. */
+void parsimony_sparse_matmul_f32(const float *in, int64_t T, int64_t K,
+                                 int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                 float *out);
+
+/* spx.support_matmul. side 0 (output): out[T, S] = in[T, K] * W[:, support];
+ * side 1 (input): out[T, N] = sum_j in[T, j] * W[support[t, j], :].
+ * Indices outside [0, neurons) contribute zero. */
+void parsimony_support_matmul_f32(const float *in, int64_t T, int64_t K,
+                                  int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                  const void *support, int32_t support_i64,
+                                  int64_t S, int32_t side, float *out);
+
+/* spx.predict_support: scores = x * P (+ bias) with P the weight group
+ * (quantized predictor) or weight [K, rank] times factor [rank, N] (low
+ * rank; factor != NULL, weight group is f32 kn [K, rank]); writes the k
+ * highest-scoring neuron indices per token in ascending order. */
+void parsimony_predict_support_f32(const float *x, int64_t T, int64_t K,
+                                   int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                   const float *factor, int64_t rank,
+                                   const float *bias, int64_t k, void *out,
+                                   int32_t out_i64);
+
+/* spx.sparse_ffn:
+ *   u = x * W_up + b_up; h = act(u) or act(x * W_gate) * u (gate != NULL)
+ *   h restricted to support (support != NULL; tokens in blocks of
+ *   support_block share the union of their supports), then top-k (topk > 0)
+ *   y = h * W_down + b_down
+ * x: [T, D], y: [T, D], F hidden neurons. */
+void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
+                              PARSIMONY_WEIGHT_PARAMS(up), const float *up_bias,
+                              PARSIMONY_WEIGHT_PARAMS(gate),
+                              PARSIMONY_WEIGHT_PARAMS(down),
+                              const float *down_bias, const void *support,
+                              int32_t support_i64, int64_t S,
+                              int64_t support_block, int32_t activation,
+                              int64_t topk, float *y);
+
+/* spx.route: logits = router_w ? x[T, D] * router_w[D, E] (+ router_b) : x
+ * ([T, E]); p = softmax(logits); the k most probable experts per token
+ * (descending, ties to the lower index) and their probabilities,
+ * renormalised to sum to 1 if normalize. */
+void parsimony_route_f32(const float *x, int64_t T, int64_t D,
+                         const float *router_w, const float *router_b,
+                         int64_t E, int64_t k, int32_t normalize, float *gates,
+                         void *experts, int32_t experts_i64);
+
+/* spx.dispatch: mode 0 dropless (R = T * k), mode 1 capacity (R = E * C,
+ * expert e at rows [e * C, e * C + size_e)). rows [R, D] (unused rows are
+ * zero), offsets/sizes [E] int64, slots [T, k] int64 (-1 = dropped).
+ * Assignments are taken in token order, then choice order. */
+void parsimony_dispatch_f32(const float *x, int64_t T, int64_t D,
+                            const void *experts, int32_t experts_i64, int64_t k,
+                            int64_t E, int32_t mode, int64_t capacity,
+                            float *rows, int64_t R, int64_t *offsets,
+                            int64_t *sizes, int64_t *slots);
+
+/* spx.expert_ffn over ragged groups: rows [offsets[e], offsets[e]+sizes[e])
+ * of `rows` go through expert e; other output rows are zero. F is the
+ * hidden size (fc1 has 2F outputs when swiglu_fusion is 1 interleaved or
+ * 2 block). swiglu_limit is ignored when it is NaN. Biases are [E, *] or
+ * NULL. */
+void parsimony_expert_ffn_f32(const float *rows, int64_t R, int64_t D,
+                              const int64_t *offsets, const int64_t *sizes,
+                              int64_t E, int64_t F, PARSIMONY_WEIGHT_PARAMS(fc1),
+                              const float *fc1_bias,
+                              PARSIMONY_WEIGHT_PARAMS(fc2),
+                              const float *fc2_bias,
+                              PARSIMONY_WEIGHT_PARAMS(fc3),
+                              const float *fc3_bias, int32_t activation,
+                              int32_t swiglu_fusion, float alpha, float beta,
+                              float swiglu_limit, float *out);
+
+/* spx.combine: out[t] = sum_j gates[t, j] * expert_out[slots[t, j]]
+ * (slots outside [0, R) contribute zero). */
+void parsimony_combine_f32(const float *expert_out, int64_t R, int64_t D,
+                           const void *slots, int32_t slots_i64, int64_t T,
+                           int64_t k, const float *gates, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PARSIMONY_RUNTIME_SPXKERNELS_H */
