@@ -145,7 +145,7 @@ protected:
 };
 
 /// Shapes around every blocking boundary: micro-tile heights (14, 6, 4),
-/// panel widths (32, 16), the streaming limit (4 rows), kc = 256,
+/// panel widths (32, 16), the streaming limits (4 or 8 rows), kc = 256,
 /// mc = 252, and the 512-column task width.
 const int64_t EdgeSizes[] = {0, 1, 2, 4, 5, 7, 13, 15, 17, 33, 64, 129};
 
@@ -208,9 +208,11 @@ TEST_P(SgemmTest, StreamingShapes) {
   struct Shape {
     int64_t m, n, k;
   };
-  for (Shape s : {Shape{1, 3072, 768}, Shape{1, 768, 3072}, Shape{3, 1000, 900},
-                  Shape{4, 2049, 513}, Shape{2000, 1, 700},
-                  Shape{1500, 3, 1001}, Shape{1, 1, 5000}})
+  for (Shape s :
+       {Shape{1, 3072, 768}, Shape{1, 768, 3072}, Shape{3, 1000, 900},
+        Shape{4, 2049, 513}, Shape{2000, 1, 700}, Shape{1500, 3, 1001},
+        Shape{1, 1, 5000}, Shape{5, 1000, 900}, Shape{8, 3072, 768},
+        Shape{6, 513, 1025}, Shape{2000, 8, 700}, Shape{9, 700, 600}})
     for (int t = 0; t < 4; ++t) {
       bool ta = t & 1, tb = t & 2;
       float beta = t == 2 ? 0.5f : 0.0f;

@@ -14,11 +14,12 @@
 //    saves a pass over A per task.
 //
 //  * Streaming (GEMV / small M or small N): when one side has at most
-//    MaxStreamRows rows, the product is bandwidth-bound on the other operand.
-//    That operand is streamed once, front to back, without packing: row-wise
-//    (axpy form, the K range split over threads with per-thread partial sums
-//    that are reduced at the end) when it is K-major, or as dot products (its
-//    rows split over threads) when it is stored transposed.
+//    KernelSet::maxStreamRows rows (8 with AVX-512), the product is
+//    bandwidth-bound on the other operand. That operand is streamed once, front
+//    to back, without packing: row-wise (axpy form, the K range split over
+//    threads with per-thread partial sums that are reduced at the end) when it
+//    is K-major, or as dot products (its rows split over threads) when it is
+//    stored transposed.
 //
 //===----------------------------------------------------------------------===//
 
@@ -263,7 +264,7 @@ void runBlocked(const GemmProblem &p, const KernelSet &ks, int threads) {
 
 /// One batch item in canonical streaming form:
 ///   out(i, j) = alpha * sum_p small(i, p) * big(p, j) + beta * out(i, j)
-/// for i < rows (<= MaxStreamRows), j < cols, with out(i, j) at
+/// for i < rows (<= maxStreamRows), j < cols, with out(i, j) at
 /// out[i * rsOut + j * csOut]. big(p, j) is big[j * ldBig + p] when bigIsNT,
 /// else big[p * ldBig + j]. small(i, p) is small[i * ldSmall + p] unless
 /// smallIsT, in which case it is small[p * ldSmall + i] and gets copied.
@@ -280,14 +281,14 @@ struct StreamItem {
   float alpha, beta;
 };
 
-StreamItem makeStreamItem(const GemmProblem &p, int64_t item) {
+StreamItem makeStreamItem(const GemmProblem &p, int64_t item, int64_t maxRows) {
   StreamItem s;
   const float *a = p.a + item * p.strideA, *b = p.b + item * p.strideB;
   s.k = p.k;
   s.out = p.c + item * p.strideC;
   s.alpha = p.alpha;
   s.beta = p.beta;
-  if (p.m <= MaxStreamRows) {
+  if (p.m <= maxRows) {
     // op(A) is the small side, op(B) is streamed.
     s.rows = p.m;
     s.cols = p.n;
@@ -425,7 +426,7 @@ struct StreamBatchJob {
 
 void streamItemTask(void *ctx, int64_t item, int) {
   const StreamBatchJob &job = *static_cast<const StreamBatchJob *>(ctx);
-  runStreamSerial(makeStreamItem(*job.p, item), *job.ks);
+  runStreamSerial(makeStreamItem(*job.p, item, job.ks->maxStreamRows), *job.ks);
 }
 
 void runStream(const GemmProblem &p, const KernelSet &ks, int threads) {
@@ -437,7 +438,7 @@ void runStream(const GemmProblem &p, const KernelSet &ks, int threads) {
     return;
   }
   for (int64_t item = 0; item < p.batch; ++item) {
-    StreamItem s = makeStreamItem(p, item);
+    StreamItem s = makeStreamItem(p, item, ks.maxStreamRows);
     if (threads > 1)
       runStreamParallel(s, ks, threads);
     else
@@ -461,7 +462,7 @@ void gemm(const GemmProblem &p) {
   int64_t fmas = p.batch * p.m * p.n * p.k;
   int threads =
       fmas < SerialFmaThreshold ? 1 : ThreadPool::get().getNumThreads();
-  if (p.m <= MaxStreamRows || p.n <= MaxStreamRows)
+  if (p.m <= ks.maxStreamRows || p.n <= ks.maxStreamRows)
     runStream(p, ks, threads);
   else
     runBlocked(p, ks, threads);

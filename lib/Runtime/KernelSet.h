@@ -17,9 +17,9 @@ namespace runtime {
 
 /// Largest register-block height (MR) of any kernel set.
 constexpr int MaxMR = 14;
-/// Largest number of rows of the small operand handled by the streaming
-/// (GEMV-like) kernels.
-constexpr int MaxStreamRows = 4;
+/// Largest number of rows of the small operand any streaming (GEMV-like)
+/// kernel handles; each KernelSet states its own limit (maxStreamRows).
+constexpr int MaxStreamRows = 8;
 
 /// Register-blocked micro-kernel:
 ///   C[0:mr, 0:nValid] = alpha * sum_{p<kc} A(i, p) * Bp(p, j) + beta * C
@@ -40,7 +40,7 @@ using PackBFn = void (*)(int64_t kc, int64_t nc, const float *b, int64_t ldb,
 
 /// Streaming "small x big" product with the big operand row-major K x N:
 ///   y[i * ldy + j] = sum_{p<k} a[i * lda + p] * b[p * ldb + j]
-/// for i < m <= MaxStreamRows, j < n. y is overwritten. b is read exactly
+/// for i < m <= maxStreamRows, j < n. y is overwritten. b is read exactly
 /// once, front to back.
 using StreamNNFn = void (*)(int64_t m, int64_t k, int64_t n, const float *a,
                             int64_t lda, const float *b, int64_t ldb, float *y,
@@ -49,7 +49,7 @@ using StreamNNFn = void (*)(int64_t m, int64_t k, int64_t n, const float *a,
 /// Streaming "small x big^T" product with the big operand stored N x K:
 ///   c[i * rsC + j * csC] = alpha * sum_{p<k} a[i * lda + p] * b[j * ldb + p]
 ///                          + beta * c[...]
-/// for i < m <= MaxStreamRows, j < n. beta == 0 never reads c.
+/// for i < m <= maxStreamRows, j < n. beta == 0 never reads c.
 using StreamNTFn = void (*)(int64_t m, int64_t k, int64_t n, const float *a,
                             int64_t lda, const float *b, int64_t ldb, float *c,
                             int64_t rsC, int64_t csC, float alpha, float beta);
@@ -61,6 +61,8 @@ struct KernelSet {
   int nr; ///< micro-kernel columns = packed panel width
   int kc; ///< K block: a kc x nr packed panel stays in L1
   int mc; ///< M block (multiple of mr): the A block stays in L2
+  /// Products whose M or N is at most this use the streaming kernels.
+  int maxStreamRows;
   /// microKernels[m] computes m rows, 1 <= m <= mr.
   MicroKernelFn microKernels[MaxMR + 1];
   PackBFn packB;

@@ -81,8 +81,8 @@ struct Vec {
 const KernelSet &getAvx2Kernels() {
   // kc = 256: a 256 x 16 packed B panel is 16 KiB, comfortably inside any L1D
   // that comes with AVX2; mc = 96 keeps the A block (96 KiB) in L2.
-  static const KernelSet Set =
-      avx2::makeKernelSet<6, 2>("avx2", /*kc=*/256, /*mc=*/96);
+  static const KernelSet Set = avx2::makeKernelSet<6, 2>(
+      "avx2", /*kc=*/256, /*mc=*/96, /*maxStreamRows=*/4);
   return Set;
 }
 

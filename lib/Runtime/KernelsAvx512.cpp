@@ -87,8 +87,8 @@ struct Vec {
 const KernelSet &getAvx512Kernels() {
   // kc = 256: a 256 x 32 packed B panel is 32 KiB of the 48 KiB L1D.
   // mc = 252: the A block (252 x 256 floats, 252 KiB) stays in the 1 MiB L2.
-  static const KernelSet Set =
-      avx512::makeKernelSet<14, 2>("avx512", /*kc=*/256, /*mc=*/252);
+  static const KernelSet Set = avx512::makeKernelSet<14, 2>(
+      "avx512", /*kc=*/256, /*mc=*/252, /*maxStreamRows=*/8);
   return Set;
 }
 

@@ -44,8 +44,8 @@ struct Vec {
 } // namespace
 
 const KernelSet &getScalarKernels() {
-  static const KernelSet Set =
-      scalar::makeKernelSet<4, 4>("scalar", /*kc=*/256, /*mc=*/64);
+  static const KernelSet Set = scalar::makeKernelSet<4, 4>(
+      "scalar", /*kc=*/256, /*mc=*/64, /*maxStreamRows=*/4);
   return Set;
 }
 
