@@ -34,6 +34,7 @@ tools = [
     "parsimony-opt",
     "parsimony-compile",
     "parsimony-run",
+    "parsimony-translate",
     ToolSubst("mlir-opt", command=os.path.join(config.llvm_tools_dir, "mlir-opt")),
 ]
 llvm_config.add_tool_substitutions(tools, tool_dirs)

@@ -35,4 +35,33 @@ def SpxDecomposeMoE : Pass<"spx-decompose-moe"> {
   ];
 }
 
+def SpxRaiseSparseIdioms : Pass<"spx-raise-sparse-idioms", "::mlir::ModuleOp"> {
+  let summary = "Raise exported top-k, sparse-FFN and MoE-router idioms to spx";
+  let description = [{
+    Recognises the tensor-level idioms that ONNX exporters emit, in the form
+    the ONNX importer produces them, and rewrites them into `spx` ops:
+
+    1. Top-k activation, scatter form: `TopK(x, k, axis = last, largest)`
+       whose values and indices are scattered (`ScatterElements`, axis last,
+       no reduction) into a zero tensor of x's shape -> `spx.topk_activation`.
+    2. Top-k activation, threshold form: the k-th largest value (a slice or
+       gather of the TopK values at position k-1 / -1 along the last axis)
+       compared with `x >= kth` (or `not(x < kth)`), then `where(mask, x, 0)`,
+       `where(not mask, 0, x)` or `x * cast(mask)` -> `spx.topk_activation`
+       (equal to the exact top-k unless several entries tie with the k-th).
+    3. FFN blocks `MatMul/Gemm -> [+ b1] -> act -> [spx.topk_activation] ->
+       MatMul/Gemm -> [+ b2]` with act one of relu, gelu (erf form
+       `x * 0.5 * (1 + erf(x / sqrt 2))`), silu (`x * sigmoid(x)`) or
+       sigmoid, 2-D weights and 1-D biases, every intermediate used only
+       inside the block -> `spx.sparse_ffn`.
+    4. MoE routers `[MatMul/Gemm (+ bias)] -> Softmax(last axis) ->
+       TopK(k, last axis)`, optionally renormalised by the sum of the k
+       gates, with an f32 router -> `spx.route`.
+
+    Exactly which IR shapes are matched is documented in docs/importer.md.
+  }];
+  let dependentDialects = ["::mlir::spx::SpxDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // PARSIMONY_DIALECT_SPX_TRANSFORMS_PASSES_TD

@@ -1,0 +1,960 @@
+//===- RaiseSparseIdioms.cpp - exported sparse idioms -> spx
+//---------------===//
+//
+// Matches the tensor-level IR the ONNX importer emits for top-k activations,
+// FFN blocks and MoE routers and rewrites them into spx ops. The matchers
+// follow the importer's canonical emission:
+//
+//   * elementwise ONNX ops: one all-parallel linalg.generic each, whose body
+//     computes the yielded value from block arguments and scalar constants;
+//   * MatMul: linalg.matmul (zero-filled init) on 2-D operands, wrapped in
+//     tensor.collapse_shape / tensor.expand_shape for N-D x 2-D; Gemm's
+//     transB as a linalg.transpose of B;
+//   * Softmax: reduce-max, subtract, exp, reduce-sum, divide;
+//   * TopK and ScatterElements: calls to private helpers tagged `onnx.op`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "parsimony/Dialect/Spx/Transforms/Passes.h"
+
+#include "parsimony/Dialect/Spx/IR/SpxDialect.h"
+#include "parsimony/Dialect/Spx/IR/SpxOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/SetVector.h"
+
+#include <cmath>
+
+namespace mlir::spx {
+#define GEN_PASS_DEF_SPXRAISESPARSEIDIOMS
+#include "parsimony/Dialect/Spx/Transforms/Passes.h.inc"
+} // namespace mlir::spx
+
+using namespace mlir;
+using namespace mlir::spx;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Generic matching helpers
+//===----------------------------------------------------------------------===//
+
+RankedTensorType rankedType(Value v) {
+  return dyn_cast<RankedTensorType>(v.getType());
+}
+
+/// A splat floating-point constant: a scalar arith.constant or a splat dense
+/// tensor constant.
+std::optional<double> splatValue(Value v) {
+  if (!v)
+    return std::nullopt;
+  Attribute attr;
+  if (!matchPattern(v, m_Constant(&attr)))
+    return std::nullopt;
+  if (auto f = dyn_cast<FloatAttr>(attr))
+    return f.getValueAsDouble();
+  if (auto i = dyn_cast<IntegerAttr>(attr))
+    return static_cast<double>(i.getInt());
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
+    if (!dense.isSplat())
+      return std::nullopt;
+    if (isa<FloatType>(dense.getElementType()))
+      return dense.getSplatValue<APFloat>().convertToDouble();
+    if (isa<IntegerType>(dense.getElementType()))
+      return static_cast<double>(dense.getSplatValue<APInt>().getSExtValue());
+  }
+  return std::nullopt;
+}
+
+bool isApprox(std::optional<double> v, double want, double tol = 1e-3) {
+  return v && std::fabs(*v - want) <= tol * std::max(1.0, std::fabs(want));
+}
+
+/// A tensor equal to zeros: a splat-zero constant or a zero linalg.fill.
+bool isZeroTensor(Value v) {
+  if (isApprox(splatValue(v), 0.0, 0.0))
+    return true;
+  if (auto fill = v.getDefiningOp<linalg::FillOp>())
+    return isApprox(splatValue(fill.getInputs()[0]), 0.0, 0.0);
+  return false;
+}
+
+/// An all-parallel linalg.generic with one result and an identity output map.
+linalg::GenericOp elementwiseProducer(Value v) {
+  auto g = v.getDefiningOp<linalg::GenericOp>();
+  if (!g || g.getNumDpsInits() != 1 || g->getNumResults() != 1 ||
+      g.getNumLoops() != g.getNumParallelLoops())
+    return {};
+  if (!g.getIndexingMapsArray().back().isIdentity())
+    return {};
+  return g;
+}
+
+/// One operand of an elementwise body op, seen from outside the generic.
+struct EwOperand {
+  Value tensor;                 // the generic input feeding it, if any
+  AffineMap map;                // its indexing map
+  std::optional<double> scalar; // its splat constant value, if constant
+};
+
+std::optional<EwOperand> resolveOperand(linalg::GenericOp g, Value bodyValue) {
+  EwOperand r;
+  if (auto arg = dyn_cast<BlockArgument>(bodyValue)) {
+    if (arg.getOwner() != g.getBody() ||
+        arg.getArgNumber() >= g.getNumDpsInputs())
+      return std::nullopt;
+    OpOperand *operand = g.getDpsInputOperand(arg.getArgNumber());
+    r.tensor = operand->get();
+    r.map = g.getMatchingIndexingMap(operand);
+    r.scalar = splatValue(r.tensor);
+    return r;
+  }
+  r.scalar = splatValue(bodyValue);
+  if (!r.scalar)
+    return std::nullopt;
+  return r;
+}
+
+/// Matches `v = generic { yield OpTy(a, b) }` (or unary `OpTy(a)`), returning
+/// the operands as seen from outside.
+template <typename OpTy>
+std::optional<SmallVector<EwOperand>> matchElementwise(Value v) {
+  linalg::GenericOp g = elementwiseProducer(v);
+  if (!g)
+    return std::nullopt;
+  auto yield = cast<linalg::YieldOp>(g.getBody()->getTerminator());
+  auto op = yield.getOperand(0).getDefiningOp<OpTy>();
+  if (!op || op->getBlock() != g.getBody())
+    return std::nullopt;
+  // The body must be just this op (plus scalar constants).
+  for (Operation &inner : g.getBody()->without_terminator())
+    if (&inner != op.getOperation() && !isa<arith::ConstantOp>(inner))
+      return std::nullopt;
+  SmallVector<EwOperand> result;
+  for (Value operand : op->getOperands()) {
+    std::optional<EwOperand> r = resolveOperand(g, operand);
+    if (!r)
+      return std::nullopt;
+    result.push_back(*r);
+  }
+  return result;
+}
+
+/// Whether `e` reads `expected` elementwise (identity map, same shape as v).
+bool isFullOperand(const EwOperand &e, Value expected, Value result) {
+  return e.tensor == expected && e.map && e.map.isIdentity() &&
+         rankedType(expected) &&
+         rankedType(expected).getShape() == rankedType(result).getShape();
+}
+
+/// Tracks ops a match consumes so that single-use conditions can be checked.
+struct MatchSet {
+  llvm::SetVector<Operation *> ops;
+  void add(Value v) {
+    if (Operation *op = v.getDefiningOp())
+      ops.insert(op);
+  }
+  void add(Operation *op) {
+    if (op)
+      ops.insert(op);
+  }
+  /// Every result of every matched op except `root`'s is used only by
+  /// matched ops.
+  /// Shape queries (tensor.dim) count as matched when only matched ops use
+  /// them.
+  bool isClosed(Operation *root) const {
+    auto isMatchedUse = [&](Operation *user) {
+      if (ops.contains(user))
+        return true;
+      if (!isa<tensor::DimOp>(user))
+        return false;
+      return llvm::all_of(user->getUsers(),
+                          [&](Operation *u) { return ops.contains(u); });
+    };
+    for (Operation *op : ops) {
+      if (op == root)
+        continue;
+      if (!llvm::all_of(op->getUsers(), isMatchedUse))
+        return false;
+    }
+    return true;
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Matmuls and biases
+//===----------------------------------------------------------------------===//
+
+struct MatmulMatch {
+  Value lhs;    // N-D activations [..., K]
+  Value weight; // 2-D weight as stored
+  WeightLayout layout = WeightLayout::kn;
+  Value weightKN; // the [K, N] operand of the matmul
+};
+
+bool isZeroInit(Value init) { return isZeroTensor(init); }
+
+/// Matches the importer's MatMul/Gemm emission producing `v`.
+std::optional<MatmulMatch> matchMatmul(Value v, MatchSet &set) {
+  Value product = v;
+  tensor::ExpandShapeOp expand = v.getDefiningOp<tensor::ExpandShapeOp>();
+  if (expand)
+    product = expand.getSrc();
+  auto mm = product.getDefiningOp<linalg::MatmulOp>();
+  if (!mm || mm.hasUserDefinedMaps() || !isZeroInit(mm.getOutputs()[0]))
+    return std::nullopt;
+  MatmulMatch m;
+  Value lhs = mm.getInputs()[0];
+  m.weightKN = mm.getInputs()[1];
+  if (expand) {
+    auto collapse = lhs.getDefiningOp<tensor::CollapseShapeOp>();
+    if (!collapse ||
+        collapse.getReassociationIndices() != expand.getReassociationIndices())
+      return std::nullopt;
+    m.lhs = collapse.getSrc();
+    set.add(collapse.getOperation());
+    set.add(expand.getOperation());
+  } else {
+    m.lhs = lhs;
+  }
+  set.add(mm);
+  set.add(mm.getOutputs()[0]);
+  if (auto fill = mm.getOutputs()[0].getDefiningOp<linalg::FillOp>())
+    set.add(fill.getOutputs()[0]);
+  m.weight = m.weightKN;
+  if (auto tr = m.weightKN.getDefiningOp<linalg::TransposeOp>()) {
+    if (tr.getPermutation() == ArrayRef<int64_t>{1, 0}) {
+      m.weight = tr.getInput();
+      m.layout = WeightLayout::nk;
+      set.add(tr);
+      set.add(tr.getInit());
+    }
+  }
+  return m;
+}
+
+/// Matches `v = x + bias` with a 1-D bias over the last dimension; returns
+/// (x, bias).
+std::optional<std::pair<Value, Value>> matchBiasAdd(Value v) {
+  std::optional<SmallVector<EwOperand>> ops =
+      matchElementwise<arith::AddFOp>(v);
+  if (!ops)
+    return std::nullopt;
+  auto type = rankedType(v);
+  for (int i = 0; i < 2; ++i) {
+    const EwOperand &x = (*ops)[i], &bias = (*ops)[1 - i];
+    if (!x.tensor || !bias.tensor || !isFullOperand(x, x.tensor, v))
+      continue;
+    auto bt = rankedType(bias.tensor);
+    if (!bt || bt.getRank() != 1 || bias.map.getNumResults() != 1 ||
+        bias.map.getResult(0) !=
+            getAffineDimExpr(type.getRank() - 1, v.getContext()))
+      continue;
+    if (bt.getDimSize(0) != type.getShape().back())
+      continue;
+    return std::make_pair(x.tensor, bias.tensor);
+  }
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// Activations
+//===----------------------------------------------------------------------===//
+
+/// sigmoid(x) as 1 / (1 + exp(-x)); returns x.
+Value matchSigmoid(Value v, MatchSet &set) {
+  linalg::GenericOp g = elementwiseProducer(v);
+  if (!g || g.getNumDpsInputs() != 1)
+    return {};
+  auto yield = cast<linalg::YieldOp>(g.getBody()->getTerminator());
+  auto div = yield.getOperand(0).getDefiningOp<arith::DivFOp>();
+  if (!div || !isApprox(splatValue(div.getLhs()), 1.0, 0.0))
+    return {};
+  auto add = div.getRhs().getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return {};
+  Value e = isApprox(splatValue(add.getLhs()), 1.0, 0.0) ? add.getRhs()
+                                                         : add.getLhs();
+  auto exp = e.getDefiningOp<math::ExpOp>();
+  if (!exp)
+    return {};
+  auto neg = exp.getOperand().getDefiningOp<arith::NegFOp>();
+  if (!neg || neg.getOperand() != g.getBody()->getArgument(0))
+    return {};
+  Value x = g.getDpsInputOperand(0)->get();
+  if (!g.getMatchingIndexingMap(g.getDpsInputOperand(0)).isIdentity())
+    return {};
+  set.add(g);
+  set.add(g.getDpsInits()[0]);
+  return x;
+}
+
+/// Collects the factors of a product tree of elementwise multiplications.
+void collectFactors(Value v, int depth, SmallVectorImpl<EwOperand> &factors,
+                    MatchSet &set, Value result) {
+  if (depth > 0) {
+    if (std::optional<SmallVector<EwOperand>> ops =
+            matchElementwise<arith::MulFOp>(v)) {
+      bool ok = llvm::all_of(*ops, [&](const EwOperand &o) {
+        return o.scalar || (o.tensor && isFullOperand(o, o.tensor, result));
+      });
+      if (ok) {
+        set.add(v);
+        set.add(v.getDefiningOp<linalg::GenericOp>().getDpsInits()[0]);
+        for (const EwOperand &o : *ops) {
+          if (o.tensor && !o.scalar)
+            collectFactors(o.tensor, depth - 1, factors, set, result);
+          else
+            factors.push_back(o);
+        }
+        return;
+      }
+    }
+  }
+  EwOperand leaf;
+  leaf.tensor = v;
+  factors.push_back(leaf);
+}
+
+/// Matches act(u) producing `v`; returns u.
+Value matchActivation(Value v, Activation &act, MatchSet &set) {
+  // relu: max(u, 0)
+  if (auto ops = matchElementwise<arith::MaximumFOp>(v)) {
+    for (int i = 0; i < 2; ++i) {
+      const EwOperand &u = (*ops)[i], &zero = (*ops)[1 - i];
+      if (u.tensor && !u.scalar && isFullOperand(u, u.tensor, v) &&
+          isApprox(zero.scalar, 0.0, 0.0)) {
+        act = Activation::relu;
+        set.add(v);
+        set.add(v.getDefiningOp<linalg::GenericOp>().getDpsInits()[0]);
+        return u.tensor;
+      }
+    }
+  }
+  // sigmoid
+  {
+    MatchSet local;
+    if (Value u = matchSigmoid(v, local)) {
+      act = Activation::sigmoid;
+      set.ops.insert(local.ops.begin(), local.ops.end());
+      return u;
+    }
+  }
+  // silu: u * sigmoid(u); gelu: u * 0.5 * (1 + erf(u / sqrt 2))
+  MatchSet local;
+  SmallVector<EwOperand> factors;
+  collectFactors(v, 3, factors, local, v);
+  if (factors.size() == 2) {
+    for (int i = 0; i < 2; ++i) {
+      Value u = factors[i].tensor, s = factors[1 - i].tensor;
+      if (!u || !s || factors[0].scalar || factors[1].scalar)
+        continue;
+      MatchSet sig;
+      if (matchSigmoid(s, sig) == u) {
+        act = Activation::silu;
+        set.ops.insert(local.ops.begin(), local.ops.end());
+        set.ops.insert(sig.ops.begin(), sig.ops.end());
+        return u;
+      }
+    }
+  }
+  if (factors.size() == 3) {
+    // One 0.5 constant, u, and 1 + erf(u / sqrt2).
+    double half = 0;
+    SmallVector<Value> tensors;
+    for (const EwOperand &f : factors) {
+      if (f.scalar)
+        half = *f.scalar;
+      else if (f.tensor)
+        tensors.push_back(f.tensor);
+    }
+    if (tensors.size() == 2 && isApprox(half, 0.5)) {
+      for (int i = 0; i < 2; ++i) {
+        Value u = tensors[i], t = tensors[1 - i];
+        auto add = matchElementwise<arith::AddFOp>(t);
+        if (!add)
+          continue;
+        Value erfOut;
+        for (int j = 0; j < 2; ++j)
+          if (isApprox((*add)[1 - j].scalar, 1.0) && (*add)[j].tensor &&
+              !(*add)[j].scalar &&
+              isFullOperand((*add)[j], (*add)[j].tensor, t))
+            erfOut = (*add)[j].tensor;
+        if (!erfOut)
+          continue;
+        auto erf = matchElementwise<math::ErfOp>(erfOut);
+        if (!erf || !(*erf)[0].tensor ||
+            !isFullOperand((*erf)[0], (*erf)[0].tensor, erfOut))
+          continue;
+        Value scaled = (*erf)[0].tensor;
+        bool scaledOk = false;
+        if (auto div = matchElementwise<arith::DivFOp>(scaled))
+          scaledOk = (*div)[0].tensor == u &&
+                     isFullOperand((*div)[0], u, scaled) &&
+                     isApprox((*div)[1].scalar, std::sqrt(2.0));
+        else if (auto mul = matchElementwise<arith::MulFOp>(scaled))
+          for (int j = 0; j < 2; ++j)
+            scaledOk |= (*mul)[j].tensor == u && !(*mul)[j].scalar &&
+                        isFullOperand((*mul)[j], u, scaled) &&
+                        isApprox((*mul)[1 - j].scalar, 1.0 / std::sqrt(2.0));
+        if (!scaledOk)
+          continue;
+        act = Activation::gelu;
+        set.ops.insert(local.ops.begin(), local.ops.end());
+        for (Value w : {t, erfOut, scaled}) {
+          set.add(w);
+          set.add(w.getDefiningOp<linalg::GenericOp>().getDpsInits()[0]);
+        }
+        return u;
+      }
+    }
+  }
+  return {};
+}
+
+//===----------------------------------------------------------------------===//
+// TopK helpers
+//===----------------------------------------------------------------------===//
+
+/// The `onnx.op` tag of the helper a call targets.
+StringRef helperKind(func::CallOp call, func::FuncOp &callee) {
+  callee = SymbolTable::lookupNearestSymbolFrom<func::FuncOp>(
+      call, call.getCalleeAttr());
+  if (!callee)
+    return {};
+  auto kind = callee->getAttrOfType<StringAttr>("onnx.op");
+  return kind ? kind.getValue() : StringRef();
+}
+
+struct TopKMatch {
+  func::CallOp call;
+  Value input;
+  int64_t k = 0;
+};
+
+/// A call to the TopK helper over the last axis, largest first, static k.
+std::optional<TopKMatch> matchTopKCall(Value v) {
+  auto call = v.getDefiningOp<func::CallOp>();
+  if (!call)
+    return std::nullopt;
+  func::FuncOp callee;
+  if (helperKind(call, callee) != "TopK" || call.getNumOperands() != 2)
+    return std::nullopt;
+  auto largest = callee->getAttrOfType<BoolAttr>("onnx.largest");
+  auto axis = callee->getAttrOfType<IntegerAttr>("onnx.axis");
+  auto inputType = rankedType(call.getOperand(0));
+  auto valuesType = rankedType(call.getResult(0));
+  if (!largest || !largest.getValue() || !axis || !inputType || !valuesType ||
+      axis.getInt() != inputType.getRank() - 1)
+    return std::nullopt;
+  int64_t k = valuesType.getShape().back();
+  if (ShapedType::isDynamic(k) || k <= 0)
+    return std::nullopt;
+  return TopKMatch{call, call.getOperand(0), k};
+}
+
+bool isRaisableFloat(Type t) { return t.isF32() || t.isF16() || t.isBF16(); }
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+struct RaiseSparseIdioms
+    : public spx::impl::SpxRaiseSparseIdiomsBase<RaiseSparseIdioms> {
+  void runOnOperation() override;
+
+  void raiseTopKScatter(IRRewriter &rewriter, func::CallOp scatter);
+  void raiseTopKThreshold(IRRewriter &rewriter, linalg::GenericOp root);
+  void raiseFFN(IRRewriter &rewriter, Operation *root);
+  void raiseRouter(IRRewriter &rewriter, func::CallOp topk);
+
+  void replaceWithTopK(IRRewriter &rewriter, Operation *root, Value x,
+                       int64_t k) {
+    auto type = rankedType(x);
+    if (!type || !isRaisableFloat(type.getElementType()) ||
+        root->getResult(0).getType() != x.getType())
+      return;
+    rewriter.setInsertionPoint(root);
+    auto op = TopKActivationOp::create(
+        rewriter, root->getLoc(), x.getType(), x, rewriter.getI64IntegerAttr(k),
+        rewriter.getI64IntegerAttr(-1),
+        TopKModeAttr::get(rewriter.getContext(), TopKMode::exact),
+        rewriter.getF32FloatAttr(0.95f));
+    rewriter.replaceOp(root, op.getResult());
+  }
+};
+
+void RaiseSparseIdioms::raiseTopKScatter(IRRewriter &rewriter,
+                                         func::CallOp scatter) {
+  func::FuncOp callee;
+  if (helperKind(scatter, callee) != "ScatterElements" ||
+      scatter.getNumOperands() != 3)
+    return;
+  auto reduction = callee->getAttrOfType<StringAttr>("onnx.reduction");
+  auto axis = callee->getAttrOfType<IntegerAttr>("onnx.axis");
+  auto dataType = rankedType(scatter.getOperand(0));
+  if (!reduction || reduction.getValue() != "none" || !axis || !dataType ||
+      axis.getInt() != dataType.getRank() - 1)
+    return;
+  Value data = scatter.getOperand(0), indices = scatter.getOperand(1),
+        updates = scatter.getOperand(2);
+  std::optional<TopKMatch> topk = matchTopKCall(updates);
+  if (!topk || updates != topk->call.getResult(0) ||
+      indices != topk->call.getResult(1))
+    return;
+  if (!isZeroTensor(data) || data.getType() != topk->input.getType())
+    return;
+  replaceWithTopK(rewriter, scatter, topk->input, topk->k);
+}
+
+/// Peels the k-th value extraction: returns the TopK whose values slice at
+/// position k-1 of the last axis produces `kth` (shape [..., 1] or [...]).
+std::optional<TopKMatch> matchKthValue(Value kth) {
+  Value v = kth;
+  // Unsqueeze / squeeze wrappers.
+  while (true) {
+    if (auto e = v.getDefiningOp<tensor::ExpandShapeOp>()) {
+      v = e.getSrc();
+      continue;
+    }
+    if (auto c = v.getDefiningOp<tensor::CollapseShapeOp>()) {
+      v = c.getSrc();
+      continue;
+    }
+    break;
+  }
+  auto slice = v.getDefiningOp<tensor::ExtractSliceOp>();
+  if (!slice)
+    return std::nullopt;
+  std::optional<TopKMatch> topk = matchTopKCall(slice.getSource());
+  if (!topk || slice.getSource() != topk->call.getResult(0))
+    return std::nullopt;
+  auto srcType = rankedType(slice.getSource());
+  int64_t last = srcType.getRank() - 1;
+  ArrayRef<int64_t> offsets = slice.getStaticOffsets();
+  ArrayRef<int64_t> sizes = slice.getStaticSizes();
+  ArrayRef<int64_t> strides = slice.getStaticStrides();
+  if (offsets[last] != topk->k - 1 || sizes[last] != 1 || strides[last] != 1)
+    return std::nullopt;
+  for (int64_t d = 0; d < last; ++d)
+    if (offsets[d] != 0 || strides[d] != 1 ||
+        sizes[d] != srcType.getDimSize(d) || ShapedType::isDynamic(sizes[d]))
+      return std::nullopt;
+  // The result must broadcast along the last axis only: its trailing size is
+  // 1 (kept dim) or the dim was dropped and re-added.
+  auto kthType = rankedType(kth);
+  if (kthType.getRank() != srcType.getRank() || kthType.getShape().back() != 1)
+    return std::nullopt;
+  return topk;
+}
+
+/// Matches mask = (x >= kth) or not(x < kth); returns (x, topk).
+std::optional<std::pair<Value, TopKMatch>> matchThresholdMask(Value mask) {
+  auto fromCompare = [](Value cmpResult, arith::CmpFPredicate want)
+      -> std::optional<std::pair<Value, TopKMatch>> {
+    linalg::GenericOp g = elementwiseProducer(cmpResult);
+    if (!g || g.getNumDpsInputs() != 2)
+      return std::nullopt;
+    auto yield = cast<linalg::YieldOp>(g.getBody()->getTerminator());
+    auto cmp = yield.getOperand(0).getDefiningOp<arith::CmpFOp>();
+    if (!cmp)
+      return std::nullopt;
+    std::optional<EwOperand> a = resolveOperand(g, cmp.getLhs());
+    std::optional<EwOperand> b = resolveOperand(g, cmp.getRhs());
+    if (!a || !b || !a->tensor || !b->tensor)
+      return std::nullopt;
+    if (cmp.getPredicate() != want)
+      return std::nullopt;
+    Value x = a->tensor, kth = b->tensor;
+    if (!isFullOperand(*a, x, cmpResult))
+      return std::nullopt;
+    std::optional<TopKMatch> topk = matchKthValue(kth);
+    if (!topk || topk->input != x)
+      return std::nullopt;
+    return std::make_pair(x, *topk);
+  };
+  if (auto r = fromCompare(mask, arith::CmpFPredicate::OGE))
+    return r;
+  // not(x < kth)
+  if (auto ops = matchElementwise<arith::XOrIOp>(mask)) {
+    for (int i = 0; i < 2; ++i)
+      if (isApprox((*ops)[1 - i].scalar, -1.0, 0.0) ||
+          isApprox((*ops)[1 - i].scalar, 1.0, 0.0))
+        if (Value inner = (*ops)[i].tensor)
+          if (auto r = fromCompare(inner, arith::CmpFPredicate::OLT))
+            return r;
+  }
+  return std::nullopt;
+}
+
+void RaiseSparseIdioms::raiseTopKThreshold(IRRewriter &rewriter,
+                                           linalg::GenericOp root) {
+  Value result = root->getResult(0);
+  if (!elementwiseProducer(result))
+    return;
+  // where(mask, x, 0)
+  if (auto ops = matchElementwise<arith::SelectOp>(result)) {
+    const EwOperand &c = (*ops)[0], &t = (*ops)[1], &f = (*ops)[2];
+    if (c.tensor && t.tensor && !t.scalar && isApprox(f.scalar, 0.0, 0.0)) {
+      if (auto m = matchThresholdMask(c.tensor))
+        if (m->first == t.tensor && isFullOperand(t, t.tensor, result))
+          return replaceWithTopK(rewriter, root, m->first, m->second.k);
+    }
+    // where(not mask, 0, x)
+    if (c.tensor && f.tensor && !f.scalar && isApprox(t.scalar, 0.0, 0.0)) {
+      if (auto notOps = matchElementwise<arith::XOrIOp>(c.tensor)) {
+        for (int i = 0; i < 2; ++i) {
+          Value inner = (*notOps)[i].tensor;
+          if (!inner || (*notOps)[i].scalar)
+            continue;
+          if (auto m = matchThresholdMask(inner))
+            if (m->first == f.tensor && isFullOperand(f, f.tensor, result))
+              return replaceWithTopK(rewriter, root, m->first, m->second.k);
+        }
+      }
+    }
+  }
+  // x * cast(mask)
+  if (auto ops = matchElementwise<arith::MulFOp>(result)) {
+    for (int i = 0; i < 2; ++i) {
+      const EwOperand &x = (*ops)[i], &m = (*ops)[1 - i];
+      if (!x.tensor || x.scalar || !m.tensor ||
+          !isFullOperand(x, x.tensor, result))
+        continue;
+      auto cast = matchElementwise<arith::UIToFPOp>(m.tensor);
+      if (!cast || !(*cast)[0].tensor)
+        continue;
+      if (auto mm = matchThresholdMask((*cast)[0].tensor))
+        if (mm->first == x.tensor)
+          return replaceWithTopK(rewriter, root, mm->first, mm->second.k);
+    }
+  }
+}
+
+void RaiseSparseIdioms::raiseFFN(IRRewriter &rewriter, Operation *root) {
+  Value out = root->getResult(0);
+  auto outType = rankedType(out);
+  if (!outType || !isRaisableFloat(outType.getElementType()))
+    return;
+  MatchSet set;
+  set.add(root);
+  // Down projection (+ bias).
+  Value downBias, downProduct = out;
+  if (auto bias = matchBiasAdd(out)) {
+    downProduct = bias->first;
+    downBias = bias->second;
+    set.add(cast<linalg::GenericOp>(root).getDpsInits()[0]);
+  } else if (isa<linalg::GenericOp>(root)) {
+    return;
+  }
+  std::optional<MatmulMatch> down = matchMatmul(downProduct, set);
+  if (!down)
+    return;
+  // Optional top-k.
+  Value h = down->lhs;
+  std::optional<int64_t> topk;
+  if (auto t = h.getDefiningOp<TopKActivationOp>()) {
+    if (t.getMode() != TopKMode::exact ||
+        t.getNormalizedAxis() != t.getType().getRank() - 1)
+      return;
+    topk = static_cast<int64_t>(t.getK());
+    set.add(t.getOperation());
+    h = t.getInput();
+  }
+  Activation act;
+  Value u = matchActivation(h, act, set);
+  if (!u)
+    return;
+  Value upBias, upProduct = u;
+  if (auto bias = matchBiasAdd(u)) {
+    upProduct = bias->first;
+    upBias = bias->second;
+    set.add(u);
+    set.add(u.getDefiningOp<linalg::GenericOp>().getDpsInits()[0]);
+  }
+  std::optional<MatmulMatch> up = matchMatmul(upProduct, set);
+  if (!up)
+    return;
+  if (!set.isClosed(root))
+    return;
+  // Shapes and types the spx.sparse_ffn verifier requires.
+  Value x = up->lhs;
+  auto xType = rankedType(x);
+  auto w1 = rankedType(up->weight), w2 = rankedType(down->weight);
+  if (!xType || !w1 || !w2 || xType != outType || w1.getRank() != 2 ||
+      w2.getRank() != 2)
+    return;
+  Type et = outType.getElementType();
+  for (Value v : {up->weight, down->weight, upBias, downBias})
+    if (v && getElementTypeOrSelf(v.getType()) != et)
+      return;
+  auto kn1 = rankedType(up->weightKN), kn2 = rankedType(down->weightKN);
+  int64_t model = kn1.getDimSize(0), hidden = kn1.getDimSize(1);
+  if (kn2.getDimSize(0) != hidden || kn2.getDimSize(1) != model ||
+      ShapedType::isDynamic(hidden) || ShapedType::isDynamic(model))
+    return;
+  if (topk && *topk > hidden)
+    return;
+  rewriter.setInsertionPoint(root);
+  MLIRContext *ctx = rewriter.getContext();
+  auto ffn = SparseFFNOp::create(
+      rewriter, root->getLoc(), outType, x, up->weight, /*up_scales=*/Value(),
+      upBias, /*gate_weight=*/Value(), /*gate_scales=*/Value(), down->weight,
+      /*down_scales=*/Value(), downBias, /*support=*/Value(),
+      ActivationAttr::get(ctx, act),
+      topk ? rewriter.getI64IntegerAttr(*topk) : IntegerAttr(),
+      rewriter.getI64IntegerAttr(1), WeightLayoutAttr::get(ctx, up->layout),
+      WeightLayoutAttr::get(ctx, WeightLayout::kn),
+      WeightLayoutAttr::get(ctx, down->layout), QuantAttr(), QuantAttr(),
+      QuantAttr());
+  rewriter.replaceOp(root, ffn.getResult());
+}
+
+/// Matches the importer's decomposed softmax over the last axis; returns the
+/// logits.
+Value matchSoftmax(Value v) {
+  // div(e, sum(e)) with e = exp(x - max(x))
+  auto div = matchElementwise<arith::DivFOp>(v);
+  if (!div || !(*div)[0].tensor || !(*div)[1].tensor)
+    return {};
+  Value e = (*div)[0].tensor, sumKeep = (*div)[1].tensor;
+  auto type = rankedType(v);
+  int64_t last = type.getRank() - 1;
+  auto peelKeep = [&](Value keep) -> linalg::ReduceOp {
+    auto expand = keep.getDefiningOp<tensor::ExpandShapeOp>();
+    if (!expand)
+      return {};
+    auto red = expand.getSrc().getDefiningOp<linalg::ReduceOp>();
+    if (!red || red.getDimensions() != ArrayRef<int64_t>{last})
+      return {};
+    return red;
+  };
+  linalg::ReduceOp sum = peelKeep(sumKeep);
+  if (!sum || sum.getInputs()[0] != e ||
+      !isa_and_nonnull<arith::AddFOp>(
+          sum.getBody()->getTerminator()->getOperand(0).getDefiningOp()))
+    return {};
+  auto exp = matchElementwise<math::ExpOp>(e);
+  if (!exp || !(*exp)[0].tensor)
+    return {};
+  auto sub = matchElementwise<arith::SubFOp>((*exp)[0].tensor);
+  if (!sub || !(*sub)[0].tensor || !(*sub)[1].tensor)
+    return {};
+  Value x = (*sub)[0].tensor;
+  linalg::ReduceOp max = peelKeep((*sub)[1].tensor);
+  if (!max || max.getInputs()[0] != x)
+    return {};
+  return x;
+}
+
+void RaiseSparseIdioms::raiseRouter(IRRewriter &rewriter, func::CallOp call) {
+  std::optional<TopKMatch> topk = matchTopKCall(call.getResult(0));
+  if (!topk)
+    return;
+  Value probs = topk->input;
+  Value logits = matchSoftmax(probs);
+  if (!logits)
+    return;
+  auto logitsType = rankedType(logits);
+  if (logitsType.getRank() < 2)
+    return;
+  // Router weight and bias.
+  MatchSet set;
+  Value routerInput = logits, weight, bias;
+  Value product = logits;
+  if (auto b = matchBiasAdd(logits)) {
+    product = b->first;
+    bias = b->second;
+  }
+  if (std::optional<MatmulMatch> mm = matchMatmul(product, set)) {
+    routerInput = mm->lhs;
+    weight = mm->weightKN;
+  } else {
+    bias = Value();
+  }
+  if (weight) {
+    if (!getElementTypeOrSelf(weight.getType()).isF32() ||
+        (bias && !getElementTypeOrSelf(bias.getType()).isF32()))
+      weight = Value();
+  }
+  if (!weight) {
+    routerInput = logits;
+    bias = Value();
+    if (!logitsType.getElementType().isF32())
+      return;
+  }
+  // Optional renormalisation: gates / sum(gates).
+  Value gates = call.getResult(0), experts = call.getResult(1);
+  Value normalizedGates;
+  bool normalize = false;
+  if (gates.hasOneUse() || llvm::hasNItems(gates.getUsers(), 2)) {
+    for (Operation *user : gates.getUsers()) {
+      if (user->getNumResults() != 1)
+        continue;
+      auto div = matchElementwise<arith::DivFOp>(user->getResult(0));
+      if (!div || (*div)[0].tensor != gates || !(*div)[1].tensor)
+        continue;
+      auto expand = (*div)[1].tensor.getDefiningOp<tensor::ExpandShapeOp>();
+      if (!expand)
+        continue;
+      auto red = expand.getSrc().getDefiningOp<linalg::ReduceOp>();
+      int64_t last = rankedType(gates).getRank() - 1;
+      if (!red || red.getInputs()[0] != gates ||
+          red.getDimensions() != ArrayRef<int64_t>{last})
+        continue;
+      // Every use of the raw gates must belong to the renormalisation.
+      bool closed = llvm::all_of(gates.getUsers(), [&](Operation *u) {
+        return u == user || u == red.getOperation();
+      });
+      if (closed) {
+        normalize = true;
+        normalizedGates = user->getResult(0);
+      }
+    }
+  }
+  auto inType = rankedType(routerInput);
+  if (!inType || !isRaisableFloat(inType.getElementType()))
+    return;
+  Location loc = call.getLoc();
+  rewriter.setInsertionPoint(call);
+  // spx.route works on [tokens, features].
+  Value flat = routerInput;
+  SmallVector<ReassociationIndices> reassoc;
+  int64_t rank = inType.getRank();
+  if (rank > 2) {
+    ReassociationIndices lead;
+    for (int64_t i = 0; i < rank - 1; ++i)
+      lead.push_back(i);
+    reassoc = {lead, {rank - 1}};
+    flat = tensor::CollapseShapeOp::create(rewriter, loc, routerInput, reassoc);
+  } else if (rank < 2) {
+    return;
+  }
+  int64_t tokens = rankedType(flat).getDimSize(0);
+  Type f32 = rewriter.getF32Type();
+  Type i64 = rewriter.getI64Type();
+  auto route =
+      RouteOp::create(rewriter, loc,
+                      TypeRange{RankedTensorType::get({tokens, topk->k}, f32),
+                                RankedTensorType::get({tokens, topk->k}, i64)},
+                      flat, weight, bias, rewriter.getI64IntegerAttr(topk->k),
+                      rewriter.getBoolAttr(normalize));
+  auto restore = [&](Value v, Type elementType) -> Value {
+    Value r = v;
+    if (rank > 2) {
+      auto outType = rankedType(gates).clone(elementType);
+      SmallVector<OpFoldResult> sizes;
+      for (int64_t i = 0; i < rank; ++i) {
+        if (!outType.isDynamicDim(i)) {
+          sizes.push_back(rewriter.getIndexAttr(outType.getDimSize(i)));
+          continue;
+        }
+        sizes.push_back(
+            tensor::DimOp::create(rewriter, loc, routerInput, i).getResult());
+      }
+      r = tensor::ExpandShapeOp::create(rewriter, loc, outType, v, reassoc,
+                                        sizes);
+    }
+    return r;
+  };
+  Value newGates = restore(route.getGates(), f32);
+  Value newExperts = restore(route.getExperts(), i64);
+  Type gateType = getElementTypeOrSelf(gates.getType());
+  if (gateType != f32)
+    newGates = arith::TruncFOp::create(
+        rewriter, loc, rankedType(gates).clone(gateType), newGates);
+  Value target = normalize ? normalizedGates : gates;
+  if (newGates.getType() != target.getType() ||
+      newExperts.getType() != experts.getType()) {
+    // Shapes the route cannot reproduce exactly: leave the IR alone.
+    SmallVector<Operation *> created;
+    for (Value v : {newGates, newExperts})
+      if (Operation *op = v.getDefiningOp())
+        created.push_back(op);
+    for (Operation *op : created)
+      if (op->use_empty())
+        rewriter.eraseOp(op);
+    if (route->use_empty())
+      rewriter.eraseOp(route);
+    if (flat != routerInput && flat.use_empty())
+      rewriter.eraseOp(flat.getDefiningOp());
+    return;
+  }
+  rewriter.replaceAllUsesWith(target, newGates);
+  rewriter.replaceAllUsesWith(experts, newExperts);
+}
+
+/// Erases side-effect-free ops whose results are unused, repeatedly.
+void eraseDeadOps(Operation *root) {
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    SmallVector<Operation *> dead;
+    root->walk([&](Operation *op) {
+      if (op->getNumResults() > 0 && op->use_empty() &&
+          !op->hasTrait<OpTrait::IsTerminator>() &&
+          (isMemoryEffectFree(op) || isa<func::CallOp>(op))) {
+        if (auto call = dyn_cast<func::CallOp>(op)) {
+          func::FuncOp callee;
+          StringRef kind = helperKind(call, callee);
+          if (kind != "TopK" && kind != "ScatterElements")
+            return;
+        }
+        dead.push_back(op);
+      }
+    });
+    for (Operation *op : llvm::reverse(dead)) {
+      op->erase();
+      changed = true;
+    }
+  }
+}
+
+void RaiseSparseIdioms::runOnOperation() {
+  ModuleOp module = getOperation();
+  IRRewriter rewriter(&getContext());
+  // 1. Top-k activations (scatter and threshold forms).
+  SmallVector<func::CallOp> calls;
+  module.walk([&](func::CallOp call) { calls.push_back(call); });
+  for (func::CallOp call : calls)
+    raiseTopKScatter(rewriter, call);
+  SmallVector<linalg::GenericOp> generics;
+  module.walk([&](linalg::GenericOp g) {
+    if (!g->getParentOfType<func::FuncOp>()->hasAttr("onnx.op"))
+      generics.push_back(g);
+  });
+  for (linalg::GenericOp g : generics)
+    raiseTopKThreshold(rewriter, g);
+  eraseDeadOps(module);
+  // 2. FFN blocks, rooted at the down projection (bias add or matmul).
+  SmallVector<Operation *> roots;
+  module.walk([&](Operation *op) {
+    if (isa<linalg::GenericOp, tensor::ExpandShapeOp, linalg::MatmulOp>(op))
+      roots.push_back(op);
+  });
+  // Later roots first, so that a block is matched from its bias add before
+  // its bare down-projection matmul is considered as a root.
+  for (Operation *op : llvm::reverse(roots)) {
+    // Skip roots consumed by a previous rewrite (they have no uses left).
+    if (op->use_empty())
+      continue;
+    raiseFFN(rewriter, op);
+  }
+  eraseDeadOps(module);
+  // 3. MoE routers.
+  calls.clear();
+  module.walk([&](func::CallOp call) { calls.push_back(call); });
+  for (func::CallOp call : calls)
+    raiseRouter(rewriter, call);
+  eraseDeadOps(module);
+}
+
+} // namespace

@@ -1,0 +1,1289 @@
+//===- ConvertMath.cpp - elementwise, reduction, matmul ONNX operators ----===//
+//
+// Elementwise operators become one broadcasting linalg.generic each (arith /
+// math bodies); matmuls linalg.matmul / linalg.batch_matmul; reductions
+// linalg.reduce; Softmax, LogSoftmax and LayerNormalization are decomposed
+// into reductions and elementwise generics.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Importer.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/ADT/SmallSet.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace parsimony::onnximport;
+
+namespace {
+
+Emitter emitterFor(NodeContext &nc) {
+  return Emitter(nc.importer.builder, nc.loc, [&nc] { return nc.error(); });
+}
+
+/// Fetches the required inputs [0, n); fails with a diagnostic if absent.
+LogicalResult requireInputs(NodeContext &nc, unsigned n,
+                            SmallVectorImpl<Value> &out) {
+  for (unsigned i = 0; i < n; ++i) {
+    Value v = nc.input(i);
+    if (!v)
+      return nc.error() << "missing required input " << i;
+    out.push_back(v);
+  }
+  return success();
+}
+
+LogicalResult requireSameElementType(NodeContext &nc, ValueRange values) {
+  Type first = getElementTypeOrSelf(values.front().getType());
+  for (Value v : values.drop_front())
+    if (getElementTypeOrSelf(v.getType()) != first)
+      return nc.error() << "operand element types differ: " << first << " vs "
+                        << getElementTypeOrSelf(v.getType());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise binary / variadic
+//===----------------------------------------------------------------------===//
+
+enum class Binary {
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Pow,
+  Max,
+  Min,
+  Mod,
+  Equal,
+  Less,
+  LessOrEqual,
+  Greater,
+  GreaterOrEqual,
+  And,
+  Or,
+  Xor
+};
+
+bool isComparison(Binary k) {
+  return k == Binary::Equal || k == Binary::Less || k == Binary::LessOrEqual ||
+         k == Binary::Greater || k == Binary::GreaterOrEqual;
+}
+
+Value binaryScalar(OpBuilder &b, Location loc, Binary kind, Value x, Value y,
+                   bool isUnsigned, int64_t fmod) {
+  bool isFloat = isa<FloatType>(x.getType());
+  switch (kind) {
+  case Binary::Add:
+    return isFloat ? arith::AddFOp::create(b, loc, x, y).getResult()
+                   : arith::AddIOp::create(b, loc, x, y).getResult();
+  case Binary::Sub:
+    return isFloat ? arith::SubFOp::create(b, loc, x, y).getResult()
+                   : arith::SubIOp::create(b, loc, x, y).getResult();
+  case Binary::Mul:
+    return isFloat ? arith::MulFOp::create(b, loc, x, y).getResult()
+                   : arith::MulIOp::create(b, loc, x, y).getResult();
+  case Binary::Div:
+    if (isFloat)
+      return arith::DivFOp::create(b, loc, x, y);
+    return isUnsigned ? arith::DivUIOp::create(b, loc, x, y).getResult()
+                      : arith::DivSIOp::create(b, loc, x, y).getResult();
+  case Binary::Pow:
+    if (isFloat)
+      return math::PowFOp::create(b, loc, x, y);
+    return math::IPowIOp::create(b, loc, x, y);
+  case Binary::Max:
+    if (isFloat)
+      return arith::MaximumFOp::create(b, loc, x, y);
+    return isUnsigned ? arith::MaxUIOp::create(b, loc, x, y).getResult()
+                      : arith::MaxSIOp::create(b, loc, x, y).getResult();
+  case Binary::Min:
+    if (isFloat)
+      return arith::MinimumFOp::create(b, loc, x, y);
+    return isUnsigned ? arith::MinUIOp::create(b, loc, x, y).getResult()
+                      : arith::MinSIOp::create(b, loc, x, y).getResult();
+  case Binary::Mod: {
+    if (isFloat)
+      return arith::RemFOp::create(b, loc, x, y);
+    if (isUnsigned)
+      return arith::RemUIOp::create(b, loc, x, y);
+    Value r = arith::RemSIOp::create(b, loc, x, y);
+    if (fmod)
+      return r;
+    // Python-style modulo: the result takes the sign of the divisor.
+    Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(x.getType()));
+    Value rNeg =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, r, zero);
+    Value yNeg =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, y, zero);
+    Value rNonZero =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, r, zero);
+    Value differ = arith::XOrIOp::create(b, loc, rNeg, yNeg);
+    Value fix = arith::AndIOp::create(b, loc, differ, rNonZero);
+    Value adjusted = arith::AddIOp::create(b, loc, r, y);
+    return arith::SelectOp::create(b, loc, fix, adjusted, r);
+  }
+  case Binary::And:
+    return arith::AndIOp::create(b, loc, x, y);
+  case Binary::Or:
+    return arith::OrIOp::create(b, loc, x, y);
+  case Binary::Xor:
+    return arith::XOrIOp::create(b, loc, x, y);
+  case Binary::Equal:
+  case Binary::Less:
+  case Binary::LessOrEqual:
+  case Binary::Greater:
+  case Binary::GreaterOrEqual: {
+    if (isFloat) {
+      arith::CmpFPredicate p =
+          kind == Binary::Equal         ? arith::CmpFPredicate::OEQ
+          : kind == Binary::Less        ? arith::CmpFPredicate::OLT
+          : kind == Binary::LessOrEqual ? arith::CmpFPredicate::OLE
+          : kind == Binary::Greater     ? arith::CmpFPredicate::OGT
+                                        : arith::CmpFPredicate::OGE;
+      return arith::CmpFOp::create(b, loc, p, x, y);
+    }
+    arith::CmpIPredicate p;
+    switch (kind) {
+    case Binary::Equal:
+      p = arith::CmpIPredicate::eq;
+      break;
+    case Binary::Less:
+      p = isUnsigned ? arith::CmpIPredicate::ult : arith::CmpIPredicate::slt;
+      break;
+    case Binary::LessOrEqual:
+      p = isUnsigned ? arith::CmpIPredicate::ule : arith::CmpIPredicate::sle;
+      break;
+    case Binary::Greater:
+      p = isUnsigned ? arith::CmpIPredicate::ugt : arith::CmpIPredicate::sgt;
+      break;
+    default:
+      p = isUnsigned ? arith::CmpIPredicate::uge : arith::CmpIPredicate::sge;
+      break;
+    }
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  }
+  llvm_unreachable("unknown binary kind");
+}
+
+template <Binary kind> LogicalResult convertBinary(NodeContext &nc) {
+  SmallVector<Value> in;
+  if (failed(requireInputs(nc, 2, in)))
+    return failure();
+  Emitter em = emitterFor(nc);
+  bool isUnsigned = nc.inputUnsigned(0);
+  Type elementType = getElementTypeOrSelf(in[0].getType());
+  if (kind == Binary::Pow) {
+    // The exponent may have another type: convert it to the base's.
+    Type expType = getElementTypeOrSelf(in[1].getType());
+    if (expType != elementType) {
+      FailureOr<Value> c =
+          em.castTo(in[1], elementType, nc.inputUnsigned(1), isUnsigned);
+      if (failed(c))
+        return failure();
+      in[1] = *c;
+    }
+  } else if (failed(requireSameElementType(nc, in))) {
+    return failure();
+  }
+  bool isFloat = isa<FloatType>(elementType);
+  if ((kind == Binary::And || kind == Binary::Or || kind == Binary::Xor) &&
+      !elementType.isInteger(1))
+    return nc.error() << "expects boolean operands, got " << elementType;
+  if (kind == Binary::Pow && !isFloat && !isa<IntegerType>(elementType))
+    return nc.error() << "unsupported element type " << elementType;
+  int64_t fmod = nc.attrInt("fmod", 0);
+  if (kind == Binary::Mod && isFloat && !fmod)
+    return nc.error() << "floating-point Mod needs fmod = 1";
+  Type resultType =
+      isComparison(kind) ? nc.importer.builder.getI1Type() : elementType;
+  FailureOr<Value> r =
+      em.map(in, resultType, [&](OpBuilder &b, Location loc, ValueRange a) {
+        return binaryScalar(b, loc, kind, a[0], a[1], isUnsigned, fmod);
+      });
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r,
+               isComparison(kind) ? onnx::TensorProto::BOOL
+                                  : nc.inputOnnxType(0));
+  return success();
+}
+
+/// Max, Min, Sum, Mean: variadic with broadcasting.
+template <Binary kind, bool mean = false>
+LogicalResult convertVariadic(NodeContext &nc) {
+  SmallVector<Value> in;
+  for (unsigned i = 0; i < nc.numInputs(); ++i)
+    if (Value v = nc.input(i))
+      in.push_back(v);
+  if (in.empty())
+    return nc.error() << "needs at least one input";
+  if (failed(requireSameElementType(nc, in)))
+    return failure();
+  Emitter em = emitterFor(nc);
+  bool isUnsigned = nc.inputUnsigned(0);
+  Type elementType = getElementTypeOrSelf(in[0].getType());
+  if (mean && !isa<FloatType>(elementType))
+    return nc.error() << "Mean needs floating-point inputs";
+  FailureOr<Value> r =
+      em.map(in, elementType, [&](OpBuilder &b, Location loc, ValueRange a) {
+        Value acc = a[0];
+        for (Value v : a.drop_front())
+          acc = binaryScalar(b, loc, kind, acc, v, isUnsigned, 0);
+        if (mean) {
+          Emitter inner(b, loc, nullptr);
+          acc = arith::DivFOp::create(
+              b, loc, acc,
+              inner.scalarConst(elementType, static_cast<double>(a.size())));
+        }
+        return acc;
+      });
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, nc.inputOnnxType(0));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise unary
+//===----------------------------------------------------------------------===//
+
+enum class Unary {
+  Sqrt,
+  Reciprocal,
+  Exp,
+  Log,
+  Erf,
+  Tanh,
+  Sigmoid,
+  Relu,
+  LeakyRelu,
+  Neg,
+  Abs,
+  Floor,
+  Ceil,
+  Round,
+  Not,
+  Sin,
+  Cos,
+  Sign,
+  Softplus,
+  Elu,
+  HardSigmoid,
+  Selu,
+  IsNaN
+};
+
+bool floatOnly(Unary k) {
+  switch (k) {
+  case Unary::Relu:
+  case Unary::Neg:
+  case Unary::Abs:
+  case Unary::Not:
+  case Unary::Sign:
+    return false;
+  default:
+    return true;
+  }
+}
+
+template <Unary kind> LogicalResult convertUnary(NodeContext &nc) {
+  Value x = nc.input(0);
+  if (!x)
+    return nc.error() << "missing required input 0";
+  Type elementType = getElementTypeOrSelf(x.getType());
+  bool isFloat = isa<FloatType>(elementType);
+  if (floatOnly(kind) && !isFloat)
+    return nc.error() << "unsupported element type " << elementType
+                      << " (expects floating point)";
+  if (kind == Unary::Not && !elementType.isInteger(1))
+    return nc.error() << "expects a boolean operand, got " << elementType;
+  float alpha =
+      nc.attrFloat("alpha", kind == Unary::LeakyRelu     ? 0.01f
+                            : kind == Unary::HardSigmoid ? 0.2f
+                            : kind == Unary::Selu ? 1.67326319217681884765625f
+                                                  : 1.0f);
+  float beta = nc.attrFloat("beta", 0.5f);
+  float gamma = nc.attrFloat("gamma", 1.05070102214813232421875f);
+  Emitter em = emitterFor(nc);
+  Type resultType =
+      kind == Unary::IsNaN ? nc.importer.builder.getI1Type() : elementType;
+  FailureOr<Value> r = em.map(
+      {x}, resultType, [&](OpBuilder &b, Location loc, ValueRange a) -> Value {
+        Emitter s(b, loc, nullptr);
+        Value v = a[0];
+        auto c = [&](double value) {
+          return s.scalarConst(elementType, value);
+        };
+        switch (kind) {
+        case Unary::Sqrt:
+          return math::SqrtOp::create(b, loc, v);
+        case Unary::Reciprocal:
+          return arith::DivFOp::create(b, loc, c(1.0), v);
+        case Unary::Exp:
+          return math::ExpOp::create(b, loc, v);
+        case Unary::Log:
+          return math::LogOp::create(b, loc, v);
+        case Unary::Erf:
+          return math::ErfOp::create(b, loc, v);
+        case Unary::Tanh:
+          return math::TanhOp::create(b, loc, v);
+        case Unary::Sigmoid: {
+          Value neg = arith::NegFOp::create(b, loc, v);
+          Value e = math::ExpOp::create(b, loc, neg);
+          Value d = arith::AddFOp::create(b, loc, c(1.0), e);
+          return arith::DivFOp::create(b, loc, c(1.0), d);
+        }
+        case Unary::Relu:
+          if (isFloat)
+            return arith::MaximumFOp::create(b, loc, v, c(0.0));
+          return arith::MaxSIOp::create(b, loc, v, c(0.0));
+        case Unary::LeakyRelu: {
+          Value pos = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                            v, c(0.0));
+          Value scaled = arith::MulFOp::create(b, loc, v, c(alpha));
+          return arith::SelectOp::create(b, loc, pos, v, scaled);
+        }
+        case Unary::Neg:
+          if (isFloat)
+            return arith::NegFOp::create(b, loc, v);
+          return arith::SubIOp::create(b, loc, c(0.0), v);
+        case Unary::Abs:
+          if (isFloat)
+            return math::AbsFOp::create(b, loc, v);
+          return math::AbsIOp::create(b, loc, v);
+        case Unary::Floor:
+          return math::FloorOp::create(b, loc, v);
+        case Unary::Ceil:
+          return math::CeilOp::create(b, loc, v);
+        case Unary::Round:
+          return math::RoundEvenOp::create(b, loc, v);
+        case Unary::Not:
+          return arith::XOrIOp::create(b, loc, v,
+                                       s.scalarConst(b.getI1Type(), 1.0));
+        case Unary::Sin:
+          return math::SinOp::create(b, loc, v);
+        case Unary::Cos:
+          return math::CosOp::create(b, loc, v);
+        case Unary::Sign: {
+          if (isFloat) {
+            Value pos = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                              v, c(0.0));
+            Value neg = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT,
+                                              v, c(0.0));
+            Value r = arith::SelectOp::create(b, loc, neg, c(-1.0), c(0.0));
+            return arith::SelectOp::create(b, loc, pos, c(1.0), r);
+          }
+          Value pos = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt,
+                                            v, c(0.0));
+          Value neg = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                            v, c(0.0));
+          Value r = arith::SelectOp::create(b, loc, neg, c(-1.0), c(0.0));
+          return arith::SelectOp::create(b, loc, pos, c(1.0), r);
+        }
+        case Unary::Softplus: {
+          Value e = math::ExpOp::create(b, loc, v);
+          return math::Log1pOp::create(b, loc, e);
+        }
+        case Unary::Elu: {
+          Value pos = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE,
+                                            v, c(0.0));
+          Value e = math::ExpM1Op::create(b, loc, v);
+          Value neg = arith::MulFOp::create(b, loc, e, c(alpha));
+          return arith::SelectOp::create(b, loc, pos, v, neg);
+        }
+        case Unary::HardSigmoid: {
+          Value t = arith::MulFOp::create(b, loc, v, c(alpha));
+          t = arith::AddFOp::create(b, loc, t, c(beta));
+          t = arith::MaximumFOp::create(b, loc, t, c(0.0));
+          return arith::MinimumFOp::create(b, loc, t, c(1.0));
+        }
+        case Unary::Selu: {
+          Value pos = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                            v, c(0.0));
+          Value e = math::ExpOp::create(b, loc, v);
+          Value neg = arith::SubFOp::create(
+              b, loc, arith::MulFOp::create(b, loc, e, c(alpha)), c(alpha));
+          Value sel = arith::SelectOp::create(b, loc, pos, v, neg);
+          return arith::MulFOp::create(b, loc, sel, c(gamma));
+        }
+        case Unary::IsNaN:
+          return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, v, v);
+        }
+        llvm_unreachable("unknown unary kind");
+      });
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r,
+               kind == Unary::IsNaN ? onnx::TensorProto::BOOL
+                                    : nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertClip(NodeContext &nc) {
+  Value x = nc.input(0);
+  if (!x)
+    return nc.error() << "missing required input 0";
+  SmallVector<Value> in = {x};
+  Value lo = nc.input(1), hi = nc.input(2);
+  if (lo)
+    in.push_back(lo);
+  if (hi)
+    in.push_back(hi);
+  if (failed(requireSameElementType(nc, in)))
+    return failure();
+  for (Value bound : {lo, hi})
+    if (bound && cast<RankedTensorType>(bound.getType()).getRank() != 0)
+      return nc.error() << "min and max must be scalars";
+  bool isUnsigned = nc.inputUnsigned(0);
+  Emitter em = emitterFor(nc);
+  Type elementType = getElementTypeOrSelf(x.getType());
+  FailureOr<Value> r =
+      em.map(in, elementType, [&](OpBuilder &b, Location loc, ValueRange a) {
+        Value v = a[0];
+        unsigned next = 1;
+        if (lo)
+          v = binaryScalar(b, loc, Binary::Max, v, a[next++], isUnsigned, 0);
+        if (hi)
+          v = binaryScalar(b, loc, Binary::Min, v, a[next++], isUnsigned, 0);
+        return v;
+      });
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertWhere(NodeContext &nc) {
+  SmallVector<Value> in;
+  if (failed(requireInputs(nc, 3, in)))
+    return failure();
+  if (!getElementTypeOrSelf(in[0].getType()).isInteger(1))
+    return nc.error() << "condition must be boolean";
+  if (failed(requireSameElementType(nc, {in[1], in[2]})))
+    return failure();
+  Emitter em = emitterFor(nc);
+  FailureOr<Value> r = em.map(
+      in, getElementTypeOrSelf(in[1].getType()),
+      [&](OpBuilder &b, Location loc, ValueRange a) {
+        return arith::SelectOp::create(b, loc, a[0], a[1], a[2]).getResult();
+      });
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, nc.inputOnnxType(1));
+  return success();
+}
+
+LogicalResult convertCast(NodeContext &nc) {
+  Value x = nc.input(0);
+  if (!x)
+    return nc.error() << "missing required input 0";
+  int32_t to = static_cast<int32_t>(nc.attrInt("to", 0));
+  Type toType = getElementType(nc.importer.ctx, to);
+  if (!toType)
+    return nc.error() << "unsupported target type " << onnxTypeName(to);
+  Emitter em = emitterFor(nc);
+  FailureOr<Value> r =
+      em.castTo(x, toType, nc.inputUnsigned(0), isUnsignedOnnxType(to));
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, to);
+  return success();
+}
+
+LogicalResult convertCastLike(NodeContext &nc) {
+  Value x = nc.input(0), like = nc.input(1);
+  if (!x || !like)
+    return nc.error() << "needs two inputs";
+  Emitter em = emitterFor(nc);
+  FailureOr<Value> r = em.castTo(x, getElementTypeOrSelf(like.getType()),
+                                 nc.inputUnsigned(0), nc.inputUnsigned(1));
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, nc.inputOnnxType(1));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Matmuls
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertMatMul(NodeContext &nc) {
+  SmallVector<Value> in;
+  if (failed(requireInputs(nc, 2, in)) ||
+      failed(requireSameElementType(nc, in)))
+    return failure();
+  Type elementType = getElementTypeOrSelf(in[0].getType());
+  if (!isa<FloatType>(elementType) && !elementType.isInteger(32) &&
+      !elementType.isInteger(64))
+    return nc.error() << "unsupported element type " << elementType;
+  Emitter em = emitterFor(nc);
+  FailureOr<Value> r = em.matmul(in[0], in[1]);
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertGemm(NodeContext &nc) {
+  SmallVector<Value> in;
+  if (failed(requireInputs(nc, 2, in)))
+    return failure();
+  Value c = nc.input(2);
+  if (c)
+    in.push_back(c);
+  if (failed(requireSameElementType(nc, in)))
+    return failure();
+  Value a = in[0], b = in[1];
+  if (cast<RankedTensorType>(a.getType()).getRank() != 2 ||
+      cast<RankedTensorType>(b.getType()).getRank() != 2)
+    return nc.error() << "A and B must be matrices";
+  Type elementType = getElementTypeOrSelf(a.getType());
+  if (!isa<FloatType>(elementType))
+    return nc.error() << "unsupported element type " << elementType;
+  Emitter em = emitterFor(nc);
+  if (nc.attrInt("transA", 0))
+    a = em.transpose(a, {1, 0});
+  if (nc.attrInt("transB", 0))
+    b = em.transpose(b, {1, 0});
+  FailureOr<Value> y = em.matmul(a, b);
+  if (failed(y))
+    return failure();
+  double alpha = nc.attrFloat("alpha", 1.0f), beta = nc.attrFloat("beta", 1.0f);
+  Value result = *y;
+  if (alpha != 1.0) {
+    FailureOr<Value> s = em.map(
+        {result}, elementType, [&](OpBuilder &bb, Location l, ValueRange v) {
+          Emitter s(bb, l, nullptr);
+          return arith::MulFOp::create(bb, l, v[0],
+                                       s.scalarConst(elementType, alpha))
+              .getResult();
+        });
+    if (failed(s))
+      return failure();
+    result = *s;
+  }
+  if (c && beta != 0.0) {
+    Value cc = c;
+    if (beta != 1.0) {
+      FailureOr<Value> s = em.map(
+          {c}, elementType, [&](OpBuilder &bb, Location l, ValueRange v) {
+            Emitter s(bb, l, nullptr);
+            return arith::MulFOp::create(bb, l, v[0],
+                                         s.scalarConst(elementType, beta))
+                .getResult();
+          });
+      if (failed(s))
+        return failure();
+      cc = *s;
+    }
+    if (cast<RankedTensorType>(cc.getType()).getRank() > 2)
+      return nc.error() << "C must have rank <= 2";
+    FailureOr<Value> sum =
+        em.map({result, cc}, elementType,
+               [&](OpBuilder &bb, Location l, ValueRange v) {
+                 return arith::AddFOp::create(bb, l, v[0], v[1]).getResult();
+               });
+    if (failed(sum))
+      return failure();
+    if (cast<RankedTensorType>(sum->getType()).getRank() != 2)
+      return nc.error() << "C does not broadcast to the output";
+    result = *sum;
+  }
+  nc.setOutput(0, result, nc.inputOnnxType(0));
+  return success();
+}
+
+/// Integer operand minus its zero point, widened to i32.
+FailureOr<Value> widenWithZeroPoint(NodeContext &nc, Emitter &em,
+                                    unsigned valueIdx, unsigned zpIdx,
+                                    bool rowWise) {
+  Value v = nc.input(valueIdx);
+  Type i32 = nc.importer.builder.getI32Type();
+  FailureOr<Value> wide = em.castTo(v, i32, nc.inputUnsigned(valueIdx), false);
+  if (failed(wide))
+    return failure();
+  Value zp = nc.input(zpIdx);
+  if (!zp)
+    return *wide;
+  auto zpType = cast<RankedTensorType>(zp.getType());
+  if (zpType.getRank() > 1)
+    return nc.error() << "zero points must be scalars or vectors";
+  FailureOr<Value> zpWide = em.castTo(zp, i32, nc.inputUnsigned(zpIdx), false);
+  if (failed(zpWide))
+    return failure();
+  Value z = *zpWide;
+  if (zpType.getRank() == 1 && rowWise) {
+    FailureOr<Value> u = em.unsqueeze(z, {1});
+    if (failed(u))
+      return failure();
+    z = *u;
+  }
+  return em.map({*wide, z}, i32, [](OpBuilder &b, Location l, ValueRange a) {
+    return arith::SubIOp::create(b, l, a[0], a[1]).getResult();
+  });
+}
+
+LogicalResult convertMatMulInteger(NodeContext &nc) {
+  Value a = nc.input(0), b = nc.input(1);
+  if (!a || !b)
+    return nc.error() << "needs inputs A and B";
+  for (Value v : {a, b})
+    if (!getElementTypeOrSelf(v.getType()).isInteger(8))
+      return nc.error() << "A and B must be int8 or uint8";
+  Emitter em = emitterFor(nc);
+  FailureOr<Value> wa = widenWithZeroPoint(nc, em, 0, 2, /*rowWise=*/true);
+  FailureOr<Value> wb = widenWithZeroPoint(nc, em, 1, 3, /*rowWise=*/false);
+  if (failed(wa) || failed(wb))
+    return failure();
+  FailureOr<Value> r = em.matmul(*wa, *wb);
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, onnx::TensorProto::INT32);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Einsum
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertEinsum(NodeContext &nc) {
+  std::string equation;
+  for (char ch : nc.attrString("equation", ""))
+    if (ch != ' ')
+      equation += ch;
+  SmallVector<Value> operands;
+  for (unsigned i = 0; i < nc.numInputs(); ++i) {
+    Value v = nc.input(i);
+    if (!v)
+      return nc.error() << "missing input " << i;
+    operands.push_back(v);
+  }
+  if (operands.empty())
+    return nc.error() << "needs at least one input";
+  if (failed(requireSameElementType(nc, operands)))
+    return failure();
+  StringRef eq(equation);
+  auto [lhs, rhs] = eq.split("->");
+  bool explicitOutput = eq.contains("->");
+  SmallVector<StringRef> terms;
+  lhs.split(terms, ',');
+  if (terms.size() != operands.size())
+    return nc.error() << "equation '" << equation << "' has " << terms.size()
+                      << " operand terms for " << operands.size() << " inputs";
+  // Labels: letters map to themselves; ellipsis dims to negative ids.
+  int64_t ellipsisRank = 0;
+  for (auto [term, v] : llvm::zip(terms, operands)) {
+    int64_t letters = llvm::count_if(term, [](char c) { return c != '.'; });
+    if (term.contains("..."))
+      ellipsisRank = std::max<int64_t>(
+          ellipsisRank,
+          cast<RankedTensorType>(v.getType()).getRank() - letters);
+  }
+  auto parseTerm = [&](StringRef term, int64_t rank,
+                       SmallVectorImpl<int> &labels) -> LogicalResult {
+    size_t pos = term.find("...");
+    int64_t letters = llvm::count_if(term, [](char c) { return c != '.'; });
+    for (size_t i = 0; i < term.size(); ++i) {
+      if (i == pos) {
+        int64_t n = rank - letters;
+        if (n < 0)
+          return nc.error() << "equation term '" << term
+                            << "' does not match the operand rank " << rank;
+        for (int64_t j = 0; j < n; ++j)
+          labels.push_back(-static_cast<int>(ellipsisRank - n + j) - 1);
+        i += 2;
+        continue;
+      }
+      if (!llvm::isAlpha(term[i]))
+        return nc.error() << "invalid character in equation '" << equation
+                          << "'";
+      labels.push_back(term[i]);
+    }
+    if (pos == StringRef::npos && letters != rank)
+      return nc.error() << "equation term '" << term
+                        << "' does not match the operand rank " << rank;
+    return success();
+  };
+  SmallVector<SmallVector<int>> inLabels(operands.size());
+  llvm::DenseMap<int, int> counts;
+  for (auto [i, term] : llvm::enumerate(terms)) {
+    int64_t rank = cast<RankedTensorType>(operands[i].getType()).getRank();
+    if (failed(parseTerm(term, rank, inLabels[i])))
+      return failure();
+    llvm::SmallSet<int, 8> seen;
+    for (int l : inLabels[i]) {
+      if (!seen.insert(l).second)
+        return nc.error() << "repeated subscript in one operand (diagonals) "
+                             "is not supported";
+      ++counts[l];
+    }
+  }
+  SmallVector<int> outLabels;
+  if (explicitOutput) {
+    if (failed(parseTerm(
+            rhs,
+            ellipsisRank + llvm::count_if(rhs, [](char c) { return c != '.'; }),
+            outLabels)))
+      return failure();
+  } else {
+    for (int64_t j = 0; j < ellipsisRank; ++j)
+      outLabels.push_back(-static_cast<int>(j) - 1);
+    SmallVector<int> letters;
+    for (auto &[l, c] : counts)
+      if (l > 0 && c == 1)
+        letters.push_back(l);
+    llvm::sort(letters);
+    outLabels.append(letters);
+  }
+  // Loop dimensions: output labels, then the contracted ones.
+  SmallVector<int> loops(outLabels);
+  for (auto &labels : inLabels)
+    for (int l : labels)
+      if (!llvm::is_contained(loops, l))
+        loops.push_back(l);
+  for (int l : outLabels)
+    if (!counts.count(l))
+      return nc.error() << "output subscript does not appear in any input";
+  MLIRContext *ctx = nc.importer.ctx;
+  int64_t numLoops = loops.size();
+  // Loop sizes.
+  SmallVector<int64_t> loopSize(numLoops, ShapedType::kDynamic);
+  SmallVector<std::pair<Value, int64_t>> loopSource(numLoops, {Value(), 0});
+  for (auto [v, labels] : llvm::zip(operands, inLabels)) {
+    auto type = cast<RankedTensorType>(v.getType());
+    for (auto [d, l] : llvm::enumerate(labels)) {
+      int64_t idx = llvm::find(loops, l) - loops.begin();
+      int64_t size = type.getDimSize(d);
+      if (ShapedType::isDynamic(size)) {
+        if (!loopSource[idx].first)
+          loopSource[idx] = {v, d};
+        continue;
+      }
+      if (size == 1 && l < 0)
+        continue; // ellipsis broadcast
+      if (!ShapedType::isDynamic(loopSize[idx]) && loopSize[idx] != size)
+        return nc.error() << "einsum operand sizes disagree for a subscript";
+      loopSize[idx] = size;
+      loopSource[idx] = {v, d};
+    }
+  }
+  for (int64_t i = 0; i < numLoops; ++i)
+    if (ShapedType::isDynamic(loopSize[i]) && !loopSource[i].first)
+      loopSize[i] = 1;
+  SmallVector<AffineMap> maps;
+  for (auto [v, labels] : llvm::zip(operands, inLabels)) {
+    auto type = cast<RankedTensorType>(v.getType());
+    SmallVector<AffineExpr> exprs;
+    for (auto [d, l] : llvm::enumerate(labels)) {
+      int64_t idx = llvm::find(loops, l) - loops.begin();
+      if (type.getDimSize(d) == 1 && loopSize[idx] != 1)
+        exprs.push_back(getAffineConstantExpr(0, ctx));
+      else
+        exprs.push_back(getAffineDimExpr(idx, ctx));
+    }
+    maps.push_back(AffineMap::get(numLoops, 0, exprs, ctx));
+  }
+  SmallVector<AffineExpr> outExprs;
+  SmallVector<int64_t> outShape;
+  Emitter em = emitterFor(nc);
+  SmallVector<Value> dynDims;
+  for (int64_t i = 0; i < static_cast<int64_t>(outLabels.size()); ++i) {
+    outExprs.push_back(getAffineDimExpr(i, ctx));
+    outShape.push_back(loopSize[i]);
+    if (ShapedType::isDynamic(loopSize[i]))
+      dynDims.push_back(em.dim(loopSource[i].first, loopSource[i].second));
+  }
+  maps.push_back(AffineMap::get(numLoops, 0, outExprs, ctx));
+  SmallVector<utils::IteratorType> iterators;
+  for (int64_t i = 0; i < numLoops; ++i)
+    iterators.push_back(i < static_cast<int64_t>(outLabels.size())
+                            ? utils::IteratorType::parallel
+                            : utils::IteratorType::reduction);
+  Type elementType = getElementTypeOrSelf(operands[0].getType());
+  bool isFloat = isa<FloatType>(elementType);
+  auto outType = RankedTensorType::get(outShape, elementType);
+  Value init = em.filled(outType, dynDims, em.scalarConst(elementType, 0));
+  OpBuilder &b = nc.importer.builder;
+  auto generic = linalg::GenericOp::create(
+      b, nc.loc, TypeRange{outType}, operands, ValueRange{init}, maps,
+      iterators, [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value p = args[0];
+        for (Value v : args.drop_front().drop_back())
+          p = isFloat ? arith::MulFOp::create(nb, l, p, v).getResult()
+                      : arith::MulIOp::create(nb, l, p, v).getResult();
+        Value acc = args.back();
+        Value r = isFloat ? arith::AddFOp::create(nb, l, acc, p).getResult()
+                          : arith::AddIOp::create(nb, l, acc, p).getResult();
+        linalg::YieldOp::create(nb, l, r);
+      });
+  nc.setOutput(0, generic.getResult(0), nc.inputOnnxType(0));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Reductions, Softmax, LayerNormalization
+//===----------------------------------------------------------------------===//
+
+/// Normalised, sorted, de-duplicated reduction axes; all axes if `axes` is
+/// empty.
+FailureOr<SmallVector<int64_t>>
+reductionAxes(NodeContext &nc, ArrayRef<int64_t> axes, int64_t rank) {
+  SmallVector<int64_t> result;
+  if (axes.empty()) {
+    for (int64_t i = 0; i < rank; ++i)
+      result.push_back(i);
+    return result;
+  }
+  for (int64_t a : axes) {
+    FailureOr<int64_t> n = normalizeAxis(a, rank, [&] { return nc.error(); });
+    if (failed(n))
+      return failure();
+    if (!llvm::is_contained(result, *n))
+      result.push_back(*n);
+  }
+  llvm::sort(result);
+  return result;
+}
+
+enum class Reduction { Sum, Mean, Max, Min, Prod, SumSquare, L2, LogSumExp };
+
+template <Reduction kind> LogicalResult convertReduce(NodeContext &nc) {
+  Value x = nc.input(0);
+  if (!x)
+    return nc.error() << "missing required input 0";
+  auto type = cast<RankedTensorType>(x.getType());
+  Type elementType = type.getElementType();
+  bool isFloat = isa<FloatType>(elementType);
+  if ((kind == Reduction::Mean || kind == Reduction::L2 ||
+       kind == Reduction::LogSumExp) &&
+      !isFloat)
+    return nc.error() << "unsupported element type " << elementType;
+  if (nc.inputUnsigned(0) && (kind == Reduction::Max || kind == Reduction::Min))
+    return nc.error() << "unsigned integer Max/Min reductions are not "
+                         "supported";
+  SmallVector<int64_t> axes;
+  bool axesFromInput = kind == Reduction::Sum && nc.opset >= 13;
+  if (axesFromInput) {
+    if (nc.hasInput(1)) {
+      FailureOr<SmallVector<int64_t>> a = nc.constInts(1, "axes");
+      if (failed(a))
+        return failure();
+      axes = *a;
+    }
+  } else if (auto a = nc.attrInts("axes")) {
+    axes = *a;
+  }
+  bool keepDims = nc.attrInt("keepdims", 1) != 0;
+  if (axes.empty() && nc.attrInt("noop_with_empty_axes", 0)) {
+    nc.setOutput(0, x, nc.inputOnnxType(0));
+    return success();
+  }
+  FailureOr<SmallVector<int64_t>> norm =
+      reductionAxes(nc, axes, type.getRank());
+  if (failed(norm))
+    return failure();
+  Emitter em = emitterFor(nc);
+  Value input = x;
+  if (kind == Reduction::SumSquare || kind == Reduction::L2) {
+    FailureOr<Value> sq =
+        em.map({x}, elementType, [&](OpBuilder &b, Location l, ValueRange a) {
+          return binaryScalar(b, l, Binary::Mul, a[0], a[0], false, 0);
+        });
+    if (failed(sq))
+      return failure();
+    input = *sq;
+  }
+  Value maxKeep;
+  if (kind == Reduction::LogSumExp) {
+    FailureOr<Value> m =
+        em.reduce(x, *norm, Emitter::ReduceKind::Max, /*keepDims=*/true);
+    if (failed(m))
+      return failure();
+    maxKeep = *m;
+    FailureOr<Value> e = em.map(
+        {x, *m}, elementType, [&](OpBuilder &b, Location l, ValueRange a) {
+          Value d = arith::SubFOp::create(b, l, a[0], a[1]);
+          return math::ExpOp::create(b, l, d).getResult();
+        });
+    if (failed(e))
+      return failure();
+    input = *e;
+  }
+  Emitter::ReduceKind rk = kind == Reduction::Max    ? Emitter::ReduceKind::Max
+                           : kind == Reduction::Min  ? Emitter::ReduceKind::Min
+                           : kind == Reduction::Prod ? Emitter::ReduceKind::Prod
+                                                     : Emitter::ReduceKind::Sum;
+  bool keep = kind == Reduction::LogSumExp ? true : keepDims;
+  FailureOr<Value> r = em.reduce(input, *norm, rk, keep);
+  if (failed(r))
+    return failure();
+  Value result = *r;
+  if (kind == Reduction::Mean) {
+    Value count = em.countOver(x, *norm, elementType);
+    FailureOr<Value> m = em.map(
+        {result}, elementType, [&](OpBuilder &b, Location l, ValueRange a) {
+          return arith::DivFOp::create(b, l, a[0], count).getResult();
+        });
+    if (failed(m))
+      return failure();
+    result = *m;
+  } else if (kind == Reduction::L2) {
+    FailureOr<Value> m = em.map(
+        {result}, elementType, [&](OpBuilder &b, Location l, ValueRange a) {
+          return math::SqrtOp::create(b, l, a[0]).getResult();
+        });
+    if (failed(m))
+      return failure();
+    result = *m;
+  } else if (kind == Reduction::LogSumExp) {
+    FailureOr<Value> m =
+        em.map({result, maxKeep}, elementType,
+               [&](OpBuilder &b, Location l, ValueRange a) {
+                 Value lg = math::LogOp::create(b, l, a[0]);
+                 return arith::AddFOp::create(b, l, lg, a[1]).getResult();
+               });
+    if (failed(m))
+      return failure();
+    result = *m;
+    if (!keepDims) {
+      FailureOr<Value> s = em.squeeze(result, *norm);
+      if (failed(s))
+        return failure();
+      result = *s;
+    }
+  }
+  nc.setOutput(0, result, nc.inputOnnxType(0));
+  return success();
+}
+
+/// softmax(x) or log-softmax(x) along `axis`, decomposed.
+template <bool isLog> LogicalResult convertSoftmax(NodeContext &nc) {
+  Value x = nc.input(0);
+  if (!x)
+    return nc.error() << "missing required input 0";
+  auto type = cast<RankedTensorType>(x.getType());
+  Type elementType = type.getElementType();
+  if (!isa<FloatType>(elementType))
+    return nc.error() << "unsupported element type " << elementType;
+  FailureOr<int64_t> axis = normalizeAxis(
+      nc.attrInt("axis", -1), type.getRank(), [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  if (type.getRank() == 0)
+    return nc.error() << "needs an input of rank >= 1";
+  Emitter em = emitterFor(nc);
+  FailureOr<Value> m =
+      em.reduce(x, {*axis}, Emitter::ReduceKind::Max, /*keepDims=*/true);
+  if (failed(m))
+    return failure();
+  FailureOr<Value> shifted =
+      em.map({x, *m}, elementType, [](OpBuilder &b, Location l, ValueRange a) {
+        return arith::SubFOp::create(b, l, a[0], a[1]).getResult();
+      });
+  if (failed(shifted))
+    return failure();
+  FailureOr<Value> e = em.map(
+      {*shifted}, elementType, [](OpBuilder &b, Location l, ValueRange a) {
+        return math::ExpOp::create(b, l, a[0]).getResult();
+      });
+  if (failed(e))
+    return failure();
+  FailureOr<Value> s =
+      em.reduce(*e, {*axis}, Emitter::ReduceKind::Sum, /*keepDims=*/true);
+  if (failed(s))
+    return failure();
+  FailureOr<Value> r;
+  if (isLog)
+    r = em.map({*shifted, *s}, elementType,
+               [](OpBuilder &b, Location l, ValueRange a) {
+                 Value lg = math::LogOp::create(b, l, a[1]);
+                 return arith::SubFOp::create(b, l, a[0], lg).getResult();
+               });
+  else
+    r = em.map({*e, *s}, elementType,
+               [](OpBuilder &b, Location l, ValueRange a) {
+                 return arith::DivFOp::create(b, l, a[0], a[1]).getResult();
+               });
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertLayerNorm(NodeContext &nc) {
+  Value x = nc.input(0), scale = nc.input(1), bias = nc.input(2);
+  if (!x || !scale)
+    return nc.error() << "needs inputs X and Scale";
+  auto type = cast<RankedTensorType>(x.getType());
+  Type elementType = type.getElementType();
+  if (!isa<FloatType>(elementType))
+    return nc.error() << "unsupported element type " << elementType;
+  FailureOr<int64_t> axis = normalizeAxis(
+      nc.attrInt("axis", -1), type.getRank(), [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  double epsilon = nc.attrFloat("epsilon", 1e-5f);
+  Emitter em = emitterFor(nc);
+  Type f32 = nc.importer.builder.getF32Type();
+  // Statistics in f32 (stash_type = 1), the result in the input type.
+  Type compute = nc.attrInt("stash_type", 1) == 1 ? f32 : elementType;
+  Value xc = x;
+  if (compute != elementType) {
+    FailureOr<Value> c = em.castTo(x, compute, false, false);
+    if (failed(c))
+      return failure();
+    xc = *c;
+  }
+  SmallVector<int64_t> axes;
+  for (int64_t i = *axis; i < type.getRank(); ++i)
+    axes.push_back(i);
+  FailureOr<Value> sum =
+      em.reduce(xc, axes, Emitter::ReduceKind::Sum, /*keepDims=*/true);
+  if (failed(sum))
+    return failure();
+  Value count = em.countOver(xc, axes, compute);
+  FailureOr<Value> mean =
+      em.map({*sum}, compute, [&](OpBuilder &b, Location l, ValueRange a) {
+        return arith::DivFOp::create(b, l, a[0], count).getResult();
+      });
+  if (failed(mean))
+    return failure();
+  FailureOr<Value> centered =
+      em.map({xc, *mean}, compute, [](OpBuilder &b, Location l, ValueRange a) {
+        return arith::SubFOp::create(b, l, a[0], a[1]).getResult();
+      });
+  if (failed(centered))
+    return failure();
+  FailureOr<Value> sq =
+      em.map({*centered}, compute, [](OpBuilder &b, Location l, ValueRange a) {
+        return arith::MulFOp::create(b, l, a[0], a[0]).getResult();
+      });
+  if (failed(sq))
+    return failure();
+  FailureOr<Value> sqSum =
+      em.reduce(*sq, axes, Emitter::ReduceKind::Sum, /*keepDims=*/true);
+  if (failed(sqSum))
+    return failure();
+  FailureOr<Value> invStd =
+      em.map({*sqSum}, compute, [&](OpBuilder &b, Location l, ValueRange a) {
+        Emitter s(b, l, nullptr);
+        Value var = arith::DivFOp::create(b, l, a[0], count);
+        Value v =
+            arith::AddFOp::create(b, l, var, s.scalarConst(compute, epsilon));
+        return math::RsqrtOp::create(b, l, v).getResult();
+      });
+  if (failed(invStd))
+    return failure();
+  SmallVector<Value> ins = {*centered, *invStd, scale};
+  if (bias)
+    ins.push_back(bias);
+  FailureOr<Value> y =
+      em.map(ins, elementType, [&](OpBuilder &b, Location l, ValueRange a) {
+        Emitter s(b, l, nullptr);
+        Value n = arith::MulFOp::create(b, l, a[0], a[1]);
+        n = s.convertScalar(n, elementType, false, false);
+        Value r = arith::MulFOp::create(b, l, n, a[2]);
+        if (bias)
+          r = arith::AddFOp::create(b, l, r, a[3]);
+        return r;
+      });
+  if (failed(y))
+    return failure();
+  if (cast<RankedTensorType>(y->getType()).getShape() != type.getShape() &&
+      type.hasStaticShape())
+    return nc.error() << "Scale/B do not broadcast to the input shape";
+  nc.setOutput(0, *y, nc.inputOnnxType(0));
+  nc.setOutput(1, *mean, onnxTypeFor(compute));
+  nc.setOutput(2, *invStd, onnxTypeFor(compute));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Quantization
+//===----------------------------------------------------------------------===//
+
+/// Reshapes a per-axis 1-D parameter so that it broadcasts along `axis` of a
+/// rank-`rank` tensor.
+FailureOr<Value> perAxis(Emitter &em, Value param, int64_t axis, int64_t rank) {
+  auto type = cast<RankedTensorType>(param.getType());
+  if (type.getRank() == 0)
+    return param;
+  if (type.getRank() != 1)
+    return em.err() << "per-axis parameters must be 1-D";
+  SmallVector<int64_t> axes;
+  for (int64_t i = 0; i < rank; ++i)
+    if (i != axis)
+      axes.push_back(i);
+  return em.unsqueeze(param, axes);
+}
+
+LogicalResult convertDequantize(NodeContext &nc) {
+  Value x = nc.input(0), scale = nc.input(1), zp = nc.input(2);
+  if (!x || !scale)
+    return nc.error() << "needs inputs x and x_scale";
+  auto type = cast<RankedTensorType>(x.getType());
+  Type floatType = getElementTypeOrSelf(scale.getType());
+  if (!isa<FloatType>(floatType))
+    return nc.error() << "x_scale must be floating point";
+  Emitter em = emitterFor(nc);
+  FailureOr<int64_t> axis =
+      normalizeAxis(nc.attrInt("axis", 1), std::max<int64_t>(type.getRank(), 1),
+                    [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  FailureOr<Value> s = perAxis(em, scale, *axis, type.getRank());
+  if (failed(s))
+    return failure();
+  SmallVector<Value> ins = {x, *s};
+  if (zp) {
+    FailureOr<Value> z = perAxis(em, zp, *axis, type.getRank());
+    if (failed(z))
+      return failure();
+    ins.push_back(*z);
+  }
+  bool xUnsigned = nc.inputUnsigned(0), zpUnsigned = nc.inputUnsigned(2);
+  FailureOr<Value> y =
+      em.map(ins, floatType, [&](OpBuilder &b, Location l, ValueRange a) {
+        Emitter e(b, l, nullptr);
+        Type i32 = b.getI32Type();
+        Value v = e.convertScalar(a[0], i32, xUnsigned, false);
+        if (a.size() > 2) {
+          Value z = e.convertScalar(a[2], i32, zpUnsigned, false);
+          v = arith::SubIOp::create(b, l, v, z);
+        }
+        Value f = arith::SIToFPOp::create(b, l, floatType, v);
+        return arith::MulFOp::create(b, l, f, a[1]).getResult();
+      });
+  if (failed(y))
+    return failure();
+  nc.setOutput(0, *y, onnxTypeFor(floatType));
+  return success();
+}
+
+LogicalResult convertQuantize(NodeContext &nc) {
+  Value x = nc.input(0), scale = nc.input(1), zp = nc.input(2);
+  if (!x || !scale)
+    return nc.error() << "needs inputs x and y_scale";
+  auto type = cast<RankedTensorType>(x.getType());
+  Type floatType = type.getElementType();
+  if (!isa<FloatType>(floatType))
+    return nc.error() << "x must be floating point";
+  int32_t outOnnx = zp ? nc.inputOnnxType(2) : onnx::TensorProto::UINT8;
+  if (outOnnx != onnx::TensorProto::UINT8 && outOnnx != onnx::TensorProto::INT8)
+    return nc.error() << "unsupported quantized type " << onnxTypeName(outOnnx);
+  bool isUnsigned = outOnnx == onnx::TensorProto::UINT8;
+  Emitter em = emitterFor(nc);
+  FailureOr<int64_t> axis =
+      normalizeAxis(nc.attrInt("axis", 1), std::max<int64_t>(type.getRank(), 1),
+                    [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  FailureOr<Value> s = perAxis(em, scale, *axis, type.getRank());
+  if (failed(s))
+    return failure();
+  SmallVector<Value> ins = {x, *s};
+  if (zp) {
+    FailureOr<Value> z = perAxis(em, zp, *axis, type.getRank());
+    if (failed(z))
+      return failure();
+    ins.push_back(*z);
+  }
+  Type i8 = nc.importer.builder.getI8Type();
+  FailureOr<Value> y =
+      em.map(ins, i8, [&](OpBuilder &b, Location l, ValueRange a) {
+        Emitter e(b, l, nullptr);
+        Value sc = e.convertScalar(a[1], floatType, false, false);
+        Value q = arith::DivFOp::create(b, l, a[0], sc);
+        q = math::RoundEvenOp::create(b, l, q);
+        if (a.size() > 2) {
+          Value z = e.convertScalar(a[2], floatType, isUnsigned, false);
+          q = arith::AddFOp::create(b, l, q, z);
+        }
+        q = arith::MaximumFOp::create(
+            b, l, q, e.scalarConst(floatType, isUnsigned ? 0 : -128));
+        q = arith::MinimumFOp::create(
+            b, l, q, e.scalarConst(floatType, isUnsigned ? 255 : 127));
+        Value wide = arith::FPToSIOp::create(b, l, b.getI32Type(), q);
+        return arith::TruncIOp::create(b, l, i8, wide).getResult();
+      });
+  if (failed(y))
+    return failure();
+  nc.setOutput(0, *y, outOnnx);
+  return success();
+}
+
+} // namespace
+
+void parsimony::onnximport::registerMathConverters(
+    llvm::StringMap<ConverterFn> &map) {
+  map["::Add"] = convertBinary<Binary::Add>;
+  map["::Sub"] = convertBinary<Binary::Sub>;
+  map["::Mul"] = convertBinary<Binary::Mul>;
+  map["::Div"] = convertBinary<Binary::Div>;
+  map["::Pow"] = convertBinary<Binary::Pow>;
+  map["::Mod"] = convertBinary<Binary::Mod>;
+  map["::Equal"] = convertBinary<Binary::Equal>;
+  map["::Less"] = convertBinary<Binary::Less>;
+  map["::LessOrEqual"] = convertBinary<Binary::LessOrEqual>;
+  map["::Greater"] = convertBinary<Binary::Greater>;
+  map["::GreaterOrEqual"] = convertBinary<Binary::GreaterOrEqual>;
+  map["::And"] = convertBinary<Binary::And>;
+  map["::Or"] = convertBinary<Binary::Or>;
+  map["::Xor"] = convertBinary<Binary::Xor>;
+  map["::Max"] = convertVariadic<Binary::Max>;
+  map["::Min"] = convertVariadic<Binary::Min>;
+  map["::Sum"] = convertVariadic<Binary::Add>;
+  map["::Mean"] = convertVariadic<Binary::Add, true>;
+  map["::Sqrt"] = convertUnary<Unary::Sqrt>;
+  map["::Reciprocal"] = convertUnary<Unary::Reciprocal>;
+  map["::Exp"] = convertUnary<Unary::Exp>;
+  map["::Log"] = convertUnary<Unary::Log>;
+  map["::Erf"] = convertUnary<Unary::Erf>;
+  map["::Tanh"] = convertUnary<Unary::Tanh>;
+  map["::Sigmoid"] = convertUnary<Unary::Sigmoid>;
+  map["::Relu"] = convertUnary<Unary::Relu>;
+  map["::LeakyRelu"] = convertUnary<Unary::LeakyRelu>;
+  map["::Neg"] = convertUnary<Unary::Neg>;
+  map["::Abs"] = convertUnary<Unary::Abs>;
+  map["::Floor"] = convertUnary<Unary::Floor>;
+  map["::Ceil"] = convertUnary<Unary::Ceil>;
+  map["::Round"] = convertUnary<Unary::Round>;
+  map["::Not"] = convertUnary<Unary::Not>;
+  map["::Sin"] = convertUnary<Unary::Sin>;
+  map["::Cos"] = convertUnary<Unary::Cos>;
+  map["::Sign"] = convertUnary<Unary::Sign>;
+  map["::Softplus"] = convertUnary<Unary::Softplus>;
+  map["::Elu"] = convertUnary<Unary::Elu>;
+  map["::HardSigmoid"] = convertUnary<Unary::HardSigmoid>;
+  map["::Selu"] = convertUnary<Unary::Selu>;
+  map["::IsNaN"] = convertUnary<Unary::IsNaN>;
+  map["::Clip"] = convertClip;
+  map["::Where"] = convertWhere;
+  map["::Cast"] = convertCast;
+  map["::CastLike"] = convertCastLike;
+  map["::MatMul"] = convertMatMul;
+  map["::Gemm"] = convertGemm;
+  map["::MatMulInteger"] = convertMatMulInteger;
+  map["::Einsum"] = convertEinsum;
+  map["::ReduceSum"] = convertReduce<Reduction::Sum>;
+  map["::ReduceMean"] = convertReduce<Reduction::Mean>;
+  map["::ReduceMax"] = convertReduce<Reduction::Max>;
+  map["::ReduceMin"] = convertReduce<Reduction::Min>;
+  map["::ReduceProd"] = convertReduce<Reduction::Prod>;
+  map["::ReduceSumSquare"] = convertReduce<Reduction::SumSquare>;
+  map["::ReduceL2"] = convertReduce<Reduction::L2>;
+  map["::ReduceLogSumExp"] = convertReduce<Reduction::LogSumExp>;
+  map["::Softmax"] = convertSoftmax<false>;
+  map["::LogSoftmax"] = convertSoftmax<true>;
+  map["::LayerNormalization"] = convertLayerNorm;
+  map["::DequantizeLinear"] = convertDequantize;
+  map["::QuantizeLinear"] = convertQuantize;
+}

@@ -1,0 +1,1539 @@
+//===- ConvertTensor.cpp - data movement and indexing ONNX operators ------===//
+//
+// Shape manipulation (tensor.collapse_shape / expand_shape / extract_slice /
+// insert_slice), gathers and index-dependent operators (linalg.generic with
+// tensor.extract / linalg.index), and the two operators without a structured
+// upstream equivalent, TopK and ScatterElements, which become calls to
+// private helper functions built from scf.for loops over tensors.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Importer.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace parsimony::onnximport;
+
+static constexpr int64_t kDyn = ShapedType::kDynamic;
+
+namespace {
+
+Emitter emitterFor(NodeContext &nc) {
+  return Emitter(nc.importer.builder, nc.loc, [&nc] { return nc.error(); });
+}
+
+Value requireInput(NodeContext &nc, unsigned i) {
+  Value v = nc.input(i);
+  if (!v)
+    (void)(nc.error() << "missing required input " << i);
+  return v;
+}
+
+RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+/// `r` as an index Value.
+Value toIndex(Emitter &em, OpFoldResult r) {
+  if (auto v = dyn_cast<Value>(r))
+    return v;
+  return em.indexConst(cast<IntegerAttr>(cast<Attribute>(r)).getInt());
+}
+
+std::optional<int64_t> constantOf(OpFoldResult r) {
+  if (auto attr = dyn_cast<Attribute>(r))
+    return cast<IntegerAttr>(attr).getInt();
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// Constants and shapes
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertConstant(NodeContext &nc) {
+  auto *node = const_cast<onnx::NodeProto *>(&nc.node);
+  for (onnx::AttributeProto &a : *node->mutable_attribute()) {
+    ValueEntry e;
+    ConstTensor c;
+    if (a.name() == "value") {
+      if (!a.t().has_name() || a.t().name().empty())
+        a.mutable_t()->set_name(nc.node.output(0));
+      if (failed(nc.importer.importTensor(*a.mutable_t(), e,
+                                          [&] { return nc.error(); })))
+        return failure();
+      nc.importer.values[nc.node.output(0)] = std::move(e);
+      return success();
+    }
+    if (a.name() == "value_float" || a.name() == "value_floats") {
+      c.onnxType = onnx::TensorProto::FLOAT;
+      if (a.name() == "value_float") {
+        c.floats.push_back(a.f());
+      } else {
+        c.shape.push_back(a.floats_size());
+        c.floats.append(a.floats().begin(), a.floats().end());
+      }
+    } else if (a.name() == "value_int" || a.name() == "value_ints") {
+      c.onnxType = onnx::TensorProto::INT64;
+      if (a.name() == "value_int") {
+        c.ints.push_back(a.i());
+      } else {
+        c.shape.push_back(a.ints_size());
+        c.ints.append(a.ints().begin(), a.ints().end());
+      }
+    } else {
+      continue;
+    }
+    if (c.numElements() > kMaxFoldElements)
+      return nc.error() << "constant attribute is too large";
+    nc.setConstOutput(0, std::move(c));
+    return success();
+  }
+  return nc.error() << "unsupported Constant attribute (sparse or string "
+                       "constants are not supported)";
+}
+
+LogicalResult convertShape(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  int64_t rank = type.getRank();
+  int64_t start = nc.attrInt("start", 0), end = nc.attrInt("end", rank);
+  if (start < 0)
+    start += rank;
+  if (end < 0)
+    end += rank;
+  start = std::clamp<int64_t>(start, 0, rank);
+  end = std::clamp<int64_t>(end, 0, rank);
+  Emitter em = emitterFor(nc);
+  SmallVector<OpFoldResult> elements;
+  for (int64_t d = start; d < end; ++d) {
+    if (type.isDynamicDim(d))
+      elements.push_back(em.dim(x, d));
+    else
+      elements.push_back(em.b.getIndexAttr(type.getDimSize(d)));
+  }
+  nc.setSymbolicOutput(0, elements, /*isScalar=*/false,
+                       onnx::TensorProto::INT64);
+  return success();
+}
+
+LogicalResult convertSize(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  Emitter em = emitterFor(nc);
+  int64_t staticCount = 1;
+  Value dynamicCount;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    if (type.isDynamicDim(d)) {
+      Value v = em.dim(x, d);
+      dynamicCount = dynamicCount
+                         ? arith::MulIOp::create(em.b, nc.loc, dynamicCount, v)
+                         : v;
+    } else {
+      staticCount *= type.getDimSize(d);
+    }
+  }
+  OpFoldResult r = em.b.getIndexAttr(staticCount);
+  if (dynamicCount)
+    r = arith::MulIOp::create(em.b, nc.loc, dynamicCount,
+                              em.indexConst(staticCount))
+            .getResult();
+  nc.setSymbolicOutput(0, {r}, /*isScalar=*/true, onnx::TensorProto::INT64);
+  return success();
+}
+
+/// Resolves a shape operand into static sizes plus runtime index values.
+struct ResolvedShape {
+  SmallVector<int64_t> shape;
+  SmallVector<Value> values; // one index value per dim
+};
+
+LogicalResult convertConstantOfShape(NodeContext &nc) {
+  std::optional<SmallVector<OpFoldResult>> dims = nc.shapeInput(0);
+  if (!dims)
+    return nc.error() << "the shape input must be known at import time "
+                         "(constant or derived from Shape)";
+  ConstTensor value;
+  value.onnxType = onnx::TensorProto::FLOAT;
+  value.floats.push_back(0.0);
+  if (const onnx::AttributeProto *a = nc.attr("value")) {
+    ValueEntry e;
+    onnx::TensorProto t = a->t();
+    if (failed(nc.importer.importTensor(t, e, [&] { return nc.error(); })))
+      return failure();
+    if (!e.constant || e.constant->numElements() != 1)
+      return nc.error() << "value must hold exactly one element";
+    value = *e.constant;
+  }
+  Type elementType = getElementType(nc.importer.ctx, value.onnxType);
+  Emitter em = emitterFor(nc);
+  SmallVector<int64_t> shape;
+  SmallVector<Value> dyn;
+  for (OpFoldResult d : *dims) {
+    if (auto c = constantOf(d)) {
+      if (*c < 0)
+        return nc.error() << "negative dimension " << *c;
+      shape.push_back(*c);
+    } else {
+      shape.push_back(kDyn);
+      dyn.push_back(cast<Value>(d));
+    }
+  }
+  auto type = RankedTensorType::get(shape, elementType);
+  if (type.hasStaticShape()) {
+    nc.setOutput(0, em.splat(type, value.getDouble(0)), value.onnxType);
+    return success();
+  }
+  nc.setOutput(
+      0, em.filled(type, dyn, em.scalarConst(elementType, value.getDouble(0))),
+      value.onnxType);
+  return success();
+}
+
+LogicalResult convertIdentity(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  nc.setOutput(0, x, nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertDropout(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  if (nc.hasInput(2)) {
+    const ConstTensor *training = nc.constInput(2);
+    if (!training || training->getInt(0) != 0)
+      return nc.error() << "training_mode must be a constant false "
+                           "(inference only)";
+  }
+  nc.setOutput(0, x, nc.inputOnnxType(0));
+  if (nc.hasOutput(1)) {
+    Emitter em = emitterFor(nc);
+    auto type = typeOf(x).clone(em.b.getI1Type());
+    SmallVector<OpFoldResult> s = em.sizes(x);
+    nc.setOutput(1,
+                 em.filled(type, em.dynamicSizes(s),
+                           em.scalarConst(em.b.getI1Type(), 1)),
+                 onnx::TensorProto::BOOL);
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Reshapes
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertReshape(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  bool allowZero = nc.attrInt("allowzero", 0) != 0;
+  Emitter em = emitterFor(nc);
+  std::optional<SmallVector<OpFoldResult>> dims = nc.shapeInput(1);
+  SmallVector<int64_t> shape;
+  SmallVector<Value> values;
+  if (dims) {
+    int64_t inferIdx = -1;
+    for (auto [i, d] : llvm::enumerate(*dims)) {
+      std::optional<int64_t> c = constantOf(d);
+      if (!c) {
+        shape.push_back(kDyn);
+        values.push_back(cast<Value>(d));
+        continue;
+      }
+      if (*c == 0 && !allowZero) {
+        if (static_cast<int64_t>(i) >= type.getRank())
+          return nc.error() << "shape entry " << i
+                            << " copies a dimension the input lacks";
+        shape.push_back(type.getDimSize(i));
+        values.push_back(type.isDynamicDim(i)
+                             ? em.dim(x, i)
+                             : em.indexConst(type.getDimSize(i)));
+      } else if (*c == -1) {
+        if (inferIdx >= 0)
+          return nc.error() << "shape has more than one -1 entry";
+        inferIdx = i;
+        shape.push_back(kDyn);
+        values.push_back(Value());
+      } else if (*c < 0) {
+        return nc.error() << "invalid shape entry " << *c;
+      } else {
+        shape.push_back(*c);
+        values.push_back(em.indexConst(*c));
+      }
+    }
+    if (inferIdx >= 0) {
+      bool othersStatic = true;
+      int64_t known = 1;
+      for (auto [i, s] : llvm::enumerate(shape))
+        if (static_cast<int64_t>(i) != inferIdx) {
+          if (ShapedType::isDynamic(s))
+            othersStatic = false;
+          else
+            known *= s;
+        }
+      if (type.hasStaticShape() && othersStatic) {
+        if (known == 0 || type.getNumElements() % known != 0)
+          return nc.error() << "cannot reshape " << type
+                            << ": the element count is not divisible";
+        shape[inferIdx] = type.getNumElements() / known;
+        values[inferIdx] = em.indexConst(shape[inferIdx]);
+      } else {
+        Value total = em.indexConst(1);
+        for (OpFoldResult s : em.sizes(x))
+          total = arith::MulIOp::create(em.b, nc.loc, total, toIndex(em, s));
+        Value other = em.indexConst(1);
+        for (auto [i, v] : llvm::enumerate(values))
+          if (static_cast<int64_t>(i) != inferIdx)
+            other = arith::MulIOp::create(em.b, nc.loc, other, v);
+        values[inferIdx] = arith::DivSIOp::create(em.b, nc.loc, total, other);
+      }
+    }
+  } else {
+    // The target shape is only known at run time.
+    Value shapeTensor = nc.input(1);
+    if (!shapeTensor)
+      return nc.error() << "missing required input 1";
+    auto st = typeOf(shapeTensor);
+    if (st.getRank() != 1 || st.isDynamicDim(0))
+      return nc.error() << "the shape input must be a 1-D tensor of static "
+                           "length";
+    int64_t n = st.getDimSize(0);
+    // Static sizes ONNX shape inference could determine.
+    SmallVector<int64_t> inferred(n, kDyn);
+    if (nc.hasOutput(0)) {
+      auto it = nc.importer.inferredTypes.find(nc.node.output(0));
+      if (it != nc.importer.inferredTypes.end() &&
+          it->second->tensor_type().has_shape() &&
+          it->second->tensor_type().shape().dim_size() == n) {
+        for (int64_t i = 0; i < n; ++i) {
+          const auto &d = it->second->tensor_type().shape().dim(i);
+          if (d.has_dim_value())
+            inferred[i] = d.dim_value();
+        }
+      }
+    }
+    Type i64 = em.b.getI64Type();
+    SmallVector<Value> raw;
+    for (int64_t i = 0; i < n; ++i) {
+      Value e = tensor::ExtractOp::create(em.b, nc.loc, shapeTensor,
+                                          ValueRange{em.indexConst(i)});
+      if (getElementTypeOrSelf(e.getType()) != i64)
+        e = arith::ExtSIOp::create(em.b, nc.loc, i64, e);
+      Value idx =
+          arith::IndexCastOp::create(em.b, nc.loc, em.b.getIndexType(), e);
+      if (!allowZero && i < type.getRank()) {
+        Value isZero = arith::CmpIOp::create(
+            em.b, nc.loc, arith::CmpIPredicate::eq, idx, em.indexConst(0));
+        Value d = type.isDynamicDim(i) ? em.dim(x, i)
+                                       : em.indexConst(type.getDimSize(i));
+        idx = arith::SelectOp::create(em.b, nc.loc, isZero, d, idx);
+      }
+      raw.push_back(idx);
+    }
+    // Resolve a -1 entry: total / product of the others.
+    Value total = em.indexConst(1);
+    for (OpFoldResult s : em.sizes(x))
+      total = arith::MulIOp::create(em.b, nc.loc, total, toIndex(em, s));
+    Value minusOne = em.indexConst(-1);
+    for (int64_t i = 0; i < n; ++i) {
+      Value other = em.indexConst(1);
+      for (int64_t j = 0; j < n; ++j) {
+        if (j == i)
+          continue;
+        Value isInfer = arith::CmpIOp::create(
+            em.b, nc.loc, arith::CmpIPredicate::eq, raw[j], minusOne);
+        Value f = arith::SelectOp::create(em.b, nc.loc, isInfer,
+                                          em.indexConst(1), raw[j]);
+        other = arith::MulIOp::create(em.b, nc.loc, other, f);
+      }
+      Value isInfer = arith::CmpIOp::create(
+          em.b, nc.loc, arith::CmpIPredicate::eq, raw[i], minusOne);
+      Value q = arith::DivSIOp::create(em.b, nc.loc, total, other);
+      values.push_back(
+          arith::SelectOp::create(em.b, nc.loc, isInfer, q, raw[i]));
+      shape.push_back(inferred[i]);
+    }
+  }
+  FailureOr<Value> r = em.reshape(x, shape, values);
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertFlatten(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  int64_t rank = type.getRank();
+  int64_t axis = nc.attrInt("axis", 1);
+  if (axis < 0)
+    axis += rank;
+  if (axis < 0 || axis > rank)
+    return nc.error() << "axis out of range";
+  Emitter em = emitterFor(nc);
+  SmallVector<OpFoldResult> s = em.sizes(x);
+  auto product = [&](int64_t from, int64_t to) -> std::pair<int64_t, Value> {
+    int64_t st = 1;
+    bool dynamic = false;
+    for (int64_t i = from; i < to; ++i) {
+      if (type.isDynamicDim(i))
+        dynamic = true;
+      else
+        st *= type.getDimSize(i);
+    }
+    if (!dynamic)
+      return {st, em.indexConst(st)};
+    Value v = em.indexConst(1);
+    for (int64_t i = from; i < to; ++i)
+      v = arith::MulIOp::create(em.b, nc.loc, v, toIndex(em, s[i]));
+    return {kDyn, v};
+  };
+  auto [outer, outerV] = product(0, axis);
+  auto [inner, innerV] = product(axis, rank);
+  FailureOr<Value> r = em.reshape(x, {outer, inner}, {outerV, innerV});
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, nc.inputOnnxType(0));
+  return success();
+}
+
+FailureOr<SmallVector<int64_t>> axesOperand(NodeContext &nc, unsigned idx,
+                                            int64_t rank) {
+  SmallVector<int64_t> axes;
+  if (nc.opset >= 13) {
+    if (nc.hasInput(idx)) {
+      FailureOr<SmallVector<int64_t>> a = nc.constInts(idx, "axes");
+      if (failed(a))
+        return failure();
+      axes = *a;
+    }
+  } else if (auto a = nc.attrInts("axes")) {
+    axes = *a;
+  }
+  for (int64_t &a : axes) {
+    FailureOr<int64_t> n = normalizeAxis(a, rank, [&] { return nc.error(); });
+    if (failed(n))
+      return failure();
+    a = *n;
+  }
+  llvm::sort(axes);
+  axes.erase(std::unique(axes.begin(), axes.end()), axes.end());
+  return axes;
+}
+
+LogicalResult convertSqueeze(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  FailureOr<SmallVector<int64_t>> axes = axesOperand(nc, 1, type.getRank());
+  if (failed(axes))
+    return failure();
+  if (axes->empty())
+    for (int64_t i = 0; i < type.getRank(); ++i)
+      if (type.getDimSize(i) == 1)
+        axes->push_back(i);
+  Emitter em = emitterFor(nc);
+  FailureOr<Value> r = em.squeeze(x, *axes);
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertUnsqueeze(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  FailureOr<SmallVector<int64_t>> raw = nc.constInts(1, "axes");
+  if (failed(raw))
+    return failure();
+  int64_t outRank = type.getRank() + raw->size();
+  SmallVector<int64_t> axes;
+  for (int64_t a : *raw) {
+    FailureOr<int64_t> n =
+        normalizeAxis(a, outRank, [&] { return nc.error(); });
+    if (failed(n))
+      return failure();
+    if (llvm::is_contained(axes, *n))
+      return nc.error() << "repeated axis " << a;
+    axes.push_back(*n);
+  }
+  llvm::sort(axes);
+  Emitter em = emitterFor(nc);
+  FailureOr<Value> r = em.unsqueeze(x, axes);
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertTranspose(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  int64_t rank = typeOf(x).getRank();
+  SmallVector<int64_t> perm;
+  if (auto p = nc.attrInts("perm")) {
+    perm = *p;
+  } else {
+    for (int64_t i = rank - 1; i >= 0; --i)
+      perm.push_back(i);
+  }
+  SmallVector<int64_t> sorted(perm);
+  llvm::sort(sorted);
+  for (int64_t i = 0; i < static_cast<int64_t>(sorted.size()); ++i)
+    if (sorted[i] != i || static_cast<int64_t>(perm.size()) != rank)
+      return nc.error() << "perm is not a permutation of the " << rank
+                        << " dimensions";
+  Emitter em = emitterFor(nc);
+  bool identity = llvm::all_of(llvm::enumerate(perm), [](auto p) {
+    return static_cast<int64_t>(p.index()) == p.value();
+  });
+  nc.setOutput(0, identity ? x : em.transpose(x, perm), nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertConcat(NodeContext &nc) {
+  SmallVector<Value> in;
+  for (unsigned i = 0; i < nc.numInputs(); ++i)
+    if (Value v = nc.input(i))
+      in.push_back(v);
+  if (in.empty())
+    return nc.error() << "needs at least one input";
+  auto first = typeOf(in[0]);
+  FailureOr<int64_t> axis = normalizeAxis(
+      nc.attrInt("axis", 0), first.getRank(), [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  for (Value v : in) {
+    auto t = typeOf(v);
+    if (t.getElementType() != first.getElementType() ||
+        t.getRank() != first.getRank())
+      return nc.error() << "inputs disagree on element type or rank";
+    for (int64_t d = 0; d < t.getRank(); ++d)
+      if (d != *axis && !t.isDynamicDim(d) && !first.isDynamicDim(d) &&
+          t.getDimSize(d) != first.getDimSize(d))
+        return nc.error() << "inputs disagree on dimension " << d;
+  }
+  Emitter em = emitterFor(nc);
+  nc.setOutput(0, in.size() == 1 ? in[0] : em.concat(in, *axis),
+               nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertSplit(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  FailureOr<int64_t> axis = normalizeAxis(nc.attrInt("axis", 0), type.getRank(),
+                                          [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  Emitter em = emitterFor(nc);
+  int64_t n = nc.numOutputs();
+  SmallVector<OpFoldResult> sizes;
+  std::optional<SmallVector<int64_t>> split;
+  if (nc.opset >= 13 && nc.hasInput(1)) {
+    FailureOr<SmallVector<int64_t>> s = nc.constInts(1, "split");
+    if (failed(s))
+      return failure();
+    split = *s;
+  } else if (auto s = nc.attrInts("split")) {
+    split = *s;
+  }
+  if (split) {
+    if (static_cast<int64_t>(split->size()) != n)
+      return nc.error() << "split has " << split->size() << " entries for " << n
+                        << " outputs";
+    int64_t total = 0;
+    for (int64_t s : *split) {
+      if (s < 0)
+        return nc.error() << "negative split size";
+      total += s;
+      sizes.push_back(em.b.getIndexAttr(s));
+    }
+    if (!type.isDynamicDim(*axis) && total != type.getDimSize(*axis))
+      return nc.error() << "split sizes sum to " << total << ", not "
+                        << type.getDimSize(*axis);
+  } else if (!type.isDynamicDim(*axis)) {
+    int64_t d = type.getDimSize(*axis);
+    int64_t chunk = (d + n - 1) / n;
+    for (int64_t i = 0; i < n; ++i)
+      sizes.push_back(em.b.getIndexAttr(
+          std::max<int64_t>(0, std::min(chunk, d - i * chunk))));
+  } else {
+    Value d = em.dim(x, *axis);
+    Value chunk = arith::DivSIOp::create(em.b, nc.loc, d, em.indexConst(n));
+    for (int64_t i = 0; i < n; ++i)
+      sizes.push_back(chunk);
+  }
+  SmallVector<OpFoldResult> full = em.sizes(x);
+  OpFoldResult offset = em.b.getIndexAttr(0);
+  for (int64_t i = 0; i < n; ++i) {
+    SmallVector<OpFoldResult> offsets(type.getRank(), em.b.getIndexAttr(0));
+    SmallVector<OpFoldResult> strides(type.getRank(), em.b.getIndexAttr(1));
+    SmallVector<OpFoldResult> s(full);
+    offsets[*axis] = offset;
+    s[*axis] = sizes[i];
+    nc.setOutput(i, em.extractSlice(x, offsets, s, strides),
+                 nc.inputOnnxType(0));
+    std::optional<int64_t> co = constantOf(offset), cs = constantOf(sizes[i]);
+    if (co && cs)
+      offset = em.b.getIndexAttr(*co + *cs);
+    else
+      offset = arith::AddIOp::create(em.b, nc.loc, toIndex(em, offset),
+                                     toIndex(em, sizes[i]))
+                   .getResult();
+  }
+  return success();
+}
+
+LogicalResult convertSlice(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  int64_t rank = type.getRank();
+  std::optional<SmallVector<OpFoldResult>> starts = nc.shapeInput(1);
+  std::optional<SmallVector<OpFoldResult>> ends = nc.shapeInput(2);
+  if (!starts || !ends)
+    return nc.error() << "starts and ends must be known at import time";
+  if (starts->size() != ends->size())
+    return nc.error() << "starts and ends differ in length";
+  SmallVector<int64_t> axes, steps;
+  if (nc.hasInput(3)) {
+    FailureOr<SmallVector<int64_t>> a = nc.constInts(3, "axes");
+    if (failed(a))
+      return failure();
+    axes = *a;
+  } else {
+    for (int64_t i = 0; i < static_cast<int64_t>(starts->size()); ++i)
+      axes.push_back(i);
+  }
+  if (nc.hasInput(4)) {
+    FailureOr<SmallVector<int64_t>> s = nc.constInts(4, "steps");
+    if (failed(s))
+      return failure();
+    steps = *s;
+  } else {
+    steps.assign(starts->size(), 1);
+  }
+  if (axes.size() != starts->size() || steps.size() != starts->size())
+    return nc.error() << "starts, ends, axes and steps differ in length";
+  Emitter em = emitterFor(nc);
+  SmallVector<OpFoldResult> offsets(rank, em.b.getIndexAttr(0));
+  SmallVector<OpFoldResult> sizes = em.sizes(x);
+  SmallVector<OpFoldResult> strides(rank, em.b.getIndexAttr(1));
+  SmallVector<int64_t> negStart(rank, 0), negStep(rank, 0);
+  bool anyNegative = false;
+  SmallVector<bool> seen(rank, false);
+  for (size_t i = 0; i < axes.size(); ++i) {
+    FailureOr<int64_t> ax =
+        normalizeAxis(axes[i], rank, [&] { return nc.error(); });
+    if (failed(ax))
+      return failure();
+    if (seen[*ax])
+      return nc.error() << "repeated axis " << axes[i];
+    seen[*ax] = true;
+    int64_t step = steps[i];
+    if (step == 0)
+      return nc.error() << "step must not be 0";
+    std::optional<int64_t> cs = constantOf((*starts)[i]);
+    std::optional<int64_t> ce = constantOf((*ends)[i]);
+    int64_t dimSize = type.getDimSize(*ax);
+    if (!ShapedType::isDynamic(dimSize) && cs && ce) {
+      int64_t s = *cs, e = *ce, d = dimSize;
+      if (s < 0)
+        s += d;
+      if (e < 0)
+        e += d;
+      if (step > 0) {
+        s = std::clamp<int64_t>(s, 0, d);
+        e = std::clamp<int64_t>(e, 0, d);
+      } else {
+        s = std::clamp<int64_t>(s, 0, d - 1);
+        e = std::clamp<int64_t>(e, -1, d - 1);
+      }
+      int64_t n = step > 0 ? (e - s + step - 1) / step
+                           : (s - e + (-step) - 1) / (-step);
+      n = std::max<int64_t>(n, 0);
+      sizes[*ax] = em.b.getIndexAttr(n);
+      if (step > 0) {
+        offsets[*ax] = em.b.getIndexAttr(s);
+        strides[*ax] = em.b.getIndexAttr(step);
+      } else {
+        anyNegative = true;
+        negStart[*ax] = s;
+        negStep[*ax] = step;
+      }
+      continue;
+    }
+    if (step < 0)
+      return nc.error() << "negative steps need static dimensions and "
+                           "constant starts/ends";
+    // Runtime clamping on index values.
+    Value d = ShapedType::isDynamic(dimSize) ? em.dim(x, *ax)
+                                             : em.indexConst(dimSize);
+    Value zero = em.indexConst(0);
+    auto normalize = [&](OpFoldResult r) -> Value {
+      std::optional<int64_t> c = constantOf(r);
+      if (c && *c >= (int64_t{1} << 31))
+        return d;
+      Value v = toIndex(em, r);
+      if (c && *c >= 0)
+        return arith::MinSIOp::create(em.b, nc.loc, v, d);
+      Value isNeg = arith::CmpIOp::create(em.b, nc.loc,
+                                          arith::CmpIPredicate::slt, v, zero);
+      Value shifted = arith::AddIOp::create(em.b, nc.loc, v, d);
+      Value r2 = arith::SelectOp::create(em.b, nc.loc, isNeg, shifted, v);
+      r2 = arith::MaxSIOp::create(em.b, nc.loc, r2, zero);
+      return arith::MinSIOp::create(em.b, nc.loc, r2, d);
+    };
+    Value s = normalize((*starts)[i]);
+    Value e = normalize((*ends)[i]);
+    Value len = arith::SubIOp::create(em.b, nc.loc, e, s);
+    len = arith::AddIOp::create(em.b, nc.loc, len, em.indexConst(step - 1));
+    len = arith::DivSIOp::create(em.b, nc.loc, len, em.indexConst(step));
+    len = arith::MaxSIOp::create(em.b, nc.loc, len, zero);
+    offsets[*ax] = s;
+    sizes[*ax] = len;
+    strides[*ax] = em.b.getIndexAttr(step);
+  }
+  if (!anyNegative) {
+    nc.setOutput(0, em.extractSlice(x, offsets, sizes, strides),
+                 nc.inputOnnxType(0));
+    return success();
+  }
+  // Negative steps: a generic whose input map walks backwards.
+  SmallVector<int64_t> outShape;
+  for (OpFoldResult s : sizes) {
+    std::optional<int64_t> c = constantOf(s);
+    outShape.push_back(c ? *c : kDyn);
+  }
+  MLIRContext *ctx = nc.importer.ctx;
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < rank; ++d) {
+    AffineExpr e = getAffineDimExpr(d, ctx);
+    if (negStep[d] != 0)
+      e = getAffineConstantExpr(negStart[d], ctx) + e * negStep[d];
+    else
+      e = e * cast<IntegerAttr>(cast<Attribute>(strides[d])).getInt() +
+          (constantOf(offsets[d])
+               ? getAffineConstantExpr(*constantOf(offsets[d]), ctx)
+               : getAffineConstantExpr(0, ctx));
+    exprs.push_back(e);
+  }
+  for (int64_t d = 0; d < rank; ++d)
+    if (!constantOf(offsets[d]) || ShapedType::isDynamic(outShape[d]))
+      return nc.error() << "mixing negative steps with runtime sizes is not "
+                           "supported";
+  auto outType = RankedTensorType::get(outShape, type.getElementType());
+  Value init = em.empty(outType, {});
+  SmallVector<AffineMap> maps = {AffineMap::get(rank, 0, exprs, ctx),
+                                 AffineMap::getMultiDimIdentityMap(rank, ctx)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      em.b, nc.loc, TypeRange{outType}, ValueRange{x}, ValueRange{init}, maps,
+      iterators, [](OpBuilder &b, Location l, ValueRange a) {
+        linalg::YieldOp::create(b, l, a[0]);
+      });
+  nc.setOutput(0, generic.getResult(0), nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertExpand(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  std::optional<SmallVector<OpFoldResult>> dims = nc.shapeInput(1);
+  if (!dims)
+    return nc.error() << "the shape input must be known at import time "
+                         "(constant or derived from Shape)";
+  Emitter em = emitterFor(nc);
+  int64_t rank = std::max<int64_t>(type.getRank(), dims->size());
+  SmallVector<int64_t> shape;
+  SmallVector<Value> dyn;
+  for (int64_t i = 0; i < rank; ++i) {
+    int64_t si = i - (rank - static_cast<int64_t>(dims->size()));
+    int64_t xi = i - (rank - type.getRank());
+    OpFoldResult s = si >= 0 ? (*dims)[si] : em.b.getIndexAttr(1);
+    int64_t xd = xi >= 0 ? type.getDimSize(xi) : 1;
+    std::optional<int64_t> cs = constantOf(s);
+    if (cs) {
+      if (*cs == 1) {
+        shape.push_back(xd);
+        if (ShapedType::isDynamic(xd))
+          dyn.push_back(em.dim(x, xi));
+      } else {
+        if (!ShapedType::isDynamic(xd) && xd != 1 && xd != *cs)
+          return nc.error() << "cannot expand " << type << " to size " << *cs
+                            << " in dimension " << i;
+        shape.push_back(*cs);
+      }
+      continue;
+    }
+    if (!ShapedType::isDynamic(xd) && xd != 1) {
+      shape.push_back(xd);
+      continue;
+    }
+    shape.push_back(kDyn);
+    Value sv = cast<Value>(s);
+    if (ShapedType::isDynamic(xd))
+      sv = arith::MaxSIOp::create(em.b, nc.loc, sv, em.dim(x, xi));
+    dyn.push_back(sv);
+  }
+  auto outType = RankedTensorType::get(shape, type.getElementType());
+  FailureOr<Value> r = em.broadcastTo(x, outType, dyn);
+  if (failed(r))
+    return failure();
+  nc.setOutput(0, *r, nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertRange(NodeContext &nc) {
+  Value start = requireInput(nc, 0), limit = requireInput(nc, 1),
+        delta = requireInput(nc, 2);
+  if (!start || !limit || !delta)
+    return failure();
+  Type elementType = getElementTypeOrSelf(start.getType());
+  bool isFloat = isa<FloatType>(elementType);
+  Emitter em = emitterFor(nc);
+  auto scalar = [&](Value v) {
+    return tensor::ExtractOp::create(em.b, nc.loc, v, ValueRange{}).getResult();
+  };
+  Value s = scalar(start), l = scalar(limit), d = scalar(delta);
+  // n = max(ceil((limit - start) / delta), 0)
+  Value count;
+  if (isFloat) {
+    Value diff = arith::SubFOp::create(em.b, nc.loc, l, s);
+    Value q = arith::DivFOp::create(em.b, nc.loc, diff, d);
+    q = math::CeilOp::create(em.b, nc.loc, q);
+    Value qi = arith::FPToSIOp::create(em.b, nc.loc, em.b.getI64Type(), q);
+    count = arith::IndexCastOp::create(em.b, nc.loc, em.b.getIndexType(), qi);
+  } else {
+    Value si = arith::IndexCastOp::create(em.b, nc.loc, em.b.getIndexType(), s);
+    Value li = arith::IndexCastOp::create(em.b, nc.loc, em.b.getIndexType(), l);
+    Value di = arith::IndexCastOp::create(em.b, nc.loc, em.b.getIndexType(), d);
+    Value diff = arith::SubIOp::create(em.b, nc.loc, li, si);
+    count = arith::CeilDivSIOp::create(em.b, nc.loc, diff, di);
+  }
+  count = arith::MaxSIOp::create(em.b, nc.loc, count, em.indexConst(0));
+  auto outType = RankedTensorType::get({kDyn}, elementType);
+  Value init = em.empty(outType, {count});
+  MLIRContext *ctx = nc.importer.ctx;
+  auto generic = linalg::GenericOp::create(
+      em.b, nc.loc, TypeRange{outType}, ValueRange{}, ValueRange{init},
+      {AffineMap::getMultiDimIdentityMap(1, ctx)},
+      {utils::IteratorType::parallel},
+      [&](OpBuilder &b, Location loc, ValueRange) {
+        Value i = linalg::IndexOp::create(b, loc, 0);
+        Value iv = arith::IndexCastOp::create(b, loc, b.getI64Type(), i);
+        Value r;
+        if (isFloat) {
+          Value f = arith::SIToFPOp::create(b, loc, elementType, iv);
+          r = arith::AddFOp::create(
+              b, loc, s, arith::MulFOp::create(b, loc, f, d).getResult());
+        } else {
+          Emitter e(b, loc, nullptr);
+          Value c = e.convertScalar(iv, elementType, false, false);
+          r = arith::AddIOp::create(
+              b, loc, s, arith::MulIOp::create(b, loc, c, d).getResult());
+        }
+        linalg::YieldOp::create(b, loc, r);
+      });
+  nc.setOutput(0, generic.getResult(0), nc.inputOnnxType(0));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Gathers
+//===----------------------------------------------------------------------===//
+
+/// An index element as `index`, with negative values wrapped by `size`.
+Value wrapIndex(OpBuilder &b, Location loc, Value raw, Value size) {
+  Value idx = raw;
+  if (!idx.getType().isIndex())
+    idx = arith::IndexCastOp::create(b, loc, b.getIndexType(), idx);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value isNeg =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, idx, zero);
+  Value shifted = arith::AddIOp::create(b, loc, idx, size);
+  return arith::SelectOp::create(b, loc, isNeg, shifted, idx);
+}
+
+LogicalResult convertGather(NodeContext &nc) {
+  Value data = requireInput(nc, 0), indices = requireInput(nc, 1);
+  if (!data || !indices)
+    return failure();
+  auto dataType = typeOf(data), idxType = typeOf(indices);
+  if (!isa<IntegerType>(idxType.getElementType()))
+    return nc.error() << "indices must be integers";
+  int64_t r = dataType.getRank(), q = idxType.getRank();
+  FailureOr<int64_t> axis =
+      normalizeAxis(nc.attrInt("axis", 0), r, [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  Emitter em = emitterFor(nc);
+  // A constant scalar index is a slice.
+  if (const ConstTensor *c = nc.constInput(1); c && q == 0) {
+    int64_t idx = c->getInt(0);
+    int64_t d = dataType.getDimSize(*axis);
+    SmallVector<OpFoldResult> offsets(r, em.b.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes = em.sizes(data);
+    SmallVector<OpFoldResult> strides(r, em.b.getIndexAttr(1));
+    if (idx >= 0) {
+      if (!ShapedType::isDynamic(d) && idx >= d)
+        return nc.error() << "index " << idx << " is out of range";
+      offsets[*axis] = em.b.getIndexAttr(idx);
+    } else if (!ShapedType::isDynamic(d)) {
+      if (idx + d < 0)
+        return nc.error() << "index " << idx << " is out of range";
+      offsets[*axis] = em.b.getIndexAttr(idx + d);
+    } else {
+      offsets[*axis] = arith::AddIOp::create(em.b, nc.loc, em.dim(data, *axis),
+                                             em.indexConst(idx))
+                           .getResult();
+    }
+    sizes[*axis] = em.b.getIndexAttr(1);
+    Value slice = em.extractSlice(data, offsets, sizes, strides);
+    FailureOr<Value> sq = em.squeeze(slice, {*axis});
+    if (failed(sq))
+      return failure();
+    nc.setOutput(0, *sq, nc.inputOnnxType(0));
+    return success();
+  }
+  // General gather: out[o..., i..., n...] = data[o..., indices[i...], n...].
+  SmallVector<OpFoldResult> ds = em.sizes(data), is = em.sizes(indices);
+  SmallVector<int64_t> outShape;
+  SmallVector<Value> dyn;
+  for (int64_t i = 0; i < *axis; ++i) {
+    outShape.push_back(dataType.getDimSize(i));
+    if (dataType.isDynamicDim(i))
+      dyn.push_back(cast<Value>(ds[i]));
+  }
+  for (int64_t i = 0; i < q; ++i) {
+    outShape.push_back(idxType.getDimSize(i));
+    if (idxType.isDynamicDim(i))
+      dyn.push_back(cast<Value>(is[i]));
+  }
+  for (int64_t i = *axis + 1; i < r; ++i) {
+    outShape.push_back(dataType.getDimSize(i));
+    if (dataType.isDynamicDim(i))
+      dyn.push_back(cast<Value>(ds[i]));
+  }
+  int64_t outRank = outShape.size();
+  auto outType = RankedTensorType::get(outShape, dataType.getElementType());
+  Value init = em.empty(outType, dyn);
+  MLIRContext *ctx = nc.importer.ctx;
+  SmallVector<AffineExpr> idxExprs;
+  for (int64_t i = 0; i < q; ++i)
+    idxExprs.push_back(getAffineDimExpr(*axis + i, ctx));
+  SmallVector<AffineMap> maps = {
+      AffineMap::get(outRank, 0, idxExprs, ctx),
+      AffineMap::getMultiDimIdentityMap(outRank, ctx)};
+  SmallVector<utils::IteratorType> iterators(outRank,
+                                             utils::IteratorType::parallel);
+  Value axisSize = toIndex(em, ds[*axis]);
+  int64_t ax = *axis;
+  auto generic = linalg::GenericOp::create(
+      em.b, nc.loc, TypeRange{outType}, ValueRange{indices}, ValueRange{init},
+      maps, iterators, [&](OpBuilder &b, Location loc, ValueRange args) {
+        SmallVector<Value> coords;
+        for (int64_t i = 0; i < ax; ++i)
+          coords.push_back(linalg::IndexOp::create(b, loc, i));
+        coords.push_back(wrapIndex(b, loc, args[0], axisSize));
+        for (int64_t i = ax + 1; i < r; ++i)
+          coords.push_back(linalg::IndexOp::create(b, loc, i - 1 + q));
+        Value v = tensor::ExtractOp::create(b, loc, data, coords);
+        linalg::YieldOp::create(b, loc, v);
+      });
+  nc.setOutput(0, generic.getResult(0), nc.inputOnnxType(0));
+  return success();
+}
+
+LogicalResult convertGatherElements(NodeContext &nc) {
+  Value data = requireInput(nc, 0), indices = requireInput(nc, 1);
+  if (!data || !indices)
+    return failure();
+  auto dataType = typeOf(data), idxType = typeOf(indices);
+  if (dataType.getRank() != idxType.getRank())
+    return nc.error() << "data and indices must have the same rank";
+  int64_t r = dataType.getRank();
+  FailureOr<int64_t> axis =
+      normalizeAxis(nc.attrInt("axis", 0), r, [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  Emitter em = emitterFor(nc);
+  auto outType = idxType.clone(dataType.getElementType());
+  Value init = em.empty(outType, em.dynamicSizes(em.sizes(indices)));
+  Value axisSize = toIndex(em, em.sizes(data)[*axis]);
+  MLIRContext *ctx = nc.importer.ctx;
+  SmallVector<AffineMap> maps(2, AffineMap::getMultiDimIdentityMap(r, ctx));
+  SmallVector<utils::IteratorType> iterators(r, utils::IteratorType::parallel);
+  int64_t ax = *axis;
+  auto generic = linalg::GenericOp::create(
+      em.b, nc.loc, TypeRange{outType}, ValueRange{indices}, ValueRange{init},
+      maps, iterators, [&](OpBuilder &b, Location loc, ValueRange args) {
+        SmallVector<Value> coords;
+        for (int64_t i = 0; i < r; ++i)
+          coords.push_back(
+              i == ax ? wrapIndex(b, loc, args[0], axisSize)
+                      : linalg::IndexOp::create(b, loc, i).getResult());
+        Value v = tensor::ExtractOp::create(b, loc, data, coords);
+        linalg::YieldOp::create(b, loc, v);
+      });
+  nc.setOutput(0, generic.getResult(0), nc.inputOnnxType(0));
+  return success();
+}
+
+std::string typeMangle(Type t) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  t.print(os);
+  std::string out;
+  for (char c : s)
+    out += llvm::isAlnum(c) ? c : '_';
+  return out;
+}
+
+LogicalResult convertScatterElements(NodeContext &nc) {
+  Value data = requireInput(nc, 0), indices = requireInput(nc, 1),
+        updates = requireInput(nc, 2);
+  if (!data || !indices || !updates)
+    return failure();
+  auto dataType = typeOf(data), idxType = typeOf(indices),
+       updType = typeOf(updates);
+  int64_t r = dataType.getRank();
+  if (idxType.getRank() != r || updType.getRank() != r)
+    return nc.error() << "data, indices and updates must have the same rank";
+  if (updType.getElementType() != dataType.getElementType())
+    return nc.error() << "updates must have the element type of data";
+  FailureOr<int64_t> axis =
+      normalizeAxis(nc.attrInt("axis", 0), r, [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  std::string reduction = nc.attrString("reduction", "none");
+  if (reduction != "none" && reduction != "add" && reduction != "mul" &&
+      reduction != "max" && reduction != "min")
+    return nc.error() << "unsupported reduction '" << reduction << "'";
+  OpBuilder &b = nc.importer.builder;
+  auto fnType = b.getFunctionType({dataType, idxType, updType}, {dataType});
+  std::string name = "onnx_ScatterElements_" + typeMangle(fnType) + "_a" +
+                     std::to_string(*axis) + "_" + reduction;
+  int64_t ax = *axis;
+  Type elementType = dataType.getElementType();
+  bool isFloat = isa<FloatType>(elementType);
+  func::FuncOp fn = nc.importer.getOrCreateHelper(
+      name, fnType,
+      {b.getNamedAttr("onnx.op", b.getStringAttr("ScatterElements")),
+       b.getNamedAttr("onnx.axis", b.getI64IntegerAttr(ax)),
+       b.getNamedAttr("onnx.reduction", b.getStringAttr(reduction))},
+      [&](OpBuilder &hb, func::FuncOp f) {
+        Location loc = nc.loc;
+        Value d = f.getArgument(0), idx = f.getArgument(1),
+              upd = f.getArgument(2);
+        Emitter e(hb, loc, nullptr);
+        SmallVector<Value> lbs, ubs, steps;
+        for (int64_t i = 0; i < r; ++i) {
+          lbs.push_back(e.indexConst(0));
+          ubs.push_back(idxType.isDynamicDim(i)
+                            ? e.dim(idx, i)
+                            : e.indexConst(idxType.getDimSize(i)));
+          steps.push_back(e.indexConst(1));
+        }
+        Value axisSize = dataType.isDynamicDim(ax)
+                             ? e.dim(d, ax)
+                             : e.indexConst(dataType.getDimSize(ax));
+        scf::LoopNest nest = scf::buildLoopNest(
+            hb, loc, lbs, ubs, steps, ValueRange{d},
+            [&](OpBuilder &lb, Location l, ValueRange ivs,
+                ValueRange iter) -> scf::ValueVector {
+              Value raw = tensor::ExtractOp::create(lb, l, idx, ivs);
+              Value target = wrapIndex(lb, l, raw, axisSize);
+              SmallVector<Value> coords(ivs.begin(), ivs.end());
+              coords[ax] = target;
+              Value u = tensor::ExtractOp::create(lb, l, upd, ivs);
+              if (reduction != "none") {
+                Value old = tensor::ExtractOp::create(lb, l, iter[0], coords);
+                if (reduction == "add")
+                  u = isFloat
+                          ? arith::AddFOp::create(lb, l, old, u).getResult()
+                          : arith::AddIOp::create(lb, l, old, u).getResult();
+                else if (reduction == "mul")
+                  u = isFloat
+                          ? arith::MulFOp::create(lb, l, old, u).getResult()
+                          : arith::MulIOp::create(lb, l, old, u).getResult();
+                else if (reduction == "max")
+                  u = isFloat
+                          ? arith::MaximumFOp::create(lb, l, old, u).getResult()
+                          : arith::MaxSIOp::create(lb, l, old, u).getResult();
+                else
+                  u = isFloat
+                          ? arith::MinimumFOp::create(lb, l, old, u).getResult()
+                          : arith::MinSIOp::create(lb, l, old, u).getResult();
+              }
+              Value next = tensor::InsertOp::create(lb, l, u, iter[0], coords);
+              return {next};
+            });
+        Value result = nest.results.empty() ? d : nest.results[0];
+        func::ReturnOp::create(hb, loc, result);
+      });
+  auto call =
+      func::CallOp::create(b, nc.loc, fn, ValueRange{data, indices, updates});
+  nc.setOutput(0, call.getResult(0), nc.inputOnnxType(0));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// TopK, ArgMax / ArgMin
+//===----------------------------------------------------------------------===//
+
+/// Builds the comparisons used by TopK and ArgMax: whether `x` precedes `y`
+/// in the selection order (larger first if `largest`), strictly.
+Value precedes(OpBuilder &b, Location l, Value x, Value y, bool largest,
+               bool isUnsigned) {
+  if (isa<FloatType>(x.getType()))
+    return arith::CmpFOp::create(
+        b, l, largest ? arith::CmpFPredicate::OGT : arith::CmpFPredicate::OLT,
+        x, y);
+  arith::CmpIPredicate p = largest ? (isUnsigned ? arith::CmpIPredicate::ugt
+                                                 : arith::CmpIPredicate::sgt)
+                                   : (isUnsigned ? arith::CmpIPredicate::ult
+                                                 : arith::CmpIPredicate::slt);
+  return arith::CmpIOp::create(b, l, p, x, y);
+}
+
+Value equalValues(OpBuilder &b, Location l, Value x, Value y) {
+  if (isa<FloatType>(x.getType()))
+    return arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, x, y);
+  return arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, x, y);
+}
+
+/// The value every element precedes (-inf for largest-first).
+Value worstValue(Emitter &e, Type t, bool largest, bool isUnsigned) {
+  if (isa<FloatType>(t))
+    return e.scalarConst(t, largest ? -std::numeric_limits<double>::infinity()
+                                    : std::numeric_limits<double>::infinity());
+  unsigned w = t.getIntOrFloatBitWidth();
+  APInt v =
+      largest
+          ? (isUnsigned ? APInt::getMinValue(w) : APInt::getSignedMinValue(w))
+          : (isUnsigned ? APInt::getMaxValue(w) : APInt::getSignedMaxValue(w));
+  return arith::ConstantOp::create(e.b, e.loc, e.b.getIntegerAttr(t, v));
+}
+
+LogicalResult convertTopK(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  int64_t r = type.getRank();
+  if (r == 0)
+    return nc.error() << "needs an input of rank >= 1";
+  FailureOr<int64_t> axis =
+      normalizeAxis(nc.attrInt("axis", -1), r, [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  bool largest = nc.attrInt("largest", 1) != 0;
+  bool sorted = nc.attrInt("sorted", 1) != 0;
+  bool isUnsigned = nc.inputUnsigned(0);
+  Emitter em = emitterFor(nc);
+  OpBuilder &b = nc.importer.builder;
+  // K: static if known at import time.
+  int64_t kStatic = kDyn;
+  Value kValue;
+  if (std::optional<SmallVector<OpFoldResult>> k = nc.shapeInput(1);
+      k && k->size() == 1) {
+    if (std::optional<int64_t> c = constantOf((*k)[0])) {
+      kStatic = *c;
+      kValue = em.indexConst(*c);
+    } else {
+      kValue = cast<Value>((*k)[0]);
+    }
+  } else {
+    Value kt = requireInput(nc, 1);
+    if (!kt)
+      return failure();
+    if (typeOf(kt).getNumElements() != 1)
+      return nc.error() << "K must hold one element";
+    SmallVector<Value> zeros(typeOf(kt).getRank(), em.indexConst(0));
+    Value kv = tensor::ExtractOp::create(b, nc.loc, kt, zeros);
+    kValue = arith::IndexCastOp::create(b, nc.loc, b.getIndexType(), kv);
+  }
+  int64_t axisSize = type.getDimSize(*axis);
+  if (!ShapedType::isDynamic(kStatic) &&
+      (kStatic < 0 || (!ShapedType::isDynamic(axisSize) && kStatic > axisSize)))
+    return nc.error() << "K = " << kStatic << " is out of range for axis size "
+                      << axisSize;
+  SmallVector<int64_t> outShape(type.getShape());
+  outShape[*axis] = kStatic;
+  Type elementType = type.getElementType();
+  Type i64 = b.getI64Type();
+  auto valuesType = RankedTensorType::get(outShape, elementType);
+  auto indicesType = RankedTensorType::get(outShape, i64);
+  auto fnType =
+      b.getFunctionType({type, b.getIndexType()}, {valuesType, indicesType});
+  std::string name = "onnx_TopK_" + typeMangle(fnType) + "_a" +
+                     std::to_string(*axis) +
+                     (largest ? "_largest" : "_smallest");
+  int64_t ax = *axis;
+  MLIRContext *ctx = nc.importer.ctx;
+  func::FuncOp fn = nc.importer.getOrCreateHelper(
+      name, fnType,
+      {b.getNamedAttr("onnx.op", b.getStringAttr("TopK")),
+       b.getNamedAttr("onnx.axis", b.getI64IntegerAttr(ax)),
+       b.getNamedAttr("onnx.largest", b.getBoolAttr(largest))},
+      [&](OpBuilder &hb, func::FuncOp f) {
+        Location loc = nc.loc;
+        Emitter e(hb, loc, nullptr);
+        Value xin = f.getArgument(0), k = f.getArgument(1);
+        SmallVector<Value> outDyn, rowDyn;
+        SmallVector<int64_t> rowShape;
+        for (int64_t i = 0; i < r; ++i) {
+          if (i == ax) {
+            if (ShapedType::isDynamic(kStatic))
+              outDyn.push_back(k);
+            continue;
+          }
+          rowShape.push_back(type.getDimSize(i));
+          if (type.isDynamicDim(i)) {
+            Value d = e.dim(xin, i);
+            outDyn.push_back(d);
+            rowDyn.push_back(d);
+          }
+        }
+        Value v0 = e.empty(valuesType, outDyn);
+        Value i0 = e.empty(indicesType, outDyn);
+        auto rowValues = RankedTensorType::get(rowShape, elementType);
+        auto rowIndices = RankedTensorType::get(rowShape, i64);
+        SmallVector<AffineExpr> rowExprs;
+        for (int64_t i = 0; i < r; ++i)
+          if (i != ax)
+            rowExprs.push_back(getAffineDimExpr(i, ctx));
+        AffineMap rowMap = AffineMap::get(r, 0, rowExprs, ctx);
+        AffineMap idMap = AffineMap::getMultiDimIdentityMap(r, ctx);
+        SmallVector<utils::IteratorType> iterators(
+            r, utils::IteratorType::parallel);
+        iterators[ax] = utils::IteratorType::reduction;
+        auto loop = scf::ForOp::create(
+            hb, loc, e.indexConst(0), k, e.indexConst(1), ValueRange{v0, i0},
+            [&](OpBuilder &lb, Location l, Value j, ValueRange iter) {
+              Emitter le(lb, l, nullptr);
+              Value isFirst = arith::CmpIOp::create(
+                  lb, l, arith::CmpIPredicate::eq, j, le.indexConst(0));
+              Value prevPos = arith::SubIOp::create(lb, l, j, le.indexConst(1));
+              prevPos =
+                  arith::MaxSIOp::create(lb, l, prevPos, le.indexConst(0));
+              auto row = [&](Value t, int64_t pos, Value dynPos) {
+                SmallVector<OpFoldResult> offsets(r, lb.getIndexAttr(0));
+                SmallVector<OpFoldResult> sizes = le.sizes(t);
+                SmallVector<OpFoldResult> strides(r, lb.getIndexAttr(1));
+                offsets[ax] = dynPos;
+                sizes[ax] = lb.getIndexAttr(1);
+                (void)pos;
+                Value s = le.extractSlice(t, offsets, sizes, strides);
+                return *le.squeeze(s, {ax});
+              };
+              Value prevV = row(iter[0], 0, prevPos);
+              Value prevI = row(iter[1], 0, prevPos);
+              Value bestV =
+                  le.filled(rowValues, rowDyn,
+                            worstValue(le, elementType, largest, isUnsigned));
+              Value bestI =
+                  le.filled(rowIndices, rowDyn, le.scalarConst(i64, -1));
+              auto select = linalg::GenericOp::create(
+                  lb, l, TypeRange{rowValues, rowIndices},
+                  ValueRange{xin, prevV, prevI}, ValueRange{bestV, bestI},
+                  {idMap, rowMap, rowMap, rowMap, rowMap}, iterators,
+                  [&](OpBuilder &gb, Location gl, ValueRange a) {
+                    Value xv = a[0], pv = a[1], pi = a[2], bv = a[3], bi = a[4];
+                    Value idx = linalg::IndexOp::create(gb, gl, ax);
+                    idx = arith::IndexCastOp::create(gb, gl, i64, idx);
+                    // Not selected yet: after (pv, pi) in selection order.
+                    Value after = precedes(gb, gl, pv, xv, largest, isUnsigned);
+                    Value tieAfter = arith::AndIOp::create(
+                        gb, gl, equalValues(gb, gl, xv, pv),
+                        arith::CmpIOp::create(gb, gl, arith::CmpIPredicate::sgt,
+                                              idx, pi));
+                    Value eligible = arith::OrIOp::create(
+                        gb, gl, isFirst,
+                        arith::OrIOp::create(gb, gl, after, tieAfter));
+                    // Better than the current best.
+                    Value none = arith::CmpIOp::create(
+                        gb, gl, arith::CmpIPredicate::slt, bi,
+                        arith::ConstantOp::create(gb, gl,
+                                                  gb.getIntegerAttr(i64, 0)));
+                    Value better =
+                        precedes(gb, gl, xv, bv, largest, isUnsigned);
+                    Value tieBetter = arith::AndIOp::create(
+                        gb, gl, equalValues(gb, gl, xv, bv),
+                        arith::CmpIOp::create(gb, gl, arith::CmpIPredicate::slt,
+                                              idx, bi));
+                    Value take = arith::AndIOp::create(
+                        gb, gl, eligible,
+                        arith::OrIOp::create(
+                            gb, gl, none,
+                            arith::OrIOp::create(gb, gl, better, tieBetter)));
+                    Value nv = arith::SelectOp::create(gb, gl, take, xv, bv);
+                    Value ni = arith::SelectOp::create(gb, gl, take, idx, bi);
+                    linalg::YieldOp::create(gb, gl, ValueRange{nv, ni});
+                  });
+              auto insert = [&](Value rowVal, Value into) {
+                Value expanded = *le.unsqueeze(rowVal, {ax});
+                SmallVector<OpFoldResult> offsets(r, lb.getIndexAttr(0));
+                SmallVector<OpFoldResult> sizes = le.sizes(expanded);
+                SmallVector<OpFoldResult> strides(r, lb.getIndexAttr(1));
+                offsets[ax] = j;
+                return tensor::InsertSliceOp::create(lb, l, expanded, into,
+                                                     offsets, sizes, strides)
+                    .getResult();
+              };
+              Value nv = insert(select.getResult(0), iter[0]);
+              Value ni = insert(select.getResult(1), iter[1]);
+              scf::YieldOp::create(lb, l, ValueRange{nv, ni});
+            });
+        func::ReturnOp::create(hb, loc, loop.getResults());
+      });
+  (void)sorted; // Results are always sorted, which satisfies sorted = 0 too.
+  auto call = func::CallOp::create(b, nc.loc, fn, ValueRange{x, kValue});
+  nc.setOutput(0, call.getResult(0), nc.inputOnnxType(0));
+  nc.setOutput(1, call.getResult(1), onnx::TensorProto::INT64);
+  return success();
+}
+
+template <bool isMax> LogicalResult convertArgExtreme(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  int64_t r = type.getRank();
+  FailureOr<int64_t> axis =
+      normalizeAxis(nc.attrInt("axis", 0), r, [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  bool keepDims = nc.attrInt("keepdims", 1) != 0;
+  bool selectLast = nc.attrInt("select_last_index", 0) != 0;
+  bool isUnsigned = nc.inputUnsigned(0);
+  Emitter em = emitterFor(nc);
+  OpBuilder &b = nc.importer.builder;
+  MLIRContext *ctx = nc.importer.ctx;
+  Type elementType = type.getElementType();
+  Type i64 = b.getI64Type();
+  SmallVector<int64_t> rowShape;
+  SmallVector<Value> rowDyn;
+  SmallVector<AffineExpr> rowExprs;
+  for (int64_t i = 0; i < r; ++i) {
+    if (i == *axis)
+      continue;
+    rowShape.push_back(type.getDimSize(i));
+    rowExprs.push_back(getAffineDimExpr(i, ctx));
+    if (type.isDynamicDim(i))
+      rowDyn.push_back(em.dim(x, i));
+  }
+  auto rowValues = RankedTensorType::get(rowShape, elementType);
+  auto rowIndices = RankedTensorType::get(rowShape, i64);
+  Value bestV = em.filled(rowValues, rowDyn,
+                          worstValue(em, elementType, isMax, isUnsigned));
+  Value bestI = em.filled(rowIndices, rowDyn, em.scalarConst(i64, -1));
+  SmallVector<utils::IteratorType> iterators(r, utils::IteratorType::parallel);
+  iterators[*axis] = utils::IteratorType::reduction;
+  AffineMap rowMap = AffineMap::get(r, 0, rowExprs, ctx);
+  int64_t ax = *axis;
+  auto generic = linalg::GenericOp::create(
+      b, nc.loc, TypeRange{rowValues, rowIndices}, ValueRange{x},
+      ValueRange{bestV, bestI},
+      {AffineMap::getMultiDimIdentityMap(r, ctx), rowMap, rowMap}, iterators,
+      [&](OpBuilder &gb, Location gl, ValueRange a) {
+        Value xv = a[0], bv = a[1], bi = a[2];
+        Value idx = linalg::IndexOp::create(gb, gl, ax);
+        idx = arith::IndexCastOp::create(gb, gl, i64, idx);
+        Value none = arith::CmpIOp::create(
+            gb, gl, arith::CmpIPredicate::slt, bi,
+            arith::ConstantOp::create(gb, gl, gb.getIntegerAttr(i64, 0)));
+        Value better = precedes(gb, gl, xv, bv, isMax, isUnsigned);
+        Value tie = arith::AndIOp::create(
+            gb, gl, equalValues(gb, gl, xv, bv),
+            arith::CmpIOp::create(gb, gl,
+                                  selectLast ? arith::CmpIPredicate::sgt
+                                             : arith::CmpIPredicate::slt,
+                                  idx, bi));
+        Value take = arith::OrIOp::create(
+            gb, gl, none, arith::OrIOp::create(gb, gl, better, tie));
+        Value nv = arith::SelectOp::create(gb, gl, take, xv, bv);
+        Value ni = arith::SelectOp::create(gb, gl, take, idx, bi);
+        linalg::YieldOp::create(gb, gl, ValueRange{nv, ni});
+      });
+  Value result = generic.getResult(1);
+  if (keepDims) {
+    FailureOr<Value> u = em.unsqueeze(result, {*axis});
+    if (failed(u))
+      return failure();
+    result = *u;
+  }
+  nc.setOutput(0, result, onnx::TensorProto::INT64);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// OneHot, Trilu
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertOneHot(NodeContext &nc) {
+  Value indices = requireInput(nc, 0), values = requireInput(nc, 2);
+  if (!indices || !values)
+    return failure();
+  const ConstTensor *depthC = nc.constInput(1);
+  if (!depthC || depthC->numElements() != 1)
+    return nc.error() << "depth must be a constant scalar";
+  int64_t depth = depthC->getInt(0);
+  if (depth <= 0)
+    return nc.error() << "depth must be positive";
+  auto idxType = typeOf(indices);
+  int64_t outRank = idxType.getRank() + 1;
+  FailureOr<int64_t> axis = normalizeAxis(nc.attrInt("axis", -1), outRank,
+                                          [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  if (typeOf(values).getNumElements() != 2)
+    return nc.error() << "values must hold [off_value, on_value]";
+  Emitter em = emitterFor(nc);
+  OpBuilder &b = nc.importer.builder;
+  MLIRContext *ctx = nc.importer.ctx;
+  Type elementType = typeOf(values).getElementType();
+  SmallVector<Value> zeroIdx(typeOf(values).getRank() - 1, em.indexConst(0));
+  auto at = [&](int64_t i) {
+    SmallVector<Value> idx(zeroIdx);
+    idx.push_back(em.indexConst(i));
+    return tensor::ExtractOp::create(b, nc.loc, values, idx).getResult();
+  };
+  Value off = at(0), on = at(1);
+  SmallVector<int64_t> outShape;
+  SmallVector<Value> dyn;
+  SmallVector<AffineExpr> idxExprs;
+  for (int64_t i = 0, j = 0; i < outRank; ++i) {
+    if (i == *axis) {
+      outShape.push_back(depth);
+      continue;
+    }
+    outShape.push_back(idxType.getDimSize(j));
+    if (idxType.isDynamicDim(j))
+      dyn.push_back(em.dim(indices, j));
+    idxExprs.push_back(getAffineDimExpr(i, ctx));
+    ++j;
+  }
+  auto outType = RankedTensorType::get(outShape, elementType);
+  Value init = em.empty(outType, dyn);
+  bool idxFloat = isa<FloatType>(idxType.getElementType());
+  bool idxUnsigned = nc.inputUnsigned(0);
+  int64_t ax = *axis;
+  auto generic = linalg::GenericOp::create(
+      b, nc.loc, TypeRange{outType}, ValueRange{indices}, ValueRange{init},
+      {AffineMap::get(outRank, 0, idxExprs, ctx),
+       AffineMap::getMultiDimIdentityMap(outRank, ctx)},
+      SmallVector<utils::IteratorType>(outRank, utils::IteratorType::parallel),
+      [&](OpBuilder &gb, Location gl, ValueRange a) {
+        Emitter e(gb, gl, nullptr);
+        Value raw = a[0];
+        Value asInt =
+            idxFloat
+                ? arith::FPToSIOp::create(gb, gl, gb.getI64Type(), raw)
+                      .getResult()
+                : e.convertScalar(raw, gb.getI64Type(), idxUnsigned, false);
+        Value idx = wrapIndex(gb, gl, asInt, e.indexConst(depth));
+        Value pos = linalg::IndexOp::create(gb, gl, ax);
+        Value hit =
+            arith::CmpIOp::create(gb, gl, arith::CmpIPredicate::eq, idx, pos);
+        linalg::YieldOp::create(
+            gb, gl, arith::SelectOp::create(gb, gl, hit, on, off).getResult());
+      });
+  nc.setOutput(0, generic.getResult(0), nc.inputOnnxType(2));
+  return success();
+}
+
+LogicalResult convertTrilu(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  int64_t r = type.getRank();
+  if (r < 2)
+    return nc.error() << "needs an input of rank >= 2";
+  int64_t k = 0;
+  if (nc.hasInput(1)) {
+    const ConstTensor *c = nc.constInput(1);
+    if (!c || c->numElements() != 1)
+      return nc.error() << "k must be a constant scalar";
+    k = c->getInt(0);
+  }
+  bool upper = nc.attrInt("upper", 1) != 0;
+  Emitter em = emitterFor(nc);
+  Type elementType = type.getElementType();
+  FailureOr<Value> result =
+      em.map({x}, elementType, [&](OpBuilder &b, Location l, ValueRange a) {
+        Emitter e(b, l, nullptr);
+        Value i = linalg::IndexOp::create(b, l, r - 2);
+        Value j = linalg::IndexOp::create(b, l, r - 1);
+        Value diff = arith::SubIOp::create(b, l, j, i);
+        Value keep = arith::CmpIOp::create(
+            b, l, upper ? arith::CmpIPredicate::sge : arith::CmpIPredicate::sle,
+            diff, e.indexConst(k));
+        return arith::SelectOp::create(b, l, keep, a[0],
+                                       e.scalarConst(elementType, 0))
+            .getResult();
+      });
+  if (failed(result))
+    return failure();
+  nc.setOutput(0, *result, nc.inputOnnxType(0));
+  return success();
+}
+
+} // namespace
+
+void parsimony::onnximport::registerTensorConverters(
+    llvm::StringMap<ConverterFn> &map) {
+  map["::Constant"] = convertConstant;
+  map["::Shape"] = convertShape;
+  map["::Size"] = convertSize;
+  map["::ConstantOfShape"] = convertConstantOfShape;
+  map["::Identity"] = convertIdentity;
+  map["::Dropout"] = convertDropout;
+  map["::Reshape"] = convertReshape;
+  map["::Flatten"] = convertFlatten;
+  map["::Squeeze"] = convertSqueeze;
+  map["::Unsqueeze"] = convertUnsqueeze;
+  map["::Transpose"] = convertTranspose;
+  map["::Concat"] = convertConcat;
+  map["::Split"] = convertSplit;
+  map["::Slice"] = convertSlice;
+  map["::Expand"] = convertExpand;
+  map["::Range"] = convertRange;
+  map["::Gather"] = convertGather;
+  map["::GatherElements"] = convertGatherElements;
+  map["::ScatterElements"] = convertScatterElements;
+  map["::TopK"] = convertTopK;
+  map["::ArgMax"] = convertArgExtreme<true>;
+  map["::ArgMin"] = convertArgExtreme<false>;
+  map["::OneHot"] = convertOneHot;
+  map["::Trilu"] = convertTrilu;
+}

@@ -1,0 +1,376 @@
+//===- Importer.h - ONNX graph importer internals ---------------*- C++ -*-===//
+//
+// Internal interface shared by the importer's translation units: the graph
+// importer state, the per-node view handed to operator converters, the
+// tensor emission helpers and the small-constant folder.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PARSIMONY_LIB_IMPORTER_IMPORTER_H
+#define PARSIMONY_LIB_IMPORTER_IMPORTER_H
+
+#include "parsimony/Importer/OnnxImporter.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include "onnx/onnx_pb.h"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace parsimony::onnximport {
+
+using namespace mlir;
+
+//===----------------------------------------------------------------------===//
+// Element types
+//===----------------------------------------------------------------------===//
+
+/// The MLIR element type of an ONNX tensor element type (signless integers;
+/// unsignedness is tracked separately), or null if unsupported.
+Type getElementType(MLIRContext *ctx, int32_t onnxType);
+/// Whether `onnxType` is an unsigned integer type.
+bool isUnsignedOnnxType(int32_t onnxType);
+/// The ONNX name of an element type enum value ("FLOAT", ...).
+std::string onnxTypeName(int32_t onnxType);
+/// Size in bytes of one element, 0 if unsupported.
+int64_t onnxTypeByteWidth(int32_t onnxType);
+/// The ONNX element type for an MLIR element type (signed for integers).
+int32_t onnxTypeFor(Type type, bool isUnsigned = false);
+
+//===----------------------------------------------------------------------===//
+// Small constants known at import time
+//===----------------------------------------------------------------------===//
+
+/// A small tensor whose value is known at import time (shape computations
+/// and scalar parameters). Integers and booleans are kept in `ints`, floating
+/// point values in `floats`.
+struct ConstTensor {
+  SmallVector<int64_t> shape;
+  int32_t onnxType = onnx::TensorProto::INT64;
+  SmallVector<int64_t> ints;
+  SmallVector<double> floats;
+
+  bool isFloat() const;
+  int64_t numElements() const;
+  double getDouble(int64_t i) const {
+    return isFloat() ? floats[i] : static_cast<double>(ints[i]);
+  }
+  int64_t getInt(int64_t i) const {
+    return isFloat() ? static_cast<int64_t>(floats[i]) : ints[i];
+  }
+  /// The builtin dense attribute of this constant.
+  DenseElementsAttr toAttr(MLIRContext *ctx) const;
+  static std::optional<ConstTensor> fromAttr(DenseElementsAttr attr,
+                                             int32_t onnxType);
+};
+
+/// Largest number of elements the import-time folder materialises.
+constexpr int64_t kMaxFoldElements = 4096;
+
+//===----------------------------------------------------------------------===//
+// Value table entries
+//===----------------------------------------------------------------------===//
+
+struct ValueEntry {
+  /// The SSA value, null until a lazily created constant is first used.
+  Value value;
+  /// The ONNX element type (signedness matters for integers).
+  int32_t onnxType = 0;
+  /// Known value for small constants.
+  std::optional<ConstTensor> constant;
+  /// Large constant (dense_resource) not materialised yet.
+  ElementsAttr lazyAttr;
+  /// A 0-D/1-D integer shape tensor whose elements are known symbolically
+  /// (index Values or IntegerAttrs), e.g. the result of Shape on a tensor
+  /// with dynamic dimensions. Materialised with tensor.from_elements on use.
+  std::optional<SmallVector<OpFoldResult>> symbolic;
+  bool symbolicIsScalar = false;
+};
+
+class GraphImporter;
+
+//===----------------------------------------------------------------------===//
+// Diagnostics
+//===----------------------------------------------------------------------===//
+
+/// Collects an error message and emits it, followed by
+/// " (node '<name>', op '<OpType>')", when destroyed or converted to a
+/// failure.
+class NodeError {
+public:
+  NodeError(Location loc, std::string suffix)
+      : loc(loc), suffix(std::move(suffix)), os(message) {}
+  NodeError(NodeError &&other)
+      : loc(other.loc), suffix(std::move(other.suffix)),
+        message(std::move(other.message)), os(message), emitted(other.emitted) {
+    other.emitted = true;
+  }
+  NodeError &operator=(NodeError &&) = delete;
+  ~NodeError() { emit(); }
+
+  template <typename T> NodeError &operator<<(T &&value) {
+    os << std::forward<T>(value);
+    return *this;
+  }
+  operator LogicalResult() {
+    emit();
+    return failure();
+  }
+  template <typename T> operator FailureOr<T>() {
+    emit();
+    return failure();
+  }
+
+private:
+  void emit() {
+    if (emitted)
+      return;
+    emitted = true;
+    mlir::emitError(loc) << message << suffix;
+  }
+  Location loc;
+  std::string suffix;
+  std::string message;
+  llvm::raw_string_ostream os;
+  bool emitted = false;
+};
+
+//===----------------------------------------------------------------------===//
+// Per-node view handed to operator converters
+//===----------------------------------------------------------------------===//
+
+class NodeContext {
+public:
+  NodeContext(GraphImporter &importer, const onnx::NodeProto &node,
+              Location loc, int64_t opset)
+      : importer(importer), node(node), loc(loc), opset(opset) {}
+
+  GraphImporter &importer;
+  const onnx::NodeProto &node;
+  Location loc;
+  /// The opset version of the node's domain.
+  int64_t opset;
+
+  StringRef opType() const { return node.op_type(); }
+  NodeError error() const;
+
+  // Inputs.
+  unsigned numInputs() const { return node.input_size(); }
+  bool hasInput(unsigned i) const {
+    return i < static_cast<unsigned>(node.input_size()) &&
+           !node.input(i).empty();
+  }
+  /// The value of input `i`; null if the input is absent.
+  Value input(unsigned i);
+  RankedTensorType inputType(unsigned i);
+  int32_t inputOnnxType(unsigned i);
+  bool inputUnsigned(unsigned i) {
+    return isUnsignedOnnxType(inputOnnxType(i));
+  }
+  /// The import-time value of input `i` if it is a known small constant.
+  const ConstTensor *constInput(unsigned i);
+  /// A constant integer vector input (Reshape shapes, Slice starts, axes);
+  /// emits an error and fails if it is not known at import time.
+  FailureOr<SmallVector<int64_t>> constInts(unsigned i, StringRef what);
+  /// The elements of a 0-D/1-D integer input known at import time either as
+  /// constants (IntegerAttr) or symbolically (index Values).
+  std::optional<SmallVector<OpFoldResult>> shapeInput(unsigned i);
+
+  // Outputs.
+  unsigned numOutputs() const { return node.output_size(); }
+  bool hasOutput(unsigned i) const {
+    return i < static_cast<unsigned>(node.output_size()) &&
+           !node.output(i).empty();
+  }
+  void setOutput(unsigned i, Value value, int32_t onnxType = 0);
+  void setConstOutput(unsigned i, ConstTensor value);
+  void setSymbolicOutput(unsigned i, SmallVector<OpFoldResult> elements,
+                         bool isScalar, int32_t onnxType);
+
+  // Attributes.
+  const onnx::AttributeProto *attr(StringRef name) const;
+  int64_t attrInt(StringRef name, int64_t def) const;
+  float attrFloat(StringRef name, float def) const;
+  std::string attrString(StringRef name, StringRef def) const;
+  std::optional<SmallVector<int64_t>> attrInts(StringRef name) const;
+};
+
+//===----------------------------------------------------------------------===//
+// Emission helpers (Builders.cpp)
+//===----------------------------------------------------------------------===//
+
+using BodyFn =
+    std::function<Value(OpBuilder &, Location, ValueRange /*scalars*/)>;
+
+/// Tensor emission helpers on top of an OpBuilder; all fail with a
+/// diagnostic (through `err`) instead of asserting on bad shapes.
+class Emitter {
+public:
+  Emitter(OpBuilder &builder, Location loc, std::function<NodeError()> err)
+      : b(builder), loc(loc), err(std::move(err)) {}
+
+  OpBuilder &b;
+  Location loc;
+  std::function<NodeError()> err;
+
+  MLIRContext *ctx() { return b.getContext(); }
+
+  // Scalars and constants.
+  Value indexConst(int64_t v);
+  Value scalarConst(Type type, double v);
+  /// arith.constant of `value` splat to `type`.
+  Value splat(RankedTensorType type, double value);
+  /// A tensor of `type` (dynamic dims from `dynDims`) filled with `value`.
+  Value filled(RankedTensorType type, ValueRange dynDims, Value value);
+  Value empty(RankedTensorType type, ValueRange dynDims);
+  /// Sizes of `v` as OpFoldResults (static attrs or tensor.dim values).
+  SmallVector<OpFoldResult> sizes(Value v);
+  Value dim(Value v, int64_t d);
+  /// Dynamic sizes of `type` taken from `sizes`.
+  SmallVector<Value> dynamicSizes(ArrayRef<OpFoldResult> sizes);
+
+  /// Broadcast `inputs` per ONNX (numpy) rules and apply `body` elementwise
+  /// in one linalg.generic. Dynamic dimensions are assumed not to be
+  /// broadcast (size 1) at run time.
+  FailureOr<Value> map(ValueRange inputs, Type resultElementType,
+                       const BodyFn &body);
+  /// The broadcast result shape of `inputs`.
+  FailureOr<SmallVector<int64_t>> broadcastShape(ValueRange inputs);
+
+  /// Converts scalar `v` of type `from` to `to` (ONNX Cast semantics).
+  Value convertScalar(Value v, Type to, bool srcUnsigned, bool dstUnsigned);
+  /// Elementwise ONNX Cast.
+  FailureOr<Value> castTo(Value v, Type to, bool srcUnsigned, bool dstUnsigned);
+
+  /// numpy-style matmul (ONNX MatMul), accumulating in `accType` (or the
+  /// input element type).
+  FailureOr<Value> matmul(Value a, Value b, Type accType = {});
+  Value transpose(Value v, ArrayRef<int64_t> perm);
+
+  enum class ReduceKind { Sum, Max, Min, Prod };
+  /// Reduces `v` over `axes` (normalised, sorted) with linalg.reduce.
+  FailureOr<Value> reduce(Value v, ArrayRef<int64_t> axes, ReduceKind kind,
+                          bool keepDims);
+  /// The number of elements of `v` over `axes`, as a scalar of `type`.
+  Value countOver(Value v, ArrayRef<int64_t> axes, Type type);
+
+  /// Reshapes with tensor.collapse_shape / tensor.expand_shape when
+  /// possible, else tensor.reshape. `shape` may hold kDynamic entries whose
+  /// runtime values come from `dynamicShape` (one index Value per dim, may be
+  /// empty when `shape` is static).
+  FailureOr<Value> reshape(Value v, ArrayRef<int64_t> shape,
+                           ArrayRef<Value> dynamicShape = {});
+  /// Inserts unit dimensions at `axes` (normalised, sorted, in the output).
+  FailureOr<Value> unsqueeze(Value v, ArrayRef<int64_t> axes);
+  /// Removes unit dimensions `axes` (normalised, sorted).
+  FailureOr<Value> squeeze(Value v, ArrayRef<int64_t> axes);
+  /// Materialises `v` broadcast to `shape` (dynamic dims from `dynDims`).
+  FailureOr<Value> broadcastTo(Value v, RankedTensorType type,
+                               ValueRange dynDims);
+  Value extractSlice(Value v, ArrayRef<OpFoldResult> offsets,
+                     ArrayRef<OpFoldResult> sizes,
+                     ArrayRef<OpFoldResult> strides);
+  Value concat(ValueRange values, int64_t axis);
+};
+
+/// Normalises `axis` for `rank`; fails (with `err`) if out of range.
+FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank,
+                                 const std::function<NodeError()> &err);
+
+//===----------------------------------------------------------------------===//
+// The graph importer
+//===----------------------------------------------------------------------===//
+
+using ConverterFn = LogicalResult (*)(NodeContext &);
+
+/// The registry of operator converters, keyed by "domain::OpType" (the
+/// default domain is "").
+const llvm::StringMap<ConverterFn> &getConverters();
+void registerMathConverters(llvm::StringMap<ConverterFn> &map);
+void registerTensorConverters(llvm::StringMap<ConverterFn> &map);
+void registerCustomDomainConverters(llvm::StringMap<ConverterFn> &map);
+
+/// Import-time folding of nodes whose inputs are all known (small) constants.
+/// Returns true and sets the outputs if the node was folded.
+bool tryFoldNode(NodeContext &node);
+
+class GraphImporter {
+public:
+  GraphImporter(MLIRContext *ctx, onnx::ModelProto &model,
+                const OnnxImportOptions &options, StringRef modelName,
+                std::string externalDataDir);
+
+  FailureOr<OwningOpRef<ModuleOp>> run();
+
+  MLIRContext *ctx;
+  onnx::ModelProto &model;
+  const OnnxImportOptions &options;
+  std::string modelName;
+  std::string externalDataDir;
+  OpBuilder builder;
+  ModuleOp module;
+  func::FuncOp func;
+  /// Where lazily materialised constants go (the function entry, in order).
+  OpBuilder constBuilder;
+  Operation *lastConstant = nullptr;
+  llvm::StringMap<ValueEntry> values;
+  /// ONNX-inferred types of intermediate values (from value_info).
+  llvm::StringMap<const onnx::TypeProto *> inferredTypes;
+  llvm::StringMap<int64_t> opsets;
+  /// Private helper functions already emitted, by name.
+  llvm::StringMap<func::FuncOp> helpers;
+  /// Mapped external-data files, by path.
+  llvm::StringMap<std::shared_ptr<llvm::MemoryBuffer>> externalFiles;
+
+  Location fileLoc();
+  Location nodeLoc(const onnx::NodeProto &node);
+  std::string nodeSuffix(const onnx::NodeProto &node);
+  static std::string nodeName(const onnx::NodeProto &node);
+
+  /// The value for an ONNX name, materialising lazy constants.
+  Value lookup(StringRef name);
+  ValueEntry *entry(StringRef name);
+
+  /// Converts a TensorProto (initializer or Constant attribute) to a value
+  /// entry: small tensors as known constants, large ones as dense_resource.
+  /// Moves raw_data out of `tensor` (no copy) when it becomes a blob.
+  LogicalResult importTensor(onnx::TensorProto &tensor, ValueEntry &out,
+                             const std::function<NodeError()> &err);
+
+  /// Returns (creating it on first use) the private helper function `name`;
+  /// `build` fills a fresh function of type `type`.
+  func::FuncOp
+  getOrCreateHelper(StringRef name, FunctionType type,
+                    ArrayRef<NamedAttribute> attrs,
+                    function_ref<void(OpBuilder &, func::FuncOp)> build);
+
+private:
+  LogicalResult checkOpsets();
+  LogicalResult checkSupported();
+  LogicalResult checkGraphStructure(std::vector<int> &order);
+  LogicalResult importInitializers();
+  LogicalResult buildFunction(const std::vector<int> &order);
+  FailureOr<RankedTensorType>
+  importValueInfoType(const onnx::ValueInfoProto &info, StringRef what,
+                      SmallVectorImpl<std::string> &dimParams,
+                      int32_t &onnxType);
+  FailureOr<ElementsAttr> tensorToAttr(onnx::TensorProto &tensor,
+                                       RankedTensorType type,
+                                       const std::function<NodeError()> &err);
+  FailureOr<std::shared_ptr<llvm::MemoryBuffer>>
+  openExternalFile(StringRef location, const std::function<NodeError()> &err);
+  unsigned blobCounter = 0;
+};
+
+} // namespace parsimony::onnximport
+
+#endif // PARSIMONY_LIB_IMPORTER_IMPORTER_H

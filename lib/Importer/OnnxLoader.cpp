@@ -1,0 +1,202 @@
+//===- OnnxLoader.cpp - libonnx checker / shape inference wrapper ---------===//
+//
+// Compiled with -fexceptions -frtti: libonnx reports every problem by
+// throwing. Nothing here touches MLIR; every exception is caught and turned
+// into an error string for the (exception-free) importer.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OnnxLoader.h"
+
+#include "onnx/checker.h"
+#include "onnx/defs/schema.h"
+#include "onnx/defs/shape_inference.h"
+#include "onnx/onnx_pb.h"
+#include "onnx/shape_inference/implementation.h"
+
+#include <exception>
+#include <mutex>
+#include <sstream>
+
+using namespace onnx;
+
+namespace {
+
+/// Output 0 has the type and shape of input 0.
+void sameAsInput0(InferenceContext &ctx) {
+  propagateElemTypeFromInputToOutput(ctx, 0, 0);
+  if (hasInputShape(ctx, 0))
+    propagateShapeFromInputToOutput(ctx, 0, 0);
+}
+
+const std::vector<std::string> kFloatTypes = {
+    "tensor(float)", "tensor(float16)", "tensor(bfloat16)"};
+const std::vector<std::string> kWeightTypes = {
+    "tensor(float)", "tensor(float16)", "tensor(bfloat16)", "tensor(int8)",
+    "tensor(uint8)"};
+
+/// The experts' inputs and attributes shared by com.microsoft:MoE and
+/// ai.parsimony:MoE.
+OpSchema &addMoEContract(OpSchema &schema) {
+  return schema
+      .Attr("activation_type",
+            "Expert activation: relu, gelu, silu, identity or swiglu.",
+            AttributeProto::STRING, std::string("relu"))
+      .Attr("k", "Number of experts each token is routed to.",
+            AttributeProto::INT, static_cast<int64_t>(1))
+      .Attr("normalize_routing_weights",
+            "Renormalise the k selected routing weights to sum to one.",
+            AttributeProto::INT, static_cast<int64_t>(0))
+      .Attr("use_sparse_mixer", "Sparse-mixer routing (unsupported).",
+            AttributeProto::INT, static_cast<int64_t>(0))
+      .Attr("swiglu_fusion",
+            "0: no fusion, 1: fc1 interleaves gate and value, 2: fc1 holds "
+            "gate then value.",
+            AttributeProto::INT, static_cast<int64_t>(0))
+      .Attr("swiglu_limit", "Clamp limit of the SwiGLU activation.",
+            AttributeProto::FLOAT, false)
+      .Attr("activation_alpha", "SwiGLU alpha.", AttributeProto::FLOAT, 1.0f)
+      .Attr("activation_beta", "SwiGLU beta.", AttributeProto::FLOAT, 0.0f)
+      .Input(0, "input", "[tokens, hidden] or [batch, seq, hidden]", "T")
+      .Input(1, "router_probs", "[tokens, experts] router logits", "T")
+      .Input(2, "fc1_experts_weights", "[experts, fusion * inter, hidden]", "W")
+      .Input(3, "fc1_experts_bias", "[experts, fusion * inter]", "T",
+             OpSchema::Optional)
+      .Input(4, "fc2_experts_weights", "[experts, hidden, inter]", "W")
+      .Input(5, "fc2_experts_bias", "[experts, hidden]", "T",
+             OpSchema::Optional)
+      .Input(6, "fc3_experts_weights", "[experts, inter, hidden]", "W",
+             OpSchema::Optional)
+      .Input(7, "fc3_experts_bias", "[experts, inter]", "T", OpSchema::Optional)
+      .Output(0, "output", "same shape as input", "T")
+      .TypeConstraint("T", kFloatTypes, "Floating-point activations.")
+      .TypeConstraint("W", kWeightTypes, "Expert weights.")
+      .TypeAndShapeInferenceFunction(sameAsInput0);
+}
+
+void registerSchemas() {
+  auto &ranges = OpSchemaRegistry::DomainToVersionRange::Instance();
+  if (!ranges.Map().count("ai.parsimony"))
+    ranges.AddDomainToVersion("ai.parsimony", 1, 1);
+  bool haveMicrosoftDomain = ranges.Map().count("com.microsoft") != 0;
+  if (!haveMicrosoftDomain)
+    ranges.AddDomainToVersion("com.microsoft", 1, 1);
+
+  OpSchema topk("TopKActivation", __FILE__, __LINE__);
+  topk.SetDomain("ai.parsimony")
+      .SinceVersion(1)
+      .SetDoc("Keeps the k largest entries along `axis` and zeroes the rest.")
+      .Attr("k", "Number of entries kept per slice.", AttributeProto::INT, true)
+      .Attr("axis", "Axis the top-k runs over.", AttributeProto::INT,
+            static_cast<int64_t>(-1))
+      .Attr("mode", "exact or approx.", AttributeProto::STRING,
+            std::string("exact"))
+      .Attr("recall_target", "Recall target of approx mode.",
+            AttributeProto::FLOAT, 0.95f)
+      .Input(0, "X", "input", "T")
+      .Output(0, "Y", "same shape as X", "T")
+      .TypeConstraint("T", kFloatTypes, "Floating-point tensors.")
+      .TypeAndShapeInferenceFunction(sameAsInput0);
+  OpSchemaRegistry::OpSchemaRegisterOnce topkOnce(topk);
+
+  OpSchema ffn("SparseFFN", __FILE__, __LINE__);
+  ffn.SetDomain("ai.parsimony")
+      .SinceVersion(1)
+      .SetDoc("y = act(x * w_up + b_up) [top-k] * w_down + b_down.")
+      .Attr("activation", "relu, gelu, gelu_tanh, silu, sigmoid or identity.",
+            AttributeProto::STRING, std::string("relu"))
+      .Attr("topk", "Keep only the topk largest hidden activations.",
+            AttributeProto::INT, false)
+      .Input(0, "x", "[..., d_model]", "T")
+      .Input(1, "w_up", "[d_model, d_ff]", "W")
+      .Input(2, "b_up", "[d_ff]", "T", OpSchema::Optional)
+      .Input(3, "w_down", "[d_ff, d_model]", "W")
+      .Input(4, "b_down", "[d_model]", "T", OpSchema::Optional)
+      .Output(0, "y", "[..., d_model]", "T")
+      .TypeConstraint("T", kFloatTypes, "Floating-point activations.")
+      .TypeConstraint("W", kFloatTypes, "Floating-point weights.")
+      .TypeAndShapeInferenceFunction(sameAsInput0);
+  OpSchemaRegistry::OpSchemaRegisterOnce ffnOnce(ffn);
+
+  OpSchema moe("MoE", __FILE__, __LINE__);
+  moe.SetDomain("ai.parsimony")
+      .SinceVersion(1)
+      .SetDoc("com.microsoft:MoE plus Parsimony's dispatch attributes.")
+      .Attr("dispatch", "dropless or capacity.", AttributeProto::STRING,
+            std::string("dropless"))
+      .Attr("capacity_factor", "Capacity factor of capacity dispatch.",
+            AttributeProto::FLOAT, 1.0f);
+  addMoEContract(moe);
+  OpSchemaRegistry::OpSchemaRegisterOnce moeOnce(moe);
+
+  if (!OpSchemaRegistry::Schema("MoE", 1, "com.microsoft")) {
+    OpSchema msMoE("MoE", __FILE__, __LINE__);
+    msMoE.SetDomain("com.microsoft")
+        .SinceVersion(1)
+        .SetDoc("ONNX Runtime's mixture-of-experts contrib operator.");
+    addMoEContract(msMoE);
+    OpSchemaRegistry::OpSchemaRegisterOnce msOnce(msMoE);
+  }
+}
+
+template <typename Fn> std::string guarded(Fn &&fn) {
+  try {
+    fn();
+    return {};
+  } catch (const std::exception &e) {
+    std::string message = e.what();
+    while (!message.empty() &&
+           (message.back() == '\n' || message.back() == ' '))
+      message.pop_back();
+    return message.empty() ? std::string("unknown libonnx error") : message;
+  } catch (...) {
+    return "unknown libonnx error";
+  }
+}
+
+} // namespace
+
+namespace parsimony::detail {
+
+void registerCustomOnnxSchemas() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)guarded(registerSchemas); });
+}
+
+std::string checkOnnxModel(const ModelProto &model,
+                           const std::string &modelDir) {
+  return guarded([&] {
+    if (!model.has_ir_version())
+      fail_check("the model does not set ir_version");
+    if (model.ir_version() > Version::IR_VERSION)
+      fail_check("ir_version ", model.ir_version(),
+                 " is newer than this importer's libonnx supports (",
+                 static_cast<int>(Version::IR_VERSION), ")");
+    if (model.ir_version() < 3)
+      fail_check("ir_version ", model.ir_version(),
+                 " is too old (no opset imports)");
+    std::unordered_map<std::string, int> opsets;
+    for (const OperatorSetIdProto &opset : model.opset_import()) {
+      std::string domain = opset.domain() == "ai.onnx" ? "" : opset.domain();
+      if (!opsets.emplace(domain, static_cast<int>(opset.version())).second)
+        fail_check("duplicate opset import for domain '", opset.domain(), "'");
+    }
+    checker::CheckerContext ctx;
+    ctx.set_ir_version(static_cast<int>(model.ir_version()));
+    ctx.set_opset_imports(opsets);
+    ctx.set_model_dir(modelDir);
+    checker::LexicalScopeContext scope;
+    checker::check_graph(model.graph(), ctx, scope);
+  });
+}
+
+std::string inferOnnxShapes(ModelProto &model) {
+  return guarded([&] {
+    ShapeInferenceOptions options(/*check_type_val=*/true,
+                                  /*strict_mode_val=*/1,
+                                  /*data_prop_val=*/true);
+    shape_inference::InferShapes(model, OpSchemaRegistry::Instance(), options);
+  });
+}
+
+} // namespace parsimony::detail

@@ -1,0 +1,39 @@
+//===- OnnxLoader.h - libonnx checker / shape inference wrapper -*- C++ -*-===//
+//
+// The only interface to the parts of libonnx that throw C++ exceptions. Its
+// implementation (OnnxLoader.cpp) is compiled with -fexceptions and turns
+// every exception into an error string; callers are built without
+// exceptions.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PARSIMONY_LIB_IMPORTER_ONNXLOADER_H
+#define PARSIMONY_LIB_IMPORTER_ONNXLOADER_H
+
+#include <string>
+
+namespace onnx {
+class ModelProto;
+} // namespace onnx
+
+namespace parsimony::detail {
+
+/// Registers the ONNX operator schemas of the `ai.parsimony` domain and of
+/// `com.microsoft:MoE` (unless libonnx already knows one), so that the
+/// checker and shape inference understand them. Idempotent, thread-safe.
+void registerCustomOnnxSchemas();
+
+/// Runs the ONNX checker over `model`; external data locations are resolved
+/// against `modelDir`. Returns an empty string on success, the message
+/// otherwise.
+std::string checkOnnxModel(const onnx::ModelProto &model,
+                           const std::string &modelDir);
+
+/// Runs ONNX shape inference (strict mode, with data propagation) and stores
+/// the inferred types in the graph's value_info. Returns an empty string on
+/// success, the message otherwise.
+std::string inferOnnxShapes(onnx::ModelProto &model);
+
+} // namespace parsimony::detail
+
+#endif // PARSIMONY_LIB_IMPORTER_ONNXLOADER_H
