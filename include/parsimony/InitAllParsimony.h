@@ -11,6 +11,7 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "parsimony/Dialect/Spx/IR/SpxDialect.h"
 #include "parsimony/Conversion/Passes.h"
+#include "parsimony/Conversion/SpxToRuntime.h"
 #include "parsimony/Dialect/Spx/Transforms/Passes.h"
 #include "parsimony/Pipelines/Pipelines.h"
 
@@ -18,6 +19,7 @@ namespace parsimony {
 
 inline void registerAllDialects(mlir::DialectRegistry &registry) {
   registry.insert<mlir::spx::SpxDialect>();
+  registerSpxBufferizationModels(registry);
 }
 
 inline void registerAllPasses() {

@@ -279,20 +279,6 @@ FailureOr<ModelSignature> parsimony::prepareEntry(ModuleOp module,
 
 LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
                                             const CompileOptions &options) {
-  // Reject what the CPU pipeline cannot lower yet with a message naming it,
-  // rather than a failed legalization deep in the pipeline.
-  WalkResult unsupported = module.walk([&](Operation *op) {
-    if (op->getDialect() &&
-        op->getDialect()->getNamespace() == "spx") {
-      op->emitError() << "'" << op->getName()
-                      << "' has no CPU lowering in this build";
-      return WalkResult::interrupt();
-    }
-    return WalkResult::advance();
-  });
-  if (unsupported.wasInterrupted())
-    return failure();
-
   PassManager pm(module.getContext());
   CpuPipelineOptions pipeline;
   pipeline.useKernels = options.useKernels;
@@ -696,7 +682,8 @@ LogicalResult parsimony::linkSharedLibrary(StringRef objectBytes,
                                  "-x",       "c",       wrapper, "-x",
                                  "none",     object,    runtime, "-o",
                                  library,    "-lm",     "-lpthread",
-                                 "-Wl,--exclude-libs,ALL"};
+                                 "-Wl,--exclude-libs,ALL",
+                                 "-Wl,--no-undefined"};
   std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
                                           StringRef(log)};
   std::string errorMessage;

@@ -2,6 +2,7 @@
 
 #include "parsimony/Pipelines/Pipelines.h"
 #include "parsimony/Conversion/Passes.h"
+#include "parsimony/Dialect/Spx/Transforms/Passes.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -28,6 +29,10 @@ using namespace mlir;
 
 void parsimony::buildCpuPipeline(OpPassManager &pm,
                                  const CpuPipelineOptions &options) {
+  // MoE layers become route -> dispatch -> expert_ffn -> combine, which
+  // bufferize into runtime kernel calls like every other spx op.
+  pm.addPass(spx::createSpxDecomposeMoE());
+
   // Import-level dialects to linalg on tensors.
   OpPassManager &fn = pm.nest<func::FuncOp>();
   fn.addPass(tosa::createTosaToLinalgNamed());

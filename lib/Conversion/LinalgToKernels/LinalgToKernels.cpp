@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "parsimony/Conversion/Passes.h"
+#include "parsimony/Conversion/KernelCalls.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -24,6 +25,7 @@ namespace parsimony {
 } // namespace parsimony
 
 using namespace mlir;
+using namespace parsimony;
 
 namespace {
 
@@ -112,23 +114,6 @@ describeMatrix(Value memref, AffineMap map, ArrayRef<unsigned> batchDims,
   return failure();
 }
 
-/// Returns the pointer to a memref's first element as an !llvm.ptr.
-static Value elementPointer(OpBuilder &b, Location loc, Value memref) {
-  auto metadata = memref::ExtractStridedMetadataOp::create(b, loc, memref);
-  Value base = memref::ExtractAlignedPointerAsIndexOp::create(
-      b, loc, metadata.getBaseBuffer());
-  int64_t elementBytes =
-      cast<MemRefType>(memref.getType()).getElementTypeBitWidth() / 8;
-  Value byteOffset = arith::MulIOp::create(
-      b, loc, metadata.getOffset(),
-      arith::ConstantIndexOp::create(b, loc, elementBytes));
-  Value address = arith::AddIOp::create(b, loc, base, byteOffset);
-  Value asI64 =
-      arith::IndexCastOp::create(b, loc, b.getI64Type(), address);
-  return LLVM::IntToPtrOp::create(b, loc, LLVM::LLVMPointerType::get(b.getContext()),
-                                  asI64);
-}
-
 struct LinalgToKernelsPass
     : parsimony::impl::ConvertLinalgToKernelsBase<LinalgToKernelsPass> {
   using Base::Base;
@@ -195,7 +180,6 @@ struct LinalgToKernelsPass
 
     OpBuilder b(op);
     Location loc = op.getLoc();
-    func::FuncOp callee = getOrDeclareKernel(b);
     // One constant per distinct value keeps the call site readable.
     DenseMap<std::pair<int64_t, unsigned>, Value> constants;
     auto integer = [&](int64_t v, unsigned width) {
@@ -210,37 +194,15 @@ struct LinalgToKernelsPass
                                                APFloat(1.0f));
     SmallVector<Value> args = {
         i64(batch), i64(m), i64(n), i64(k), one,
-        elementPointer(b, loc, lhs->memref), i64(lhs->leadingDim),
+        getElementPointer(b, loc, lhs->memref), i64(lhs->leadingDim),
         i64(lhs->batchStride), i32(lhs->transposed),
-        elementPointer(b, loc, rhs->memref), i64(rhs->leadingDim),
+        getElementPointer(b, loc, rhs->memref), i64(rhs->leadingDim),
         i64(rhs->batchStride), i32(rhs->transposed),
-        one, elementPointer(b, loc, acc->memref), i64(acc->leadingDim),
+        one, getElementPointer(b, loc, acc->memref), i64(acc->leadingDim),
         i64(acc->batchStride)};
-    func::CallOp::create(b, loc, callee, args);
+    createKernelCall(b, loc, kSgemmBatched, args);
     op->erase();
     return success();
-  }
-
-  func::FuncOp getOrDeclareKernel(OpBuilder &b) {
-    ModuleOp module = getOperation()->getParentOfType<ModuleOp>();
-    if (!module)
-      module = dyn_cast<ModuleOp>(getOperation());
-    if (auto existing = module.lookupSymbol<func::FuncOp>(kSgemmBatched))
-      return existing;
-    MLIRContext *ctx = b.getContext();
-    Type i64 = IntegerType::get(ctx, 64), i32 = IntegerType::get(ctx, 32);
-    Type f32 = Float32Type::get(ctx), ptr = LLVM::LLVMPointerType::get(ctx);
-    // (batch, M, N, K, alpha, A, lda, strideA, transA, B, ldb, strideB,
-    //  transB, beta, C, ldc, strideC)
-    auto type = FunctionType::get(ctx,
-                                  {i64, i64, i64, i64, f32, ptr, i64, i64, i32,
-                                   ptr, i64, i64, i32, f32, ptr, i64, i64},
-                                  {});
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(module.getBody());
-    auto decl = func::FuncOp::create(b, module.getLoc(), kSgemmBatched, type);
-    decl.setPrivate();
-    return decl;
   }
 };
 

@@ -40,7 +40,13 @@ def Spx_Dialect : Dialect {
       `K / group_size`. The dequantized value is `q * scale`.
     * Index tensors (supports, expert ids, slots) use `i32` or `i64`.
   }];
+  // Canonicalizations build arith/tensor ops; bufferization turns the ops
+  // into runtime calls (func, memref, math, and llvm pointers).
   let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::func::FuncDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::memref::MemRefDialect",
                            "::mlir::tensor::TensorDialect"];
   let useDefaultAttributePrinterParser = 1;
   let hasConstantMaterializer = 0;
