@@ -1,0 +1,1135 @@
+//===- SpxKernels.cpp - runtime kernels behind the spx ops ----------------===//
+//
+// Implements parsimony/Runtime/SpxKernels.h. The dense parts run on
+// parsimony_sgemm (quantized weights are dequantized block by block into
+// per-thread scratch first); the sparse parts use:
+//
+//  * Top-k by threshold: order-preserving integer keys, a byte-wise radix
+//    select for the k-th largest key (one histogram + one compaction pass
+//    over the row, then passes over the few survivors), then one pass that
+//    keeps keys above the threshold and the lowest-index ties. The row is
+//    never sorted.
+//  * Sparse down-projection (sparseProject): tokens in blocks of four share
+//    the union of their nonzero neurons; only those rows of the weight are
+//    read (kn f32 rows in place, others dequantized), accumulated by the
+//    register-blocked rowsFma loop, parallel over (token block, column
+//    range). Above a measured union-density crossover the dense sgemm wins
+//    and is used instead.
+//  * Predicted support: per support block the union of the supports; only
+//    those neurons' up/gate columns (contiguous rows for nk weights) and
+//    down rows are touched.
+//
+//===----------------------------------------------------------------------===//
+
+// The entry points are the library's public ABI: keep them visible when the
+// shared runtime is built with hidden visibility.
+#pragma GCC visibility push(default)
+#include "parsimony/Runtime/SpxKernels.h"
+#pragma GCC visibility pop
+
+#include "parsimony/Runtime/Kernels.h"
+
+#include "SpxKernelsInternal.h"
+#include "ThreadPool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+using namespace parsimony::runtime;
+using namespace parsimony::runtime::spx;
+
+//===----------------------------------------------------------------------===//
+// WeightView dequantization.
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+inline float loadScale(const void *s, bool f16, int64_t i) {
+  return f16 ? halfToFloat(static_cast<const uint16_t *>(s)[i])
+             : static_cast<const float *>(s)[i];
+}
+
+/// The signed value of a quantized element. int4 sign-extends the low
+/// nibble, so both sign- and zero-extended byte storage of i4 read right.
+template <int Bits> inline float quantAt(const int8_t *q, int64_t i) {
+  if (Bits == 4)
+    return float(int8_t(uint8_t(q[i]) << 4) >> 4);
+  return float(q[i]);
+}
+
+template <int Bits>
+void storedRowImpl(const WeightView &v, int64_t r, int64_t c0, int64_t c1,
+                   float *dst) {
+  int64_t cols = v.storedCols();
+  const int8_t *q = static_cast<const int8_t *>(v.w) + r * cols;
+  if (!v.scales) {
+    for (int64_t c = c0; c < c1; ++c)
+      dst[c - c0] = quantAt<Bits>(q, c);
+    return;
+  }
+  if (v.nk) {
+    // Row r is output feature r: one scale, or one per group along K.
+    if (v.group == 0) {
+      float s = loadScale(v.scales, v.scalesF16, r);
+      for (int64_t c = c0; c < c1; ++c)
+        dst[c - c0] = quantAt<Bits>(q, c) * s;
+      return;
+    }
+    int64_t groups = v.k / v.group;
+    for (int64_t c = c0; c < c1;) {
+      int64_t g = c / v.group;
+      int64_t end = std::min(c1, (g + 1) * v.group);
+      float s = loadScale(v.scales, v.scalesF16, r * groups + g);
+      for (; c < end; ++c)
+        dst[c - c0] = quantAt<Bits>(q, c) * s;
+    }
+    return;
+  }
+  // kn: row r is input feature r; the scale varies along the row.
+  int64_t base = v.group == 0 ? 0 : (r / v.group) * v.n;
+  if (!v.scalesF16) {
+    const float *s = static_cast<const float *>(v.scales) + base;
+    for (int64_t c = c0; c < c1; ++c)
+      dst[c - c0] = quantAt<Bits>(q, c) * s[c];
+    return;
+  }
+  for (int64_t c = c0; c < c1; ++c)
+    dst[c - c0] = quantAt<Bits>(q, c) * loadScale(v.scales, true, base + c);
+}
+
+template <int Bits>
+void storedColImpl(const WeightView &v, int64_t c, int64_t r0, int64_t r1,
+                   float *dst) {
+  int64_t cols = v.storedCols();
+  const int8_t *q = static_cast<const int8_t *>(v.w);
+  for (int64_t r = r0; r < r1; ++r) {
+    float s = 1.0f;
+    if (v.scales) {
+      // Logical (i, j) of stored (r, c).
+      int64_t i = v.nk ? c : r, j = v.nk ? r : c;
+      int64_t idx = v.group == 0 ? j
+                    : v.nk       ? j * (v.k / v.group) + i / v.group
+                                 : (i / v.group) * v.n + j;
+      s = loadScale(v.scales, v.scalesF16, idx);
+    }
+    dst[r - r0] = quantAt<Bits>(q, r * cols + c) * s;
+  }
+}
+
+} // namespace
+
+void WeightView::storedRow(int64_t r, int64_t c0, int64_t c1,
+                           float *dst) const {
+  if (isF32())
+    std::memcpy(dst, f32() + r * storedCols() + c0,
+                sizeof(float) * size_t(c1 - c0));
+  else if (bits == 4)
+    storedRowImpl<4>(*this, r, c0, c1, dst);
+  else
+    storedRowImpl<8>(*this, r, c0, c1, dst);
+}
+
+void WeightView::storedCol(int64_t c, int64_t r0, int64_t r1,
+                           float *dst) const {
+  if (isF32()) {
+    int64_t cols = storedCols();
+    for (int64_t r = r0; r < r1; ++r)
+      dst[r - r0] = f32()[r * cols + c];
+  } else if (bits == 4) {
+    storedColImpl<4>(*this, c, r0, r1, dst);
+  } else {
+    storedColImpl<8>(*this, c, r0, r1, dst);
+  }
+}
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Scratch memory, ISA and small helpers.
+//===----------------------------------------------------------------------===//
+
+/// A growable, 64-byte aligned buffer kept between calls (per thread).
+class Buffer {
+public:
+  Buffer() = default;
+  Buffer(const Buffer &) = delete;
+  Buffer &operator=(const Buffer &) = delete;
+  ~Buffer() { std::free(data); }
+
+  void *get(size_t bytes) {
+    if (bytes > capacity) {
+      std::free(data);
+      size_t want = std::max(bytes, capacity + capacity / 2);
+      want = (want + 63) & ~size_t(63);
+      data = std::aligned_alloc(64, want);
+      if (!data) {
+        // No exceptions and no way to report through the C ABI: a partial
+        // result would be silently wrong, so stop here.
+        std::fputs("parsimony spx kernels: out of memory\n", stderr);
+        std::abort();
+      }
+      capacity = want;
+    }
+    return data;
+  }
+
+private:
+  void *data = nullptr;
+  size_t capacity = 0;
+};
+
+/// Scratch owned by an entry point for the duration of one call.
+enum CallSlot {
+  CallHidden, // [T, F] hidden activations
+  CallGate,   // [T, F] gate pre-activations / second hidden buffer
+  CallUnion,  // union index lists
+  CallUnionN, // union sizes
+  CallBits,   // neuron bitmaps
+  CallMisc,   // small per-call tables
+  NumCallSlots
+};
+/// Scratch of one task body (any thread, including the caller's).
+enum TaskSlot {
+  TaskKeys,
+  TaskTmp,
+  TaskA,
+  TaskRows,
+  TaskDequant,
+  TaskOut,
+  TaskOut2,
+  NumTaskSlots
+};
+
+thread_local Buffer CallBuffers[NumCallSlots];
+thread_local Buffer TaskBuffers[NumTaskSlots];
+
+template <typename T> T *callScratch(CallSlot slot, int64_t n) {
+  return static_cast<T *>(
+      CallBuffers[slot].get(sizeof(T) * size_t(std::max<int64_t>(n, 1))));
+}
+template <typename T> T *taskScratch(TaskSlot slot, int64_t n) {
+  return static_cast<T *>(
+      TaskBuffers[slot].get(sizeof(T) * size_t(std::max<int64_t>(n, 1))));
+}
+
+const SpxSimd &simd() {
+  switch (parsimony_get_isa()) {
+  case PARSIMONY_ISA_AVX512:
+    return getSpxSimdAvx512();
+  case PARSIMONY_ISA_AVX2:
+    return getSpxSimdAvx2();
+  default:
+    return getSpxSimdScalar();
+  }
+}
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int numThreads() { return ThreadPool::get().getNumThreads(); }
+
+/// Runs body(i) for i in [0, n), in parallel when `parallel`.
+template <typename Fn> void forEach(int64_t n, bool parallel, Fn &&body) {
+  if (n <= 0)
+    return;
+  if (!parallel || n == 1 || numThreads() == 1) {
+    for (int64_t i = 0; i < n; ++i)
+      body(i);
+    return;
+  }
+  ThreadPool::get().parallelFor(
+      n, numThreads(),
+      [](void *ctx, int64_t task, int) { (*static_cast<Fn *>(ctx))(task); },
+      &body);
+}
+
+inline int64_t loadIndex(const void *p, bool i64, int64_t i) {
+  return i64 ? static_cast<const int64_t *>(p)[i]
+             : int64_t(static_cast<const int32_t *>(p)[i]);
+}
+inline void storeIndex(void *p, bool i64, int64_t i, int64_t v) {
+  if (i64)
+    static_cast<int64_t *>(p)[i] = v;
+  else
+    static_cast<int32_t *>(p)[i] = int32_t(v);
+}
+
+//===----------------------------------------------------------------------===//
+// Activations.
+//===----------------------------------------------------------------------===//
+
+enum ActivationCode {
+  ActIdentity = 0,
+  ActRelu = 1,
+  ActGelu = 2,
+  ActGeluTanh = 3,
+  ActSilu = 4,
+  ActSigmoid = 5,
+  ActSwiglu = 6
+};
+
+inline float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
+
+inline float activate(int code, float v) {
+  switch (code) {
+  case ActRelu:
+    return v < 0.0f ? 0.0f : v; // NaN propagates
+  case ActGelu:
+    return 0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f));
+  case ActGeluTanh:
+    return 0.5f * v *
+           (1.0f +
+            std::tanh(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+  case ActSilu:
+  case ActSwiglu: // silu(gate) * up is SwiGLU in a gated sparse_ffn
+    return v * sigmoid(v);
+  case ActSigmoid:
+    return sigmoid(v);
+  default:
+    return v;
+  }
+}
+
+/// v[i] = act(v[i] + bias[i]) (bias may be null).
+void biasActivate(int code, const float *bias, float *v, int64_t n) {
+  if (bias)
+    for (int64_t i = 0; i < n; ++i)
+      v[i] += bias[i];
+  switch (code) {
+  case ActIdentity:
+    return;
+  case ActRelu:
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = v[i] < 0.0f ? 0.0f : v[i];
+    return;
+  default:
+    for (int64_t i = 0; i < n; ++i)
+      v[i] = activate(code, v[i]);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Top-k selection.
+//===----------------------------------------------------------------------===//
+
+/// Key of +-0: both zeros compare equal, as floats do.
+constexpr uint32_t ZeroKey = 0x80000000u;
+
+/// Unsigned key with the order of the floats: NaN above +inf, -0 == +0.
+inline uint32_t orderKey(float v) {
+  uint32_t b;
+  std::memcpy(&b, &v, sizeof(b));
+  uint32_t mag = b & 0x7fffffffu;
+  uint32_t key = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+  key = mag == 0 ? ZeroKey : key;
+  return mag > 0x7f800000u ? 0xffffffffu : key;
+}
+
+void computeKeys(const float *v, int64_t n, uint32_t *keys) {
+  for (int64_t i = 0; i < n; ++i)
+    keys[i] = orderKey(v[i]);
+}
+
+/// The cut of a top-k: keep keys above `key`, then the first `takeEqual`
+/// entries equal to it in index order.
+struct Cut {
+  uint32_t key;
+  int64_t takeEqual;
+};
+
+/// Radix select of the k-th largest of keys[0, n) plus `extraZeros` virtual
+/// entries of key ZeroKey. Needs 0 < k < n + extraZeros; tmp holds n keys.
+Cut findCut(const uint32_t *keys, int64_t n, int64_t extraZeros, int64_t k,
+            uint32_t *tmp) {
+  uint32_t prefix = 0;
+  int64_t remaining = k;
+  const uint32_t *cand = keys;
+  int64_t m = n;
+  bool extraLive = extraZeros > 0;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    int64_t hist[256] = {};
+    for (int64_t i = 0; i < m; ++i)
+      ++hist[(cand[i] >> shift) & 255];
+    if (extraLive)
+      hist[(ZeroKey >> shift) & 255] += extraZeros;
+    int d = 255;
+    int64_t above = 0;
+    for (; d > 0; --d) {
+      if (above + hist[d] >= remaining)
+        break;
+      above += hist[d];
+    }
+    remaining -= above;
+    prefix |= uint32_t(d) << shift;
+    uint32_t mask = ~uint32_t(0) << shift;
+    int64_t w = 0;
+    for (int64_t i = 0; i < m; ++i)
+      if ((cand[i] & mask) == prefix)
+        tmp[w++] = cand[i];
+    cand = tmp;
+    m = w;
+    extraLive = extraLive && (ZeroKey & mask) == prefix;
+  }
+  return {prefix, remaining};
+}
+
+/// Zeroes all but the k largest of v[0, n) (ties to the lower index, NaN
+/// largest) in place.
+void topkMaskRow(float *v, int64_t n, int64_t k) {
+  if (k >= n)
+    return;
+  if (k <= 0) {
+    std::fill(v, v + n, 0.0f);
+    return;
+  }
+  uint32_t *keys = taskScratch<uint32_t>(TaskKeys, n);
+  uint32_t *tmp = taskScratch<uint32_t>(TaskTmp, n);
+  computeKeys(v, n, keys);
+  Cut cut = findCut(keys, n, 0, k, tmp);
+  int64_t eq = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (keys[i] > cut.key)
+      continue;
+    if (keys[i] == cut.key && eq < cut.takeEqual) {
+      ++eq;
+      continue;
+    }
+    v[i] = 0.0f;
+  }
+}
+
+/// Writes the indices of the k largest of v[0, n) in ascending order to
+/// out[0, min(k, n)).
+int64_t topkIndices(const float *v, int64_t n, int64_t k, int64_t *out) {
+  if (k >= n) {
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = i;
+    return n;
+  }
+  if (k <= 0)
+    return 0;
+  uint32_t *keys = taskScratch<uint32_t>(TaskKeys, n);
+  uint32_t *tmp = taskScratch<uint32_t>(TaskTmp, n);
+  computeKeys(v, n, keys);
+  Cut cut = findCut(keys, n, 0, k, tmp);
+  int64_t w = 0, eq = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (keys[i] > cut.key || (keys[i] == cut.key && eq++ < cut.takeEqual))
+      out[w++] = i;
+  return w;
+}
+
+//===----------------------------------------------------------------------===//
+// Dense matmul on any weight format.
+//===----------------------------------------------------------------------===//
+
+/// Floats of dequantized weight one task holds at a time (fits L2).
+constexpr int64_t DequantBlockFloats = 32 * 1024;
+
+/// c[t, 0:N] = a[t, 0:K] * W for t < T (c is overwritten).
+void denseMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
+                 float *c, int64_t ldc) {
+  int64_t K = w.k, N = w.n;
+  if (T <= 0 || N <= 0)
+    return;
+  if (w.isF32() || K == 0) {
+    parsimony_sgemm(T, N, K, 1.0f, a, lda, 0, w.f32(), w.nk ? K : N,
+                    w.nk ? 1 : 0, 0.0f, c, ldc);
+    return;
+  }
+  // Quantized: tasks over output column blocks; each dequantizes its block
+  // into thread-local scratch and runs sgemm on it (inline in the task).
+  int64_t nb;
+  if (w.nk)
+    nb = std::max<int64_t>(16, (DequantBlockFloats / std::max<int64_t>(K, 1)) &
+                                   ~int64_t(15));
+  else
+    nb = 256;
+  nb = std::min(nb, N);
+  int64_t tasks = ceilDiv(N, nb);
+  forEach(tasks, T * K * N > (int64_t(1) << 16), [&](int64_t task) {
+    int64_t j0 = task * nb, j1 = std::min(N, j0 + nb), cols = j1 - j0;
+    if (w.nk) {
+      float *s = taskScratch<float>(TaskDequant, cols * K);
+      for (int64_t j = j0; j < j1; ++j)
+        w.storedRow(j, 0, K, s + (j - j0) * K);
+      parsimony_sgemm(T, cols, K, 1.0f, a, lda, 0, s, K, 1, 0.0f, c + j0, ldc);
+      return;
+    }
+    int64_t kb = std::max<int64_t>(1, DequantBlockFloats / cols);
+    float *s = taskScratch<float>(TaskDequant, kb * cols);
+    for (int64_t i0 = 0; i0 < K; i0 += kb) {
+      int64_t rows = std::min(kb, K - i0);
+      for (int64_t i = 0; i < rows; ++i)
+        w.storedRow(i0 + i, j0, j1, s + i * cols);
+      parsimony_sgemm(T, cols, rows, 1.0f, a + i0, lda, 0, s, cols, 0,
+                      i0 == 0 ? 0.0f : 1.0f, c + j0, ldc);
+    }
+  });
+}
+
+void addBias(float *y, int64_t ldy, int64_t T, int64_t N, const float *bias) {
+  if (!bias)
+    return;
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < N; ++j)
+      y[t * ldy + j] += bias[j];
+}
+
+//===----------------------------------------------------------------------===//
+// Activation-sparse projection.
+//===----------------------------------------------------------------------===//
+
+/// Tokens that share one union of nonzero neurons (the rowsFma register
+/// block height).
+constexpr int64_t TokenBlock = 4;
+
+/// Sparse work (token x union-row multiply-adds) above which the dense
+/// sgemm is faster, as a fraction of the dense work T x K. Measured on the
+/// FFN shape (K = 3072, N = 768, f32) with bench/spx
+/// (parsimony-bench-spx --crossover): with T <= 4 the dense product is a
+/// bandwidth-bound GEMV that reads every row, with more tokens sgemm runs
+/// near peak while the union rows are re-read per token block.
+constexpr double CrossoverGemv = 0.55;
+constexpr double CrossoverGemm = 0.30;
+
+/// Rows of a quantized or nk weight dequantized per rowsFma call.
+constexpr int64_t DequantRowGroup = 32;
+
+/// y[t] = h[t] * W (+ bias) for t < T, reading only the rows of W (logical
+/// [K, N]) whose entry of h is nonzero in some token of the block.
+void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
+                   const float *bias, float *y, int64_t ldy) {
+  int64_t K = w.k, N = w.n;
+  if (T <= 0 || N <= 0)
+    return;
+  const SpxSimd &vec = simd();
+  int64_t blocks = ceilDiv(T, TokenBlock);
+  int64_t words = ceilDiv(K, 64);
+  int32_t *unions = callScratch<int32_t>(CallUnion, blocks * K);
+  int64_t *unionN = callScratch<int64_t>(CallUnionN, blocks);
+  uint64_t *bits = callScratch<uint64_t>(CallBits, words);
+
+  int64_t sparseWork = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    int64_t t0 = b * TokenBlock, tb = std::min(TokenBlock, T - t0);
+    std::fill(bits, bits + words, 0);
+    for (int64_t t = 0; t < tb; ++t)
+      vec.nonzeroBits(h + (t0 + t) * ldh, K, bits);
+    int32_t *u = unions + b * K;
+    int64_t m = 0;
+    for (int64_t q = 0; q < words; ++q)
+      for (uint64_t word = bits[q]; word; word &= word - 1)
+        u[m++] = int32_t(q * 64 + __builtin_ctzll(word));
+    unionN[b] = m;
+    sparseWork += tb * m;
+  }
+
+  double crossover = T <= TokenBlock ? CrossoverGemv : CrossoverGemm;
+  if (double(sparseWork) > crossover * double(T) * double(K)) {
+    denseMatmul(h, ldh, T, w, y, ldy);
+    addBias(y, ldy, T, N, bias);
+    return;
+  }
+
+  // Column ranges: enough tasks to occupy every thread when there are few
+  // token blocks, none narrower than one 64-column register block.
+  int threads = numThreads();
+  int64_t colTasks = std::min(
+      std::max<int64_t>(1, ceilDiv(2 * threads, blocks)), ceilDiv(N, 64));
+  int64_t colChunk = (ceilDiv(N, colTasks) + 15) & ~int64_t(15);
+  colTasks = ceilDiv(N, colChunk);
+  bool direct = w.isF32() && !w.nk;
+
+  forEach(blocks * colTasks, sparseWork * N > (int64_t(1) << 15),
+          [&](int64_t task) {
+            int64_t b = task / colTasks, cc = task % colTasks;
+            int64_t t0 = b * TokenBlock, tb = std::min(TokenBlock, T - t0);
+            int64_t n0 = cc * colChunk, n1 = std::min(N, n0 + colChunk);
+            int64_t cols = n1 - n0;
+            float *yb = y + t0 * ldy + n0;
+            for (int64_t t = 0; t < tb; ++t) {
+              if (bias)
+                std::memcpy(yb + t * ldy, bias + n0, sizeof(float) * cols);
+              else
+                std::fill(yb + t * ldy, yb + t * ldy + cols, 0.0f);
+            }
+            int64_t m = unionN[b];
+            if (m == 0)
+              return;
+            const int32_t *u = unions + b * K;
+            float *a = taskScratch<float>(TaskA, tb * m);
+            for (int64_t t = 0; t < tb; ++t) {
+              const float *ht = h + (t0 + t) * ldh;
+              for (int64_t p = 0; p < m; ++p)
+                a[t * m + p] = ht[u[p]];
+            }
+            const float **rows = taskScratch<const float *>(
+                TaskRows, direct ? m : DequantRowGroup);
+            if (direct) {
+              for (int64_t p = 0; p < m; ++p)
+                rows[p] = w.f32() + int64_t(u[p]) * N + n0;
+              vec.rowsFma(cols, int(tb), m, a, m, rows, yb, ldy);
+              return;
+            }
+            float *deq =
+                taskScratch<float>(TaskDequant, DequantRowGroup * cols);
+            for (int64_t p0 = 0; p0 < m; p0 += DequantRowGroup) {
+              int64_t g = std::min(DequantRowGroup, m - p0);
+              for (int64_t p = 0; p < g; ++p) {
+                w.inputRow(u[p0 + p], n0, n1, deq + p * cols);
+                rows[p] = deq + p * cols;
+              }
+              vec.rowsFma(cols, int(tb), g, a + p0, m, rows, yb, ldy);
+            }
+          });
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// C ABI.
+//===----------------------------------------------------------------------===//
+
+#define SPX_WEIGHT(prefix, K, N)                                               \
+  WeightView(prefix##_w, prefix##_scales, prefix##_layout, prefix##_bits,      \
+             prefix##_group, prefix##_scales_f16, K, N)
+
+void parsimony_topk_activation_f32(const float *in, float *out, int64_t outer,
+                                   int64_t axis, int64_t inner, int64_t k,
+                                   int32_t approx, float recall_target) {
+  // approx: the radix select already costs about two passes over the row,
+  // so the exact selection (recall 1 >= any target) is used for both modes.
+  (void)approx;
+  (void)recall_target;
+  if (outer <= 0 || axis <= 0 || inner <= 0)
+    return;
+  int64_t slices = outer * inner;
+  int64_t total = slices * axis;
+  if (k >= axis) {
+    std::memcpy(out, in, sizeof(float) * size_t(total));
+    return;
+  }
+  int64_t perTask = std::max<int64_t>(1, (int64_t(1) << 14) / axis);
+  forEach(ceilDiv(slices, perTask), total > (int64_t(1) << 15),
+          [&](int64_t task) {
+            int64_t s1 = std::min(slices, (task + 1) * perTask);
+            for (int64_t s = task * perTask; s < s1; ++s) {
+              int64_t o = s / inner, i = s % inner;
+              const float *src = in + o * axis * inner + i;
+              float *dst = out + o * axis * inner + i;
+              if (inner == 1) {
+                std::memcpy(dst, src, sizeof(float) * size_t(axis));
+                topkMaskRow(dst, axis, k);
+                continue;
+              }
+              float *row = taskScratch<float>(TaskOut, axis);
+              for (int64_t j = 0; j < axis; ++j)
+                row[j] = src[j * inner];
+              topkMaskRow(row, axis, k);
+              for (int64_t j = 0; j < axis; ++j)
+                dst[j * inner] = row[j];
+            }
+          });
+}
+
+void parsimony_sparse_matmul_f32(const float *in, int64_t T, int64_t K,
+                                 int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                 float *out) {
+  sparseProject(in, K, T, SPX_WEIGHT(weight, K, N), nullptr, out, N);
+}
+
+void parsimony_support_matmul_f32(const float *in, int64_t T, int64_t K,
+                                  int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                  const void *support, int32_t support_i64,
+                                  int64_t S, int32_t side, float *out) {
+  if (T <= 0)
+    return;
+  WeightView w = SPX_WEIGHT(weight, K, N);
+  const SpxSimd &vec = simd();
+  bool i64 = support_i64 != 0;
+  if (side == 0) {
+    // out[t, j] = <in[t], column support[t, j]>; split the support over
+    // tasks so that one token still uses every thread.
+    if (S <= 0)
+      return;
+    int64_t chunk = std::min<int64_t>(S, 64);
+    int64_t chunks = ceilDiv(S, chunk);
+    forEach(T * chunks, T * S * K > (int64_t(1) << 15), [&](int64_t task) {
+      int64_t t = task / chunks, j0 = (task % chunks) * chunk;
+      int64_t j1 = std::min(S, j0 + chunk);
+      const float **rows = taskScratch<const float *>(TaskRows, chunk);
+      float *deq = taskScratch<float>(TaskDequant, chunk * K);
+      float *dots = taskScratch<float>(TaskOut, chunk);
+      int64_t m = 0;
+      for (int64_t j = j0; j < j1; ++j) {
+        int64_t idx = loadIndex(support, i64, t * S + j);
+        if (idx < 0 || idx >= N)
+          continue;
+        const float *p = w.outputColPtr(idx);
+        if (!p) {
+          w.outputCol(idx, 0, K, deq + m * K);
+          p = deq + m * K;
+        }
+        rows[m++] = p;
+      }
+      vec.dotRows(K, 1, in + t * K, K, m, rows, dots, m);
+      m = 0;
+      for (int64_t j = j0; j < j1; ++j) {
+        int64_t idx = loadIndex(support, i64, t * S + j);
+        out[t * S + j] = idx < 0 || idx >= N ? 0.0f : dots[m++];
+      }
+    });
+    return;
+  }
+  // side 1: out[t] = sum_j in[t, j] * row support[t, j]; tasks over
+  // (token, column range).
+  int threads = numThreads();
+  int64_t colTasks =
+      T >= 2 * threads ? 1 : std::min(ceilDiv(N, 64), int64_t(2 * threads));
+  int64_t colChunk =
+      std::max<int64_t>(1, (ceilDiv(N, colTasks) + 15) & ~int64_t(15));
+  colTasks = ceilDiv(N, colChunk);
+  forEach(T * colTasks, T * S * N > (int64_t(1) << 15), [&](int64_t task) {
+    int64_t t = task / colTasks, n0 = (task % colTasks) * colChunk;
+    int64_t n1 = std::min(N, n0 + colChunk), cols = n1 - n0;
+    float *yt = out + t * N + n0;
+    std::fill(yt, yt + cols, 0.0f);
+    const float **rows = taskScratch<const float *>(TaskRows, DequantRowGroup);
+    float *a = taskScratch<float>(TaskA, DequantRowGroup);
+    float *deq = taskScratch<float>(TaskDequant, DequantRowGroup * cols);
+    int64_t m = 0;
+    auto flush = [&] {
+      vec.rowsFma(cols, 1, m, a, m, rows, yt, N);
+      m = 0;
+    };
+    for (int64_t j = 0; j < S; ++j) {
+      int64_t idx = loadIndex(support, i64, t * S + j);
+      if (idx < 0 || idx >= K)
+        continue;
+      const float *p = w.inputRowPtr(idx);
+      if (p) {
+        p += n0;
+      } else {
+        w.inputRow(idx, n0, n1, deq + m * cols);
+        p = deq + m * cols;
+      }
+      rows[m] = p;
+      a[m++] = in[t * S + j];
+      if (m == DequantRowGroup)
+        flush();
+    }
+    if (m)
+      flush();
+  });
+}
+
+void parsimony_predict_support_f32(const float *x, int64_t T, int64_t K,
+                                   int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                   const float *factor, int64_t rank,
+                                   const float *bias, int64_t k, void *out,
+                                   int32_t out_i64) {
+  if (T <= 0 || k <= 0)
+    return;
+  bool i64 = out_i64 != 0;
+  float *scores = callScratch<float>(CallHidden, T * N);
+  if (factor) {
+    // Low rank: (x * W[K, rank]) * factor[rank, N].
+    float *mid = callScratch<float>(CallGate, T * rank);
+    denseMatmul(x, K, T, SPX_WEIGHT(weight, K, rank), mid, rank);
+    parsimony_sgemm(T, N, rank, 1.0f, mid, rank, 0, factor, N, 0, 0.0f, scores,
+                    N);
+  } else {
+    denseMatmul(x, K, T, SPX_WEIGHT(weight, K, N), scores, N);
+  }
+  addBias(scores, N, T, N, bias);
+  forEach(T, T * N > (int64_t(1) << 15), [&](int64_t t) {
+    int64_t *idx = taskScratch<int64_t>(TaskRows, std::min(k, N));
+    int64_t m = topkIndices(scores + t * N, N, k, idx);
+    for (int64_t j = 0; j < k; ++j)
+      // k > N cannot be selected: pad with -1, which every consumer treats
+      // as out of range.
+      storeIndex(out, i64, t * k + j, j < m ? idx[j] : -1);
+  });
+}
+
+void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
+                              PARSIMONY_WEIGHT_PARAMS(up), const float *up_bias,
+                              PARSIMONY_WEIGHT_PARAMS(gate),
+                              PARSIMONY_WEIGHT_PARAMS(down),
+                              const float *down_bias, const void *support,
+                              int32_t support_i64, int64_t S,
+                              int64_t support_block, int32_t activation,
+                              int64_t topk, float *y) {
+  if (T <= 0 || D <= 0)
+    return;
+  WeightView up = SPX_WEIGHT(up, D, F);
+  WeightView gate = SPX_WEIGHT(gate, D, F);
+  WeightView down = SPX_WEIGHT(down, F, D);
+  bool gated = gate.present();
+  bool doTopk = topk > 0 && topk < F;
+  float *h = callScratch<float>(CallHidden, T * F);
+  int threads = numThreads();
+
+  if (!support) {
+    // Exact: dense up (and gate) projection, fused bias + activation, top-k
+    // by threshold, then the activation-sparse down projection.
+    denseMatmul(x, D, T, up, h, F);
+    float *g = gated ? callScratch<float>(CallGate, T * F) : nullptr;
+    if (gated)
+      denseMatmul(x, D, T, gate, g, F);
+    int64_t perTask = std::max<int64_t>(1, ceilDiv(T, 4 * threads));
+    forEach(ceilDiv(T, perTask), T * F > (int64_t(1) << 15), [&](int64_t task) {
+      int64_t t1 = std::min(T, (task + 1) * perTask);
+      for (int64_t t = task * perTask; t < t1; ++t) {
+        float *ht = h + t * F;
+        if (gated) {
+          const float *gt = g + t * F;
+          for (int64_t i = 0; i < F; ++i)
+            ht[i] = activate(activation, gt[i]) *
+                    (ht[i] + (up_bias ? up_bias[i] : 0.0f));
+        } else {
+          biasActivate(activation, up_bias, ht, F);
+        }
+        if (doTopk)
+          topkMaskRow(ht, F, topk);
+      }
+    });
+    sparseProject(h, F, T, down, down_bias, y, D);
+    return;
+  }
+
+  // Predicted support: blocks of B tokens share the union of their supports
+  // (valid, deduplicated, ascending).
+  bool i64 = support_i64 != 0;
+  int64_t B = std::max<int64_t>(1, support_block);
+  int64_t blocks = ceilDiv(T, B);
+  int64_t maxUnion = std::min(F, B * std::max<int64_t>(S, 0));
+  int32_t *unions = callScratch<int32_t>(CallUnion, blocks * maxUnion);
+  int64_t *unionN = callScratch<int64_t>(CallUnionN, blocks);
+  int64_t words = ceilDiv(F, 64);
+  uint64_t *bits = callScratch<uint64_t>(CallBits, words);
+  int64_t totalUnion = 0;
+  for (int64_t b = 0; b < blocks; ++b) {
+    int64_t t0 = b * B, t1 = std::min(T, t0 + B);
+    std::fill(bits, bits + words, 0);
+    for (int64_t j = t0 * S; j < t1 * S; ++j) {
+      int64_t idx = loadIndex(support, i64, j);
+      if (idx >= 0 && idx < F)
+        bits[idx / 64] |= uint64_t(1) << (idx % 64);
+    }
+    int32_t *u = unions + b * maxUnion;
+    int64_t m = 0;
+    for (int64_t q = 0; q < words; ++q)
+      for (uint64_t word = bits[q]; word; word &= word - 1)
+        u[m++] = int32_t(q * 64 + __builtin_ctzll(word));
+    unionN[b] = m;
+    totalUnion += m;
+  }
+
+  std::memset(h, 0, sizeof(float) * size_t(T * F));
+  // Tasks: (support block, range of its union); ranges shrink until every
+  // thread has work, but never below 16 neurons.
+  int64_t avgUnion = std::max<int64_t>(1, totalUnion / blocks);
+  int64_t splits = std::max<int64_t>(1, ceilDiv(2 * threads, blocks));
+  int64_t chunk = std::max<int64_t>(16, ceilDiv(avgUnion, splits));
+  int64_t chunksPerBlock = ceilDiv(std::max<int64_t>(maxUnion, 1), chunk);
+  const SpxSimd &vec = simd();
+  forEach(blocks * chunksPerBlock, totalUnion * D * B > (int64_t(1) << 15),
+          [&](int64_t task) {
+            int64_t b = task / chunksPerBlock;
+            int64_t p0 = (task % chunksPerBlock) * chunk;
+            int64_t p1 = std::min(unionN[b], p0 + chunk);
+            if (p0 >= p1)
+              return;
+            int64_t cnt = p1 - p0;
+            const int32_t *u = unions + b * maxUnion + p0;
+            const float **upRows =
+                taskScratch<const float *>(TaskRows, 2 * cnt);
+            const float **gateRows = upRows + cnt;
+            float *deq = taskScratch<float>(TaskDequant, 2 * cnt * D);
+            for (int64_t p = 0; p < cnt; ++p) {
+              upRows[p] = up.outputColPtr(u[p]);
+              if (!upRows[p]) {
+                up.outputCol(u[p], 0, D, deq + p * D);
+                upRows[p] = deq + p * D;
+              }
+              if (!gated)
+                continue;
+              gateRows[p] = gate.outputColPtr(u[p]);
+              if (!gateRows[p]) {
+                gate.outputCol(u[p], 0, D, deq + (cnt + p) * D);
+                gateRows[p] = deq + (cnt + p) * D;
+              }
+            }
+            float *uc = taskScratch<float>(TaskOut, TokenBlock * cnt);
+            float *gc = taskScratch<float>(TaskOut2, TokenBlock * cnt);
+            int64_t t1 = std::min(T, (b + 1) * B);
+            for (int64_t t0 = b * B; t0 < t1; t0 += TokenBlock) {
+              int tb = int(std::min(TokenBlock, t1 - t0));
+              vec.dotRows(D, tb, x + t0 * D, D, cnt, upRows, uc, cnt);
+              if (gated)
+                vec.dotRows(D, tb, x + t0 * D, D, cnt, gateRows, gc, cnt);
+              for (int t = 0; t < tb; ++t) {
+                float *ht = h + (t0 + t) * F;
+                for (int64_t p = 0; p < cnt; ++p) {
+                  float v = uc[t * cnt + p] + (up_bias ? up_bias[u[p]] : 0.0f);
+                  ht[u[p]] = gated ? activate(activation, gc[t * cnt + p]) * v
+                                   : activate(activation, v);
+                }
+              }
+            }
+          });
+
+  if (doTopk) {
+    // Top-k of the full hidden row, in which the F - |union| unsupported
+    // neurons are zeros: select over the union plus that many virtual
+    // zeros (a zero that makes the cut contributes nothing either way).
+    forEach(T, T * maxUnion > (int64_t(1) << 14), [&](int64_t t) {
+      int64_t b = t / B, m = unionN[b];
+      if (m == 0)
+        return;
+      const int32_t *u = unions + b * maxUnion;
+      float *ht = h + t * F;
+      float *vals = taskScratch<float>(TaskOut, m);
+      uint32_t *keys = taskScratch<uint32_t>(TaskKeys, m);
+      uint32_t *tmp = taskScratch<uint32_t>(TaskTmp, m);
+      for (int64_t p = 0; p < m; ++p)
+        vals[p] = ht[u[p]];
+      computeKeys(vals, m, keys);
+      Cut cut = findCut(keys, m, F - m, topk, tmp);
+      int64_t eq = 0;
+      for (int64_t p = 0; p < m; ++p) {
+        if (keys[p] > cut.key)
+          continue;
+        if (keys[p] == cut.key && cut.key != ZeroKey && eq < cut.takeEqual) {
+          ++eq;
+          continue;
+        }
+        ht[u[p]] = 0.0f;
+      }
+    });
+  }
+  sparseProject(h, F, T, down, down_bias, y, D);
+}
+
+void parsimony_route_f32(const float *x, int64_t T, int64_t D,
+                         const float *router_w, const float *router_b,
+                         int64_t E, int64_t k, int32_t normalize, float *gates,
+                         void *experts, int32_t experts_i64) {
+  if (T <= 0 || k <= 0)
+    return;
+  bool i64 = experts_i64 != 0;
+  const float *logits = x;
+  if (router_w) {
+    float *l = callScratch<float>(CallHidden, T * E);
+    parsimony_sgemm(T, E, D, 1.0f, x, D, 0, router_w, E, 0, 0.0f, l, E);
+    addBias(l, E, T, E, router_b);
+    logits = l;
+  }
+  int64_t kk = std::min(k, E);
+  float *p = callScratch<float>(CallGate, E);
+  uint32_t *keys = callScratch<uint32_t>(CallBits, E);
+  int32_t *order = callScratch<int32_t>(CallUnion, E);
+  for (int64_t t = 0; t < T; ++t) {
+    const float *l = logits + t * E;
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int64_t e = 0; e < E; ++e)
+      mx = std::max(mx, l[e]);
+    float sum = 0.0f;
+    for (int64_t e = 0; e < E; ++e) {
+      p[e] = std::exp(l[e] - mx);
+      sum += p[e];
+    }
+    for (int64_t e = 0; e < E; ++e) {
+      p[e] /= sum;
+      keys[e] = orderKey(p[e]);
+      order[e] = int32_t(e);
+    }
+    // Descending probability (NaN first), ties to the lower expert index.
+    std::partial_sort(order, order + kk, order + E, [&](int32_t a, int32_t b) {
+      return keys[a] != keys[b] ? keys[a] > keys[b] : a < b;
+    });
+    float sel = 0.0f;
+    for (int64_t j = 0; j < kk; ++j)
+      sel += p[order[j]];
+    for (int64_t j = 0; j < k; ++j) {
+      // k > E: the surplus choices are empty (gate 0, expert -1).
+      float g = j < kk ? p[order[j]] : 0.0f;
+      gates[t * k + j] = normalize && j < kk ? g / sel : g;
+      storeIndex(experts, i64, t * k + j, j < kk ? order[j] : -1);
+    }
+  }
+}
+
+void parsimony_dispatch_f32(const float *x, int64_t T, int64_t D,
+                            const void *experts, int32_t experts_i64, int64_t k,
+                            int64_t E, int32_t mode, int64_t capacity,
+                            float *rows, int64_t R, int64_t *offsets,
+                            int64_t *sizes, int64_t *slots) {
+  if (E <= 0)
+    return;
+  bool i64 = experts_i64 != 0;
+  bool dropless = mode == 0;
+  int64_t C = std::max<int64_t>(capacity, 0);
+  int64_t *fill = callScratch<int64_t>(CallMisc, E);
+  std::fill(sizes, sizes + E, 0);
+  if (dropless) {
+    for (int64_t i = 0; i < T * k; ++i) {
+      int64_t e = loadIndex(experts, i64, i);
+      if (e >= 0 && e < E)
+        ++sizes[e];
+    }
+    for (int64_t e = 0, off = 0; e < E; ++e) {
+      offsets[e] = off;
+      off += sizes[e];
+    }
+  } else {
+    for (int64_t e = 0; e < E; ++e)
+      offsets[e] = e * C;
+  }
+  // Assign rows in token order, then choice order.
+  std::fill(fill, fill + E, 0);
+  for (int64_t i = 0; i < T * k; ++i) {
+    int64_t e = loadIndex(experts, i64, i);
+    int64_t slot = -1;
+    if (e >= 0 && e < E && (dropless || fill[e] < C)) {
+      int64_t r = offsets[e] + fill[e];
+      if (r < R) {
+        slot = r;
+        ++fill[e];
+      }
+    }
+    slots[i] = slot;
+  }
+  // Sizes count the rows actually filled (capacity mode: at most C).
+  for (int64_t e = 0; e < E; ++e)
+    sizes[e] = fill[e];
+
+  // Copy the rows (parallel over assignments when large) and zero the rows
+  // that belong to no group.
+  forEach(ceilDiv(T * k, 64), T * k * D > (int64_t(1) << 16),
+          [&](int64_t task) {
+            int64_t i1 = std::min(T * k, (task + 1) * 64);
+            for (int64_t i = task * 64; i < i1; ++i)
+              if (slots[i] >= 0)
+                std::memcpy(rows + slots[i] * D, x + (i / k) * D,
+                            sizeof(float) * size_t(D));
+          });
+  auto zeroRows = [&](int64_t r0, int64_t r1) {
+    r0 = std::max<int64_t>(r0, 0);
+    r1 = std::min(r1, R);
+    if (r0 < r1)
+      std::memset(rows + r0 * D, 0, sizeof(float) * size_t((r1 - r0) * D));
+  };
+  if (dropless) {
+    zeroRows(offsets[E - 1] + sizes[E - 1], R);
+  } else {
+    for (int64_t e = 0; e < E; ++e)
+      zeroRows(e * C + sizes[e], (e + 1) * C);
+    zeroRows(E * C, R);
+  }
+}
+
+void parsimony_expert_ffn_f32(
+    const float *rows, int64_t R, int64_t D, const int64_t *offsets,
+    const int64_t *sizes, int64_t E, int64_t F, PARSIMONY_WEIGHT_PARAMS(fc1),
+    const float *fc1_bias, PARSIMONY_WEIGHT_PARAMS(fc2), const float *fc2_bias,
+    PARSIMONY_WEIGHT_PARAMS(fc3), const float *fc3_bias, int32_t activation,
+    int32_t swiglu_fusion, float alpha, float beta, float swiglu_limit,
+    float *out) {
+  if (R <= 0 || D <= 0)
+    return;
+  bool swiglu = activation == ActSwiglu;
+  bool fused = swiglu && (swiglu_fusion == 1 || swiglu_fusion == 2);
+  int64_t F1 = fused ? 2 * F : F;
+  WeightView fc1 = SPX_WEIGHT(fc1, D, F1);
+  WeightView fc2 = SPX_WEIGHT(fc2, F, D);
+  WeightView fc3 = SPX_WEIGHT(fc3, D, F);
+  bool hasFc3 = fc3.present() && !fused;
+  bool limited = !std::isnan(swiglu_limit);
+
+  std::memset(out, 0, sizeof(float) * size_t(R * D));
+  for (int64_t e = 0; e < E; ++e) {
+    // Groups are clamped to the rows that exist.
+    int64_t r0 = std::max<int64_t>(0, offsets[e]);
+    int64_t r1 = std::min(R, offsets[e] + std::max<int64_t>(0, sizes[e]));
+    int64_t M = r1 - r0;
+    if (M <= 0)
+      continue; // empty group: its weights are never read
+    const float *xe = rows + r0 * D;
+    float *u1 = callScratch<float>(CallHidden, M * F1);
+    denseMatmul(xe, D, M, fc1.expert(e), u1, F1);
+    if (fc1_bias)
+      addBias(u1, F1, M, F1, fc1_bias + e * F1);
+    float *u3 = nullptr;
+    if (hasFc3) {
+      u3 = callScratch<float>(CallGate, M * F);
+      denseMatmul(xe, D, M, fc3.expert(e), u3, F);
+      if (fc3_bias)
+        addBias(u3, F, M, F, fc3_bias + e * F);
+    }
+    // h overwrites u1 in place: entry (m, i) only reads entries at or after
+    // its own position of the same row.
+    float *h = u1;
+    for (int64_t m = 0; m < M; ++m) {
+      float *row = u1 + m * F1;
+      float *hrow = h + m * F;
+      for (int64_t i = 0; i < F; ++i) {
+        float v;
+        if (swiglu) {
+          float gt, val;
+          if (swiglu_fusion == 1) {
+            gt = row[2 * i];
+            val = row[2 * i + 1];
+          } else if (swiglu_fusion == 2) {
+            gt = row[i];
+            val = row[F + i];
+          } else {
+            gt = row[i];
+            val = u3 ? u3[m * F + i] : 1.0f;
+          }
+          if (limited) {
+            gt = std::min(gt, swiglu_limit);
+            val = std::min(std::max(val, -swiglu_limit), swiglu_limit);
+          }
+          v = gt * sigmoid(alpha * gt) * (val + beta);
+        } else {
+          v = activate(activation, row[i]);
+          if (u3)
+            v *= u3[m * F + i];
+        }
+        hrow[i] = v;
+      }
+    }
+    denseMatmul(h, F, M, fc2.expert(e), out + r0 * D, D);
+    if (fc2_bias)
+      addBias(out + r0 * D, D, M, D, fc2_bias + e * D);
+  }
+}
+
+void parsimony_combine_f32(const float *expert_out, int64_t R, int64_t D,
+                           const void *slots, int32_t slots_i64, int64_t T,
+                           int64_t k, const float *gates, float *out) {
+  if (T <= 0 || D <= 0)
+    return;
+  bool i64 = slots_i64 != 0;
+  forEach(ceilDiv(T, 16), T * k * D > (int64_t(1) << 16), [&](int64_t task) {
+    int64_t t1 = std::min(T, (task + 1) * 16);
+    for (int64_t t = task * 16; t < t1; ++t) {
+      float *o = out + t * D;
+      std::fill(o, o + D, 0.0f);
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t s = loadIndex(slots, i64, t * k + j);
+        if (s < 0 || s >= R)
+          continue;
+        float g = gates[t * k + j];
+        const float *src = expert_out + s * D;
+        for (int64_t c = 0; c < D; ++c)
+          o[c] += g * src[c];
+      }
+    }
+  });
+}

@@ -1,0 +1,146 @@
+//===- SpxKernelsInternal.h - shared pieces of the spx kernels --*- C++ -*-===//
+//
+// Internal interface of the spx runtime kernels (SpxKernels.cpp) and their
+// ISA-specific inner loops (SpxKernelsSimd.cpp):
+//
+//  * WeightView: one PARSIMONY_WEIGHT_PARAMS group (f32, int8 or int4 with
+//    per-channel or grouped f32/f16 scales, kn or nk) with accessors that
+//    dequantize one logical row or column into a float buffer.
+//  * SpxSimd: a table of the few vector loops the sparse paths spend their
+//    time in, picked at run time from the ISA the sgemm library uses.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef PARSIMONY_LIB_RUNTIME_SPXKERNELSINTERNAL_H
+#define PARSIMONY_LIB_RUNTIME_SPXKERNELSINTERNAL_H
+
+#include <cstdint>
+#include <cstring>
+
+namespace parsimony {
+namespace runtime {
+namespace spx {
+
+/// IEEE half to float (exact; handles subnormals, infinities and NaN).
+inline float halfToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1fu;
+  uint32_t mant = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {
+    // Subnormal half: normalise the mantissa.
+    int e = -1;
+    do {
+      ++e;
+      mant <<= 1;
+    } while (!(mant & 0x400u));
+    bits = sign | (uint32_t(112 - e) << 23) | ((mant & 0x3ffu) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof(f));
+  return f;
+}
+
+/// A weight that maps k input features to n output features, as passed in a
+/// PARSIMONY_WEIGHT_PARAMS group. Logical element (i, j) is input feature i,
+/// output feature j; it is stored at [i, j] (kn) or [j, i] (nk).
+struct WeightView {
+  const void *w = nullptr;
+  const void *scales = nullptr;
+  bool nk = false;
+  int bits = 32;
+  int64_t group = 0;
+  bool scalesF16 = false;
+  int64_t k = 0, n = 0;
+
+  WeightView() = default;
+  WeightView(const void *w, const void *scales, int32_t layout, int32_t bits,
+             int64_t group, int32_t scalesF16, int64_t k, int64_t n)
+      : w(w), scales(scales), nk(layout == 1), bits(bits), group(group),
+        scalesF16(scalesF16 != 0), k(k), n(n) {
+    // A group that does not divide K (or is not positive) cannot index the
+    // [K/group, N] scales; fall back to per-channel.
+    if (this->group < 0 || (this->group > 0 && k % this->group != 0))
+      this->group = 0;
+  }
+
+  bool present() const { return w != nullptr; }
+  bool isF32() const { return bits == 32; }
+  const float *f32() const { return static_cast<const float *>(w); }
+  int64_t storedRows() const { return nk ? n : k; }
+  int64_t storedCols() const { return nk ? k : n; }
+  int64_t numScales() const { return group > 0 ? (k / group) * n : n; }
+
+  /// The view of expert e of a stacked [E, ...] weight.
+  WeightView expert(int64_t e) const {
+    WeightView v = *this;
+    int64_t elemBytes = isF32() ? 4 : 1;
+    v.w = static_cast<const char *>(w) + e * k * n * elemBytes;
+    if (scales && !isF32())
+      v.scales = static_cast<const char *>(scales) +
+                 e * numScales() * (scalesF16 ? 2 : 4);
+    return v;
+  }
+
+  /// Contiguous f32 storage of logical row i (input feature i), or null.
+  const float *inputRowPtr(int64_t i) const {
+    return isF32() && !nk ? f32() + i * n : nullptr;
+  }
+  /// Contiguous f32 storage of logical column j (output feature j), or null.
+  const float *outputColPtr(int64_t j) const {
+    return isF32() && nk ? f32() + j * k : nullptr;
+  }
+
+  /// dst[c - c0] = W_stored[r, c] for c in [c0, c1), dequantized.
+  void storedRow(int64_t r, int64_t c0, int64_t c1, float *dst) const;
+  /// dst[r - r0] = W_stored[r, c] for r in [r0, r1), dequantized.
+  void storedCol(int64_t c, int64_t r0, int64_t r1, float *dst) const;
+
+  /// Logical W[i, j0:j1] (the weights input feature i sends to outputs).
+  void inputRow(int64_t i, int64_t j0, int64_t j1, float *dst) const {
+    if (nk)
+      storedCol(i, j0, j1, dst);
+    else
+      storedRow(i, j0, j1, dst);
+  }
+  /// Logical W[i0:i1, j] (the weights of output feature j).
+  void outputCol(int64_t j, int64_t i0, int64_t i1, float *dst) const {
+    if (nk)
+      storedRow(j, i0, i1, dst);
+    else
+      storedCol(j, i0, i1, dst);
+  }
+};
+
+/// Vector inner loops (one table per ISA).
+struct SpxSimd {
+  const char *name;
+  /// y[t * ldy + c] += sum_{u < m} a[t * lda + u] * rows[u][c]
+  /// for t < tb (1..4) and c < n. rows[u] may point anywhere; the rows are
+  /// read once per column block and prefetched ahead.
+  void (*rowsFma)(int64_t n, int tb, int64_t m, const float *a, int64_t lda,
+                  const float *const *rows, float *y, int64_t ldy);
+  /// out[t * ldo + u] = sum_{c < n} x[t * ldx + c] * rows[u][c]
+  /// for t < tb (1..4) and u < m.
+  void (*dotRows)(int64_t n, int tb, const float *x, int64_t ldx, int64_t m,
+                  const float *const *rows, float *out, int64_t ldo);
+  /// bits[i / 64] |= (x[i] != 0) << (i % 64) for i < n (NaN counts as
+  /// nonzero).
+  void (*nonzeroBits)(const float *x, int64_t n, uint64_t *bits);
+};
+
+const SpxSimd &getSpxSimdScalar();
+const SpxSimd &getSpxSimdAvx2();
+const SpxSimd &getSpxSimdAvx512();
+
+} // namespace spx
+} // namespace runtime
+} // namespace parsimony
+
+#endif // PARSIMONY_LIB_RUNTIME_SPXKERNELSINTERNAL_H
