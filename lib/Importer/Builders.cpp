@@ -691,6 +691,14 @@ FailureOr<Value> Emitter::squeeze(Value v, ArrayRef<int64_t> axes) {
 Value Emitter::extractSlice(Value v, ArrayRef<OpFoldResult> offsets,
                             ArrayRef<OpFoldResult> sizes,
                             ArrayRef<OpFoldResult> strides) {
+  // Empty slices: the slice verifier rejects offsets at the end of a
+  // dimension even when nothing is read.
+  if (llvm::any_of(sizes, [](OpFoldResult s) {
+        auto attr = dyn_cast<Attribute>(s);
+        return attr && cast<IntegerAttr>(attr).getInt() == 0;
+      }))
+    return tensor::EmptyOp::create(
+        b, loc, sizes, cast<RankedTensorType>(v.getType()).getElementType());
   return tensor::ExtractSliceOp::create(b, loc, v, offsets, sizes, strides);
 }
 

@@ -1134,17 +1134,21 @@ LogicalResult convertDequantize(NodeContext &nc) {
   if (!isa<FloatType>(floatType))
     return nc.error() << "x_scale must be floating point";
   Emitter em = emitterFor(nc);
-  FailureOr<int64_t> axis =
-      normalizeAxis(nc.attrInt("axis", 1), std::max<int64_t>(type.getRank(), 1),
-                    [&] { return nc.error(); });
-  if (failed(axis))
-    return failure();
-  FailureOr<Value> s = perAxis(em, scale, *axis, type.getRank());
+  // The axis only matters for per-axis (1-D) parameters.
+  int64_t axis = 0;
+  if (cast<RankedTensorType>(scale.getType()).getRank() > 0) {
+    FailureOr<int64_t> a = normalizeAxis(nc.attrInt("axis", 1), type.getRank(),
+                                         [&] { return nc.error(); });
+    if (failed(a))
+      return failure();
+    axis = *a;
+  }
+  FailureOr<Value> s = perAxis(em, scale, axis, type.getRank());
   if (failed(s))
     return failure();
   SmallVector<Value> ins = {x, *s};
   if (zp) {
-    FailureOr<Value> z = perAxis(em, zp, *axis, type.getRank());
+    FailureOr<Value> z = perAxis(em, zp, axis, type.getRank());
     if (failed(z))
       return failure();
     ins.push_back(*z);
@@ -1181,17 +1185,21 @@ LogicalResult convertQuantize(NodeContext &nc) {
     return nc.error() << "unsupported quantized type " << onnxTypeName(outOnnx);
   bool isUnsigned = outOnnx == onnx::TensorProto::UINT8;
   Emitter em = emitterFor(nc);
-  FailureOr<int64_t> axis =
-      normalizeAxis(nc.attrInt("axis", 1), std::max<int64_t>(type.getRank(), 1),
-                    [&] { return nc.error(); });
-  if (failed(axis))
-    return failure();
-  FailureOr<Value> s = perAxis(em, scale, *axis, type.getRank());
+  // The axis only matters for per-axis (1-D) parameters.
+  int64_t axis = 0;
+  if (cast<RankedTensorType>(scale.getType()).getRank() > 0) {
+    FailureOr<int64_t> a = normalizeAxis(nc.attrInt("axis", 1), type.getRank(),
+                                         [&] { return nc.error(); });
+    if (failed(a))
+      return failure();
+    axis = *a;
+  }
+  FailureOr<Value> s = perAxis(em, scale, axis, type.getRank());
   if (failed(s))
     return failure();
   SmallVector<Value> ins = {x, *s};
   if (zp) {
-    FailureOr<Value> z = perAxis(em, zp, *axis, type.getRank());
+    FailureOr<Value> z = perAxis(em, zp, axis, type.getRank());
     if (failed(z))
       return failure();
     ins.push_back(*z);

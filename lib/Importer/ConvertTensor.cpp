@@ -1045,7 +1045,7 @@ LogicalResult convertScatterElements(NodeContext &nc) {
   Type elementType = dataType.getElementType();
   bool isFloat = isa<FloatType>(elementType);
   func::FuncOp fn = nc.importer.getOrCreateHelper(
-      name, fnType,
+      name, "onnx_scatter_elements", fnType,
       {b.getNamedAttr("onnx.op", b.getStringAttr("ScatterElements")),
        b.getNamedAttr("onnx.axis", b.getI64IntegerAttr(ax)),
        b.getNamedAttr("onnx.reduction", b.getStringAttr(reduction))},
@@ -1200,7 +1200,7 @@ LogicalResult convertTopK(NodeContext &nc) {
   int64_t ax = *axis;
   MLIRContext *ctx = nc.importer.ctx;
   func::FuncOp fn = nc.importer.getOrCreateHelper(
-      name, fnType,
+      name, "onnx_topk", fnType,
       {b.getNamedAttr("onnx.op", b.getStringAttr("TopK")),
        b.getNamedAttr("onnx.axis", b.getI64IntegerAttr(ax)),
        b.getNamedAttr("onnx.largest", b.getBoolAttr(largest))},
@@ -1479,12 +1479,12 @@ LogicalResult convertTrilu(NodeContext &nc) {
   int64_t r = type.getRank();
   if (r < 2)
     return nc.error() << "needs an input of rank >= 2";
-  int64_t k = 0;
+  OpFoldResult k = nc.importer.builder.getIndexAttr(0);
   if (nc.hasInput(1)) {
-    const ConstTensor *c = nc.constInput(1);
-    if (!c || c->numElements() != 1)
-      return nc.error() << "k must be a constant scalar";
-    k = c->getInt(0);
+    std::optional<SmallVector<OpFoldResult>> kv = nc.shapeInput(1);
+    if (!kv || kv->size() != 1)
+      return nc.error() << "k must be an integer scalar";
+    k = (*kv)[0];
   }
   bool upper = nc.attrInt("upper", 1) != 0;
   Emitter em = emitterFor(nc);
@@ -1495,9 +1495,11 @@ LogicalResult convertTrilu(NodeContext &nc) {
         Value i = linalg::IndexOp::create(b, l, r - 2);
         Value j = linalg::IndexOp::create(b, l, r - 1);
         Value diff = arith::SubIOp::create(b, l, j, i);
+        Value kIdx =
+            isa<Value>(k) ? cast<Value>(k) : e.indexConst(*constantOf(k));
         Value keep = arith::CmpIOp::create(
             b, l, upper ? arith::CmpIPredicate::sge : arith::CmpIPredicate::sle,
-            diff, e.indexConst(k));
+            diff, kIdx);
         return arith::SelectOp::create(b, l, keep, a[0],
                                        e.scalarConst(elementType, 0))
             .getResult();

@@ -346,10 +346,11 @@ public:
   LogicalResult importTensor(onnx::TensorProto &tensor, ValueEntry &out,
                              const std::function<NodeError()> &err);
 
-  /// Returns (creating it on first use) the private helper function `name`;
-  /// `build` fills a fresh function of type `type`.
+  /// Returns (creating it on first use) the private helper function for
+  /// `key`, named `<baseName>_<n>`; `build` fills a fresh function of type
+  /// `type`.
   func::FuncOp
-  getOrCreateHelper(StringRef name, FunctionType type,
+  getOrCreateHelper(StringRef key, StringRef baseName, FunctionType type,
                     ArrayRef<NamedAttribute> attrs,
                     function_ref<void(OpBuilder &, func::FuncOp)> build);
 

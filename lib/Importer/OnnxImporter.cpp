@@ -279,7 +279,26 @@ std::optional<SmallVector<OpFoldResult>> NodeContext::shapeInput(unsigned i) {
       result.push_back(b.getIndexAttr(v));
     return result;
   }
-  return std::nullopt;
+  // A runtime 0-D/1-D integer tensor of static length: read its elements.
+  Value v = input(i);
+  auto type = v ? dyn_cast<RankedTensorType>(v.getType()) : nullptr;
+  if (!type || type.getRank() > 1 || !type.hasStaticShape() ||
+      !isa<IntegerType>(type.getElementType()) ||
+      type.getElementType().isInteger(1) ||
+      type.getNumElements() > kMaxFoldElements)
+    return std::nullopt;
+  OpBuilder &b = importer.builder;
+  SmallVector<OpFoldResult> result;
+  for (int64_t j = 0; j < type.getNumElements(); ++j) {
+    SmallVector<Value> idx;
+    if (type.getRank() == 1)
+      idx.push_back(arith::ConstantIndexOp::create(b, loc, j));
+    Value element = tensor::ExtractOp::create(b, loc, v, idx);
+    result.push_back(
+        arith::IndexCastOp::create(b, loc, b.getIndexType(), element)
+            .getResult());
+  }
+  return result;
 }
 
 void NodeContext::setSymbolicOutput(unsigned i,
@@ -453,11 +472,13 @@ Value GraphImporter::lookup(StringRef name) {
 }
 
 func::FuncOp GraphImporter::getOrCreateHelper(
-    StringRef name, FunctionType type, ArrayRef<NamedAttribute> attrs,
+    StringRef key, StringRef baseName, FunctionType type,
+    ArrayRef<NamedAttribute> attrs,
     function_ref<void(OpBuilder &, func::FuncOp)> build) {
-  auto it = helpers.find(name);
+  auto it = helpers.find(key);
   if (it != helpers.end())
     return it->second;
+  std::string name = (baseName + "_" + Twine(helpers.size())).str();
   OpBuilder::InsertionGuard guard(builder);
   builder.setInsertionPointToEnd(module.getBody());
   auto fn = func::FuncOp::create(builder, fileLoc(), name, type);
@@ -468,7 +489,7 @@ func::FuncOp GraphImporter::getOrCreateHelper(
   OpBuilder inner(ctx);
   inner.setInsertionPointToStart(body);
   build(inner, fn);
-  helpers[name] = fn;
+  helpers[key] = fn;
   return fn;
 }
 
@@ -1096,6 +1117,16 @@ parsimony::importOnnxFile(StringRef path, MLIRContext &context,
       dir = ".";
   }
   return importParsed(model, context, options, path, dir);
+}
+
+std::vector<std::string> parsimony::getSupportedOnnxOperators() {
+  std::vector<std::string> ops;
+  for (const auto &entry : getConverters()) {
+    auto [domain, op] = entry.getKey().split("::");
+    ops.push_back(domain.empty() ? op.str() : (domain + ":" + op).str());
+  }
+  llvm::sort(ops);
+  return ops;
 }
 
 void parsimony::buildOnnxImportPipeline(PassManager &pm,

@@ -67,6 +67,10 @@ static cl::list<std::string>
     dimBindingOptions("bind-dim",
                       cl::desc("Bind a symbolic dimension: --bind-dim=batch=1"),
                       cl::value_desc("name=size"), cl::cat(category));
+static cl::opt<bool>
+    listSupportedOps("list-supported-ops",
+                     cl::desc("Print the supported ONNX operators and exit"),
+                     cl::init(false), cl::cat(category));
 static cl::opt<bool> emitBytecode("emit-bytecode",
                                   cl::desc("Write MLIR bytecode"),
                                   cl::init(false), cl::cat(category));
@@ -196,6 +200,11 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv,
                               "Parsimony ONNX -> MLIR translator\n");
+  if (listSupportedOps) {
+    for (const std::string &op : parsimony::getSupportedOnnxOperators())
+      llvm::outs() << op << "\n";
+    return 0;
+  }
   if (!importOnnx) {
     llvm::errs() << "error: no translation selected (use --import-onnx)\n";
     return 1;

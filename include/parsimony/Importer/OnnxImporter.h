@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace mlir {
 class DialectRegistry;
@@ -66,6 +67,10 @@ importOnnxBytes(llvm::StringRef bytes, mlir::MLIRContext &context,
 mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
 importOnnxFile(llvm::StringRef path, mlir::MLIRContext &context,
                const OnnxImportOptions &options = {});
+
+/// The operators the importer converts, as "OpType" for the default domain
+/// and "domain:OpType" otherwise, sorted.
+std::vector<std::string> getSupportedOnnxOperators();
 
 /// Adds the default post-import pipeline to `pm` (a module pass manager):
 /// `--spx-raise-sparse-idioms` when `raiseSparseIdioms` is set, then removal

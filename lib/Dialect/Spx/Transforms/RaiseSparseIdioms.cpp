@@ -556,42 +556,56 @@ std::optional<TopKMatch> matchKthValue(Value kth) {
   return topk;
 }
 
-/// Matches mask = (x >= kth) or not(x < kth); returns (x, topk).
-std::optional<std::pair<Value, TopKMatch>> matchThresholdMask(Value mask) {
-  auto fromCompare = [](Value cmpResult, arith::CmpFPredicate want)
-      -> std::optional<std::pair<Value, TopKMatch>> {
-    linalg::GenericOp g = elementwiseProducer(cmpResult);
-    if (!g || g.getNumDpsInputs() != 2)
-      return std::nullopt;
-    auto yield = cast<linalg::YieldOp>(g.getBody()->getTerminator());
-    auto cmp = yield.getOperand(0).getDefiningOp<arith::CmpFOp>();
-    if (!cmp)
-      return std::nullopt;
-    std::optional<EwOperand> a = resolveOperand(g, cmp.getLhs());
-    std::optional<EwOperand> b = resolveOperand(g, cmp.getRhs());
-    if (!a || !b || !a->tensor || !b->tensor)
-      return std::nullopt;
-    if (cmp.getPredicate() != want)
-      return std::nullopt;
-    Value x = a->tensor, kth = b->tensor;
-    if (!isFullOperand(*a, x, cmpResult))
-      return std::nullopt;
-    std::optional<TopKMatch> topk = matchKthValue(kth);
-    if (!topk || topk->input != x)
-      return std::nullopt;
-    return std::make_pair(x, *topk);
-  };
-  if (auto r = fromCompare(mask, arith::CmpFPredicate::OGE))
+/// Matches `cmpResult = generic { cmpf want(x, kth) }` with kth the k-th
+/// largest TopK value of x; returns (x, topk).
+std::optional<std::pair<Value, TopKMatch>>
+matchThresholdCompare(Value cmpResult, arith::CmpFPredicate want) {
+  linalg::GenericOp g = elementwiseProducer(cmpResult);
+  if (!g || g.getNumDpsInputs() != 2)
+    return std::nullopt;
+  auto yield = cast<linalg::YieldOp>(g.getBody()->getTerminator());
+  auto cmp = yield.getOperand(0).getDefiningOp<arith::CmpFOp>();
+  if (!cmp || cmp.getPredicate() != want)
+    return std::nullopt;
+  std::optional<EwOperand> a = resolveOperand(g, cmp.getLhs());
+  std::optional<EwOperand> b = resolveOperand(g, cmp.getRhs());
+  if (!a || !b || !a->tensor || !b->tensor ||
+      !isFullOperand(*a, a->tensor, cmpResult))
+    return std::nullopt;
+  std::optional<TopKMatch> topk = matchKthValue(b->tensor);
+  if (!topk || topk->input != a->tensor)
+    return std::nullopt;
+  return std::make_pair(a->tensor, *topk);
+}
+
+/// The operand of a boolean not (xor with true), if `v` is one.
+Value matchNot(Value v) {
+  auto ops = matchElementwise<arith::XOrIOp>(v);
+  if (!ops)
+    return {};
+  for (int i = 0; i < 2; ++i)
+    if ((isApprox((*ops)[1 - i].scalar, -1.0, 0.0) ||
+         isApprox((*ops)[1 - i].scalar, 1.0, 0.0)) &&
+        (*ops)[i].tensor && !(*ops)[i].scalar)
+      return (*ops)[i].tensor;
+  return {};
+}
+
+/// A mask that is true where x is kept: x >= kth, or not(x < kth).
+std::optional<std::pair<Value, TopKMatch>> matchKeepMask(Value mask) {
+  if (auto r = matchThresholdCompare(mask, arith::CmpFPredicate::OGE))
     return r;
-  // not(x < kth)
-  if (auto ops = matchElementwise<arith::XOrIOp>(mask)) {
-    for (int i = 0; i < 2; ++i)
-      if (isApprox((*ops)[1 - i].scalar, -1.0, 0.0) ||
-          isApprox((*ops)[1 - i].scalar, 1.0, 0.0))
-        if (Value inner = (*ops)[i].tensor)
-          if (auto r = fromCompare(inner, arith::CmpFPredicate::OLT))
-            return r;
-  }
+  if (Value inner = matchNot(mask))
+    return matchThresholdCompare(inner, arith::CmpFPredicate::OLT);
+  return std::nullopt;
+}
+
+/// A mask that is true where x is dropped: x < kth, or not(x >= kth).
+std::optional<std::pair<Value, TopKMatch>> matchDropMask(Value mask) {
+  if (auto r = matchThresholdCompare(mask, arith::CmpFPredicate::OLT))
+    return r;
+  if (Value inner = matchNot(mask))
+    return matchThresholdCompare(inner, arith::CmpFPredicate::OGE);
   return std::nullopt;
 }
 
@@ -600,29 +614,20 @@ void RaiseSparseIdioms::raiseTopKThreshold(IRRewriter &rewriter,
   Value result = root->getResult(0);
   if (!elementwiseProducer(result))
     return;
-  // where(mask, x, 0)
   if (auto ops = matchElementwise<arith::SelectOp>(result)) {
     const EwOperand &c = (*ops)[0], &t = (*ops)[1], &f = (*ops)[2];
-    if (c.tensor && t.tensor && !t.scalar && isApprox(f.scalar, 0.0, 0.0)) {
-      if (auto m = matchThresholdMask(c.tensor))
+    // where(keep, x, 0)
+    if (c.tensor && t.tensor && !t.scalar && isApprox(f.scalar, 0.0, 0.0))
+      if (auto m = matchKeepMask(c.tensor))
         if (m->first == t.tensor && isFullOperand(t, t.tensor, result))
           return replaceWithTopK(rewriter, root, m->first, m->second.k);
-    }
-    // where(not mask, 0, x)
-    if (c.tensor && f.tensor && !f.scalar && isApprox(t.scalar, 0.0, 0.0)) {
-      if (auto notOps = matchElementwise<arith::XOrIOp>(c.tensor)) {
-        for (int i = 0; i < 2; ++i) {
-          Value inner = (*notOps)[i].tensor;
-          if (!inner || (*notOps)[i].scalar)
-            continue;
-          if (auto m = matchThresholdMask(inner))
-            if (m->first == f.tensor && isFullOperand(f, f.tensor, result))
-              return replaceWithTopK(rewriter, root, m->first, m->second.k);
-        }
-      }
-    }
+    // where(drop, 0, x)
+    if (c.tensor && f.tensor && !f.scalar && isApprox(t.scalar, 0.0, 0.0))
+      if (auto m = matchDropMask(c.tensor))
+        if (m->first == f.tensor && isFullOperand(f, f.tensor, result))
+          return replaceWithTopK(rewriter, root, m->first, m->second.k);
   }
-  // x * cast(mask)
+  // x * cast(keep)
   if (auto ops = matchElementwise<arith::MulFOp>(result)) {
     for (int i = 0; i < 2; ++i) {
       const EwOperand &x = (*ops)[i], &m = (*ops)[1 - i];
@@ -632,7 +637,7 @@ void RaiseSparseIdioms::raiseTopKThreshold(IRRewriter &rewriter,
       auto cast = matchElementwise<arith::UIToFPOp>(m.tensor);
       if (!cast || !(*cast)[0].tensor)
         continue;
-      if (auto mm = matchThresholdMask((*cast)[0].tensor))
+      if (auto mm = matchKeepMask((*cast)[0].tensor))
         if (mm->first == x.tensor)
           return replaceWithTopK(rewriter, root, mm->first, mm->second.k);
     }

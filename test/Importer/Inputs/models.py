@@ -1,0 +1,517 @@
+#!/usr/bin/env python3
+"""Writes the small ONNX models the importer lit tests use.
+
+Usage: models.py <name> <output.onnx>
+
+Every model is built with onnx.helper from fixed seeds; see MODELS below.
+"""
+
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto as T
+from onnx import helper as h
+from onnx import numpy_helper as nh
+
+RNG = np.random.default_rng(1234)
+
+
+def f32(*shape):
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def init(name, array):
+    return nh.from_array(np.asarray(array), name)
+
+
+def model(nodes, inputs, outputs, inits=(), opset=17, extra_opsets=()):
+    graph = h.make_graph(nodes, "test", inputs, outputs, list(inits))
+    opsets = [h.make_opsetid("", opset)] + [
+        h.make_opsetid(d, v) for d, v in extra_opsets]
+    m = h.make_model(graph, opset_imports=opsets)
+    m.ir_version = 8
+    # Give outputs declared without a shape the shape ONNX infers.
+    if any(not o.type.tensor_type.HasField("shape") for o in graph.output):
+        inferred = onnx.shape_inference.infer_shapes(m)
+        known = {v.name: v for v in list(inferred.graph.value_info) +
+                 list(inferred.graph.output)}
+        for o in m.graph.output:
+            if not o.type.tensor_type.HasField("shape") and o.name in known:
+                o.CopyFrom(known[o.name])
+    return m
+
+
+def vi(name, elem, shape):
+    return h.make_tensor_value_info(name, elem, shape)
+
+
+def N(op, ins, outs, name=None, domain=None, **attrs):
+    return h.make_node(op, ins, outs, name=name or outs[0], domain=domain,
+                       **attrs)
+
+
+# --- operator coverage --------------------------------------------------------
+
+def elementwise():
+    nodes = [
+        N("Add", ["x", "y"], ["add"]),
+        N("Sub", ["add", "c"], ["sub"]),
+        N("Mul", ["sub", "x"], ["mul"]),
+        N("Div", ["mul", "c"], ["div"]),
+        N("Abs", ["div"], ["abs"]),
+        N("Sqrt", ["abs"], ["sqrt"]),
+        N("Pow", ["sqrt", "two"], ["pow"]),
+        N("Reciprocal", ["pow"], ["rcp"]),
+        N("Exp", ["rcp"], ["exp"]),
+        N("Log", ["exp"], ["log"]),
+        N("Erf", ["log"], ["erf"]),
+        N("Tanh", ["erf"], ["tanh"]),
+        N("Sigmoid", ["tanh"], ["sig"]),
+        N("Relu", ["sig"], ["relu"]),
+        N("LeakyRelu", ["relu"], ["leaky"], alpha=0.1),
+        N("Greater", ["leaky", "c"], ["gt"]),
+        N("Less", ["leaky", "c"], ["lt"]),
+        N("GreaterOrEqual", ["leaky", "c"], ["ge"]),
+        N("Equal", ["gt", "lt"], ["eq"]),
+        N("Not", ["eq"], ["not"]),
+        N("Where", ["not", "leaky", "x"], ["where"]),
+        N("Cast", ["ge"], ["out"], to=T.FLOAT),
+        N("Add", ["out", "where"], ["z"]),
+    ]
+    return model(nodes, [vi("x", T.FLOAT, [2, 3, 4]), vi("y", T.FLOAT, [4])],
+                 [vi("z", T.FLOAT, [2, 3, 4])],
+                 [init("c", np.float32(0.5)), init("two", np.float32(2.0))])
+
+
+def reductions():
+    nodes = [
+        N("ReduceMean", ["x"], ["mean"], axes=[-1], keepdims=1),
+        N("ReduceSum", ["x", "axes"], ["sum"], keepdims=0),
+        N("ReduceMax", ["x"], ["max"], axes=[1], keepdims=0),
+        N("Softmax", ["x"], ["sm"], axis=-1),
+        N("LogSoftmax", ["x"], ["lsm"], axis=1),
+        N("LayerNormalization", ["x", "g", "b"], ["ln"], axis=-1,
+          epsilon=1e-5),
+    ]
+    return model(nodes, [vi("x", T.FLOAT, ["n", 3, 8])],
+                 [vi(n, T.FLOAT, None) for n in
+                  ["mean", "sum", "max", "sm", "lsm", "ln"]],
+                 [init("axes", np.array([0, 2], np.int64)),
+                  init("g", f32(8)), init("b", f32(8))])
+
+
+def shapes():
+    nodes = [
+        N("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+        N("Shape", ["t"], ["shape"]),
+        N("Gather", ["shape", "zero"], ["d0"], axis=0),
+        N("Unsqueeze", ["d0", "zero1"], ["d0u"]),
+        N("Concat", ["d0u", "minus1"], ["newshape"], axis=0),
+        N("Reshape", ["t", "newshape"], ["r"]),
+        N("Flatten", ["x"], ["flat"], axis=1),
+        N("Unsqueeze", ["r", "zero1"], ["u"]),
+        N("Squeeze", ["u", "zero1"], ["s"]),
+        N("Concat", ["s", "s"], ["cat"], axis=1),
+        N("Split", ["cat", "split"], ["p0", "p1"], axis=1),
+        N("Slice", ["p0", "starts", "ends", "axes", "steps"], ["sl"]),
+        N("Expand", ["b", "eshape"], ["ex"]),
+        N("ConstantOfShape", ["eshape"], ["zeros"],
+          value=h.make_tensor("v", T.FLOAT, [1], [0.0])),
+        N("Add", ["ex", "zeros"], ["exz"]),
+        N("Range", ["r0", "r1", "r2"], ["range"]),
+        N("Identity", ["sl"], ["id"]),
+        N("Dropout", ["id"], ["drop"]),
+    ]
+    return model(nodes, [vi("x", T.FLOAT, [2, 3, 4]),
+                         vi("b", T.FLOAT, [1, 4])],
+                 [vi("drop", T.FLOAT, [2, 5]), vi("flat", T.FLOAT, [2, 12]),
+                  vi("p1", T.FLOAT, [2, 14]), vi("exz", T.FLOAT, [3, 4]),
+                  vi("range", T.INT64, [4])],
+                 [init("zero", np.array(0, np.int64)),
+                  init("zero1", np.array([0], np.int64)),
+                  init("minus1", np.array([-1], np.int64)),
+                  init("split", np.array([10, 14], np.int64)),
+                  init("starts", np.array([1], np.int64)),
+                  init("ends", np.array([1000], np.int64)),
+                  init("axes", np.array([1], np.int64)),
+                  init("steps", np.array([2], np.int64)),
+                  init("eshape", np.array([3, 4], np.int64)),
+                  init("r0", np.array(0, np.int64)),
+                  init("r1", np.array(10, np.int64)),
+                  init("r2", np.array(3, np.int64))])
+
+
+def dynamic_reshape():
+    """PyTorch's multi-head split with a dynamic batch and sequence."""
+    nodes = [
+        N("Shape", ["x"], ["shape"]),
+        N("Gather", ["shape", "i0"], ["b"], axis=0),
+        N("Gather", ["shape", "i1"], ["s"], axis=0),
+        N("Unsqueeze", ["b", "ax0"], ["bu"]),
+        N("Unsqueeze", ["s", "ax0"], ["su"]),
+        N("Concat", ["bu", "su", "heads"], ["newshape"], axis=0),
+        N("Reshape", ["x", "newshape"], ["y"]),
+    ]
+    return model(nodes, [vi("x", T.FLOAT, ["batch", "seq", 64])],
+                 [vi("y", T.FLOAT, ["batch", "seq", 4, 16])],
+                 [init("i0", np.array(0, np.int64)),
+                  init("i1", np.array(1, np.int64)),
+                  init("ax0", np.array([0], np.int64)),
+                  init("heads", np.array([4, 16], np.int64))])
+
+
+def indexing():
+    nodes = [
+        N("Gather", ["table", "ids"], ["emb"], axis=0),
+        N("GatherElements", ["x", "gidx"], ["ge"], axis=1),
+        N("ScatterElements", ["x", "gidx", "ge"], ["sc"], axis=1),
+        N("TopK", ["x", "k"], ["vals", "idx"], axis=-1),
+        N("ArgMax", ["x"], ["am"], axis=1, keepdims=0),
+        N("OneHot", ["ids", "depth", "onoff"], ["oh"], axis=-1),
+        N("Trilu", ["x"], ["tri"], upper=0),
+    ]
+    return model(nodes, [vi("x", T.FLOAT, [3, 5]),
+                         vi("ids", T.INT64, [2, 3])],
+                 [vi(n, None, None) if False else
+                  h.make_tensor_value_info(n, e, None) for n, e in
+                  [("emb", T.FLOAT), ("sc", T.FLOAT), ("vals", T.FLOAT),
+                   ("idx", T.INT64), ("am", T.INT64), ("oh", T.FLOAT),
+                   ("tri", T.FLOAT)]],
+                 [init("table", f32(10, 4)),
+                  init("gidx", np.array([[0, 1], [2, 3], [4, 0]], np.int64)),
+                  init("k", np.array([2], np.int64)),
+                  init("depth", np.array(10, np.int64)),
+                  init("onoff", np.array([0.0, 1.0], np.float32))])
+
+
+def matmuls():
+    nodes = [
+        N("MatMul", ["x3", "w"], ["mm3"]),
+        N("MatMul", ["a4", "b4"], ["bmm"]),
+        N("Gemm", ["x2", "wt", "bias"], ["gemm"], transB=1, alpha=0.5,
+          beta=2.0),
+        N("Einsum", ["a4", "b4"], ["ein"], equation="bhij,bhjk->bhik"),
+        N("Einsum", ["x3", "w"], ["ein2"], equation="...d,df->...f"),
+        N("MatMulInteger", ["qa", "qb", "za", "zb"], ["mmi"]),
+        N("DequantizeLinear", ["qw", "scale", "zp"], ["deq"], axis=0),
+        N("QuantizeLinear", ["x2", "qscale", "qzp"], ["q"]),
+    ]
+    return model(nodes, [vi("x3", T.FLOAT, ["b", 5, 8]),
+                         vi("a4", T.FLOAT, [2, 3, 4, 6]),
+                         vi("b4", T.FLOAT, [2, 3, 6, 5]),
+                         vi("x2", T.FLOAT, [4, 8]),
+                         vi("qa", T.UINT8, [4, 8])],
+                 [h.make_tensor_value_info(n, e, None) for n, e in
+                  [("mm3", T.FLOAT), ("bmm", T.FLOAT), ("gemm", T.FLOAT),
+                   ("ein", T.FLOAT), ("ein2", T.FLOAT), ("mmi", T.INT32),
+                   ("deq", T.FLOAT), ("q", T.UINT8)]],
+                 [init("w", f32(8, 16)), init("wt", f32(16, 8)),
+                  init("bias", f32(16)),
+                  init("qb", RNG.integers(-128, 127, (8, 3), dtype=np.int8)),
+                  init("za", np.array(3, np.uint8)),
+                  init("zb", np.array(0, np.int8)),
+                  init("qw", RNG.integers(-128, 127, (3, 4), dtype=np.int8)),
+                  init("scale", np.array([0.1, 0.2, 0.3], np.float32)),
+                  init("zp", np.array([0, 1, 2], np.int8)),
+                  init("qscale", np.array(0.05, np.float32)),
+                  init("qzp", np.array(128, np.uint8))])
+
+
+def dtypes():
+    nodes = [
+        N("Add", ["h16", "h16"], ["h"]),
+        N("Mul", ["bf", "bf"], ["bfo"]),
+        N("Add", ["i64", "i64"], ["ia"]),
+        N("Div", ["i32", "i32c"], ["idiv"]),
+        N("And", ["bo", "bo"], ["band"]),
+        N("Cast", ["u8"], ["u8f"], to=T.FLOAT),
+    ]
+    return model(nodes, [vi("h16", T.FLOAT16, [4]), vi("bf", T.BFLOAT16, [4]),
+                         vi("i64", T.INT64, [4]), vi("i32", T.INT32, [4]),
+                         vi("bo", T.BOOL, [4]), vi("u8", T.UINT8, [4])],
+                 [vi("h", T.FLOAT16, [4]), vi("bfo", T.BFLOAT16, [4]),
+                  vi("ia", T.INT64, [4]), vi("idiv", T.INT32, [4]),
+                  vi("band", T.BOOL, [4]), vi("u8f", T.FLOAT, [4])],
+                 [init("i32c", np.array([2, 2, 2, 2], np.int32))])
+
+
+# --- raising patterns ---------------------------------------------------------
+
+def ffn_nodes(x, act, prefix="", d=16, f=64, gemm=False, bias=True,
+              topk=None, up_bias_shape=None):
+    """MatMul/Gemm -> Add -> act -> [top-k] -> MatMul/Gemm -> Add."""
+    p = prefix
+    inits = []
+    nodes = []
+    if gemm:
+        inits += [init(p + "w1", f32(f, d)), init(p + "w2", f32(d, f)),
+                  init(p + "b1", f32(f)), init(p + "b2", f32(d))]
+        nodes.append(N("Gemm", [x, p + "w1", p + "b1"], [p + "u"], transB=1))
+    else:
+        inits += [init(p + "w1", f32(d, f)), init(p + "w2", f32(f, d))]
+        nodes.append(N("MatMul", [x, p + "w1"], [p + "m1"]))
+        if bias:
+            inits.append(init(p + "b1", f32(*(up_bias_shape or [f]))))
+            nodes.append(N("Add", [p + "m1", p + "b1"], [p + "u"]))
+        else:
+            nodes.append(N("Identity", [p + "m1"], [p + "u"]))
+    u = p + "u"
+    if act == "relu":
+        nodes.append(N("Relu", [u], [p + "a"]))
+    elif act == "gelu":
+        inits += [init(p + "sqrt2", np.float32(np.sqrt(2.0))),
+                  init(p + "one", np.float32(1.0)),
+                  init(p + "half", np.float32(0.5))]
+        nodes += [N("Div", [u, p + "sqrt2"], [p + "g0"]),
+                  N("Erf", [p + "g0"], [p + "g1"]),
+                  N("Add", [p + "g1", p + "one"], [p + "g2"]),
+                  N("Mul", [u, p + "g2"], [p + "g3"]),
+                  N("Mul", [p + "g3", p + "half"], [p + "a"])]
+    elif act == "silu":
+        nodes += [N("Sigmoid", [u], [p + "s"]),
+                  N("Mul", [u, p + "s"], [p + "a"])]
+    elif act == "sigmoid":
+        nodes.append(N("Sigmoid", [u], [p + "a"]))
+    a = p + "a"
+    if topk:
+        inits.append(init(p + "k", np.array([topk], np.int64)))
+        nodes += [N("TopK", [a, p + "k"], [p + "tv", p + "ti"], axis=-1),
+                  N("Shape", [a], [p + "ash"]),
+                  N("ConstantOfShape", [p + "ash"], [p + "zeros"]),
+                  N("ScatterElements", [p + "zeros", p + "ti", p + "tv"],
+                    [p + "h"], axis=-1)]
+        a = p + "h"
+    if gemm:
+        nodes.append(N("Gemm", [a, p + "w2", p + "b2"], [p + "y"], transB=1))
+    else:
+        nodes.append(N("MatMul", [a, p + "w2"], [p + "m2"]))
+        if bias:
+            inits.append(init(p + "b2", f32(d)))
+            nodes.append(N("Add", [p + "m2", p + "b2"], [p + "y"]))
+        else:
+            nodes.append(N("Identity", [p + "m2"], [p + "y"]))
+    return nodes, inits
+
+
+def ffn_model(act, gemm=False, topk=None, **kw):
+    shape = [4, 16] if gemm else ["batch", "seq", 16]
+    nodes, inits = ffn_nodes("x", act, gemm=gemm, topk=topk, **kw)
+    return model(nodes, [vi("x", T.FLOAT, shape)],
+                 [vi("y", T.FLOAT, shape)], inits)
+
+
+def ffn_relu_used_elsewhere():
+    nodes, inits = ffn_nodes("x", "relu")
+    nodes.append(N("ReduceSum", ["a", "rax"], ["density"], keepdims=0))
+    inits.append(init("rax", np.array([-1], np.int64)))
+    return model(nodes, [vi("x", T.FLOAT, [2, 16])],
+                 [vi("y", T.FLOAT, [2, 16]), vi("density", T.FLOAT, [2])],
+                 inits)
+
+
+def topk_scatter(axis=-1, rank=2):
+    shape = [4, 32] if rank == 2 else [2, 4, 32]
+    nodes = [N("TopK", ["x", "k"], ["v", "i"], axis=axis),
+             N("Shape", ["x"], ["sh"]),
+             N("ConstantOfShape", ["sh"], ["z"]),
+             N("ScatterElements", ["z", "i", "v"], ["y"], axis=axis)]
+    return model(nodes, [vi("x", T.FLOAT, shape)], [vi("y", T.FLOAT, shape)],
+                 [init("k", np.array([3], np.int64))])
+
+
+def topk_threshold(form):
+    """kth = TopK(x).values[..., k-1:k]; mask = x >= kth; where/mul."""
+    nodes = [N("TopK", ["x", "k"], ["v", "i"], axis=-1),
+             N("Slice", ["v", "s", "e", "ax"], ["kth"])]
+    inits = [init("k", np.array([4], np.int64)),
+             init("s", np.array([3], np.int64)),
+             init("e", np.array([4], np.int64)),
+             init("ax", np.array([-1], np.int64)),
+             init("zero", np.float32(0.0))]
+    if form == "where":
+        nodes += [N("GreaterOrEqual", ["x", "kth"], ["m"]),
+                  N("Where", ["m", "x", "zero"], ["y"])]
+    elif form == "mul":
+        nodes += [N("GreaterOrEqual", ["x", "kth"], ["m"]),
+                  N("Cast", ["m"], ["mf"], to=T.FLOAT),
+                  N("Mul", ["x", "mf"], ["y"])]
+    elif form == "notless":
+        nodes += [N("Less", ["x", "kth"], ["lt"]),
+                  N("Where", ["lt", "zero", "x"], ["y"])]
+    elif form == "greater":  # near miss: strict comparison keeps k-1
+        nodes += [N("Greater", ["x", "kth"], ["m"]),
+                  N("Where", ["m", "x", "zero"], ["y"])]
+    return model(nodes, [vi("x", T.FLOAT, [2, 16])],
+                 [vi("y", T.FLOAT, [2, 16])], inits)
+
+
+def router(normalize=True, gemm=False):
+    """logits = x W (+b); p = softmax(logits); gates, ids = topk(p, 2)."""
+    nodes = []
+    inits = [init("k", np.array([2], np.int64))]
+    if gemm:
+        inits += [init("wr", f32(8, 16)), init("br", f32(8))]
+        nodes.append(N("Gemm", ["x", "wr", "br"], ["logits"], transB=1))
+        xshape = [6, 16]
+    else:
+        inits += [init("wr", f32(16, 8))]
+        nodes.append(N("MatMul", ["x", "wr"], ["logits"]))
+        xshape = [2, 3, 16]
+    nodes += [N("Softmax", ["logits"], ["p"], axis=-1),
+              N("TopK", ["p", "k"], ["g", "ids"], axis=-1)]
+    out = "g"
+    if normalize:
+        inits.append(init("rax", np.array([-1], np.int64)))
+        nodes += [N("ReduceSum", ["g", "rax"], ["gs"], keepdims=1),
+                  N("Div", ["g", "gs"], ["gn"])]
+        out = "gn"
+    return model(nodes, [vi("x", T.FLOAT, xshape)],
+                 [vi(out, T.FLOAT, None), vi("ids", T.INT64, None)], inits)
+
+
+# --- custom domains -----------------------------------------------------------
+
+def ms_moe(activation="relu", k=2, normalize=1, fusion=0, fc3=False,
+           sparse_mixer=0, biases=True, experts=4, hidden=8, inter=16,
+           rank=2):
+    fusion_factor = 2 if fusion else 1
+    inputs = ["x", "router", "fc1"]
+    inits = [init("fc1", f32(experts, fusion_factor * inter, hidden)),
+             init("fc2", f32(experts, hidden, inter))]
+    if biases:
+        inits += [init("b1", f32(experts, fusion_factor * inter)),
+                  init("b2", f32(experts, hidden))]
+    inputs += ["b1" if biases else "", "fc2", "b2" if biases else ""]
+    if fc3:
+        inits.append(init("fc3", f32(experts, inter, hidden)))
+        inputs.append("fc3")
+    attrs = dict(k=k, activation_type=activation,
+                 normalize_routing_weights=normalize)
+    if fusion:
+        attrs["swiglu_fusion"] = fusion
+    if sparse_mixer:
+        attrs["use_sparse_mixer"] = sparse_mixer
+    node = N("MoE", inputs, ["y"], name="moe", domain="com.microsoft",
+             **attrs)
+    xshape = [6, hidden] if rank == 2 else [2, 3, hidden]
+    return model([node], [vi("x", T.FLOAT, xshape),
+                          vi("router", T.FLOAT, [6, experts])],
+                 [vi("y", T.FLOAT, xshape)], inits,
+                 extra_opsets=[("com.microsoft", 1)])
+
+
+# --- bad inputs ---------------------------------------------------------------
+
+def unsupported_ops():
+    nodes = [N("Relu", ["x"], ["a"], name="ok"),
+             N("Conv", ["a", "w"], ["b"], name="conv0"),
+             N("LSTM", ["b", "w", "w"], ["c"], name="lstm0"),
+             N("FancyOp", ["c"], ["y"], name="fancy", domain="org.example")]
+    return model(nodes, [vi("x", T.FLOAT, [1, 1, 4, 4])],
+                 [vi("y", T.FLOAT, [1, 1, 4, 4])], [init("w", f32(1, 1, 1, 1))],
+                 extra_opsets=[("org.example", 1)])
+
+
+def missing_initializer():
+    nodes = [N("MatMul", ["x", "w_missing"], ["y"], name="proj")]
+    return model(nodes, [vi("x", T.FLOAT, [2, 4])], [vi("y", T.FLOAT, [2, 4])])
+
+
+def cycle():
+    nodes = [N("Add", ["x", "b"], ["a"], name="first"),
+             N("Relu", ["a"], ["b"], name="second")]
+    return model(nodes, [vi("x", T.FLOAT, [2])], [vi("b", T.FLOAT, [2])])
+
+
+def old_opset():
+    return model([N("Relu", ["x"], ["y"])], [vi("x", T.FLOAT, [2])],
+                 [vi("y", T.FLOAT, [2])], opset=11)
+
+
+def new_opset():
+    m = model([N("Relu", ["x"], ["y"])], [vi("x", T.FLOAT, [2])],
+              [vi("y", T.FLOAT, [2])], opset=18)
+    return m
+
+
+def string_input():
+    return model([N("Identity", ["x"], ["y"])], [vi("x", T.STRING, [2])],
+                 [vi("y", T.STRING, [2])])
+
+
+def unranked_input():
+    x = onnx.ValueInfoProto()
+    x.name = "x"
+    x.type.tensor_type.elem_type = T.FLOAT
+    return model([N("Relu", ["x"], ["y"])], [x], [vi("y", T.FLOAT, [2])])
+
+
+def bad_matmul():
+    return model([N("MatMul", ["x", "w"], ["y"], name="mm")],
+                 [vi("x", T.FLOAT, [2, 3])], [vi("y", T.FLOAT, [2, 5])],
+                 [init("w", f32(4, 5))])
+
+
+def dynamic_axes_slice():
+    return model([N("Slice", ["x", "s", "e", "a"], ["y"], name="slice")],
+                 [vi("x", T.FLOAT, [4, 4]), vi("a", T.INT64, [1])],
+                 [vi("y", T.FLOAT, [4, 2])],
+                 [init("s", np.array([1], np.int64)),
+                  init("e", np.array([3], np.int64))])
+
+
+MODELS = {
+    "elementwise": elementwise,
+    "reductions": reductions,
+    "shapes": shapes,
+    "dynamic_reshape": dynamic_reshape,
+    "indexing": indexing,
+    "matmuls": matmuls,
+    "dtypes": dtypes,
+    "ffn_relu": lambda: ffn_model("relu"),
+    "ffn_gelu": lambda: ffn_model("gelu"),
+    "ffn_silu": lambda: ffn_model("silu"),
+    "ffn_sigmoid": lambda: ffn_model("sigmoid"),
+    "ffn_gemm_relu": lambda: ffn_model("relu", gemm=True),
+    "ffn_relu_topk": lambda: ffn_model("relu", topk=8),
+    "ffn_nobias": lambda: ffn_model("relu", bias=False),
+    "ffn_bad_bias": lambda: ffn_model("relu", up_bias_shape=[1, 1, 64]),
+    "ffn_relu_used_elsewhere": ffn_relu_used_elsewhere,
+    "topk_scatter": topk_scatter,
+    "topk_scatter_3d": lambda: topk_scatter(axis=2, rank=3),
+    "topk_scatter_axis0": lambda: topk_scatter(axis=0),
+    "topk_where": lambda: topk_threshold("where"),
+    "topk_mul": lambda: topk_threshold("mul"),
+    "topk_notless": lambda: topk_threshold("notless"),
+    "topk_greater": lambda: topk_threshold("greater"),
+    "router": router,
+    "router_gemm_raw": lambda: router(normalize=False, gemm=True),
+    "moe_relu": ms_moe,
+    "moe_swiglu_interleaved": lambda: ms_moe("swiglu", fusion=1, rank=3),
+    "moe_silu_fc3": lambda: ms_moe("silu", k=1, normalize=0, fc3=True,
+                                   biases=False),
+    "moe_sparse_mixer": lambda: ms_moe(sparse_mixer=1),
+    "moe_bad_experts": lambda: ms_moe(experts=4, k=5),
+    "unsupported_ops": unsupported_ops,
+    "missing_initializer": missing_initializer,
+    "cycle": cycle,
+    "old_opset": old_opset,
+    "new_opset": new_opset,
+    "string_input": string_input,
+    "unranked_input": unranked_input,
+    "bad_matmul": bad_matmul,
+    "dynamic_axes_slice": dynamic_axes_slice,
+}
+
+
+def main():
+    name, out = sys.argv[1], sys.argv[2]
+    m = MODELS[name]()
+    with open(out, "wb") as f:
+        f.write(m.SerializeToString())
+
+
+if __name__ == "__main__":
+    main()
