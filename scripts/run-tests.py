@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Runs every Parsimony test suite and prints one summary line.
 
-Suites: the lit/FileCheck regression tests (test/) and the GoogleTest unit
-tests (unittests/). Prints per-suite results, then `N passed, M failed`, and
+Suites: the lit/FileCheck regression tests (test/), the GoogleTest unit
+tests (unittests/) and the ONNX backend node-test conformance run
+(scripts/conformance.py, one aggregate check). Prints per-suite results, then `N passed, M failed`, and
 exits non-zero if anything failed or a suite could not run.
 """
 
@@ -67,13 +68,30 @@ def run_gtest(build_dir):
     return passed, failed, failures
 
 
+def run_conformance(build_dir):
+    """ONNX backend node tests through parsimony-run --check.
+
+    Counted as one check: it passes when at least 95% of the supported node
+    tests pass. Per-test results go to docs/conformance.md.
+    """
+    script = os.path.join(os.path.dirname(__file__), "conformance.py")
+    output = os.path.join(os.path.dirname(__file__), "..", "docs",
+                          "conformance.md")
+    proc = subprocess.run([sys.executable, script, "--build-dir", build_dir,
+                           "--output", output, "--jobs", "2"])
+    if proc.returncode == 0:
+        return 1, 0, []
+    return 0, 1, ["conformance: below the 95% pass rate (see docs/conformance.md)"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--build-dir", default="build")
     args = parser.parse_args()
     build_dir = os.path.abspath(args.build_dir)
 
-    suites = [("lit", run_lit), ("gtest", run_gtest)]
+    suites = [("lit", run_lit), ("gtest", run_gtest),
+              ("conformance", run_conformance)]
     total_passed, total_failed, all_failures = 0, 0, []
     rows = []
     for name, runner in suites:
@@ -85,7 +103,7 @@ def main():
 
     print("\n== Parsimony test summary ==")
     for name, p, f in rows:
-        print("  %-8s %5d passed, %d failed" % (name, p, f))
+        print("  %-11s %5d passed, %d failed" % (name, p, f))
     for failure in all_failures:
         print("  FAILED: " + failure)
     print("%d passed, %d failed" % (total_passed, total_failed))

@@ -6,6 +6,7 @@
 #include "parsimony/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/InitAllDialects.h"
@@ -38,6 +39,10 @@
 #ifdef PARSIMONY_HAVE_IMPORTER
 #include "parsimony/Importer/OnnxImporter.h"
 #endif
+
+#include "llvm/ADT/StringSet.h"
+
+#include <onnx/onnx_pb.h>
 
 using namespace mlir;
 using namespace parsimony;
@@ -148,6 +153,65 @@ void parsimony::registerCompilerDialects(DialectRegistry &registry) {
 // Loading and preparing
 //===----------------------------------------------------------------------===//
 
+#ifdef PARSIMONY_HAVE_IMPORTER
+/// Imports `path` with the frozen inputs moved from the graph's inputs to its
+/// initializers.
+static FailureOr<OwningOpRef<ModuleOp>>
+importWithFrozenInputs(StringRef path, MLIRContext &context,
+                       const CompileOptions &options,
+                       ImportOptions importOptions) {
+  Location loc = FileLineColLoc::get(&context, path, 0, 0);
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false);
+  onnx::ModelProto model;
+  if (!buffer || !model.ParseFromArray((*buffer)->getBufferStart(),
+                                       (*buffer)->getBufferSize()))
+    return emitError(loc) << "cannot read the ONNX model to freeze inputs";
+  onnx::GraphProto *graph = model.mutable_graph();
+  for (const FrozenInput &frozen : options.frozenInputs) {
+    auto *inputs = graph->mutable_input();
+    auto it = std::find_if(inputs->begin(), inputs->end(),
+                           [&](const onnx::ValueInfoProto &input) {
+                             return input.name() == frozen.name;
+                           });
+    if (it == inputs->end())
+      return emitError(loc) << "cannot freeze '" << frozen.name
+                            << "': the model has no such input";
+    inputs->erase(it);
+    onnx::TensorProto *init = graph->add_initializer();
+    init->set_name(frozen.name);
+    init->set_data_type(static_cast<int32_t>(frozen.dtype));
+    for (int64_t d : frozen.shape)
+      init->add_dims(d);
+    init->set_raw_data(frozen.bytes);
+  }
+  std::string bytes;
+  if (!model.SerializeToString(&bytes))
+    return emitError(loc) << "cannot re-serialize the ONNX model";
+  if (importOptions.externalDataDir.empty())
+    importOptions.externalDataDir = llvm::sys::path::parent_path(path).str();
+  return importOnnxBytes(bytes, context, importOptions, path);
+}
+#endif
+
+FailureOr<std::vector<std::string>>
+parsimony::getOnnxGraphInputNames(StringRef path, std::string &error) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/false);
+  onnx::ModelProto model;
+  if (!buffer || !model.ParseFromArray((*buffer)->getBufferStart(),
+                                       (*buffer)->getBufferSize())) {
+    error = "cannot read the ONNX model '" + path.str() + "'";
+    return failure();
+  }
+  llvm::StringSet<> initializers;
+  for (const onnx::TensorProto &init : model.graph().initializer())
+    initializers.insert(init.name());
+  std::vector<std::string> names;
+  for (const onnx::ValueInfoProto &input : model.graph().input())
+    if (!initializers.contains(input.name()))
+      names.push_back(input.name());
+  return names;
+}
+
 FailureOr<OwningOpRef<ModuleOp>>
 parsimony::loadModel(StringRef path, MLIRContext &context,
                      const CompileOptions &options) {
@@ -156,7 +220,18 @@ parsimony::loadModel(StringRef path, MLIRContext &context,
     ImportOptions importOptions;
     for (const auto &dim : options.dims)
       importOptions.dimBindings[dim.getKey().str()] = dim.getValue();
-    return importOnnxFile(path, context, importOptions);
+    FailureOr<OwningOpRef<ModuleOp>> module =
+        options.frozenInputs.empty()
+            ? importOnnxFile(path, context, importOptions)
+            : importWithFrozenInputs(path, context, options, importOptions);
+    if (failed(module))
+      return failure();
+    // Raise sparse idioms into spx, as parsimony-translate does by default.
+    PassManager pm(&context);
+    buildOnnxImportPipeline(pm, /*raiseSparseIdioms=*/true);
+    if (failed(pm.run(**module)))
+      return failure();
+    return module;
 #else
     emitError(UnknownLoc::get(&context))
         << "this build of Parsimony has no ONNX importer; cannot load '"
@@ -203,6 +278,21 @@ static FailureOr<TensorSignature> describe(func::FuncOp func, unsigned index,
                             << "' has unsupported element type "
                             << ranked.getElementType();
   tensor.dtype = *dtype;
+  // MLIR integers are signless; the importer records ONNX's element type.
+  auto onnxType =
+      isResult ? func.getResultAttrOfType<StringAttr>(index, "onnx.element_type")
+               : func.getArgAttrOfType<StringAttr>(index, "onnx.element_type");
+  if (onnxType) {
+    std::optional<DType> recorded =
+        llvm::StringSwitch<std::optional<DType>>(onnxType.getValue())
+            .Case("UINT8", DType::UInt8)
+            .Case("UINT16", DType::UInt16)
+            .Case("UINT32", DType::UInt32)
+            .Case("UINT64", DType::UInt64)
+            .Default(std::nullopt);
+    if (recorded && dtypeSize(*recorded) == dtypeSize(tensor.dtype))
+      tensor.dtype = *recorded;
+  }
   for (auto [dim, size] : llvm::enumerate(ranked.getShape())) {
     if (ShapedType::isDynamic(size)) {
       std::string symbol = symbolicDimName(func, index, dim, isResult);
@@ -284,7 +374,18 @@ LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
   pipeline.useKernels = options.useKernels;
   pipeline.approximateMath = options.approximateMath;
   buildCpuPipeline(pm, pipeline);
-  return pm.run(module);
+  if (failed(pm.run(module)))
+    return failure();
+  // The conversions to LLVM are partial: name whatever they left behind
+  // rather than failing later in translation.
+  WalkResult leftover = module.walk([](Operation *op) {
+    if (isa<ModuleOp>(op) || isa<LLVM::LLVMDialect>(op->getDialect()))
+      return WalkResult::advance();
+    op->emitError() << "the CPU pipeline could not lower '" << op->getName()
+                    << "' to LLVM";
+    return WalkResult::interrupt();
+  });
+  return failure(leftover.wasInterrupted());
 }
 
 /// The LLVM CPU name and feature string for `cpu`.

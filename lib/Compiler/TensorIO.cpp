@@ -236,10 +236,19 @@ bool parsimony::readTensorProto(StringRef path, HostTensor &tensor,
             std::to_string(proto.data_type());
     return false;
   }
-  tensor.shape.assign(proto.dims().begin(), proto.dims().end());
-  tensor.allocate();
-  int64_t n = tensor.numElements();
-  size_t bytes = tensor.data.size();
+  // Validate the sizes before allocating: a file that is not really a
+  // TensorProto parses into arbitrary dims.
+  tensor.shape.clear();
+  int64_t n = 1;
+  for (int64_t dim : proto.dims()) {
+    if (dim < 0 || (dim > 0 && n > (int64_t(1) << 40) / dim)) {
+      error = "'" + path.str() + "' has an invalid or too large shape";
+      return false;
+    }
+    tensor.shape.push_back(dim);
+    n *= dim;
+  }
+  size_t bytes = static_cast<size_t>(n * dtypeSize(tensor.dtype));
   if (proto.has_data_location() &&
       proto.data_location() == onnx::TensorProto::EXTERNAL) {
     error = "'" + path.str() + "': external tensor data is not supported here";
@@ -252,9 +261,19 @@ bool parsimony::readTensorProto(StringRef path, HostTensor &tensor,
               std::to_string(bytes);
       return false;
     }
+    tensor.allocate();
     std::memcpy(tensor.data.data(), proto.raw_data().data(), bytes);
     return true;
   }
+  int typedValues = proto.float_data_size() + proto.double_data_size() +
+                    proto.int64_data_size() + proto.uint64_data_size() +
+                    proto.int32_data_size();
+  if (typedValues != n) {
+    error = "'" + path.str() + "' holds " + std::to_string(typedValues) +
+            " values for " + std::to_string(n) + " elements";
+    return false;
+  }
+  tensor.allocate();
   auto sizeMismatch = [&](int got) {
     error = "'" + path.str() + "' holds " + std::to_string(got) +
             " values for " + std::to_string(n) + " elements";

@@ -57,6 +57,16 @@ struct ModelSignature {
   std::vector<TensorSignature> outputs;
 };
 
+/// A graph input replaced by a constant before import (--freeze-input):
+/// specializes shape computations that depend on input values.
+struct FrozenInput {
+  std::string name;
+  DType dtype = DType::Float32;
+  llvm::SmallVector<int64_t> shape;
+  /// Row-major little-endian element bytes.
+  std::string bytes;
+};
+
 struct CompileOptions {
   /// Target CPU: native, x86-64-v3 (AVX2), x86-64-v4 (AVX-512), or any LLVM
   /// CPU name.
@@ -70,6 +80,8 @@ struct CompileOptions {
   std::string entry;
   /// Symbolic dimension bindings (--dim NAME=VALUE).
   llvm::StringMap<int64_t> dims;
+  /// ONNX graph inputs to turn into initializers.
+  std::vector<FrozenInput> frozenInputs;
   /// Pipeline knobs.
   bool useKernels = true;
   bool approximateMath = true;
@@ -79,6 +91,11 @@ struct CompileOptions {
 mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
 loadModel(llvm::StringRef path, mlir::MLIRContext &context,
           const CompileOptions &options);
+
+/// The names of an ONNX model's graph inputs that are not initializers, in
+/// order.
+mlir::FailureOr<std::vector<std::string>>
+getOnnxGraphInputNames(llvm::StringRef path, std::string &error);
 
 /// Finds the entry function, checks every shape is static, names it for the
 /// C ABI and returns its signature. Must run before lowering.

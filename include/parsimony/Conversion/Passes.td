@@ -54,4 +54,16 @@ def ApproximateMath : Pass<"parsimony-approximate-math"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def DistinctReturnedBuffers : Pass<"parsimony-distinct-returned-buffers"> {
+  let summary = "Give every returned memref its own buffer";
+  let description = [{
+    A function may return the same buffer more than once (an ONNX graph
+    that outputs one value twice, or CSE merging identical empty tensors).
+    Each repeated operand of `func.return` is replaced by a fresh copy, so
+    `--buffer-results-to-out-params` can give every result its own
+    caller-allocated out-parameter.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 #endif // PARSIMONY_CONVERSION_PASSES_TD
