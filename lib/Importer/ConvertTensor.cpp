@@ -242,7 +242,9 @@ LogicalResult convertReshape(NodeContext &nc) {
   auto type = typeOf(x);
   bool allowZero = nc.attrInt("allowzero", 0) != 0;
   Emitter em = emitterFor(nc);
-  std::optional<SmallVector<OpFoldResult>> dims = nc.shapeInput(1);
+  // Runtime shape tensors may hold 0 and -1 entries: handled below.
+  std::optional<SmallVector<OpFoldResult>> dims =
+      nc.shapeInput(1, /*allowRuntime=*/false);
   SmallVector<int64_t> shape;
   SmallVector<Value> values;
   if (dims) {

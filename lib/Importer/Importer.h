@@ -183,7 +183,10 @@ public:
   FailureOr<SmallVector<int64_t>> constInts(unsigned i, StringRef what);
   /// The elements of a 0-D/1-D integer input known at import time either as
   /// constants (IntegerAttr) or symbolically (index Values).
-  std::optional<SmallVector<OpFoldResult>> shapeInput(unsigned i);
+  /// With `allowRuntime`, a runtime 0-D/1-D integer tensor of static length
+  /// is read element by element (tensor.extract).
+  std::optional<SmallVector<OpFoldResult>> shapeInput(unsigned i,
+                                                      bool allowRuntime = true);
 
   // Outputs.
   unsigned numOutputs() const { return node.output_size(); }

@@ -263,7 +263,8 @@ void NodeContext::setOutput(unsigned i, Value value, int32_t onnxType) {
   e.lazyAttr = {};
 }
 
-std::optional<SmallVector<OpFoldResult>> NodeContext::shapeInput(unsigned i) {
+std::optional<SmallVector<OpFoldResult>>
+NodeContext::shapeInput(unsigned i, bool allowRuntime) {
   if (!hasInput(i))
     return std::nullopt;
   ValueEntry *e = importer.entry(node.input(i));
@@ -280,6 +281,8 @@ std::optional<SmallVector<OpFoldResult>> NodeContext::shapeInput(unsigned i) {
     return result;
   }
   // A runtime 0-D/1-D integer tensor of static length: read its elements.
+  if (!allowRuntime)
+    return std::nullopt;
   Value v = input(i);
   auto type = v ? dyn_cast<RankedTensorType>(v.getType()) : nullptr;
   if (!type || type.getRank() > 1 || !type.hasStaticShape() ||
