@@ -56,6 +56,9 @@ RankedTensorType rankedType(Value v) {
 std::optional<double> splatValue(Value v) {
   if (!v)
     return std::nullopt;
+  // A tensor filled with a constant is a splat too.
+  if (auto fill = v.getDefiningOp<linalg::FillOp>())
+    return splatValue(fill.getInputs()[0]);
   Attribute attr;
   if (!matchPattern(v, m_Constant(&attr)))
     return std::nullopt;
@@ -544,10 +547,23 @@ std::optional<TopKMatch> matchKthValue(Value kth) {
   ArrayRef<int64_t> strides = slice.getStaticStrides();
   if (offsets[last] != topk->k - 1 || sizes[last] != 1 || strides[last] != 1)
     return std::nullopt;
-  for (int64_t d = 0; d < last; ++d)
-    if (offsets[d] != 0 || strides[d] != 1 ||
-        sizes[d] != srcType.getDimSize(d) || ShapedType::isDynamic(sizes[d]))
+  SmallVector<OpFoldResult> mixedSizes = slice.getMixedSizes();
+  for (int64_t d = 0; d < last; ++d) {
+    if (offsets[d] != 0 || strides[d] != 1)
       return std::nullopt;
+    if (!ShapedType::isDynamic(sizes[d])) {
+      if (sizes[d] != srcType.getDimSize(d))
+        return std::nullopt;
+      continue;
+    }
+    // A dynamic size must be the full extent: tensor.dim of the source.
+    auto dim = dyn_cast_if_present<Value>(mixedSizes[d])
+                   ? cast<Value>(mixedSizes[d]).getDefiningOp<tensor::DimOp>()
+                   : tensor::DimOp();
+    std::optional<int64_t> index = dim ? dim.getConstantIndex() : std::nullopt;
+    if (!dim || !index || *index != d || dim.getSource() != slice.getSource())
+      return std::nullopt;
+  }
   // The result must broadcast along the last axis only: its trailing size is
   // 1 (kept dim) or the dim was dropped and re-added.
   auto kthType = rankedType(kth);
