@@ -40,6 +40,16 @@ struct SharedOptions {
       cl::desc("Use the runtime GEMM micro-kernels for f32 matmuls "
                "(--kernels=false lowers them to loops)"),
       cl::init(true), cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> moe{
+      "moe",
+      cl::desc("MoE dispatch: dropless (default, no token dropped) or "
+               "capacity (C = ceil(T / E * capacity-factor) slots per expert)"),
+      cl::init("dropless"), cl::cat(getCompileOptionCategory())};
+  cl::opt<double> capacityFactor{
+      "capacity-factor",
+      cl::desc("Capacity factor for --moe=capacity (default: each layer's "
+               "own, 1.0 unless the model sets it)"),
+      cl::init(0.0), cl::cat(getCompileOptionCategory())};
   cl::opt<bool> approximateMath{
       "approximate-math",
       cl::desc("Vectorizable polynomial approximations of erf/exp/tanh/log"),
@@ -68,6 +78,20 @@ mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
   result.entry = cl.entry;
   result.useKernels = cl.kernels;
   result.approximateMath = cl.approximateMath;
+  if (cl.moe != "dropless" && cl.moe != "capacity") {
+    errs() << "error: --moe must be dropless or capacity (got '" << cl.moe
+           << "')\n";
+    return mlir::failure();
+  }
+  // Dropless is the default: only an explicit --moe=capacity overrides
+  // what a layer asks for, and so does a dropless request made explicit.
+  result.moe = cl.moe.getNumOccurrences() ? cl.moe.getValue() : "";
+  if (cl.capacityFactor < 0.0 ||
+      (cl.capacityFactor.getNumOccurrences() && cl.capacityFactor == 0.0)) {
+    errs() << "error: --capacity-factor must be positive\n";
+    return mlir::failure();
+  }
+  result.capacityFactor = cl.capacityFactor;
   if (!cl.name.empty()) {
     bool valid = isAlpha(cl.name.front()) || cl.name.front() == '_';
     for (char c : cl.name)

@@ -373,6 +373,8 @@ LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
   CpuPipelineOptions pipeline;
   pipeline.useKernels = options.useKernels;
   pipeline.approximateMath = options.approximateMath;
+  pipeline.moe = options.moe;
+  pipeline.capacityFactor = options.capacityFactor;
   buildCpuPipeline(pm, pipeline);
   if (failed(pm.run(module)))
     return failure();

@@ -32,7 +32,10 @@ void parsimony::buildCpuPipeline(OpPassManager &pm,
                                  const CpuPipelineOptions &options) {
   // MoE layers become route -> dispatch -> expert_ffn -> combine, which
   // bufferize into runtime kernel calls like every other spx op.
-  pm.addPass(spx::createSpxDecomposeMoE());
+  spx::SpxDecomposeMoEOptions decompose;
+  decompose.dispatchOverride = options.moe;
+  decompose.capacityFactorOverride = options.capacityFactor;
+  pm.addPass(spx::createSpxDecomposeMoE(decompose));
 
   // Import-level dialects to linalg on tensors.
   OpPassManager &fn = pm.nest<func::FuncOp>();

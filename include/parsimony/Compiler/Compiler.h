@@ -82,6 +82,10 @@ struct CompileOptions {
   llvm::StringMap<int64_t> dims;
   /// ONNX graph inputs to turn into initializers.
   std::vector<FrozenInput> frozenInputs;
+  /// MoE dispatch override (--moe=dropless|capacity; empty keeps each
+  /// layer's own) and capacity factor (--capacity-factor; 0 keeps).
+  std::string moe;
+  double capacityFactor = 0.0;
   /// Pipeline knobs.
   bool useKernels = true;
   bool approximateMath = true;

@@ -15,6 +15,16 @@ struct CpuPipelineOptions
       llvm::cl::desc("Lower f32 matmuls to the runtime micro-kernels "
                      "(otherwise to loops)"),
       llvm::cl::init(true)};
+  Option<std::string> moe{
+      *this, "moe",
+      llvm::cl::desc("Override the dispatch of every MoE layer: dropless or "
+                     "capacity (default: each layer's own)"),
+      llvm::cl::init("")};
+  Option<double> capacityFactor{
+      *this, "capacity-factor",
+      llvm::cl::desc("Override every MoE layer's capacity factor (0 keeps "
+                     "each layer's own)"),
+      llvm::cl::init(0.0)};
   Option<bool> approximateMath{
       *this, "approximate-math",
       llvm::cl::desc("Use vectorizable polynomial approximations for "
