@@ -159,6 +159,28 @@ static int run() {
     llvm::outs().flush();
     return 0;
   }
+  // Devices and pipes (e.g. /dev/null) are written directly; never replace
+  // them with a regular file.
+  llvm::sys::fs::file_status status;
+  if (!llvm::sys::fs::status(outputFilename, status) &&
+      llvm::sys::fs::exists(status) &&
+      !llvm::sys::fs::is_regular_file(status)) {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(outputFilename, ec);
+    if (ec) {
+      llvm::errs() << "error: cannot open '" << outputFilename
+                   << "': " << ec.message() << "\n";
+      return 1;
+    }
+    bool ok = succeeded(print(os));
+    os.flush();
+    if (os.has_error()) {
+      os.clear_error();
+      ok = false;
+      llvm::errs() << "error: cannot write '" << outputFilename << "'\n";
+    }
+    return ok ? 0 : 1;
+  }
   // Write to a temporary next to the destination, then rename: a failed
   // write never leaves a partial output file.
   llvm::SmallString<256> model(outputFilename);
