@@ -30,6 +30,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -1103,6 +1104,20 @@ TEST(SpxExpertFfn, QuantizedStackedFormats) {
       runExperts(rng, c, offsets, sizes, 8, cfg + " " + formats[i].name());
     }
   });
+}
+
+TEST(SpxExpertFfn, DecodeOnFreshThread) {
+  // Single-token decode on a thread whose per-thread scratch was never
+  // allocated (a fresh thread, one runtime thread) must still compute.
+  std::mt19937 rng(17);
+  ExpertCase c;
+  c.D = 64;
+  c.F = 96;
+  std::vector<int64_t> offsets = {0, 0, 0, 1}, sizes = {0, 0, 1, 0};
+  parsimony_set_num_threads(1);
+  std::thread worker([&] { runExperts(rng, c, offsets, sizes, 1, "fresh"); });
+  worker.join();
+  parsimony_set_num_threads(0);
 }
 
 //===----------------------------------------------------------------------===//

@@ -425,6 +425,10 @@ int64_t topkIndices(const float *v, int64_t n, int64_t k, int64_t *out) {
 // Dense matmul on any weight format.
 //===----------------------------------------------------------------------===//
 
+/// Tokens that share one union of nonzero neurons (the rowsFma register
+/// block height).
+constexpr int64_t TokenBlock = 4;
+
 /// Floats of dequantized weight one task holds at a time (fits L2).
 constexpr int64_t DequantBlockFloats = 32 * 1024;
 
@@ -434,6 +438,39 @@ void denseMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
   int64_t K = w.k, N = w.n;
   if (T <= 0 || N <= 0)
     return;
+  if (w.nk && K > 0 && (T <= 8 || N <= 8)) {
+    // Few tokens on neuron-major rows: a GEMV of dot products, parallel over
+    // neuron chunks, each row streamed once per 4-token tile (dequantized
+    // rows go through scratch). This is also the decode path of expert_ffn.
+    // (It also keeps these shapes off sgemm's zero-scratch streaming path,
+    // which skips the call on a thread that never allocated scratch.)
+    const SpxSimd &vec = simd();
+    int64_t chunk = T <= TokenBlock
+                        ? std::max<int64_t>(16, ceilDiv(N, 4 * numThreads()))
+                        : 64;
+    if (!w.isF32())
+      chunk = std::min(chunk, std::max<int64_t>(1, DequantBlockFloats / K));
+    forEach(ceilDiv(N, chunk), T * K * N > (int64_t(1) << 16),
+            [&](int64_t task) {
+              int64_t j0 = task * chunk, j1 = std::min(N, j0 + chunk);
+              int64_t cnt = j1 - j0;
+              const float **rows = taskScratch<const float *>(TaskRows, cnt);
+              if (w.isF32()) {
+                for (int64_t j = 0; j < cnt; ++j)
+                  rows[j] = w.f32() + (j0 + j) * K;
+              } else {
+                float *deq = taskScratch<float>(TaskDequant, cnt * K);
+                for (int64_t j = 0; j < cnt; ++j) {
+                  w.storedRow(j0 + j, 0, K, deq + j * K);
+                  rows[j] = deq + j * K;
+                }
+              }
+              for (int64_t t0 = 0; t0 < T; t0 += TokenBlock)
+                vec.dotRows(K, int(std::min(TokenBlock, T - t0)), a + t0 * lda,
+                            lda, cnt, rows, c + t0 * ldc + j0, ldc);
+            });
+    return;
+  }
   if (w.isF32() || K == 0) {
     parsimony_sgemm(T, N, K, 1.0f, a, lda, 0, w.f32(), w.nk ? K : N,
                     w.nk ? 1 : 0, 0.0f, c, ldc);
@@ -482,18 +519,29 @@ void addBias(float *y, int64_t ldy, int64_t T, int64_t N, const float *bias) {
 // Activation-sparse projection.
 //===----------------------------------------------------------------------===//
 
-/// Tokens that share one union of nonzero neurons (the rowsFma register
-/// block height).
-constexpr int64_t TokenBlock = 4;
-
 /// Sparse work (token x union-row multiply-adds) above which the dense
-/// sgemm is faster, as a fraction of the dense work T x K. Measured on the
-/// FFN shape (K = 3072, N = 768, f32) with bench/spx
-/// (parsimony-bench-spx --crossover): with T <= 4 the dense product is a
-/// bandwidth-bound GEMV that reads every row, with more tokens sgemm runs
-/// near peak while the union rows are re-read per token block.
-constexpr double CrossoverGemv = 0.55;
-constexpr double CrossoverGemm = 0.30;
+/// sgemm is faster, as a fraction of the dense work T x K (for full token
+/// blocks: the union density). Measured on the FFN down-projection (K =
+/// 3072 -> N = 768, f32 kn, weights cold, 2 threads) with
+/// `parsimony-bench-spx --crossover` (docs/runtime-kernels.md): the sparse
+/// and dense times cross at a union density of about 0.8 for T = 1, 0.7 for
+/// T = 4 (the dense product is then a bandwidth-bound GEMV that reads every
+/// row), 0.5 for T = 16 and 0.3 for T = 128, where sgemm runs near peak while
+/// every 4-token block re-reads its union rows.
+constexpr double CrossoverGemv = 0.7;  // T <= 4
+constexpr double CrossoverSmall = 0.5; // T <= 16
+constexpr double CrossoverGemm = 0.3;  // larger T
+
+/// The crossover for T tokens. PARSIMONY_SPX_CROSSOVER overrides it (for
+/// tuning and benchmarks: 0 forces the dense path, 1e9 the sparse one); it is
+/// read on every call so that a benchmark can switch it.
+double crossoverFor(int64_t T) {
+  if (const char *env = std::getenv("PARSIMONY_SPX_CROSSOVER"))
+    return std::atof(env);
+  return T <= TokenBlock ? CrossoverGemv
+         : T <= 16       ? CrossoverSmall
+                         : CrossoverGemm;
+}
 
 /// Rows of a quantized or nk weight dequantized per rowsFma call.
 constexpr int64_t DequantRowGroup = 32;
@@ -527,8 +575,7 @@ void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
     sparseWork += tb * m;
   }
 
-  double crossover = T <= TokenBlock ? CrossoverGemv : CrossoverGemm;
-  if (double(sparseWork) > crossover * double(T) * double(K)) {
+  if (double(sparseWork) > crossoverFor(T) * double(T) * double(K)) {
     denseMatmul(h, ldh, T, w, y, ldy);
     addBias(y, ldy, T, N, bias);
     return;
