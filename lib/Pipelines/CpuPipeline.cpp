@@ -46,8 +46,8 @@ void parsimony::buildCpuPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
-  // Fuse elementwise and broadcast work into its producers/consumers.
-  pm.addPass(createLinalgElementwiseOpFusionPass());
+  // Fuse elementwise and broadcast work, never into a matmul.
+  pm.addPass(createFuseElementwise());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 

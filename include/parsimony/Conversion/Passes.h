@@ -6,9 +6,18 @@
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
+namespace affine {
+class AffineDialect;
+} // namespace affine
 namespace arith {
 class ArithDialect;
 } // namespace arith
+namespace linalg {
+class LinalgDialect;
+} // namespace linalg
+namespace tensor {
+class TensorDialect;
+} // namespace tensor
 namespace func {
 class FuncDialect;
 } // namespace func

@@ -54,6 +54,23 @@ def ApproximateMath : Pass<"parsimony-approximate-math"> {
                            "::mlir::vector::VectorDialect"];
 }
 
+def FuseElementwise : Pass<"parsimony-fuse-elementwise"> {
+  let summary = "Fuse elementwise producers into consumers, keeping "
+                "contractions clean";
+  let description = [{
+    Upstream's elementwise fusion (producer-into-consumer fusion of
+    `linalg.generic` ops, reshape folding by expansion, constant folding,
+    and their cleanups) with one difference: nothing is fused into a
+    contraction. Fusing LayerNorm's normalization or a bias + GELU into the
+    following matmul would make the matmul a generic op that recomputes the
+    producer for every output element and can no longer run on the GEMM
+    micro-kernels; it is fused into the matmul's *other* consumers instead.
+  }];
+  let dependentDialects = ["::mlir::affine::AffineDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 def DistinctReturnedBuffers : Pass<"parsimony-distinct-returned-buffers"> {
   let summary = "Give every returned memref its own buffer";
   let description = [{

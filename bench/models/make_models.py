@@ -1,0 +1,91 @@
+"""Benchmark models, exported from PyTorch with fixed seeds.
+
+  make_models.py DIR
+
+writes, with their inputs (NAME.x.npy, ...):
+  bert_layer.onnx  one BERT-base encoder layer (d=768, 12 heads, ff=3072,
+                   GELU), seq 128, batch 1 (28 MB of weights)
+  bert12.onnx      twelve such layers (340 MB: far above the 32 MiB L3)
+  decoder12.onnx   a 12-layer GPT-2-style decoder (d=768, 12 heads,
+                   ff=3072, tanh GELU) taking one token step with a
+                   128-token KV cache per layer, batch 1 (340 MB)
+"""
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+D, HEADS, FF, SEQ, PAST = 768, 12, 3072, 128, 128
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+
+
+class EncoderStack(torch.nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(
+            torch.nn.TransformerEncoderLayer(D, HEADS, FF, dropout=0.0,
+                                             activation="gelu",
+                                             batch_first=True)
+            for _ in range(layers))
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class DecoderLayer(torch.nn.Module):
+    """GPT-2 block for one new token attending to a cached past."""
+
+    def __init__(self):
+        super().__init__()
+        self.ln1, self.ln2 = torch.nn.LayerNorm(D), torch.nn.LayerNorm(D)
+        self.qkv = torch.nn.Linear(D, 3 * D)
+        self.proj = torch.nn.Linear(D, D)
+        self.fc, self.fc_out = torch.nn.Linear(D, FF), torch.nn.Linear(FF, D)
+
+    def forward(self, x, past_k, past_v):
+        b = x.shape[0]
+        q, k, v = self.qkv(self.ln1(x)).split(D, dim=2)
+        heads = lambda t: t.view(b, 1, HEADS, D // HEADS).transpose(1, 2)
+        q, k, v = heads(q), heads(k), heads(v)
+        k = torch.cat([past_k, k], dim=2)
+        v = torch.cat([past_v, v], dim=2)
+        att = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(D // HEADS), -1)
+        x = x + self.proj((att @ v).transpose(1, 2).reshape(b, 1, D))
+        h = torch.nn.functional.gelu(self.fc(self.ln2(x)), approximate="tanh")
+        return x + self.fc_out(h)
+
+
+class DecoderStack(torch.nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = torch.nn.ModuleList(DecoderLayer() for _ in range(layers))
+
+    def forward(self, x, past_k, past_v):
+        for i, layer in enumerate(self.layers):
+            x = layer(x, past_k[i], past_v[i])
+        return x
+
+
+def export(name, model, inputs, names):
+    model.eval()
+    # Not under no_grad(): that picks PyTorch's fused fast paths, which have
+    # no ONNX export.
+    torch.onnx.export(model, inputs, f"{out}/{name}.onnx", input_names=names,
+                      output_names=["y"], opset_version=17)
+    for n, t in zip(names, inputs):
+        np.save(f"{out}/{name}.{n}.npy", t.numpy())
+
+
+torch.manual_seed(0)
+x = torch.randn(1, SEQ, D)
+export("bert_layer", EncoderStack(1), (x,), ["x"])
+export("bert12", EncoderStack(12), (x,), ["x"])
+token = torch.randn(1, 1, D)
+past = torch.randn(12, 1, HEADS, PAST, D // HEADS)
+export("decoder12", DecoderStack(12), (token, past, past.clone() * 0.5),
+       ["x", "past_k", "past_v"])
