@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Parsimony vs ONNX Runtime, measured side by side in one run.
+
+  /usr/bin/python3 bench/run_benchmarks.py [--build-dir build]
+      [--work bench/results] [--rounds 5] [--runs 20]
+      [--models bert_layer,bert12,decoder12] [--output docs/benchmarks.md]
+
+For every model (bench/models/make_models.py) both engines run on the same
+inputs, alternating Parsimony and ONNX Runtime for --rounds rounds of --runs
+timed runs each (after warm-up, compilation excluded); the median of the
+round medians is reported, with the ratio ONNX Runtime time / Parsimony time
+(> 1: Parsimony is faster). A STREAM triad probe measured in the same run
+gives the memory-bandwidth limit: for each model, weight bytes read per run
+divided by the run time is stated as a fraction of it. Writes a Markdown
+table and a plot (PNG) next to --output.
+"""
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+MODELS = {
+    "bert_layer": ("BERT-base encoder layer, seq 128, batch 1", ["x"]),
+    "bert12": ("12 BERT-base encoder layers, seq 128, batch 1", ["x"]),
+    "decoder12": ("12-layer GPT-2-style decoder, one token step with a "
+                  "128-token KV cache, batch 1", ["x", "past_k", "past_v"]),
+}
+
+
+def run(cmd, **kw):
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if proc.returncode != 0:
+        sys.exit(f"error: {' '.join(cmd)} failed:\n{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def median_ms(output):
+    m = re.search(r"median_ms: ([0-9.]+)", output)
+    if not m:
+        sys.exit(f"error: no median_ms in:\n{output}")
+    return float(m.group(1))
+
+
+def weight_bytes(model_path):
+    """Bytes of initializers (the weights read on every run)."""
+    import onnx
+    model = onnx.load(model_path, load_external_data=False)
+    total = 0
+    for init in model.graph.initializer:
+        n = 1
+        for d in init.dims:
+            n *= d
+        total += n * {1: 4, 10: 2, 11: 8, 7: 8, 6: 4}.get(init.data_type, 1)
+    return total
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--work", default=os.path.join(ROOT, "bench", "results"))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    args = parser.parse_args()
+
+    build = os.path.abspath(args.build_dir)
+    work = os.path.abspath(args.work)
+    os.makedirs(work, exist_ok=True)
+    names = [m for m in args.models.split(",") if m]
+    for name in names:
+        if name not in MODELS:
+            sys.exit(f"error: unknown model '{name}' (known: {', '.join(MODELS)})")
+
+    run(["bash", os.path.join(ROOT, "scripts", "setup-ort.sh")])
+    run(["ninja", "-C", build, "parsimony-compile", "parsimony-run",
+         "parsimony-bench-stream"])
+    if not all(os.path.exists(os.path.join(work, f"{n}.onnx")) for n in names):
+        print("generating models ...", flush=True)
+        run(["/usr/bin/python3", os.path.join(ROOT, "bench", "models", "make_models.py"), work])
+
+    ort = ["node", os.path.join(ROOT, "scripts", "ort", "run-ort.js")]
+    prun = os.path.join(build, "bin", "parsimony-run")
+    stream = float(re.search(r"triad_gbps: ([0-9.]+)",
+                             run([os.path.join(build, "bin", "parsimony-bench-stream")])).group(1))
+    print(f"STREAM triad: {stream:.1f} GB/s", flush=True)
+
+    rows = []
+    for name in names:
+        model = os.path.join(work, f"{name}.onnx")
+        library = os.path.join(work, f"{name}.so")
+        start = time.time()
+        run([os.path.join(build, "bin", "parsimony-compile"), model, "-o", library])
+        compile_s = time.time() - start
+        inputs = []
+        for input_name in MODELS[name][1]:
+            inputs += ["--input", f"{input_name}={work}/{name}.{input_name}.npy"]
+        timing = ["--benchmark", str(args.runs)]
+        ours, theirs = [], []
+        for _ in range(args.rounds):  # alternate to share the machine's state
+            ours.append(median_ms(run([prun, library] + inputs + timing)))
+            theirs.append(median_ms(run(ort + [model] + inputs + timing)))
+        p, o = statistics.median(ours), statistics.median(theirs)
+        wbytes = weight_bytes(model)
+        rows.append(dict(name=name, desc=MODELS[name][0], ours=p, ort=o,
+                         ratio=o / p, weights_mb=wbytes / 1e6,
+                         gbps=wbytes / (p / 1e3) / 1e9, compile_s=compile_s,
+                         ours_all=ours, ort_all=theirs))
+        print(f"{name}: parsimony {p:.2f} ms, onnxruntime {o:.2f} ms, "
+              f"ratio {o / p:.2f}x", flush=True)
+
+    command = ("/usr/bin/python3 bench/run_benchmarks.py "
+               f"--rounds {args.rounds} --runs {args.runs} --models {','.join(names)}")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Parsimony against ONNX Runtime 1.30 (CPU, npm `onnxruntime-node`, "
+        "default session options: all graph optimizations, one intra-op "
+        "thread per core), measured side by side in one run on the same "
+        "models and inputs, alternating the two engines. Each figure is the "
+        "median over rounds of the median of the timed runs in a round "
+        "(compilation and session creation excluded).",
+        "",
+        f"Machine: {cpu_name()}, {os.cpu_count()} cores. "
+        f"STREAM triad bandwidth measured in the same run: **{stream:.1f} GB/s**.",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| model | weights | Parsimony | ONNX Runtime | ratio (ORT / Parsimony) "
+        "| weight bytes / time | of STREAM | compile |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['desc']} | {r['weights_mb']:.0f} MB | {r['ours']:.2f} ms "
+            f"| {r['ort']:.2f} ms | **{r['ratio']:.2f}x** | {r['gbps']:.1f} GB/s "
+            f"| {100 * r['gbps'] / stream:.0f}% | {r['compile_s']:.1f} s |")
+    lines += [
+        "",
+        "Per-round medians (ms), Parsimony / ONNX Runtime:",
+        "",
+    ]
+    for r in rows:
+        lines.append(f"- {r['name']}: " + ", ".join(
+            f"{a:.2f}/{b:.2f}" for a, b in zip(r["ours_all"], r["ort_all"])))
+    lines.append("")
+
+    plot = os.path.splitext(args.output)[0] + ".png"
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        xs = range(len(rows))
+        ax.bar([x - 0.2 for x in xs], [r["ours"] for r in rows], 0.4, label="Parsimony")
+        ax.bar([x + 0.2 for x in xs], [r["ort"] for r in rows], 0.4, label="ONNX Runtime 1.30")
+        ax.set_xticks(list(xs), [r["name"] for r in rows])
+        ax.set_ylabel("median ms per run")
+        ax.set_yscale("log")
+        for x, r in zip(xs, rows):
+            ax.annotate(f"{r['ratio']:.2f}x", (x, max(r["ours"], r["ort"])),
+                        ha="center", va="bottom")
+        ax.legend()
+        ax.set_title("Dense models, lower is better (ratio = ORT / Parsimony)")
+        fig.tight_layout()
+        fig.savefig(plot, dpi=120)
+        lines.insert(lines.index("Per-round medians (ms), Parsimony / ONNX Runtime:"),
+                     f"![benchmarks]({os.path.basename(plot)})\n")
+    except ImportError:
+        print("note: matplotlib not installed; no plot", file=sys.stderr)
+
+    existing = ""
+    if os.path.exists(args.output):
+        with open(args.output) as f:
+            existing = f.read()
+    # Sections other issues add (sparse FFN, MoE, ...) follow the dense
+    # table and are kept.
+    marker = "\n## "
+    tail = existing[existing.find(marker):] if marker in existing else ""
+    with open(args.output, "w") as f:
+        f.write("\n".join(lines) + tail)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
