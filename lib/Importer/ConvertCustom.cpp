@@ -76,6 +76,10 @@ template <bool parsimonyDomain> LogicalResult convertMoE(NodeContext &nc) {
   if (!act || *act == Activation::gelu_tanh || *act == Activation::sigmoid)
     return nc.error() << "unsupported activation_type '" << actName
                       << "' (expected relu, gelu, silu, identity or swiglu)";
+  // ONNX Runtime's MoE computes gelu with the tanh approximation
+  // (0.5 x (1 + tanh(0.7978845608 (x + 0.044715 x^3)))).
+  if (*act == Activation::gelu)
+    act = Activation::gelu_tanh;
   int64_t fusion = nc.attrInt("swiglu_fusion", 0);
   if (fusion < 0 || fusion > 2)
     return nc.error() << "swiglu_fusion must be 0, 1 or 2";
