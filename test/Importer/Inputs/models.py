@@ -323,12 +323,18 @@ def topk_scatter(axis=-1, rank=2):
 
 def topk_threshold(form):
     """kth = TopK(x).values[..., k-1:k]; mask = x >= kth; where/mul."""
-    nodes = [N("TopK", ["x", "k"], ["v", "i"], axis=-1),
-             N("Slice", ["v", "s", "e", "ax"], ["kth"])]
+    nodes = [N("TopK", ["x", "k"], ["v", "i"], axis=-1)]
+    if form == "gather":  # values[..., -1] then unsqueeze
+        nodes += [N("Gather", ["v", "last"], ["kth0"], axis=-1),
+                  N("Unsqueeze", ["kth0", "ax"], ["kth"])]
+        form = "where"
+    else:
+        nodes.append(N("Slice", ["v", "s", "e", "ax"], ["kth"]))
     inits = [init("k", np.array([4], np.int64)),
              init("s", np.array([3], np.int64)),
              init("e", np.array([4], np.int64)),
              init("ax", np.array([-1], np.int64)),
+             init("last", np.array(-1, np.int64)),
              init("zero", np.float32(0.0))]
     if form == "where":
         nodes += [N("GreaterOrEqual", ["x", "kth"], ["m"]),
@@ -485,6 +491,7 @@ MODELS = {
     "topk_where": lambda: topk_threshold("where"),
     "topk_mul": lambda: topk_threshold("mul"),
     "topk_notless": lambda: topk_threshold("notless"),
+    "topk_gather": lambda: topk_threshold("gather"),
     "topk_greater": lambda: topk_threshold("greater"),
     "router": router,
     "router_gemm_raw": lambda: router(normalize=False, gemm=True),

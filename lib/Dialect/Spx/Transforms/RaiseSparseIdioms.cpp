@@ -949,7 +949,9 @@ void RaiseSparseIdioms::runOnOperation() {
     raiseTopKScatter(rewriter, call);
   SmallVector<linalg::GenericOp> generics;
   module.walk([&](linalg::GenericOp g) {
-    if (!g->getParentOfType<func::FuncOp>()->hasAttr("onnx.op"))
+    // Skip the bodies of the importer's helper functions.
+    auto fn = g->getParentOfType<func::FuncOp>();
+    if (!fn || !fn->hasAttr("onnx.op"))
       generics.push_back(g);
   });
   for (linalg::GenericOp g : generics)
