@@ -40,6 +40,16 @@ struct SharedOptions {
       cl::desc("Use the runtime GEMM micro-kernels for f32 matmuls "
                "(--kernels=false lowers them to loops)"),
       cl::init(true), cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> sparseFFN{
+      "sparse-ffn",
+      cl::desc("FFN activation sparsity: off (dense, default), exact (read "
+               "only the down-projection rows of nonzero activations; "
+               "lossless)"),
+      cl::init("off"), cl::cat(getCompileOptionCategory())};
+  cl::opt<int64_t> topk{
+      "topk",
+      cl::desc("Impose a Top-k activation of K on every FFN that has none"),
+      cl::value_desc("K"), cl::init(0), cl::cat(getCompileOptionCategory())};
   cl::opt<std::string> moe{
       "moe",
       cl::desc("MoE dispatch: dropless (default, no token dropped) or "
@@ -78,6 +88,23 @@ mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
   result.entry = cl.entry;
   result.useKernels = cl.kernels;
   result.approximateMath = cl.approximateMath;
+  if (cl.sparseFFN == "predict") {
+    errs() << "error: --sparse-ffn=predict is not available yet: the "
+              "predictor-building pass (--predictor) has not landed; use "
+              "off or exact\n";
+    return mlir::failure();
+  }
+  if (cl.sparseFFN != "off" && cl.sparseFFN != "exact") {
+    errs() << "error: --sparse-ffn must be off, exact or predict (got '"
+           << cl.sparseFFN << "')\n";
+    return mlir::failure();
+  }
+  result.sparseFFN = cl.sparseFFN;
+  if (cl.topk < 0 || (cl.topk.getNumOccurrences() && cl.topk == 0)) {
+    errs() << "error: --topk must be positive\n";
+    return mlir::failure();
+  }
+  result.topk = cl.topk;
   if (cl.moe != "dropless" && cl.moe != "capacity") {
     errs() << "error: --moe must be dropless or capacity (got '" << cl.moe
            << "')\n";

@@ -373,6 +373,8 @@ LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
   CpuPipelineOptions pipeline;
   pipeline.useKernels = options.useKernels;
   pipeline.approximateMath = options.approximateMath;
+  pipeline.sparseFFN = options.sparseFFN;
+  pipeline.topk = options.topk;
   pipeline.moe = options.moe;
   pipeline.capacityFactor = options.capacityFactor;
   buildCpuPipeline(pm, pipeline);

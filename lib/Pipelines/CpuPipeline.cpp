@@ -32,6 +32,14 @@ void parsimony::buildCpuPipeline(OpPassManager &pm,
                                  const CpuPipelineOptions &options) {
   // MoE layers become route -> dispatch -> expert_ffn -> combine, which
   // bufferize into runtime kernel calls like every other spx op.
+  // Sparse FFNs: an imposed top-k first, then either the dense form or the
+  // activation-sparse kernel.
+  if (options.topk > 0)
+    pm.addPass(spx::createSpxImposeTopK(
+        spx::SpxImposeTopKOptions{static_cast<int64_t>(options.topk)}));
+  if (options.sparseFFN == "off")
+    pm.addPass(spx::createSpxDecomposeSparseFFN());
+
   spx::SpxDecomposeMoEOptions decompose;
   decompose.dispatchOverride = options.moe;
   decompose.capacityFactorOverride = options.capacityFactor;

@@ -82,6 +82,10 @@ struct CompileOptions {
   llvm::StringMap<int64_t> dims;
   /// ONNX graph inputs to turn into initializers.
   std::vector<FrozenInput> frozenInputs;
+  /// --sparse-ffn: off (dense) or exact (activation-sparse kernel); and
+  /// --topk: a Top-k imposed on FFNs without one (0: none).
+  std::string sparseFFN = "off";
+  int64_t topk = 0;
   /// MoE dispatch override (--moe=dropless|capacity; empty keeps each
   /// layer's own) and capacity factor (--capacity-factor; 0 keeps).
   std::string moe;

@@ -15,6 +15,17 @@ struct CpuPipelineOptions
       llvm::cl::desc("Lower f32 matmuls to the runtime micro-kernels "
                      "(otherwise to loops)"),
       llvm::cl::init(true)};
+  Option<std::string> sparseFFN{
+      *this, "sparse-ffn",
+      llvm::cl::desc("How spx.sparse_ffn runs: off (dense contractions, "
+                     "the default) or exact (the activation-sparse kernel, "
+                     "lossless)"),
+      llvm::cl::init("off")};
+  Option<int64_t> topk{
+      *this, "topk",
+      llvm::cl::desc("Impose a Top-k activation of k on every FFN that has "
+                     "none (0: keep the model's)"),
+      llvm::cl::init(0)};
   Option<std::string> moe{
       *this, "moe",
       llvm::cl::desc("Override the dispatch of every MoE layer: dropless or "

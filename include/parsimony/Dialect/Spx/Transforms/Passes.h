@@ -10,6 +10,12 @@ namespace mlir {
 namespace arith {
 class ArithDialect;
 } // namespace arith
+namespace linalg {
+class LinalgDialect;
+} // namespace linalg
+namespace math {
+class MathDialect;
+} // namespace math
 namespace tensor {
 class TensorDialect;
 } // namespace tensor

@@ -64,4 +64,43 @@ def SpxRaiseSparseIdioms : Pass<"spx-raise-sparse-idioms", "::mlir::ModuleOp"> {
                            "::mlir::tensor::TensorDialect"];
 }
 
+def SpxDecomposeSparseFFN : Pass<"spx-decompose-sparse-ffn"> {
+  let summary = "Lower spx.sparse_ffn to dense linalg contractions";
+  let description = [{
+    The dense form of every `spx.sparse_ffn` with floating-point weights and
+    no predicted support:
+
+    ```
+    u = x * W_up (+ b_up)                    linalg contraction (+ generic)
+    h = act(u) or act(x * W_gate) * u        linalg.generic
+    h = spx.topk_activation h, k = topk      if topk is set
+    y = h * W_down (+ b_down)                linalg contraction (+ generic)
+    ```
+
+    Leading dimensions are flattened around the block and restored after.
+    This is `--sparse-ffn=off`: the contractions run on the dense GEMM
+    kernels and no activation sparsity is exploited. FFNs with quantized
+    weights or a support operand are left alone (their kernel handles the
+    dense case).
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def SpxImposeTopK : Pass<"spx-impose-topk"> {
+  let summary = "Give every spx.sparse_ffn without a top-k a top-k of k";
+  let description = [{
+    For models trained with Top-k activations (or to explore the trade-off):
+    every `spx.sparse_ffn` without a `topk` attribute keeps only its `k`
+    largest activations per token. FFNs that already have a top-k keep
+    theirs; an FFN with fewer than `k` neurons is an error.
+  }];
+  let options = [
+    Option<"k", "k", "int64_t", /*default=*/"0",
+           "Activations kept per token (required, positive)">
+  ];
+}
+
 #endif // PARSIMONY_DIALECT_SPX_TRANSFORMS_PASSES_TD
