@@ -429,6 +429,19 @@ int64_t topkIndices(const float *v, int64_t n, int64_t k, int64_t *out) {
 /// block height).
 constexpr int64_t TokenBlock = 4;
 
+/// Up to this many tokens a dense product on nk weights runs as dot
+/// products (dotRows) instead of sgemm. Measured on the expert shapes (768
+/// x 3072 and back, cold): equal to sgemm's streaming path for one token,
+/// within 1.3x up to 8, slower beyond (sgemm's packed kernels win), so it is
+/// kept to the shapes that sgemm streams (<= 8 rows). Those shapes also hit
+/// a bug of sgemm's streaming path at HEAD (a thread that never allocated
+/// scratch skips the computation), which this path does not depend on.
+constexpr int64_t SmallGemmTokens = 8;
+
+/// Up to this many tokens a quantized kn product widens the int8/int4
+/// weights in registers (qaxpy) instead of dequantizing blocks for sgemm.
+constexpr int64_t QuantGemvTokens = 32;
+
 /// Floats of dequantized weight one task holds at a time (fits L2).
 constexpr int64_t DequantBlockFloats = 32 * 1024;
 
@@ -438,16 +451,18 @@ void denseMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
   int64_t K = w.k, N = w.n;
   if (T <= 0 || N <= 0)
     return;
-  if (w.nk && K > 0 && (T <= 8 || N <= 8)) {
+  if (w.nk && K > 0 && (T <= SmallGemmTokens || N <= 8)) {
     // Few tokens on neuron-major rows: a GEMV of dot products, parallel over
     // neuron chunks, each row streamed once per 4-token tile (dequantized
     // rows go through scratch). This is also the decode path of expert_ffn.
     // (It also keeps these shapes off sgemm's zero-scratch streaming path,
     // which skips the call on a thread that never allocated scratch.)
     const SpxSimd &vec = simd();
+    // With several 4-token tiles the chunk's rows (<= 256 KiB) are re-read
+    // from L2.
     int64_t chunk = T <= TokenBlock
                         ? std::max<int64_t>(16, ceilDiv(N, 4 * numThreads()))
-                        : 64;
+                        : std::max<int64_t>(8, 65536 / K);
     if (!w.isF32())
       chunk = std::min(chunk, std::max<int64_t>(1, DequantBlockFloats / K));
     forEach(ceilDiv(N, chunk), T * K * N > (int64_t(1) << 16),
@@ -468,6 +483,41 @@ void denseMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
               for (int64_t t0 = 0; t0 < T; t0 += TokenBlock)
                 vec.dotRows(K, int(std::min(TokenBlock, T - t0)), a + t0 * lda,
                             lda, cnt, rows, c + t0 * ldc + j0, ldc);
+            });
+    return;
+  }
+  if (!w.nk && !w.isF32() && K > 0 && T <= QuantGemvTokens) {
+    // Quantized GEMV on kn weights: int8/int4 rows are widened in registers
+    // (qaxpy), never dequantized to memory; the scales of a group multiply
+    // the group's partial sums once. Tasks over column chunks.
+    const SpxSimd &vec = simd();
+    int64_t chunk = std::min<int64_t>(
+        512, std::max<int64_t>(64, (ceilDiv(N, 2 * numThreads()) + 63) & ~63));
+    int64_t groupRows = w.group > 0 ? w.group : K;
+    forEach(ceilDiv(N, chunk), T * K * N > (int64_t(1) << 16),
+            [&](int64_t task) {
+              int64_t j0 = task * chunk, j1 = std::min(N, j0 + chunk);
+              int64_t cnt = j1 - j0;
+              float *part = taskScratch<float>(TaskOut, T * cnt);
+              float *scale = taskScratch<float>(TaskOut2, cnt);
+              const int8_t *q = static_cast<const int8_t *>(w.w);
+              for (int64_t t = 0; t < T; ++t)
+                std::fill(c + t * ldc + j0, c + t * ldc + j1, 0.0f);
+              for (int64_t g0 = 0; g0 < K; g0 += groupRows) {
+                std::fill(part, part + T * cnt, 0.0f);
+                for (int64_t t0 = 0; t0 < T; t0 += TokenBlock)
+                  vec.qaxpy(cnt, int(std::min(TokenBlock, T - t0)), groupRows,
+                            a + t0 * lda + g0, lda, q + g0 * N + j0, N,
+                            w.bits == 4, part + t0 * cnt, cnt);
+                int64_t base = w.group > 0 ? (g0 / w.group) * N : 0;
+                for (int64_t j = 0; j < cnt; ++j)
+                  scale[j] =
+                      w.scales ? loadScale(w.scales, w.scalesF16, base + j0 + j)
+                               : 1.0f;
+                for (int64_t t = 0; t < T; ++t)
+                  for (int64_t j = 0; j < cnt; ++j)
+                    c[t * ldc + j0 + j] += part[t * cnt + j] * scale[j];
+              }
             });
     return;
   }

@@ -133,6 +133,12 @@ struct SpxSimd {
   /// bits[i / 64] |= (x[i] != 0) << (i % 64) for i < n (NaN counts as
   /// nonzero).
   void (*nonzeroBits)(const float *x, int64_t n, uint64_t *bits);
+  /// y[t * ldy + c] += sum_{u < m} a[t * lda + u] * q[u * ldq + c] for
+  /// t < tb (1..4), c < n, with q int8, or int4 in the low nibble of each
+  /// byte when nibble (the quantized GEMV: scales are applied by the caller).
+  void (*qaxpy)(int64_t n, int tb, int64_t m, const float *a, int64_t lda,
+                const int8_t *q, int64_t ldq, bool nibble, float *y,
+                int64_t ldy);
 };
 
 const SpxSimd &getSpxSimdScalar();

@@ -79,6 +79,23 @@ void nonzeroBitsScalar(const float *x, int64_t n, uint64_t *bits) {
   }
 }
 
+void qaxpyScalar(int64_t n, int tb, int64_t m, const float *a, int64_t lda,
+                 const int8_t *q, int64_t ldq, bool nibble, float *y,
+                 int64_t ldy) {
+  for (int t = 0; t < tb; ++t)
+    for (int64_t u = 0; u < m; ++u) {
+      float s = a[t * lda + u];
+      const int8_t *row = q + u * ldq;
+      float *yt = y + t * ldy;
+      if (nibble)
+        for (int64_t c = 0; c < n; ++c)
+          yt[c] += s * float(int8_t(uint8_t(row[c]) << 4) >> 4);
+      else
+        for (int64_t c = 0; c < n; ++c)
+          yt[c] += s * float(row[c]);
+    }
+}
+
 #ifdef PARSIMONY_SPX_X86
 
 //===----------------------------------------------------------------------===//
@@ -225,6 +242,78 @@ SPX_AVX512 void nonzeroBits512(const float *x, int64_t n, uint64_t *bits) {
     nonzeroBitsScalar(x + i0, n - i0, bits + i0 / 64);
 }
 
+/// min(left, 16) quantized values at q as floats, zeros past them (no
+/// AVX-512BW byte masks: the tail goes through a stack copy).
+SPX_AVX512 inline __m512 loadQ512(const int8_t *q, int64_t left, bool nibble) {
+  __m128i bytes;
+  if (left >= 16) {
+    bytes = _mm_loadu_si128(reinterpret_cast<const __m128i *>(q));
+  } else {
+    alignas(16) int8_t tail[16] = {};
+    if (left > 0)
+      std::memcpy(tail, q, size_t(left));
+    bytes = _mm_load_si128(reinterpret_cast<const __m128i *>(tail));
+  }
+  __m512i v = _mm512_cvtepi8_epi32(bytes);
+  if (nibble)
+    v = _mm512_srai_epi32(_mm512_slli_epi32(v, 28), 28);
+  return _mm512_cvtepi32_ps(v);
+}
+
+template <int TB>
+SPX_AVX512 void qaxpy512T(int64_t n, int64_t m, const float *a, int64_t lda,
+                          const int8_t *q, int64_t ldq, bool nibble, float *y,
+                          int64_t ldy) {
+  // Column blocks of 64 held in registers while the m rows stream through.
+  for (int64_t c = 0; c < n; c += 64) {
+    __mmask16 masks[4];
+    for (int v = 0; v < 4; ++v) {
+      int64_t left = n - c - 16 * v;
+      masks[v] = left >= 16  ? __mmask16(0xFFFF)
+                 : left <= 0 ? __mmask16(0)
+                             : __mmask16((1u << left) - 1);
+    }
+    __m512 acc[TB][4];
+    for (int t = 0; t < TB; ++t)
+      for (int v = 0; v < 4; ++v)
+        acc[t][v] = _mm512_maskz_loadu_ps(masks[v], y + t * ldy + c + 16 * v);
+    for (int64_t u = 0; u < m; ++u) {
+      const int8_t *row = q + u * ldq + c;
+      // The block is one cache line of each row: fetch rows ahead.
+      if (u + RowPrefetchDistance < m)
+        _mm_prefetch(
+            reinterpret_cast<const char *>(row + RowPrefetchDistance * ldq),
+            _MM_HINT_T0);
+      __m512 w[4];
+      for (int v = 0; v < 4; ++v)
+        w[v] = loadQ512(row + 16 * v, n - c - 16 * v, nibble);
+      for (int t = 0; t < TB; ++t) {
+        __m512 s = _mm512_set1_ps(a[t * lda + u]);
+        for (int v = 0; v < 4; ++v)
+          acc[t][v] = _mm512_fmadd_ps(s, w[v], acc[t][v]);
+      }
+    }
+    for (int t = 0; t < TB; ++t)
+      for (int v = 0; v < 4; ++v)
+        _mm512_mask_storeu_ps(y + t * ldy + c + 16 * v, masks[v], acc[t][v]);
+  }
+}
+
+SPX_AVX512 void qaxpy512(int64_t n, int tb, int64_t m, const float *a,
+                         int64_t lda, const int8_t *q, int64_t ldq, bool nibble,
+                         float *y, int64_t ldy) {
+  switch (tb) {
+  case 1:
+    return qaxpy512T<1>(n, m, a, lda, q, ldq, nibble, y, ldy);
+  case 2:
+    return qaxpy512T<2>(n, m, a, lda, q, ldq, nibble, y, ldy);
+  case 3:
+    return qaxpy512T<3>(n, m, a, lda, q, ldq, nibble, y, ldy);
+  default:
+    return qaxpy512T<4>(n, m, a, lda, q, ldq, nibble, y, ldy);
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // AVX2 + FMA.
 //===----------------------------------------------------------------------===//
@@ -364,19 +453,73 @@ SPX_AVX2 void nonzeroBits256(const float *x, int64_t n, uint64_t *bits) {
     nonzeroBitsScalar(x + i0, n - i0, bits + i0 / 64);
 }
 
+template <int TB>
+SPX_AVX2 void qaxpy256T(int64_t n, int64_t m, const float *a, int64_t lda,
+                        const int8_t *q, int64_t ldq, bool nibble, float *y,
+                        int64_t ldy) {
+  int64_t c = 0;
+  for (; c + 32 <= n; c += 32) {
+    __m256 acc[TB][4];
+    for (int t = 0; t < TB; ++t)
+      for (int v = 0; v < 4; ++v)
+        acc[t][v] = _mm256_loadu_ps(y + t * ldy + c + 8 * v);
+    for (int64_t u = 0; u < m; ++u) {
+      const int8_t *row = q + u * ldq + c;
+      if (u + RowPrefetchDistance < m)
+        _mm_prefetch(
+            reinterpret_cast<const char *>(row + RowPrefetchDistance * ldq),
+            _MM_HINT_T0);
+      __m256 w[4];
+      for (int v = 0; v < 4; ++v) {
+        __m256i x = _mm256_cvtepi8_epi32(
+            _mm_loadl_epi64(reinterpret_cast<const __m128i *>(row + 8 * v)));
+        if (nibble)
+          x = _mm256_srai_epi32(_mm256_slli_epi32(x, 28), 28);
+        w[v] = _mm256_cvtepi32_ps(x);
+      }
+      for (int t = 0; t < TB; ++t) {
+        __m256 s = _mm256_broadcast_ss(a + t * lda + u);
+        for (int v = 0; v < 4; ++v)
+          acc[t][v] = _mm256_fmadd_ps(s, w[v], acc[t][v]);
+      }
+    }
+    for (int t = 0; t < TB; ++t)
+      for (int v = 0; v < 4; ++v)
+        _mm256_storeu_ps(y + t * ldy + c + 8 * v, acc[t][v]);
+  }
+  if (c < n)
+    qaxpyScalar(n - c, TB, m, a, lda, q + c, ldq, nibble, y + c, ldy);
+}
+
+SPX_AVX2 void qaxpy256(int64_t n, int tb, int64_t m, const float *a,
+                       int64_t lda, const int8_t *q, int64_t ldq, bool nibble,
+                       float *y, int64_t ldy) {
+  switch (tb) {
+  case 1:
+    return qaxpy256T<1>(n, m, a, lda, q, ldq, nibble, y, ldy);
+  case 2:
+    return qaxpy256T<2>(n, m, a, lda, q, ldq, nibble, y, ldy);
+  case 3:
+    return qaxpy256T<3>(n, m, a, lda, q, ldq, nibble, y, ldy);
+  default:
+    return qaxpy256T<4>(n, m, a, lda, q, ldq, nibble, y, ldy);
+  }
+}
+
 #endif // PARSIMONY_SPX_X86
 
 } // namespace
 
 const SpxSimd &parsimony::runtime::spx::getSpxSimdScalar() {
   static const SpxSimd Set = {"scalar", rowsFmaScalar, dotRowsScalar,
-                              nonzeroBitsScalar};
+                              nonzeroBitsScalar, qaxpyScalar};
   return Set;
 }
 
 const SpxSimd &parsimony::runtime::spx::getSpxSimdAvx2() {
 #ifdef PARSIMONY_SPX_X86
-  static const SpxSimd Set = {"avx2", rowsFma256, dotRows256, nonzeroBits256};
+  static const SpxSimd Set = {"avx2", rowsFma256, dotRows256, nonzeroBits256,
+                              qaxpy256};
   return Set;
 #else
   return getSpxSimdScalar();
@@ -385,7 +528,8 @@ const SpxSimd &parsimony::runtime::spx::getSpxSimdAvx2() {
 
 const SpxSimd &parsimony::runtime::spx::getSpxSimdAvx512() {
 #ifdef PARSIMONY_SPX_X86
-  static const SpxSimd Set = {"avx512", rowsFma512, dotRows512, nonzeroBits512};
+  static const SpxSimd Set = {"avx512", rowsFma512, dotRows512, nonzeroBits512,
+                              qaxpy512};
   return Set;
 #else
   return getSpxSimdScalar();
