@@ -27,6 +27,16 @@
 |*                                                                          *|
 |* The kernels never allocate on the caller's behalf, may use the runtime's *|
 |* thread pool, and are reentrant.                                          *|
+|*                                                                          *|
+|* Details the implementation (lib/Runtime/SpxKernels.cpp) fixes:          *|
+|*  - int4 reads the low nibble of each byte, sign-extended, so sign- and   *|
+|*    zero-extended byte storage both work. A group that is not a positive  *|
+|*    divisor of K is treated as per channel.                              *|
+|*  - Internal scratch is per-thread, grown on demand and reused (freed at  *|
+|*    thread exit); out of memory aborts (no exceptions, no error channel). *|
+|*  - Sparse kernels skip weight rows whose activation is zero, so a non-   *|
+|*    finite weight in such a row does not propagate (0 * inf is not        *|
+|*    formed); otherwise results equal the dense product up to rounding.    *|
 \*===----------------------------------------------------------------------===*/
 
 #ifndef PARSIMONY_RUNTIME_SPXKERNELS_H
@@ -44,8 +54,9 @@ extern "C" {
 
 /* spx.topk_activation over the middle axis of an [outer, axis, inner] view:
  * keeps the k largest of every axis slice (ties to the lower index, NaN
- * largest), zeroes the rest. approx != 0 allows a selection whose expected
- * recall is >= recall_target. */
+ * largest, -0 == +0), zeroes the rest. approx != 0 allows a selection whose
+ * expected recall is >= recall_target (the implementation's threshold
+ * select is exact in both modes). k <= 0 zeroes everything. */
 void parsimony_topk_activation_f32(const float *in, float *out, int64_t outer,
                                    int64_t axis, int64_t inner, int64_t k,
                                    int32_t approx, float recall_target);
@@ -57,8 +68,10 @@ void parsimony_sparse_matmul_f32(const float *in, int64_t T, int64_t K,
                                  float *out);
 
 /* spx.support_matmul. side 0 (output): out[T, S] = in[T, K] * W[:, support];
- * side 1 (input): out[T, N] = sum_j in[T, j] * W[support[t, j], :].
- * Indices outside [0, neurons) contribute zero. */
+ * side 1 (input): out[T, N] = sum_j in[T, j] * W[support[t, j], :], where
+ * `in` is the compact [T, S] activation. Indices outside [0, neurons)
+ * (neurons = N for side 0, K for side 1) contribute zero; duplicates count
+ * once per occurrence. */
 void parsimony_support_matmul_f32(const float *in, int64_t T, int64_t K,
                                   int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
                                   const void *support, int32_t support_i64,
@@ -66,8 +79,10 @@ void parsimony_support_matmul_f32(const float *in, int64_t T, int64_t K,
 
 /* spx.predict_support: scores = x * P (+ bias) with P the weight group
  * (quantized predictor) or weight [K, rank] times factor [rank, N] (low
- * rank; factor != NULL, weight group is f32 kn [K, rank]); writes the k
- * highest-scoring neuron indices per token in ascending order. */
+ * rank; factor != NULL, weight group maps K -> rank, any format, normally
+ * f32 kn [K, rank]); writes the k highest-scoring neuron indices per token
+ * in ascending order (ties to the lower index, NaN largest). For k > N the
+ * indices past the N valid ones are -1. */
 void parsimony_predict_support_f32(const float *x, int64_t T, int64_t K,
                                    int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
                                    const float *factor, int64_t rank,
@@ -79,7 +94,11 @@ void parsimony_predict_support_f32(const float *x, int64_t T, int64_t K,
  *   h restricted to support (support != NULL; tokens in blocks of
  *   support_block share the union of their supports), then top-k (topk > 0)
  *   y = h * W_down + b_down
- * x: [T, D], y: [T, D], F hidden neurons. */
+ * x: [T, D], y: [T, D], F hidden neurons. The support is a set: duplicates
+ * and indices outside [0, F) are ignored. Top-k ranks the whole hidden row,
+ * unsupported neurons counting as zeros (so a zero can outrank a negative
+ * supported value). Activation 6 (swiglu) means silu here, i.e. the gated
+ * LLaMA-style silu(x * W_gate) * u. */
 void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
                               PARSIMONY_WEIGHT_PARAMS(up), const float *up_bias,
                               PARSIMONY_WEIGHT_PARAMS(gate),
@@ -92,7 +111,9 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
 /* spx.route: logits = router_w ? x[T, D] * router_w[D, E] (+ router_b) : x
  * ([T, E]); p = softmax(logits); the k most probable experts per token
  * (descending, ties to the lower index) and their probabilities,
- * renormalised to sum to 1 if normalize. */
+ * renormalised to sum to 1 if normalize. router_b is only used with
+ * router_w. A NaN logit makes the token's probabilities NaN (NaN ranks
+ * largest). For k > E the choices past E get gate 0 and expert -1. */
 void parsimony_route_f32(const float *x, int64_t T, int64_t D,
                          const float *router_w, const float *router_b,
                          int64_t E, int64_t k, int32_t normalize, float *gates,
@@ -101,7 +122,10 @@ void parsimony_route_f32(const float *x, int64_t T, int64_t D,
 /* spx.dispatch: mode 0 dropless (R = T * k), mode 1 capacity (R = E * C,
  * expert e at rows [e * C, e * C + size_e)). rows [R, D] (unused rows are
  * zero), offsets/sizes [E] int64, slots [T, k] int64 (-1 = dropped).
- * Assignments are taken in token order, then choice order. */
+ * Assignments are taken in token order, then choice order. `capacity` is C
+ * (ignored in dropless mode). Expert ids outside [0, E) are dropped, and
+ * so is an assignment whose row would be >= R; sizes count the rows
+ * actually filled. */
 void parsimony_dispatch_f32(const float *x, int64_t T, int64_t D,
                             const void *experts, int32_t experts_i64, int64_t k,
                             int64_t E, int32_t mode, int64_t capacity,
@@ -112,7 +136,10 @@ void parsimony_dispatch_f32(const float *x, int64_t T, int64_t D,
  * of `rows` go through expert e; other output rows are zero. F is the
  * hidden size (fc1 has 2F outputs when swiglu_fusion is 1 interleaved or
  * 2 block). swiglu_limit is ignored when it is NaN. Biases are [E, *] or
- * NULL. */
+ * NULL. fc3 is absent when fc3_w is NULL. swiglu_fusion only applies to
+ * activation 6 (and then fc3 is ignored); swiglu with neither fusion nor
+ * fc3 uses value = 1. Groups are clipped to [0, R); empty groups read no
+ * weights. */
 void parsimony_expert_ffn_f32(const float *rows, int64_t R, int64_t D,
                               const int64_t *offsets, const int64_t *sizes,
                               int64_t E, int64_t F, PARSIMONY_WEIGHT_PARAMS(fc1),
