@@ -44,12 +44,18 @@ struct SharedOptions {
       "sparse-ffn",
       cl::desc("FFN activation sparsity: off (dense, default), exact (read "
                "only the down-projection rows of nonzero activations; "
-               "lossless)"),
+               "lossless), predict (compute only the --topk neurons a "
+               "predictor built from the weights picks)"),
       cl::init("off"), cl::cat(getCompileOptionCategory())};
   cl::opt<int64_t> topk{
       "topk",
       cl::desc("Impose a Top-k activation of K on every FFN that has none"),
       cl::value_desc("K"), cl::init(0), cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> predictor{
+      "predictor",
+      cl::desc("Support predictor for --sparse-ffn=predict: int8, int4 or "
+               "lowrank:R (rank R)"),
+      cl::init("int8"), cl::cat(getCompileOptionCategory())};
   cl::opt<std::string> moe{
       "moe",
       cl::desc("MoE dispatch: dropless (default, no token dropped) or "
@@ -88,13 +94,8 @@ mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
   result.entry = cl.entry;
   result.useKernels = cl.kernels;
   result.approximateMath = cl.approximateMath;
-  if (cl.sparseFFN == "predict") {
-    errs() << "error: --sparse-ffn=predict is not available yet: the "
-              "predictor-building pass (--predictor) has not landed; use "
-              "off or exact\n";
-    return mlir::failure();
-  }
-  if (cl.sparseFFN != "off" && cl.sparseFFN != "exact") {
+  if (cl.sparseFFN != "off" && cl.sparseFFN != "exact" &&
+      cl.sparseFFN != "predict") {
     errs() << "error: --sparse-ffn must be off, exact or predict (got '"
            << cl.sparseFFN << "')\n";
     return mlir::failure();
@@ -105,6 +106,17 @@ mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
     return mlir::failure();
   }
   result.topk = cl.topk;
+  StringRef predictor = cl.predictor;
+  int64_t rank = 0;
+  bool lowRank = predictor.consume_front("lowrank:");
+  if (lowRank ? (predictor.getAsInteger(10, rank) || rank <= 0)
+              : (predictor != "int8" && predictor != "int4")) {
+    errs() << "error: --predictor must be int8, int4 or lowrank:R with a "
+              "positive rank R (got '"
+           << cl.predictor << "')\n";
+    return mlir::failure();
+  }
+  result.predictor = cl.predictor;
   if (cl.moe != "dropless" && cl.moe != "capacity") {
     errs() << "error: --moe must be dropless or capacity (got '" << cl.moe
            << "')\n";

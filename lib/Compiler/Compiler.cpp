@@ -375,6 +375,7 @@ LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
   pipeline.approximateMath = options.approximateMath;
   pipeline.sparseFFN = options.sparseFFN;
   pipeline.topk = options.topk;
+  pipeline.predictor = options.predictor;
   pipeline.moe = options.moe;
   pipeline.capacityFactor = options.capacityFactor;
   buildCpuPipeline(pm, pipeline);
@@ -694,6 +695,22 @@ static std::string generateWrapper(const ModelSignature &signature,
 
 LogicalResult parsimony::writeFileAtomically(StringRef path,
                                              StringRef contents) {
+  // Devices, pipes and other special files (-o /dev/null, -o /dev/stdout)
+  // are written in place: renaming over them would replace them.
+  llvm::sys::fs::file_status status;
+  if (!llvm::sys::fs::status(path, status) &&
+      llvm::sys::fs::exists(status) &&
+      status.type() != llvm::sys::fs::file_type::regular_file) {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path, ec);
+    if (ec) {
+      llvm::errs() << "error: cannot write '" << path << "': " << ec.message()
+                   << "\n";
+      return failure();
+    }
+    os << contents;
+    return success();
+  }
   SmallString<256> temp;
   if (llvm::sys::fs::createUniqueFile(path + ".tmp-%%%%%%", temp)) {
     llvm::errs() << "error: cannot create a temporary file next to '" << path

@@ -39,6 +39,20 @@ void parsimony::buildCpuPipeline(OpPassManager &pm,
         spx::SpxImposeTopKOptions{static_cast<int64_t>(options.topk)}));
   if (options.sparseFFN == "off")
     pm.addPass(spx::createSpxDecomposeSparseFFN());
+  if (options.sparseFFN == "predict") {
+    spx::SpxBuildPredictorsOptions build;
+    StringRef predictor = options.predictor;
+    if (predictor.consume_front("lowrank:")) {
+      build.predictor = "lowrank";
+      // Validated by the command line; a malformed rank fails the pass.
+      if (predictor.getAsInteger(10, build.rank))
+        build.rank = 0;
+    } else {
+      build.predictor = predictor.str();
+    }
+    build.k = options.topk;
+    pm.addPass(spx::createSpxBuildPredictors(build));
+  }
 
   spx::SpxDecomposeMoEOptions decompose;
   decompose.dispatchOverride = options.moe;

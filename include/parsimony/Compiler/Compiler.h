@@ -86,6 +86,8 @@ struct CompileOptions {
   /// --topk: a Top-k imposed on FFNs without one (0: none).
   std::string sparseFFN = "off";
   int64_t topk = 0;
+  /// --predictor for --sparse-ffn=predict: int8, int4 or lowrank:R.
+  std::string predictor = "int8";
   /// MoE dispatch override (--moe=dropless|capacity; empty keeps each
   /// layer's own) and capacity factor (--capacity-factor; 0 keeps).
   std::string moe;

@@ -18,14 +18,20 @@ struct CpuPipelineOptions
   Option<std::string> sparseFFN{
       *this, "sparse-ffn",
       llvm::cl::desc("How spx.sparse_ffn runs: off (dense contractions, "
-                     "the default) or exact (the activation-sparse kernel, "
-                     "lossless)"),
+                     "the default), exact (the activation-sparse kernel, "
+                     "lossless) or predict (a predicted support of topk "
+                     "neurons)"),
       llvm::cl::init("off")};
   Option<int64_t> topk{
       *this, "topk",
       llvm::cl::desc("Impose a Top-k activation of k on every FFN that has "
                      "none (0: keep the model's)"),
       llvm::cl::init(0)};
+  Option<std::string> predictor{
+      *this, "predictor",
+      llvm::cl::desc("Support predictor for sparse-ffn=predict: int8, int4 "
+                     "or lowrank:R"),
+      llvm::cl::init("int8")};
   Option<std::string> moe{
       *this, "moe",
       llvm::cl::desc("Override the dispatch of every MoE layer: dropless or "

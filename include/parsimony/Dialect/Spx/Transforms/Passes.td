@@ -103,4 +103,45 @@ def SpxImposeTopK : Pass<"spx-impose-topk"> {
   ];
 }
 
+def SpxBuildPredictors : Pass<"spx-build-predictors", "::mlir::ModuleOp"> {
+  let summary = "Build support predictors for sparse FFNs from their weights";
+  let description = [{
+    For every `spx.sparse_ffn` without a support whose up-projection is a
+    floating-point constant, builds at compile time a cheap approximation P
+    of the up-projection and inserts
+
+    ```
+    %support = spx.predict_support %x, P... (bias b_up) {k}
+    %y = spx.sparse_ffn ... support %support
+    ```
+
+    so that only the k predicted neurons of the up- and down-projections are
+    computed (the predicted-support FFN; an approximation of the dense
+    block). `k` is the FFN's own `topk`, else the `k` option.
+
+    * `predictor=int8`: symmetric int8 copy of W_up, one scale per neuron.
+    * `predictor=int4`: symmetric int4 copy, one scale per `group-size`
+      input features of each neuron (per neuron if the input size is not a
+      multiple of the group size).
+    * `predictor=lowrank`: a rank-`rank` factorization W_up ~ U * V, U =
+      [D, rank] an orthonormal basis of W_up's dominant column space found
+      by subspace iteration, V = U^T W_up (the best rank-r approximation
+      in that basis).
+
+    FFNs whose weights are not constants, or with gated/quantized up
+    projections, are left alone with a remark.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let options = [
+    Option<"predictor", "predictor", "std::string", /*default=*/"\"int8\"",
+           "int8, int4 or lowrank">,
+    Option<"rank", "rank", "int64_t", /*default=*/"64",
+           "Rank of the low-rank predictor">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"32",
+           "Group size of the int4 predictor">,
+    Option<"k", "k", "int64_t", /*default=*/"0",
+           "Neurons kept per token for FFNs without a topk">
+  ];
+}
+
 #endif // PARSIMONY_DIALECT_SPX_TRANSFORMS_PASSES_TD

@@ -1,0 +1,281 @@
+//===- BuildPredictors.cpp - support predictors from FFN weights ----------===//
+//
+// A predicted-support FFN computes only the k neurons a cheap predictor
+// picks. The predictors are built here, at compile time, from the model's
+// up-projection: a low-bit copy (int8 per neuron, int4 per group) or a
+// low-rank factorization.
+//
+//===----------------------------------------------------------------------===//
+
+#include "parsimony/Dialect/Spx/Transforms/Passes.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+
+#include <cmath>
+#include <random>
+
+namespace mlir::spx {
+#define GEN_PASS_DEF_SPXBUILDPREDICTORS
+#include "parsimony/Dialect/Spx/Transforms/Passes.h.inc"
+} // namespace mlir::spx
+
+using namespace mlir;
+using namespace mlir::spx;
+
+namespace {
+
+/// A constant f32 weight matrix read row-major as [rows, cols].
+struct Matrix {
+  int64_t rows = 0, cols = 0;
+  std::vector<float> data;
+  float at(int64_t r, int64_t c) const { return data[r * cols + c]; }
+};
+
+/// The values of a constant f32 tensor, if `value` is one.
+std::optional<std::vector<float>> constantValues(Value value) {
+  auto constant = value.getDefiningOp<arith::ConstantOp>();
+  if (!constant)
+    return std::nullopt;
+  Attribute attr = constant.getValue();
+  if (auto resource = dyn_cast<DenseF32ResourceElementsAttr>(attr)) {
+    std::optional<ArrayRef<float>> data = resource.tryGetAsArrayRef();
+    if (!data)
+      return std::nullopt;
+    return std::vector<float>(data->begin(), data->end());
+  }
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr);
+      dense && dense.getElementType().isF32()) {
+    auto values = dense.getValues<float>();
+    return std::vector<float>(values.begin(), values.end());
+  }
+  return std::nullopt;
+}
+
+/// W_up as [D, F] (input features x neurons), whatever its layout.
+std::optional<Matrix> upProjection(SparseFFNOp op) {
+  std::optional<std::vector<float>> values = constantValues(op.getUpWeight());
+  if (!values)
+    return std::nullopt;
+  ArrayRef<int64_t> shape = op.getUpWeight().getType().getShape();
+  Matrix m;
+  m.rows = op.getUpLayout() == WeightLayout::kn ? shape[0] : shape[1];
+  m.cols = op.getUpLayout() == WeightLayout::kn ? shape[1] : shape[0];
+  if (op.getUpLayout() == WeightLayout::kn) {
+    m.data = std::move(*values);
+    return m;
+  }
+  m.data.resize(values->size());
+  for (int64_t n = 0; n < m.cols; ++n)
+    for (int64_t d = 0; d < m.rows; ++d)
+      m.data[d * m.cols + n] = (*values)[n * m.rows + d];
+  return m;
+}
+
+template <typename T>
+Value resourceConstant(OpBuilder &b, Location loc, RankedTensorType type,
+                       StringRef name, ArrayRef<T> data) {
+  auto attr = mlir::detail::DenseResourceElementsAttrBase<T>::get(
+      type, name, HeapAsmResourceBlob::allocateAndCopyInferAlign(data));
+  return arith::ConstantOp::create(b, loc, cast<TypedAttr>(attr));
+}
+
+/// Symmetric quantization of [D, F] (kn layout) to `bits` with one scale per
+/// neuron (group 0) or per `group` input features of each neuron.
+void quantize(const Matrix &w, unsigned bits, int64_t group,
+              std::vector<int8_t> &q, std::vector<float> &scales) {
+  int64_t d = w.rows, f = w.cols;
+  int64_t groups = group ? d / group : 1, span = group ? group : d;
+  float maxQ = bits == 8 ? 127.0f : 7.0f;
+  q.assign(d * f, 0);
+  scales.assign(groups * f, 0.0f);
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t n = 0; n < f; ++n) {
+      float amax = 0.0f;
+      for (int64_t i = g * span; i < (g + 1) * span; ++i)
+        amax = std::max(amax, std::fabs(w.at(i, n)));
+      float scale = amax > 0.0f ? amax / maxQ : 1.0f;
+      scales[g * f + n] = scale;
+      for (int64_t i = g * span; i < (g + 1) * span; ++i)
+        q[i * f + n] = static_cast<int8_t>(
+            std::max(-maxQ, std::min(maxQ, std::nearbyint(w.at(i, n) / scale))));
+    }
+}
+
+/// Orthonormalizes the columns of `y` ([rows, r], row-major) in place
+/// (modified Gram-Schmidt).
+void orthonormalize(std::vector<double> &y, int64_t rows, int64_t r) {
+  for (int64_t j = 0; j < r; ++j) {
+    for (int64_t p = 0; p < j; ++p) {
+      double dot = 0;
+      for (int64_t i = 0; i < rows; ++i)
+        dot += y[i * r + p] * y[i * r + j];
+      for (int64_t i = 0; i < rows; ++i)
+        y[i * r + j] -= dot * y[i * r + p];
+    }
+    double norm = 0;
+    for (int64_t i = 0; i < rows; ++i)
+      norm += y[i * r + j] * y[i * r + j];
+    norm = std::sqrt(norm);
+    for (int64_t i = 0; i < rows; ++i)
+      y[i * r + j] = norm > 1e-30 ? y[i * r + j] / norm : 0.0;
+  }
+}
+
+/// W [D, F] ~ U [D, r] * V [r, F]: U spans W's dominant column space
+/// (subspace iteration on W W^T from a fixed random start), V = U^T W.
+void lowRank(const Matrix &w, int64_t r, std::vector<float> &u,
+             std::vector<float> &v) {
+  int64_t d = w.rows, f = w.cols;
+  std::mt19937 rng(1234);
+  std::normal_distribution<double> normal;
+  std::vector<double> y(d * r), z(f * r);
+  for (double &x : y)
+    x = normal(rng);
+  orthonormalize(y, d, r);
+  for (int iteration = 0; iteration < 4; ++iteration) {
+    // z = W^T y, y = W z.
+    std::fill(z.begin(), z.end(), 0.0);
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t n = 0; n < f; ++n) {
+        double wv = w.at(i, n);
+        for (int64_t j = 0; j < r; ++j)
+          z[n * r + j] += wv * y[i * r + j];
+      }
+    std::fill(y.begin(), y.end(), 0.0);
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t n = 0; n < f; ++n) {
+        double wv = w.at(i, n);
+        for (int64_t j = 0; j < r; ++j)
+          y[i * r + j] += wv * z[n * r + j];
+      }
+    orthonormalize(y, d, r);
+  }
+  u.assign(y.begin(), y.end());
+  v.assign(r * f, 0.0f);
+  for (int64_t i = 0; i < d; ++i)
+    for (int64_t j = 0; j < r; ++j) {
+      double uv = y[i * r + j];
+      for (int64_t n = 0; n < f; ++n)
+        v[j * f + n] += static_cast<float>(uv * w.at(i, n));
+    }
+}
+
+struct SpxBuildPredictorsPass
+    : mlir::spx::impl::SpxBuildPredictorsBase<SpxBuildPredictorsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    if (predictor != "int8" && predictor != "int4" && predictor != "lowrank") {
+      getOperation()->emitError()
+          << "spx-build-predictors: unknown predictor '" << predictor
+          << "' (expected int8, int4 or lowrank)";
+      return signalPassFailure();
+    }
+    int64_t requestedRank = rank, requestedGroup = groupSize,
+            requestedK = k;
+    if (predictor == "lowrank" && requestedRank <= 0) {
+      getOperation()->emitError()
+          << "spx-build-predictors: the rank must be positive, got "
+          << requestedRank;
+      return signalPassFailure();
+    }
+    SmallVector<SparseFFNOp> ffns;
+    getOperation()->walk([&](SparseFFNOp op) {
+      if (!op.getSupport())
+        ffns.push_back(op);
+    });
+    for (auto [index, op] : llvm::enumerate(ffns))
+      if (failed(build(op, index, requestedRank, requestedGroup, requestedK)))
+        return signalPassFailure();
+  }
+
+  LogicalResult build(SparseFFNOp op, size_t index, int64_t requestedRank,
+                      int64_t requestedGroup, int64_t requestedK) {
+    int64_t keep = op.getTopk() ? static_cast<int64_t>(*op.getTopk())
+                                : requestedK;
+    if (keep <= 0)
+      return op.emitError("a predicted-support FFN needs k: give the FFN a "
+                          "top-k (--topk=K) or set the k option");
+    if (op.getGateWeight() || op.getUpQuantAttr()) {
+      op.emitRemark("no support predictor: gated or quantized up-projection");
+      return success();
+    }
+    std::optional<Matrix> w = upProjection(op);
+    if (!w) {
+      op.emitRemark("no support predictor: the up-projection is not a "
+                    "constant");
+      return success();
+    }
+    if (keep > w->cols)
+      return op.emitError() << "k = " << keep << " exceeds the " << w->cols
+                            << " neurons of this FFN";
+
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    MLIRContext *ctx = b.getContext();
+    std::string prefix = "predictor_" + std::to_string(index);
+    Type f32 = b.getF32Type();
+    Value weight, factor, scales;
+    QuantAttr quant;
+    PredictorKind kind = PredictorKind::quantized;
+    if (predictor == "lowrank") {
+      int64_t r = std::min(requestedRank, std::min(w->rows, w->cols));
+      std::vector<float> u, v;
+      lowRank(*w, r, u, v);
+      weight = resourceConstant<float>(
+          b, loc, RankedTensorType::get({w->rows, r}, f32), prefix + "_u", u);
+      factor = resourceConstant<float>(
+          b, loc, RankedTensorType::get({r, w->cols}, f32), prefix + "_v", v);
+      kind = PredictorKind::lowrank;
+    } else {
+      unsigned bits = predictor == "int8" ? 8 : 4;
+      int64_t group = bits == 4 && requestedGroup > 0 &&
+                              w->rows % requestedGroup == 0
+                          ? requestedGroup
+                          : 0;
+      std::vector<int8_t> q;
+      std::vector<float> s;
+      quantize(*w, bits, group, q, s);
+      if (bits == 8) {
+        weight = resourceConstant<int8_t>(
+            b, loc, RankedTensorType::get({w->rows, w->cols}, b.getI8Type()),
+            prefix + "_q", q);
+      } else {
+        // i4 has no resource form: an inline constant of 4-bit values.
+        auto type = RankedTensorType::get({w->rows, w->cols},
+                                          b.getIntegerType(4));
+        SmallVector<APInt> values;
+        values.reserve(q.size());
+        for (int8_t v : q)
+          values.push_back(APInt(4, static_cast<uint64_t>(v), /*isSigned=*/true));
+        weight = arith::ConstantOp::create(b, loc,
+                                           DenseElementsAttr::get(type, values));
+      }
+      SmallVector<int64_t> scaleShape =
+          group ? SmallVector<int64_t>{w->rows / group, w->cols}
+                : SmallVector<int64_t>{w->cols};
+      scales = resourceConstant<float>(
+          b, loc, RankedTensorType::get(scaleShape, f32), prefix + "_s", s);
+      quant = QuantAttr::get(ctx, bits, group);
+    }
+
+    // The support shares the FFN input's leading (token) dimensions.
+    RankedTensorType input = op.getInput().getType();
+    SmallVector<int64_t> supportShape(input.getShape());
+    supportShape.back() = keep;
+    auto supportType = RankedTensorType::get(supportShape, b.getI32Type());
+    auto predict = PredictSupportOp::create(
+        b, loc, supportType, op.getInput(), weight, factor, scales,
+        op.getUpBias(), b.getI64IntegerAttr(keep),
+        PredictorKindAttr::get(ctx, kind),
+        WeightLayoutAttr::get(ctx, WeightLayout::kn), quant);
+    op.getSupportMutable().assign(predict.getSupport());
+    return success();
+  }
+};
+
+} // namespace
