@@ -2,12 +2,14 @@
 """Runs every Parsimony test suite and prints one summary line.
 
 Suites: the lit/FileCheck regression tests (test/), the GoogleTest unit
-tests (unittests/) and the ONNX backend node-test conformance run
-(scripts/conformance.py, one aggregate check). Prints per-suite results, then `N passed, M failed`, and
+tests (unittests/), the ONNX backend node-test conformance run
+(scripts/conformance.py, one aggregate check) and the Python package tests
+(python-bindings/tests). Prints per-suite results, then `N passed, M failed`, and
 exits non-zero if anything failed or a suite could not run.
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -84,6 +86,25 @@ def run_conformance(build_dir):
     return 0, 1, ["conformance: below the 95% pass rate (see docs/conformance.md)"]
 
 
+def run_python(build_dir):
+    """The `parsimony` Python package tests (python-bindings/tests) against
+    the build tree's package, with /usr/bin/python3."""
+    runner = os.path.join(os.path.dirname(__file__), "..", "python-bindings",
+                          "tests", "run_tests.py")
+    json_path = os.path.join(build_dir, "python-test-results.json")
+    if os.path.exists(json_path):
+        os.remove(json_path)
+    proc = subprocess.run(["/usr/bin/python3", runner, "--build-dir",
+                           build_dir, "--json", json_path])
+    if not os.path.exists(json_path):
+        return 0, 1, ["python: the test runner crashed (exit %d)" %
+                      proc.returncode]
+    with open(json_path) as f:
+        results = json.load(f)
+    return (results["passed"], results["failed"],
+            ["python: " + name for name in results["failures"]])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--build-dir", default="build")
@@ -91,7 +112,7 @@ def main():
     build_dir = os.path.abspath(args.build_dir)
 
     suites = [("lit", run_lit), ("gtest", run_gtest),
-              ("conformance", run_conformance)]
+              ("conformance", run_conformance), ("python", run_python)]
     total_passed, total_failed, all_failures = 0, 0, []
     rows = []
     for name, runner in suites:

@@ -1,0 +1,805 @@
+//===- Parsimony.cpp - C API of the Parsimony compiler --------------------===//
+//
+// Implements include/parsimony/CAPI/Parsimony.h on top of the importer, the
+// pass registry and the compiler driver. Diagnostics are captured into the
+// error strings handed back to the caller; nothing here prints, exits or
+// aborts on bad input.
+//
+//===----------------------------------------------------------------------===//
+
+#include "parsimony/CAPI/Parsimony.h"
+
+#include "parsimony/Compiler/Compiler.h"
+#include "parsimony/Importer/OnnxImporter.h"
+#include "parsimony/InitAllParsimony.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllPasses.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <vector>
+
+using namespace mlir;
+using namespace parsimony;
+
+//===----------------------------------------------------------------------===//
+// Handles
+//===----------------------------------------------------------------------===//
+
+struct ParsimonyCompileOptions {
+  CompileOptions options;
+};
+
+namespace {
+/// Mirrors parsimony_tensor_info / parsimony_model_info (docs/abi.md).
+struct AbiTensorInfo {
+  const char *name;
+  int32_t dtype;
+  int32_t rank;
+  const int64_t *shape;
+};
+struct AbiModelInfo {
+  uint32_t abiVersion;
+  const char *name;
+  int32_t numInputs;
+  const AbiTensorInfo *inputs;
+  int32_t numOutputs;
+  const AbiTensorInfo *outputs;
+};
+using AbiInfoFn = const AbiModelInfo *(*)();
+using AbiRunFn = int32_t (*)(const void *const *, void *const *);
+
+/// A tensor description owned by the model handle.
+struct OwnedTensorInfo {
+  std::string name;
+  int32_t dtype = 0;
+  std::vector<int64_t> shape;
+  int64_t numBytes = 0;
+};
+} // namespace
+
+struct ParsimonyModel {
+  void *library = nullptr;
+  AbiRunFn run = nullptr;
+  std::vector<OwnedTensorInfo> inputs;
+  std::vector<OwnedTensorInfo> outputs;
+  ~ParsimonyModel() {
+    if (library)
+      dlclose(library);
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// A malloc'ed copy of `text` for the caller (NULL if out of memory).
+char *copyString(llvm::StringRef text) {
+  char *copy = static_cast<char *>(std::malloc(text.size() + 1));
+  if (!copy)
+    return nullptr;
+  std::memcpy(copy, text.data(), text.size());
+  copy[text.size()] = '\0';
+  return copy;
+}
+
+ParsimonyStatus fail(ParsimonyStatus status, llvm::StringRef message,
+                     char **error) {
+  if (error)
+    *error = copyString(message);
+  return status;
+}
+
+ParsimonyStatus succeed(char **error) {
+  if (error)
+    *error = nullptr;
+  return PARSIMONY_STATUS_OK;
+}
+
+/// Collects every diagnostic emitted on a context as
+/// `[file:line:col: ]severity: message` lines (notes included) while it is
+/// alive.
+class DiagnosticCapture {
+public:
+  explicit DiagnosticCapture(MLIRContext &context)
+      : handler(&context, [this](Diagnostic &diag) {
+          print(diag);
+          return success();
+        }) {}
+
+  /// The captured text, or `fallback` when nothing was reported.
+  std::string take(llvm::StringRef fallback) const {
+    llvm::StringRef captured = llvm::StringRef(text).rtrim();
+    return captured.empty() ? fallback.str() : captured.str();
+  }
+
+private:
+  void print(Diagnostic &diag) {
+    llvm::raw_string_ostream os(text);
+    printLocation(diag.getLocation(), os);
+    switch (diag.getSeverity()) {
+    case DiagnosticSeverity::Error:
+      os << "error: ";
+      break;
+    case DiagnosticSeverity::Warning:
+      os << "warning: ";
+      break;
+    case DiagnosticSeverity::Note:
+      os << "note: ";
+      break;
+    case DiagnosticSeverity::Remark:
+      os << "remark: ";
+      break;
+    }
+    os << diag.str() << "\n";
+    for (Diagnostic &note : diag.getNotes()) {
+      printLocation(note.getLocation(), os);
+      os << "note: " << note.str() << "\n";
+    }
+  }
+
+  static void printLocation(Location loc, llvm::raw_ostream &os) {
+    auto file = loc->findInstanceOf<FileLineColLoc>();
+    if (!file)
+      return;
+    os << file.getFilename().getValue();
+    if (file.getLine() > 0)
+      os << ":" << file.getLine() << ":" << file.getColumn();
+    os << ": ";
+  }
+
+  std::string text;
+  ScopedDiagnosticHandler handler;
+};
+
+/// Registers every upstream and Parsimony pass and pipeline once.
+void registerPassesOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mlir::registerAllPasses();
+    parsimony::registerAllPasses();
+  });
+}
+
+/// The registry of everything the compiler and importer produce.
+DialectRegistry &getRegistry() {
+  static DialectRegistry *registry = [] {
+    auto *r = new DialectRegistry();
+    registerCompilerDialects(*r);
+    registerOnnxImporterDialects(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+std::string printModule(ModuleOp module) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os, OpPrintingFlags().enableDebugInfo(false));
+  os << "\n";
+  return text;
+}
+
+/// Runs the default post-import pipeline and prints the module.
+ParsimonyStatus finishImport(FailureOr<OwningOpRef<ModuleOp>> module,
+                             MLIRContext &context,
+                             const DiagnosticCapture &diagnostics,
+                             int raiseSparseIdioms, char **mlir, char **error) {
+  if (failed(module))
+    return fail(PARSIMONY_STATUS_COMPILE_ERROR,
+                diagnostics.take("error: the ONNX import failed"), error);
+  PassManager pm(&context);
+  buildOnnxImportPipeline(pm, raiseSparseIdioms != 0);
+  if (failed(pm.run(**module)))
+    return fail(PARSIMONY_STATUS_COMPILE_ERROR,
+                diagnostics.take("error: the post-import pipeline failed"),
+                error);
+  *mlir = copyString(printModule(**module));
+  if (!*mlir)
+    return fail(PARSIMONY_STATUS_RUNTIME_ERROR, "error: out of memory", error);
+  return succeed(error);
+}
+
+bool parseBool(llvm::StringRef value, bool &result) {
+  std::string lower = value.lower();
+  if (lower == "true" || lower == "1" || lower == "on") {
+    result = true;
+    return true;
+  }
+  if (lower == "false" || lower == "0" || lower == "off") {
+    result = false;
+    return true;
+  }
+  return false;
+}
+
+bool isCIdentifier(llvm::StringRef name) {
+  if (name.empty() || !(llvm::isAlpha(name.front()) || name.front() == '_'))
+    return false;
+  return llvm::all_of(name,
+                      [](char c) { return llvm::isAlnum(c) || c == '_'; });
+}
+
+/// A fresh mode-0700 directory under $TMPDIR (or /tmp).
+bool createPrivateDirectory(std::string &path, std::string &message) {
+  const char *base = std::getenv("TMPDIR");
+  std::string pattern =
+      std::string(base && *base ? base : "/tmp") + "/parsimony-XXXXXX";
+  std::vector<char> buffer(pattern.begin(), pattern.end());
+  buffer.push_back('\0');
+  if (!mkdtemp(buffer.data())) {
+    message = "error: cannot create a temporary directory under '" +
+              pattern.substr(0, pattern.rfind('/')) +
+              "': " + std::strerror(errno);
+    return false;
+  }
+  path = buffer.data();
+  return true;
+}
+
+bool writeBytes(llvm::StringRef path, const void *data, size_t size,
+                std::string &message) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
+  if (ec) {
+    message = "error: cannot write '" + path.str() + "': " + ec.message();
+    return false;
+  }
+  os.write(static_cast<const char *>(data), size);
+  os.close();
+  if (os.has_error()) {
+    message = "error: cannot write '" + path.str() + "'";
+    os.clear_error();
+    return false;
+  }
+  return true;
+}
+
+/// Loads a model library and copies its signature into `model`.
+ParsimonyStatus loadLibrary(llvm::StringRef path, ParsimonyModel &model,
+                            char **error) {
+  llvm::SmallString<256> absolute(path);
+  llvm::sys::fs::make_absolute(absolute);
+  dlerror();
+  model.library = dlopen(absolute.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!model.library) {
+    const char *reason = dlerror();
+    return fail(PARSIMONY_STATUS_IO_ERROR,
+                "error: cannot load '" + path.str() +
+                    "': " + (reason ? reason : "unknown dlopen error"),
+                error);
+  }
+  auto info = reinterpret_cast<AbiInfoFn>(
+      dlsym(model.library, "parsimony_model_v1_info"));
+  model.run = reinterpret_cast<AbiRunFn>(
+      dlsym(model.library, "parsimony_model_v1_run"));
+  if (!info || !model.run)
+    return fail(PARSIMONY_STATUS_IO_ERROR,
+                "error: '" + path.str() +
+                    "' is not a Parsimony model library (no "
+                    "parsimony_model_v1_* entry points)",
+                error);
+  const AbiModelInfo *abi = info();
+  if (!abi || abi->abiVersion != 1)
+    return fail(PARSIMONY_STATUS_IO_ERROR,
+                "error: '" + path.str() + "' has model ABI version " +
+                    std::to_string(abi ? abi->abiVersion : 0) + ", expected 1",
+                error);
+  auto copy = [](const AbiTensorInfo *infos, int32_t count,
+                 std::vector<OwnedTensorInfo> &out) {
+    for (int32_t i = 0; i < count; ++i) {
+      OwnedTensorInfo t;
+      t.name = infos[i].name ? infos[i].name : "";
+      t.dtype = infos[i].dtype;
+      t.shape.assign(infos[i].shape, infos[i].shape + infos[i].rank);
+      t.numBytes = dtypeSize(static_cast<DType>(t.dtype));
+      for (int64_t d : t.shape)
+        t.numBytes *= d;
+      out.push_back(std::move(t));
+    }
+  };
+  copy(abi->inputs, abi->numInputs, model.inputs);
+  copy(abi->outputs, abi->numOutputs, model.outputs);
+  return succeed(error);
+}
+
+/// Compiles the model file at `path` inside the private directory `dir` and
+/// loads the result. Diagnostics name the model `displayName`.
+ParsimonyStatus compileInDirectory(llvm::StringRef path,
+                                   llvm::StringRef displayName,
+                                   llvm::StringRef dir,
+                                   const CompileOptions &options,
+                                   ParsimonyModel **result, char **error) {
+  std::string library = (dir + "/model.so").str();
+  {
+    MLIRContext context(getRegistry());
+    context.loadAllAvailableDialects();
+    DiagnosticCapture diagnostics(context);
+    if (failed(compileToSharedLibrary(path, library, options, context))) {
+      std::string message = diagnostics.take(
+          "error: compiling '" + displayName.str() +
+          "' failed (the compiler reported the details on standard error)");
+      // A model given as bytes lives in the temporary directory: name it as
+      // the caller knows it.
+      if (path != displayName)
+        message = llvm::join(llvm::split(message, path), displayName);
+      return fail(PARSIMONY_STATUS_COMPILE_ERROR, message, error);
+    }
+  }
+  auto model = std::make_unique<ParsimonyModel>();
+  if (ParsimonyStatus status = loadLibrary(library, *model, error))
+    return status;
+  *result = model.release();
+  return succeed(error);
+}
+
+const OwnedTensorInfo *getTensor(const std::vector<OwnedTensorInfo> &tensors,
+                                 int32_t index) {
+  if (index < 0 || static_cast<size_t>(index) >= tensors.size())
+    return nullptr;
+  return &tensors[index];
+}
+
+void fillInfo(const OwnedTensorInfo &tensor, ParsimonyTensorInfo *info) {
+  info->name = tensor.name.c_str();
+  info->dtype = tensor.dtype;
+  info->rank = static_cast<int32_t>(tensor.shape.size());
+  info->shape = tensor.shape.data();
+}
+
+bool isKnownDType(int32_t dtype) {
+  return dtypeSize(static_cast<DType>(dtype)) > 0;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Strings, statuses and types
+//===----------------------------------------------------------------------===//
+
+void parsimonyStringFree(char *string) { std::free(string); }
+
+const char *parsimonyStatusGetName(ParsimonyStatus status) {
+  switch (status) {
+  case PARSIMONY_STATUS_OK:
+    return "ok";
+  case PARSIMONY_STATUS_INVALID_ARGUMENT:
+    return "invalid argument";
+  case PARSIMONY_STATUS_UNSUPPORTED:
+    return "unsupported";
+  case PARSIMONY_STATUS_COMPILE_ERROR:
+    return "compile error";
+  case PARSIMONY_STATUS_IO_ERROR:
+    return "I/O error";
+  case PARSIMONY_STATUS_RUNTIME_ERROR:
+    return "runtime error";
+  }
+  return "unknown status";
+}
+
+const char *parsimonyDTypeGetName(int32_t dtype) {
+  if (!isKnownDType(dtype))
+    return "unknown";
+  // dtypeName returns string literals.
+  return dtypeName(static_cast<DType>(dtype)).data();
+}
+
+int64_t parsimonyDTypeGetSize(int32_t dtype) {
+  return isKnownDType(dtype) ? dtypeSize(static_cast<DType>(dtype)) : 0;
+}
+
+//===----------------------------------------------------------------------===//
+// Import and transformation
+//===----------------------------------------------------------------------===//
+
+ParsimonyStatus parsimonyImportOnnxFile(const char *path, int raiseSparseIdioms,
+                                        char **mlir, char **error) {
+  if (!path || !mlir)
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                "error: parsimonyImportOnnxFile: path and mlir must not be "
+                "NULL",
+                error);
+  *mlir = nullptr;
+  if (!llvm::sys::fs::exists(path))
+    return fail(PARSIMONY_STATUS_IO_ERROR,
+                std::string("error: no such file: '") + path + "'", error);
+  MLIRContext context(getRegistry());
+  DiagnosticCapture diagnostics(context);
+  return finishImport(importOnnxFile(path, context), context, diagnostics,
+                      raiseSparseIdioms, mlir, error);
+}
+
+ParsimonyStatus parsimonyImportOnnxBytes(const void *data, size_t size,
+                                         int raiseSparseIdioms, char **mlir,
+                                         char **error) {
+  if ((!data && size) || !mlir)
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                "error: parsimonyImportOnnxBytes: data and mlir must not be "
+                "NULL",
+                error);
+  *mlir = nullptr;
+  MLIRContext context(getRegistry());
+  DiagnosticCapture diagnostics(context);
+  llvm::StringRef bytes(static_cast<const char *>(data), size);
+  return finishImport(importOnnxBytes(bytes, context, {}, "<bytes>"), context,
+                      diagnostics, raiseSparseIdioms, mlir, error);
+}
+
+ParsimonyStatus parsimonyRunPassPipeline(const char *mlir, size_t size,
+                                         const char *pipeline, char **result,
+                                         char **error) {
+  if ((!mlir && size) || !pipeline || !result)
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                "error: parsimonyRunPassPipeline: mlir, pipeline and result "
+                "must not be NULL",
+                error);
+  *result = nullptr;
+  registerPassesOnce();
+  MLIRContext context(getRegistry());
+  DiagnosticCapture diagnostics(context);
+
+  // The pass manager is anchored on builtin.module: accept the pipeline with
+  // or without that anchor.
+  llvm::StringRef elements = llvm::StringRef(pipeline).trim();
+  if (elements.consume_front("builtin.module(")) {
+    if (!elements.consume_back(")"))
+      return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                  std::string("error: malformed pass pipeline '") + pipeline +
+                      "': unbalanced parentheses",
+                  error);
+  }
+  PassManager pm(&context);
+  std::string pipelineErrors;
+  llvm::raw_string_ostream pipelineErrorStream(pipelineErrors);
+  if (failed(parsePassPipeline(elements, pm, pipelineErrorStream)))
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                std::string("error: invalid pass pipeline '") + pipeline +
+                    "'\n" + llvm::StringRef(pipelineErrors).rtrim().str(),
+                error);
+
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(
+          llvm::StringRef(mlir ? mlir : "", size), "<input>"),
+      llvm::SMLoc());
+  OwningOpRef<ModuleOp> module =
+      parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
+  if (!module)
+    return fail(PARSIMONY_STATUS_COMPILE_ERROR,
+                diagnostics.take("error: cannot parse the MLIR input"), error);
+  if (failed(pm.run(*module)))
+    return fail(PARSIMONY_STATUS_COMPILE_ERROR,
+                diagnostics.take("error: the pass pipeline failed"), error);
+  *result = copyString(printModule(*module));
+  if (!*result)
+    return fail(PARSIMONY_STATUS_RUNTIME_ERROR, "error: out of memory", error);
+  return succeed(error);
+}
+
+//===----------------------------------------------------------------------===//
+// Compile options
+//===----------------------------------------------------------------------===//
+
+ParsimonyCompileOptions *parsimonyCompileOptionsCreate(void) {
+  return new ParsimonyCompileOptions();
+}
+
+void parsimonyCompileOptionsDestroy(ParsimonyCompileOptions *options) {
+  delete options;
+}
+
+ParsimonyStatus parsimonyCompileOptionsSet(ParsimonyCompileOptions *options,
+                                           const char *name, const char *value,
+                                           char **error) {
+  if (!options || !name || !value)
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                "error: parsimonyCompileOptionsSet: options, name and value "
+                "must not be NULL",
+                error);
+  std::string key(name);
+  std::replace(key.begin(), key.end(), '_', '-');
+  llvm::StringRef v(value);
+  CompileOptions &o = options->options;
+  auto invalid = [&](llvm::StringRef expected) {
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                std::string("error: invalid value '") + value +
+                    "' for compile option '" + name + "': expected " +
+                    expected.str(),
+                error);
+  };
+  auto unsupported = [&](llvm::StringRef detail) {
+    return fail(PARSIMONY_STATUS_UNSUPPORTED,
+                std::string("error: compile option '") + name + "' (value '" +
+                    value + "') is not implemented by this build of Parsimony" +
+                    detail.str(),
+                error);
+  };
+
+  if (key == "target") {
+    if (v == "cpu") {
+      o.target = "cpu";
+      return succeed(error);
+    }
+    if (v == "nvptx")
+      return unsupported(" (supported targets: cpu)");
+    return invalid("'cpu' or 'nvptx'");
+  }
+  if (key == "cpu") {
+    if (v.empty())
+      return invalid("'native' or an LLVM CPU name");
+    o.cpu = v.str();
+    return succeed(error);
+  }
+  if (key == "moe") {
+    if (v != "dropless" && v != "capacity")
+      return invalid("'dropless' or 'capacity'");
+    o.moe = v.str();
+    return succeed(error);
+  }
+  if (key == "capacity-factor") {
+    double factor;
+    if (v.trim().getAsDouble(factor) || !std::isfinite(factor) || factor <= 0.0)
+      return invalid("a positive number");
+    o.capacityFactor = factor;
+    return succeed(error);
+  }
+  if (key == "sparse-ffn") {
+    if (v != "off" && v != "exact" && v != "predict")
+      return invalid("'off', 'exact' or 'predict'");
+    o.sparseFFN = v.str();
+    return succeed(error);
+  }
+  if (key == "topk") {
+    int64_t k;
+    if (v.trim().getAsInteger(10, k) || k <= 0)
+      return invalid("a positive integer");
+    o.topk = k;
+    return succeed(error);
+  }
+  if (key == "predictor") {
+    llvm::StringRef rest = v;
+    int64_t rank = 0;
+    bool lowRank = rest.consume_front("lowrank:");
+    if (lowRank ? (rest.getAsInteger(10, rank) || rank <= 0)
+                : (rest != "int8" && rest != "int4"))
+      return invalid("'int8', 'int4' or 'lowrank:R' with a positive rank R");
+    o.predictor = v.str();
+    return succeed(error);
+  }
+  if (key == "quantize")
+    return unsupported(" (weight quantization is not available yet)");
+  if (key == "name") {
+    if (!isCIdentifier(v))
+      return invalid("a C identifier");
+    o.modelName = v.str();
+    return succeed(error);
+  }
+  if (key == "entry") {
+    o.entry = v.str();
+    return succeed(error);
+  }
+  if (key == "kernels" || key == "approximate-math") {
+    bool flag;
+    if (!parseBool(v, flag))
+      return invalid("'true' or 'false'");
+    (key == "kernels" ? o.useKernels : o.approximateMath) = flag;
+    return succeed(error);
+  }
+  return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+              std::string("error: unknown compile option '") + name + "'",
+              error);
+}
+
+ParsimonyStatus parsimonyCompileOptionsBindDim(ParsimonyCompileOptions *options,
+                                               const char *name, int64_t value,
+                                               char **error) {
+  if (!options || !name || !*name)
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                "error: parsimonyCompileOptionsBindDim: options and a "
+                "non-empty name are required",
+                error);
+  if (value <= 0)
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                std::string("error: dimension '") + name +
+                    "' must be bound to a positive size, got " +
+                    std::to_string(value),
+                error);
+  options->options.dims[name] = value;
+  return succeed(error);
+}
+
+ParsimonyStatus parsimonyCompileOptionsFreezeInput(
+    ParsimonyCompileOptions *options, const char *name, int32_t dtype,
+    int32_t rank, const int64_t *shape, const void *data, size_t size,
+    char **error) {
+  if (!options || !name || !*name || rank < 0 || (rank && !shape) ||
+      (size && !data))
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                "error: parsimonyCompileOptionsFreezeInput: options, a name, "
+                "the shape and the data are required",
+                error);
+  if (!isKnownDType(dtype))
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                std::string("error: cannot freeze input '") + name +
+                    "': unknown element type " + std::to_string(dtype),
+                error);
+  int64_t expected = dtypeSize(static_cast<DType>(dtype));
+  for (int32_t i = 0; i < rank; ++i) {
+    if (shape[i] < 0)
+      return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                  std::string("error: cannot freeze input '") + name +
+                      "': negative dimension",
+                  error);
+    expected *= shape[i];
+  }
+  if (static_cast<size_t>(expected) != size)
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                std::string("error: cannot freeze input '") + name +
+                    "': " + std::to_string(size) +
+                    " bytes given, the shape needs " + std::to_string(expected),
+                error);
+  FrozenInput frozen;
+  frozen.name = name;
+  frozen.dtype = static_cast<DType>(dtype);
+  frozen.shape.assign(shape, shape + rank);
+  frozen.bytes.assign(static_cast<const char *>(data), size);
+  auto &list = options->options.frozenInputs;
+  llvm::erase_if(list, [&](const FrozenInput &f) { return f.name == name; });
+  list.push_back(std::move(frozen));
+  return succeed(error);
+}
+
+//===----------------------------------------------------------------------===//
+// Compiled models
+//===----------------------------------------------------------------------===//
+
+ParsimonyStatus parsimonyCompileFile(const char *path,
+                                     const ParsimonyCompileOptions *options,
+                                     ParsimonyModel **model, char **error) {
+  if (!path || !model)
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                "error: parsimonyCompileFile: path and model must not be NULL",
+                error);
+  *model = nullptr;
+  if (!llvm::sys::fs::exists(path))
+    return fail(PARSIMONY_STATUS_IO_ERROR,
+                std::string("error: no such file: '") + path + "'", error);
+  CompileOptions compileOptions = options ? options->options : CompileOptions();
+  if (!compileOptions.frozenInputs.empty() &&
+      !llvm::StringRef(path).ends_with(".onnx"))
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                "error: frozen inputs need an .onnx model", error);
+  std::string dir, message;
+  if (!createPrivateDirectory(dir, message))
+    return fail(PARSIMONY_STATUS_IO_ERROR, message, error);
+  llvm::scope_exit cleanup([&] { llvm::sys::fs::remove_directories(dir); });
+  return compileInDirectory(path, path, dir, compileOptions, model, error);
+}
+
+ParsimonyStatus parsimonyCompileBytes(const void *data, size_t size,
+                                      const char *format,
+                                      const ParsimonyCompileOptions *options,
+                                      ParsimonyModel **model, char **error) {
+  if ((!data && size) || !format || !model)
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                "error: parsimonyCompileBytes: data, format and model must "
+                "not be NULL",
+                error);
+  *model = nullptr;
+  llvm::StringRef kind(format);
+  if (kind != "onnx" && kind != "mlir")
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                std::string("error: unknown model format '") + format +
+                    "': expected 'onnx' or 'mlir'",
+                error);
+  CompileOptions compileOptions = options ? options->options : CompileOptions();
+  if (!compileOptions.frozenInputs.empty() && kind != "onnx")
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                "error: frozen inputs need an ONNX model", error);
+  std::string dir, message;
+  if (!createPrivateDirectory(dir, message))
+    return fail(PARSIMONY_STATUS_IO_ERROR, message, error);
+  llvm::scope_exit cleanup([&] { llvm::sys::fs::remove_directories(dir); });
+  std::string path = dir + "/model." + kind.str();
+  if (!writeBytes(path, data, size, message))
+    return fail(PARSIMONY_STATUS_IO_ERROR, message, error);
+  return compileInDirectory(path, "<bytes>", dir, compileOptions, model, error);
+}
+
+ParsimonyStatus parsimonyModelLoad(const char *path, ParsimonyModel **model,
+                                   char **error) {
+  if (!path || !model)
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                "error: parsimonyModelLoad: path and model must not be NULL",
+                error);
+  *model = nullptr;
+  auto loaded = std::make_unique<ParsimonyModel>();
+  if (ParsimonyStatus status = loadLibrary(path, *loaded, error))
+    return status;
+  *model = loaded.release();
+  return succeed(error);
+}
+
+void parsimonyModelDestroy(ParsimonyModel *model) { delete model; }
+
+int32_t parsimonyModelGetNumInputs(const ParsimonyModel *model) {
+  return model ? static_cast<int32_t>(model->inputs.size()) : 0;
+}
+
+int32_t parsimonyModelGetNumOutputs(const ParsimonyModel *model) {
+  return model ? static_cast<int32_t>(model->outputs.size()) : 0;
+}
+
+ParsimonyStatus parsimonyModelGetInput(const ParsimonyModel *model,
+                                       int32_t index,
+                                       ParsimonyTensorInfo *info) {
+  const OwnedTensorInfo *tensor =
+      model && info ? getTensor(model->inputs, index) : nullptr;
+  if (!tensor)
+    return PARSIMONY_STATUS_INVALID_ARGUMENT;
+  fillInfo(*tensor, info);
+  return PARSIMONY_STATUS_OK;
+}
+
+ParsimonyStatus parsimonyModelGetOutput(const ParsimonyModel *model,
+                                        int32_t index,
+                                        ParsimonyTensorInfo *info) {
+  const OwnedTensorInfo *tensor =
+      model && info ? getTensor(model->outputs, index) : nullptr;
+  if (!tensor)
+    return PARSIMONY_STATUS_INVALID_ARGUMENT;
+  fillInfo(*tensor, info);
+  return PARSIMONY_STATUS_OK;
+}
+
+ParsimonyStatus parsimonyModelRun(const ParsimonyModel *model,
+                                  const void *const *inputs,
+                                  void *const *outputs, char **error) {
+  if (!model || !model->run)
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                "error: parsimonyModelRun: no model", error);
+  auto check = [&](const std::vector<OwnedTensorInfo> &tensors,
+                   const void *const *pointers,
+                   llvm::StringRef kind) -> std::string {
+    if (!tensors.empty() && !pointers)
+      return ("error: parsimonyModelRun: no " + kind + " pointers").str();
+    for (auto [i, t] : llvm::enumerate(tensors))
+      if (!pointers[i] && t.numBytes > 0)
+        return ("error: parsimonyModelRun: " + kind + " '" + t.name +
+                "' has no buffer")
+            .str();
+    return {};
+  };
+  std::string message = check(model->inputs, inputs, "input");
+  if (message.empty())
+    message = check(model->outputs, outputs, "output");
+  if (!message.empty())
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT, message, error);
+  if (int32_t rc = model->run(inputs, outputs))
+    return fail(PARSIMONY_STATUS_RUNTIME_ERROR,
+                "error: the model returned " + std::to_string(rc), error);
+  return succeed(error);
+}

@@ -1,0 +1,295 @@
+"""Parsimony: compile sparsely-activated transformers (ONNX or MLIR) to native
+code and run them on NumPy arrays.
+
+    import numpy as np, parsimony
+    model = parsimony.compile("model.onnx")
+    y = model.run({"x": np.ones(model.input_shapes[0], np.float32)})["y"]
+
+See docs/python.md for the full API.
+"""
+
+import os as _os
+
+import numpy as _np
+
+from . import _parsimony
+
+__all__ = [
+    "CompileError",
+    "CompiledModel",
+    "UnsupportedOptionError",
+    "compile",
+    "import_onnx",
+    "load",
+    "run_pipeline",
+]
+
+CompileError = _parsimony.CompileError
+UnsupportedOptionError = _parsimony.UnsupportedOptionError
+
+# An installed package carries the runtime archive that compiled models link
+# against; the build tree's compiler finds its own.
+_HERE = _os.path.dirname(_os.path.abspath(__file__))
+if "PARSIMONY_RUNTIME_DIR" not in _os.environ and _os.path.exists(
+        _os.path.join(_HERE, "libParsimonyRuntime.a")):
+    _os.environ["PARSIMONY_RUNTIME_DIR"] = _HERE
+
+_ABI_DTYPES = {
+    _np.dtype("float32"): 1, _np.dtype("uint8"): 2, _np.dtype("int8"): 3,
+    _np.dtype("uint16"): 4, _np.dtype("int16"): 5, _np.dtype("int32"): 6,
+    _np.dtype("int64"): 7, _np.dtype("bool"): 9, _np.dtype("float16"): 10,
+    _np.dtype("float64"): 11, _np.dtype("uint32"): 12,
+    _np.dtype("uint64"): 13,
+}
+
+
+def _fspath(path):
+    if isinstance(path, (str, _os.PathLike)):
+        path = _os.fspath(path)
+        if isinstance(path, bytes):
+            path = _os.fsdecode(path)
+        return path
+    return None
+
+
+def _existing_file(path):
+    if not _os.path.exists(path):
+        raise FileNotFoundError("no such file: '%s'" % path)
+    return path
+
+
+def import_onnx(model, raise_sparse_idioms=True):
+    """Imports an ONNX model and returns the MLIR module as text.
+
+    `model` is a path or the bytes of a serialized ModelProto. As
+    `parsimony-translate --import-onnx`: ONNX checker and shape inference,
+    import, then the default post-import pipeline, which raises sparse idioms
+    into `spx` unless `raise_sparse_idioms` is False. Raises CompileError
+    with the importer's diagnostics when the model cannot be imported.
+    """
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return _parsimony.import_onnx_bytes(bytes(model), raise_sparse_idioms)
+    path = _fspath(model)
+    if path is None:
+        raise TypeError("import_onnx expects a path or bytes, got %s" %
+                        type(model).__name__)
+    return _parsimony.import_onnx_file(_existing_file(path),
+                                       raise_sparse_idioms)
+
+
+def run_pipeline(mlir, pipeline):
+    """Runs a textual pass pipeline over MLIR text and returns the result.
+
+    Every upstream MLIR pass and every Parsimony pass and pipeline is
+    available, e.g. "canonicalize,cse", "spx-decompose-moe" or
+    "builtin.module(parsimony-cpu-pipeline)". Raises ValueError for an
+    invalid pipeline and CompileError when parsing or a pass fails.
+    """
+    if not isinstance(mlir, str) or not isinstance(pipeline, str):
+        raise TypeError("run_pipeline expects two strings")
+    return _parsimony.run_pipeline(mlir, pipeline)
+
+
+def _option_list(target, sparse_ffn, topk, predictor, moe, quantize, cpu,
+                 capacity_factor, entry):
+    options = [("target", target), ("cpu", cpu), ("sparse_ffn", sparse_ffn)]
+    if moe is not None:
+        options.append(("moe", moe))
+    if capacity_factor is not None:
+        if isinstance(capacity_factor, bool) or not isinstance(
+                capacity_factor, (int, float)):
+            raise TypeError("capacity_factor must be a number")
+        options.append(("capacity_factor", repr(float(capacity_factor))))
+    if topk is not None:
+        if isinstance(topk, bool) or not isinstance(topk, int):
+            raise TypeError("topk must be an int")
+        options.append(("topk", str(topk)))
+    if predictor is not None:
+        options.append(("predictor", predictor))
+    if quantize is not None:
+        options.append(("quantize", quantize))
+    if entry is not None:
+        options.append(("entry", entry))
+    for name, value in options:
+        if not isinstance(value, str):
+            raise TypeError("%s must be a string, got %s" %
+                            (name, type(value).__name__))
+    return options
+
+
+def _dim_list(dims):
+    if dims is None:
+        return []
+    result = []
+    for name, value in dict(dims).items():
+        if isinstance(value, bool) or not isinstance(value, (int, _np.integer)):
+            raise TypeError("dims['%s'] must be an int" % name)
+        result.append((str(name), int(value)))
+    return result
+
+
+def _frozen_list(freeze):
+    if freeze is None:
+        return []
+    result = []
+    for name, value in dict(freeze).items():
+        array = _np.ascontiguousarray(value)
+        if array.dtype not in _ABI_DTYPES:
+            raise TypeError("freeze['%s'] has unsupported dtype %s" %
+                            (name, array.dtype))
+        result.append((str(name), _ABI_DTYPES[array.dtype], array))
+    return result
+
+
+def compile(model, target="cpu", sparse_ffn="off", topk=None, predictor=None,
+            moe="dropless", quantize=None, cpu="native", dims=None,
+            capacity_factor=None, freeze=None, entry=None):
+    """Compiles a model to native code and loads it.
+
+    model: a path to an .onnx model (anything else is parsed as MLIR), or the
+      bytes of a serialized ONNX ModelProto.
+    Options mean the same as parsimony-compile's (docs/cli.md):
+      target: "cpu".
+      cpu: "native", "x86-64-v3" (AVX2), "x86-64-v4" (AVX-512) or an LLVM
+        CPU name.
+      moe: "dropless" or "capacity": the dispatch of every MoE layer
+        (--moe=...); None keeps each layer's own, as omitting --moe does.
+      capacity_factor: slots per expert for capacity dispatch
+        (--capacity-factor); None keeps each layer's own.
+      dims: {name: size} bindings of symbolic dimensions (--dim NAME=VALUE).
+      freeze: {input name: array} ONNX inputs compiled as constants
+        (--freeze-input).
+      sparse_ffn: "off" (dense), "exact" (lossless activation-sparse
+        down-projection) or "predict" (only the topk neurons a predictor
+        picks) (--sparse-ffn).
+      topk: impose a Top-k activation of this size on every FFN without one
+        (--topk).
+      predictor: "int8", "int4" or "lowrank:R", the support predictor of
+        sparse_ffn="predict" (--predictor; None: int8).
+      entry: the function to compile (--entry).
+      quantize: not implemented by this build yet; any value raises
+        UnsupportedOptionError (a ValueError and a NotImplementedError).
+    Raises CompileError (with the compiler's diagnostics) when the model does
+    not compile, ValueError for malformed options.
+    """
+    options = _option_list(target, sparse_ffn, topk, predictor, moe, quantize,
+                           cpu, capacity_factor, entry)
+    dim_list = _dim_list(dims)
+    frozen = _frozen_list(freeze)
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        handle = _parsimony.compile_bytes(bytes(model), "onnx", options,
+                                          dim_list, frozen)
+        return CompiledModel(handle, "<bytes>")
+    path = _fspath(model)
+    if path is None:
+        raise TypeError("compile expects a path or bytes, got %s" %
+                        type(model).__name__)
+    handle = _parsimony.compile_file(_existing_file(path), options, dim_list,
+                                     frozen)
+    return CompiledModel(handle, path)
+
+
+def load(path):
+    """Loads a shared library written by parsimony-compile (docs/abi.md)."""
+    path = _fspath(path)
+    if path is None:
+        raise TypeError("load expects a path")
+    return CompiledModel(_parsimony.load(_existing_file(path)), path)
+
+
+class CompiledModel:
+    """A compiled, loaded model. Create it with parsimony.compile or
+    parsimony.load.
+
+    Inputs are passed without a copy when they are C-contiguous NumPy arrays
+    of the exact dtype and shape; other layouts are made contiguous (one
+    copy); other dtypes are rejected (TypeError), never converted. Outputs
+    are new NumPy arrays owned by the caller. bfloat16 tensors are exchanged
+    as uint16 bit patterns (NumPy has no bfloat16).
+    """
+
+    def __init__(self, handle, source):
+        self._handle = handle
+        self._source = source
+        self._inputs = handle.inputs
+        self._outputs = handle.outputs
+        self._input_index = {name: i for i, (name, _, _) in
+                             enumerate(self._inputs)}
+
+    def __repr__(self):
+        def fmt(tensors):
+            return ", ".join("%s: %s%s" % (n, _parsimony.dtype_name(d),
+                                           list(s)) for n, d, s in tensors)
+        return "<parsimony.CompiledModel %r (%s) -> (%s)>" % (
+            self._source, fmt(self._inputs), fmt(self._outputs))
+
+    @property
+    def input_names(self):
+        return [name for name, _, _ in self._inputs]
+
+    @property
+    def input_dtypes(self):
+        return [_parsimony.numpy_dtype(d) for _, d, _ in self._inputs]
+
+    @property
+    def input_types(self):
+        """Element type names as the model ABI spells them ("bfloat16")."""
+        return [_parsimony.dtype_name(d) for _, d, _ in self._inputs]
+
+    @property
+    def input_shapes(self):
+        return [tuple(s) for _, _, s in self._inputs]
+
+    @property
+    def output_names(self):
+        return [name for name, _, _ in self._outputs]
+
+    @property
+    def output_dtypes(self):
+        return [_parsimony.numpy_dtype(d) for _, d, _ in self._outputs]
+
+    @property
+    def output_types(self):
+        return [_parsimony.dtype_name(d) for _, d, _ in self._outputs]
+
+    @property
+    def output_shapes(self):
+        return [tuple(s) for _, _, s in self._outputs]
+
+    def run(self, inputs):
+        """Runs the model on {input name: numpy.ndarray}; returns
+        {output name: numpy.ndarray}."""
+        if not isinstance(inputs, dict):
+            raise TypeError("run expects a dict of input name -> "
+                            "numpy.ndarray, got %s" % type(inputs).__name__)
+        unknown = [name for name in inputs if name not in self._input_index]
+        if unknown:
+            raise ValueError("the model has no input named %s (inputs: %s)" %
+                             (", ".join("'%s'" % n for n in unknown),
+                              ", ".join(self.input_names)))
+        missing = [name for name in self.input_names if name not in inputs]
+        if missing:
+            raise ValueError("missing value for input %s" %
+                             ", ".join("'%s'" % n for n in missing))
+        ordered = []
+        for name, dtype, _ in self._inputs:
+            value = inputs[name]
+            if not isinstance(value, _np.ndarray):
+                raise TypeError("input '%s' must be a numpy.ndarray, got %s" %
+                                (name, type(value).__name__))
+            if not value.flags.c_contiguous:
+                value = _np.ascontiguousarray(value)
+            ordered.append(value)
+        outputs = self._handle.run(ordered)
+        return dict(zip(self.output_names, outputs))
+
+    def __call__(self, **inputs):
+        return self.run(inputs)
+
+    def profile_sparsity(self, inputs):
+        """Per-layer activation density, as `parsimony-run
+        --profile-sparsity` prints it. Not available yet: the command-line
+        tools have no sparsity profiler in this build."""
+        raise NotImplementedError(
+            "profile_sparsity is not available: this build of Parsimony has "
+            "no sparsity profiler (parsimony-run --profile-sparsity) yet")
