@@ -360,3 +360,34 @@ TEST(RuntimeKernels, ConcurrentCallers) {
 }
 
 } // namespace
+
+// Regression: the transposed-B streaming path (decode GEMV against a PyTorch
+// Linear weight) needs no scratch; on a thread whose scratch arena was never
+// used it returned without computing anything.
+TEST(RuntimeKernels, StreamingTransposedBOnAFreshThread) {
+  const int64_t m = 1, n = 3072, k = 768;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> a(m * k), b(n * k);
+  for (float &v : a)
+    v = dist(rng);
+  for (float &v : b)
+    v = dist(rng);
+  for (float beta : {0.0f, 1.0f}) {
+    std::vector<float> c(m * n, 0.0f);
+    std::thread fresh([&] {
+      parsimony_sgemm(m, n, k, 1.0f, a.data(), k, 0, b.data(), k, 1, beta,
+                      c.data(), n);
+    });
+    fresh.join();
+    double worst = 0, scale = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      double ref = 0;
+      for (int64_t p = 0; p < k; ++p)
+        ref += double(a[p]) * b[j * k + p];
+      worst = std::max(worst, std::fabs(ref - c[j]));
+      scale = std::max(scale, std::fabs(ref));
+    }
+    EXPECT_LT(worst, 1e-5 * std::sqrt(double(k)) * scale) << "beta " << beta;
+  }
+}

@@ -9,6 +9,10 @@ writes, with their inputs (NAME.x.npy, ...):
   decoder12.onnx   a 12-layer GPT-2-style decoder (d=768, 12 heads,
                    ff=3072, tanh GELU) taking one token step with a
                    128-token KV cache per layer, batch 1 (340 MB)
+  ffn12.onnx       a stack of 12 FFNs at T5/BERT-base shape (d=768,
+                   ff=3072, ReLU then Top-k 128 written as PyTorch's
+                   topk + scatter, residual), tokens a dynamic axis
+                   (226 MB); inputs ffn12_t{1,16,128}.x.npy
 """
 import math
 import os
@@ -71,12 +75,31 @@ class DecoderStack(torch.nn.Module):
         return x
 
 
-def export(name, model, inputs, names):
+class TopKFFNStack(torch.nn.Module):
+    """y = x + W2 TopK_k(relu(W1 x + b1)) + b2, twelve times."""
+
+    def __init__(self, layers, k):
+        super().__init__()
+        self.k = k
+        self.up = torch.nn.ModuleList(torch.nn.Linear(D, FF) for _ in range(layers))
+        self.down = torch.nn.ModuleList(torch.nn.Linear(FF, D) for _ in range(layers))
+
+    def forward(self, x):
+        for up, down in zip(self.up, self.down):
+            h = torch.relu(up(x))
+            values, indices = torch.topk(h, self.k, dim=-1)
+            h = torch.zeros_like(h).scatter(-1, indices, values)
+            x = x + down(h)
+        return x
+
+
+def export(name, model, inputs, names, dynamic_axes=None):
     model.eval()
     # Not under no_grad(): that picks PyTorch's fused fast paths, which have
     # no ONNX export.
     torch.onnx.export(model, inputs, f"{out}/{name}.onnx", input_names=names,
-                      output_names=["y"], opset_version=17)
+                      output_names=["y"], opset_version=17,
+                      dynamic_axes=dynamic_axes)
     for n, t in zip(names, inputs):
         np.save(f"{out}/{name}.{n}.npy", t.numpy())
 
@@ -89,3 +112,7 @@ token = torch.randn(1, 1, D)
 past = torch.randn(12, 1, HEADS, PAST, D // HEADS)
 export("decoder12", DecoderStack(12), (token, past, past.clone() * 0.5),
        ["x", "past_k", "past_v"])
+export("ffn12", TopKFFNStack(12, 128), (torch.randn(4, D),), ["x"],
+       {"x": {0: "tokens"}, "y": {0: "tokens"}})
+for tokens in (1, 16, 128):
+    np.save(f"{out}/ffn12_t{tokens}.x.npy", torch.randn(tokens, D).numpy())

@@ -349,8 +349,10 @@ void reducePartials(const StreamItem &s, const float *partials, int64_t count) {
 void runStreamSerial(const StreamItem &s, const KernelSet &ks) {
   int64_t tmpSize = s.smallIsT ? s.rows * s.k : 0;
   int64_t partialSize = s.bigIsNT ? 0 : s.rows * s.cols;
+  // The NT path with a row-major small side needs no scratch at all: only a
+  // failed non-empty allocation is an error.
   float *scratch = TaskArena.get(tmpSize + partialSize);
-  if (!scratch)
+  if (!scratch && tmpSize + partialSize > 0)
     return;
   int64_t ld;
   const float *small = contiguousSmall(s, scratch, ld);
@@ -409,7 +411,7 @@ void runStreamParallel(const StreamItem &s, const KernelSet &ks, int threads) {
   int64_t tmpSize = s.smallIsT ? s.rows * s.k : 0;
   int64_t partialSize = s.bigIsNT ? 0 : tasks * s.rows * s.cols;
   float *scratch = CallArena.get(tmpSize + partialSize);
-  if (!scratch)
+  if (!scratch && tmpSize + partialSize > 0)
     return;
   job.small = contiguousSmall(s, scratch, job.ldSmall);
   job.partials = scratch + tmpSize;
