@@ -336,6 +336,7 @@ ParsimonyStatus compileInDirectory(llvm::StringRef path,
   std::string library = (dir + "/model.so").str();
   {
     MLIRContext context(getRegistry());
+    context.printOpOnDiagnostic(false);
     context.loadAllAvailableDialects();
     DiagnosticCapture diagnostics(context);
     if (failed(compileToSharedLibrary(path, library, options, context))) {
@@ -427,6 +428,7 @@ ParsimonyStatus parsimonyImportOnnxFile(const char *path, int raiseSparseIdioms,
     return fail(PARSIMONY_STATUS_IO_ERROR,
                 std::string("error: no such file: '") + path + "'", error);
   MLIRContext context(getRegistry());
+  context.printOpOnDiagnostic(false);
   DiagnosticCapture diagnostics(context);
   return finishImport(importOnnxFile(path, context), context, diagnostics,
                       raiseSparseIdioms, mlir, error);
@@ -442,6 +444,7 @@ ParsimonyStatus parsimonyImportOnnxBytes(const void *data, size_t size,
                 error);
   *mlir = nullptr;
   MLIRContext context(getRegistry());
+  context.printOpOnDiagnostic(false);
   DiagnosticCapture diagnostics(context);
   llvm::StringRef bytes(static_cast<const char *>(data), size);
   return finishImport(importOnnxBytes(bytes, context, {}, "<bytes>"), context,

@@ -9,6 +9,7 @@ See docs/python.md for the full API.
 """
 
 import os as _os
+import re as _re
 
 import numpy as _np
 
@@ -177,16 +178,37 @@ def compile(model, target="cpu", sparse_ffn="off", topk=None, predictor=None,
     dim_list = _dim_list(dims)
     frozen = _frozen_list(freeze)
     if isinstance(model, (bytes, bytearray, memoryview)):
-        handle = _parsimony.compile_bytes(bytes(model), "onnx", options,
-                                          dim_list, frozen)
-        return CompiledModel(handle, "<bytes>")
-    path = _fspath(model)
-    if path is None:
-        raise TypeError("compile expects a path or bytes, got %s" %
-                        type(model).__name__)
-    handle = _parsimony.compile_file(_existing_file(path), options, dim_list,
-                                     frozen)
-    return CompiledModel(handle, path)
+        source, data = "<bytes>", bytes(model)
+
+        def build():
+            return _parsimony.compile_bytes(data, "onnx", options, dim_list,
+                                            frozen)
+    else:
+        source = _fspath(model)
+        if source is None:
+            raise TypeError("compile expects a path or bytes, got %s" %
+                            type(model).__name__)
+        _existing_file(source)
+
+        def build():
+            return _parsimony.compile_file(source, options, dim_list, frozen)
+    try:
+        handle = build()
+    except CompileError as error:
+        hint = _dims_hint(str(error))
+        if not hint:
+            raise
+        raise CompileError(str(error) + hint) from None
+    return CompiledModel(handle, source)
+
+
+def _dims_hint(message):
+    """A note with the Python spelling of the compiler's --dim advice."""
+    names = _re.findall(r"bind it with --dim (\S+)=VALUE", message)
+    if not names:
+        return ""
+    return "\nnote: from Python, pass dims={%s} to parsimony.compile" % (
+        ", ".join("'%s': VALUE" % name for name in dict.fromkeys(names)))
 
 
 def load(path):

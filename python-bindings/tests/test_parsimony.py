@@ -136,6 +136,27 @@ class SmallModelTest(unittest.TestCase):
                                    small_reference(strided.copy())[0],
                                    rtol=1e-5, atol=1e-5)
 
+    def test_concurrent_runs(self):
+        # The GIL is released while a model runs; runs are reentrant.
+        import threading
+        xs = [RNG.standard_normal((4, 8)).astype(np.float32)
+              for _ in range(8)]
+        results = [None] * len(xs)
+
+        def work(i):
+            for _ in range(200):
+                results[i] = self.model.run({"x": xs[i]})["y"]
+
+        threads = [threading.Thread(target=work, args=(i,))
+                   for i in range(len(xs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for x, y in zip(xs, results):
+            np.testing.assert_allclose(y, small_reference(x)[0], rtol=1e-5,
+                                       atol=1e-5)
+
     def test_compile_from_bytes(self):
         model = parsimony.compile(small_model_proto().SerializeToString())
         x = RNG.standard_normal((4, 8)).astype(np.float32)
@@ -230,7 +251,8 @@ class DynamicDimsTest(unittest.TestCase):
     def test_unbound_dimension_is_a_compile_error(self):
         with self.assertRaises(parsimony.CompileError) as ctx:
             parsimony.compile(self.path)
-        self.assertIn("batch", str(ctx.exception))
+        self.assertIn("dynamic dimension 0 ('batch')", str(ctx.exception))
+        self.assertIn("dims={'batch': VALUE}", str(ctx.exception))
         self.assertIsInstance(ctx.exception, RuntimeError)
 
     def test_bound_dimension(self):
@@ -262,6 +284,57 @@ class TorchEncoderTest(unittest.TestCase):
         self.assertEqual(y.shape, reference.shape)
         self.assertLess(relative_error(y, reference), 1e-4)
         np.testing.assert_allclose(y, reference, rtol=1e-4, atol=1e-4)
+
+
+SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+ORT_DRIVER = os.path.join(SOURCE_DIR, "scripts", "ort", "run-ort.js")
+ORT_PACKAGE = os.path.join(SOURCE_DIR, "third_party", "ort", "node_modules",
+                           "onnxruntime-node")
+
+
+def run_ort(model_path, inputs):
+    """Runs a model with ONNX Runtime (scripts/setup-ort.sh); returns
+    {output name: array}."""
+    work = tempfile.mkdtemp(dir=_TMP.name)
+    args = ["node", ORT_DRIVER, model_path, "--output-dir", work]
+    for name, value in inputs.items():
+        np.save(os.path.join(work, name + ".npy"), value)
+        args += ["--input", "%s=%s" % (name, os.path.join(work, name + ".npy"))]
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
+    return {f[:-4]: np.load(os.path.join(work, f))
+            for f in os.listdir(work) if f.endswith(".npy")
+            and f[:-4] not in inputs}
+
+
+class ExampleModelTest(unittest.TestCase):
+    """The example model of `make demo` (examples/make_example.py: a 2-layer
+    PyTorch transformer encoder, d=256, ReLU FFN 1024) against PyTorch and
+    ONNX Runtime."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tmp_path("example")
+        subprocess.run([sys.executable,
+                        os.path.join(SOURCE_DIR, "examples", "make_example.py"),
+                        cls.dir], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        cls.path = os.path.join(cls.dir, "tiny_transformer.onnx")
+        cls.x = np.load(os.path.join(cls.dir, "x.npy"))
+        cls.reference = np.load(os.path.join(cls.dir, "reference.npy"))
+
+    def test_matches_pytorch(self):
+        for mode in ("off", "exact"):
+            model = parsimony.compile(self.path, sparse_ffn=mode)
+            y = model(x=self.x)["y"]
+            self.assertLess(relative_error(y, self.reference), 1e-4, mode)
+
+    @unittest.skipUnless(os.path.isdir(ORT_PACKAGE),
+                         "ONNX Runtime not set up (scripts/setup-ort.sh)")
+    def test_matches_onnx_runtime(self):
+        y = parsimony.compile(self.path)(x=self.x)["y"]
+        self.assertLess(relative_error(y, run_ort(self.path, {"x": self.x})["y"]),
+                        1e-4)
 
 
 class SparseFfnTest(unittest.TestCase):
