@@ -27,6 +27,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <dlfcn.h>
@@ -184,6 +185,17 @@ void registerPassesOnce() {
   });
 }
 
+/// Registers the native LLVM target once: the compiler driver initializes it
+/// on every compilation, which is only safe once it has been registered
+/// (concurrent compilations from several threads).
+void initializeNativeTargetOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+}
+
 /// The registry of everything the compiler and importer produce.
 DialectRegistry &getRegistry() {
   static DialectRegistry *registry = [] {
@@ -334,6 +346,7 @@ ParsimonyStatus compileInDirectory(llvm::StringRef path,
                                    const CompileOptions &options,
                                    ParsimonyModel **result, char **error) {
   std::string library = (dir + "/model.so").str();
+  initializeNativeTargetOnce();
   {
     MLIRContext context(getRegistry());
     context.printOpOnDiagnostic(false);

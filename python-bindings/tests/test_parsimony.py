@@ -157,6 +157,27 @@ class SmallModelTest(unittest.TestCase):
             np.testing.assert_allclose(y, small_reference(x)[0], rtol=1e-5,
                                        atol=1e-5)
 
+    def test_concurrent_compiles(self):
+        import threading
+        models, errors = [None] * 3, []
+
+        def work(i):
+            try:
+                models[i] = parsimony.compile(small_model_path())
+            except Exception as e:  # reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        x = RNG.standard_normal((4, 8)).astype(np.float32)
+        for model in models:
+            np.testing.assert_allclose(model(x=x)["y"], small_reference(x)[0],
+                                       rtol=1e-5, atol=1e-5)
+
     def test_compile_from_bytes(self):
         model = parsimony.compile(small_model_proto().SerializeToString())
         x = RNG.standard_normal((4, 8)).astype(np.float32)
