@@ -39,6 +39,8 @@ void parsimony::buildCpuPipeline(OpPassManager &pm,
         spx::SpxImposeTopKOptions{static_cast<int64_t>(options.topk)}));
   if (options.sparseFFN == "off")
     pm.addPass(spx::createSpxDecomposeSparseFFN());
+  // The sparse kernels read whole neurons: store their weights neuron-major
+  // (after the predictors are built from the original layout).
   if (options.sparseFFN == "predict") {
     spx::SpxBuildPredictorsOptions build;
     StringRef predictor = options.predictor;
@@ -53,6 +55,8 @@ void parsimony::buildCpuPipeline(OpPassManager &pm,
     build.k = options.topk;
     pm.addPass(spx::createSpxBuildPredictors(build));
   }
+  if (options.sparseFFN != "off")
+    pm.addPass(spx::createSpxNeuronMajorWeights());
 
   spx::SpxDecomposeMoEOptions decompose;
   decompose.dispatchOverride = options.moe;

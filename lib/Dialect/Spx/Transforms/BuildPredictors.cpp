@@ -9,6 +9,8 @@
 
 #include "parsimony/Dialect/Spx/Transforms/Passes.h"
 
+#include "WeightConstants.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Builders.h"
@@ -35,52 +37,20 @@ struct Matrix {
   float at(int64_t r, int64_t c) const { return data[r * cols + c]; }
 };
 
-/// The values of a constant f32 tensor, if `value` is one.
-std::optional<std::vector<float>> constantValues(Value value) {
-  auto constant = value.getDefiningOp<arith::ConstantOp>();
-  if (!constant)
-    return std::nullopt;
-  Attribute attr = constant.getValue();
-  if (auto resource = dyn_cast<DenseF32ResourceElementsAttr>(attr)) {
-    std::optional<ArrayRef<float>> data = resource.tryGetAsArrayRef();
-    if (!data)
-      return std::nullopt;
-    return std::vector<float>(data->begin(), data->end());
-  }
-  if (auto dense = dyn_cast<DenseElementsAttr>(attr);
-      dense && dense.getElementType().isF32()) {
-    auto values = dense.getValues<float>();
-    return std::vector<float>(values.begin(), values.end());
-  }
-  return std::nullopt;
-}
-
 /// W_up as [D, F] (input features x neurons), whatever its layout.
 std::optional<Matrix> upProjection(SparseFFNOp op) {
-  std::optional<std::vector<float>> values = constantValues(op.getUpWeight());
+  std::optional<std::vector<float>> values =
+      getConstantF32Values(op.getUpWeight());
   if (!values)
     return std::nullopt;
   ArrayRef<int64_t> shape = op.getUpWeight().getType().getShape();
   Matrix m;
   m.rows = op.getUpLayout() == WeightLayout::kn ? shape[0] : shape[1];
   m.cols = op.getUpLayout() == WeightLayout::kn ? shape[1] : shape[0];
-  if (op.getUpLayout() == WeightLayout::kn) {
-    m.data = std::move(*values);
-    return m;
-  }
-  m.data.resize(values->size());
-  for (int64_t n = 0; n < m.cols; ++n)
-    for (int64_t d = 0; d < m.rows; ++d)
-      m.data[d * m.cols + n] = (*values)[n * m.rows + d];
+  m.data = op.getUpLayout() == WeightLayout::kn
+               ? std::move(*values)
+               : transpose(*values, m.cols, m.rows);
   return m;
-}
-
-template <typename T>
-Value resourceConstant(OpBuilder &b, Location loc, RankedTensorType type,
-                       StringRef name, ArrayRef<T> data) {
-  auto attr = mlir::detail::DenseResourceElementsAttrBase<T>::get(
-      type, name, HeapAsmResourceBlob::allocateAndCopyInferAlign(data));
-  return arith::ConstantOp::create(b, loc, cast<TypedAttr>(attr));
 }
 
 /// Symmetric quantization of [D, F] (kn layout) to `bits` with one scale per
@@ -226,9 +196,9 @@ struct SpxBuildPredictorsPass
       int64_t r = std::min(requestedRank, std::min(w->rows, w->cols));
       std::vector<float> u, v;
       lowRank(*w, r, u, v);
-      weight = resourceConstant<float>(
+      weight = createResourceConstant<float>(
           b, loc, RankedTensorType::get({w->rows, r}, f32), prefix + "_u", u);
-      factor = resourceConstant<float>(
+      factor = createResourceConstant<float>(
           b, loc, RankedTensorType::get({r, w->cols}, f32), prefix + "_v", v);
       kind = PredictorKind::lowrank;
     } else {
@@ -241,7 +211,7 @@ struct SpxBuildPredictorsPass
       std::vector<float> s;
       quantize(*w, bits, group, q, s);
       if (bits == 8) {
-        weight = resourceConstant<int8_t>(
+        weight = createResourceConstant<int8_t>(
             b, loc, RankedTensorType::get({w->rows, w->cols}, b.getI8Type()),
             prefix + "_q", q);
       } else {
@@ -258,7 +228,7 @@ struct SpxBuildPredictorsPass
       SmallVector<int64_t> scaleShape =
           group ? SmallVector<int64_t>{w->rows / group, w->cols}
                 : SmallVector<int64_t>{w->cols};
-      scales = resourceConstant<float>(
+      scales = createResourceConstant<float>(
           b, loc, RankedTensorType::get(scaleShape, f32), prefix + "_s", s);
       quant = QuantAttr::get(ctx, bits, group);
     }

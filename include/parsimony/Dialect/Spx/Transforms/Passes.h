@@ -3,6 +3,7 @@
 #ifndef PARSIMONY_DIALECT_SPX_TRANSFORMS_PASSES_H
 #define PARSIMONY_DIALECT_SPX_TRANSFORMS_PASSES_H
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 #include "parsimony/Dialect/Spx/IR/SpxOps.h"
 

@@ -144,4 +144,18 @@ def SpxBuildPredictors : Pass<"spx-build-predictors", "::mlir::ModuleOp"> {
   ];
 }
 
+def SpxNeuronMajorWeights : Pass<"spx-neuron-major-weights", "::mlir::ModuleOp"> {
+  let summary = "Store sparse-FFN weights neuron-major";
+  let description = [{
+    The sparse FFN kernels touch only selected neurons. A neuron's weights
+    are one contiguous row when the up (and gate) projections are stored
+    `nk` (`[F, D]`) and the down projection `kn` (`[F, D]`); strided columns
+    would make every selected neuron cost a cache line per input feature.
+    This pass transposes constant f32 weights of every `spx.sparse_ffn` into
+    that layout at compile time and updates the layout attributes. Weights
+    that are not constants, or quantized, are left as they are.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 #endif // PARSIMONY_DIALECT_SPX_TRANSFORMS_PASSES_TD
