@@ -235,26 +235,6 @@ ParsimonyStatus finishImport(FailureOr<OwningOpRef<ModuleOp>> module,
   return succeed(error);
 }
 
-bool parseBool(llvm::StringRef value, bool &result) {
-  std::string lower = value.lower();
-  if (lower == "true" || lower == "1" || lower == "on") {
-    result = true;
-    return true;
-  }
-  if (lower == "false" || lower == "0" || lower == "off") {
-    result = false;
-    return true;
-  }
-  return false;
-}
-
-bool isCIdentifier(llvm::StringRef name) {
-  if (name.empty() || !(llvm::isAlpha(name.front()) || name.front() == '_'))
-    return false;
-  return llvm::all_of(name,
-                      [](char c) { return llvm::isAlnum(c) || c == '_'; });
-}
-
 /// A fresh mode-0700 directory under $TMPDIR (or /tmp).
 bool createPrivateDirectory(std::string &path, std::string &message) {
   const char *base = std::getenv("TMPDIR");
@@ -535,97 +515,21 @@ ParsimonyStatus parsimonyCompileOptionsSet(ParsimonyCompileOptions *options,
                 "error: parsimonyCompileOptionsSet: options, name and value "
                 "must not be NULL",
                 error);
-  std::string key(name);
-  std::replace(key.begin(), key.end(), '_', '-');
-  llvm::StringRef v(value);
-  CompileOptions &o = options->options;
-  auto invalid = [&](llvm::StringRef expected) {
-    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
-                std::string("error: invalid value '") + value +
-                    "' for compile option '" + name + "': expected " +
-                    expected.str(),
-                error);
-  };
-  auto unsupported = [&](llvm::StringRef detail) {
+  std::string message;
+  switch (setCompileOption(options->options, name, value, message)) {
+  case OptionStatus::ok:
+    return succeed(error);
+  case OptionStatus::unsupported:
     return fail(PARSIMONY_STATUS_UNSUPPORTED,
-                std::string("error: compile option '") + name + "' (value '" +
-                    value + "') is not implemented by this build of Parsimony" +
-                    detail.str(),
+                std::string("error: compile option '") + name +
+                    "': " + message,
                 error);
-  };
-
-  if (key == "target") {
-    if (v == "cpu") {
-      o.target = "cpu";
-      return succeed(error);
-    }
-    if (v == "nvptx")
-      return unsupported(" (supported targets: cpu)");
-    return invalid("'cpu' or 'nvptx'");
-  }
-  if (key == "cpu") {
-    if (v.empty())
-      return invalid("'native' or an LLVM CPU name");
-    o.cpu = v.str();
-    return succeed(error);
-  }
-  if (key == "moe") {
-    if (v != "dropless" && v != "capacity")
-      return invalid("'dropless' or 'capacity'");
-    o.moe = v.str();
-    return succeed(error);
-  }
-  if (key == "capacity-factor") {
-    double factor;
-    if (v.trim().getAsDouble(factor) || !std::isfinite(factor) || factor <= 0.0)
-      return invalid("a positive number");
-    o.capacityFactor = factor;
-    return succeed(error);
-  }
-  if (key == "sparse-ffn") {
-    if (v != "off" && v != "exact" && v != "predict")
-      return invalid("'off', 'exact' or 'predict'");
-    o.sparseFFN = v.str();
-    return succeed(error);
-  }
-  if (key == "topk") {
-    int64_t k;
-    if (v.trim().getAsInteger(10, k) || k <= 0)
-      return invalid("a positive integer");
-    o.topk = k;
-    return succeed(error);
-  }
-  if (key == "predictor") {
-    llvm::StringRef rest = v;
-    int64_t rank = 0;
-    bool lowRank = rest.consume_front("lowrank:");
-    if (lowRank ? (rest.getAsInteger(10, rank) || rank <= 0)
-                : (rest != "int8" && rest != "int4"))
-      return invalid("'int8', 'int4' or 'lowrank:R' with a positive rank R");
-    o.predictor = v.str();
-    return succeed(error);
-  }
-  if (key == "quantize")
-    return unsupported(" (weight quantization is not available yet)");
-  if (key == "name") {
-    if (!isCIdentifier(v))
-      return invalid("a C identifier");
-    o.modelName = v.str();
-    return succeed(error);
-  }
-  if (key == "entry") {
-    o.entry = v.str();
-    return succeed(error);
-  }
-  if (key == "kernels" || key == "approximate-math") {
-    bool flag;
-    if (!parseBool(v, flag))
-      return invalid("'true' or 'false'");
-    (key == "kernels" ? o.useKernels : o.approximateMath) = flag;
-    return succeed(error);
+  case OptionStatus::invalid:
+  case OptionStatus::unknown:
+    break;
   }
   return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
-              std::string("error: unknown compile option '") + name + "'",
+              std::string("error: compile option '") + name + "': " + message,
               error);
 }
 

@@ -2,6 +2,7 @@
 
 #include "parsimony/Compiler/CommandLine.h"
 
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -47,10 +48,10 @@ struct SharedOptions {
                "lossless), predict (compute only the --topk neurons a "
                "predictor built from the weights picks)"),
       cl::init("off"), cl::cat(getCompileOptionCategory())};
-  cl::opt<int64_t> topk{
+  cl::opt<std::string> topk{
       "topk",
       cl::desc("Impose a Top-k activation of K on every FFN that has none"),
-      cl::value_desc("K"), cl::init(0), cl::cat(getCompileOptionCategory())};
+      cl::value_desc("K"), cl::init(""), cl::cat(getCompileOptionCategory())};
   cl::opt<std::string> predictor{
       "predictor",
       cl::desc("Support predictor for --sparse-ffn=predict: int8, int4 or "
@@ -61,11 +62,11 @@ struct SharedOptions {
       cl::desc("MoE dispatch: dropless (default, no token dropped) or "
                "capacity (C = ceil(T / E * capacity-factor) slots per expert)"),
       cl::init("dropless"), cl::cat(getCompileOptionCategory())};
-  cl::opt<double> capacityFactor{
+  cl::opt<std::string> capacityFactor{
       "capacity-factor",
       cl::desc("Capacity factor for --moe=capacity (default: each layer's "
                "own, 1.0 unless the model sets it)"),
-      cl::init(0.0), cl::cat(getCompileOptionCategory())};
+      cl::value_desc("F"), cl::init(""), cl::cat(getCompileOptionCategory())};
   cl::opt<bool> approximateMath{
       "approximate-math",
       cl::desc("Vectorizable polynomial approximations of erf/exp/tanh/log"),
@@ -84,73 +85,34 @@ SharedOptions &options() {
 mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
   SharedOptions &cl = options();
   CompileOptions result;
-  if (cl.target != "cpu") {
-    errs() << "error: --target=" << cl.target
-           << " is not supported by this build (supported: cpu)\n";
-    return mlir::failure();
-  }
-  result.target = cl.target;
-  result.cpu = cl.cpu;
-  result.entry = cl.entry;
-  result.useKernels = cl.kernels;
-  result.approximateMath = cl.approximateMath;
-  if (cl.sparseFFN != "off" && cl.sparseFFN != "exact" &&
-      cl.sparseFFN != "predict") {
-    errs() << "error: --sparse-ffn must be off, exact or predict (got '"
-           << cl.sparseFFN << "')\n";
-    return mlir::failure();
-  }
-  result.sparseFFN = cl.sparseFFN;
-  if (cl.topk < 0 || (cl.topk.getNumOccurrences() && cl.topk == 0)) {
-    errs() << "error: --topk must be positive\n";
-    return mlir::failure();
-  }
-  result.topk = cl.topk;
-  StringRef predictor = cl.predictor;
-  int64_t rank = 0;
-  bool lowRank = predictor.consume_front("lowrank:");
-  if (lowRank ? (predictor.getAsInteger(10, rank) || rank <= 0)
-              : (predictor != "int8" && predictor != "int4")) {
-    errs() << "error: --predictor must be int8, int4 or lowrank:R with a "
-              "positive rank R (got '"
-           << cl.predictor << "')\n";
-    return mlir::failure();
-  }
-  result.predictor = cl.predictor;
-  if (cl.moe != "dropless" && cl.moe != "capacity") {
-    errs() << "error: --moe must be dropless or capacity (got '" << cl.moe
-           << "')\n";
-    return mlir::failure();
-  }
-  // Dropless is the default: only an explicit --moe=capacity overrides
-  // what a layer asks for, and so does a dropless request made explicit.
-  result.moe = cl.moe.getNumOccurrences() ? cl.moe.getValue() : "";
-  if (cl.capacityFactor < 0.0 ||
-      (cl.capacityFactor.getNumOccurrences() && cl.capacityFactor == 0.0)) {
-    errs() << "error: --capacity-factor must be positive\n";
-    return mlir::failure();
-  }
-  result.capacityFactor = cl.capacityFactor;
-  if (!cl.name.empty()) {
-    bool valid = isAlpha(cl.name.front()) || cl.name.front() == '_';
-    for (char c : cl.name)
-      valid &= isAlnum(c) || c == '_';
-    if (!valid) {
-      errs() << "error: --name=" << cl.name
-             << " is not a C identifier\n";
+  // Each option given (or with a meaningful default) goes through the one
+  // validating setter the C API uses too.
+  SmallVector<std::pair<StringRef, std::string>> given = {
+      {"target", cl.target},
+      {"cpu", cl.cpu},
+      {"sparse-ffn", cl.sparseFFN},
+      {"predictor", cl.predictor},
+      {"kernels", cl.kernels ? "true" : "false"},
+      {"approximate-math", cl.approximateMath ? "true" : "false"},
+      {"entry", cl.entry}};
+  if (cl.name.getNumOccurrences())
+    given.push_back({"name", cl.name});
+  // Dropless is the default; only an explicit --moe overrides what a layer
+  // asks for.
+  if (cl.moe.getNumOccurrences())
+    given.push_back({"moe", cl.moe});
+  if (cl.capacityFactor.getNumOccurrences())
+    given.push_back({"capacity-factor", cl.capacityFactor});
+  if (cl.topk.getNumOccurrences())
+    given.push_back({"topk", cl.topk});
+  for (const std::string &dim : cl.dims)
+    given.push_back({"dim", dim});
+  for (const auto &[name, value] : given) {
+    std::string message;
+    if (setCompileOption(result, name, value, message) != OptionStatus::ok) {
+      errs() << "error: " << message << "\n";
       return mlir::failure();
     }
-    result.modelName = cl.name;
-  }
-  for (const std::string &binding : cl.dims) {
-    auto [dimName, value] = StringRef(binding).split('=');
-    int64_t size;
-    if (dimName.empty() || value.getAsInteger(10, size) || size <= 0) {
-      errs() << "error: --dim expects NAME=VALUE with a positive VALUE, got '"
-             << binding << "'\n";
-      return mlir::failure();
-    }
-    result.dims[dimName] = size;
   }
   return result;
 }

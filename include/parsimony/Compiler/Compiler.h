@@ -97,6 +97,16 @@ struct CompileOptions {
   bool approximateMath = true;
 };
 
+/// How setCompileOption went.
+enum class OptionStatus { ok, invalid, unsupported, unknown };
+
+/// Sets one compile option by its command-line name ("sparse-ffn",
+/// "capacity-factor", ...; '_' is accepted for '-') from its textual value,
+/// validating it. On failure `message` says what was expected. Shared by
+/// the command-line tools and the C API so both accept the same values.
+OptionStatus setCompileOption(CompileOptions &options, llvm::StringRef name,
+                              llvm::StringRef value, std::string &message);
+
 /// Loads `path` (.onnx via the importer, anything else parsed as MLIR).
 mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
 loadModel(llvm::StringRef path, mlir::MLIRContext &context,

@@ -1,0 +1,123 @@
+//===- CompileOptions.cpp - one validated place for compile options -------===//
+
+#include "parsimony/Compiler/Compiler.h"
+
+#include "llvm/ADT/StringExtras.h"
+
+#include <cmath>
+
+using namespace parsimony;
+using llvm::StringRef;
+
+static bool isCIdentifier(StringRef name) {
+  if (name.empty() || !(llvm::isAlpha(name.front()) || name.front() == '_'))
+    return false;
+  return llvm::all_of(name,
+                      [](char c) { return llvm::isAlnum(c) || c == '_'; });
+}
+
+OptionStatus parsimony::setCompileOption(CompileOptions &o, StringRef name,
+                                         StringRef value,
+                                         std::string &message) {
+  std::string key = name.str();
+  std::replace(key.begin(), key.end(), '_', '-');
+  auto invalid = [&](StringRef expected) {
+    message = ("invalid value '" + value + "' for --" + key + ": expected " +
+               expected)
+                  .str();
+    return OptionStatus::invalid;
+  };
+  auto unsupported = [&](StringRef detail) {
+    message = ("--" + key + "=" + value +
+               " is not supported by this build of Parsimony" + detail)
+                  .str();
+    return OptionStatus::unsupported;
+  };
+
+  if (key == "target") {
+    if (value == "cpu") {
+      o.target = "cpu";
+      return OptionStatus::ok;
+    }
+    if (value == "nvptx")
+      return unsupported(" (supported targets: cpu)");
+    return invalid("cpu or nvptx");
+  }
+  if (key == "cpu") {
+    if (value.empty())
+      return invalid("native, x86-64-v3, x86-64-v4 or an LLVM CPU name");
+    o.cpu = value.str();
+    return OptionStatus::ok;
+  }
+  if (key == "moe") {
+    if (value != "dropless" && value != "capacity")
+      return invalid("dropless or capacity");
+    o.moe = value.str();
+    return OptionStatus::ok;
+  }
+  if (key == "capacity-factor") {
+    double factor;
+    if (value.trim().getAsDouble(factor) || !std::isfinite(factor) ||
+        factor <= 0.0)
+      return invalid("a positive number");
+    o.capacityFactor = factor;
+    return OptionStatus::ok;
+  }
+  if (key == "sparse-ffn") {
+    if (value != "off" && value != "exact" && value != "predict")
+      return invalid("off, exact or predict");
+    o.sparseFFN = value.str();
+    return OptionStatus::ok;
+  }
+  if (key == "topk") {
+    int64_t k;
+    if (value.trim().getAsInteger(10, k) || k <= 0)
+      return invalid("a positive integer");
+    o.topk = k;
+    return OptionStatus::ok;
+  }
+  if (key == "predictor") {
+    StringRef rest = value;
+    int64_t rank = 0;
+    bool lowRank = rest.consume_front("lowrank:");
+    if (lowRank ? (rest.getAsInteger(10, rank) || rank <= 0)
+                : (rest != "int8" && rest != "int4"))
+      return invalid("int8, int4 or lowrank:R with a positive rank R");
+    o.predictor = value.str();
+    return OptionStatus::ok;
+  }
+  if (key == "quantize")
+    return unsupported(" (weight quantization is not available yet)");
+  if (key == "name") {
+    if (!isCIdentifier(value))
+      return invalid("a C identifier");
+    o.modelName = value.str();
+    return OptionStatus::ok;
+  }
+  if (key == "entry") {
+    o.entry = value.str();
+    return OptionStatus::ok;
+  }
+  if (key == "kernels" || key == "approximate-math") {
+    bool flag;
+    std::string lower = value.lower();
+    if (lower == "true" || lower == "1" || lower == "on")
+      flag = true;
+    else if (lower == "false" || lower == "0" || lower == "off")
+      flag = false;
+    else
+      return invalid("true or false");
+    (key == "kernels" ? o.useKernels : o.approximateMath) = flag;
+    return OptionStatus::ok;
+  }
+  if (key == "dim") {
+    auto [dim, size] = value.split('=');
+    int64_t n;
+    if (dim.empty() || size.getAsInteger(10, n) || n <= 0)
+      return invalid("NAME=VALUE with a positive VALUE");
+    o.dims[dim] = n;
+    return OptionStatus::ok;
+  }
+  message = "unknown compile option --" + key;
+  return OptionStatus::unknown;
+}
