@@ -68,8 +68,26 @@ for tokens in (1, 16, 128):
             "ffn12", f"12-FFN stack (ReLU, top-128), {tokens} token(s), {label}",
             {"x": f"ffn12_t{tokens}.x"}, flags + [f"--dim=tokens={tokens}"],
             ffn_bytes(mode, tokens))
+def moe_bytes(experts, k, tokens):
+    """Expert weight bytes one run reads: the distinct experts chosen (at most
+    min(E, tokens * k)) times both projections; the router input is tiny."""
+    chosen = min(experts, tokens * k)
+    return chosen * 2 * D * FF * 4
+
+
+for experts in (8, 64):
+    for k in (1, 2):
+        for tokens in (1, 16, 128):
+            CASES[f"moe_e{experts}_k{k}_t{tokens}"] = (
+                f"moe_e{experts}_k{k}",
+                f"MoE layer (ORT com.microsoft:MoE), E={experts}, k={k}, "
+                f"{tokens} token(s)",
+                {"x": f"moe_e{experts}_t{tokens}.x",
+                 "router": f"moe_e{experts}_t{tokens}.router"},
+                [f"--dim=tokens={tokens}"], moe_bytes(experts, k, tokens))
 DEFAULT_CASES = ["bert_layer", "bert12", "decoder12"] + [
-    f"ffn12_t{t}_{m}" for t in (1, 16, 128) for m in ("off", "exact", "int8", "int4")]
+    f"ffn12_t{t}_{m}" for t in (1, 16, 128) for m in ("off", "exact", "int8", "int4")
+] + [f"moe_e8_k{k}_t{t}" for k in (1, 2) for t in (1, 16, 128)]
 
 
 def run(cmd, **kw):
@@ -136,7 +154,11 @@ def main():
     if not all(os.path.exists(os.path.join(work, f"{CASES[n][0]}.onnx"))
                for n in names):
         print("generating models ...", flush=True)
-        run(["/usr/bin/python3", os.path.join(ROOT, "bench", "models", "make_models.py"), work])
+        generate = ["/usr/bin/python3",
+                    os.path.join(ROOT, "bench", "models", "make_models.py"), work]
+        if any(CASES[n][0].startswith("moe_e64") for n in names):
+            generate.append("--moe64")
+        run(generate)
 
     ort = ["node", os.path.join(ROOT, "scripts", "ort", "run-ort.js")]
     prun = os.path.join(build, "bin", "parsimony-run")

@@ -13,16 +13,25 @@ writes, with their inputs (NAME.x.npy, ...):
                    ff=3072, ReLU then Top-k 128 written as PyTorch's
                    topk + scatter, residual), tokens a dynamic axis
                    (226 MB); inputs ffn12_t{1,16,128}.x.npy
+  moe_e{8,64}_k{1,2}.onnx
+                   ONNX Runtime com.microsoft:MoE layers (d=768, ff=3072,
+                   relu, biases, normalized routing; E=8: 151 MB, E=64:
+                   1.2 GB, only with --moe64), tokens dynamic; inputs
+                   moe_e{E}_t{1,16,128}.{x,router}.npy
 """
 import math
 import os
 import sys
+
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
 import numpy as np
 import torch
 
 D, HEADS, FF, SEQ, PAST = 768, 12, 3072, 128, 128
 out = sys.argv[1]
+experts_list = (8, 64) if "--moe64" in sys.argv else (8,)
 os.makedirs(out, exist_ok=True)
 
 
@@ -116,3 +125,42 @@ export("ffn12", TopKFFNStack(12, 128), (torch.randn(4, D),), ["x"],
        {"x": {0: "tokens"}, "y": {0: "tokens"}})
 for tokens in (1, 16, 128):
     np.save(f"{out}/ffn12_t{tokens}.x.npy", torch.randn(tokens, D).numpy())
+
+
+def export_moe(experts, k):
+    rng = np.random.default_rng(experts * 10 + k)
+    inits = [
+        numpy_helper.from_array((rng.standard_normal((experts, FF, D)) /
+                                 math.sqrt(D)).astype(np.float32), "fc1"),
+        numpy_helper.from_array((rng.standard_normal((experts, FF)) *
+                                 0.1).astype(np.float32), "fc1_b"),
+        numpy_helper.from_array((rng.standard_normal((experts, D, FF)) /
+                                 math.sqrt(FF)).astype(np.float32), "fc2"),
+        numpy_helper.from_array((rng.standard_normal((experts, D)) *
+                                 0.1).astype(np.float32), "fc2_b"),
+    ]
+    node = helper.make_node(
+        "MoE", ["x", "router", "fc1", "fc1_b", "fc2", "fc2_b"], ["y"],
+        domain="com.microsoft", k=k, activation_type="relu",
+        normalize_routing_weights=1)
+    graph = helper.make_graph(
+        [node], "moe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["tokens", D]),
+         helper.make_tensor_value_info("router", TensorProto.FLOAT,
+                                       ["tokens", experts])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["tokens", D])],
+        inits)
+    model = helper.make_model(graph, opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    onnx.save(model, f"{out}/moe_e{experts}_k{k}.onnx")
+
+
+for experts in experts_list:
+    for k in (1, 2):
+        export_moe(experts, k)
+    rng = np.random.default_rng(experts)
+    for tokens in (1, 16, 128):
+        np.save(f"{out}/moe_e{experts}_t{tokens}.x.npy",
+                rng.standard_normal((tokens, D)).astype(np.float32))
+        np.save(f"{out}/moe_e{experts}_t{tokens}.router.npy",
+                rng.standard_normal((tokens, experts)).astype(np.float32))
