@@ -6,6 +6,11 @@ BUILD_TYPE ?= Release
 JOBS ?= 2
 PYTHON := /usr/bin/python3
 
+# ccache keys use paths relative to the checkout, so clones at other paths
+# (CI's fresh clone) reuse the cache.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
+
 .PHONY: all deps ort configure build test demo docs clean
 
 all: build

@@ -105,6 +105,22 @@ def run_python(build_dir):
             ["python: " + name for name in results["failures"]])
 
 
+def run_fuzz(build_dir):
+    """The ONNX importer under libFuzzer for 30 s on the seed corpus
+    (test/Importer/fuzz/run-fuzz.sh): one check, failed by any crash."""
+    script = os.path.join(os.path.dirname(__file__), "..", "test", "Importer",
+                          "fuzz", "run-fuzz.sh")
+    proc = subprocess.run(["bash", script, build_dir, "30"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    tail = "\n".join(proc.stdout.splitlines()[-5:])
+    print(tail)
+    if proc.returncode == 0:
+        return 1, 0, []
+    return 0, 1, ["fuzz: the importer fuzzer failed (see " + build_dir +
+                  "/fuzz/artifacts):\n" + tail]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--build-dir", default="build")
@@ -112,7 +128,7 @@ def main():
     build_dir = os.path.abspath(args.build_dir)
 
     suites = [("lit", run_lit), ("gtest", run_gtest),
-              ("conformance", run_conformance), ("python", run_python)]
+              ("conformance", run_conformance), ("fuzz", run_fuzz), ("python", run_python)]
     total_passed, total_failed, all_failures = 0, 0, []
     rows = []
     for name, runner in suites:
