@@ -227,127 +227,116 @@ static LogicalResult requireStaticWeight(Operation *op, Value weight) {
   return op->emitError("the CPU kernels need weights of static shape");
 }
 
-static FailureOr<SmallVector<Value>> lower(SparseMatmulOp op,
-                                           KernelCallBuilder &k) {
-  if (failed(k.requireF32(op.getInput(), "the input")) ||
-      failed(requireStaticWeight(op, op.getWeight())))
+/// The arguments every token-wise kernel starts with: the input buffer, T
+/// (the product of the input's leading dims), K, N and the weight group.
+/// Returns the input buffer and a fresh buffer for `result`, which shares the
+/// input's leading dims.
+struct TokenwiseBuffers {
+  Value input, result;
+};
+static FailureOr<TokenwiseBuffers>
+addTokenwisePrologue(KernelCallBuilder &k, Operation *op, Value input,
+                     Value result, StringRef weightName, Value weight,
+                     Value scales, QuantAttr quant, WeightLayout layout,
+                     int64_t kDim, int64_t nDim) {
+  if (failed(k.requireF32(input, "the input")) ||
+      failed(requireStaticWeight(op, weight)))
     return failure();
-  FailureOr<Value> in = k.buffer(op.getInput());
+  FailureOr<Value> in = k.buffer(input);
   if (failed(in))
     return failure();
-  FailureOr<Value> out =
-      k.allocate(op.getOutput(), leadingSizes(k, *in, op.getOutput()));
+  FailureOr<Value> out = k.allocate(result, leadingSizes(k, *in, result));
   if (failed(out))
     return failure();
-  auto [kDim, nDim] = weightDims(op.getWeight(), op.getLayout());
-  int64_t rank = op.getInput().getType().getRank();
+  int64_t rank = cast<RankedTensorType>(input.getType()).getRank();
   k.addPointer(*in);
   k.add(k.productI64(*in, 0, rank - 1));
   k.addI64(kDim);
   k.addI64(nDim);
-  if (failed(k.addWeight("matmul", op.getWeight(), op.getScales(),
-                         op.getQuantAttr(), op.getLayout())))
+  if (failed(k.addWeight(weightName, weight, scales, quant, layout)))
     return failure();
-  k.addPointer(*out);
+  return TokenwiseBuffers{*in, *out};
+}
+
+static FailureOr<SmallVector<Value>> lower(SparseMatmulOp op,
+                                           KernelCallBuilder &k) {
+  auto [kDim, nDim] = weightDims(op.getWeight(), op.getLayout());
+  FailureOr<TokenwiseBuffers> buffers = addTokenwisePrologue(
+      k, op, op.getInput(), op.getOutput(), "matmul", op.getWeight(),
+      op.getScales(), op.getQuantAttr(), op.getLayout(), kDim, nDim);
+  if (failed(buffers))
+    return failure();
+  k.addPointer(buffers->result);
   k.call("parsimony_sparse_matmul_f32");
-  return SmallVector<Value>{*out};
+  return SmallVector<Value>{buffers->result};
 }
 
 static FailureOr<SmallVector<Value>> lower(SupportMatmulOp op,
                                            KernelCallBuilder &k) {
-  if (failed(k.requireF32(op.getInput(), "the input")) ||
-      failed(requireStaticWeight(op, op.getWeight())))
-    return failure();
-  FailureOr<Value> in = k.buffer(op.getInput());
   FailureOr<Value> support = k.buffer(op.getSupport());
-  if (failed(in) || failed(support))
-    return failure();
-  FailureOr<Value> out =
-      k.allocate(op.getOutput(), leadingSizes(k, *in, op.getOutput()));
-  if (failed(out))
+  if (failed(support))
     return failure();
   auto [kDim, nDim] = weightDims(op.getWeight(), op.getLayout());
-  int64_t rank = op.getInput().getType().getRank();
-  k.addPointer(*in);
-  k.add(k.productI64(*in, 0, rank - 1));
-  k.addI64(kDim);
-  k.addI64(nDim);
-  if (failed(k.addWeight("matmul", op.getWeight(), op.getScales(),
-                         op.getQuantAttr(), op.getLayout())))
+  FailureOr<TokenwiseBuffers> buffers = addTokenwisePrologue(
+      k, op, op.getInput(), op.getOutput(), "matmul", op.getWeight(),
+      op.getScales(), op.getQuantAttr(), op.getLayout(), kDim, nDim);
+  if (failed(buffers))
     return failure();
+  int64_t rank = op.getInput().getType().getRank();
   k.addPointer(*support);
   k.addIndexFlag(op.getSupport());
   k.add(k.dimI64(*support, rank - 1));
   k.addI32(op.getSide() == SupportSide::output ? 0 : 1);
-  k.addPointer(*out);
+  k.addPointer(buffers->result);
   k.call("parsimony_support_matmul_f32");
-  return SmallVector<Value>{*out};
+  return SmallVector<Value>{buffers->result};
 }
 
 static FailureOr<SmallVector<Value>> lower(PredictSupportOp op,
                                            KernelCallBuilder &k) {
-  if (failed(k.requireF32(op.getInput(), "the input")) ||
-      failed(requireStaticWeight(op, op.getWeight())) ||
-      failed(requireStaticWeight(op, op.getFactor())))
+  if (failed(requireStaticWeight(op, op.getFactor())))
     return failure();
-  FailureOr<Value> in = k.buffer(op.getInput());
   FailureOr<Value> factor = k.buffer(op.getFactor());
   FailureOr<Value> bias = k.buffer(op.getBias());
-  if (failed(in) || failed(factor) || failed(bias))
+  if (failed(factor) || failed(bias))
     return failure();
-  FailureOr<Value> out =
-      k.allocate(op.getSupport(), leadingSizes(k, *in, op.getSupport()));
-  if (failed(out))
-    return failure();
+  // A low-rank predictor's weight is [K, rank] and its factor [rank, N].
   auto [kDim, nDim] = weightDims(op.getWeight(), op.getLayout());
   int64_t rank = 0;
   if (op.getFactor()) {
     rank = nDim;
     nDim = cast<ShapedType>(op.getFactor().getType()).getShape().back();
   }
-  int64_t inRank = op.getInput().getType().getRank();
-  k.addPointer(*in);
-  k.add(k.productI64(*in, 0, inRank - 1));
-  k.addI64(kDim);
-  k.addI64(nDim);
-  if (failed(k.addWeight("predictor", op.getWeight(), op.getScales(),
-                         op.getQuantAttr(), op.getLayout())))
+  FailureOr<TokenwiseBuffers> buffers = addTokenwisePrologue(
+      k, op, op.getInput(), op.getSupport(), "predictor", op.getWeight(),
+      op.getScales(), op.getQuantAttr(), op.getLayout(), kDim, nDim);
+  if (failed(buffers))
     return failure();
   k.addPointer(*factor);
   k.addI64(rank);
   k.addPointer(*bias);
   k.addI64(static_cast<int64_t>(op.getK()));
-  k.addPointer(*out);
+  k.addPointer(buffers->result);
   k.addIndexFlag(op.getSupport());
   k.call("parsimony_predict_support_f32");
-  return SmallVector<Value>{*out};
+  return SmallVector<Value>{buffers->result};
 }
 
 static FailureOr<SmallVector<Value>> lower(SparseFFNOp op,
                                            KernelCallBuilder &k) {
-  if (failed(k.requireF32(op.getInput(), "the input")) ||
-      failed(requireStaticWeight(op, op.getUpWeight())) ||
-      failed(requireStaticWeight(op, op.getGateWeight())) ||
+  if (failed(requireStaticWeight(op, op.getGateWeight())) ||
       failed(requireStaticWeight(op, op.getDownWeight())))
     return failure();
-  FailureOr<Value> in = k.buffer(op.getInput());
   FailureOr<Value> upBias = k.buffer(op.getUpBias());
   FailureOr<Value> downBias = k.buffer(op.getDownBias());
   FailureOr<Value> support = k.buffer(op.getSupport());
-  if (failed(in) || failed(upBias) || failed(downBias) || failed(support))
-    return failure();
-  FailureOr<Value> out =
-      k.allocate(op.getOutput(), leadingSizes(k, *in, op.getOutput()));
-  if (failed(out))
+  if (failed(upBias) || failed(downBias) || failed(support))
     return failure();
   auto [model, hidden] = weightDims(op.getUpWeight(), op.getUpLayout());
-  int64_t rank = op.getInput().getType().getRank();
-  k.addPointer(*in);
-  k.add(k.productI64(*in, 0, rank - 1));
-  k.addI64(model);
-  k.addI64(hidden);
-  if (failed(k.addWeight("up", op.getUpWeight(), op.getUpScales(),
-                         op.getUpQuantAttr(), op.getUpLayout())))
+  FailureOr<TokenwiseBuffers> buffers = addTokenwisePrologue(
+      k, op, op.getInput(), op.getOutput(), "up", op.getUpWeight(),
+      op.getUpScales(), op.getUpQuantAttr(), op.getUpLayout(), model, hidden);
+  if (failed(buffers))
     return failure();
   k.addPointer(*upBias);
   if (failed(k.addWeight("gate", op.getGateWeight(), op.getGateScales(),
@@ -358,6 +347,7 @@ static FailureOr<SmallVector<Value>> lower(SparseFFNOp op,
   k.addPointer(*downBias);
   k.addPointer(*support);
   if (op.getSupport()) {
+    int64_t rank = op.getInput().getType().getRank();
     k.addIndexFlag(op.getSupport());
     k.add(k.dimI64(*support, rank - 1));
   } else {
@@ -367,9 +357,9 @@ static FailureOr<SmallVector<Value>> lower(SparseFFNOp op,
   k.addI64(static_cast<int64_t>(op.getSupportBlock()));
   k.addI32(kActivationCodes[static_cast<int>(op.getActivation())]);
   k.addI64(op.getTopk() ? static_cast<int64_t>(*op.getTopk()) : 0);
-  k.addPointer(*out);
+  k.addPointer(buffers->result);
   k.call("parsimony_sparse_ffn_f32");
-  return SmallVector<Value>{*out};
+  return SmallVector<Value>{buffers->result};
 }
 
 static FailureOr<SmallVector<Value>> lower(RouteOp op, KernelCallBuilder &k) {
