@@ -58,9 +58,7 @@ TEST_F(SpxDialectTest, CapacityFollowsTheSwitchFormula) {
 
 TEST_F(SpxDialectTest, QuantAttrRejectsUnsupportedBitWidths) {
   std::string errors;
-  auto emit = [&]() {
-    return mlir::emitError(UnknownLoc::get(&context));
-  };
+  auto emit = [&]() { return mlir::emitError(UnknownLoc::get(&context)); };
   ScopedDiagnosticHandler handler(&context, [&](Diagnostic &diag) {
     errors += diag.str();
     return success();

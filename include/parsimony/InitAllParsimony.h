@@ -1,4 +1,5 @@
-//===- InitAllParsimony.h - register Parsimony's dialects and passes -*- C++ -*-===//
+//===- InitAllParsimony.h - register Parsimony's dialects and passes -*- C++
+//-*-===//
 //
 // One place that knows every dialect and pass Parsimony adds, used by
 // parsimony-opt, the mlir-opt plugin and the C API.
@@ -9,9 +10,9 @@
 #define PARSIMONY_INITALLPARSIMONY_H
 
 #include "mlir/IR/DialectRegistry.h"
-#include "parsimony/Dialect/Spx/IR/SpxDialect.h"
 #include "parsimony/Conversion/Passes.h"
 #include "parsimony/Conversion/SpxToRuntime.h"
+#include "parsimony/Dialect/Spx/IR/SpxDialect.h"
 #include "parsimony/Dialect/Spx/Transforms/Passes.h"
 #include "parsimony/Pipelines/Pipelines.h"
 

@@ -16,9 +16,9 @@ cl::OptionCategory &parsimony::getCompileOptionCategory() {
 
 namespace {
 struct SharedOptions {
-  cl::opt<std::string> target{
-      "target", cl::desc("Code generation target: cpu"), cl::init("cpu"),
-      cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> target{"target", cl::desc("Code generation target: cpu"),
+                              cl::init("cpu"),
+                              cl::cat(getCompileOptionCategory())};
   cl::opt<std::string> cpu{
       "cpu",
       cl::desc("Target CPU: native (default), x86-64-v3 (AVX2), x86-64-v4 "
@@ -33,8 +33,9 @@ struct SharedOptions {
                "from the output file name)"),
       cl::init(""), cl::cat(getCompileOptionCategory())};
   cl::opt<std::string> entry{
-      "entry", cl::desc("Function to compile (default: @main or the only "
-                        "public function)"),
+      "entry",
+      cl::desc("Function to compile (default: @main or the only "
+               "public function)"),
       cl::init(""), cl::cat(getCompileOptionCategory())};
   cl::opt<bool> kernels{
       "kernels",

@@ -18,10 +18,10 @@
 
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
-#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
@@ -234,8 +234,8 @@ parsimony::loadModel(StringRef path, MLIRContext &context,
     return module;
 #else
     emitError(UnknownLoc::get(&context))
-        << "this build of Parsimony has no ONNX importer; cannot load '"
-        << path << "'";
+        << "this build of Parsimony has no ONNX importer; cannot load '" << path
+        << "'";
     return failure();
 #endif
   }
@@ -248,9 +248,9 @@ parsimony::loadModel(StringRef path, MLIRContext &context,
 /// Symbolic dimension names recorded by the importer for argument `index`.
 static std::string symbolicDimName(func::FuncOp func, unsigned index,
                                    unsigned dim, bool isResult) {
-  auto names = isResult
-                   ? func.getResultAttrOfType<ArrayAttr>(index, "onnx.dim_params")
-                   : func.getArgAttrOfType<ArrayAttr>(index, "onnx.dim_params");
+  auto names =
+      isResult ? func.getResultAttrOfType<ArrayAttr>(index, "onnx.dim_params")
+               : func.getArgAttrOfType<ArrayAttr>(index, "onnx.dim_params");
   if (names && dim < names.size())
     if (auto name = dyn_cast<StringAttr>(names[dim]); name && !name.empty())
       return name.str();
@@ -259,8 +259,8 @@ static std::string symbolicDimName(func::FuncOp func, unsigned index,
 
 static FailureOr<TensorSignature> describe(func::FuncOp func, unsigned index,
                                            bool isResult) {
-  Type type = isResult ? func.getResultTypes()[index]
-                       : func.getArgumentTypes()[index];
+  Type type =
+      isResult ? func.getResultTypes()[index] : func.getArgumentTypes()[index];
   auto name = isResult
                   ? func.getResultAttrOfType<StringAttr>(index, "onnx.name")
                   : func.getArgAttrOfType<StringAttr>(index, "onnx.name");
@@ -274,14 +274,15 @@ static FailureOr<TensorSignature> describe(func::FuncOp func, unsigned index,
                             << "' must be a ranked tensor, got " << type;
   std::optional<DType> dtype = dtypeOf(ranked.getElementType());
   if (!dtype)
-    return func.emitError() << kind << " '" << tensor.name
-                            << "' has unsupported element type "
-                            << ranked.getElementType();
+    return func.emitError()
+           << kind << " '" << tensor.name << "' has unsupported element type "
+           << ranked.getElementType();
   tensor.dtype = *dtype;
   // MLIR integers are signless; the importer records ONNX's element type.
   auto onnxType =
-      isResult ? func.getResultAttrOfType<StringAttr>(index, "onnx.element_type")
-               : func.getArgAttrOfType<StringAttr>(index, "onnx.element_type");
+      isResult
+          ? func.getResultAttrOfType<StringAttr>(index, "onnx.element_type")
+          : func.getArgAttrOfType<StringAttr>(index, "onnx.element_type");
   if (onnxType) {
     std::optional<DType> recorded =
         llvm::StringSwitch<std::optional<DType>>(onnxType.getValue())
@@ -311,8 +312,8 @@ static FailureOr<TensorSignature> describe(func::FuncOp func, unsigned index,
   return tensor;
 }
 
-FailureOr<ModelSignature> parsimony::prepareEntry(ModuleOp module,
-                                                  const CompileOptions &options) {
+FailureOr<ModelSignature>
+parsimony::prepareEntry(ModuleOp module, const CompileOptions &options) {
   func::FuncOp entry;
   SmallVector<func::FuncOp> publicFuncs;
   for (auto func : module.getOps<func::FuncOp>()) {
@@ -418,10 +419,11 @@ FailureOr<std::string> parsimony::emitNative(ModuleOp module,
 
   llvm::Triple triple(llvm::sys::getProcessTriple());
   std::string error;
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
-    return module.emitError() << "no LLVM target for " << triple.str() << ": "
-                              << error;
+    return module.emitError()
+           << "no LLVM target for " << triple.str() << ": " << error;
   auto [cpu, features] = resolveCpu(options.cpu);
   std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
       target->createMCSubtargetInfo(triple, cpu, ""));
@@ -586,8 +588,10 @@ std::string parsimony::generateHeader(const ModelSignature &signature,
   os << "/* Names, types and shapes of the inputs and outputs. */\n";
   os << "const parsimony_model_info *" << name << "_info(void);\n\n";
   os << "/* Runs the model: inputs[i] and outputs[i] point to contiguous,\n"
-        "   row-major buffers of the shapes above (any alignment). Outputs are\n"
-        "   overwritten. Reentrant: concurrent calls with distinct outputs are\n"
+        "   row-major buffers of the shapes above (any alignment). Outputs "
+        "are\n"
+        "   overwritten. Reentrant: concurrent calls with distinct outputs "
+        "are\n"
         "   safe. Returns 0. */\n";
   os << "int32_t " << name
      << "_run(const void *const *inputs, void *const *outputs);\n\n";
@@ -698,8 +702,7 @@ LogicalResult parsimony::writeFileAtomically(StringRef path,
   // Devices, pipes and other special files (-o /dev/null, -o /dev/stdout)
   // are written in place: renaming over them would replace them.
   llvm::sys::fs::file_status status;
-  if (!llvm::sys::fs::status(path, status) &&
-      llvm::sys::fs::exists(status) &&
+  if (!llvm::sys::fs::status(path, status) && llvm::sys::fs::exists(status) &&
       status.type() != llvm::sys::fs::file_type::regular_file) {
     std::error_code ec;
     llvm::raw_fd_ostream os(path, ec);
@@ -774,15 +777,16 @@ LogicalResult parsimony::linkSharedLibrary(StringRef objectBytes,
     llvm::errs() << "error: cannot create a temporary directory\n";
     return failure();
   }
-  auto cleanup = llvm::make_scope_exit(
-      [&] { llvm::sys::fs::remove_directories(dir); });
+  auto cleanup =
+      llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(dir); });
   std::string object = (dir + "/model.o").str();
   std::string wrapper = (dir + "/wrapper.c").str();
   std::string header = (dir + "/model.h").str();
   std::string library = (dir + "/model.so").str();
   std::string log = (dir + "/link.log").str();
   if (failed(writeFileAtomically(object, objectBytes)) ||
-      failed(writeFileAtomically(wrapper, generateWrapper(signature, options))) ||
+      failed(
+          writeFileAtomically(wrapper, generateWrapper(signature, options))) ||
       failed(writeFileAtomically(header, generateHeader(signature, options))))
     return failure();
 
@@ -800,10 +804,21 @@ LogicalResult parsimony::linkSharedLibrary(StringRef objectBytes,
                     "shared library; set CXX\n";
     return failure();
   }
-  SmallVector<StringRef> args = {*compiler,  "-shared", "-fPIC", "-O2",
-                                 "-x",       "c",       wrapper, "-x",
-                                 "none",     object,    runtime, "-o",
-                                 library,    "-lm",     "-lpthread",
+  SmallVector<StringRef> args = {*compiler,
+                                 "-shared",
+                                 "-fPIC",
+                                 "-O2",
+                                 "-x",
+                                 "c",
+                                 wrapper,
+                                 "-x",
+                                 "none",
+                                 object,
+                                 runtime,
+                                 "-o",
+                                 library,
+                                 "-lm",
+                                 "-lpthread",
                                  "-Wl,--exclude-libs,ALL",
                                  "-Wl,--no-undefined"};
   std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
@@ -828,9 +843,10 @@ LogicalResult parsimony::linkSharedLibrary(StringRef objectBytes,
   return writeFileAtomically(outputPath, (*built)->getBuffer());
 }
 
-FailureOr<ModelSignature> parsimony::compileToSharedLibrary(
-    StringRef path, StringRef outputPath, const CompileOptions &options,
-    MLIRContext &context) {
+FailureOr<ModelSignature>
+parsimony::compileToSharedLibrary(StringRef path, StringRef outputPath,
+                                  const CompileOptions &options,
+                                  MLIRContext &context) {
   FailureOr<OwningOpRef<ModuleOp>> module = loadModel(path, context, options);
   if (failed(module))
     return failure();

@@ -109,8 +109,8 @@ bool parsimony::readNpy(StringRef path, HostTensor &tensor,
   uint8_t major = bytes[6];
   size_t headerLen, headerStart;
   if (major == 1) {
-    headerLen = static_cast<uint8_t>(bytes[8]) |
-                (static_cast<uint8_t>(bytes[9]) << 8);
+    headerLen =
+        static_cast<uint8_t>(bytes[8]) | (static_cast<uint8_t>(bytes[9]) << 8);
     headerStart = 10;
   } else if (major == 2 || major == 3) {
     if (bytes.size() < 12) {
@@ -137,9 +137,8 @@ bool parsimony::readNpy(StringRef path, HostTensor &tensor,
     error = "'" + path.str() + "': malformed header";
     return false;
   }
-  descr = descr.drop_front().take_until([](char c) {
-    return c == '\'' || c == '"';
-  });
+  descr = descr.drop_front().take_until(
+      [](char c) { return c == '\'' || c == '"'; });
   std::optional<DType> dtype = dtypeFromNpy(descr);
   if (!dtype) {
     error = "'" + path.str() + "': unsupported dtype '" + descr.str() + "'";
@@ -345,7 +344,8 @@ bool parsimony::readTensorFile(StringRef path, HostTensor &tensor,
 //===----------------------------------------------------------------------===//
 
 static double halfToDouble(uint16_t h) {
-  uint32_t sign = (h >> 15) & 1, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+  uint32_t sign = (h >> 15) & 1, exponent = (h >> 10) & 0x1f,
+           mantissa = h & 0x3ff;
   double value;
   if (exponent == 0)
     value = std::ldexp(static_cast<double>(mantissa), -24);
@@ -372,9 +372,8 @@ std::vector<double> parsimony::toDoubles(const HostTensor &tensor) {
       out[i] = halfToDouble(reinterpret_cast<const uint16_t *>(p)[i]);
       break;
     case DType::BFloat16: {
-      uint32_t bits = static_cast<uint32_t>(
-                          reinterpret_cast<const uint16_t *>(p)[i])
-                      << 16;
+      uint32_t bits =
+          static_cast<uint32_t>(reinterpret_cast<const uint16_t *>(p)[i]) << 16;
       float f;
       std::memcpy(&f, &bits, 4);
       out[i] = f;

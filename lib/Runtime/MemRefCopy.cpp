@@ -58,9 +58,10 @@ memrefCopy(int64_t elemSize, UnrankedMemRef *srcArg, UnrankedMemRef *dstArg) {
                   src.sizes[last] * elemSize);
     } else {
       for (int64_t i = 0; i < src.sizes[last]; ++i)
-        std::memcpy(dst.aligned + (dstOffset + i * dst.strides[last]) * elemSize,
-                    src.aligned + (srcOffset + i * src.strides[last]) * elemSize,
-                    elemSize);
+        std::memcpy(
+            dst.aligned + (dstOffset + i * dst.strides[last]) * elemSize,
+            src.aligned + (srcOffset + i * src.strides[last]) * elemSize,
+            elemSize);
     }
     int64_t d = last - 1;
     for (; d >= 0; --d) {

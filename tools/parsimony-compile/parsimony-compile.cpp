@@ -95,15 +95,15 @@ int main(int argc, char **argv) {
         compileToSharedLibrary(inputPath, output, options, context);
     if (failed(signature))
       return 1;
-    std::string header = headerPath.empty()
-                             ? (sys::path::parent_path(output) +
-                                (sys::path::parent_path(output).empty() ? ""
-                                                                        : "/") +
-                                sys::path::stem(output) + ".h")
-                                   .str()
-                             : headerPath.getValue();
-    return failed(writeFileAtomically(header,
-                                      generateHeader(*signature, options)))
+    std::string header =
+        headerPath.empty()
+            ? (sys::path::parent_path(output) +
+               (sys::path::parent_path(output).empty() ? "" : "/") +
+               sys::path::stem(output) + ".h")
+                  .str()
+            : headerPath.getValue();
+    return failed(
+               writeFileAtomically(header, generateHeader(*signature, options)))
                ? 1
                : 0;
   }

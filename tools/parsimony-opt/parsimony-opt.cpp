@@ -17,6 +17,6 @@ int main(int argc, char **argv) {
   mlir::registerAllExtensions(registry);
   parsimony::registerAllDialects(registry);
 
-  return mlir::asMainReturnCode(mlir::MlirOptMain(
-      argc, argv, "Parsimony optimizer driver\n", registry));
+  return mlir::asMainReturnCode(
+      mlir::MlirOptMain(argc, argv, "Parsimony optimizer driver\n", registry));
 }

@@ -33,9 +33,9 @@
 using namespace llvm;
 using namespace parsimony;
 
-static cl::opt<std::string> modelPath(cl::Positional,
-                                      cl::desc("<model.onnx|model.mlir|model.so>"),
-                                      cl::Required);
+static cl::opt<std::string>
+    modelPath(cl::Positional, cl::desc("<model.onnx|model.mlir|model.so>"),
+              cl::Required);
 static cl::list<std::string>
     inputFiles("input", cl::desc("An input tensor: --input NAME=file.npy|.pb"),
                cl::value_desc("NAME=file"));
@@ -52,10 +52,12 @@ static cl::opt<std::string> checkDir(
     cl::desc("An ONNX backend-test test_data_set_N folder: take inputs from "
              "its input_*.pb and compare every output with output_*.pb"),
     cl::init(""));
-static cl::opt<double> relTolerance("rtol", cl::desc("--check relative tolerance"),
-                            cl::init(1e-3));
-static cl::opt<double> absTolerance("atol", cl::desc("--check absolute tolerance"),
-                            cl::init(1e-5));
+static cl::opt<double> relTolerance("rtol",
+                                    cl::desc("--check relative tolerance"),
+                                    cl::init(1e-3));
+static cl::opt<double> absTolerance("atol",
+                                    cl::desc("--check absolute tolerance"),
+                                    cl::init(1e-5));
 static cl::opt<unsigned>
     benchmarkRuns("benchmark",
                   cl::desc("Time N runs after warm-up (compilation excluded) "
@@ -129,8 +131,8 @@ bool loadLibrary(StringRef path, LoadedModel &model) {
     errs() << "error: cannot load '" << path << "': " << dlerror() << "\n";
     return false;
   }
-  auto info = reinterpret_cast<InfoFn>(
-      dlsym(model.handle, "parsimony_model_v1_info"));
+  auto info =
+      reinterpret_cast<InfoFn>(dlsym(model.handle, "parsimony_model_v1_info"));
   model.run =
       reinterpret_cast<RunFn>(dlsym(model.handle, "parsimony_model_v1_run"));
   if (!info || !model.run) {
@@ -157,9 +159,8 @@ void bindDimsFromInputs(StringRef path, const CompileOptions &options,
   registerCompilerDialects(registry);
   mlir::MLIRContext context(registry);
   // Diagnostics are reported by the real compilation that follows.
-  mlir::ScopedDiagnosticHandler silence(&context, [](mlir::Diagnostic &) {
-    return mlir::success();
-  });
+  mlir::ScopedDiagnosticHandler silence(
+      &context, [](mlir::Diagnostic &) { return mlir::success(); });
   CompileOptions probe = options;
   FailureOr<mlir::OwningOpRef<mlir::ModuleOp>> module =
       loadModel(path, context, probe);
@@ -238,10 +239,9 @@ bool compareOutput(const HostTensor &actual, const HostTensor &expected) {
     return false;
   }
   std::vector<double> a = toDoubles(actual), b = toDoubles(expected);
-  bool exact = !(actual.dtype == DType::Float32 ||
-                 actual.dtype == DType::Float64 ||
-                 actual.dtype == DType::Float16 ||
-                 actual.dtype == DType::BFloat16);
+  bool exact =
+      !(actual.dtype == DType::Float32 || actual.dtype == DType::Float64 ||
+        actual.dtype == DType::Float16 || actual.dtype == DType::BFloat16);
   // Never ask for more than the output's own precision: one ulp of bf16 or
   // f16 relative to the value.
   double rtol = relTolerance;
@@ -386,8 +386,8 @@ int main(int argc, char **argv) {
   for (const std::string &name : freezeInputs)
     if (llvm::none_of(options.frozenInputs,
                       [&](const FrozenInput &f) { return f.name == name; })) {
-      errs() << "error: --freeze-input " << name
-             << " needs a value (--input " << name << "=file or --check)\n";
+      errs() << "error: --freeze-input " << name << " needs a value (--input "
+             << name << "=file or --check)\n";
       return 1;
     }
   auto isFrozen = [&](StringRef name) {
@@ -416,8 +416,8 @@ int main(int argc, char **argv) {
     context.loadAllAvailableDialects();
     SourceMgr sourceMgr;
     mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-    if (failed(compileToSharedLibrary(modelPath, libraryPath, options,
-                                      context)))
+    if (failed(
+            compileToSharedLibrary(modelPath, libraryPath, options, context)))
       return 1;
   }
   if (!loadLibrary(libraryPath, model))
@@ -488,9 +488,7 @@ int main(int argc, char **argv) {
     outputPtrs.push_back(outputs[i].data.data());
   }
 
-  auto runOnce = [&] {
-    return model.run(inputPtrs.data(), outputPtrs.data());
-  };
+  auto runOnce = [&] { return model.run(inputPtrs.data(), outputPtrs.data()); };
   if (int32_t rc = runOnce()) {
     errs() << "error: the model returned " << rc << "\n";
     return 1;
@@ -508,10 +506,10 @@ int main(int argc, char **argv) {
           std::chrono::duration<double, std::milli>(end - start).count());
     }
     std::sort(times.begin(), times.end());
-    double median = times.size() % 2
-                        ? times[times.size() / 2]
-                        : 0.5 * (times[times.size() / 2 - 1] +
-                                 times[times.size() / 2]);
+    double median =
+        times.size() % 2
+            ? times[times.size() / 2]
+            : 0.5 * (times[times.size() / 2 - 1] + times[times.size() / 2]);
     outs() << "runs: " << benchmarkRuns << "\n";
     outs() << "median_ms: " << format("%.4f", median) << "\n";
     outs() << "min_ms: " << format("%.4f", times.front()) << "\n";
@@ -549,7 +547,8 @@ int main(int argc, char **argv) {
       ok &= compareOutput(outputs[i], expectedOutputs[i]);
     }
     outs() << "check: " << (ok ? "PASS" : "FAIL") << " (" << outputs.size()
-           << " outputs, rtol=" << relTolerance << ", atol=" << absTolerance << ")\n";
+           << " outputs, rtol=" << relTolerance << ", atol=" << absTolerance
+           << ")\n";
     return ok ? 0 : 1;
   }
   if (outputDir.empty() && benchmarkRuns == 0)

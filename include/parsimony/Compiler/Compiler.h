@@ -151,9 +151,10 @@ mlir::LogicalResult writeFileAtomically(llvm::StringRef path,
 
 /// The full path: load, prepare, lower, emit and link `path` to a shared
 /// library at `outputPath`. Returns the model signature.
-mlir::FailureOr<ModelSignature> compileToSharedLibrary(
-    llvm::StringRef path, llvm::StringRef outputPath,
-    const CompileOptions &options, mlir::MLIRContext &context);
+mlir::FailureOr<ModelSignature>
+compileToSharedLibrary(llvm::StringRef path, llvm::StringRef outputPath,
+                       const CompileOptions &options,
+                       mlir::MLIRContext &context);
 
 /// Registers the dialects and LLVM translations the compiler needs.
 void registerCompilerDialects(mlir::DialectRegistry &registry);

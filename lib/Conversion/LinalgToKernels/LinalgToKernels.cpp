@@ -8,8 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "parsimony/Conversion/Passes.h"
 #include "parsimony/Conversion/KernelCalls.h"
+#include "parsimony/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -80,10 +80,11 @@ static FailureOr<CollapsedDim> collapse(MemRefType type,
 /// Describes a [rows x cols] matrix operand (either may be absent = size 1)
 /// for the call: row-major when the column stride is 1, transposed when the
 /// row stride is 1. Fails for any other layout.
-static FailureOr<MatrixOperand>
-describeMatrix(Value memref, AffineMap map, ArrayRef<unsigned> batchDims,
-               ArrayRef<unsigned> rowDims, ArrayRef<unsigned> colDims,
-               int64_t rowLength) {
+static FailureOr<MatrixOperand> describeMatrix(Value memref, AffineMap map,
+                                               ArrayRef<unsigned> batchDims,
+                                               ArrayRef<unsigned> rowDims,
+                                               ArrayRef<unsigned> colDims,
+                                               int64_t rowLength) {
   auto type = cast<MemRefType>(memref.getType());
   SmallVector<int64_t> strides;
   int64_t offset;
@@ -190,16 +191,25 @@ struct LinalgToKernelsPass
     };
     auto i64 = [&](int64_t v) { return integer(v, 64); };
     auto i32 = [&](bool v) { return integer(v ? 1 : 0, 32); };
-    Value one = arith::ConstantFloatOp::create(b, loc, b.getF32Type(),
-                                               APFloat(1.0f));
-    SmallVector<Value> args = {
-        i64(batch), i64(m), i64(n), i64(k), one,
-        getElementPointer(b, loc, lhs->memref), i64(lhs->leadingDim),
-        i64(lhs->batchStride), i32(lhs->transposed),
-        getElementPointer(b, loc, rhs->memref), i64(rhs->leadingDim),
-        i64(rhs->batchStride), i32(rhs->transposed),
-        one, getElementPointer(b, loc, acc->memref), i64(acc->leadingDim),
-        i64(acc->batchStride)};
+    Value one =
+        arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(1.0f));
+    SmallVector<Value> args = {i64(batch),
+                               i64(m),
+                               i64(n),
+                               i64(k),
+                               one,
+                               getElementPointer(b, loc, lhs->memref),
+                               i64(lhs->leadingDim),
+                               i64(lhs->batchStride),
+                               i32(lhs->transposed),
+                               getElementPointer(b, loc, rhs->memref),
+                               i64(rhs->leadingDim),
+                               i64(rhs->batchStride),
+                               i32(rhs->transposed),
+                               one,
+                               getElementPointer(b, loc, acc->memref),
+                               i64(acc->leadingDim),
+                               i64(acc->batchStride)};
     createKernelCall(b, loc, kSgemmBatched, args);
     op->erase();
     return success();

@@ -28,7 +28,7 @@ using namespace parsimony;
 namespace {
 
 constexpr int32_t kActivationCodes[] = {
-    /*identity*/ 0, /*relu*/ 1, /*gelu*/ 2, /*gelu_tanh*/ 3,
+    /*identity*/ 0, /*relu*/ 1,    /*gelu*/ 2,  /*gelu_tanh*/ 3,
     /*silu*/ 4,     /*sigmoid*/ 5, /*swiglu*/ 6};
 
 /// Builds the operand buffers, result allocations and argument list of one
@@ -38,8 +38,8 @@ public:
   KernelCallBuilder(Operation *op, RewriterBase &rewriter,
                     const BufferizationOptions &options,
                     BufferizationState &state)
-      : op(op), b(rewriter), loc(op->getLoc()), options(options),
-        state(state) {}
+      : op(op), b(rewriter), loc(op->getLoc()), options(options), state(state) {
+  }
 
   /// A contiguous row-major buffer holding tensor `value`.
   FailureOr<Value> buffer(Value value) {
@@ -66,8 +66,7 @@ public:
   FailureOr<Value> allocate(Value result, ValueRange sizes) {
     auto type = cast<RankedTensorType>(result.getType());
     return options.createAlloc(
-        b, loc, MemRefType::get(type.getShape(), type.getElementType()),
-        sizes);
+        b, loc, MemRefType::get(type.getShape(), type.getElementType()), sizes);
   }
 
   SmallVector<Value> dynamicSizes(Value memref) {
@@ -141,8 +140,8 @@ public:
       return failure();
     Type scaleType = scales ? getElementTypeOrSelf(scales.getType()) : Type();
     if (scaleType && !scaleType.isF32() && !scaleType.isF16())
-      return op->emitError() << "the CPU kernels take f32 or f16 scales, got "
-                             << scaleType;
+      return op->emitError()
+             << "the CPU kernels take f32 or f16 scales, got " << scaleType;
     addPointer(*weightBuffer);
     addPointer(*scalesBuffer);
     addI32(layout == WeightLayout::kn ? 0 : 1);
@@ -424,13 +423,12 @@ static FailureOr<SmallVector<Value>> lower(DispatchOp op,
     Value ceil = math::CeilOp::create(k.b, k.loc, scaled);
     capacity = arith::FPToSIOp::create(k.b, k.loc, k.b.getI64Type(), ceil);
   }
-  Value rows = op.getMode() == DispatchMode::dropless
-                   ? arith::MulIOp::create(k.b, k.loc, tokens,
-                                           k.constI64(topK))
-                         .getResult()
-                   : arith::MulIOp::create(k.b, k.loc, capacity,
-                                           k.constI64(numExperts))
-                         .getResult();
+  Value rows =
+      op.getMode() == DispatchMode::dropless
+          ? arith::MulIOp::create(k.b, k.loc, tokens, k.constI64(topK))
+                .getResult()
+          : arith::MulIOp::create(k.b, k.loc, capacity, k.constI64(numExperts))
+                .getResult();
   SmallVector<Value> rowSizes, tokenSizes;
   if (op.getRows().getType().isDynamicDim(0))
     rowSizes.push_back(
@@ -511,8 +509,7 @@ static FailureOr<SmallVector<Value>> lower(ExpertFFNOp op,
   return SmallVector<Value>{*out};
 }
 
-static FailureOr<SmallVector<Value>> lower(CombineOp op,
-                                           KernelCallBuilder &k) {
+static FailureOr<SmallVector<Value>> lower(CombineOp op, KernelCallBuilder &k) {
   if (failed(k.requireF32(op.getExpertOutput(), "the expert output")))
     return failure();
   FailureOr<Value> expertOut = k.buffer(op.getExpertOutput());
@@ -577,8 +574,7 @@ struct SpxKernelOpInterface
   }
 };
 
-template <typename... OpTys>
-void attachModels(MLIRContext *ctx) {
+template <typename... OpTys> void attachModels(MLIRContext *ctx) {
   (OpTys::template attachInterface<SpxKernelOpInterface<OpTys>>(*ctx), ...);
 }
 

@@ -39,14 +39,13 @@ static LogicalResult verifyShape(Operation *op, StringRef name, Value value,
                                  ArrayRef<int64_t> expected) {
   RankedTensorType type = tensorType(value);
   if (type.getRank() != static_cast<int64_t>(expected.size()))
-    return op->emitOpError() << name << " must have rank " << expected.size()
-                             << ", got " << type;
+    return op->emitOpError()
+           << name << " must have rank " << expected.size() << ", got " << type;
   for (auto [i, pair] : llvm::enumerate(llvm::zip(type.getShape(), expected))) {
     auto [got, want] = pair;
     if (!sizesAgree(got, want))
-      return op->emitOpError()
-             << name << " dimension " << i << " must be " << sizeStr(want)
-             << ", got " << type;
+      return op->emitOpError() << name << " dimension " << i << " must be "
+                               << sizeStr(want) << ", got " << type;
   }
   return success();
 }
@@ -67,8 +66,8 @@ static FailureOr<WeightDims> verifyWeight(Operation *op, StringRef name,
   RankedTensorType type = tensorType(weight);
   int64_t rank = numBatchDims + 2;
   if (type.getRank() != rank)
-    return op->emitOpError() << name << " weight must have rank " << rank
-                             << ", got " << type;
+    return op->emitOpError()
+           << name << " weight must have rank " << rank << ", got " << type;
   ArrayRef<int64_t> shape = type.getShape();
   int64_t kDim = layout == WeightLayout::kn ? rank - 2 : rank - 1;
   int64_t nDim = layout == WeightLayout::kn ? rank - 1 : rank - 2;
@@ -87,11 +86,12 @@ static FailureOr<WeightDims> verifyWeight(Operation *op, StringRef name,
     return op->emitOpError() << name << " weight of type " << type
                              << " is quantized but has no quant attribute";
   if (elementType.getIntOrFloatBitWidth() != quant.getBits())
-    return op->emitOpError()
-           << name << " weight element type " << elementType
-           << " does not match the " << quant.getBits() << "-bit quant attribute";
+    return op->emitOpError() << name << " weight element type " << elementType
+                             << " does not match the " << quant.getBits()
+                             << "-bit quant attribute";
   if (!scales)
-    return op->emitOpError() << name << " weight is quantized but has no scales";
+    return op->emitOpError()
+           << name << " weight is quantized but has no scales";
 
   SmallVector<int64_t> expected(shape);
   if (quant.isPerChannel()) {
@@ -123,10 +123,10 @@ static LogicalResult verifyTokenShape(Operation *op, StringRef name,
 
 static LogicalResult verifySameElementType(Operation *op, Value a, Value b) {
   if (getElementTypeOrSelf(a.getType()) != getElementTypeOrSelf(b.getType()))
-    return op->emitOpError() << "result element type "
-                             << getElementTypeOrSelf(b.getType())
-                             << " must match the input element type "
-                             << getElementTypeOrSelf(a.getType());
+    return op->emitOpError()
+           << "result element type " << getElementTypeOrSelf(b.getType())
+           << " must match the input element type "
+           << getElementTypeOrSelf(a.getType());
   return success();
 }
 
@@ -153,8 +153,8 @@ LogicalResult TopKActivationOp::verify() {
     return emitOpError("requires an input of rank >= 1");
   int64_t axis = getAxisAttr().getInt();
   if (axis < -rank || axis >= rank)
-    return emitOpError() << "axis " << axis
-                         << " is out of range for rank " << rank;
+    return emitOpError() << "axis " << axis << " is out of range for rank "
+                         << rank;
   int64_t size = getInput().getType().getDimSize(getNormalizedAxis());
   if (!ShapedType::isDynamic(size) && static_cast<int64_t>(getK()) > size)
     return emitOpError() << "k = " << getK() << " exceeds the size " << size
@@ -178,10 +178,10 @@ OpFoldResult TopKActivationOp::fold(FoldAdaptor) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult SparseMatmulOp::verify() {
-  FailureOr<WeightDims> dims =
-      verifyWeight(*this, "the", getWeight(), getScales(),
-                   getQuantAttr(), getLayout());
-  if (failed(dims) || failed(verifyAtLeastRank(*this, "input", getInput(), 1)) ||
+  FailureOr<WeightDims> dims = verifyWeight(
+      *this, "the", getWeight(), getScales(), getQuantAttr(), getLayout());
+  if (failed(dims) ||
+      failed(verifyAtLeastRank(*this, "input", getInput(), 1)) ||
       failed(verifyTokenShape(*this, "input", getInput(), getInput(),
                               dims->inFeatures)) ||
       failed(verifyTokenShape(*this, "result", getOutput(), getInput(),
@@ -191,9 +191,8 @@ LogicalResult SparseMatmulOp::verify() {
 }
 
 LogicalResult SupportMatmulOp::verify() {
-  FailureOr<WeightDims> dims =
-      verifyWeight(*this, "the", getWeight(), getScales(),
-                   getQuantAttr(), getLayout());
+  FailureOr<WeightDims> dims = verifyWeight(
+      *this, "the", getWeight(), getScales(), getQuantAttr(), getLayout());
   if (failed(dims) || failed(verifyAtLeastRank(*this, "input", getInput(), 1)))
     return failure();
   int64_t supportSize = getSupport().getType().getShape().back();
@@ -249,8 +248,8 @@ LogicalResult PredictSupportOp::verify() {
   if (failed(verifyTokenShape(*this, "input", getInput(), getInput(),
                               dims.inFeatures)))
     return failure();
-  if (getBias() && failed(verifyShape(*this, "bias", getBias(),
-                                      {dims.outFeatures})))
+  if (getBias() &&
+      failed(verifyShape(*this, "bias", getBias(), {dims.outFeatures})))
     return failure();
   if (!ShapedType::isDynamic(dims.outFeatures) &&
       static_cast<int64_t>(getK()) > dims.outFeatures)
@@ -275,9 +274,9 @@ LogicalResult SparseFFNOp::verify() {
   if (getActivation() == Activation::swiglu)
     return emitOpError("swiglu is an expert activation; express a gated FFN "
                        "with a gate weight and silu");
-  FailureOr<WeightDims> up = verifyWeight(*this, "up", getUpWeight(),
-                                          getUpScales(), getUpQuantAttr(),
-                                          getUpLayout());
+  FailureOr<WeightDims> up =
+      verifyWeight(*this, "up", getUpWeight(), getUpScales(), getUpQuantAttr(),
+                   getUpLayout());
   if (failed(up))
     return failure();
   int64_t model = up->inFeatures, hidden = up->outFeatures;
@@ -294,9 +293,9 @@ LogicalResult SparseFFNOp::verify() {
   } else if (getGateScales() || getGateQuantAttr()) {
     return emitOpError("gate scales or quant attribute without a gate weight");
   }
-  FailureOr<WeightDims> down = verifyWeight(*this, "down", getDownWeight(),
-                                            getDownScales(),
-                                            getDownQuantAttr(), getDownLayout());
+  FailureOr<WeightDims> down =
+      verifyWeight(*this, "down", getDownWeight(), getDownScales(),
+                   getDownQuantAttr(), getDownLayout());
   if (failed(down))
     return failure();
   if (!sizesAgree(down->inFeatures, hidden) ||
@@ -305,15 +304,15 @@ LogicalResult SparseFFNOp::verify() {
                          << " hidden features back to " << sizeStr(model)
                          << " model features";
   if (failed(verifyTokenShape(*this, "input", getInput(), getInput(), model)) ||
-      failed(verifyTokenShape(*this, "result", getOutput(), getInput(),
-                              model)) ||
+      failed(
+          verifyTokenShape(*this, "result", getOutput(), getInput(), model)) ||
       failed(verifySameElementType(*this, getInput(), getOutput())))
     return failure();
-  if (getUpBias() && failed(verifyShape(*this, "up bias", getUpBias(),
-                                        {hidden})))
+  if (getUpBias() &&
+      failed(verifyShape(*this, "up bias", getUpBias(), {hidden})))
     return failure();
-  if (getDownBias() && failed(verifyShape(*this, "down bias", getDownBias(),
-                                          {model})))
+  if (getDownBias() &&
+      failed(verifyShape(*this, "down bias", getDownBias(), {model})))
     return failure();
   if (std::optional<uint64_t> topk = getTopk();
       topk && !ShapedType::isDynamic(hidden) &&
@@ -406,8 +405,8 @@ int64_t DispatchOp::getNumRows(int64_t numTokens, int64_t topK) {
   if (getMode() == DispatchMode::dropless)
     return numTokens * topK;
   int64_t experts = static_cast<int64_t>(getNumExperts());
-  return experts * getCapacity(numTokens, experts,
-                               getCapacityFactor().convertToFloat());
+  return experts *
+         getCapacity(numTokens, experts, getCapacityFactor().convertToFloat());
 }
 
 LogicalResult DispatchOp::verify() {
@@ -424,13 +423,12 @@ LogicalResult DispatchOp::verify() {
     return emitOpError("capacity_factor must be positive");
   int64_t rows = ShapedType::isDynamic(k) ? kDynamic : getNumRows(tokens, k);
   int64_t numExperts = static_cast<int64_t>(getNumExperts());
-  if (failed(verifyShape(*this, "rows", getRows(),
-                         {rows, input.getDimSize(1)})) ||
+  if (failed(
+          verifyShape(*this, "rows", getRows(), {rows, input.getDimSize(1)})) ||
       failed(verifySameElementType(*this, getInput(), getRows())) ||
       failed(verifyShape(*this, "group_offsets", getGroupOffsets(),
                          {numExperts})) ||
-      failed(verifyShape(*this, "group_sizes", getGroupSizes(),
-                         {numExperts})))
+      failed(verifyShape(*this, "group_sizes", getGroupSizes(), {numExperts})))
     return failure();
   return verifyShape(*this, "slots", getSlots(), {tokens, k});
 }
@@ -461,17 +459,18 @@ static LogicalResult verifyExperts(OpTy op, int64_t model, int64_t experts) {
       verifyWeight(raw, "fc1", op.getFc1Weight(), op.getFc1Scales(),
                    op.getFc1QuantAttr(), op.getFc1Layout(), 1);
   FailureOr<WeightDims> fc2 =
-      failed(fc1) ? FailureOr<WeightDims>(failure())
-                  : verifyWeight(raw, "fc2", op.getFc2Weight(),
-                                 op.getFc2Scales(), op.getFc2QuantAttr(),
-                                 op.getFc2Layout(), 1);
+      failed(fc1)
+          ? FailureOr<WeightDims>(failure())
+          : verifyWeight(raw, "fc2", op.getFc2Weight(), op.getFc2Scales(),
+                         op.getFc2QuantAttr(), op.getFc2Layout(), 1);
   if (failed(fc2))
     return failure();
   int64_t hidden = fc2->inFeatures;
   int64_t fc1Out = fused && !ShapedType::isDynamic(hidden) ? 2 * hidden
-                   : fused                                  ? kDynamic
-                                                            : hidden;
-  if (!sizesAgree(fc1->inFeatures, model) || !sizesAgree(fc1->outFeatures, fc1Out))
+                   : fused                                 ? kDynamic
+                                                           : hidden;
+  if (!sizesAgree(fc1->inFeatures, model) ||
+      !sizesAgree(fc1->outFeatures, fc1Out))
     return op.emitOpError() << "fc1 weight must map " << sizeStr(model)
                             << " to " << sizeStr(fc1Out) << " features, got "
                             << op.getFc1Weight().getType();
@@ -522,8 +521,8 @@ LogicalResult ExpertFFNOp::verify() {
   int64_t experts = getGroupOffsets().getType().getRank() == 1
                         ? getGroupOffsets().getType().getDimSize(0)
                         : kDynamic;
-  if (failed(verifyShape(*this, "group_offsets", getGroupOffsets(),
-                         {experts})) ||
+  if (failed(
+          verifyShape(*this, "group_offsets", getGroupOffsets(), {experts})) ||
       failed(verifyShape(*this, "group_sizes", getGroupSizes(), {experts})) ||
       failed(verifyExperts(*this, rows.getDimSize(1), experts)) ||
       failed(verifyShape(*this, "result", getOutput(), rows.getShape())))
@@ -565,8 +564,7 @@ LogicalResult MoEOp::verify() {
   if (failed(verifyShape(*this, "router_probs", getRouterProbs(),
                          {tokens, experts})))
     return failure();
-  if (!ShapedType::isDynamic(experts) &&
-      static_cast<int64_t>(getK()) > experts)
+  if (!ShapedType::isDynamic(experts) && static_cast<int64_t>(getK()) > experts)
     return emitOpError() << "k = " << getK() << " exceeds the " << experts
                          << " experts";
   if (!(getCapacityFactor().convertToFloat() > 0.0f))

@@ -70,8 +70,8 @@ void quantize(const Matrix &w, unsigned bits, int64_t group,
       float scale = amax > 0.0f ? amax / maxQ : 1.0f;
       scales[g * f + n] = scale;
       for (int64_t i = g * span; i < (g + 1) * span; ++i)
-        q[i * f + n] = static_cast<int8_t>(
-            std::max(-maxQ, std::min(maxQ, std::nearbyint(w.at(i, n) / scale))));
+        q[i * f + n] = static_cast<int8_t>(std::max(
+            -maxQ, std::min(maxQ, std::nearbyint(w.at(i, n) / scale))));
     }
 }
 
@@ -145,8 +145,7 @@ struct SpxBuildPredictorsPass
           << "' (expected int8, int4 or lowrank)";
       return signalPassFailure();
     }
-    int64_t requestedRank = rank, requestedGroup = groupSize,
-            requestedK = k;
+    int64_t requestedRank = rank, requestedGroup = groupSize, requestedK = k;
     if (predictor == "lowrank" && requestedRank <= 0) {
       getOperation()->emitError()
           << "spx-build-predictors: the rank must be positive, got "
@@ -165,8 +164,8 @@ struct SpxBuildPredictorsPass
 
   LogicalResult build(SparseFFNOp op, size_t index, int64_t requestedRank,
                       int64_t requestedGroup, int64_t requestedK) {
-    int64_t keep = op.getTopk() ? static_cast<int64_t>(*op.getTopk())
-                                : requestedK;
+    int64_t keep =
+        op.getTopk() ? static_cast<int64_t>(*op.getTopk()) : requestedK;
     if (keep <= 0)
       return op.emitError("a predicted-support FFN needs k: give the FFN a "
                           "top-k (--topk=K) or set the k option");
@@ -203,10 +202,10 @@ struct SpxBuildPredictorsPass
       kind = PredictorKind::lowrank;
     } else {
       unsigned bits = predictor == "int8" ? 8 : 4;
-      int64_t group = bits == 4 && requestedGroup > 0 &&
-                              w->rows % requestedGroup == 0
-                          ? requestedGroup
-                          : 0;
+      int64_t group =
+          bits == 4 && requestedGroup > 0 && w->rows % requestedGroup == 0
+              ? requestedGroup
+              : 0;
       std::vector<int8_t> q;
       std::vector<float> s;
       quantize(*w, bits, group, q, s);
@@ -216,14 +215,15 @@ struct SpxBuildPredictorsPass
             prefix + "_q", q);
       } else {
         // i4 has no resource form: an inline constant of 4-bit values.
-        auto type = RankedTensorType::get({w->rows, w->cols},
-                                          b.getIntegerType(4));
+        auto type =
+            RankedTensorType::get({w->rows, w->cols}, b.getIntegerType(4));
         SmallVector<APInt> values;
         values.reserve(q.size());
         for (int8_t v : q)
-          values.push_back(APInt(4, static_cast<uint64_t>(v), /*isSigned=*/true));
-        weight = arith::ConstantOp::create(b, loc,
-                                           DenseElementsAttr::get(type, values));
+          values.push_back(
+              APInt(4, static_cast<uint64_t>(v), /*isSigned=*/true));
+        weight = arith::ConstantOp::create(
+            b, loc, DenseElementsAttr::get(type, values));
       }
       SmallVector<int64_t> scaleShape =
           group ? SmallVector<int64_t>{w->rows / group, w->cols}

@@ -44,8 +44,8 @@ struct DecomposeMoE : OpRewritePattern<MoEOp> {
     RankedTensorType logitsType = op.getRouterProbs().getType();
     Type f32 = rewriter.getF32Type();
     if (!logitsType.getElementType().isF32())
-      logits = arith::ExtFOp::create(rewriter, loc, logitsType.clone(f32),
-                                     logits);
+      logits =
+          arith::ExtFOp::create(rewriter, loc, logitsType.clone(f32), logits);
 
     auto route = RouteOp::create(
         rewriter, loc,
@@ -70,19 +70,18 @@ struct DecomposeMoE : OpRewritePattern<MoEOp> {
 
     auto expertFFN = ExpertFFNOp::create(
         rewriter, loc, dispatch.getRows().getType(), dispatch.getRows(),
-        dispatch.getGroupOffsets(), dispatch.getGroupSizes(),
-        op.getFc1Weight(), op.getFc1Scales(), op.getFc1Bias(),
-        op.getFc2Weight(), op.getFc2Scales(), op.getFc2Bias(),
-        op.getFc3Weight(), op.getFc3Scales(), op.getFc3Bias(),
-        op.getActivationAttr(), op.getSwigluFusionAttr(),
-        op.getActivationAlphaAttr(), op.getActivationBetaAttr(),
-        op.getSwigluLimitAttr(), op.getFc1LayoutAttr(), op.getFc2LayoutAttr(),
-        op.getFc3LayoutAttr(), op.getFc1QuantAttr(), op.getFc2QuantAttr(),
-        op.getFc3QuantAttr());
+        dispatch.getGroupOffsets(), dispatch.getGroupSizes(), op.getFc1Weight(),
+        op.getFc1Scales(), op.getFc1Bias(), op.getFc2Weight(),
+        op.getFc2Scales(), op.getFc2Bias(), op.getFc3Weight(),
+        op.getFc3Scales(), op.getFc3Bias(), op.getActivationAttr(),
+        op.getSwigluFusionAttr(), op.getActivationAlphaAttr(),
+        op.getActivationBetaAttr(), op.getSwigluLimitAttr(),
+        op.getFc1LayoutAttr(), op.getFc2LayoutAttr(), op.getFc3LayoutAttr(),
+        op.getFc1QuantAttr(), op.getFc2QuantAttr(), op.getFc3QuantAttr());
 
-    Value combined = CombineOp::create(rewriter, loc, tokensType,
-                                       expertFFN.getOutput(),
-                                       dispatch.getSlots(), route.getGates());
+    Value combined =
+        CombineOp::create(rewriter, loc, tokensType, expertFFN.getOutput(),
+                          dispatch.getSlots(), route.getGates());
 
     if (inputType.getRank() == 3) {
       SmallVector<OpFoldResult> outputShape =

@@ -44,9 +44,9 @@ Value buildMatmul(OpBuilder &b, Location loc, Value lhs, Value weight,
                                                 : ArrayRef<AffineExpr>{nn, k},
                      ctx),
       AffineMap::get(3, 0, {t, nn}, ctx)};
-  SmallVector<utils::IteratorType> iterators = {
-      utils::IteratorType::parallel, utils::IteratorType::parallel,
-      utils::IteratorType::reduction};
+  SmallVector<utils::IteratorType> iterators = {utils::IteratorType::parallel,
+                                                utils::IteratorType::parallel,
+                                                utils::IteratorType::reduction};
   return linalg::GenericOp::create(
              b, loc, init.getType(), ValueRange{lhs, weight}, ValueRange{init},
              maps, iterators,
@@ -80,14 +80,13 @@ Value activate(OpBuilder &b, Location loc, Activation activation, Value x) {
   }
   case Activation::gelu_tanh: {
     // 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3)))
-    Value cube = arith::MulFOp::create(
-        b, loc, x, arith::MulFOp::create(b, loc, x, x));
+    Value cube =
+        arith::MulFOp::create(b, loc, x, arith::MulFOp::create(b, loc, x, x));
     Value inner = arith::AddFOp::create(
         b, loc, x, arith::MulFOp::create(b, loc, cube, constant(0.044715)));
     Value tanh = math::TanhOp::create(
         b, loc,
-        arith::MulFOp::create(b, loc, inner,
-                              constant(std::sqrt(2.0 / M_PI))));
+        arith::MulFOp::create(b, loc, inner, constant(std::sqrt(2.0 / M_PI))));
     Value onePlus = arith::AddFOp::create(b, loc, tanh, constant(1.0));
     Value half = arith::MulFOp::create(b, loc, x, constant(0.5));
     return arith::MulFOp::create(b, loc, half, onePlus);
@@ -111,9 +110,9 @@ Value activate(OpBuilder &b, Location loc, Activation activation, Value x) {
 
 /// `result[t, j] = f(operands[t, j], bias[j]...)` over [T, N] tensors:
 /// every operand is either [T, N] or a [N] bias broadcast along tokens.
-Value buildElementwise(OpBuilder &b, Location loc, ValueRange operands,
-                       function_ref<Value(OpBuilder &, Location, ValueRange)>
-                           body) {
+Value buildElementwise(
+    OpBuilder &b, Location loc, ValueRange operands,
+    function_ref<Value(OpBuilder &, Location, ValueRange)> body) {
   Value like = operands.front();
   auto type = cast<RankedTensorType>(like.getType());
   MLIRContext *ctx = b.getContext();
@@ -182,9 +181,10 @@ struct DecomposeSparseFFN : OpRewritePattern<SparseFFNOp> {
     Value h = buildElementwise(
         rewriter, loc, operands,
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
-          Value up = hasBias ? arith::AddFOp::create(b, l, args[0], args[1])
-                                   .getResult()
-                             : args[0];
+          Value up =
+              hasBias
+                  ? arith::AddFOp::create(b, l, args[0], args[1]).getResult()
+                  : args[0];
           if (!gate)
             return activate(b, l, activation, up);
           Value gated = activate(b, l, activation, args.back());
@@ -197,15 +197,14 @@ struct DecomposeSparseFFN : OpRewritePattern<SparseFFNOp> {
           TopKModeAttr::get(rewriter.getContext(), TopKMode::exact),
           rewriter.getF32FloatAttr(0.95f));
 
-    Value y = buildMatmul(rewriter, loc, h, op.getDownWeight(),
-                          op.getDownLayout());
+    Value y =
+        buildMatmul(rewriter, loc, h, op.getDownWeight(), op.getDownLayout());
     if (Value bias = op.getDownBias())
-      y = buildElementwise(rewriter, loc, ValueRange{y, bias},
-                           [](OpBuilder &b, Location l, ValueRange args) {
-                             return arith::AddFOp::create(b, l, args[0],
-                                                          args[1])
-                                 .getResult();
-                           });
+      y = buildElementwise(
+          rewriter, loc, ValueRange{y, bias},
+          [](OpBuilder &b, Location l, ValueRange args) {
+            return arith::AddFOp::create(b, l, args[0], args[1]).getResult();
+          });
 
     // Restore the leading dimensions.
     if (rank == 1) {

@@ -44,8 +44,8 @@ struct SpxNeuronMajorWeightsPass
       MLIRContext *ctx = op.getContext();
       // Up and gate: [D, F] (kn) -> [F, D] (nk).
       if (op.getUpLayout() == WeightLayout::kn && !op.getUpQuantAttr())
-        if (Value t = transposedConstant(b, loc, op.getUpWeight(),
-                                         prefix + "_up")) {
+        if (Value t =
+                transposedConstant(b, loc, op.getUpWeight(), prefix + "_up")) {
           op.getUpWeightMutable().assign(t);
           op.setUpLayoutAttr(WeightLayoutAttr::get(ctx, WeightLayout::nk));
         }

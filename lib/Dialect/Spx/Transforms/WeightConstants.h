@@ -28,8 +28,7 @@ Value createResourceConstant(OpBuilder &b, Location loc, RankedTensorType type,
                              StringRef name, ArrayRef<T> data);
 
 /// `rows x cols` row-major `data` transposed to `cols x rows`.
-std::vector<float> transpose(ArrayRef<float> data, int64_t rows,
-                             int64_t cols);
+std::vector<float> transpose(ArrayRef<float> data, int64_t rows, int64_t cols);
 
 } // namespace mlir::spx
 
