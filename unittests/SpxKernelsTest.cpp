@@ -702,6 +702,10 @@ TEST(SpxSparseFfn, QuantizedFormats) {
       c.S = 20;
       c.block = 2;
       runFfn(rng, c, cfg + " predicted " + c.upFmt.name());
+      // One support block for all tokens, no top-k: the fused decode path.
+      c.topk = 0;
+      c.block = 4;
+      runFfn(rng, c, cfg + " predicted fused " + c.upFmt.name());
     }
   });
 }

@@ -926,6 +926,70 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
     totalUnion += m;
   }
 
+  const SpxSimd &vec = simd();
+  if (blocks == 1 && T <= TokenBlock && !doTopk) {
+    // Decode: one union for all tokens and no top-k, so each task can take
+    // its neurons through both projections (their up rows, then their down
+    // rows into a private partial sum): one fork-join per call instead of
+    // two, and the partial sums are reduced at the end.
+    int64_t m = unionN[0];
+    const int32_t *u = unions;
+    int64_t tasks = std::min<int64_t>(ceilDiv(m, 16), 2 * threads);
+    int64_t chunk = tasks > 0 ? ceilDiv(m, tasks) : 1;
+    tasks = ceilDiv(m, chunk);
+    float *partial = callScratch<float>(CallGate, tasks * T * D);
+    forEach(tasks, m * D * T > (int64_t(1) << 15), [&](int64_t task) {
+      int64_t p0 = task * chunk, cnt = std::min(m, p0 + chunk) - p0;
+      const int32_t *un = u + p0;
+      const float **rows = taskScratch<const float *>(TaskRows, 3 * cnt);
+      float *deq = taskScratch<float>(TaskDequant, 3 * cnt * D);
+      for (int64_t p = 0; p < cnt; ++p) {
+        rows[p] = up.outputColPtr(un[p]);
+        if (!rows[p]) {
+          up.outputCol(un[p], 0, D, deq + p * D);
+          rows[p] = deq + p * D;
+        }
+        if (gated) {
+          rows[cnt + p] = gate.outputColPtr(un[p]);
+          if (!rows[cnt + p]) {
+            gate.outputCol(un[p], 0, D, deq + (cnt + p) * D);
+            rows[cnt + p] = deq + (cnt + p) * D;
+          }
+        }
+        rows[2 * cnt + p] = down.inputRowPtr(un[p]);
+        if (!rows[2 * cnt + p]) {
+          down.inputRow(un[p], 0, D, deq + (2 * cnt + p) * D);
+          rows[2 * cnt + p] = deq + (2 * cnt + p) * D;
+        }
+      }
+      float *uc = taskScratch<float>(TaskOut, T * cnt);
+      float *gc = taskScratch<float>(TaskOut2, T * cnt);
+      vec.dotRows(D, int(T), x, D, cnt, rows, uc, cnt);
+      if (gated)
+        vec.dotRows(D, int(T), x, D, cnt, rows + cnt, gc, cnt);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t p = 0; p < cnt; ++p) {
+          float v = uc[t * cnt + p] + (up_bias ? up_bias[un[p]] : 0.0f);
+          uc[t * cnt + p] = gated ? activate(activation, gc[t * cnt + p]) * v
+                                  : activate(activation, v);
+        }
+      float *py = partial + task * T * D;
+      std::fill(py, py + T * D, 0.0f);
+      vec.rowsFma(D, int(T), cnt, uc, cnt, rows + 2 * cnt, py, D);
+    });
+    for (int64_t t = 0; t < T; ++t) {
+      float *yt = y + t * D;
+      for (int64_t d = 0; d < D; ++d)
+        yt[d] = down_bias ? down_bias[d] : 0.0f;
+      for (int64_t task = 0; task < tasks; ++task) {
+        const float *py = partial + (task * T + t) * D;
+        for (int64_t d = 0; d < D; ++d)
+          yt[d] += py[d];
+      }
+    }
+    return;
+  }
+
   std::memset(h, 0, sizeof(float) * size_t(T * F));
   // Tasks: (support block, range of its union); ranges shrink until every
   // thread has work, but never below 16 neurons.
@@ -933,7 +997,6 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
   int64_t splits = std::max<int64_t>(1, ceilDiv(2 * threads, blocks));
   int64_t chunk = std::max<int64_t>(16, ceilDiv(avgUnion, splits));
   int64_t chunksPerBlock = ceilDiv(std::max<int64_t>(maxUnion, 1), chunk);
-  const SpxSimd &vec = simd();
   forEach(blocks * chunksPerBlock, totalUnion * D * B > (int64_t(1) << 15),
           [&](int64_t task) {
             int64_t b = task / chunksPerBlock;
