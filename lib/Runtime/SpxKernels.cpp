@@ -1,8 +1,10 @@
 //===- SpxKernels.cpp - runtime kernels behind the spx ops ----------------===//
 //
-// Implements parsimony/Runtime/SpxKernels.h. The dense parts run on
-// parsimony_sgemm (quantized weights are dequantized block by block into
-// per-thread scratch first); the sparse parts use:
+// Implements parsimony/Runtime/SpxKernels.h. Dense products (denseMatmul)
+// run on parsimony_sgemm, except for few tokens: nk weights then use dot
+// products over contiguous neuron rows (dotRows) and quantized kn weights
+// are widened in registers (qaxpy); other quantized shapes are dequantized
+// block by block into per-thread scratch for sgemm. The sparse parts use:
 //
 //  * Top-k by threshold: order-preserving integer keys, a byte-wise radix
 //    select for the k-th largest key (one histogram + one compaction pass
