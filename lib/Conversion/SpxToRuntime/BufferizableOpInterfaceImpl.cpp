@@ -69,6 +69,14 @@ public:
         b, loc, MemRefType::get(type.getShape(), type.getElementType()), sizes);
   }
 
+  /// Sizes for allocating `result`, whose only possibly dynamic dimension is
+  /// the token dimension 0, shared with dimension 0 of `buffer`.
+  SmallVector<Value> tokenSizes(Value result, Value buffer) {
+    if (!cast<RankedTensorType>(result.getType()).isDynamicDim(0))
+      return {};
+    return {memref::DimOp::create(b, loc, buffer, 0)};
+  }
+
   SmallVector<Value> dynamicSizes(Value memref) {
     SmallVector<Value> sizes;
     auto type = cast<MemRefType>(memref.getType());
@@ -369,11 +377,10 @@ static FailureOr<SmallVector<Value>> lower(RouteOp op, KernelCallBuilder &k) {
   FailureOr<Value> bias = k.buffer(op.getRouterBias());
   if (failed(in) || failed(weight) || failed(bias))
     return failure();
-  SmallVector<Value> tokenSizes;
-  if (op.getInput().getType().isDynamicDim(0))
-    tokenSizes.push_back(memref::DimOp::create(k.b, k.loc, *in, 0));
-  FailureOr<Value> gates = k.allocate(op.getGates(), tokenSizes);
-  FailureOr<Value> experts = k.allocate(op.getExperts(), tokenSizes);
+  FailureOr<Value> gates =
+      k.allocate(op.getGates(), k.tokenSizes(op.getGates(), *in));
+  FailureOr<Value> experts =
+      k.allocate(op.getExperts(), k.tokenSizes(op.getExperts(), *in));
   if (failed(gates) || failed(experts))
     return failure();
   int64_t numExperts = op.getNumExperts();
@@ -429,16 +436,15 @@ static FailureOr<SmallVector<Value>> lower(DispatchOp op,
                 .getResult()
           : arith::MulIOp::create(k.b, k.loc, capacity, k.constI64(numExperts))
                 .getResult();
-  SmallVector<Value> rowSizes, tokenSizes;
+  SmallVector<Value> rowSizes;
   if (op.getRows().getType().isDynamicDim(0))
     rowSizes.push_back(
         arith::IndexCastOp::create(k.b, k.loc, k.b.getIndexType(), rows));
-  if (op.getSlots().getType().isDynamicDim(0))
-    tokenSizes.push_back(memref::DimOp::create(k.b, k.loc, *in, 0));
   FailureOr<Value> rowsBuffer = k.allocate(op.getRows(), rowSizes);
   FailureOr<Value> offsets = k.allocate(op.getGroupOffsets(), {});
   FailureOr<Value> sizes = k.allocate(op.getGroupSizes(), {});
-  FailureOr<Value> slots = k.allocate(op.getSlots(), tokenSizes);
+  FailureOr<Value> slots =
+      k.allocate(op.getSlots(), k.tokenSizes(op.getSlots(), *in));
   if (failed(rowsBuffer) || failed(offsets) || failed(sizes) || failed(slots))
     return failure();
   k.addPointer(*in);
@@ -517,10 +523,8 @@ static FailureOr<SmallVector<Value>> lower(CombineOp op, KernelCallBuilder &k) {
   FailureOr<Value> gates = k.buffer(op.getGates());
   if (failed(expertOut) || failed(slots) || failed(gates))
     return failure();
-  SmallVector<Value> tokenSizes;
-  if (op.getOutput().getType().isDynamicDim(0))
-    tokenSizes.push_back(memref::DimOp::create(k.b, k.loc, *slots, 0));
-  FailureOr<Value> out = k.allocate(op.getOutput(), tokenSizes);
+  FailureOr<Value> out =
+      k.allocate(op.getOutput(), k.tokenSizes(op.getOutput(), *slots));
   if (failed(out))
     return failure();
   k.addPointer(*expertOut);
