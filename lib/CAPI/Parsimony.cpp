@@ -10,6 +10,7 @@
 #include "parsimony/CAPI/Parsimony.h"
 
 #include "parsimony/Compiler/Compiler.h"
+#include "parsimony/Compiler/ModelLibrary.h"
 #include "parsimony/Importer/OnnxImporter.h"
 #include "parsimony/InitAllParsimony.h"
 
@@ -30,7 +31,6 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
-#include <dlfcn.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -53,24 +53,6 @@ struct ParsimonyCompileOptions {
 };
 
 namespace {
-/// Mirrors parsimony_tensor_info / parsimony_model_info (docs/abi.md).
-struct AbiTensorInfo {
-  const char *name;
-  int32_t dtype;
-  int32_t rank;
-  const int64_t *shape;
-};
-struct AbiModelInfo {
-  uint32_t abiVersion;
-  const char *name;
-  int32_t numInputs;
-  const AbiTensorInfo *inputs;
-  int32_t numOutputs;
-  const AbiTensorInfo *outputs;
-};
-using AbiInfoFn = const AbiModelInfo *(*)();
-using AbiRunFn = int32_t (*)(const void *const *, void *const *);
-
 /// A tensor description owned by the model handle.
 struct OwnedTensorInfo {
   std::string name;
@@ -81,14 +63,9 @@ struct OwnedTensorInfo {
 } // namespace
 
 struct ParsimonyModel {
-  void *library = nullptr;
-  AbiRunFn run = nullptr;
+  std::unique_ptr<ModelLibrary> library;
   std::vector<OwnedTensorInfo> inputs;
   std::vector<OwnedTensorInfo> outputs;
-  ~ParsimonyModel() {
-    if (library)
-      dlclose(library);
-  }
 };
 
 //===----------------------------------------------------------------------===//
@@ -273,48 +250,24 @@ bool writeBytes(llvm::StringRef path, const void *data, size_t size,
 /// Loads a model library and copies its signature into `model`.
 ParsimonyStatus loadLibrary(llvm::StringRef path, ParsimonyModel &model,
                             char **error) {
-  llvm::SmallString<256> absolute(path);
-  llvm::sys::fs::make_absolute(absolute);
-  dlerror();
-  model.library = dlopen(absolute.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!model.library) {
-    const char *reason = dlerror();
-    return fail(PARSIMONY_STATUS_IO_ERROR,
-                "error: cannot load '" + path.str() +
-                    "': " + (reason ? reason : "unknown dlopen error"),
-                error);
-  }
-  auto info = reinterpret_cast<AbiInfoFn>(
-      dlsym(model.library, "parsimony_model_v1_info"));
-  model.run = reinterpret_cast<AbiRunFn>(
-      dlsym(model.library, "parsimony_model_v1_run"));
-  if (!info || !model.run)
-    return fail(PARSIMONY_STATUS_IO_ERROR,
-                "error: '" + path.str() +
-                    "' is not a Parsimony model library (no "
-                    "parsimony_model_v1_* entry points)",
-                error);
-  const AbiModelInfo *abi = info();
-  if (!abi || abi->abiVersion != 1)
-    return fail(PARSIMONY_STATUS_IO_ERROR,
-                "error: '" + path.str() + "' has model ABI version " +
-                    std::to_string(abi ? abi->abiVersion : 0) + ", expected 1",
-                error);
-  auto copy = [](const AbiTensorInfo *infos, int32_t count,
+  std::string message;
+  model.library = ModelLibrary::load(path, message);
+  if (!model.library)
+    return fail(PARSIMONY_STATUS_IO_ERROR, "error: " + message, error);
+  auto copy = [](const std::vector<TensorSignature> &tensors,
                  std::vector<OwnedTensorInfo> &out) {
-    for (int32_t i = 0; i < count; ++i) {
+    for (const TensorSignature &tensor : tensors) {
       OwnedTensorInfo t;
-      t.name = infos[i].name ? infos[i].name : "";
-      t.dtype = infos[i].dtype;
-      t.shape.assign(infos[i].shape, infos[i].shape + infos[i].rank);
-      t.numBytes = dtypeSize(static_cast<DType>(t.dtype));
-      for (int64_t d : t.shape)
-        t.numBytes *= d;
+      t.name = tensor.name;
+      t.dtype = static_cast<int32_t>(tensor.dtype);
+      t.shape.assign(tensor.shape.begin(), tensor.shape.end());
+      t.numBytes = tensor.numElements() * dtypeSize(tensor.dtype);
       out.push_back(std::move(t));
     }
   };
-  copy(abi->inputs, abi->numInputs, model.inputs);
-  copy(abi->outputs, abi->numOutputs, model.outputs);
+  const ModelSignature &signature = model.library->getSignature();
+  copy(signature.inputs, model.inputs);
+  copy(signature.outputs, model.outputs);
   return succeed(error);
 }
 
@@ -521,8 +474,7 @@ ParsimonyStatus parsimonyCompileOptionsSet(ParsimonyCompileOptions *options,
     return succeed(error);
   case OptionStatus::unsupported:
     return fail(PARSIMONY_STATUS_UNSUPPORTED,
-                std::string("error: compile option '") + name +
-                    "': " + message,
+                std::string("error: compile option '") + name + "': " + message,
                 error);
   case OptionStatus::invalid:
   case OptionStatus::unknown:
@@ -698,7 +650,7 @@ ParsimonyStatus parsimonyModelGetOutput(const ParsimonyModel *model,
 ParsimonyStatus parsimonyModelRun(const ParsimonyModel *model,
                                   const void *const *inputs,
                                   void *const *outputs, char **error) {
-  if (!model || !model->run)
+  if (!model || !model->library)
     return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
                 "error: parsimonyModelRun: no model", error);
   auto check = [&](const std::vector<OwnedTensorInfo> &tensors,
@@ -718,7 +670,7 @@ ParsimonyStatus parsimonyModelRun(const ParsimonyModel *model,
     message = check(model->outputs, outputs, "output");
   if (!message.empty())
     return fail(PARSIMONY_STATUS_INVALID_ARGUMENT, message, error);
-  if (int32_t rc = model->run(inputs, outputs))
+  if (int32_t rc = model->library->run(inputs, outputs))
     return fail(PARSIMONY_STATUS_RUNTIME_ERROR,
                 "error: the model returned " + std::to_string(rc), error);
   return succeed(error);

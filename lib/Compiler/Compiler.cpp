@@ -777,8 +777,7 @@ LogicalResult parsimony::linkSharedLibrary(StringRef objectBytes,
     llvm::errs() << "error: cannot create a temporary directory\n";
     return failure();
   }
-  auto cleanup =
-      llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(dir); });
+  llvm::scope_exit cleanup([&] { llvm::sys::fs::remove_directories(dir); });
   std::string object = (dir + "/model.o").str();
   std::string wrapper = (dir + "/wrapper.c").str();
   std::string header = (dir + "/model.h").str();

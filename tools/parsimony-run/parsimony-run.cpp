@@ -9,6 +9,7 @@
 
 #include "parsimony/Compiler/CommandLine.h"
 #include "parsimony/Compiler/Compiler.h"
+#include "parsimony/Compiler/ModelLibrary.h"
 #include "parsimony/Compiler/TensorIO.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -22,8 +23,6 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
-
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <chrono>
@@ -78,76 +77,11 @@ static cl::opt<unsigned> warmupRuns("warmup",
 
 namespace {
 
-using InfoFn = const void *(*)();
-using RunFn = int32_t (*)(const void *const *, void *const *);
-
-/// Mirrors parsimony_tensor_info / parsimony_model_info (docs/abi.md).
-struct CTensorInfo {
-  const char *name;
-  int32_t dtype;
-  int32_t rank;
-  const int64_t *shape;
-};
-struct CModelInfo {
-  uint32_t abiVersion;
-  const char *name;
-  int32_t numInputs;
-  const CTensorInfo *inputs;
-  int32_t numOutputs;
-  const CTensorInfo *outputs;
-};
-
-struct LoadedModel {
-  void *handle = nullptr;
-  const CModelInfo *info = nullptr;
-  RunFn run = nullptr;
-  ~LoadedModel() {
-    if (handle)
-      dlclose(handle);
-  }
-};
-
-TensorSignature toSignature(const CTensorInfo &info) {
-  TensorSignature t;
-  t.name = info.name;
-  t.dtype = static_cast<DType>(info.dtype);
-  t.shape.assign(info.shape, info.shape + info.rank);
-  return t;
-}
-
 std::string shapeStr(ArrayRef<int64_t> shape) {
   std::string s = "[";
   for (auto [i, d] : llvm::enumerate(shape))
     s += (i ? ", " : "") + std::to_string(d);
   return s + "]";
-}
-
-bool loadLibrary(StringRef path, LoadedModel &model) {
-  // dlopen searches the library path for names without a slash.
-  SmallString<256> absolute(path);
-  sys::fs::make_absolute(absolute);
-  model.handle = dlopen(absolute.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!model.handle) {
-    errs() << "error: cannot load '" << path << "': " << dlerror() << "\n";
-    return false;
-  }
-  auto info =
-      reinterpret_cast<InfoFn>(dlsym(model.handle, "parsimony_model_v1_info"));
-  model.run =
-      reinterpret_cast<RunFn>(dlsym(model.handle, "parsimony_model_v1_run"));
-  if (!info || !model.run) {
-    errs() << "error: '" << path
-           << "' is not a Parsimony model library (no parsimony_model_v1_* "
-              "entry points)\n";
-    return false;
-  }
-  model.info = static_cast<const CModelInfo *>(info());
-  if (model.info->abiVersion != 1) {
-    errs() << "error: '" << path << "' has model ABI version "
-           << model.info->abiVersion << ", expected 1\n";
-    return false;
-  }
-  return true;
 }
 
 /// Binds symbolic dimensions of the model's inputs from the shapes of the
@@ -396,9 +330,8 @@ int main(int argc, char **argv) {
   };
 
   // Compile unless given a library.
-  LoadedModel model;
   SmallString<128> tempDir;
-  auto removeTemp = make_scope_exit([&] {
+  llvm::scope_exit removeTemp([&] {
     if (!tempDir.empty())
       sys::fs::remove_directories(tempDir);
   });
@@ -420,15 +353,20 @@ int main(int argc, char **argv) {
             compileToSharedLibrary(modelPath, libraryPath, options, context)))
       return 1;
   }
-  if (!loadLibrary(libraryPath, model))
+  std::string loadError;
+  std::unique_ptr<ModelLibrary> model =
+      ModelLibrary::load(libraryPath, loadError);
+  if (!model) {
+    errs() << "error: " << loadError << "\n";
     return 1;
+  }
 
   // Match the inputs to the model's signature.
-  const CModelInfo &info = *model.info;
-  std::vector<HostTensor> inputs(info.numInputs);
+  const ModelSignature &signature = model->getSignature();
+  std::vector<HostTensor> inputs(signature.inputs.size());
   std::mt19937 rng(seed);
-  for (int i = 0; i < info.numInputs; ++i) {
-    TensorSignature want = toSignature(info.inputs[i]);
+  for (size_t i = 0; i < signature.inputs.size(); ++i) {
+    const TensorSignature &want = signature.inputs[i];
     HostTensor *given = nullptr;
     for (HostTensor &t : provided)
       if (t.name == want.name)
@@ -466,21 +404,21 @@ int main(int argc, char **argv) {
   }
   for (const HostTensor &t : provided) {
     bool known = false;
-    for (int i = 0; i < info.numInputs; ++i)
-      known |= t.name == info.inputs[i].name;
+    for (const TensorSignature &input : signature.inputs)
+      known |= t.name == input.name;
     if (!known && !t.name.empty() && !inputFiles.empty() && !isFrozen(t.name)) {
       errs() << "error: the model has no input named '" << t.name << "'\n";
       return 1;
     }
   }
 
-  std::vector<HostTensor> outputs(info.numOutputs);
+  std::vector<HostTensor> outputs(signature.outputs.size());
   std::vector<const void *> inputPtrs;
   std::vector<void *> outputPtrs;
   for (HostTensor &t : inputs)
     inputPtrs.push_back(t.data.data());
-  for (int i = 0; i < info.numOutputs; ++i) {
-    TensorSignature sig = toSignature(info.outputs[i]);
+  for (size_t i = 0; i < signature.outputs.size(); ++i) {
+    const TensorSignature &sig = signature.outputs[i];
     outputs[i].name = sig.name;
     outputs[i].dtype = sig.dtype;
     outputs[i].shape = sig.shape;
@@ -488,7 +426,9 @@ int main(int argc, char **argv) {
     outputPtrs.push_back(outputs[i].data.data());
   }
 
-  auto runOnce = [&] { return model.run(inputPtrs.data(), outputPtrs.data()); };
+  auto runOnce = [&] {
+    return model->run(inputPtrs.data(), outputPtrs.data());
+  };
   if (int32_t rc = runOnce()) {
     errs() << "error: the model returned " << rc << "\n";
     return 1;

@@ -1,0 +1,83 @@
+//===- ModelLibrary.cpp - load a compiled model library -------------------===//
+
+#include "parsimony/Compiler/ModelLibrary.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+
+#include <dlfcn.h>
+
+using namespace parsimony;
+
+namespace {
+/// Mirrors parsimony_tensor_info / parsimony_model_info, which the
+/// generated header defines (docs/abi.md).
+struct AbiTensorInfo {
+  const char *name;
+  int32_t dtype;
+  int32_t rank;
+  const int64_t *shape;
+};
+struct AbiModelInfo {
+  uint32_t abiVersion;
+  const char *name;
+  int32_t numInputs;
+  const AbiTensorInfo *inputs;
+  int32_t numOutputs;
+  const AbiTensorInfo *outputs;
+};
+using AbiInfoFn = const AbiModelInfo *(*)();
+
+std::vector<TensorSignature> describe(const AbiTensorInfo *infos,
+                                      int32_t count) {
+  std::vector<TensorSignature> tensors;
+  for (int32_t i = 0; i < count; ++i) {
+    TensorSignature t;
+    t.name = infos[i].name ? infos[i].name : "";
+    t.dtype = static_cast<DType>(infos[i].dtype);
+    t.shape.assign(infos[i].shape, infos[i].shape + infos[i].rank);
+    tensors.push_back(std::move(t));
+  }
+  return tensors;
+}
+} // namespace
+
+std::unique_ptr<ModelLibrary> ModelLibrary::load(llvm::StringRef path,
+                                                 std::string &error) {
+  // dlopen searches the library path for names without a slash.
+  llvm::SmallString<256> absolute(path);
+  llvm::sys::fs::make_absolute(absolute);
+  std::unique_ptr<ModelLibrary> library(new ModelLibrary());
+  dlerror();
+  library->handle = dlopen(absolute.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!library->handle) {
+    const char *reason = dlerror();
+    error = "cannot load '" + path.str() +
+            "': " + (reason ? reason : "unknown dlopen error");
+    return nullptr;
+  }
+  auto info = reinterpret_cast<AbiInfoFn>(
+      dlsym(library->handle, "parsimony_model_v1_info"));
+  library->runFn =
+      reinterpret_cast<RunFn>(dlsym(library->handle, "parsimony_model_v1_run"));
+  if (!info || !library->runFn) {
+    error = "'" + path.str() +
+            "' is not a Parsimony model library (no parsimony_model_v1_* "
+            "entry points)";
+    return nullptr;
+  }
+  const AbiModelInfo *abi = info();
+  if (!abi || abi->abiVersion != 1) {
+    error = "'" + path.str() + "' has model ABI version " +
+            std::to_string(abi ? abi->abiVersion : 0) + ", expected 1";
+    return nullptr;
+  }
+  library->signature.inputs = describe(abi->inputs, abi->numInputs);
+  library->signature.outputs = describe(abi->outputs, abi->numOutputs);
+  return library;
+}
+
+ModelLibrary::~ModelLibrary() {
+  if (handle)
+    dlclose(handle);
+}
