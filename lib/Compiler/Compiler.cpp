@@ -25,7 +25,6 @@
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -695,54 +694,6 @@ static std::string generateWrapper(const ModelSignature &signature,
         "                               void *const *outputs) {\n  return "
      << name << "_run(inputs, outputs);\n}\n";
   return c;
-}
-
-LogicalResult parsimony::writeFileAtomically(StringRef path,
-                                             StringRef contents) {
-  // Devices, pipes and other special files (-o /dev/null, -o /dev/stdout)
-  // are written in place: renaming over them would replace them.
-  llvm::sys::fs::file_status status;
-  if (!llvm::sys::fs::status(path, status) && llvm::sys::fs::exists(status) &&
-      status.type() != llvm::sys::fs::file_type::regular_file) {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(path, ec);
-    if (ec) {
-      llvm::errs() << "error: cannot write '" << path << "': " << ec.message()
-                   << "\n";
-      return failure();
-    }
-    os << contents;
-    return success();
-  }
-  SmallString<256> temp;
-  if (llvm::sys::fs::createUniqueFile(path + ".tmp-%%%%%%", temp)) {
-    llvm::errs() << "error: cannot create a temporary file next to '" << path
-                 << "'\n";
-    return failure();
-  }
-  llvm::FileRemover remover(temp);
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(temp, ec);
-    if (ec) {
-      llvm::errs() << "error: cannot write '" << temp << "': " << ec.message()
-                   << "\n";
-      return failure();
-    }
-    os << contents;
-    if (os.has_error()) {
-      llvm::errs() << "error: cannot write '" << temp << "'\n";
-      os.clear_error();
-      return failure();
-    }
-  }
-  if (std::error_code ec = llvm::sys::fs::rename(temp, path)) {
-    llvm::errs() << "error: cannot write '" << path << "': " << ec.message()
-                 << "\n";
-    return failure();
-  }
-  remover.releaseFile();
-  return success();
 }
 
 /// Finds the runtime library the generated code calls into.

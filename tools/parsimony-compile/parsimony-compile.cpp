@@ -83,10 +83,6 @@ int main(int argc, char **argv) {
   mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
 
   auto write = [&](StringRef contents) -> int {
-    if (output == "-") {
-      outs() << contents;
-      return 0;
-    }
     return failed(writeFileAtomically(output, contents)) ? 1 : 0;
   };
 

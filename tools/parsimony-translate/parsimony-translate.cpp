@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "parsimony/Importer/OnnxImporter.h"
+#include "parsimony/Support/OutputFile.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
 #include "mlir/IR/AsmState.h"
@@ -153,65 +154,9 @@ static int run() {
     os << "\n";
     return success();
   };
-  if (outputFilename == "-") {
-    if (failed(print(llvm::outs())))
-      return 1;
-    llvm::outs().flush();
-    return 0;
-  }
-  // Devices and pipes (e.g. /dev/null) are written directly; never replace
-  // them with a regular file.
-  llvm::sys::fs::file_status status;
-  if (!llvm::sys::fs::status(outputFilename, status) &&
-      llvm::sys::fs::exists(status) &&
-      !llvm::sys::fs::is_regular_file(status)) {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(outputFilename, ec);
-    if (ec) {
-      llvm::errs() << "error: cannot open '" << outputFilename
-                   << "': " << ec.message() << "\n";
-      return 1;
-    }
-    bool ok = succeeded(print(os));
-    os.flush();
-    if (os.has_error()) {
-      os.clear_error();
-      ok = false;
-      llvm::errs() << "error: cannot write '" << outputFilename << "'\n";
-    }
-    return ok ? 0 : 1;
-  }
-  // Write to a temporary next to the destination, then rename: a failed
-  // write never leaves a partial output file.
-  llvm::SmallString<256> model(outputFilename);
-  model += ".tmp%%%%%%";
-  llvm::Expected<llvm::sys::fs::TempFile> temp =
-      llvm::sys::fs::TempFile::create(model);
-  if (!temp) {
-    llvm::errs() << "error: cannot create '" << outputFilename
-                 << "': " << llvm::toString(temp.takeError()) << "\n";
-    return 1;
-  }
-  bool ok;
-  {
-    llvm::raw_fd_ostream os(temp->FD, /*shouldClose=*/false);
-    ok = succeeded(print(os));
-    os.flush();
-    ok = ok && !os.has_error();
-    if (os.has_error())
-      os.clear_error();
-  }
-  if (!ok) {
-    llvm::consumeError(temp->discard());
-    llvm::errs() << "error: cannot write '" << outputFilename << "'\n";
-    return 1;
-  }
-  if (llvm::Error e = temp->keep(outputFilename)) {
-    llvm::errs() << "error: cannot write '" << outputFilename
-                 << "': " << llvm::toString(std::move(e)) << "\n";
-    return 1;
-  }
-  return 0;
+  // No partial output file on failure, and special files are written in
+  // place (see writeOutputFile).
+  return failed(parsimony::writeOutputFile(outputFilename, print)) ? 1 : 0;
 }
 
 int main(int argc, char **argv) {

@@ -10,6 +10,8 @@
 #ifndef PARSIMONY_COMPILER_COMPILER_H
 #define PARSIMONY_COMPILER_COMPILER_H
 
+#include "parsimony/Support/OutputFile.h"
+
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/LLVM.h"
@@ -143,11 +145,6 @@ mlir::LogicalResult linkSharedLibrary(llvm::StringRef objectBytes,
                                       const ModelSignature &signature,
                                       const CompileOptions &options,
                                       llvm::StringRef outputPath);
-
-/// Writes `contents` to `path` atomically (temp file + rename), so a failed
-/// run never leaves a partial output.
-mlir::LogicalResult writeFileAtomically(llvm::StringRef path,
-                                        llvm::StringRef contents);
 
 /// The full path: load, prepare, lower, emit and link `path` to a shared
 /// library at `outputPath`. Returns the model signature.
