@@ -672,6 +672,6 @@ ParsimonyStatus parsimonyModelRun(const ParsimonyModel *model,
     return fail(PARSIMONY_STATUS_INVALID_ARGUMENT, message, error);
   if (int32_t rc = model->library->run(inputs, outputs))
     return fail(PARSIMONY_STATUS_RUNTIME_ERROR,
-                "error: the model returned " + std::to_string(rc), error);
+                "error: " + model->library->describeFailure(rc), error);
   return succeed(error);
 }

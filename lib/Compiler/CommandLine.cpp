@@ -16,9 +16,16 @@ cl::OptionCategory &parsimony::getCompileOptionCategory() {
 
 namespace {
 struct SharedOptions {
-  cl::opt<std::string> target{"target", cl::desc("Code generation target: cpu"),
-                              cl::init("cpu"),
-                              cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> target{
+      "target",
+      cl::desc("Code generation target: cpu (default) or nvptx (NVIDIA "
+               "GPUs, kernels through NVVM and ptxas)"),
+      cl::init("cpu"), cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> gpuArch{
+      "gpu-arch",
+      cl::desc("GPU architecture for --target=nvptx: sm_80 (default), "
+               "sm_90, ..."),
+      cl::init("sm_80"), cl::cat(getCompileOptionCategory())};
   cl::opt<std::string> cpu{
       "cpu",
       cl::desc("Target CPU: native (default), x86-64-v3 (AVX2), x86-64-v4 "
@@ -90,6 +97,7 @@ mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
   // validating setter the C API uses too.
   SmallVector<std::pair<StringRef, std::string>> given = {
       {"target", cl.target},
+      {"gpu-arch", cl.gpuArch},
       {"cpu", cl.cpu},
       {"sparse-ffn", cl.sparseFFN},
       {"predictor", cl.predictor},

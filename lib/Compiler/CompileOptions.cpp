@@ -39,9 +39,22 @@ OptionStatus parsimony::setCompileOption(CompileOptions &o, StringRef name,
       o.target = "cpu";
       return OptionStatus::ok;
     }
-    if (value == "nvptx")
-      return unsupported(" (supported targets: cpu)");
+    if (value == "nvptx") {
+      if (!isGpuTargetAvailable())
+        return unsupported(" (it was built without a CUDA toolkit; supported "
+                           "targets: cpu)");
+      o.target = "nvptx";
+      return OptionStatus::ok;
+    }
     return invalid("cpu or nvptx");
+  }
+  if (key == "gpu-arch") {
+    unsigned sm;
+    StringRef digits = value;
+    if (!digits.consume_front("sm_") || digits.getAsInteger(10, sm) || sm < 50)
+      return invalid("sm_NN with NN >= 50 (sm_80, sm_90, ...)");
+    o.gpuArch = value.str();
+    return OptionStatus::ok;
   }
   if (key == "cpu") {
     if (value.empty())

@@ -6,6 +6,7 @@
 #include "parsimony/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Diagnostics.h"
@@ -367,30 +368,83 @@ parsimony::prepareEntry(ModuleOp module, const CompileOptions &options) {
 // Lowering and code generation
 //===----------------------------------------------------------------------===//
 
+bool parsimony::isGpuTargetAvailable() {
+#ifdef PARSIMONY_GPU_RUNTIME_LIB
+  return true;
+#else
+  return false;
+#endif
+}
+
+/// The CUDA toolkit holding ptxas: $PARSIMONY_CUDA_PATH, else the one the
+/// build used.
+static std::string cudaToolkitPath() {
+  if (const char *env = std::getenv("PARSIMONY_CUDA_PATH"))
+    return env;
+#ifdef PARSIMONY_CUDA_PATH
+  return PARSIMONY_CUDA_PATH;
+#else
+  return "/usr/local/cuda";
+#endif
+}
+
 LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
                                             const CompileOptions &options) {
   PassManager pm(module.getContext());
-  CpuPipelineOptions pipeline;
-  pipeline.useKernels = options.useKernels;
-  pipeline.approximateMath = options.approximateMath;
-  pipeline.sparseFFN = options.sparseFFN;
-  pipeline.topk = options.topk;
-  pipeline.predictor = options.predictor;
-  pipeline.moe = options.moe;
-  pipeline.capacityFactor = options.capacityFactor;
-  buildCpuPipeline(pm, pipeline);
+  bool gpu = options.target == "nvptx";
+  auto common = [&](CpuPipelineOptions &pipeline) {
+    pipeline.useKernels = options.useKernels;
+    pipeline.approximateMath = options.approximateMath;
+    pipeline.sparseFFN = options.sparseFFN;
+    pipeline.topk = options.topk;
+    pipeline.predictor = options.predictor;
+    pipeline.moe = options.moe;
+    pipeline.capacityFactor = options.capacityFactor;
+  };
+  if (gpu) {
+    GpuPipelineOptions pipeline;
+    common(pipeline);
+    pipeline.chip = options.gpuArch;
+    pipeline.format = options.gpuBinaryFormat;
+    pipeline.toolkit = cudaToolkitPath();
+    buildGpuPipeline(pm, pipeline);
+  } else {
+    CpuPipelineOptions pipeline;
+    common(pipeline);
+    buildCpuPipeline(pm, pipeline);
+  }
   if (failed(pm.run(module)))
     return failure();
   // The conversions to LLVM are partial: name whatever they left behind
   // rather than failing later in translation.
-  WalkResult leftover = module.walk([](Operation *op) {
+  WalkResult leftover = module.walk([&](Operation *op) {
     if (isa<ModuleOp>(op) || isa<LLVM::LLVMDialect>(op->getDialect()))
       return WalkResult::advance();
-    op->emitError() << "the CPU pipeline could not lower '" << op->getName()
+    // The kernels and their launches, translated by the GPU offloading
+    // interface.
+    if (gpu && isa<gpu::BinaryOp, gpu::LaunchFuncOp>(op))
+      return WalkResult::advance();
+    op->emitError() << "the " << (gpu ? "GPU" : "CPU")
+                    << " pipeline could not lower '" << op->getName()
                     << "' to LLVM";
     return WalkResult::interrupt();
   });
   return failure(leftover.wasInterrupted());
+}
+
+FailureOr<std::string> parsimony::extractGpuBinary(ModuleOp module) {
+  SmallVector<gpu::BinaryOp> binaries(module.getOps<gpu::BinaryOp>());
+  if (binaries.empty())
+    return module.emitError("the model has no generated GPU kernels (all its "
+                            "work runs in the GPU runtime's kernel library)");
+  if (binaries.size() != 1)
+    return module.emitError("expected one gpu.binary, found ")
+           << binaries.size();
+  auto objects = binaries.front().getObjects();
+  if (objects.size() != 1)
+    return module.emitError("expected one GPU object, found ")
+           << objects.size();
+  return cast<gpu::ObjectAttr>(objects[0]).getObject().getValue().str();
 }
 
 /// The LLVM CPU name and feature string for `cpu`.
@@ -591,7 +645,9 @@ std::string parsimony::generateHeader(const ModelSignature &signature,
         "are\n"
         "   overwritten. Reentrant: concurrent calls with distinct outputs "
         "are\n"
-        "   safe. Returns 0. */\n";
+        "   safe. Returns 0, or non-zero when the run failed (a GPU model\n"
+        "   without a usable GPU, a failed kernel): see\n"
+        "   parsimony_model_v1_last_error. */\n";
   os << "int32_t " << name
      << "_run(const void *const *inputs, void *const *outputs);\n\n";
   os << "/* The same, one pointer per tensor. */\n";
@@ -612,7 +668,9 @@ std::string parsimony::generateHeader(const ModelSignature &signature,
         "   loaders that dlopen() the library (such as parsimony-run). */\n";
   os << "const parsimony_model_info *parsimony_model_v1_info(void);\n";
   os << "int32_t parsimony_model_v1_run(const void *const *inputs,\n"
-        "                               void *const *outputs);\n\n";
+        "                               void *const *outputs);\n";
+  os << "/* Why the last failed run failed (\"\" after a successful one). */\n";
+  os << "const char *parsimony_model_v1_last_error(void);\n\n";
   os << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << guard << " */\n";
   return h;
 }
@@ -624,7 +682,18 @@ static std::string generateWrapper(const ModelSignature &signature,
   std::string name = options.modelName;
   std::string c;
   llvm::raw_string_ostream os(c);
+  bool gpu = options.target == "nvptx";
   os << "/* Generated by parsimony-compile. */\n#include \"model.h\"\n\n";
+  // GPU models bracket every run: the runtime initialises the device and
+  // returns the first error of the run.
+  StringRef begin = "", end = "0";
+  if (gpu) {
+    os << "extern int32_t parsimony_gpu_begin_run(void);\n"
+          "extern int32_t parsimony_gpu_end_run(void);\n"
+          "extern const char *parsimony_gpu_last_error(void);\n\n";
+    begin = "if (parsimony_gpu_begin_run())\n    return 1;\n  ";
+    end = "parsimony_gpu_end_run()";
+  }
   size_t numArgs = signature.inputs.size() + signature.outputs.size();
   os << "extern void " << name << "_entry(";
   for (size_t i = 0; i < numArgs; ++i)
@@ -665,14 +734,14 @@ static std::string generateWrapper(const ModelSignature &signature,
   os << "const parsimony_model_info *" << name
      << "_info(void) { return &parsimony__model; }\n\n";
   os << "int32_t " << name
-     << "_run(const void *const *inputs, void *const *outputs) {\n  " << name
-     << "_entry(";
+     << "_run(const void *const *inputs, void *const *outputs) {\n  " << begin
+     << name << "_entry(";
   size_t arg = 0;
   for (size_t i = 0; i < signature.inputs.size(); ++i)
     os << (arg++ ? ", " : "") << "(void *)inputs[" << i << "]";
   for (size_t i = 0; i < signature.outputs.size(); ++i)
     os << (arg++ ? ", " : "") << "outputs[" << i << "]";
-  os << ");\n  return 0;\n}\n\n";
+  os << ");\n  return " << end << ";\n}\n\n";
   os << "int32_t " << name << "_run_args(";
   arg = 0;
   for (const TensorSignature &t : signature.inputs)
@@ -681,23 +750,26 @@ static std::string generateWrapper(const ModelSignature &signature,
   for (const TensorSignature &t : signature.outputs)
     os << (arg++ ? ", " : "") << cType(t.dtype) << " *"
        << identifier(t.name, "output");
-  os << ") {\n  " << name << "_entry(";
+  os << ") {\n  " << begin << name << "_entry(";
   arg = 0;
   for (const TensorSignature &t : signature.inputs)
     os << (arg++ ? ", " : "") << "(void *)" << identifier(t.name, "input");
   for (const TensorSignature &t : signature.outputs)
     os << (arg++ ? ", " : "") << "(void *)" << identifier(t.name, "output");
-  os << ");\n  return 0;\n}\n\n";
+  os << ");\n  return " << end << ";\n}\n\n";
   os << "const parsimony_model_info *parsimony_model_v1_info(void) {\n"
         "  return &parsimony__model;\n}\n";
   os << "int32_t parsimony_model_v1_run(const void *const *inputs,\n"
         "                               void *const *outputs) {\n  return "
      << name << "_run(inputs, outputs);\n}\n";
+  os << "const char *parsimony_model_v1_last_error(void) {\n  return "
+     << (gpu ? "parsimony_gpu_last_error()" : "\"\"") << ";\n}\n";
   return c;
 }
 
 /// Finds the runtime library the generated code calls into.
-static std::string findRuntimeLibrary() {
+static std::string
+findRuntimeLibrary(StringRef file = "libParsimonyRuntime.a") {
   SmallVector<std::string> dirs;
   if (const char *env = std::getenv("PARSIMONY_RUNTIME_DIR"))
     dirs.push_back(env);
@@ -712,7 +784,7 @@ static std::string findRuntimeLibrary() {
   dirs.push_back(PARSIMONY_RUNTIME_LIB_DIR);
 #endif
   for (const std::string &dir : dirs) {
-    std::string candidate = dir + "/libParsimonyRuntime.a";
+    std::string candidate = (dir + "/" + file).str();
     if (llvm::sys::fs::exists(candidate))
       return candidate;
   }
@@ -746,6 +818,15 @@ LogicalResult parsimony::linkSharedLibrary(StringRef objectBytes,
                     "PARSIMONY_RUNTIME_DIR to the directory holding it)\n";
     return failure();
   }
+  std::string gpuRuntime;
+  if (options.target == "nvptx") {
+    gpuRuntime = findRuntimeLibrary("libParsimonyGpuRuntime.a");
+    if (gpuRuntime.empty()) {
+      llvm::errs() << "error: cannot find libParsimonyGpuRuntime.a (set "
+                      "PARSIMONY_RUNTIME_DIR to the directory holding it)\n";
+      return failure();
+    }
+  }
   const char *cxxEnv = std::getenv("CXX");
   llvm::ErrorOr<std::string> compiler =
       llvm::sys::findProgramByName(cxxEnv ? cxxEnv : "c++");
@@ -754,23 +835,12 @@ LogicalResult parsimony::linkSharedLibrary(StringRef objectBytes,
                     "shared library; set CXX\n";
     return failure();
   }
-  SmallVector<StringRef> args = {*compiler,
-                                 "-shared",
-                                 "-fPIC",
-                                 "-O2",
-                                 "-x",
-                                 "c",
-                                 wrapper,
-                                 "-x",
-                                 "none",
-                                 object,
-                                 runtime,
-                                 "-o",
-                                 library,
-                                 "-lm",
-                                 "-lpthread",
-                                 "-Wl,--exclude-libs,ALL",
-                                 "-Wl,--no-undefined"};
+  SmallVector<StringRef> args = {*compiler, "-shared", "-fPIC", "-O2",  "-x",
+                                 "c",       wrapper,   "-x",    "none", object};
+  if (!gpuRuntime.empty())
+    args.push_back(gpuRuntime);
+  args.append({runtime, "-o", library, "-lm", "-lpthread", "-ldl",
+               "-Wl,--exclude-libs,ALL", "-Wl,--no-undefined"});
   std::optional<StringRef> redirects[] = {std::nullopt, StringRef(log),
                                           StringRef(log)};
   std::string errorMessage;

@@ -60,6 +60,9 @@ std::unique_ptr<ModelLibrary> ModelLibrary::load(llvm::StringRef path,
       dlsym(library->handle, "parsimony_model_v1_info"));
   library->runFn =
       reinterpret_cast<RunFn>(dlsym(library->handle, "parsimony_model_v1_run"));
+  // Optional: libraries from before the GPU target lack it.
+  library->lastErrorFn = reinterpret_cast<LastErrorFn>(
+      dlsym(library->handle, "parsimony_model_v1_last_error"));
   if (!info || !library->runFn) {
     error = "'" + path.str() +
             "' is not a Parsimony model library (no parsimony_model_v1_* "

@@ -28,8 +28,8 @@
 
 using namespace mlir;
 
-void parsimony::buildCpuPipeline(OpPassManager &pm,
-                                 const CpuPipelineOptions &options) {
+void parsimony::buildBufferizedModelPipeline(
+    OpPassManager &pm, const CpuPipelineOptions &options) {
   // MoE layers become route -> dispatch -> expert_ffn -> combine, which
   // bufferize into runtime kernel calls like every other spx op.
   // Sparse FFNs: an imposed top-k first, then either the dense form or the
@@ -98,6 +98,11 @@ void parsimony::buildCpuPipeline(OpPassManager &pm,
     pm.addPass(createConvertLinalgToKernels());
   if (options.approximateMath)
     pm.addPass(createApproximateMath());
+}
+
+void parsimony::buildCpuPipeline(OpPassManager &pm,
+                                 const CpuPipelineOptions &options) {
+  buildBufferizedModelPipeline(pm, options);
 
   // Loops, then LLVM. LLVM's loop vectorizer widens the innermost loops for
   // the target CPU chosen when the module is compiled.
@@ -132,4 +137,9 @@ void parsimony::registerPipelines() {
       "Lower tensor-level IR (linalg/tensor/arith/math/tosa) to the LLVM "
       "dialect for x86 CPUs",
       buildCpuPipeline);
+  PassPipelineRegistration<GpuPipelineOptions>(
+      "parsimony-gpu-pipeline",
+      "Lower tensor-level IR to host LLVM dialect code that launches NVVM "
+      "kernels (embedded as a gpu.binary) for NVIDIA GPUs",
+      buildGpuPipeline);
 }

@@ -1,7 +1,8 @@
 //===- parsimony-compile.cpp - ahead-of-time model compiler ---------------===//
 //
 //   parsimony-compile model.onnx|model.mlir -o model.so
-//       [--emit=mlir|llvm|obj|so] [--target=cpu] [--cpu=native|x86-64-v3|...]
+//       [--emit=mlir|llvm|obj|so|ptx|cubin] [--target=cpu|nvptx]
+//       [--gpu-arch=sm_80|sm_90] [--cpu=native|x86-64-v3|...]
 //
 // --emit=so (default) also writes the C header next to the library.
 //
@@ -31,7 +32,9 @@ static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
 static cl::opt<std::string>
     emitKind("emit",
              cl::desc("What to produce: so (shared library + C header, "
-                      "default), obj, llvm (LLVM IR), mlir (LLVM dialect)"),
+                      "default), obj, llvm (LLVM IR), mlir (LLVM dialect); "
+                      "with --target=nvptx also ptx (the generated kernels' "
+                      "PTX) and cubin"),
              cl::init("so"));
 static cl::opt<std::string>
     headerPath("header",
@@ -61,12 +64,21 @@ int main(int argc, char **argv) {
   if (failed(parsed))
     return 1;
   CompileOptions options = *parsed;
-  bool textual = emitKind == "mlir" || emitKind == "llvm";
-  if (!textual && emitKind != "obj" && emitKind != "so") {
-    errs() << "error: --emit must be one of so, obj, llvm, mlir (got '"
+  bool kernelsOnly = emitKind == "ptx" || emitKind == "cubin";
+  bool textual = emitKind == "mlir" || emitKind == "llvm" || emitKind == "ptx";
+  if (!textual && emitKind != "obj" && emitKind != "so" &&
+      emitKind != "cubin") {
+    errs() << "error: --emit must be one of so, obj, llvm, mlir, ptx, cubin "
+              "(got '"
            << emitKind << "')\n";
     return 1;
   }
+  if (kernelsOnly && options.target != "nvptx") {
+    errs() << "error: --emit=" << emitKind << " needs --target=nvptx\n";
+    return 1;
+  }
+  if (kernelsOnly)
+    options.gpuBinaryFormat = emitKind == "ptx" ? "isa" : "bin";
   if (outputPath.empty() && !textual) {
     errs() << "error: --emit=" << emitKind << " needs an output file (-o)\n";
     return 1;
@@ -109,6 +121,12 @@ int main(int argc, char **argv) {
   if (failed(module) || failed(prepareEntry(**module, options)) ||
       failed(lowerToLLVMDialect(**module, options)))
     return 1;
+  if (kernelsOnly) {
+    FailureOr<std::string> kernels = extractGpuBinary(**module);
+    if (failed(kernels))
+      return 1;
+    return write(*kernels);
+  }
   if (emitKind == "mlir") {
     std::string text;
     raw_string_ostream os(text);

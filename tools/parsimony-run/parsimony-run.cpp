@@ -430,7 +430,7 @@ int main(int argc, char **argv) {
     return model->run(inputPtrs.data(), outputPtrs.data());
   };
   if (int32_t rc = runOnce()) {
-    errs() << "error: the model returned " << rc << "\n";
+    errs() << "error: " << model->describeFailure(rc) << "\n";
     return 1;
   }
 

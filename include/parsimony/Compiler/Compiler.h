@@ -73,8 +73,13 @@ struct CompileOptions {
   /// Target CPU: native, x86-64-v3 (AVX2), x86-64-v4 (AVX-512), or any LLVM
   /// CPU name.
   std::string cpu = "native";
-  /// Only "cpu" today.
+  /// cpu, or nvptx (NVIDIA GPUs; the host code still targets `cpu`).
   std::string target = "cpu";
+  /// --gpu-arch for --target=nvptx: the kernels' sm_XX architecture.
+  std::string gpuArch = "sm_80";
+  /// What the model library embeds for its generated kernels: fatbin
+  /// (cubin for gpuArch), bin (cubin), isa (PTX). --emit=ptx/cubin set it.
+  std::string gpuBinaryFormat = "fatbin";
   /// C identifier prefix of the generated API (<name>_run, <name>_info).
   std::string modelName = "model";
   /// Name of the function to compile (default: the only public function, or
@@ -124,7 +129,12 @@ getOnnxGraphInputNames(llvm::StringRef path, std::string &error);
 mlir::FailureOr<ModelSignature> prepareEntry(mlir::ModuleOp module,
                                              const CompileOptions &options);
 
-/// Runs --parsimony-cpu-pipeline; the module is in the LLVM dialect after.
+/// Whether this build can compile for --target=nvptx.
+bool isGpuTargetAvailable();
+
+/// Runs --parsimony-cpu-pipeline (or --parsimony-gpu-pipeline for
+/// --target=nvptx); the module is in the LLVM dialect after, plus a
+/// gpu.binary of kernels for the GPU.
 mlir::LogicalResult lowerToLLVMDialect(mlir::ModuleOp module,
                                        const CompileOptions &options);
 
@@ -133,6 +143,10 @@ mlir::LogicalResult lowerToLLVMDialect(mlir::ModuleOp module,
 mlir::FailureOr<std::string> emitNative(mlir::ModuleOp module,
                                         const CompileOptions &options,
                                         bool emitObject);
+
+/// The generated kernels of a module lowered for --target=nvptx: the one
+/// gpu.binary object (PTX text for gpuBinaryFormat isa, else cubin/fatbin).
+mlir::FailureOr<std::string> extractGpuBinary(mlir::ModuleOp module);
 
 /// The generated C header of the model's API.
 std::string generateHeader(const ModelSignature &signature,

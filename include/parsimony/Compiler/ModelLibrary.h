@@ -34,12 +34,28 @@ public:
     return runFn(inputs, outputs);
   }
 
+  /// Why the last run failed, as the library reports it ("" if it does not
+  /// say).
+  std::string lastError() const {
+    const char *message = lastErrorFn ? lastErrorFn() : nullptr;
+    return message ? message : "";
+  }
+
+  /// The status and message of a failed run as one diagnostic line.
+  std::string describeFailure(int32_t status) const {
+    std::string message = lastError();
+    return "the model returned " + std::to_string(status) +
+           (message.empty() ? "" : ": " + message);
+  }
+
 private:
   using RunFn = int32_t (*)(const void *const *, void *const *);
+  using LastErrorFn = const char *(*)();
   ModelLibrary() = default;
 
   void *handle = nullptr;
   RunFn runFn = nullptr;
+  LastErrorFn lastErrorFn = nullptr;
   ModelSignature signature;
 };
 

@@ -3,6 +3,8 @@
 #ifndef PARSIMONY_CONVERSION_PASSES_H
 #define PARSIMONY_CONVERSION_PASSES_H
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
@@ -20,7 +22,14 @@ class TensorDialect;
 } // namespace tensor
 namespace func {
 class FuncDialect;
+class FuncOp;
 } // namespace func
+namespace gpu {
+class GPUDialect;
+} // namespace gpu
+namespace scf {
+class SCFDialect;
+} // namespace scf
 namespace LLVM {
 class LLVMDialect;
 } // namespace LLVM

@@ -83,4 +83,71 @@ def DistinctReturnedBuffers : Pass<"parsimony-distinct-returned-buffers"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+
+def OffloadToGpu : Pass<"parsimony-offload-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Move a bufferized model's buffers to GPU memory and its "
+                "kernel calls to the GPU runtime";
+  let description = [{
+    The first step of `--parsimony-gpu-pipeline`, after bufferization. In
+    every function with a body:
+
+    - memref arguments (the caller's host tensors) get a device twin: inputs
+      are copied in at entry, outputs copied back before each return
+      (`gpu.alloc` + `gpu.memcpy`), judged by whether the function reads or
+      writes the argument;
+    - `memref.alloc`/`alloca`/`dealloc` become `gpu.alloc`/`gpu.dealloc`;
+    - `memref.get_global` (weights) becomes the device copy that the runtime
+      uploads once per process (`parsimony_gpu_constant`);
+    - `memref.copy` becomes `gpu.memcpy` between contiguous buffers and a
+      `linalg.copy` (a generated kernel) otherwise;
+    - calls of the CPU runtime kernels (`parsimony_sgemm_batched`, the
+      `spx` kernels) are retargeted to their device-pointer versions
+      (`parsimony_gpu_*`, include/parsimony/Runtime/GpuRuntime.h).
+
+    Whatever else reads or writes memory is left for
+    `--parsimony-parallel-loops-to-gpu`. A call of an external function
+    with no GPU version is an error.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::linalg::LinalgDialect",
+                           "::mlir::LLVM::LLVMDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
+def ParallelLoopsToGpu : Pass<"parsimony-parallel-loops-to-gpu",
+                              "::mlir::func::FuncOp"> {
+  let summary = "Turn host-level loop nests into GPU kernel launches";
+  let description = [{
+    Every outermost `scf.parallel` (from `convert-linalg-to-parallel-loops`)
+    becomes a `gpu.launch` over its flattened iteration space: 256 threads
+    per block, one iteration per thread, the loop's induction variables
+    recovered from the linear thread index and guarded against the
+    remainder. Inner loops (reductions, nested parallel loops) run
+    sequentially in each thread. Any other host-level operation that reads
+    or writes a buffer (a loop of a full reduction, a scalar load or store)
+    runs in a single-thread kernel, since buffers live in device memory; if
+    its results are needed on the host the pass fails with a diagnostic.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::scf::SCFDialect"];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "Threads per block of the generated kernels">
+  ];
+}
+
+def MergeGpuModules : Pass<"parsimony-merge-gpu-modules", "::mlir::ModuleOp"> {
+  let summary = "Put every outlined kernel into one gpu.module";
+  let description = [{
+    `gpu-kernel-outlining` makes one `gpu.module` per kernel, each compiled,
+    embedded and loaded on its own. This pass moves all kernels into the
+    first module (renaming each kernel after its old module, which is
+    unique) and retargets the `gpu.launch_func` ops, so a model has one
+    PTX/cubin image: one module load at startup and one file for
+    `--emit=ptx`.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 #endif // PARSIMONY_CONVERSION_PASSES_TD

@@ -49,6 +49,44 @@ struct CpuPipelineOptions
       llvm::cl::init(true)};
 };
 
+/// --parsimony-gpu-pipeline: the CPU pipeline's options (the same sparsity
+/// and MoE controls) plus the GPU target.
+struct GpuPipelineOptions : public CpuPipelineOptions {
+  Option<std::string> chip{
+      *this, "chip",
+      llvm::cl::desc("GPU architecture of the generated kernels (sm_80, "
+                     "sm_90, ...)"),
+      llvm::cl::init("sm_80")};
+  Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("What gpu-module-to-binary embeds: fatbin (cubin via "
+                     "ptxas, the default), bin (cubin), isa (PTX text) or "
+                     "offload (LLVM IR)"),
+      llvm::cl::init("fatbin")};
+  Option<std::string> toolkit{
+      *this, "toolkit",
+      llvm::cl::desc("CUDA toolkit holding ptxas and libdevice"),
+      llvm::cl::init("/usr/local/cuda")};
+  Option<int64_t> blockSize{
+      *this, "block-size",
+      llvm::cl::desc("Threads per block of the kernels generated from loops"),
+      llvm::cl::init(256)};
+};
+
+/// The target-independent front half of both pipelines: spx rewrites
+/// (imposed top-k, predictors, neuron-major layouts, MoE decomposition),
+/// tosa -> linalg, elementwise fusion, one-shot bufferization with
+/// caller-allocated results, deallocation, contractions and spx ops as
+/// runtime kernel calls.
+void buildBufferizedModelPipeline(mlir::OpPassManager &pm,
+                                  const CpuPipelineOptions &options);
+
+/// Tensor-level IR to host code in the LLVM dialect plus a gpu.binary of
+/// NVVM kernels: buffers in device memory, kernel calls on the GPU runtime
+/// (include/parsimony/Runtime/GpuRuntime.h), loops as generated kernels.
+void buildGpuPipeline(mlir::OpPassManager &pm,
+                      const GpuPipelineOptions &options);
+
 /// Tensor-level IR (func + linalg/tensor/arith/math/tosa) to the LLVM
 /// dialect: tosa -> linalg, elementwise fusion, one-shot bufferization with
 /// caller-allocated results, matmuls onto the runtime micro-kernels, loops,
@@ -56,7 +94,7 @@ struct CpuPipelineOptions
 void buildCpuPipeline(mlir::OpPassManager &pm,
                       const CpuPipelineOptions &options);
 
-/// Registers --parsimony-cpu-pipeline.
+/// Registers --parsimony-cpu-pipeline and --parsimony-gpu-pipeline.
 void registerPipelines();
 
 } // namespace parsimony

@@ -1,0 +1,845 @@
+//===- GpuKernels.cu - the GPU kernel library behind spx ops and GEMMs ----===//
+//
+// Device code only. Compiled by clang through LLVM's NVPTX (NVVM) backend to
+// PTX, assembled by ptxas for sm_80 and sm_90 and packed into one fatbin
+// (PTX included, so newer GPUs JIT it) that the host launchers in
+// GpuRuntime.cpp load with the CUDA driver API. Every kernel mirrors a CPU
+// kernel of include/parsimony/Runtime/SpxKernels.h (same semantics, same
+// weight formats); the launchers document the grid shapes.
+//
+// Rows are processed by one thread block, a warp or a thread; reductions
+// use warp shuffles; selection (top-k) is a block-wide radix select.
+//
+//===----------------------------------------------------------------------===//
+
+#include <stdint.h>
+
+typedef long long i64;
+
+namespace {
+
+/// One weight operand (PARSIMONY_WEIGHT_PARAMS plus its shape), by value.
+struct Weight {
+  const void *w;
+  const void *scales;
+  int32_t layout; // 0 kn ([K, N]), 1 nk ([N, K])
+  int32_t bits;   // 32, 8 or 4
+  i64 group;      // 0: per output channel
+  int32_t scalesF16;
+  i64 K, N;
+};
+
+__device__ __forceinline__ float halfToFloat(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1f;
+  uint32_t mant = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else { // subnormal: normalise
+      exp = 127 - 15 + 1;
+      while (!(mant & 0x400u)) {
+        mant <<= 1;
+        --exp;
+      }
+      bits = sign | (exp << 23) | ((mant & 0x3ffu) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+  }
+  return __int_as_float((int)bits);
+}
+
+/// Element (k, n) of expert `e` of weight `w`, dequantized.
+__device__ __forceinline__ float weightAt(const Weight &w, i64 k, i64 n,
+                                          i64 e = 0) {
+  i64 idx = (w.layout == 0 ? k * w.N + n : n * w.K + k) + e * w.K * w.N;
+  if (w.bits == 32)
+    return __ldg(static_cast<const float *>(w.w) + idx);
+  int v = static_cast<const int8_t *>(w.w)[idx];
+  if (w.bits == 4)
+    v = (int)(int8_t)(v << 4) >> 4; // low nibble, sign-extended
+  bool grouped = w.group > 0 && w.K % w.group == 0;
+  i64 groups = grouped ? w.K / w.group : 1;
+  i64 s = !grouped           ? n
+          : w.layout == 0    ? (k / w.group) * w.N + n
+                             : n * groups + k / w.group;
+  s += e * groups * w.N;
+  float scale = w.scalesF16
+                    ? halfToFloat(static_cast<const uint16_t *>(w.scales)[s])
+                    : static_cast<const float *>(w.scales)[s];
+  return (float)v * scale;
+}
+
+__device__ __forceinline__ float sigmoidf_(float v) {
+  return 1.0f / (1.0f + __expf(-v));
+}
+
+__device__ __forceinline__ float activate(int code, float v) {
+  switch (code) {
+  case 1:
+    return v < 0.0f ? 0.0f : v;
+  case 2:
+    return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+  case 3:
+    return 0.5f * v *
+           (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+  case 4:
+  case 6:
+    return v / (1.0f + expf(-v));
+  case 5:
+    return 1.0f / (1.0f + expf(-v));
+  default:
+    return v;
+  }
+}
+
+__device__ __forceinline__ float warpSum(float v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ i64 loadIndex(const void *p, int i64Flag, i64 i) {
+  return i64Flag ? static_cast<const i64 *>(p)[i]
+                 : (i64) static_cast<const int32_t *>(p)[i];
+}
+
+__device__ __forceinline__ void storeIndex(void *p, int i64Flag, i64 i,
+                                           i64 v) {
+  if (i64Flag)
+    static_cast<i64 *>(p)[i] = v;
+  else
+    static_cast<int32_t *>(p)[i] = (int32_t)v;
+}
+
+/// Unsigned key with the order of the floats: NaN above +inf, -0 == +0.
+__device__ __forceinline__ uint32_t orderKey(float v) {
+  uint32_t b = (uint32_t)__float_as_int(v);
+  uint32_t mag = b & 0x7fffffffu;
+  uint32_t key = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+  key = mag == 0 ? 0x80000000u : key;
+  return mag > 0x7f800000u ? 0xffffffffu : key;
+}
+
+constexpr int kBlock = 256;
+
+/// Block-wide top-k cut of `n` values at row[i * stride]: after the call,
+/// an element is selected iff its key > *cutKey, or key == *cutKey and it is
+/// among the first *takeEqual such elements in index order. Needs
+/// 0 < k < n and blockDim.x == kBlock.
+struct TopkShared {
+  uint32_t hist[256];
+  uint32_t prefix, mask, remaining;
+  uint32_t chunkCount[kBlock];
+};
+
+__device__ void blockTopkCut(const float *row, i64 n, i64 stride, i64 k,
+                             TopkShared &sh) {
+  int tid = threadIdx.x;
+  if (tid == 0) {
+    sh.prefix = 0;
+    sh.mask = 0;
+    sh.remaining = (uint32_t)k;
+  }
+  __syncthreads();
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int i = tid; i < 256; i += blockDim.x)
+      sh.hist[i] = 0;
+    __syncthreads();
+    uint32_t prefix = sh.prefix, mask = sh.mask;
+    for (i64 i = tid; i < n; i += blockDim.x) {
+      uint32_t key = orderKey(row[i * stride]);
+      if ((key & mask) == prefix)
+        atomicAdd(&sh.hist[(key >> shift) & 255u], 1u);
+    }
+    __syncthreads();
+    if (tid == 0) {
+      uint32_t remaining = sh.remaining, above = 0;
+      int d = 255;
+      for (; d > 0; --d) {
+        if (above + sh.hist[d] >= remaining)
+          break;
+        above += sh.hist[d];
+      }
+      sh.remaining = remaining - above;
+      sh.prefix = prefix | ((uint32_t)d << shift);
+      sh.mask = mask | (255u << shift);
+    }
+    __syncthreads();
+  }
+}
+
+/// Whether element i (in a chunked pass) is selected; `equalBefore` counts
+/// the cut-equal elements before it in index order.
+__device__ __forceinline__ bool selected(uint32_t key, uint32_t cut,
+                                         uint32_t &equalBefore,
+                                         uint32_t takeEqual) {
+  if (key > cut)
+    return true;
+  if (key == cut)
+    return equalBefore++ < takeEqual;
+  return false;
+}
+
+/// Exclusive prefix sums of sh.chunkCount (one entry per thread).
+__device__ void blockExclusiveScan(TopkShared &sh) {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    uint32_t run = 0;
+    for (int i = 0; i < (int)blockDim.x; ++i) {
+      uint32_t c = sh.chunkCount[i];
+      sh.chunkCount[i] = run;
+      run += c;
+    }
+  }
+  __syncthreads();
+}
+
+} // namespace
+
+extern "C" {
+
+//===----------------------------------------------------------------------===//
+// Dense GEMM: C[b] = alpha * op(A[b]) op(B[b]) + beta * C[b].
+//===----------------------------------------------------------------------===//
+
+/// 64x64 output tile per block of 256 threads, 4x4 per thread, K staged
+/// through shared memory 16 at a time. Grid: (ceil(N/64), ceil(M/64), batch).
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_sgemm_tiled(i64 M, i64 N, i64 K, float alpha, const float *A,
+                              i64 lda, i64 strideA, int transA, const float *B,
+                              i64 ldb, i64 strideB, int transB, float beta,
+                              float *C, i64 ldc, i64 strideC) {
+  __shared__ float As[16][64 + 4];
+  __shared__ float Bs[16][64 + 4];
+  A += blockIdx.z * strideA;
+  B += blockIdx.z * strideB;
+  C += blockIdx.z * strideC;
+  i64 m0 = (i64)blockIdx.y * 64, n0 = (i64)blockIdx.x * 64;
+  int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  float acc[4][4] = {};
+  for (i64 k0 = 0; k0 < K; k0 += 16) {
+    // 1024 elements of each tile, 4 per thread.
+    for (int l = threadIdx.x; l < 1024; l += 256) {
+      int kk = transA ? l / 64 : l % 16;
+      int mm = transA ? l % 64 : l / 16;
+      i64 m = m0 + mm, k = k0 + kk;
+      As[kk][mm] = (m < M && k < K)
+                       ? (transA ? A[k * lda + m] : A[m * lda + k])
+                       : 0.0f;
+      int kb = transB ? l % 16 : l / 64;
+      int nb = transB ? l / 16 : l % 64;
+      i64 n = n0 + nb, kq = k0 + kb;
+      Bs[kb][nb] = (n < N && kq < K)
+                       ? (transB ? B[n * ldb + kq] : B[kq * ldb + n])
+                       : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < 16; ++kk) {
+      float a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        a[i] = As[kk][ty * 4 + i];
+        b[i] = Bs[kk][tx * 4 + i];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  for (int i = 0; i < 4; ++i) {
+    i64 m = m0 + ty * 4 + i;
+    if (m >= M)
+      continue;
+    for (int j = 0; j < 4; ++j) {
+      i64 n = n0 + tx * 4 + j;
+      if (n >= N)
+        continue;
+      float *c = C + m * ldc + n;
+      *c = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * *c;
+    }
+  }
+}
+
+/// Few rows (decode): thread per output column, K split over gridDim.y
+/// chunks accumulated with atomics into C, which the launcher has scaled by
+/// beta first. Coalesced when B is [K, N] row-major.
+/// Grid: (ceil(N/256), splits, batch).
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_sgemm_rows(i64 M, i64 N, i64 K, float alpha, const float *A,
+                             i64 lda, i64 strideA, int transA, const float *B,
+                             i64 ldb, i64 strideB, int transB, float *C,
+                             i64 ldc, i64 strideC, i64 kChunk) {
+  A += blockIdx.z * strideA;
+  B += blockIdx.z * strideB;
+  C += blockIdx.z * strideC;
+  i64 n = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  i64 k0 = (i64)blockIdx.y * kChunk;
+  i64 k1 = k0 + kChunk < K ? k0 + kChunk : K;
+  if (n >= N)
+    return;
+  for (i64 m = 0; m < M; ++m) {
+    float acc = 0.0f;
+    for (i64 k = k0; k < k1; ++k) {
+      float a = transA ? A[k * lda + m] : A[m * lda + k];
+      float b = transB ? B[n * ldb + k] : B[k * ldb + n];
+      acc = fmaf(a, b, acc);
+    }
+    atomicAdd(C + m * ldc + n, alpha * acc);
+  }
+}
+
+/// Few rows with B stored [N, K]: one warp per output column, lanes over K.
+/// Grid: (ceil(N / 8), M, batch) with 256 threads (8 warps).
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_sgemm_rows_nk(i64 M, i64 N, i64 K, float alpha,
+                                const float *A, i64 lda, i64 strideA,
+                                int transA, const float *B, i64 ldb,
+                                i64 strideB, float beta, float *C, i64 ldc,
+                                i64 strideC) {
+  A += blockIdx.z * strideA;
+  B += blockIdx.z * strideB;
+  C += blockIdx.z * strideC;
+  int lane = threadIdx.x % 32;
+  i64 n = (i64)blockIdx.x * 8 + threadIdx.x / 32;
+  i64 m = blockIdx.y;
+  if (n >= N)
+    return;
+  float acc = 0.0f;
+  for (i64 k = lane; k < K; k += 32)
+    acc = fmaf(transA ? A[k * lda + m] : A[m * lda + k], B[n * ldb + k], acc);
+  acc = warpSum(acc);
+  if (lane == 0) {
+    float *c = C + m * ldc + n;
+    *c = beta == 0.0f ? alpha * acc : alpha * acc + beta * *c;
+  }
+}
+
+/// x[i] *= s (s == 0 writes zeros, dropping NaNs as BLAS does).
+__global__ void parsimony_gpu_scale(float *x, i64 rows, i64 cols, i64 ld,
+                                    i64 batchStride, float s) {
+  i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= rows * cols)
+    return;
+  float *p = x + blockIdx.y * batchStride + (i / cols) * ld + i % cols;
+  *p = s == 0.0f ? 0.0f : *p * s;
+}
+
+//===----------------------------------------------------------------------===//
+// Weight-operand products shared by the spx kernels.
+//===----------------------------------------------------------------------===//
+
+/// out[t, n] = sum_k in[t, k] * W(k, n) (+ bias[n]) (expert 0): one warp per
+/// (t, n), lanes over k; best for nk (neuron-major) weights.
+/// Grid: (ceil(N / 8), T).
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_matmul_warp(const float *in, i64 T, Weight w,
+                              const float *bias, float *out) {
+  int lane = threadIdx.x % 32;
+  i64 n = (i64)blockIdx.x * 8 + threadIdx.x / 32;
+  i64 t = blockIdx.y;
+  if (n >= w.N)
+    return;
+  const float *x = in + t * w.K;
+  float acc = 0.0f;
+  for (i64 k = lane; k < w.K; k += 32)
+    acc = fmaf(x[k], weightAt(w, k, n), acc);
+  acc = warpSum(acc);
+  if (lane == 0)
+    out[t * w.N + n] = acc + (bias ? bias[n] : 0.0f);
+}
+
+/// The same product with one thread per (t, n): coalesced for kn weights.
+/// Grid: (ceil(N / 256), T).
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_matmul_columns(const float *in, i64 T, Weight w,
+                                 const float *bias, float *out) {
+  i64 n = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  i64 t = blockIdx.y;
+  if (n >= w.N)
+    return;
+  const float *x = in + t * w.K;
+  float acc = 0.0f;
+  for (i64 k = 0; k < w.K; ++k)
+    acc = fmaf(x[k], weightAt(w, k, n), acc);
+  out[t * w.N + n] = acc + (bias ? bias[n] : 0.0f);
+}
+
+/// out[t, :] = bias (or 0): the start of atomically accumulated products.
+__global__ void parsimony_gpu_init_rows(float *out, i64 T, i64 N,
+                                        const float *bias) {
+  i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < T * N)
+    out[i] = bias ? bias[i % N] : 0.0f;
+}
+
+/// Activation-sparse product: out[t, :] += sum over k in this block's chunk
+/// with in[t, k] != 0 of in[t, k] * W(k, :). The zero test is uniform across
+/// the block, so rows of inactive neurons are never read. `out` starts at
+/// the bias (parsimony_gpu_init_rows). Grid: (ceil(N / 256), T, chunks).
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_sparse_rows(const float *in, i64 T, Weight w, i64 kChunk,
+                              float *out) {
+  i64 n = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  i64 t = blockIdx.y;
+  i64 k0 = (i64)blockIdx.z * kChunk;
+  i64 k1 = k0 + kChunk < w.K ? k0 + kChunk : w.K;
+  const float *x = in + t * w.K;
+  float acc = 0.0f;
+  bool any = false;
+  for (i64 k = k0; k < k1; ++k) {
+    float a = x[k];
+    if (a == 0.0f)
+      continue;
+    any = true;
+    if (n < w.N)
+      acc = fmaf(a, weightAt(w, k, n), acc);
+  }
+  if (any && n < w.N)
+    atomicAdd(out + t * w.N + n, acc);
+}
+
+//===----------------------------------------------------------------------===//
+// Top-k.
+//===----------------------------------------------------------------------===//
+
+/// spx.topk_activation over slices of an [outer, axis, inner] view: one
+/// block per slice. Grid: outer * inner blocks.
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_topk_activation(const float *in, float *out, i64 outer,
+                                  i64 axis, i64 inner, i64 k) {
+  __shared__ TopkShared sh;
+  i64 slice = blockIdx.x;
+  i64 base = (slice / inner) * axis * inner + slice % inner;
+  const float *row = in + base;
+  float *dst = out + base;
+  if (k <= 0 || k >= axis) {
+    for (i64 i = threadIdx.x; i < axis; i += blockDim.x)
+      dst[i * inner] = k <= 0 ? 0.0f : row[i * inner];
+    return;
+  }
+  blockTopkCut(row, axis, inner, k, sh);
+  uint32_t cut = sh.prefix, takeEqual = sh.remaining;
+  // Index-ordered chunks: count cut-equal entries per chunk, scan, select.
+  i64 chunk = (axis + blockDim.x - 1) / blockDim.x;
+  i64 c0 = threadIdx.x * chunk, c1 = c0 + chunk < axis ? c0 + chunk : axis;
+  uint32_t eq = 0;
+  for (i64 i = c0; i < c1; ++i)
+    eq += orderKey(row[i * inner]) == cut;
+  sh.chunkCount[threadIdx.x] = eq;
+  blockExclusiveScan(sh);
+  uint32_t before = sh.chunkCount[threadIdx.x];
+  for (i64 i = c0; i < c1; ++i) {
+    float v = row[i * inner];
+    dst[i * inner] = selected(orderKey(v), cut, before, takeEqual) ? v : 0.0f;
+  }
+}
+
+/// Writes the k best indices of each row of scores [T, N] in ascending
+/// order (-1 past N). Grid: T blocks.
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_topk_indices(const float *scores, i64 N, i64 k, void *out,
+                               int outI64) {
+  __shared__ TopkShared sh;
+  i64 t = blockIdx.x;
+  const float *row = scores + t * N;
+  i64 kk = k < N ? k : N;
+  uint32_t cut = 0, takeEqual = (uint32_t)N;
+  if (kk < N && kk > 0) {
+    blockTopkCut(row, N, 1, kk, sh);
+    cut = sh.prefix;
+    takeEqual = sh.remaining;
+  }
+  i64 chunk = (N + blockDim.x - 1) / blockDim.x;
+  i64 c0 = threadIdx.x * chunk, c1 = c0 + chunk < N ? c0 + chunk : N;
+  uint32_t eq = 0, sel = 0;
+  for (i64 i = c0; i < c1; ++i) {
+    uint32_t key = orderKey(row[i]);
+    eq += key == cut;
+  }
+  // First pass: cut-equal counts; second: selected counts.
+  sh.chunkCount[threadIdx.x] = eq;
+  blockExclusiveScan(sh);
+  uint32_t before = sh.chunkCount[threadIdx.x];
+  __syncthreads();
+  {
+    uint32_t b = before;
+    for (i64 i = c0; i < c1; ++i)
+      sel += kk > 0 && selected(orderKey(row[i]), cut, b, takeEqual);
+  }
+  sh.chunkCount[threadIdx.x] = sel;
+  blockExclusiveScan(sh);
+  i64 pos = sh.chunkCount[threadIdx.x];
+  for (i64 i = c0; i < c1; ++i)
+    if (kk > 0 && selected(orderKey(row[i]), cut, before, takeEqual))
+      storeIndex(out, outI64, t * k + pos++, i);
+  for (i64 j = kk + threadIdx.x; j < k; j += blockDim.x)
+    storeIndex(out, outI64, t * k + j, -1);
+}
+
+/// Row-wise top-k mask in place over h [T, F] (sparse FFN). Grid: T blocks.
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_topk_rows(float *h, i64 F, i64 k) {
+  __shared__ TopkShared sh;
+  float *row = h + (i64)blockIdx.x * F;
+  blockTopkCut(row, F, 1, k, sh);
+  uint32_t cut = sh.prefix, takeEqual = sh.remaining;
+  i64 chunk = (F + blockDim.x - 1) / blockDim.x;
+  i64 c0 = threadIdx.x * chunk, c1 = c0 + chunk < F ? c0 + chunk : F;
+  uint32_t eq = 0;
+  for (i64 i = c0; i < c1; ++i)
+    eq += orderKey(row[i]) == cut;
+  sh.chunkCount[threadIdx.x] = eq;
+  blockExclusiveScan(sh);
+  uint32_t before = sh.chunkCount[threadIdx.x];
+  __syncthreads();
+  for (i64 i = c0; i < c1; ++i)
+    if (!selected(orderKey(row[i]), cut, before, takeEqual))
+      row[i] = 0.0f;
+}
+
+//===----------------------------------------------------------------------===//
+// Sparse FFN and support products.
+//===----------------------------------------------------------------------===//
+
+/// mask[block, f] = 1 for every supported neuron of a token block.
+/// Grid: ceil(T * S / 256).
+__global__ void parsimony_gpu_support_mask(const void *support, int i64Flag,
+                                           i64 T, i64 S, i64 F, i64 blockSize,
+                                           uint8_t *mask) {
+  i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= T * S)
+    return;
+  i64 f = loadIndex(support, i64Flag, i);
+  if (f >= 0 && f < F)
+    mask[(i / S / blockSize) * F + f] = 1;
+}
+
+/// Hidden activations of the sparse FFN: one warp per neuron f, looping
+/// over tokens; neurons outside a token block's support are zero and their
+/// weights are not read. h[t, f] = act(u) or act(g) * u with u = x W_up +
+/// b_up. Grid: ceil(F / 8) blocks of 256.
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_ffn_hidden(const float *x, i64 T, Weight up,
+                             const float *upBias, Weight gate, int gated,
+                             const uint8_t *mask, i64 blockSize,
+                             int activation, float *h) {
+  int lane = threadIdx.x % 32;
+  i64 f = (i64)blockIdx.x * 8 + threadIdx.x / 32;
+  if (f >= up.N)
+    return;
+  i64 F = up.N, D = up.K;
+  for (i64 t = 0; t < T; ++t) {
+    if (mask && !mask[(t / blockSize) * F + f]) {
+      if (lane == 0)
+        h[t * F + f] = 0.0f;
+      continue;
+    }
+    const float *xt = x + t * D;
+    float u = 0.0f, g = 0.0f;
+    for (i64 k = lane; k < D; k += 32) {
+      float xv = xt[k];
+      u = fmaf(xv, weightAt(up, k, f), u);
+      if (gated)
+        g = fmaf(xv, weightAt(gate, k, f), g);
+    }
+    u = warpSum(u);
+    if (gated)
+      g = warpSum(g);
+    if (lane == 0) {
+      u += upBias ? upBias[f] : 0.0f;
+      h[t * F + f] = gated ? activate(activation, g) * u : activate(activation, u);
+    }
+  }
+}
+
+/// spx.support_matmul side 0: out[t, s] = in[t, :] . W(:, support[t, s]).
+/// One warp per (t, s). Grid: (ceil(S / 8), T).
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_support_out(const float *in, i64 T, Weight w,
+                              const void *support, int i64Flag, i64 S,
+                              float *out) {
+  int lane = threadIdx.x % 32;
+  i64 s = (i64)blockIdx.x * 8 + threadIdx.x / 32;
+  i64 t = blockIdx.y;
+  if (s >= S)
+    return;
+  i64 n = loadIndex(support, i64Flag, t * S + s);
+  float acc = 0.0f;
+  if (n >= 0 && n < w.N)
+    for (i64 k = lane; k < w.K; k += 32)
+      acc = fmaf(in[t * w.K + k], weightAt(w, k, n), acc);
+  acc = warpSum(acc);
+  if (lane == 0)
+    out[t * S + s] = acc;
+}
+
+/// spx.support_matmul side 1: out[t, n] = sum_j in[t, j] W(support[t, j], n).
+/// Grid: (ceil(N / 256), T).
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_support_in(const float *in, i64 T, Weight w,
+                             const void *support, int i64Flag, i64 S,
+                             float *out) {
+  i64 n = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  i64 t = blockIdx.y;
+  if (n >= w.N)
+    return;
+  float acc = 0.0f;
+  for (i64 j = 0; j < S; ++j) {
+    i64 k = loadIndex(support, i64Flag, t * S + j);
+    if (k >= 0 && k < w.K)
+      acc = fmaf(in[t * S + j], weightAt(w, k, n), acc);
+  }
+  out[t * w.N + n] = acc;
+}
+
+/// scores[t, n] += bias[n] (low-rank predictor path).
+__global__ void parsimony_gpu_add_bias(float *x, i64 T, i64 N,
+                                       const float *bias) {
+  i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < T * N)
+    x[i] += bias[i % N];
+}
+
+//===----------------------------------------------------------------------===//
+// Mixture of experts.
+//===----------------------------------------------------------------------===//
+
+/// spx.route: one block per token. logits = x W (+ b) or x itself.
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_route(const float *x, i64 D, const float *routerW,
+                        const float *routerB, i64 E, i64 k, int normalize,
+                        float *gates, void *experts, int expertsI64,
+                        float *scratch) {
+  i64 t = blockIdx.x;
+  float *p = scratch + t * E;
+  for (i64 e = threadIdx.x; e < E; e += blockDim.x) {
+    float l;
+    if (routerW) {
+      l = 0.0f;
+      for (i64 d = 0; d < D; ++d)
+        l = fmaf(x[t * D + d], routerW[d * E + e], l);
+      l += routerB ? routerB[e] : 0.0f;
+    } else {
+      l = x[t * E + e];
+    }
+    p[e] = l;
+  }
+  __syncthreads();
+  if (threadIdx.x != 0)
+    return;
+  float mx = -__int_as_float(0x7f800000);
+  for (i64 e = 0; e < E; ++e)
+    mx = fmaxf(mx, p[e]);
+  // A NaN logit makes every probability NaN, as on the CPU.
+  bool nan = false;
+  for (i64 e = 0; e < E; ++e)
+    nan |= p[e] != p[e];
+  float sum = 0.0f;
+  for (i64 e = 0; e < E; ++e) {
+    p[e] = nan ? __int_as_float(0x7fc00000) : expf(p[e] - mx);
+    sum += p[e];
+  }
+  for (i64 e = 0; e < E; ++e)
+    p[e] /= sum;
+  i64 kk = k < E ? k : E;
+  float sel = 0.0f;
+  // Selection by repeated arg-max: descending, ties to the lower index.
+  for (i64 j = 0; j < kk; ++j) {
+    i64 best = -1;
+    uint32_t bestKey = 0;
+    for (i64 e = 0; e < E; ++e) {
+      bool taken = false;
+      for (i64 q = 0; q < j; ++q)
+        taken |= loadIndex(experts, expertsI64, t * k + q) == e;
+      if (taken)
+        continue;
+      uint32_t key = orderKey(p[e]);
+      if (best < 0 || key > bestKey) {
+        best = e;
+        bestKey = key;
+      }
+    }
+    storeIndex(experts, expertsI64, t * k + j, best);
+    sel += p[best];
+  }
+  for (i64 j = 0; j < k; ++j) {
+    float g = j < kk ? p[loadIndex(experts, expertsI64, t * k + j)] : 0.0f;
+    gates[t * k + j] = normalize && j < kk ? g / sel : g;
+    if (j >= kk)
+      storeIndex(experts, expertsI64, t * k + j, -1);
+  }
+}
+
+/// spx.dispatch bookkeeping, sequential (token order, then choice order):
+/// offsets, sizes, slots and rowSource[r] (the token of row r, or -1).
+/// One thread.
+__global__ void parsimony_gpu_dispatch_plan(const void *experts,
+                                            int expertsI64, i64 T, i64 k,
+                                            i64 E, int mode, i64 capacity,
+                                            i64 R, i64 *offsets, i64 *sizes,
+                                            i64 *slots, i64 *rowSource) {
+  bool dropless = mode == 0;
+  i64 C = capacity > 0 ? capacity : 0;
+  for (i64 e = 0; e < E; ++e)
+    sizes[e] = 0;
+  for (i64 r = 0; r < R; ++r)
+    rowSource[r] = -1;
+  if (dropless) {
+    for (i64 i = 0; i < T * k; ++i) {
+      i64 e = loadIndex(experts, expertsI64, i);
+      if (e >= 0 && e < E)
+        ++sizes[e];
+    }
+    for (i64 e = 0, off = 0; e < E; ++e) {
+      offsets[e] = off;
+      off += sizes[e];
+      sizes[e] = 0; // refilled below as the fill count
+    }
+  } else {
+    for (i64 e = 0; e < E; ++e)
+      offsets[e] = e * C;
+  }
+  for (i64 i = 0; i < T * k; ++i) {
+    i64 e = loadIndex(experts, expertsI64, i);
+    i64 slot = -1;
+    if (e >= 0 && e < E && (dropless || sizes[e] < C)) {
+      i64 r = offsets[e] + sizes[e];
+      if (r < R) {
+        slot = r;
+        ++sizes[e];
+        rowSource[r] = i / k;
+      }
+    }
+    slots[i] = slot;
+  }
+}
+
+/// rows[r, :] = x[rowSource[r], :] or 0. Grid: ceil(R * D / 256).
+__global__ void parsimony_gpu_gather_rows(const float *x, i64 D,
+                                          const i64 *rowSource, i64 R,
+                                          float *rows) {
+  i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= R * D)
+    return;
+  i64 src = rowSource[i / D];
+  rows[i] = src < 0 ? 0.0f : x[src * D + i % D];
+}
+
+/// rowExpert[r] = the expert whose (clipped) group holds row r, or -1.
+__global__ void parsimony_gpu_row_experts(const i64 *offsets, const i64 *sizes,
+                                          i64 E, i64 R, i64 *rowExpert) {
+  i64 r = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (r >= R)
+    return;
+  i64 found = -1;
+  for (i64 e = 0; e < E; ++e) {
+    i64 size = sizes[e] > 0 ? sizes[e] : 0;
+    if (r >= offsets[e] && r < offsets[e] + size) {
+      found = e;
+      break;
+    }
+  }
+  rowExpert[r] = found;
+}
+
+/// Expert hidden activations, one thread per (row, neuron), with ORT's
+/// activation and SwiGLU fusion modes. Grid: (ceil(F / 256), R).
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_expert_hidden(const float *rows, i64 D, const i64 *rowExpert,
+                                i64 F, Weight fc1, const float *fc1Bias,
+                                Weight fc3, int hasFc3, const float *fc3Bias,
+                                int activation, int swigluFusion, float alpha,
+                                float beta, float limit, float *hidden) {
+  i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  i64 r = blockIdx.y;
+  if (i >= F)
+    return;
+  i64 e = rowExpert[r];
+  if (e < 0) {
+    hidden[r * F + i] = 0.0f;
+    return;
+  }
+  const float *x = rows + r * D;
+  bool swiglu = activation == 6;
+  bool fused = swiglu && (swigluFusion == 1 || swigluFusion == 2);
+  i64 F1 = fc1.N;
+  auto dot = [&](const Weight &w, i64 n) {
+    float acc = 0.0f;
+    for (i64 d = 0; d < D; ++d)
+      acc = fmaf(x[d], weightAt(w, d, n, e), acc);
+    return acc;
+  };
+  float v;
+  if (swiglu) {
+    float gt, val;
+    if (fused) {
+      i64 gi = swigluFusion == 1 ? 2 * i : i;
+      i64 vi = swigluFusion == 1 ? 2 * i + 1 : F + i;
+      gt = dot(fc1, gi) + (fc1Bias ? fc1Bias[e * F1 + gi] : 0.0f);
+      val = dot(fc1, vi) + (fc1Bias ? fc1Bias[e * F1 + vi] : 0.0f);
+    } else {
+      gt = dot(fc1, i) + (fc1Bias ? fc1Bias[e * F1 + i] : 0.0f);
+      val = hasFc3 ? dot(fc3, i) + (fc3Bias ? fc3Bias[e * F + i] : 0.0f) : 1.0f;
+    }
+    if (limit == limit) {
+      gt = fminf(gt, limit);
+      val = fminf(fmaxf(val, -limit), limit);
+    }
+    v = gt * (1.0f / (1.0f + expf(-alpha * gt))) * (val + beta);
+  } else {
+    v = activate(activation,
+                 dot(fc1, i) + (fc1Bias ? fc1Bias[e * F1 + i] : 0.0f));
+    if (hasFc3)
+      v *= dot(fc3, i) + (fc3Bias ? fc3Bias[e * F + i] : 0.0f);
+  }
+  hidden[r * F + i] = v;
+}
+
+/// out[r, d] = hidden[r, :] . fc2_e(:, d) + b2 (0 for rows of no expert).
+/// Grid: (ceil(D / 256), R).
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_expert_out(const float *hidden, i64 F, const i64 *rowExpert,
+                             Weight fc2, const float *fc2Bias, float *out) {
+  i64 d = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  i64 r = blockIdx.y;
+  i64 D = fc2.N;
+  if (d >= D)
+    return;
+  i64 e = rowExpert[r];
+  float acc = 0.0f;
+  if (e >= 0) {
+    const float *h = hidden + r * F;
+    for (i64 f = 0; f < F; ++f)
+      acc = fmaf(h[f], weightAt(fc2, f, d, e), acc);
+    acc += fc2Bias ? fc2Bias[e * D + d] : 0.0f;
+  }
+  out[r * D + d] = acc;
+}
+
+/// spx.combine: out[t, d] = sum_j gates[t, j] expert_out[slots[t, j], d].
+__global__ void parsimony_gpu_combine(const float *expertOut, i64 R, i64 D,
+                                      const void *slots, int slotsI64, i64 T,
+                                      i64 k, const float *gates, float *out) {
+  i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= T * D)
+    return;
+  i64 t = i / D, d = i % D;
+  float acc = 0.0f;
+  for (i64 j = 0; j < k; ++j) {
+    i64 s = loadIndex(slots, slotsI64, t * k + j);
+    if (s >= 0 && s < R)
+      acc += gates[t * k + j] * expertOut[s * D + d];
+  }
+  out[i] = acc;
+}
+
+} // extern "C"

@@ -1,0 +1,711 @@
+//===- GpuRuntime.cpp - CUDA driver runtime for GPU-compiled models -------===//
+//
+// See include/parsimony/Runtime/GpuRuntime.h. The driver is opened with
+// dlopen so that nothing here needs a GPU to link or load; every driver
+// call goes through check(), which records the first failure of a run and
+// turns later work into no-ops instead of aborting the host process.
+//
+//===----------------------------------------------------------------------===//
+
+#include "parsimony/Runtime/GpuRuntime.h"
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+extern "C" const unsigned char parsimony_gpu_kernels_fatbin[];
+extern "C" const size_t parsimony_gpu_kernels_fatbin_size;
+
+namespace {
+
+// The slice of cuda.h this runtime uses (driver ABI, stable across
+// versions); declared here so that building needs no CUDA headers.
+using CUresult = int;
+using CUdevice = int;
+using CUdeviceptr = unsigned long long;
+struct CUctx_st;
+struct CUmod_st;
+struct CUfunc_st;
+struct CUstream_st;
+using CUcontext = CUctx_st *;
+using CUmodule = CUmod_st *;
+using CUfunction = CUfunc_st *;
+using CUstream = CUstream_st *;
+constexpr CUresult CUDA_SUCCESS = 0;
+constexpr CUresult CUDA_ERROR_NO_BINARY_FOR_GPU = 209;
+constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
+constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+
+struct Driver {
+  CUresult (*cuInit)(unsigned);
+  CUresult (*cuDeviceGetCount)(int *);
+  CUresult (*cuDeviceGet)(CUdevice *, int);
+  CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*cuCtxSetCurrent)(CUcontext);
+  CUresult (*cuCtxSynchronize)();
+  CUresult (*cuModuleLoadData)(CUmodule *, const void *);
+  CUresult (*cuModuleUnload)(CUmodule);
+  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, CUstream, void **,
+                             void **);
+  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*cuMemFree)(CUdeviceptr);
+  CUresult (*cuMemcpy)(CUdeviceptr, CUdeviceptr, size_t);
+  CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
+  CUresult (*cuMemsetD32)(CUdeviceptr, unsigned, size_t);
+  CUresult (*cuMemsetD16)(CUdeviceptr, unsigned short, size_t);
+  CUresult (*cuGetErrorName)(CUresult, const char **);
+  CUresult (*cuGetErrorString)(CUresult, const char **);
+};
+
+struct State {
+  std::mutex mutex;
+  bool initialised = false;
+  Driver driver{};
+  CUcontext context = nullptr;
+  int ccMajor = 0, ccMinor = 0;
+  // Sticky: the driver or device cannot be used at all.
+  std::string initError;
+  // The first failure since the run began.
+  std::string runError;
+  CUmodule library = nullptr;
+  std::unordered_map<std::string, CUfunction> functions;
+  // Caching allocator: free blocks by exact size; live blocks' sizes.
+  std::multimap<size_t, CUdeviceptr> freeBlocks;
+  std::unordered_map<CUdeviceptr, size_t> liveBlocks;
+  // Uploaded constants by (host address, size).
+  std::map<std::pair<const void *, int64_t>, CUdeviceptr> constants;
+};
+
+State &state() {
+  static State *s = new State; // never destroyed: used from static dtors
+  return *s;
+}
+
+std::string describe(CUresult result) {
+  Driver &d = state().driver;
+  const char *name = nullptr, *text = nullptr;
+  if (d.cuGetErrorName)
+    d.cuGetErrorName(result, &name);
+  if (d.cuGetErrorString)
+    d.cuGetErrorString(result, &text);
+  std::string s = name ? name : "CUDA error " + std::to_string(result);
+  if (text)
+    s += std::string(" (") + text + ")";
+  return s;
+}
+
+void fail(const std::string &message) {
+  State &s = state();
+  if (s.runError.empty())
+    s.runError = message;
+}
+
+bool ok() {
+  State &s = state();
+  return s.initError.empty() && s.runError.empty();
+}
+
+bool check(CUresult result, const char *what) {
+  if (result == CUDA_SUCCESS)
+    return true;
+  std::string message = std::string(what) + ": " + describe(result);
+  State &s = state();
+  if (result == CUDA_ERROR_NO_BINARY_FOR_GPU)
+    message += "; this GPU is sm_" + std::to_string(s.ccMajor) +
+               std::to_string(s.ccMinor) +
+               ": recompile the model with --gpu-arch=sm_" +
+               std::to_string(s.ccMajor) + std::to_string(s.ccMinor);
+  fail(message);
+  return false;
+}
+
+template <typename F> bool resolve(void *handle, const char *name, F &fn) {
+  fn = reinterpret_cast<F>(dlsym(handle, name));
+  return fn != nullptr;
+}
+
+/// Opens the driver and the first device's primary context once; returns
+/// false (with initError set) when there is none.
+bool initialise() {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (s.initialised)
+    return s.initError.empty();
+  s.initialised = true;
+  void *handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    s.initError = "no CUDA driver (libcuda.so.1 not found): this model was "
+                  "compiled for an NVIDIA GPU";
+    return false;
+  }
+  Driver &d = s.driver;
+  bool all =
+      resolve(handle, "cuInit", d.cuInit) &&
+      resolve(handle, "cuDeviceGetCount", d.cuDeviceGetCount) &&
+      resolve(handle, "cuDeviceGet", d.cuDeviceGet) &&
+      resolve(handle, "cuDeviceGetAttribute", d.cuDeviceGetAttribute) &&
+      resolve(handle, "cuDevicePrimaryCtxRetain", d.cuDevicePrimaryCtxRetain) &&
+      resolve(handle, "cuCtxSetCurrent", d.cuCtxSetCurrent) &&
+      resolve(handle, "cuCtxSynchronize", d.cuCtxSynchronize) &&
+      resolve(handle, "cuModuleLoadData", d.cuModuleLoadData) &&
+      resolve(handle, "cuModuleUnload", d.cuModuleUnload) &&
+      resolve(handle, "cuModuleGetFunction", d.cuModuleGetFunction) &&
+      resolve(handle, "cuLaunchKernel", d.cuLaunchKernel) &&
+      resolve(handle, "cuMemAlloc_v2", d.cuMemAlloc) &&
+      resolve(handle, "cuMemFree_v2", d.cuMemFree) &&
+      resolve(handle, "cuMemcpy", d.cuMemcpy) &&
+      resolve(handle, "cuMemsetD8_v2", d.cuMemsetD8) &&
+      resolve(handle, "cuMemsetD32_v2", d.cuMemsetD32) &&
+      resolve(handle, "cuMemsetD16_v2", d.cuMemsetD16) &&
+      resolve(handle, "cuGetErrorName", d.cuGetErrorName) &&
+      resolve(handle, "cuGetErrorString", d.cuGetErrorString);
+  if (!all) {
+    s.initError = "the CUDA driver lacks a required entry point";
+    return false;
+  }
+  CUresult r = d.cuInit(0);
+  int count = 0;
+  if (r == CUDA_SUCCESS)
+    r = d.cuDeviceGetCount(&count);
+  if (r != CUDA_SUCCESS || count == 0) {
+    s.initError = "no usable GPU: " +
+                  (r != CUDA_SUCCESS ? describe(r) : std::string("0 devices"));
+    return false;
+  }
+  CUdevice device;
+  if ((r = d.cuDeviceGet(&device, 0)) != CUDA_SUCCESS ||
+      (r = d.cuDevicePrimaryCtxRetain(&s.context, device)) != CUDA_SUCCESS) {
+    s.initError = "cannot create a CUDA context: " + describe(r);
+    return false;
+  }
+  d.cuDeviceGetAttribute(&s.ccMajor,
+                         CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+  d.cuDeviceGetAttribute(&s.ccMinor,
+                         CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+  return true;
+}
+
+/// Makes the context current on the calling thread.
+bool enter() {
+  if (!initialise())
+    return false;
+  thread_local CUcontext current = nullptr;
+  State &s = state();
+  if (current != s.context) {
+    if (!check(s.driver.cuCtxSetCurrent(s.context), "cuCtxSetCurrent"))
+      return false;
+    current = s.context;
+  }
+  return true;
+}
+
+Driver &drv() { return state().driver; }
+
+void *allocate(size_t bytes) {
+  if (!enter() || !ok())
+    return nullptr;
+  State &s = state();
+  bytes = std::max<size_t>(bytes, 1);
+  std::lock_guard<std::mutex> lock(s.mutex);
+  auto it = s.freeBlocks.find(bytes);
+  CUdeviceptr p = 0;
+  if (it != s.freeBlocks.end()) {
+    p = it->second;
+    s.freeBlocks.erase(it);
+  } else {
+    CUresult r = drv().cuMemAlloc(&p, bytes);
+    if (r != CUDA_SUCCESS) {
+      // Out of memory: give the cache back and try once more.
+      for (auto &[size, block] : s.freeBlocks)
+        drv().cuMemFree(block);
+      s.freeBlocks.clear();
+      r = drv().cuMemAlloc(&p, bytes);
+    }
+    if (!check(r, "cuMemAlloc"))
+      return nullptr;
+  }
+  s.liveBlocks[p] = bytes;
+  return reinterpret_cast<void *>(p);
+}
+
+void release(void *ptr) {
+  if (!ptr)
+    return;
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  auto it = s.liveBlocks.find(reinterpret_cast<CUdeviceptr>(ptr));
+  if (it == s.liveBlocks.end())
+    return;
+  // Work is ordered on one stream, so a later allocation that reuses the
+  // block only touches it after the work that used it.
+  s.freeBlocks.emplace(it->second, it->first);
+  s.liveBlocks.erase(it);
+}
+
+CUfunction libraryFunction(const char *name) {
+  if (!enter() || !ok())
+    return nullptr;
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mutex);
+  if (!s.library &&
+      !check(drv().cuModuleLoadData(&s.library, parsimony_gpu_kernels_fatbin),
+             "loading the GPU kernel library"))
+    return nullptr;
+  auto it = s.functions.find(name);
+  if (it != s.functions.end())
+    return it->second;
+  CUfunction f = nullptr;
+  if (!check(drv().cuModuleGetFunction(&f, s.library, name),
+             "cuModuleGetFunction"))
+    return nullptr;
+  s.functions[name] = f;
+  return f;
+}
+
+struct Dim3 {
+  int64_t x = 1, y = 1, z = 1;
+};
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// Launches library kernel `name` with 256 threads per block.
+template <typename... Args>
+void launch(const char *name, Dim3 grid, Args... args) {
+  if (grid.x <= 0 || grid.y <= 0 || grid.z <= 0)
+    return;
+  CUfunction f = libraryFunction(name);
+  if (!f)
+    return;
+  if (grid.x > 0x7fffffff || grid.y > 65535 || grid.z > 65535) {
+    fail(std::string(name) + ": problem too large for one launch");
+    return;
+  }
+  void *params[] = {static_cast<void *>(&args)..., nullptr};
+  check(drv().cuLaunchKernel(f, unsigned(grid.x), unsigned(grid.y),
+                             unsigned(grid.z), 256, 1, 1, 0, nullptr, params,
+                             nullptr),
+        name);
+}
+
+/// Device-side twin of GpuKernels.cu's Weight.
+struct Weight {
+  const void *w;
+  const void *scales;
+  int32_t layout;
+  int32_t bits;
+  int64_t group;
+  int32_t scalesF16;
+  int64_t K, N;
+};
+
+#define WEIGHT(prefix, k, n)                                                   \
+  Weight {                                                                     \
+    prefix##_w, prefix##_scales, prefix##_layout, prefix##_bits,               \
+        prefix##_group, prefix##_scales_f16, (k), (n)                          \
+  }
+
+/// Scratch device memory for one launcher call.
+struct Scratch {
+  std::vector<void *> blocks;
+  template <typename T> T *get(int64_t n) {
+    void *p = allocate(sizeof(T) * size_t(std::max<int64_t>(n, 1)));
+    blocks.push_back(p);
+    return static_cast<T *>(p);
+  }
+  bool valid() const {
+    return std::all_of(blocks.begin(), blocks.end(),
+                       [](void *p) { return p != nullptr; });
+  }
+  ~Scratch() {
+    for (void *p : blocks)
+      release(p);
+  }
+};
+
+/// out[T, N] = in[T, K] * W (+ bias), choosing the kernel by layout.
+void matmul(const float *in, int64_t T, const Weight &w, const float *bias,
+            float *out) {
+  if (w.layout == 1)
+    launch("parsimony_gpu_matmul_warp", {ceilDiv(w.N, 8), T}, in, T, w, bias,
+           out);
+  else
+    launch("parsimony_gpu_matmul_columns", {ceilDiv(w.N, 256), T}, in, T, w,
+           bias, out);
+}
+
+/// out[T, N] = bias + in * W reading only W's rows for nonzero inputs.
+void sparseRows(const float *in, int64_t T, const Weight &w, const float *bias,
+                float *out) {
+  launch("parsimony_gpu_init_rows", {ceilDiv(T * w.N, 256)}, out, T, w.N, bias);
+  // Enough chunks over K to fill the GPU when T is small.
+  int64_t chunks = std::clamp<int64_t>(ceilDiv(512, ceilDiv(w.N, 256) * T), 1,
+                                       std::max<int64_t>(w.K / 16, 1));
+  int64_t kChunk = ceilDiv(w.K, chunks);
+  launch("parsimony_gpu_sparse_rows",
+         {ceilDiv(w.N, 256), T, ceilDiv(w.K, kChunk)}, in, T, w, kChunk, out);
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Run brackets, constants.
+//===----------------------------------------------------------------------===//
+
+extern "C" {
+
+int32_t parsimony_gpu_available(void) { return initialise() ? 1 : 0; }
+
+int32_t parsimony_gpu_begin_run(void) {
+  State &s = state();
+  s.runError.clear();
+  if (!enter()) {
+    if (s.runError.empty())
+      s.runError = s.initError;
+    return 1;
+  }
+  return 0;
+}
+
+int32_t parsimony_gpu_end_run(void) {
+  State &s = state();
+  if (s.initError.empty())
+    check(drv().cuCtxSynchronize(), "running the model's GPU kernels");
+  if (!s.initError.empty() && s.runError.empty())
+    s.runError = s.initError;
+  return s.runError.empty() ? 0 : 1;
+}
+
+const char *parsimony_gpu_last_error(void) { return state().runError.c_str(); }
+
+void *parsimony_gpu_constant(const void *host, int64_t bytes) {
+  if (!enter() || !ok())
+    return nullptr;
+  State &s = state();
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    auto it = s.constants.find({host, bytes});
+    if (it != s.constants.end())
+      return reinterpret_cast<void *>(it->second);
+  }
+  void *device = allocate(size_t(bytes));
+  if (!device)
+    return nullptr;
+  if (!check(drv().cuMemcpy(reinterpret_cast<CUdeviceptr>(device),
+                            reinterpret_cast<CUdeviceptr>(host), size_t(bytes)),
+             "uploading a constant"))
+    return nullptr;
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.liveBlocks.erase(reinterpret_cast<CUdeviceptr>(device)); // never recycled
+  s.constants[{host, bytes}] = reinterpret_cast<CUdeviceptr>(device);
+  return device;
+}
+
+//===----------------------------------------------------------------------===//
+// MLIR's gpu-to-llvm ABI (mgpu*), over the driver.
+//===----------------------------------------------------------------------===//
+
+void *mgpuModuleLoad(void *data, size_t /*size*/) {
+  // Runs from the model library's constructor: on failure record it, so
+  // the first run reports it.
+  if (!initialise())
+    return nullptr;
+  CUmodule module = nullptr;
+  CUresult r = drv().cuModuleLoadData(&module, data);
+  if (r != CUDA_SUCCESS) {
+    State &s = state();
+    s.runError.clear();
+    check(r, "loading the model's GPU kernels");
+    s.initError = s.runError;
+    return nullptr;
+  }
+  return module;
+}
+
+void mgpuModuleUnload(void *module) {
+  if (module && state().initError.empty())
+    drv().cuModuleUnload(static_cast<CUmodule>(module));
+}
+
+void *mgpuModuleGetFunction(void *module, const char *name) {
+  if (!module || !enter())
+    return nullptr;
+  CUfunction f = nullptr;
+  check(drv().cuModuleGetFunction(&f, static_cast<CUmodule>(module), name),
+        name);
+  return f;
+}
+
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t smem, void * /*stream*/,
+                      void **params, void **extra, size_t /*paramsCount*/) {
+  if (!function || !ok())
+    return;
+  if (gridX <= 0 || gridY <= 0 || gridZ <= 0)
+    return; // an empty iteration space
+  check(drv().cuLaunchKernel(static_cast<CUfunction>(function), unsigned(gridX),
+                             unsigned(gridY), unsigned(gridZ), unsigned(blockX),
+                             unsigned(blockY), unsigned(blockZ), unsigned(smem),
+                             nullptr, params, extra),
+        "launching a generated kernel");
+}
+
+// One stream: the legacy default stream (nullptr). The host only reads
+// device memory through mgpuMemcpy, which is synchronous, so stream
+// synchronisation is not needed between kernels.
+void *mgpuStreamCreate() { return nullptr; }
+void mgpuStreamDestroy(void *) {}
+void mgpuStreamSynchronize(void *) {}
+void mgpuStreamWaitEvent(void *, void *) {}
+void *mgpuEventCreate() { return nullptr; }
+void mgpuEventDestroy(void *) {}
+void mgpuEventSynchronize(void *) {}
+void mgpuEventRecord(void *, void *) {}
+
+void *mgpuMemAlloc(uint64_t sizeBytes, void * /*stream*/,
+                   bool /*isHostShared*/) {
+  return allocate(size_t(sizeBytes));
+}
+
+void mgpuMemFree(void *ptr, void * /*stream*/) { release(ptr); }
+
+void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void * /*stream*/) {
+  if (!sizeBytes || !enter() || !ok() || !dst || !src)
+    return;
+  check(drv().cuMemcpy(reinterpret_cast<CUdeviceptr>(dst),
+                       reinterpret_cast<CUdeviceptr>(src), sizeBytes),
+        "cuMemcpy");
+}
+
+void mgpuMemset32(void *dst, unsigned value, size_t count, void *) {
+  if (count && dst && enter() && ok())
+    check(drv().cuMemsetD32(reinterpret_cast<CUdeviceptr>(dst), value, count),
+          "cuMemsetD32");
+}
+
+void mgpuMemset16(void *dst, unsigned short value, size_t count, void *) {
+  if (count && dst && enter() && ok())
+    check(drv().cuMemsetD16(reinterpret_cast<CUdeviceptr>(dst), value, count),
+          "cuMemsetD16");
+}
+
+void mgpuSetDefaultDevice(int32_t) {}
+
+//===----------------------------------------------------------------------===//
+// Kernel launchers.
+//===----------------------------------------------------------------------===//
+
+void parsimony_gpu_sgemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K,
+                                 float alpha, const float *A, int64_t lda,
+                                 int64_t strideA, int32_t transA,
+                                 const float *B, int64_t ldb, int64_t strideB,
+                                 int32_t transB, float beta, float *C,
+                                 int64_t ldc, int64_t strideC) {
+  if (batch <= 0 || M <= 0 || N <= 0)
+    return;
+  if (M > 8) {
+    launch("parsimony_gpu_sgemm_tiled", {ceilDiv(N, 64), ceilDiv(M, 64), batch},
+           M, N, K, alpha, A, lda, strideA, transA, B, ldb, strideB, transB,
+           beta, C, ldc, strideC);
+    return;
+  }
+  if (transB) {
+    launch("parsimony_gpu_sgemm_rows_nk", {ceilDiv(N, 8), M, batch}, M, N, K,
+           alpha, A, lda, strideA, transA, B, ldb, strideB, beta, C, ldc,
+           strideC);
+    return;
+  }
+  if (beta != 1.0f)
+    launch("parsimony_gpu_scale", {ceilDiv(M * N, 256), batch}, C, M, N, ldc,
+           strideC, beta);
+  if (K <= 0)
+    return;
+  int64_t chunks = std::clamp<int64_t>(ceilDiv(1024, ceilDiv(N, 256) * batch),
+                                       1, std::max<int64_t>(K / 32, 1));
+  int64_t kChunk = ceilDiv(K, chunks);
+  launch("parsimony_gpu_sgemm_rows",
+         {ceilDiv(N, 256), ceilDiv(K, kChunk), batch}, M, N, K, alpha, A, lda,
+         strideA, transA, B, ldb, strideB, transB, C, ldc, strideC, kChunk);
+}
+
+void parsimony_gpu_topk_activation_f32(const float *in, float *out,
+                                       int64_t outer, int64_t axis,
+                                       int64_t inner, int64_t k,
+                                       int32_t /*approx*/,
+                                       float /*recall_target*/) {
+  // The radix select is exact, which satisfies any recall target.
+  if (outer <= 0 || axis <= 0 || inner <= 0)
+    return;
+  launch("parsimony_gpu_topk_activation", {outer * inner}, in, out, outer, axis,
+         inner, k);
+}
+
+void parsimony_gpu_sparse_matmul_f32(const float *in, int64_t T, int64_t K,
+                                     int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                     float *out) {
+  if (T <= 0 || N <= 0)
+    return;
+  sparseRows(in, T, WEIGHT(weight, K, N), nullptr, out);
+}
+
+void parsimony_gpu_support_matmul_f32(const float *in, int64_t T, int64_t K,
+                                      int64_t N,
+                                      PARSIMONY_WEIGHT_PARAMS(weight),
+                                      const void *support, int32_t support_i64,
+                                      int64_t S, int32_t side, float *out) {
+  if (T <= 0)
+    return;
+  Weight w = WEIGHT(weight, K, N);
+  if (side == 0)
+    launch("parsimony_gpu_support_out", {ceilDiv(S, 8), T}, in, T, w, support,
+           support_i64, S, out);
+  else
+    launch("parsimony_gpu_support_in", {ceilDiv(N, 256), T}, in, T, w, support,
+           support_i64, S, out);
+}
+
+void parsimony_gpu_predict_support_f32(const float *x, int64_t T, int64_t K,
+                                       int64_t N,
+                                       PARSIMONY_WEIGHT_PARAMS(weight),
+                                       const float *factor, int64_t rank,
+                                       const float *bias, int64_t k, void *out,
+                                       int32_t out_i64) {
+  if (T <= 0 || k <= 0)
+    return;
+  Scratch scratch;
+  float *scores = scratch.get<float>(T * N);
+  if (factor) {
+    float *mid = scratch.get<float>(T * rank);
+    if (!scratch.valid())
+      return;
+    matmul(x, T, WEIGHT(weight, K, rank), nullptr, mid);
+    parsimony_gpu_sgemm_batched(1, T, N, rank, 1.0f, mid, rank, 0, 0, factor, N,
+                                0, 0, 0.0f, scores, N, 0);
+    if (bias)
+      launch("parsimony_gpu_add_bias", {ceilDiv(T * N, 256)}, scores, T, N,
+             bias);
+  } else {
+    if (!scratch.valid())
+      return;
+    matmul(x, T, WEIGHT(weight, K, N), bias, scores);
+  }
+  launch("parsimony_gpu_topk_indices", {T}, static_cast<const float *>(scores),
+         N, k, out, out_i64);
+}
+
+void parsimony_gpu_sparse_ffn_f32(
+    const float *x, int64_t T, int64_t D, int64_t F,
+    PARSIMONY_WEIGHT_PARAMS(up), const float *up_bias,
+    PARSIMONY_WEIGHT_PARAMS(gate), PARSIMONY_WEIGHT_PARAMS(down),
+    const float *down_bias, const void *support, int32_t support_i64, int64_t S,
+    int64_t support_block, int32_t activation, int64_t topk, float *y) {
+  if (T <= 0 || D <= 0)
+    return;
+  Scratch scratch;
+  float *h = scratch.get<float>(T * F);
+  int64_t block = std::max<int64_t>(support_block, 1);
+  uint8_t *mask =
+      support ? scratch.get<uint8_t>(ceilDiv(T, block) * F) : nullptr;
+  if (!scratch.valid())
+    return;
+  if (mask) {
+    if (!check(drv().cuMemsetD8(reinterpret_cast<CUdeviceptr>(mask), 0,
+                                size_t(ceilDiv(T, block) * F)),
+               "cuMemsetD8"))
+      return;
+    launch("parsimony_gpu_support_mask", {ceilDiv(T * S, 256)}, support,
+           support_i64, T, S, F, block, mask);
+  }
+  Weight upW = WEIGHT(up, D, F), gateW = WEIGHT(gate, D, F);
+  int32_t gated = gate_w != nullptr;
+  launch("parsimony_gpu_ffn_hidden", {ceilDiv(F, 8)}, x, T, upW, up_bias, gateW,
+         gated, static_cast<const uint8_t *>(mask), block, activation, h);
+  if (topk > 0 && topk < F)
+    launch("parsimony_gpu_topk_rows", {T}, h, F, topk);
+  sparseRows(h, T, WEIGHT(down, F, D), down_bias, y);
+}
+
+void parsimony_gpu_route_f32(const float *x, int64_t T, int64_t D,
+                             const float *router_w, const float *router_b,
+                             int64_t E, int64_t k, int32_t normalize,
+                             float *gates, void *experts, int32_t experts_i64) {
+  if (T <= 0 || E <= 0)
+    return;
+  Scratch scratch;
+  float *p = scratch.get<float>(T * E);
+  if (!scratch.valid())
+    return;
+  launch("parsimony_gpu_route", {T}, x, D, router_w, router_b, E, k, normalize,
+         gates, experts, experts_i64, p);
+}
+
+void parsimony_gpu_dispatch_f32(const float *x, int64_t T, int64_t D,
+                                const void *experts, int32_t experts_i64,
+                                int64_t k, int64_t E, int32_t mode,
+                                int64_t capacity, float *rows, int64_t R,
+                                int64_t *offsets, int64_t *sizes,
+                                int64_t *slots) {
+  if (E <= 0)
+    return;
+  Scratch scratch;
+  int64_t *rowSource = scratch.get<int64_t>(R);
+  if (!scratch.valid())
+    return;
+  Dim3 one;
+  launch("parsimony_gpu_dispatch_plan", one, experts, experts_i64, T, k, E,
+         mode, capacity, R, offsets, sizes, slots, rowSource);
+  launch("parsimony_gpu_gather_rows", {ceilDiv(R * D, 256)}, x, D,
+         static_cast<const int64_t *>(rowSource), R, rows);
+}
+
+void parsimony_gpu_expert_ffn_f32(
+    const float *rows, int64_t R, int64_t D, const int64_t *offsets,
+    const int64_t *sizes, int64_t E, int64_t F, PARSIMONY_WEIGHT_PARAMS(fc1),
+    const float *fc1_bias, PARSIMONY_WEIGHT_PARAMS(fc2), const float *fc2_bias,
+    PARSIMONY_WEIGHT_PARAMS(fc3), const float *fc3_bias, int32_t activation,
+    int32_t swiglu_fusion, float alpha, float beta, float swiglu_limit,
+    float *out) {
+  if (R <= 0 || D <= 0)
+    return;
+  bool fused = activation == 6 && (swiglu_fusion == 1 || swiglu_fusion == 2);
+  Scratch scratch;
+  int64_t *rowExpert = scratch.get<int64_t>(R);
+  float *hidden = scratch.get<float>(R * F);
+  if (!scratch.valid())
+    return;
+  launch("parsimony_gpu_row_experts", {ceilDiv(R, 256)}, offsets, sizes, E, R,
+         rowExpert);
+  Weight fc1 = WEIGHT(fc1, D, fused ? 2 * F : F);
+  Weight fc3 = WEIGHT(fc3, D, F);
+  int32_t hasFc3 = fc3_w != nullptr && !fused;
+  launch("parsimony_gpu_expert_hidden", {ceilDiv(F, 256), R}, rows, D,
+         static_cast<const int64_t *>(rowExpert), F, fc1, fc1_bias, fc3, hasFc3,
+         fc3_bias, activation, swiglu_fusion, alpha, beta, swiglu_limit,
+         hidden);
+  launch("parsimony_gpu_expert_out", {ceilDiv(D, 256), R},
+         static_cast<const float *>(hidden), F,
+         static_cast<const int64_t *>(rowExpert), WEIGHT(fc2, F, D), fc2_bias,
+         out);
+}
+
+void parsimony_gpu_combine_f32(const float *expert_out, int64_t R, int64_t D,
+                               const void *slots, int32_t slots_i64, int64_t T,
+                               int64_t k, const float *gates, float *out) {
+  if (T <= 0 || D <= 0)
+    return;
+  launch("parsimony_gpu_combine", {ceilDiv(T * D, 256)}, expert_out, R, D,
+         slots, slots_i64, T, k, gates, out);
+}
+
+} // extern "C"
