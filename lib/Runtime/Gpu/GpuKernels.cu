@@ -135,6 +135,7 @@ struct TopkShared {
   uint32_t hist[256];
   uint32_t prefix, mask, remaining;
   uint32_t chunkCount[kBlock];
+  uint32_t warpTotals[kBlock / 32];
 };
 
 __device__ void blockTopkCut(const float *row, i64 n, i64 stride, i64 k,
@@ -157,17 +158,31 @@ __device__ void blockTopkCut(const float *row, i64 n, i64 stride, i64 k,
         atomicAdd(&sh.hist[(key >> shift) & 255u], 1u);
     }
     __syncthreads();
-    if (tid == 0) {
-      uint32_t remaining = sh.remaining, above = 0;
-      int d = 255;
-      for (; d > 0; --d) {
-        if (above + sh.hist[d] >= remaining)
-          break;
-        above += sh.hist[d];
+    // Warp 0 finds the digit: lane l owns bins [8l, 8l + 8); a suffix scan
+    // over lanes gives the count above each lane's bins.
+    if (tid < 32) {
+      uint32_t remaining = sh.remaining;
+      uint32_t own = 0;
+      for (int i = 0; i < 8; ++i)
+        own += sh.hist[8 * tid + i];
+      uint32_t suffix = own;
+      for (int o = 1; o < 32; o <<= 1) {
+        uint32_t v = __shfl_down_sync(0xffffffffu, suffix, o);
+        if (tid + o < 32)
+          suffix += v;
       }
-      sh.remaining = remaining - above;
-      sh.prefix = prefix | ((uint32_t)d << shift);
-      sh.mask = mask | (255u << shift);
+      uint32_t above = suffix - own;
+      if (above < remaining && remaining <= suffix) {
+        int d = 8 * tid + 7;
+        for (; d > 8 * tid; --d) {
+          if (above + sh.hist[d] >= remaining)
+            break;
+          above += sh.hist[d];
+        }
+        sh.remaining = remaining - above;
+        sh.prefix = prefix | ((uint32_t)d << shift);
+        sh.mask = mask | (255u << shift);
+      }
     }
     __syncthreads();
   }
@@ -185,18 +200,82 @@ __device__ __forceinline__ bool selected(uint32_t key, uint32_t cut,
   return false;
 }
 
-/// Exclusive prefix sums of sh.chunkCount (one entry per thread).
+/// Exclusive prefix sums of sh.chunkCount (one entry per thread): warp
+/// scans by shuffles, then a scan of the warp totals.
 __device__ void blockExclusiveScan(TopkShared &sh) {
   __syncthreads();
-  if (threadIdx.x == 0) {
-    uint32_t run = 0;
-    for (int i = 0; i < (int)blockDim.x; ++i) {
-      uint32_t c = sh.chunkCount[i];
-      sh.chunkCount[i] = run;
-      run += c;
+  int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  uint32_t own = sh.chunkCount[tid], inclusive = own;
+  for (int o = 1; o < 32; o <<= 1) {
+    uint32_t v = __shfl_up_sync(0xffffffffu, inclusive, o);
+    if (lane >= o)
+      inclusive += v;
+  }
+  if (lane == 31)
+    sh.warpTotals[warp] = inclusive;
+  __syncthreads();
+  if (warp == 0) {
+    int warps = blockDim.x / 32;
+    uint32_t total = lane < warps ? sh.warpTotals[lane] : 0, scan = total;
+    for (int o = 1; o < 32; o <<= 1) {
+      uint32_t v = __shfl_up_sync(0xffffffffu, scan, o);
+      if (lane >= o)
+        scan += v;
     }
+    if (lane < warps)
+      sh.warpTotals[lane] = scan - total;
   }
   __syncthreads();
+  sh.chunkCount[tid] = inclusive - own + sh.warpTotals[warp];
+  __syncthreads();
+}
+
+/// One lane's share of x . W(:, n) over k (the caller reduces the warp).
+/// Neuron-major f32, int8 and int4 (per-channel) weights read 16 or 4
+/// bytes per lane and step; other formats element by element.
+__device__ __forceinline__ float laneDot(const float *x, const Weight &w,
+                                         i64 n, int lane) {
+  i64 K = w.K;
+  bool vector = w.layout == 1 && (K & 3) == 0 &&
+                ((uintptr_t)x & 15) == 0 && ((uintptr_t)w.w & 15) == 0;
+  bool perChannel = !(w.group > 0 && K % w.group == 0);
+  float acc = 0.0f;
+  if (vector && w.bits == 32) {
+    const float4 *row = reinterpret_cast<const float4 *>(
+        static_cast<const float *>(w.w) + n * K);
+    const float4 *xv = reinterpret_cast<const float4 *>(x);
+    for (i64 i = lane; i < K / 4; i += 32) {
+      float4 a = __ldg(row + i), b = xv[i];
+      acc = fmaf(a.x, b.x, fmaf(a.y, b.y, fmaf(a.z, b.z, fmaf(a.w, b.w, acc))));
+    }
+    return acc;
+  }
+  if (vector && perChannel && (w.bits == 8 || w.bits == 4)) {
+    const char4 *row = reinterpret_cast<const char4 *>(
+        static_cast<const int8_t *>(w.w) + n * K);
+    const float4 *xv = reinterpret_cast<const float4 *>(x);
+    bool nibble = w.bits == 4;
+    for (i64 i = lane; i < K / 4; i += 32) {
+      char4 q = __ldg(row + i);
+      float4 b = xv[i];
+      int q0 = q.x, q1 = q.y, q2 = q.z, q3 = q.w;
+      if (nibble) {
+        q0 = (int)(int8_t)(q0 << 4) >> 4;
+        q1 = (int)(int8_t)(q1 << 4) >> 4;
+        q2 = (int)(int8_t)(q2 << 4) >> 4;
+        q3 = (int)(int8_t)(q3 << 4) >> 4;
+      }
+      acc = fmaf((float)q0, b.x,
+                 fmaf((float)q1, b.y, fmaf((float)q2, b.z, fmaf((float)q3, b.w, acc))));
+    }
+    float scale = w.scalesF16
+                      ? halfToFloat(static_cast<const uint16_t *>(w.scales)[n])
+                      : static_cast<const float *>(w.scales)[n];
+    return acc * scale;
+  }
+  for (i64 k = lane; k < K; k += 32)
+    acc = fmaf(x[k], weightAt(w, k, n), acc);
+  return acc;
 }
 
 } // namespace
@@ -348,11 +427,7 @@ __global__ void __launch_bounds__(256)
   i64 t = blockIdx.y;
   if (n >= w.N)
     return;
-  const float *x = in + t * w.K;
-  float acc = 0.0f;
-  for (i64 k = lane; k < w.K; k += 32)
-    acc = fmaf(x[k], weightAt(w, k, n), acc);
-  acc = warpSum(acc);
+  float acc = warpSum(laneDot(in + t * w.K, w, n, lane));
   if (lane == 0)
     out[t * w.N + n] = acc + (bias ? bias[n] : 0.0f);
 }
@@ -544,16 +619,8 @@ __global__ void __launch_bounds__(256)
       continue;
     }
     const float *xt = x + t * D;
-    float u = 0.0f, g = 0.0f;
-    for (i64 k = lane; k < D; k += 32) {
-      float xv = xt[k];
-      u = fmaf(xv, weightAt(up, k, f), u);
-      if (gated)
-        g = fmaf(xv, weightAt(gate, k, f), g);
-    }
-    u = warpSum(u);
-    if (gated)
-      g = warpSum(g);
+    float u = warpSum(laneDot(xt, up, f, lane));
+    float g = gated ? warpSum(laneDot(xt, gate, f, lane)) : 0.0f;
     if (lane == 0) {
       u += upBias ? upBias[f] : 0.0f;
       h[t * F + f] = gated ? activate(activation, g) * u : activate(activation, u);
@@ -573,11 +640,8 @@ __global__ void __launch_bounds__(256)
   if (s >= S)
     return;
   i64 n = loadIndex(support, i64Flag, t * S + s);
-  float acc = 0.0f;
-  if (n >= 0 && n < w.N)
-    for (i64 k = lane; k < w.K; k += 32)
-      acc = fmaf(in[t * w.K + k], weightAt(w, k, n), acc);
-  acc = warpSum(acc);
+  float acc =
+      n >= 0 && n < w.N ? warpSum(laneDot(in + t * w.K, w, n, lane)) : 0.0f;
   if (lane == 0)
     out[t * S + s] = acc;
 }
@@ -687,6 +751,8 @@ __global__ void parsimony_gpu_dispatch_plan(const void *experts,
                                             i64 E, int mode, i64 capacity,
                                             i64 R, i64 *offsets, i64 *sizes,
                                             i64 *slots, i64 *rowSource) {
+  if (threadIdx.x != 0 || blockIdx.x != 0)
+    return; // sequential by definition (token order)
   bool dropless = mode == 0;
   i64 C = capacity > 0 ? capacity : 0;
   for (i64 e = 0; e < E; ++e)

@@ -418,7 +418,7 @@ void *parsimony_gpu_constant(const void *host, int64_t bytes) {
 void *mgpuModuleLoad(void *data, size_t /*size*/) {
   // Runs from the model library's constructor: on failure record it, so
   // the first run reports it.
-  if (!initialise())
+  if (!enter())
     return nullptr;
   CUmodule module = nullptr;
   CUresult r = drv().cuModuleLoadData(&module, data);

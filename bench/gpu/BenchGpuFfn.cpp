@@ -1,0 +1,184 @@
+//===- BenchGpuFfn.cpp - GPU sparse-FFN decode benchmark ------------------===//
+//
+//   parsimony-bench-gpu [--layers 12] [--d 768] [--ff 3072] [--k 128]
+//                       [--iters 200]
+//
+// A stack of ReLU FFN layers at one token (decode), weights far above the
+// GPU's L2 with the default 12 layers (226 MB f32), run through the GPU
+// runtime's kernels (the same launchers compiled models call):
+//   dense    up GEMV + ReLU + activation-sparse down (parsimony_gpu_sparse_ffn
+//            without top-k; ReLU zeros are skipped)
+//   exact    the same with Top-k 128 (the down projection reads 128 rows)
+//   int8     predicted support: int8 predictor GEMV, top-k 128, then only
+//            the 128 chosen up columns and down rows
+//   int4     the same with an int4 predictor (stored one value per byte)
+// and a device-to-device copy as the bandwidth reference. Prints one line
+// per mode: ms per token (all layers), bytes the kernels must read, and
+// GB/s = bytes / time. Timings are host wall-clock over `iters` tokens
+// with one synchronisation at the end, so they include launch overhead.
+//
+//===----------------------------------------------------------------------===//
+
+#include "parsimony/Runtime/GpuRuntime.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+extern "C" {
+void *mgpuMemAlloc(uint64_t, void *, bool);
+void mgpuMemcpy(void *, void *, size_t, void *);
+}
+
+namespace {
+
+void *upload(const void *host, size_t bytes) {
+  void *device = mgpuMemAlloc(bytes, nullptr, false);
+  mgpuMemcpy(device, const_cast<void *>(host), bytes, nullptr);
+  return device;
+}
+
+struct Layer {
+  void *upNk, *downKn;                     // f32 [F, D] both (neuron-major)
+  void *pred8, *pred4, *scales8, *scales4; // [F, D] int8 / int4-in-int8
+};
+
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  int64_t L = 12, D = 768, F = 3072, K = 128, iters = 200;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    int64_t v = std::atoll(argv[i + 1]);
+    if (a == "--layers")
+      L = v;
+    else if (a == "--d")
+      D = v;
+    else if (a == "--ff")
+      F = v;
+    else if (a == "--k")
+      K = v;
+    else if (a == "--iters")
+      iters = v;
+  }
+  if (parsimony_gpu_begin_run()) {
+    std::printf("skipped: no GPU (%s)\n", parsimony_gpu_last_error());
+    return 0;
+  }
+  std::mt19937 rng(0);
+  std::normal_distribution<float> normal(0.0f, 1.0f / std::sqrt(float(D)));
+  std::vector<Layer> layers(L);
+  std::vector<float> w(static_cast<size_t>(F * D));
+  std::vector<int8_t> q(static_cast<size_t>(F * D));
+  std::vector<float> s(static_cast<size_t>(F));
+  for (Layer &layer : layers) {
+    for (float &v : w)
+      v = normal(rng);
+    layer.upNk = upload(w.data(), w.size() * 4);
+    // Predictors from the up weights: symmetric per neuron.
+    for (int bits : {8, 4}) {
+      float qmax = bits == 8 ? 127.0f : 7.0f;
+      for (int64_t f = 0; f < F; ++f) {
+        float m = 0;
+        for (int64_t d = 0; d < D; ++d)
+          m = std::max(m, std::fabs(w[f * D + d]));
+        s[f] = m > 0 ? m / qmax : 1.0f;
+        for (int64_t d = 0; d < D; ++d)
+          q[f * D + d] = int8_t(std::lrint(w[f * D + d] / s[f]));
+      }
+      (bits == 8 ? layer.pred8 : layer.pred4) = upload(q.data(), q.size());
+      (bits == 8 ? layer.scales8 : layer.scales4) =
+          upload(s.data(), s.size() * 4);
+    }
+    for (float &v : w)
+      v = normal(rng);
+    layer.downKn = upload(w.data(), w.size() * 4);
+  }
+  std::vector<float> x(static_cast<size_t>(D));
+  for (float &v : x)
+    v = normal(rng) * std::sqrt(float(D));
+  float *act[2] = {static_cast<float *>(upload(x.data(), x.size() * 4)),
+                   static_cast<float *>(upload(x.data(), x.size() * 4))};
+  int64_t *support =
+      static_cast<int64_t *>(mgpuMemAlloc(size_t(K) * 8, nullptr, false));
+  if (parsimony_gpu_end_run()) {
+    std::printf("error: %s\n", parsimony_gpu_last_error());
+    return 1;
+  }
+
+  auto token = [&](const std::string &mode) {
+    for (int64_t l = 0; l < L; ++l) {
+      const Layer &ly = layers[size_t(l)];
+      float *in = act[l % 2], *out = act[(l + 1) % 2];
+      if (mode == "dense" || mode == "exact") {
+        parsimony_gpu_sparse_ffn_f32(
+            in, 1, D, F, ly.upNk, nullptr, 1, 32, 0, 0, nullptr, nullptr,
+            nullptr, 0, 32, 0, 0, ly.downKn, nullptr, 0, 32, 0, 0, nullptr,
+            nullptr, 1, 0, 1, /*relu*/ 1, mode == "exact" ? K : 0, out);
+      } else {
+        bool i8 = mode == "int8";
+        parsimony_gpu_predict_support_f32(
+            in, 1, D, F, i8 ? ly.pred8 : ly.pred4, i8 ? ly.scales8 : ly.scales4,
+            1, i8 ? 8 : 4, 0, 0, nullptr, 0, nullptr, K, support, 1);
+        parsimony_gpu_sparse_ffn_f32(in, 1, D, F, ly.upNk, nullptr, 1, 32, 0, 0,
+                                     nullptr, nullptr, nullptr, 0, 32, 0, 0,
+                                     ly.downKn, nullptr, 0, 32, 0, 0, nullptr,
+                                     support, 1, K, 1, /*relu*/ 1, 0, out);
+      }
+    }
+  };
+  // Bytes each mode must read per token (weights; activations are tiny).
+  double fullLayer = 2.0 * double(F) * double(D) * 4;
+  double relu = 0.5; // ReLU of a symmetric pre-activation keeps about half
+  double bytes[] = {
+      L * (F * D * 4.0 + relu * F * D * 4.0),           // dense (ReLU rows)
+      L * (F * D * 4.0 + K * D * 4.0),                  // exact top-k
+      L * (F * D * 1.0 + F * 4.0 + 2.0 * K * D * 4.0),  // int8 predictor
+      L * (F * D * 1.0 + F * 4.0 + 2.0 * K * D * 4.0)}; // int4 (byte each)
+  (void)fullLayer;
+  const char *modes[] = {"dense", "exact", "int8", "int4"};
+
+  // The bandwidth reference: a device-to-device copy of 1 GiB.
+  size_t copyBytes = size_t(1) << 30;
+  void *a = mgpuMemAlloc(copyBytes, nullptr, false);
+  void *b = mgpuMemAlloc(copyBytes, nullptr, false);
+  parsimony_gpu_begin_run();
+  mgpuMemcpy(b, a, copyBytes, nullptr);
+  double t0 = now();
+  for (int i = 0; i < 5; ++i)
+    mgpuMemcpy(b, a, copyBytes, nullptr);
+  parsimony_gpu_end_run();
+  double copyGBs = 5.0 * 2.0 * double(copyBytes) / (now() - t0) / 1e9;
+  std::printf("device copy: %.0f GB/s (read + write)\n", copyGBs);
+  std::printf("layers %lld, d %lld, ff %lld, k %lld, %lld tokens per mode\n",
+              (long long)L, (long long)D, (long long)F, (long long)K,
+              (long long)iters);
+  for (int m = 0; m < 4; ++m) {
+    parsimony_gpu_begin_run();
+    for (int i = 0; i < 5; ++i)
+      token(modes[m]);
+    parsimony_gpu_end_run();
+    double start = now();
+    for (int64_t i = 0; i < iters; ++i)
+      token(modes[m]);
+    if (parsimony_gpu_end_run()) {
+      std::printf("error: %s\n", parsimony_gpu_last_error());
+      return 1;
+    }
+    double ms = (now() - start) * 1e3 / double(iters);
+    std::printf("%-6s %8.4f ms/token  %7.1f MB read  %7.1f GB/s\n", modes[m],
+                ms, bytes[m] / 1e6, bytes[m] / (ms * 1e-3) / 1e9);
+  }
+  return 0;
+}
