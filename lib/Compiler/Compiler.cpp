@@ -613,6 +613,17 @@ std::string parsimony::generateHeader(const ModelSignature &signature,
   os << "const parsimony_model_info *parsimony_model_v1_info(void);\n";
   os << "int32_t parsimony_model_v1_run(const void *const *inputs,\n"
         "                               void *const *outputs);\n\n";
+  os << "/* Activation-sparsity profiling (docs/abi.md). begin clears the\n"
+        "   records and turns profiling on for this library; every run "
+        "then\n"
+        "   records per-layer figures; report writes them as JSON to\n"
+        "   buffer[0, size) (NUL-terminated, truncated) and returns the "
+        "full\n"
+        "   length; end turns profiling off. */\n";
+  os << "void parsimony_model_v1_profile_begin(void);\n";
+  os << "int64_t parsimony_model_v1_profile_report(char *buffer, int64_t "
+        "size);\n";
+  os << "void parsimony_model_v1_profile_end(void);\n\n";
   os << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << guard << " */\n";
   return h;
 }
@@ -630,6 +641,12 @@ static std::string generateWrapper(const ModelSignature &signature,
   for (size_t i = 0; i < numArgs; ++i)
     os << (i ? ", " : "") << "void *";
   os << ");\n\n";
+  // The runtime's profiling registry (parsimony/Runtime/Profile.h), linked
+  // in from the runtime archive.
+  os << "extern void parsimony_profile_enable(int32_t on);\n"
+        "extern void parsimony_profile_run_begin(void);\n"
+        "extern int64_t parsimony_profile_report(char *buffer, int64_t "
+        "size);\n\n";
   auto emitInfos = [&](StringRef kind,
                        const std::vector<TensorSignature> &tensors) {
     for (auto [i, t] : llvm::enumerate(tensors)) {
@@ -665,8 +682,8 @@ static std::string generateWrapper(const ModelSignature &signature,
   os << "const parsimony_model_info *" << name
      << "_info(void) { return &parsimony__model; }\n\n";
   os << "int32_t " << name
-     << "_run(const void *const *inputs, void *const *outputs) {\n  " << name
-     << "_entry(";
+     << "_run(const void *const *inputs, void *const *outputs) {\n"
+     << "  parsimony_profile_run_begin();\n  " << name << "_entry(";
   size_t arg = 0;
   for (size_t i = 0; i < signature.inputs.size(); ++i)
     os << (arg++ ? ", " : "") << "(void *)inputs[" << i << "]";
@@ -681,7 +698,7 @@ static std::string generateWrapper(const ModelSignature &signature,
   for (const TensorSignature &t : signature.outputs)
     os << (arg++ ? ", " : "") << cType(t.dtype) << " *"
        << identifier(t.name, "output");
-  os << ") {\n  " << name << "_entry(";
+  os << ") {\n  parsimony_profile_run_begin();\n  " << name << "_entry(";
   arg = 0;
   for (const TensorSignature &t : signature.inputs)
     os << (arg++ ? ", " : "") << "(void *)" << identifier(t.name, "input");
@@ -693,6 +710,13 @@ static std::string generateWrapper(const ModelSignature &signature,
   os << "int32_t parsimony_model_v1_run(const void *const *inputs,\n"
         "                               void *const *outputs) {\n  return "
      << name << "_run(inputs, outputs);\n}\n";
+  os << "void parsimony_model_v1_profile_begin(void) {\n"
+        "  parsimony_profile_enable(1);\n}\n"
+        "int64_t parsimony_model_v1_profile_report(char *buffer, int64_t "
+        "size) {\n"
+        "  return parsimony_profile_report(buffer, size);\n}\n"
+        "void parsimony_model_v1_profile_end(void) {\n"
+        "  parsimony_profile_enable(0);\n}\n";
   return c;
 }
 
