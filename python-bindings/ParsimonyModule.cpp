@@ -165,6 +165,19 @@ public:
   /// as new arrays. Inputs must already have the exact dtype and shape and
   /// be C-contiguous: they are passed to the model without a copy.
   py::list run(const py::sequence &args) {
+    return execute(args, /*report=*/nullptr);
+  }
+
+  /// Runs once with sparsity profiling on; returns (outputs, JSON report).
+  py::tuple profile(const py::sequence &args) {
+    std::string report;
+    py::list results = execute(args, &report);
+    return py::make_tuple(results, report);
+  }
+
+private:
+  /// Runs on `args` (plain run, or a profiled one when `report` is set).
+  py::list execute(const py::sequence &args, std::string *report) {
     if (args.size() != inputs.size())
       throw py::value_error("the model takes " + std::to_string(inputs.size()) +
                             " inputs, got " + std::to_string(args.size()));
@@ -207,17 +220,22 @@ public:
       results.append(array);
     }
     ParsimonyStatus status;
-    CString error;
+    CString error, text;
     {
       py::gil_scoped_release release;
-      status = parsimonyModelRun(handle, inputPointers.data(),
-                                 outputPointers.data(), &error.data);
+      status = report
+                   ? parsimonyModelProfileSparsity(handle, inputPointers.data(),
+                                                   outputPointers.data(),
+                                                   &text.data, &error.data)
+                   : parsimonyModelRun(handle, inputPointers.data(),
+                                       outputPointers.data(), &error.data);
     }
     check(status, error);
+    if (report)
+      *report = text.data ? text.data : "";
     return results;
   }
 
-private:
   static TensorDesc describe(const ParsimonyTensorInfo &info) {
     TensorDesc t;
     t.name = info.name ? info.name : "";
@@ -391,7 +409,10 @@ PYBIND11_MODULE(_parsimony, m) {
                              "[(name, abi dtype, shape)] of the outputs")
       .def("run", &Model::run, py::arg("inputs"),
            "Runs on one array per input (exact dtype and shape, "
-           "C-contiguous; not copied) and returns new output arrays.");
+           "C-contiguous; not copied) and returns new output arrays.")
+      .def("profile", &Model::profile, py::arg("inputs"),
+           "Runs once as run() does with sparsity profiling on; returns "
+           "(outputs, JSON report).");
 
   m.def("dtype_name", [](int32_t dtype) {
     return std::string(parsimonyDTypeGetName(dtype));

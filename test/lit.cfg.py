@@ -47,5 +47,11 @@ if os.path.isdir(ort_package):
     config.available_features.add("ort")
 config.substitutions.append(("%ort_run", "node " + ort_driver))
 
-if os.path.exists("/usr/local/cuda/bin/ptxas"):
+# The GPU target: built when the CUDA toolkit was found (lib/Runtime/Gpu);
+# ptxas validates the PTX it produces.
+ptxas = os.path.join(config.parsimony_cuda_path, "bin", "ptxas")
+if os.path.exists(ptxas):
     config.available_features.add("ptxas")
+config.substitutions.append(("%ptxas", ptxas))
+if config.parsimony_enable_gpu:
+    config.available_features.add("gpu-target")

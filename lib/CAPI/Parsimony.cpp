@@ -647,20 +647,21 @@ ParsimonyStatus parsimonyModelGetOutput(const ParsimonyModel *model,
   return PARSIMONY_STATUS_OK;
 }
 
-ParsimonyStatus parsimonyModelRun(const ParsimonyModel *model,
-                                  const void *const *inputs,
-                                  void *const *outputs, char **error) {
+namespace {
+/// Checks the model and the buffer arrays of a run; "" when they are fine.
+std::string checkRunArguments(const ParsimonyModel *model,
+                              const void *const *inputs, void *const *outputs,
+                              llvm::StringRef function) {
   if (!model || !model->library)
-    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
-                "error: parsimonyModelRun: no model", error);
+    return ("error: " + function + ": no model").str();
   auto check = [&](const std::vector<OwnedTensorInfo> &tensors,
                    const void *const *pointers,
                    llvm::StringRef kind) -> std::string {
     if (!tensors.empty() && !pointers)
-      return ("error: parsimonyModelRun: no " + kind + " pointers").str();
+      return ("error: " + function + ": no " + kind + " pointers").str();
     for (auto [i, t] : llvm::enumerate(tensors))
       if (!pointers[i] && t.numBytes > 0)
-        return ("error: parsimonyModelRun: " + kind + " '" + t.name +
+        return ("error: " + function + ": " + kind + " '" + t.name +
                 "' has no buffer")
             .str();
     return {};
@@ -668,10 +669,47 @@ ParsimonyStatus parsimonyModelRun(const ParsimonyModel *model,
   std::string message = check(model->inputs, inputs, "input");
   if (message.empty())
     message = check(model->outputs, outputs, "output");
+  return message;
+}
+} // namespace
+
+ParsimonyStatus parsimonyModelRun(const ParsimonyModel *model,
+                                  const void *const *inputs,
+                                  void *const *outputs, char **error) {
+  std::string message =
+      checkRunArguments(model, inputs, outputs, "parsimonyModelRun");
   if (!message.empty())
     return fail(PARSIMONY_STATUS_INVALID_ARGUMENT, message, error);
   if (int32_t rc = model->library->run(inputs, outputs))
     return fail(PARSIMONY_STATUS_RUNTIME_ERROR,
                 "error: " + model->library->describeFailure(rc), error);
+  return succeed(error);
+}
+
+ParsimonyStatus parsimonyModelProfileSparsity(const ParsimonyModel *model,
+                                              const void *const *inputs,
+                                              void *const *outputs,
+                                              char **report, char **error) {
+  if (report)
+    *report = nullptr;
+  std::string message = checkRunArguments(model, inputs, outputs,
+                                          "parsimonyModelProfileSparsity");
+  if (message.empty() && !report)
+    message = "error: parsimonyModelProfileSparsity: report must not be NULL";
+  if (!message.empty())
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT, message, error);
+  if (!model->library->canProfile())
+    return fail(PARSIMONY_STATUS_UNSUPPORTED,
+                "error: the model library has no sparsity profiler "
+                "(parsimony_model_v1_profile_*); recompile it with this "
+                "version of Parsimony",
+                error);
+  std::string text;
+  if (int32_t rc = model->library->profile(inputs, outputs, text))
+    return fail(PARSIMONY_STATUS_RUNTIME_ERROR,
+                "error: the model returned " + std::to_string(rc), error);
+  *report = copyString(text);
+  if (!*report)
+    return fail(PARSIMONY_STATUS_RUNTIME_ERROR, "error: out of memory", error);
   return succeed(error);
 }

@@ -125,3 +125,9 @@ mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
   }
   return result;
 }
+
+bool parsimony::isCompileOptionGiven(StringRef name) {
+  auto registered = cl::getRegisteredOptions();
+  auto it = registered.find(name);
+  return it != registered.end() && it->second->getNumOccurrences() > 0;
+}

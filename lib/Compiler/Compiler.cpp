@@ -434,15 +434,18 @@ LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
 
 FailureOr<std::string> parsimony::extractGpuBinary(ModuleOp module) {
   SmallVector<gpu::BinaryOp> binaries(module.getOps<gpu::BinaryOp>());
+  Location loc = module.getLoc();
   if (binaries.empty())
-    return module.emitError("the model has no generated GPU kernels (all its "
-                            "work runs in the GPU runtime's kernel library)");
+    return emitError(loc, "the model has no generated GPU kernels: all its "
+                          "work runs in the GPU runtime's kernel library "
+                          "(lib/gpu/parsimony_gpu_kernels.ptx in the build "
+                          "tree)");
   if (binaries.size() != 1)
-    return module.emitError("expected one gpu.binary, found ")
+    return emitError(loc, "expected one gpu.binary, found ")
            << binaries.size();
   auto objects = binaries.front().getObjects();
   if (objects.size() != 1)
-    return module.emitError("expected one GPU object, found ")
+    return emitError(loc, "expected one GPU object, found ")
            << objects.size();
   return cast<gpu::ObjectAttr>(objects[0]).getObject().getValue().str();
 }
@@ -670,7 +673,18 @@ std::string parsimony::generateHeader(const ModelSignature &signature,
   os << "int32_t parsimony_model_v1_run(const void *const *inputs,\n"
         "                               void *const *outputs);\n";
   os << "/* Why the last failed run failed (\"\" after a successful one). */\n";
-  os << "const char *parsimony_model_v1_last_error(void);\n\n";
+  os << "const char *parsimony_model_v1_last_error(void);\n";
+          os << "/* Activation-sparsity profiling (docs/abi.md). begin clears the\n"
+        "   records and turns profiling on for this library; every run "
+        "then\n"
+        "   records per-layer figures; report writes them as JSON to\n"
+        "   buffer[0, size) (NUL-terminated, truncated) and returns the "
+        "full\n"
+        "   length; end turns profiling off. */\n";
+  os << "void parsimony_model_v1_profile_begin(void);\n";
+  os << "int64_t parsimony_model_v1_profile_report(char *buffer, int64_t "
+        "size);\n";
+  os << "void parsimony_model_v1_profile_end(void);\n\n";
   os << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << guard << " */\n";
   return h;
 }
@@ -699,6 +713,12 @@ static std::string generateWrapper(const ModelSignature &signature,
   for (size_t i = 0; i < numArgs; ++i)
     os << (i ? ", " : "") << "void *";
   os << ");\n\n";
+  // The runtime's profiling registry (parsimony/Runtime/Profile.h), linked
+  // in from the runtime archive.
+  os << "extern void parsimony_profile_enable(int32_t on);\n"
+        "extern void parsimony_profile_run_begin(void);\n"
+        "extern int64_t parsimony_profile_report(char *buffer, int64_t "
+        "size);\n\n";
   auto emitInfos = [&](StringRef kind,
                        const std::vector<TensorSignature> &tensors) {
     for (auto [i, t] : llvm::enumerate(tensors)) {
@@ -734,8 +754,8 @@ static std::string generateWrapper(const ModelSignature &signature,
   os << "const parsimony_model_info *" << name
      << "_info(void) { return &parsimony__model; }\n\n";
   os << "int32_t " << name
-     << "_run(const void *const *inputs, void *const *outputs) {\n  " << begin
-     << name << "_entry(";
+     << "_run(const void *const *inputs, void *const *outputs) {\n"
+     << "  parsimony_profile_run_begin();\n  " << begin << name << "_entry(";
   size_t arg = 0;
   for (size_t i = 0; i < signature.inputs.size(); ++i)
     os << (arg++ ? ", " : "") << "(void *)inputs[" << i << "]";
@@ -750,7 +770,8 @@ static std::string generateWrapper(const ModelSignature &signature,
   for (const TensorSignature &t : signature.outputs)
     os << (arg++ ? ", " : "") << cType(t.dtype) << " *"
        << identifier(t.name, "output");
-  os << ") {\n  " << begin << name << "_entry(";
+  os << ") {\n  parsimony_profile_run_begin();\n  " << begin << name
+     << "_entry(";
   arg = 0;
   for (const TensorSignature &t : signature.inputs)
     os << (arg++ ? ", " : "") << "(void *)" << identifier(t.name, "input");
@@ -764,6 +785,13 @@ static std::string generateWrapper(const ModelSignature &signature,
      << name << "_run(inputs, outputs);\n}\n";
   os << "const char *parsimony_model_v1_last_error(void) {\n  return "
      << (gpu ? "parsimony_gpu_last_error()" : "\"\"") << ";\n}\n";
+  os << "void parsimony_model_v1_profile_begin(void) {\n"
+        "  parsimony_profile_enable(1);\n}\n"
+        "int64_t parsimony_model_v1_profile_report(char *buffer, int64_t "
+        "size) {\n"
+        "  return parsimony_profile_report(buffer, size);\n}\n"
+        "void parsimony_model_v1_profile_end(void) {\n"
+        "  parsimony_profile_enable(0);\n}\n";
   return c;
 }
 

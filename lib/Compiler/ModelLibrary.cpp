@@ -75,6 +75,13 @@ std::unique_ptr<ModelLibrary> ModelLibrary::load(llvm::StringRef path,
             std::to_string(abi ? abi->abiVersion : 0) + ", expected 1";
     return nullptr;
   }
+  // Optional: the sparsity profiler.
+  library->profileBegin = reinterpret_cast<VoidFn>(
+      dlsym(library->handle, "parsimony_model_v1_profile_begin"));
+  library->profileReport = reinterpret_cast<ReportFn>(
+      dlsym(library->handle, "parsimony_model_v1_profile_report"));
+  library->profileEnd = reinterpret_cast<VoidFn>(
+      dlsym(library->handle, "parsimony_model_v1_profile_end"));
   library->signature.inputs = describe(abi->inputs, abi->numInputs);
   library->signature.outputs = describe(abi->outputs, abi->numOutputs);
   return library;
@@ -83,4 +90,23 @@ std::unique_ptr<ModelLibrary> ModelLibrary::load(llvm::StringRef path,
 ModelLibrary::~ModelLibrary() {
   if (handle)
     dlclose(handle);
+}
+
+int32_t ModelLibrary::profile(const void *const *inputs, void *const *outputs,
+                              std::string &report) const {
+  report.clear();
+  if (!canProfile())
+    return -1;
+  std::lock_guard<std::mutex> lock(profileMutex);
+  profileBegin();
+  int32_t rc = runFn(inputs, outputs);
+  if (rc == 0) {
+    int64_t length = profileReport(nullptr, 0);
+    std::string text(static_cast<size_t>(length) + 1, '\0');
+    profileReport(text.data(), length + 1);
+    text.resize(static_cast<size_t>(length));
+    report = std::move(text);
+  }
+  profileEnd();
+  return rc;
 }

@@ -31,6 +31,7 @@
 
 #include "parsimony/Runtime/Kernels.h"
 
+#include "ProfileInternal.h"
 #include "SpxKernelsInternal.h"
 #include "ThreadPool.h"
 
@@ -40,6 +41,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 using namespace parsimony::runtime;
 using namespace parsimony::runtime::spx;
@@ -686,6 +688,87 @@ void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
           });
 }
 
+//===----------------------------------------------------------------------===//
+// Sparsity profiling (only while parsimony_profile_enable is on).
+//===----------------------------------------------------------------------===//
+
+/// Nonzero entries of each of the T rows of v (row stride ld, n entries).
+std::vector<int64_t> countNonzeros(const float *v, int64_t ld, int64_t T,
+                                   int64_t n) {
+  std::vector<int64_t> nonzeros(size_t(std::max<int64_t>(T, 0)), 0);
+  for (int64_t t = 0; t < T; ++t) {
+    int64_t c = 0;
+    for (int64_t i = 0; i < n; ++i)
+      c += v[t * ld + i] != 0.0f;
+    nonzeros[t] = c;
+  }
+  return nonzeros;
+}
+
+/// Records a sparse_ffn call: the nonzeros of its hidden activation h
+/// [T, F] as computed and, with a support, each token's recall against the
+/// true top-k of the dense hidden activation: k = topk if set, else the
+/// support's width S; the true set is the k largest dense activations
+/// (ties to the lower index) that are nonzero, the predicted set the
+/// token's own valid support entries; recall = |predicted & true| / |true|
+/// (1 when the true set is empty).
+void profileSparseFFN(const float *x, int64_t T, int64_t D, int64_t F,
+                      const WeightView &up, const float *upBias,
+                      const WeightView &gate, const float *h,
+                      const void *support, bool supportI64, int64_t S,
+                      int32_t activation, int64_t topk) {
+  std::vector<int64_t> nonzeros = countNonzeros(h, F, T, F);
+  profile::DensitySample sample;
+  sample.kind = profile::Kind::SparseFFN;
+  sample.width = F;
+  sample.tokens = T;
+  sample.nonzeros = nonzeros.data();
+  sample.activation = activation;
+  sample.topk = topk > 0 ? topk : 0;
+  std::vector<double> recall;
+  if (support) {
+    // The dense hidden activation, as the exact kernel computes it.
+    std::vector<float> dense(size_t(T * F)), g;
+    denseMatmul(x, D, T, up, dense.data(), F);
+    if (gate.present()) {
+      g.resize(size_t(T * F));
+      denseMatmul(x, D, T, gate, g.data(), F);
+    }
+    int64_t k = std::min(F, topk > 0 ? topk : std::max<int64_t>(S, 0));
+    std::vector<int64_t> truth(size_t(std::max<int64_t>(k, 1)));
+    std::vector<uint8_t> predicted(static_cast<size_t>(F));
+    recall.resize(size_t(T));
+    for (int64_t t = 0; t < T; ++t) {
+      float *ht = dense.data() + t * F;
+      if (gate.present()) {
+        for (int64_t i = 0; i < F; ++i)
+          ht[i] = activate(activation, g[t * F + i]) *
+                  (ht[i] + (upBias ? upBias[i] : 0.0f));
+      } else {
+        biasActivate(activation, upBias, ht, F);
+      }
+      std::fill(predicted.begin(), predicted.end(), 0);
+      for (int64_t j = 0; j < S; ++j) {
+        int64_t idx = loadIndex(support, supportI64, t * S + j);
+        if (idx >= 0 && idx < F)
+          predicted[idx] = 1;
+      }
+      int64_t m = topkIndices(ht, F, k, truth.data());
+      int64_t relevant = 0, hit = 0;
+      for (int64_t j = 0; j < m; ++j) {
+        if (ht[truth[j]] == 0.0f)
+          continue;
+        ++relevant;
+        hit += predicted[truth[j]];
+      }
+      recall[t] = relevant ? double(hit) / double(relevant) : 1.0;
+    }
+    sample.recall = recall.data();
+    sample.recallK = k;
+  }
+  profile::record(sample);
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -707,8 +790,25 @@ void parsimony_topk_activation_f32(const float *in, float *out, int64_t outer,
     return;
   int64_t slices = outer * inner;
   int64_t total = slices * axis;
+  auto profileSlices = [&] {
+    // Nonzeros of each [axis] slice of the output.
+    std::vector<int64_t> nonzeros(size_t(slices), 0);
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < axis; ++j)
+        for (int64_t i = 0; i < inner; ++i)
+          nonzeros[o * inner + i] += out[(o * axis + j) * inner + i] != 0.0f;
+    profile::DensitySample sample;
+    sample.kind = profile::Kind::TopK;
+    sample.width = axis;
+    sample.tokens = slices;
+    sample.nonzeros = nonzeros.data();
+    sample.topk = k;
+    profile::record(sample);
+  };
   if (k >= axis) {
     std::memcpy(out, in, sizeof(float) * size_t(total));
+    if (profile::active())
+      profileSlices();
     return;
   }
   int64_t perTask = std::max<int64_t>(1, (int64_t(1) << 14) / axis);
@@ -732,11 +832,22 @@ void parsimony_topk_activation_f32(const float *in, float *out, int64_t outer,
                 dst[j * inner] = row[j];
             }
           });
+  if (profile::active())
+    profileSlices();
 }
 
 void parsimony_sparse_matmul_f32(const float *in, int64_t T, int64_t K,
                                  int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
                                  float *out) {
+  if (profile::active() && T > 0) {
+    std::vector<int64_t> nonzeros = countNonzeros(in, K, T, K);
+    profile::DensitySample sample;
+    sample.kind = profile::Kind::SparseMatmul;
+    sample.width = K;
+    sample.tokens = T;
+    sample.nonzeros = nonzeros.data();
+    profile::record(sample);
+  }
   sparseProject(in, K, T, SPX_WEIGHT(weight, K, N), nullptr, out, N);
 }
 
@@ -896,6 +1007,9 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
           topkMaskRow(ht, F, topk);
       }
     });
+    if (profile::active())
+      profileSparseFFN(x, T, D, F, up, up_bias, gate, h, nullptr, false, 0,
+                       activation, topk);
     sparseProject(h, F, T, down, down_bias, y, D);
     return;
   }
@@ -929,7 +1043,10 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
   }
 
   const SpxSimd &vec = simd();
-  if (blocks == 1 && T <= TokenBlock && !doTopk) {
+  // (Profiling needs the hidden activation, which only the general path
+  // materializes.)
+  bool profiling = profile::active();
+  if (blocks == 1 && T <= TokenBlock && !doTopk && !profiling) {
     // Decode: one union for all tokens and no top-k, so each task can take
     // its neurons through both projections (their up rows, then their down
     // rows into a private partial sum): one fork-join per call instead of
@@ -1074,6 +1191,9 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
       }
     });
   }
+  if (profiling)
+    profileSparseFFN(x, T, D, F, up, up_bias, gate, h, support, i64, S,
+                     activation, topk);
   sparseProject(h, F, T, down, down_bias, y, D);
 }
 
@@ -1169,6 +1289,31 @@ void parsimony_dispatch_f32(const float *x, int64_t T, int64_t D,
   // Sizes count the rows actually filled (capacity mode: at most C).
   for (int64_t e = 0; e < E; ++e)
     sizes[e] = fill[e];
+  if (profile::active()) {
+    std::vector<int64_t> routed(size_t(E), 0);
+    profile::DispatchSample sample;
+    for (int64_t t = 0; t < T; ++t) {
+      int64_t valid = 0, kept = 0;
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t e = loadIndex(experts, i64, t * k + j);
+        if (e < 0 || e >= E)
+          continue;
+        ++routed[e];
+        ++valid;
+        kept += slots[t * k + j] >= 0;
+      }
+      sample.dropped += valid - kept;
+      sample.droppedTokens += valid > 0 && kept == 0;
+    }
+    sample.tokens = T;
+    sample.k = k;
+    sample.experts = E;
+    sample.mode = dropless ? 0 : 1;
+    sample.capacity = dropless ? 0 : C;
+    sample.routed = routed.data();
+    sample.dispatched = sizes;
+    profile::record(sample);
+  }
 
   // Copy the rows (parallel over assignments when large) and zero the rows
   // that belong to no group.

@@ -8,6 +8,7 @@ code and run them on NumPy arrays.
 See docs/python.md for the full API.
 """
 
+import json as _json
 import os as _os
 import re as _re
 
@@ -281,9 +282,16 @@ class CompiledModel:
     def run(self, inputs):
         """Runs the model on {input name: numpy.ndarray}; returns
         {output name: numpy.ndarray}."""
+        outputs = self._handle.run(self._ordered_inputs(inputs, "run"))
+        return dict(zip(self.output_names, outputs))
+
+    def _ordered_inputs(self, inputs, method):
+        """The input arrays in model order, checked (contiguous copies of
+        non-contiguous arrays)."""
         if not isinstance(inputs, dict):
-            raise TypeError("run expects a dict of input name -> "
-                            "numpy.ndarray, got %s" % type(inputs).__name__)
+            raise TypeError("%s expects a dict of input name -> "
+                            "numpy.ndarray, got %s" %
+                            (method, type(inputs).__name__))
         unknown = [name for name in inputs if name not in self._input_index]
         if unknown:
             raise ValueError("the model has no input named %s (inputs: %s)" %
@@ -302,16 +310,27 @@ class CompiledModel:
             if not value.flags.c_contiguous:
                 value = _np.ascontiguousarray(value)
             ordered.append(value)
-        outputs = self._handle.run(ordered)
-        return dict(zip(self.output_names, outputs))
+        return ordered
 
     def __call__(self, **inputs):
         return self.run(inputs)
 
     def profile_sparsity(self, inputs):
-        """Per-layer activation density, as `parsimony-run
-        --profile-sparsity` prints it. Not available yet: the command-line
-        tools have no sparsity profiler in this build."""
-        raise NotImplementedError(
-            "profile_sparsity is not available: this build of Parsimony has "
-            "no sparsity profiler (parsimony-run --profile-sparsity) yet")
+        """Runs the model once on {input name: numpy.ndarray} with
+        activation-sparsity profiling on and returns the figures that
+        `parsimony-run --profile-sparsity` prints: a list with one dict per
+        profiled layer (the i-th profiled spx kernel call of the run), with
+        the fields of the JSON report in docs/abi.md, e.g.
+
+          {"layer": 0, "kind": "sparse_ffn", "tokens": 24, "width": 256,
+           "nonzero_mean_pct": 49.95, "nonzero_min_pct": 44.53,
+           "nonzero_max_pct": 57.81, "predicted": False, ...}
+          {"layer": 1, "kind": "dispatch", "experts": 4, "mode": "capacity",
+           "expert_tokens": [2, 1, 2, 2], "dropped": 9, ...}
+
+        FFNs of a model compiled with sparse_ffn="off" (the default) run as
+        dense matmuls and are not profiled: compile with "exact" (lossless)
+        or "predict"."""
+        _, report = self._handle.profile(
+            self._ordered_inputs(inputs, "profile_sparsity"))
+        return _json.loads(report)["layers"]

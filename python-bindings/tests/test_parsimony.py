@@ -4,6 +4,7 @@ Models are generated here (fixed seeds) into a temporary directory.
 """
 
 import gc
+import json
 import os
 import subprocess
 import sys
@@ -662,9 +663,177 @@ class ErrorTest(unittest.TestCase):
         with self.assertRaises(FileNotFoundError):
             parsimony.compile(tmp_path("missing.onnx"))
 
-    def test_profile_sparsity_not_available(self):
-        with self.assertRaises(NotImplementedError):
-            self.model.profile_sparsity({"x": self.x})
+    def test_profile_sparsity_bad_inputs(self):
+        with self.assertRaises(TypeError) as ctx:
+            self.model.profile_sparsity([self.x])
+        self.assertIn("profile_sparsity expects a dict", str(ctx.exception))
+        with self.assertRaises(ValueError):
+            self.model.profile_sparsity({})
+        with self.assertRaises(TypeError):
+            self.model.profile_sparsity({"x": self.x.astype(np.float64)})
+
+
+class ProfileSparsityTest(unittest.TestCase):
+    """CompiledModel.profile_sparsity against parsimony-run --profile-sparsity
+    (the same JSON figures) and NumPy, on the e2e test's residual ReLU FFN
+    stack (test/e2e/Inputs/make_ffn_stack.py) and an spx.moe model."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tmp_path("profile")
+        os.makedirs(cls.dir, exist_ok=True)
+        subprocess.run([sys.executable,
+                        os.path.join(SOURCE_DIR, "test", "e2e", "Inputs",
+                                     "make_ffn_stack.py"), cls.dir],
+                       check=True)
+        cls.path = os.path.join(cls.dir, "stack.onnx")
+        cls.x_path = os.path.join(cls.dir, "x.npy")
+        cls.x = np.load(cls.x_path)
+
+    def cli_layers(self, model, inputs, *options):
+        report = os.path.join(self.dir, "cli.json")
+        args = [os.path.join(BIN_DIR, "parsimony-run"), model,
+                "--profile-sparsity", "--profile-json", report]
+        for name, path in inputs.items():
+            args += ["--input", "%s=%s" % (name, path)]
+        table = subprocess.run(args + list(options), check=True,
+                               stdout=subprocess.PIPE, text=True).stdout
+        self.assertIn("sparsity profile: 1 run", table)
+        with open(report) as f:
+            return json.load(f)["layers"]
+
+    def test_exact_matches_cli_and_numpy(self):
+        model = parsimony.compile(self.path, sparse_ffn="exact")
+        layers = model.profile_sparsity({"x": self.x})
+        self.assertEqual(layers, self.cli_layers(
+            self.path, {"x": self.x_path}, "--sparse-ffn=exact"))
+        self.assertEqual([l["kind"] for l in layers], ["sparse_ffn"] * 3)
+        # NumPy along the residual stack; float32 kernels may flip an
+        # activation within rounding of zero, hence +-2 of 6144 entries.
+        m = onnx.load(self.path)
+        w = {i.name: numpy_helper.to_array(i).astype(np.float64)
+             for i in m.graph.initializer}
+        x = self.x.reshape(-1, 64).astype(np.float64)
+        for i, layer in enumerate(layers):
+            h = np.maximum(x @ w["l%d_w1" % i] + w["l%d_b1" % i], 0)
+            nonzero = (h != 0).sum(1)
+            self.assertEqual(layer["layer"], i)
+            self.assertEqual((layer["tokens"], layer["width"]), (24, 256))
+            self.assertLessEqual(abs(layer["nonzero_total"] - nonzero.sum()),
+                                 2)
+            self.assertLessEqual(abs(layer["nonzero_min"] - nonzero.min()), 1)
+            self.assertLessEqual(abs(layer["nonzero_max"] - nonzero.max()), 1)
+            self.assertAlmostEqual(layer["nonzero_mean_pct"],
+                                   100.0 * layer["nonzero_total"] / (24 * 256))
+            self.assertFalse(layer["predicted"])
+            x = x + h @ w["l%d_w2" % i] + w["l%d_b2" % i]
+        # A second profile starts afresh; plain runs record nothing.
+        model.run({"x": self.x})
+        self.assertEqual(model.profile_sparsity({"x": self.x}), layers)
+
+    def test_predicted_matches_cli(self):
+        model = parsimony.compile(self.path, sparse_ffn="predict", topk=32)
+        layers = model.profile_sparsity({"x": self.x})
+        self.assertEqual(layers, self.cli_layers(
+            self.path, {"x": self.x_path}, "--sparse-ffn=predict",
+            "--topk=32"))
+        for layer in layers:
+            self.assertTrue(layer["predicted"])
+            self.assertEqual(layer["recall_k"], 32)
+            self.assertGreater(layer["recall_mean"], 0.9)
+            self.assertLessEqual(layer["recall_min"], layer["recall_mean"])
+            self.assertLessEqual(layer["recall_mean"], 1.0)
+
+    def test_dense_ffns_are_not_profiled(self):
+        model = parsimony.compile(self.path)  # sparse_ffn="off"
+        self.assertEqual(model.profile_sparsity({"x": self.x}), [])
+
+    def test_moe_dispatch(self):
+        rng = np.random.default_rng(3)
+        inputs = {
+            "input0": rng.standard_normal((8, 16)).astype(np.float32),
+            "input1": rng.standard_normal((8, 4)).astype(np.float32) * 2,
+            "input2": rng.standard_normal((4, 32, 16)).astype(np.float32),
+            "input3": rng.standard_normal((4, 32)).astype(np.float32),
+            "input4": rng.standard_normal((4, 16, 32)).astype(np.float32),
+            "input5": rng.standard_normal((4, 16)).astype(np.float32),
+        }
+        path = tmp_path("profile_moe.mlir")
+        with open(path, "w") as f:
+            f.write(MOE_MLIR % {"k": 2})
+        paths = {}
+        for name, value in inputs.items():
+            paths[name] = os.path.join(self.dir, name + ".npy")
+            np.save(paths[name], value)
+        # NumPy routing: top-2 by softmax probability, C = ceil(8 * 0.5 / 4).
+        chosen = np.argsort(-inputs["input1"], axis=1, kind="stable")[:, :2]
+        used, dropped, dropped_tokens = np.zeros(4, np.int64), 0, 0
+        for t in range(8):
+            kept = 0
+            for e in chosen[t]:
+                if used[e] < 1:
+                    used[e] += 1
+                    kept += 1
+                else:
+                    dropped += 1
+            dropped_tokens += kept == 0
+        for moe, factor in (("capacity", "0.5"), ("dropless", None)):
+            options = {"moe": moe}
+            cli = ["--moe=" + moe]
+            if factor:
+                options["capacity_factor"] = float(factor)
+                cli.append("--capacity-factor=" + factor)
+            model = parsimony.compile(path, **options)
+            layers = model.profile_sparsity(inputs)
+            self.assertEqual(layers, self.cli_layers(path, paths, *cli))
+            self.assertEqual(len(layers), 1)
+            layer = layers[0]
+            self.assertEqual(layer["kind"], "dispatch")
+            self.assertEqual(layer["mode"], moe)
+            self.assertEqual(layer["expert_routed"],
+                             np.bincount(chosen.ravel(), minlength=4).tolist())
+            if moe == "capacity":
+                self.assertEqual(layer["capacity"], 1)
+                self.assertEqual(layer["expert_tokens"], used.tolist())
+                self.assertEqual(layer["dropped"], dropped)
+                self.assertEqual(layer["dropped_tokens"], dropped_tokens)
+                self.assertGreater(dropped, 0)
+            else:
+                self.assertEqual(layer["expert_tokens"],
+                                 layer["expert_routed"])
+                self.assertEqual((layer["dropped"], layer["dropped_tokens"]),
+                                 (0, 0))
+
+    def test_library_without_profiler(self):
+        # A model library from before the profiler: the v1 run entry points
+        # only.
+        source = tmp_path("old_model.c")
+        with open(source, "w") as f:
+            f.write("""
+#include <stdint.h>
+typedef struct { const char *name; int32_t dtype, rank;
+                 const int64_t *shape; } info_t;
+typedef struct { uint32_t abi; const char *name; int32_t ni;
+                 const info_t *in; int32_t no; const info_t *out; } model_t;
+static const int64_t shape[] = {2};
+static const info_t x = {"x", 1, 1, shape}, y = {"y", 1, 1, shape};
+static const model_t model = {1, "old", 1, &x, 1, &y};
+const model_t *parsimony_model_v1_info(void) { return &model; }
+int32_t parsimony_model_v1_run(const void *const *i, void *const *o) {
+  ((float *)o[0])[0] = ((const float *)i[0])[0];
+  ((float *)o[0])[1] = ((const float *)i[0])[1];
+  return 0;
+}
+""")
+        library = tmp_path("old_model.so")
+        subprocess.run(["cc", "-shared", "-fPIC", source, "-o", library],
+                       check=True)
+        model = parsimony.load(library)
+        x = np.ones(2, np.float32)
+        np.testing.assert_array_equal(model.run({"x": x})["y"], x)
+        with self.assertRaises(NotImplementedError) as ctx:
+            model.profile_sparsity({"x": x})
+        self.assertIn("no sparsity profiler", str(ctx.exception))
 
 
 class ResourceTest(unittest.TestCase):

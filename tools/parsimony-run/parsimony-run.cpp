@@ -3,6 +3,7 @@
 //   parsimony-run model.onnx|model.mlir|model.so
 //       [--input NAME=file.npy|file.pb]... [--random-inputs] [--dim N=V]...
 //       [--output-dir DIR] [--check test_data_set_N] [--benchmark N]
+//       [--profile-sparsity [--profile-json FILE]]
 //       [every parsimony-compile option]
 //
 //===----------------------------------------------------------------------===//
@@ -19,7 +20,9 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/JSON.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
@@ -71,6 +74,17 @@ static cl::opt<bool> freezeIntegerInputs(
     "freeze-integer-inputs",
     cl::desc("--freeze-input every provided int32/int64 input (axes, "
              "shapes, split sizes, k, ...)"));
+static cl::opt<bool> profileSparsity(
+    "profile-sparsity",
+    cl::desc("Run once with activation-sparsity profiling and print per-layer "
+             "nonzero % per token (sparse FFNs, top-k), the predictor's "
+             "recall, and per-expert token counts and dropped tokens (MoE). "
+             "FFNs are compiled --sparse-ffn=exact unless --sparse-ffn is "
+             "given"));
+static cl::opt<std::string> profileJson(
+    "profile-json",
+    cl::desc("With --profile-sparsity: also write the JSON report here"),
+    cl::value_desc("FILE"), cl::init(""));
 static cl::opt<unsigned> warmupRuns("warmup",
                                     cl::desc("Warm-up runs before --benchmark"),
                                     cl::init(3));
@@ -213,6 +227,102 @@ bool compareOutput(const HostTensor &actual, const HostTensor &expected) {
   return true;
 }
 
+/// Prints the JSON report of a profiled run (docs/abi.md) as a table.
+bool printProfile(StringRef report, raw_ostream &os) {
+  Expected<json::Value> parsed = json::parse(report);
+  if (!parsed) {
+    consumeError(parsed.takeError());
+    return false;
+  }
+  const json::Object *root = parsed->getAsObject();
+  const json::Array *layers = root ? root->getArray("layers") : nullptr;
+  if (!layers)
+    return false;
+  auto num = [](const json::Object &o, StringRef key) {
+    return o.getNumber(key).value_or(0.0);
+  };
+  auto str = [](const json::Object &o, StringRef key) {
+    return o.getString(key).value_or("").str();
+  };
+  auto list = [](const json::Object &o, StringRef key) {
+    std::vector<int64_t> values;
+    if (const json::Array *a = o.getArray(key))
+      for (const json::Value &v : *a)
+        values.push_back(v.getAsInteger().value_or(0));
+    return values;
+  };
+  int64_t runs = root->getInteger("runs").value_or(0);
+  os << "sparsity profile: " << runs << (runs == 1 ? " run, " : " runs, ")
+     << layers->size() << (layers->size() == 1 ? " layer" : " layers") << "\n";
+  if (layers->empty()) {
+    os << "(no profiled spx kernel ran: FFNs compiled with "
+          "--sparse-ffn=off run as dense matmuls)\n";
+    return true;
+  }
+  os << format("%5s  %-34s %7s %7s  %-24s %s\n", "layer", "kind", "tokens",
+               "width", "nonzero % mean/min/max", "recall mean/min (k)");
+  for (const json::Value &value : *layers) {
+    const json::Object *l = value.getAsObject();
+    if (!l)
+      return false;
+    std::string kind = str(*l, "kind");
+    int64_t index = l->getInteger("layer").value_or(0);
+    int64_t tokens = l->getInteger("tokens").value_or(0);
+    if (kind == "dispatch") {
+      std::string mode = str(*l, "mode");
+      std::string what = "dispatch " + mode;
+      if (mode == "capacity")
+        what += " C=" + std::to_string(l->getInteger("capacity").value_or(0));
+      what += " k=" + std::to_string(l->getInteger("k").value_or(0));
+      os << format("%5lld  %-34s %7lld %7lld\n", (long long)index, what.c_str(),
+                   (long long)tokens,
+                   (long long)l->getInteger("experts").value_or(0));
+      std::vector<int64_t> kept = list(*l, "expert_tokens");
+      std::vector<int64_t> routed = list(*l, "expert_routed");
+      auto row = [&](StringRef label, ArrayRef<int64_t> values) {
+        os << format("%7s%-14s", "", label.str().c_str());
+        for (int64_t v : values)
+          os << format(" %5lld", (long long)v);
+        os << "\n";
+      };
+      std::vector<int64_t> ids(kept.size());
+      for (size_t e = 0; e < ids.size(); ++e)
+        ids[e] = static_cast<int64_t>(e);
+      row("expert", ids);
+      row("tokens", kept);
+      row("routed", routed);
+      os << format("%7sdropped: %lld assignments, %lld tokens\n", "",
+                   (long long)l->getInteger("dropped").value_or(0),
+                   (long long)l->getInteger("dropped_tokens").value_or(0));
+      continue;
+    }
+    std::string what = kind;
+    if (kind == "sparse_ffn") {
+      what += " " + str(*l, "activation");
+      if (l->getBoolean("predicted").value_or(false))
+        what += " predicted";
+    }
+    if (int64_t k = l->getInteger("topk").value_or(0))
+      what += " top" + std::to_string(k);
+    std::string density =
+        formatv("{0:F2} / {1:F2} / {2:F2}", num(*l, "nonzero_mean_pct"),
+                num(*l, "nonzero_min_pct"), num(*l, "nonzero_max_pct"))
+            .str();
+    std::string recall;
+    if (l->getBoolean("predicted").value_or(false))
+      recall =
+          formatv("{0:F3} / {1:F3} (k={2})", num(*l, "recall_mean"),
+                  num(*l, "recall_min"), l->getInteger("recall_k").value_or(0))
+              .str();
+    std::string line =
+        formatv("{0,5}  {1,-34} {2,7} {3,7}  {4,-24} {5}", index, what, tokens,
+                l->getInteger("width").value_or(0), density, recall)
+            .str();
+    os << StringRef(line).rtrim() << "\n";
+  }
+  return true;
+}
+
 std::string fileSafe(StringRef name) {
   std::string s;
   for (char c : name)
@@ -230,6 +340,14 @@ int main(int argc, char **argv) {
   if (failed(parsed))
     return 1;
   CompileOptions options = *parsed;
+  if (!profileJson.empty() && !profileSparsity) {
+    errs() << "error: --profile-json needs --profile-sparsity\n";
+    return 1;
+  }
+  // FFNs compiled dense run no spx kernel and so report nothing; the exact
+  // sparse kernel computes the same FFN (lossless) and reports densities.
+  if (profileSparsity && !isCompileOptionGiven("sparse-ffn"))
+    options.sparseFFN = "exact";
 
   // Inputs given on the command line or by the check folder.
   std::vector<HostTensor> provided;
@@ -360,6 +478,12 @@ int main(int argc, char **argv) {
     errs() << "error: " << loadError << "\n";
     return 1;
   }
+  if (profileSparsity && !model->canProfile()) {
+    errs() << "error: '" << libraryPath
+           << "' has no sparsity profiler (parsimony_model_v1_profile_*); "
+              "recompile it with this parsimony-compile\n";
+    return 1;
+  }
 
   // Match the inputs to the model's signature.
   const ModelSignature &signature = model->getSignature();
@@ -429,9 +553,29 @@ int main(int argc, char **argv) {
   auto runOnce = [&] {
     return model->run(inputPtrs.data(), outputPtrs.data());
   };
-  if (int32_t rc = runOnce()) {
+  std::string profileReport;
+  if (int32_t rc = profileSparsity
+                       ? model->profile(inputPtrs.data(), outputPtrs.data(),
+                                        profileReport)
+                       : runOnce()) {
     errs() << "error: " << model->describeFailure(rc) << "\n";
     return 1;
+  }
+  if (profileSparsity) {
+    if (!printProfile(profileReport, outs())) {
+      errs() << "error: malformed profile report from the model library\n";
+      return 1;
+    }
+    if (!profileJson.empty()) {
+      std::error_code ec;
+      raw_fd_ostream file(profileJson, ec);
+      if (ec) {
+        errs() << "error: cannot write '" << profileJson
+               << "': " << ec.message() << "\n";
+        return 1;
+      }
+      file << profileReport << "\n";
+    }
   }
 
   if (benchmarkRuns > 0) {
@@ -491,7 +635,7 @@ int main(int argc, char **argv) {
            << ")\n";
     return ok ? 0 : 1;
   }
-  if (outputDir.empty() && benchmarkRuns == 0)
+  if (outputDir.empty() && benchmarkRuns == 0 && !profileSparsity)
     for (const HostTensor &t : outputs)
       outs() << "output '" << t.name << "': " << dtypeName(t.dtype) << " "
              << shapeStr(t.shape) << "\n";

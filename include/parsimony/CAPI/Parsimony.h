@@ -33,7 +33,8 @@
 extern "C" {
 #endif
 
-#define PARSIMONY_CAPI_VERSION 1
+/* 2: parsimonyModelProfileSparsity. */
+#define PARSIMONY_CAPI_VERSION 2
 
 typedef enum ParsimonyStatus {
   PARSIMONY_STATUS_OK = 0,
@@ -195,6 +196,23 @@ ParsimonyStatus parsimonyModelGetOutput(const ParsimonyModel *model,
 ParsimonyStatus parsimonyModelRun(const ParsimonyModel *model,
                                   const void *const *inputs,
                                   void *const *outputs, char **error);
+
+/* Runs the model once, as parsimonyModelRun, with activation-sparsity
+   profiling on, and hands back the per-layer report as malloc'ed JSON text
+   in `*report` (free with parsimonyStringFree): the figures
+   `parsimony-run --profile-sparsity` prints, in the format docs/abi.md
+   describes (nonzero % per token of sparse FFN / top-k layers, the
+   predictor's recall, per-expert token counts and dropped tokens of MoE
+   dispatch). Layers are counted only for kernels the model was compiled to
+   use: compile FFNs with sparse-ffn "exact" or "predict" to profile them.
+   Profiled runs of one model are serialized; plain runs of the same model
+   that overlap one are counted in its report. A library without the
+   profiler (built by an older parsimony-compile) is
+   PARSIMONY_STATUS_UNSUPPORTED. */
+ParsimonyStatus parsimonyModelProfileSparsity(const ParsimonyModel *model,
+                                              const void *const *inputs,
+                                              void *const *outputs,
+                                              char **report, char **error);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,10 @@ llvm::cl::OptionCategory &getCompileOptionCategory();
 /// Reports malformed values (e.g. --dim without '=') and fails.
 mlir::FailureOr<CompileOptions> getCompileOptionsFromCommandLine();
 
+/// Whether the shared option `name` ("sparse-ffn", ...) was given on the
+/// command line (rather than left at its default).
+bool isCompileOptionGiven(llvm::StringRef name);
+
 } // namespace parsimony
 
 #endif // PARSIMONY_COMPILER_COMMANDLINE_H

@@ -12,6 +12,7 @@
 #include "parsimony/Compiler/Compiler.h"
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace parsimony {
@@ -48,14 +49,34 @@ public:
            (message.empty() ? "" : ": " + message);
   }
 
+  /// Whether the library exports the sparsity profiler
+  /// (parsimony_model_v1_profile_*; libraries built before it do not).
+  bool canProfile() const {
+    return profileBegin && profileReport && profileEnd;
+  }
+
+  /// Runs the model once with activation-sparsity profiling on and sets
+  /// `report` to the JSON report of that run (docs/abi.md). Returns the
+  /// run's status; the report is empty when the run failed. Profiled runs
+  /// of one library are serialized; plain runs of the same library that
+  /// overlap a profiled run are counted in its report. Needs canProfile().
+  int32_t profile(const void *const *inputs, void *const *outputs,
+                  std::string &report) const;
+
 private:
   using RunFn = int32_t (*)(const void *const *, void *const *);
+  using VoidFn = void (*)();
+  using ReportFn = int64_t (*)(char *, int64_t);
   using LastErrorFn = const char *(*)();
   ModelLibrary() = default;
 
   void *handle = nullptr;
   RunFn runFn = nullptr;
   LastErrorFn lastErrorFn = nullptr;
+  VoidFn profileBegin = nullptr;
+  ReportFn profileReport = nullptr;
+  VoidFn profileEnd = nullptr;
+  mutable std::mutex profileMutex;
   ModelSignature signature;
 };
 
