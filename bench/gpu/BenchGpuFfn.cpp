@@ -1,7 +1,7 @@
 //===- BenchGpuFfn.cpp - GPU sparse-FFN decode benchmark ------------------===//
 //
 //   parsimony-bench-gpu [--layers 12] [--d 768] [--ff 3072] [--k 128]
-//                       [--iters 200]
+//                       [--iters 200] [--mode dense|exact|int8|int4]
 //
 // A stack of ReLU FFN layers at one token (decode), weights far above the
 // GPU's L2 with the default 12 layers (226 MB f32), run through the GPU
@@ -58,8 +58,13 @@ double now() {
 
 int main(int argc, char **argv) {
   int64_t L = 12, D = 768, F = 3072, K = 128, iters = 200;
+  std::string only;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
+    if (a == "--mode") {
+      only = argv[i + 1];
+      continue;
+    }
     int64_t v = std::atoll(argv[i + 1]);
     if (a == "--layers")
       L = v;
@@ -165,6 +170,8 @@ int main(int argc, char **argv) {
               (long long)L, (long long)D, (long long)F, (long long)K,
               (long long)iters);
   for (int m = 0; m < 4; ++m) {
+    if (!only.empty() && only != modes[m])
+      continue;
     parsimony_gpu_begin_run();
     for (int i = 0; i < 5; ++i)
       token(modes[m]);

@@ -125,21 +125,45 @@ __device__ __forceinline__ uint32_t orderKey(float v) {
   return mag > 0x7f800000u ? 0xffffffffu : key;
 }
 
-constexpr int kBlock = 256;
+/// Threads per block of the top-k kernels: one block selects a row, so a
+/// large block hides the latency of its passes.
+constexpr int kBlock = 1024;
 
 /// Block-wide top-k cut of `n` values at row[i * stride]: after the call,
 /// an element is selected iff its key > *cutKey, or key == *cutKey and it is
 /// among the first *takeEqual such elements in index order. Needs
 /// 0 < k < n and blockDim.x == kBlock.
+constexpr int kStagedKeys = 4096;
+
 struct TopkShared {
+  // The row's keys when it has at most kStagedKeys entries: every pass
+  // then reads shared memory instead of waiting on global loads.
+  uint32_t keys[kStagedKeys];
   uint32_t hist[256];
   uint32_t prefix, mask, remaining;
   uint32_t chunkCount[kBlock];
   uint32_t warpTotals[kBlock / 32];
 };
 
+/// Stages the keys of row[i * stride], i < n, in sh.keys if they fit;
+/// returns whether they did.
+__device__ bool stageKeys(const float *row, i64 n, i64 stride,
+                          TopkShared &sh) {
+  if (n > kStagedKeys)
+    return false;
+  for (i64 i = threadIdx.x; i < n; i += blockDim.x)
+    sh.keys[i] = orderKey(row[i * stride]);
+  __syncthreads();
+  return true;
+}
+
+__device__ __forceinline__ uint32_t keyAt(const float *row, i64 i, i64 stride,
+                                          const TopkShared &sh, bool staged) {
+  return staged ? sh.keys[i] : orderKey(row[i * stride]);
+}
+
 __device__ void blockTopkCut(const float *row, i64 n, i64 stride, i64 k,
-                             TopkShared &sh) {
+                             TopkShared &sh, bool staged) {
   int tid = threadIdx.x;
   if (tid == 0) {
     sh.prefix = 0;
@@ -152,10 +176,19 @@ __device__ void blockTopkCut(const float *row, i64 n, i64 stride, i64 k,
       sh.hist[i] = 0;
     __syncthreads();
     uint32_t prefix = sh.prefix, mask = sh.mask;
-    for (i64 i = tid; i < n; i += blockDim.x) {
-      uint32_t key = orderKey(row[i * stride]);
-      if ((key & mask) == prefix)
-        atomicAdd(&sh.hist[(key >> shift) & 255u], 1u);
+    // Activations cluster in a few bins (a shared exponent): lanes of a
+    // warp that hit the same bin add once, through their leader.
+    for (i64 base = tid - tid % 32; base < n; base += blockDim.x) {
+      i64 i = base + tid % 32;
+      uint32_t bin = 256; // no bin
+      if (i < n) {
+        uint32_t key = keyAt(row, i, stride, sh, staged);
+        if ((key & mask) == prefix)
+          bin = (key >> shift) & 255u;
+      }
+      unsigned peers = __match_any_sync(0xffffffffu, bin);
+      if (bin < 256 && (int)(tid % 32) == __ffs(peers) - 1)
+        atomicAdd(&sh.hist[bin], (uint32_t)__popc(peers));
     }
     __syncthreads();
     // Warp 0 finds the digit: lane l owns bins [8l, 8l + 8); a suffix scan
@@ -457,29 +490,52 @@ __global__ void parsimony_gpu_init_rows(float *out, i64 T, i64 N,
 }
 
 /// Activation-sparse product: out[t, :] += sum over k in this block's chunk
-/// with in[t, k] != 0 of in[t, k] * W(k, :). The zero test is uniform across
-/// the block, so rows of inactive neurons are never read. `out` starts at
-/// the bias (parsimony_gpu_init_rows). Grid: (ceil(N / 256), T, chunks).
+/// (at most 256 long) with in[t, k] != 0 of in[t, k] * W(k, :). The chunk
+/// of activations is staged in shared memory and compacted, so rows of
+/// inactive neurons are never read and the rows that are read are loaded
+/// back to back. `out` starts at the bias (parsimony_gpu_init_rows).
+/// Grid: (ceil(N / 256), T, chunks).
 __global__ void __launch_bounds__(256)
     parsimony_gpu_sparse_rows(const float *in, i64 T, Weight w, i64 kChunk,
                               float *out) {
+  __shared__ float values[256];
+  __shared__ int rows[256];
+  __shared__ int count;
   i64 n = (i64)blockIdx.x * blockDim.x + threadIdx.x;
   i64 t = blockIdx.y;
   i64 k0 = (i64)blockIdx.z * kChunk;
   i64 k1 = k0 + kChunk < w.K ? k0 + kChunk : w.K;
-  const float *x = in + t * w.K;
-  float acc = 0.0f;
-  bool any = false;
-  for (i64 k = k0; k < k1; ++k) {
-    float a = x[k];
-    if (a == 0.0f)
-      continue;
-    any = true;
-    if (n < w.N)
-      acc = fmaf(a, weightAt(w, k, n), acc);
+  if (threadIdx.x == 0)
+    count = 0;
+  __syncthreads();
+  i64 k = k0 + threadIdx.x;
+  if (k < k1) {
+    float a = in[t * w.K + k];
+    if (a != 0.0f) {
+      int slot = atomicAdd(&count, 1);
+      values[slot] = a;
+      rows[slot] = (int)(k - k0);
+    }
   }
-  if (any && n < w.N)
-    atomicAdd(out + t * w.N + n, acc);
+  __syncthreads();
+  int m = count;
+  if (m == 0 || n >= w.N)
+    return;
+  float acc = 0.0f;
+  int j = 0;
+  for (; j + 4 <= m; j += 4) {
+    float w0 = weightAt(w, k0 + rows[j], n);
+    float w1 = weightAt(w, k0 + rows[j + 1], n);
+    float w2 = weightAt(w, k0 + rows[j + 2], n);
+    float w3 = weightAt(w, k0 + rows[j + 3], n);
+    acc = fmaf(values[j], w0, acc);
+    acc = fmaf(values[j + 1], w1, acc);
+    acc = fmaf(values[j + 2], w2, acc);
+    acc = fmaf(values[j + 3], w3, acc);
+  }
+  for (; j < m; ++j)
+    acc = fmaf(values[j], weightAt(w, k0 + rows[j], n), acc);
+  atomicAdd(out + t * w.N + n, acc);
 }
 
 //===----------------------------------------------------------------------===//
@@ -488,7 +544,7 @@ __global__ void __launch_bounds__(256)
 
 /// spx.topk_activation over slices of an [outer, axis, inner] view: one
 /// block per slice. Grid: outer * inner blocks.
-__global__ void __launch_bounds__(256)
+__global__ void __launch_bounds__(kBlock)
     parsimony_gpu_topk_activation(const float *in, float *out, i64 outer,
                                   i64 axis, i64 inner, i64 k) {
   __shared__ TopkShared sh;
@@ -501,26 +557,30 @@ __global__ void __launch_bounds__(256)
       dst[i * inner] = k <= 0 ? 0.0f : row[i * inner];
     return;
   }
-  blockTopkCut(row, axis, inner, k, sh);
+  bool staged = stageKeys(row, axis, inner, sh);
+  blockTopkCut(row, axis, inner, k, sh, staged);
   uint32_t cut = sh.prefix, takeEqual = sh.remaining;
   // Index-ordered chunks: count cut-equal entries per chunk, scan, select.
   i64 chunk = (axis + blockDim.x - 1) / blockDim.x;
   i64 c0 = threadIdx.x * chunk, c1 = c0 + chunk < axis ? c0 + chunk : axis;
   uint32_t eq = 0;
   for (i64 i = c0; i < c1; ++i)
-    eq += orderKey(row[i * inner]) == cut;
+    eq += keyAt(row, i, inner, sh, staged) == cut;
   sh.chunkCount[threadIdx.x] = eq;
   blockExclusiveScan(sh);
   uint32_t before = sh.chunkCount[threadIdx.x];
   for (i64 i = c0; i < c1; ++i) {
     float v = row[i * inner];
-    dst[i * inner] = selected(orderKey(v), cut, before, takeEqual) ? v : 0.0f;
+    dst[i * inner] =
+        selected(keyAt(row, i, inner, sh, staged), cut, before, takeEqual)
+            ? v
+            : 0.0f;
   }
 }
 
 /// Writes the k best indices of each row of scores [T, N] in ascending
 /// order (-1 past N). Grid: T blocks.
-__global__ void __launch_bounds__(256)
+__global__ void __launch_bounds__(kBlock)
     parsimony_gpu_topk_indices(const float *scores, i64 N, i64 k, void *out,
                                int outI64) {
   __shared__ TopkShared sh;
@@ -528,8 +588,9 @@ __global__ void __launch_bounds__(256)
   const float *row = scores + t * N;
   i64 kk = k < N ? k : N;
   uint32_t cut = 0, takeEqual = (uint32_t)N;
+  bool staged = stageKeys(row, N, 1, sh);
   if (kk < N && kk > 0) {
-    blockTopkCut(row, N, 1, kk, sh);
+    blockTopkCut(row, N, 1, kk, sh, staged);
     cut = sh.prefix;
     takeEqual = sh.remaining;
   }
@@ -537,8 +598,7 @@ __global__ void __launch_bounds__(256)
   i64 c0 = threadIdx.x * chunk, c1 = c0 + chunk < N ? c0 + chunk : N;
   uint32_t eq = 0, sel = 0;
   for (i64 i = c0; i < c1; ++i) {
-    uint32_t key = orderKey(row[i]);
-    eq += key == cut;
+    eq += keyAt(row, i, 1, sh, staged) == cut;
   }
   // First pass: cut-equal counts; second: selected counts.
   sh.chunkCount[threadIdx.x] = eq;
@@ -548,36 +608,39 @@ __global__ void __launch_bounds__(256)
   {
     uint32_t b = before;
     for (i64 i = c0; i < c1; ++i)
-      sel += kk > 0 && selected(orderKey(row[i]), cut, b, takeEqual);
+      sel += kk > 0 &&
+             selected(keyAt(row, i, 1, sh, staged), cut, b, takeEqual);
   }
   sh.chunkCount[threadIdx.x] = sel;
   blockExclusiveScan(sh);
   i64 pos = sh.chunkCount[threadIdx.x];
   for (i64 i = c0; i < c1; ++i)
-    if (kk > 0 && selected(orderKey(row[i]), cut, before, takeEqual))
+    if (kk > 0 &&
+        selected(keyAt(row, i, 1, sh, staged), cut, before, takeEqual))
       storeIndex(out, outI64, t * k + pos++, i);
   for (i64 j = kk + threadIdx.x; j < k; j += blockDim.x)
     storeIndex(out, outI64, t * k + j, -1);
 }
 
 /// Row-wise top-k mask in place over h [T, F] (sparse FFN). Grid: T blocks.
-__global__ void __launch_bounds__(256)
+__global__ void __launch_bounds__(kBlock)
     parsimony_gpu_topk_rows(float *h, i64 F, i64 k) {
   __shared__ TopkShared sh;
   float *row = h + (i64)blockIdx.x * F;
-  blockTopkCut(row, F, 1, k, sh);
+  bool staged = stageKeys(row, F, 1, sh);
+  blockTopkCut(row, F, 1, k, sh, staged);
   uint32_t cut = sh.prefix, takeEqual = sh.remaining;
   i64 chunk = (F + blockDim.x - 1) / blockDim.x;
   i64 c0 = threadIdx.x * chunk, c1 = c0 + chunk < F ? c0 + chunk : F;
   uint32_t eq = 0;
   for (i64 i = c0; i < c1; ++i)
-    eq += orderKey(row[i]) == cut;
+    eq += keyAt(row, i, 1, sh, staged) == cut;
   sh.chunkCount[threadIdx.x] = eq;
   blockExclusiveScan(sh);
   uint32_t before = sh.chunkCount[threadIdx.x];
   __syncthreads();
   for (i64 i = c0; i < c1; ++i)
-    if (!selected(orderKey(row[i]), cut, before, takeEqual))
+    if (!selected(keyAt(row, i, 1, sh, staged), cut, before, takeEqual))
       row[i] = 0.0f;
 }
 

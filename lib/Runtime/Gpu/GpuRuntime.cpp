@@ -279,9 +279,10 @@ struct Dim3 {
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/// Launches library kernel `name` with 256 threads per block.
+/// Launches library kernel `name` with `threads` threads per block.
 template <typename... Args>
-void launch(const char *name, Dim3 grid, Args... args) {
+void launchBlocks(const char *name, Dim3 grid, unsigned threads,
+                  Args... args) {
   if (grid.x <= 0 || grid.y <= 0 || grid.z <= 0)
     return;
   CUfunction f = libraryFunction(name);
@@ -293,10 +294,19 @@ void launch(const char *name, Dim3 grid, Args... args) {
   }
   void *params[] = {static_cast<void *>(&args)..., nullptr};
   check(drv().cuLaunchKernel(f, unsigned(grid.x), unsigned(grid.y),
-                             unsigned(grid.z), 256, 1, 1, 0, nullptr, params,
-                             nullptr),
+                             unsigned(grid.z), threads, 1, 1, 0, nullptr,
+                             params, nullptr),
         name);
 }
+
+/// The same with 256 threads per block (most kernels).
+template <typename... Args>
+void launch(const char *name, Dim3 grid, Args... args) {
+  launchBlocks(name, grid, 256, args...);
+}
+
+/// Threads per block of the top-k kernels (kBlock in GpuKernels.cu).
+constexpr unsigned kTopkBlock = 1024;
 
 /// Device-side twin of GpuKernels.cu's Weight.
 struct Weight {
@@ -348,10 +358,11 @@ void matmul(const float *in, int64_t T, const Weight &w, const float *bias,
 void sparseRows(const float *in, int64_t T, const Weight &w, const float *bias,
                 float *out) {
   launch("parsimony_gpu_init_rows", {ceilDiv(T * w.N, 256)}, out, T, w.N, bias);
-  // Enough chunks over K to fill the GPU when T is small.
+  // Enough chunks over K to fill the GPU when T is small; at most 256 rows
+  // each (the kernel stages a chunk in shared memory).
   int64_t chunks = std::clamp<int64_t>(ceilDiv(512, ceilDiv(w.N, 256) * T), 1,
                                        std::max<int64_t>(w.K / 16, 1));
-  int64_t kChunk = ceilDiv(w.K, chunks);
+  int64_t kChunk = std::min<int64_t>(ceilDiv(w.K, chunks), 256);
   launch("parsimony_gpu_sparse_rows",
          {ceilDiv(w.N, 256), T, ceilDiv(w.K, kChunk)}, in, T, w, kChunk, out);
 }
@@ -547,8 +558,8 @@ void parsimony_gpu_topk_activation_f32(const float *in, float *out,
   // The radix select is exact, which satisfies any recall target.
   if (outer <= 0 || axis <= 0 || inner <= 0)
     return;
-  launch("parsimony_gpu_topk_activation", {outer * inner}, in, out, outer, axis,
-         inner, k);
+  launchBlocks("parsimony_gpu_topk_activation", {outer * inner}, kTopkBlock,
+               in, out, outer, axis, inner, k);
 }
 
 void parsimony_gpu_sparse_matmul_f32(const float *in, int64_t T, int64_t K,
@@ -600,8 +611,8 @@ void parsimony_gpu_predict_support_f32(const float *x, int64_t T, int64_t K,
       return;
     matmul(x, T, WEIGHT(weight, K, N), bias, scores);
   }
-  launch("parsimony_gpu_topk_indices", {T}, static_cast<const float *>(scores),
-         N, k, out, out_i64);
+  launchBlocks("parsimony_gpu_topk_indices", {T}, kTopkBlock,
+               static_cast<const float *>(scores), N, k, out, out_i64);
 }
 
 void parsimony_gpu_sparse_ffn_f32(
@@ -632,7 +643,7 @@ void parsimony_gpu_sparse_ffn_f32(
   launch("parsimony_gpu_ffn_hidden", {ceilDiv(F, 8)}, x, T, upW, up_bias, gateW,
          gated, static_cast<const uint8_t *>(mask), block, activation, h);
   if (topk > 0 && topk < F)
-    launch("parsimony_gpu_topk_rows", {T}, h, F, topk);
+    launchBlocks("parsimony_gpu_topk_rows", {T}, kTopkBlock, h, F, topk);
   sparseRows(h, T, WEIGHT(down, F, D), down_bias, y);
 }
 
