@@ -3,6 +3,7 @@
 Models are generated here (fixed seeds) into a temporary directory.
 """
 
+import ctypes
 import gc
 import json
 import os
@@ -77,6 +78,15 @@ def small_model_proto():
 def small_reference(x):
     y = np.maximum(x @ W + B, 0)
     return y, y.sum(axis=1)
+
+
+def has_cuda_driver():
+    """Whether the CUDA driver the GPU runtime opens can be loaded."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        return True
+    except OSError:
+        return False
 
 
 def small_model_path():
@@ -641,13 +651,32 @@ class ErrorTest(unittest.TestCase):
 
     def test_unimplemented_options(self):
         path = small_model_path()
-        for options in ({"target": "nvptx"}, {"quantize": "int8"}):
+        for options in ({"quantize": "int8"},):
             with self.subTest(options=options):
                 with self.assertRaises(parsimony.UnsupportedOptionError) as c:
                     parsimony.compile(path, **options)
                 self.assertIsInstance(c.exception, ValueError)
                 self.assertIsInstance(c.exception, NotImplementedError)
                 self.assertIn(next(iter(options)), str(c.exception))
+
+    def test_gpu_target(self):
+        # --target=nvptx compiles wherever the GPU target was built; without
+        # a driver the run raises RuntimeError with the runtime's reason.
+        try:
+            model = parsimony.compile(small_model_path(), target="nvptx")
+        except parsimony.UnsupportedOptionError as e:
+            self.skipTest(str(e))
+        inputs = {name: np.ones(shape, np.float32) for name, shape in
+                  zip(model.input_names, model.input_shapes)}
+        if has_cuda_driver():
+            cpu = parsimony.compile(small_model_path())
+            for name, value in model.run(inputs).items():
+                np.testing.assert_allclose(value, cpu.run(inputs)[name],
+                                           rtol=1e-5, atol=1e-6)
+            return
+        with self.assertRaises(RuntimeError) as ctx:
+            model.run(inputs)
+        self.assertIn("no CUDA driver", str(ctx.exception))
 
     def test_malformed_models(self):
         with self.assertRaises(parsimony.CompileError) as ctx:
