@@ -21,6 +21,13 @@ struct SharedOptions {
       cl::desc("Code generation target: cpu (default) or nvptx (NVIDIA "
                "GPUs, kernels through NVVM and ptxas)"),
       cl::init("cpu"), cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> weights{
+      "weights",
+      cl::desc("Where the weights go: auto (default: a sidecar file when "
+               "they add up to 1 GiB or more), embed (in the library) or "
+               "sidecar (<library>.weights, memory-mapped when the library "
+               "loads)"),
+      cl::init("auto"), cl::cat(getCompileOptionCategory())};
   cl::opt<std::string> gpuArch{
       "gpu-arch",
       cl::desc("GPU architecture for --target=nvptx: sm_80 (default), "
@@ -98,6 +105,7 @@ mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
   SmallVector<std::pair<StringRef, std::string>> given = {
       {"target", cl.target},
       {"gpu-arch", cl.gpuArch},
+      {"weights", cl.weights},
       {"cpu", cl.cpu},
       {"sparse-ffn", cl.sparseFFN},
       {"predictor", cl.predictor},

@@ -48,6 +48,12 @@ OptionStatus parsimony::setCompileOption(CompileOptions &o, StringRef name,
     }
     return invalid("cpu or nvptx");
   }
+  if (key == "weights") {
+    if (value != "auto" && value != "embed" && value != "sidecar")
+      return invalid("auto, embed or sidecar");
+    o.weights = value.str();
+    return OptionStatus::ok;
+  }
   if (key == "gpu-arch") {
     unsigned sm;
     StringRef digits = value;

@@ -79,6 +79,15 @@ int main(int argc, char **argv) {
   }
   if (kernelsOnly)
     options.gpuBinaryFormat = emitKind == "ptx" ? "isa" : "bin";
+  // A sidecar weights file is bound by the library's loader: only --emit=so
+  // writes one.
+  if (emitKind != "so") {
+    if (options.weights == "sidecar") {
+      errs() << "error: --weights=sidecar needs --emit=so\n";
+      return 1;
+    }
+    options.weights = "embed";
+  }
   if (outputPath.empty() && !textual) {
     errs() << "error: --emit=" << emitKind << " needs an output file (-o)\n";
     return 1;

@@ -99,6 +99,12 @@ struct CompileOptions {
   /// layer's own) and capacity factor (--capacity-factor; 0 keeps).
   std::string moe;
   double capacityFactor = 0.0;
+  /// --weights: embed (constants in the library), sidecar (large constants
+  /// in <library>.weights, memory-mapped at load) or auto (sidecar when the
+  /// constants add up to autoSidecarBytes or more).
+  std::string weights = "auto";
+  int64_t minSidecarBytes = 4096;
+  int64_t autoSidecarBytes = int64_t(1) << 30;
   /// Pipeline knobs.
   bool useKernels = true;
   bool approximateMath = true;
@@ -148,6 +154,23 @@ mlir::FailureOr<std::string> emitNative(mlir::ModuleOp module,
 /// gpu.binary object (PTX text for gpuBinaryFormat isa, else cubin/fatbin).
 mlir::FailureOr<std::string> extractGpuBinary(mlir::ModuleOp module);
 
+/// A sidecar weights file written by externalizeWeights.
+struct WeightsFile {
+  std::string path;
+  uint64_t buildId = 0;
+  int64_t payloadBytes = 0;
+  size_t count = 0;
+};
+
+/// Moves the large constants of an LLVM-dialect module into
+/// `<libraryPath>.weights` (per options.weights) and adds the function
+/// `<modelName>_bind_weights(base)` that points the module at a mapping of
+/// that file. Returns the file written, or none when everything stays
+/// embedded.
+mlir::FailureOr<std::optional<WeightsFile>>
+externalizeWeights(mlir::ModuleOp module, const CompileOptions &options,
+                   llvm::StringRef libraryPath);
+
 /// The generated C header of the model's API.
 std::string generateHeader(const ModelSignature &signature,
                            const CompileOptions &options);
@@ -158,7 +181,8 @@ std::string generateHeader(const ModelSignature &signature,
 mlir::LogicalResult linkSharedLibrary(llvm::StringRef objectBytes,
                                       const ModelSignature &signature,
                                       const CompileOptions &options,
-                                      llvm::StringRef outputPath);
+                                      llvm::StringRef outputPath,
+                                      const WeightsFile *weights = nullptr);
 
 /// The full path: load, prepare, lower, emit and link `path` to a shared
 /// library at `outputPath`. Returns the model signature.
