@@ -20,6 +20,8 @@ struct Vec512 {
   static F load(const float *p) { return _mm512_loadu_ps(p); }
   static F set1(float v) { return _mm512_set1_ps(v); }
   static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static float reduce(F v) { return _mm512_reduce_add_ps(v); }
   static __m512i bytes(const int8_t *p) {
     return _mm512_cvtepi8_epi32(

@@ -32,11 +32,11 @@ void dotRowsScalar(const QuantRows &w, int64_t r0, int64_t m, int tb,
     for (int t = 0; t < tb; ++t) {
       const float *xt = x + t * ldx;
       float total = 0.0f;
-      for (int64_t g0 = 0; g0 < w.k; g0 += span) {
+      for (int64_t g0 = 0, gi = 0; g0 < w.k; g0 += span, ++gi) {
         float acc = 0.0f;
         for (int64_t c = g0; c < g0 + span && c < w.k; ++c)
           acc += xt[c] * valueAt(w, row, c);
-        total += acc * w.scale(r0 + i, g0);
+        total += acc * w.scale(r0 + i, gi);
       }
       out[t * ldo + i] = total;
     }

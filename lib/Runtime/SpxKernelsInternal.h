@@ -168,11 +168,13 @@ struct QuantRows {
                                    : Int4),
         group(v.group), scales(v.scales), scalesF16(v.scalesF16) {}
 
-  /// The scale of row r for the group starting at value c.
-  float scale(int64_t r, int64_t c) const {
+  /// Quantization groups per row (1 per channel).
+  int64_t groups() const { return group > 0 ? k / group : 1; }
+  /// The scale of row r, group gi (gi = 0 per channel).
+  float scale(int64_t r, int64_t gi) const {
     if (!scales)
       return 1.0f;
-    int64_t i = group > 0 ? r * (k / group) + c / group : r;
+    int64_t i = r * groups() + gi;
     return scalesF16 ? halfToFloat(static_cast<const uint16_t *>(scales)[i])
                      : static_cast<const float *>(scales)[i];
   }
