@@ -406,6 +406,25 @@ class SparseFfnTest(unittest.TestCase):
             np.testing.assert_allclose(model(x=self.x)["y"], expected,
                                        rtol=1e-4, atol=1e-4, err_msg=mode)
 
+    def test_quantize(self):
+        # Weight-only quantization (dense and activation-sparse): int8 stays
+        # close to f32, int4 is coarser; the routerless FFN has no f32 left.
+        errors = {}
+        for quantize, group in (("int8", None), ("int4", 32)):
+            for mode in ("off", "exact"):
+                model = parsimony.compile(self.path, sparse_ffn=mode,
+                                          quantize=quantize, group_size=group)
+                y = model(x=self.x)["y"]
+                self.assertTrue(np.isfinite(y).all())
+                errors[quantize, mode] = relative_error(y, self.reference())
+        self.assertLess(max(errors["int8", m] for m in ("off", "exact")),
+                        0.02, errors)
+        self.assertLess(max(errors["int4", m] for m in ("off", "exact")),
+                        0.25, errors)
+        with self.assertRaises(parsimony.CompileError) as ctx:
+            parsimony.compile(self.path, quantize="int8", group_size=32)
+        self.assertIn("--group-size", str(ctx.exception))
+
     def test_predicted_support(self):
         # Predicting all 64 neurons is the dense FFN.
         model = parsimony.compile(self.path, sparse_ffn="predict", topk=64)
