@@ -102,10 +102,12 @@ struct Format {
   int64_t group; // 0 = per channel
   bool f16;      // f16 scales
   bool nk;
+  bool packed = false; // int4 two per byte (PARSIMONY_INT4_PACKED)
   std::string name() const {
-    return std::to_string(bits) + (nk ? "nk" : "kn") + "g" +
-           std::to_string(group) + (f16 ? "h" : "f");
+    return std::to_string(bits) + (packed ? "p" : "") + (nk ? "nk" : "kn") +
+           "g" + std::to_string(group) + (f16 ? "h" : "f");
   }
+  int32_t abiBits() const { return packed ? PARSIMONY_INT4_PACKED : bits; }
 };
 
 /// f32 both layouts, then int8/int4 x per-channel/grouped(16) x f32/f16
@@ -127,10 +129,13 @@ struct TestWeight {
   int64_t E = 1, K = 0, N = 0;
   std::vector<float> f32;
   std::vector<int8_t> q;
+  std::vector<uint8_t> packedBytes; // q packed two per byte when fmt.packed
   std::vector<float> s32;
   std::vector<uint16_t> s16;
 
   const void *w() const {
+    if (fmt.packed)
+      return packedBytes.data();
     return fmt.bits == 32 ? static_cast<const void *>(f32.data())
                           : static_cast<const void *>(q.data());
   }
@@ -201,11 +206,24 @@ TestWeight makeWeight(std::mt19937 &rng, Format fmt, int64_t E, int64_t K,
   }
   if (fmt.f16 && !exact && !w.s16.empty())
     w.s16[0] = 0x0123; // one subnormal half scale
+  if (fmt.packed) {
+    // Every stored row in 32-value blocks of 16 bytes: byte i holds value i
+    // (low nibble) and value i + 16 (high nibble).
+    int64_t rowLen = fmt.nk ? K : N, rows = E * (fmt.nk ? N : K);
+    w.packedBytes.assign(size_t(rows * rowLen / 2), 0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < rowLen; ++c) {
+        uint8_t nibble = uint8_t(w.q[size_t(r * rowLen + c)]) & 15;
+        uint8_t &byte =
+            w.packedBytes[size_t(r * rowLen / 2 + (c / 32) * 16 + c % 16)];
+        byte |= c % 32 < 16 ? nibble : uint8_t(nibble << 4);
+      }
+  }
   return w;
 }
 
 #define TW_ARGS(tw)                                                            \
-  (tw).w(), (tw).scales(), (tw).layout(), (tw).fmt.bits, (tw).fmt.group,       \
+  (tw).w(), (tw).scales(), (tw).layout(), (tw).fmt.abiBits(), (tw).fmt.group,  \
       (tw).fmt.f16 ? 1 : 0
 #define NO_WEIGHT nullptr, nullptr, 0, 32, 0, 0
 
@@ -398,6 +416,75 @@ TEST(SpxSparseMatmul, EveryFormatAndDensity) {
                           " zeros=" + std::to_string(zeros));
         }
     }
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// quant_matmul (weight-only quantized dense matmul)
+//===----------------------------------------------------------------------===//
+
+/// int8, int4 and packed int4, per channel and grouped (32, 64), f32 and
+/// f16 scales, both layouts.
+std::vector<Format> quantFormats() {
+  std::vector<Format> out;
+  for (int kind : {0, 1, 2})
+    for (int64_t group : {int64_t(0), int64_t(32), int64_t(64)})
+      for (bool f16 : {false, true})
+        for (bool nk : {false, true})
+          out.push_back({kind == 0 ? 8 : 4, group, f16, nk, kind == 2});
+  return out;
+}
+
+TEST(SpxQuantMatmul, EveryFormatShapeAndTokenCount) {
+  // Against the double-precision dequantized reference: register
+  // dequantization must equal it up to f32 rounding.
+  forEachConfig([](const std::string &cfg) {
+    std::mt19937 rng(21);
+    for (const Format &fmt : quantFormats())
+      for (auto [K, N] : {std::pair<int64_t, int64_t>{64, 96},
+                          {192, 64},
+                          {128, 5},
+                          {200, 32},
+                          {8, 64}}) {
+        if (fmt.group && K % fmt.group)
+          continue;
+        if (fmt.packed && (fmt.nk ? K : N) % 32)
+          continue;
+        TestWeight w = makeWeight(rng, fmt, 1, K, N, false);
+        for (int64_t T : {1, 2, 3, 4, 5, 8, 16, 17, 40}) {
+          std::vector<float> in = uniform(rng, size_t(T * K));
+          std::vector<float> out(size_t(T * N), NaN);
+          parsimony_quant_matmul_f32(in.data(), T, K, N, TW_ARGS(w),
+                                     out.data());
+          expectClose(out, refMatmul(toDouble(in), T, w),
+                      cfg + " " + fmt.name() + " K=" + std::to_string(K) +
+                          " N=" + std::to_string(N) +
+                          " T=" + std::to_string(T));
+        }
+      }
+  });
+}
+
+TEST(SpxQuantMatmul, PackedInt4InEverySpxKernel) {
+  // Packed int4 weights read the same as one value per byte in the other
+  // kernels (generic dequantization paths).
+  forEachConfig([](const std::string &cfg) {
+    std::mt19937 rng(22);
+    const int64_t K = 64, N = 96;
+    for (bool nk : {false, true})
+      for (int64_t group : {int64_t(0), int64_t(32)}) {
+        Format fmt{4, group, false, nk, true};
+        TestWeight w = makeWeight(rng, fmt, 1, K, N, false);
+        for (int64_t T : {1, 5}) {
+          std::vector<float> in = uniform(rng, size_t(T * K));
+          sparsify(rng, in, 0.8);
+          std::vector<float> out(size_t(T * N), NaN);
+          parsimony_sparse_matmul_f32(in.data(), T, K, N, TW_ARGS(w),
+                                      out.data());
+          expectClose(out, refMatmul(toDouble(in), T, w),
+                      cfg + " sparse " + fmt.name());
+        }
+      }
   });
 }
 

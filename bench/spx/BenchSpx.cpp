@@ -404,16 +404,116 @@ void benchCrossover() {
   std::printf("\n");
 }
 
+//===----------------------------------------------------------------------===//
+// Weight-only quantized projections (--quant).
+//===----------------------------------------------------------------------===//
+
+/// One [N, K] nk weight per layer and projection, f32 or quantized.
+struct QuantWeight {
+  int bits = 32; // 32, 8, PARSIMONY_INT4_PACKED
+  int64_t group = 0, k = 0, n = 0;
+  Array<float> f32;
+  Array<int8_t> q;
+  Array<float> scales;
+  size_t bytes() const {
+    return bits == 32 ? f32.size * 4 : q.size + scales.size * 4;
+  }
+};
+
+QuantWeight makeQuant(int bits, int64_t group, int64_t k, int64_t n,
+                      uint64_t seed) {
+  QuantWeight w;
+  w.bits = bits;
+  w.group = group;
+  w.k = k;
+  w.n = n;
+  if (bits == 32) {
+    w.f32.resize(size_t(k * n));
+    fill(w.f32.data, w.f32.size, seed, 0.05f);
+    return w;
+  }
+  // Random bytes are valid int8 and packed int4 values alike.
+  w.q.resize(size_t(bits == 8 ? k * n : k * n / 2));
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i < w.q.size; ++i) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    w.q[i] = int8_t(s >> 56);
+  }
+  w.scales.resize(size_t(group ? n * (k / group) : n));
+  fill(w.scales.data, w.scales.size, seed + 1, 0.01f);
+  return w;
+}
+
+void quantMatmul(const float *x, int64_t T, const QuantWeight &w, float *y) {
+  if (w.bits == 32) {
+    parsimony_sgemm(T, w.n, w.k, 1.0f, x, w.k, 0, w.f32.data, w.k, 1, 0.0f, y,
+                    w.n);
+    return;
+  }
+  parsimony_quant_matmul_f32(x, T, w.k, w.n, w.q.data, w.scales.data, 1, w.bits,
+                             w.group, 0, y);
+}
+
+void benchQuant() {
+  std::printf("## Weight-only quantized FFN projections: %lld layers, "
+              "d = %lld, ff = %lld, nk weights, %d threads\n\n",
+              (long long)Layers, (long long)D, (long long)F,
+              parsimony_get_num_threads());
+  std::printf("| T | weights | MB / stack | ms / stack | GB/s | speedup vs "
+              "f32 |\n|---|---|---|---|---|---|\n");
+  struct Format {
+    const char *name;
+    int bits;
+    int64_t group;
+  } formats[] = {{"f32 (sgemm)", 32, 0},
+                 {"int8 per channel", 8, 0},
+                 {"int4 packed, g64", PARSIMONY_INT4_PACKED, 64},
+                 {"int4 packed, g32", PARSIMONY_INT4_PACKED, 32},
+                 {"int4 packed, g128", PARSIMONY_INT4_PACKED, 128}};
+  for (int64_t T : {int64_t(1), int64_t(4), int64_t(16)}) {
+    double base = 0.0;
+    Array<float> x, h, y;
+    x.resize(size_t(T * D));
+    h.resize(size_t(T * F));
+    y.resize(size_t(T * D));
+    fill(x.data, x.size, 7, 1.0f);
+    for (const Format &f : formats) {
+      std::vector<QuantWeight> up, down;
+      size_t bytes = 0;
+      for (int64_t l = 0; l < Layers; ++l) {
+        up.push_back(makeQuant(f.bits, f.group, D, F, 100 + l));
+        down.push_back(makeQuant(f.bits, f.group, F, D, 200 + l));
+        bytes += up.back().bytes() + down.back().bytes();
+      }
+      double t = timeMedian([&] {
+        for (int64_t l = 0; l < Layers; ++l) {
+          quantMatmul(x.data, T, up[l], h.data);
+          quantMatmul(h.data, T, down[l], y.data);
+        }
+      });
+      if (f.bits == 32)
+        base = t;
+      std::printf("| %lld | %s | %.1f | %.3f | %.1f | %.2fx |\n", (long long)T,
+                  f.name, bytes / 1e6, t * 1e3, bytes / t / 1e9, base / t);
+    }
+  }
+  std::printf("\n");
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
-  bool ffn = true, moe = true, crossover = false;
+  bool ffn = true, moe = true, crossover = false, quant = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--samples=", 0) == 0)
       Samples = std::max(1, std::atoi(a.c_str() + 10));
     else if (a == "--crossover")
       crossover = true;
+    else if (a == "--quant")
+      quant = true;
     else if (a == "--no-ffn")
       ffn = false;
     else if (a == "--no-moe")
@@ -421,12 +521,14 @@ int main(int argc, char **argv) {
     else {
       std::fprintf(stderr,
                    "usage: parsimony-bench-spx [--samples=S] [--crossover] "
-                   "[--no-ffn] [--no-moe]\n");
+                   "[--quant] [--no-ffn] [--no-moe]\n");
       return 2;
     }
   }
   if (crossover)
     benchCrossover();
+  if (quant)
+    benchQuant();
   if (ffn)
     benchFfn();
   if (moe)

@@ -72,6 +72,18 @@ struct SharedOptions {
       cl::desc("Support predictor for --sparse-ffn=predict: int8, int4 or "
                "lowrank:R (rank R)"),
       cl::init("int8"), cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> quantize{
+      "quantize",
+      cl::desc("Weight-only quantization of every matmul weight (dense "
+               "projections, sparse-FFN and expert weights, predictors): "
+               "int8 (per output channel) or int4 (group-wise, packed two "
+               "per byte); routers, norms and activations stay f32"),
+      cl::value_desc("int8|int4"), cl::init(""),
+      cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> groupSize{
+      "group-size",
+      cl::desc("Input features per int4 scale: 32, 64 (default) or 128"),
+      cl::value_desc("N"), cl::init(""), cl::cat(getCompileOptionCategory())};
   cl::opt<std::string> moe{
       "moe",
       cl::desc("MoE dispatch: dropless (default, no token dropped) or "
@@ -122,6 +134,10 @@ mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
     given.push_back({"capacity-factor", cl.capacityFactor});
   if (cl.topk.getNumOccurrences())
     given.push_back({"topk", cl.topk});
+  if (cl.quantize.getNumOccurrences())
+    given.push_back({"quantize", cl.quantize});
+  if (cl.groupSize.getNumOccurrences())
+    given.push_back({"group-size", cl.groupSize});
   for (const std::string &dim : cl.dims)
     given.push_back({"dim", dim});
   for (const auto &[name, value] : given) {

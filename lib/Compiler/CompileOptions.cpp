@@ -105,8 +105,20 @@ OptionStatus parsimony::setCompileOption(CompileOptions &o, StringRef name,
     o.predictor = value.str();
     return OptionStatus::ok;
   }
-  if (key == "quantize")
-    return unsupported(" (weight quantization is not available yet)");
+  if (key == "quantize") {
+    if (value != "int8" && value != "int4" && value != "none")
+      return invalid("int8, int4 or none");
+    o.quantize = value == "none" ? "" : value.str();
+    return OptionStatus::ok;
+  }
+  if (key == "group-size") {
+    int64_t size;
+    if (value.trim().getAsInteger(10, size) ||
+        (size != 32 && size != 64 && size != 128))
+      return invalid("32, 64 or 128");
+    o.groupSize = size;
+    return OptionStatus::ok;
+  }
   if (key == "name") {
     if (!isCIdentifier(value))
       return invalid("a C identifier");

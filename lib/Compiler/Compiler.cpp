@@ -390,6 +390,11 @@ static std::string cudaToolkitPath() {
 
 LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
                                             const CompileOptions &options) {
+  if (options.groupSize != 0 && options.quantize != "int4")
+    return module.emitError()
+           << "--group-size=" << options.groupSize
+           << " applies to --quantize=int4 (int8 has one scale per output "
+              "channel)";
   PassManager pm(module.getContext());
   bool gpu = options.target == "nvptx";
   auto common = [&](CpuPipelineOptions &pipeline) {
@@ -398,6 +403,8 @@ LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
     pipeline.sparseFFN = options.sparseFFN;
     pipeline.topk = options.topk;
     pipeline.predictor = options.predictor;
+    pipeline.quantize = options.quantize;
+    pipeline.groupSize = options.groupSize;
     pipeline.moe = options.moe;
     pipeline.capacityFactor = options.capacityFactor;
   };

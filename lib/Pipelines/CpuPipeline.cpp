@@ -55,6 +55,15 @@ void parsimony::buildBufferizedModelPipeline(
     build.k = options.topk;
     pm.addPass(spx::createSpxBuildPredictors(build));
   }
+  // Weight-only quantization: after the predictors are built from the f32
+  // weights (and after sparse-ffn=off has turned FFNs into contractions),
+  // before the sparse FFN weights are laid out neuron-major.
+  if (!options.quantize.empty()) {
+    spx::SpxQuantizeWeightsOptions quantize;
+    quantize.mode = options.quantize;
+    quantize.groupSize = options.groupSize;
+    pm.addPass(spx::createSpxQuantizeWeights(quantize));
+  }
   if (options.sparseFFN != "off")
     pm.addPass(spx::createSpxNeuronMajorWeights());
 

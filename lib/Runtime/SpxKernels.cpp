@@ -57,30 +57,59 @@ inline float loadScale(const void *s, bool f16, int64_t i) {
              : static_cast<const float *>(s)[i];
 }
 
-/// The signed value of a quantized element. int4 sign-extends the low
-/// nibble, so both sign- and zero-extended byte storage of i4 read right.
+/// Bits of the packed int4 storage format in the templates below.
+constexpr int PackedInt4 = 5;
+
+/// The signed value of element i of a quantized stored row. int4 sign-extends
+/// the low nibble, so both sign- and zero-extended byte storage of i4 read
+/// right; packed int4 holds values i and i + 16 of each 32-value block in
+/// the low and high nibbles of byte i of the block's 16 bytes.
 template <int Bits> inline float quantAt(const int8_t *q, int64_t i) {
+  if (Bits == PackedInt4) {
+    uint8_t byte = uint8_t(q[(i >> 5) * 16 + (i & 15)]);
+    return float(int8_t(i & 16 ? byte : uint8_t(byte << 4)) >> 4);
+  }
   if (Bits == 4)
     return float(int8_t(uint8_t(q[i]) << 4) >> 4);
   return float(q[i]);
 }
 
+/// dst[c - c0] = the raw value of element c of a quantized stored row, for c
+/// in [c0, c1). Plain loops the compiler vectorizes; packed int4 decodes
+/// whole 32-value blocks.
 template <int Bits>
-void storedRowImpl(const WeightView &v, int64_t r, int64_t c0, int64_t c1,
-                   float *dst) {
-  int64_t cols = v.storedCols();
-  const int8_t *q = static_cast<const int8_t *>(v.w) + r * cols;
-  if (!v.scales) {
+void decodeRow(const int8_t *q, int64_t c0, int64_t c1, float *dst) {
+  if (Bits != PackedInt4) {
     for (int64_t c = c0; c < c1; ++c)
       dst[c - c0] = quantAt<Bits>(q, c);
     return;
   }
+  for (int64_t b = c0 / 32; b * 32 < c1; ++b) {
+    const uint8_t *bytes = reinterpret_cast<const uint8_t *>(q) + b * 16;
+    float block[32];
+    for (int i = 0; i < 16; ++i) {
+      block[i] = float(int8_t(uint8_t(bytes[i] << 4)) >> 4);
+      block[i + 16] = float(int8_t(bytes[i]) >> 4);
+    }
+    int64_t lo = std::max(c0, b * 32), hi = std::min(c1, b * 32 + 32);
+    for (int64_t c = lo; c < hi; ++c)
+      dst[c - c0] = block[c - b * 32];
+  }
+}
+
+template <int Bits>
+void storedRowImpl(const WeightView &v, int64_t r, int64_t c0, int64_t c1,
+                   float *dst) {
+  const int8_t *q = static_cast<const int8_t *>(v.w) + r * v.storedRowBytes();
+  decodeRow<Bits>(q, c0, c1, dst);
+  if (!v.scales)
+    return;
   if (v.nk) {
     // Row r is output feature r: one scale, or one per group along K.
     if (v.group == 0) {
       float s = loadScale(v.scales, v.scalesF16, r);
       for (int64_t c = c0; c < c1; ++c)
-        dst[c - c0] = quantAt<Bits>(q, c) * s;
+        dst[c - c0] *= s;
       return;
     }
     int64_t groups = v.k / v.group;
@@ -89,7 +118,7 @@ void storedRowImpl(const WeightView &v, int64_t r, int64_t c0, int64_t c1,
       int64_t end = std::min(c1, (g + 1) * v.group);
       float s = loadScale(v.scales, v.scalesF16, r * groups + g);
       for (; c < end; ++c)
-        dst[c - c0] = quantAt<Bits>(q, c) * s;
+        dst[c - c0] *= s;
     }
     return;
   }
@@ -98,18 +127,18 @@ void storedRowImpl(const WeightView &v, int64_t r, int64_t c0, int64_t c1,
   if (!v.scalesF16) {
     const float *s = static_cast<const float *>(v.scales) + base;
     for (int64_t c = c0; c < c1; ++c)
-      dst[c - c0] = quantAt<Bits>(q, c) * s[c];
+      dst[c - c0] *= s[c];
     return;
   }
   for (int64_t c = c0; c < c1; ++c)
-    dst[c - c0] = quantAt<Bits>(q, c) * loadScale(v.scales, true, base + c);
+    dst[c - c0] *= loadScale(v.scales, true, base + c);
 }
 
 template <int Bits>
 void storedColImpl(const WeightView &v, int64_t c, int64_t r0, int64_t r1,
                    float *dst) {
-  int64_t cols = v.storedCols();
   const int8_t *q = static_cast<const int8_t *>(v.w);
+  int64_t rowBytes = v.storedRowBytes();
   for (int64_t r = r0; r < r1; ++r) {
     float s = 1.0f;
     if (v.scales) {
@@ -120,7 +149,7 @@ void storedColImpl(const WeightView &v, int64_t c, int64_t r0, int64_t r1,
                                  : (i / v.group) * v.n + j;
       s = loadScale(v.scales, v.scalesF16, idx);
     }
-    dst[r - r0] = quantAt<Bits>(q, r * cols + c) * s;
+    dst[r - r0] = quantAt<Bits>(q + r * rowBytes, c) * s;
   }
 }
 
@@ -131,6 +160,8 @@ void WeightView::storedRow(int64_t r, int64_t c0, int64_t c1,
   if (isF32())
     std::memcpy(dst, f32() + r * storedCols() + c0,
                 sizeof(float) * size_t(c1 - c0));
+  else if (packed)
+    storedRowImpl<PackedInt4>(*this, r, c0, c1, dst);
   else if (bits == 4)
     storedRowImpl<4>(*this, r, c0, c1, dst);
   else
@@ -143,6 +174,8 @@ void WeightView::storedCol(int64_t c, int64_t r0, int64_t r1,
     int64_t cols = storedCols();
     for (int64_t r = r0; r < r1; ++r)
       dst[r - r0] = f32()[r * cols + c];
+  } else if (packed) {
+    storedColImpl<PackedInt4>(*this, c, r0, r1, dst);
   } else if (bits == 4) {
     storedColImpl<4>(*this, c, r0, r1, dst);
   } else {
@@ -449,12 +482,80 @@ constexpr int64_t QuantGemvTokens = 32;
 /// Floats of dequantized weight one task holds at a time (fits L2).
 constexpr int64_t DequantBlockFloats = 32 * 1024;
 
+//===----------------------------------------------------------------------===//
+// Weight-only quantized matmul (nk weights).
+//===----------------------------------------------------------------------===//
+
+const QuantSimd &quantSimd() {
+  switch (parsimony_get_isa()) {
+  case PARSIMONY_ISA_AVX512:
+    return getQuantSimdAvx512();
+  case PARSIMONY_ISA_AVX2:
+    return getQuantSimdAvx2();
+  default:
+    return getQuantSimdScalar();
+  }
+}
+
+/// Up to this many tokens a quantized nk product runs as register-
+/// dequantizing dot products (every weight byte is widened once per 4-token
+/// tile, re-read from L2); above it, tiles of rows are dequantized into
+/// per-thread scratch for sgemm, whose arithmetic intensity then wins.
+constexpr int64_t QuantDotTokens = 16;
+
+/// Bytes of quantized rows one dot-product task covers (re-read from L2 by
+/// every 4-token tile).
+constexpr int64_t QuantChunkBytes = 96 * 1024;
+
+/// c[t, 0:N] = a[t, 0:K] * W for t < T with W quantized and nk (c is
+/// overwritten).
+void quantMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
+                 float *c, int64_t ldc) {
+  int64_t K = w.k, N = w.n;
+  if (T <= QuantDotTokens) {
+    const QuantSimd &vec = quantSimd();
+    QuantRows rows(w);
+    // Chunks of rows: at least ~4 per thread so dynamic scheduling can
+    // balance a slowed core, multiples of 4 rows (the kernel's row block),
+    // and small enough to stay in L2 across token tiles.
+    int64_t byBytes =
+        std::max<int64_t>(4, QuantChunkBytes / w.storedRowBytes());
+    int64_t chunk = std::min(byBytes, ceilDiv(N, 4 * numThreads()));
+    chunk = std::max<int64_t>(4, (chunk + 3) & ~int64_t(3));
+    forEach(ceilDiv(N, chunk), T * K * N > (int64_t(1) << 16),
+            [&](int64_t task) {
+              int64_t r0 = task * chunk, m = std::min(chunk, N - r0);
+              for (int64_t t0 = 0; t0 < T; t0 += TokenBlock)
+                vec.dotRows(rows, r0, m, int(std::min(TokenBlock, T - t0)),
+                            a + t0 * lda, lda, c + t0 * ldc + r0, ldc);
+            });
+    return;
+  }
+  // Many tokens: compute-bound. Each task dequantizes a tile of rows (<= 128
+  // KiB of f32, resident in L2) and runs sgemm on it inline.
+  int64_t nb = std::max<int64_t>(
+      16, (DequantBlockFloats / std::max<int64_t>(K, 1)) & ~int64_t(15));
+  nb = std::min(nb, N);
+  forEach(ceilDiv(N, nb), true, [&](int64_t task) {
+    int64_t j0 = task * nb, j1 = std::min(N, j0 + nb), cols = j1 - j0;
+    float *s = taskScratch<float>(TaskDequant, cols * K);
+    for (int64_t j = j0; j < j1; ++j)
+      w.storedRow(j, 0, K, s + (j - j0) * K);
+    parsimony_sgemm(T, cols, K, 1.0f, a, lda, 0, s, K, 1, 0.0f, c + j0, ldc);
+  });
+}
+
 /// c[t, 0:N] = a[t, 0:K] * W for t < T (c is overwritten).
 void denseMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
                  float *c, int64_t ldc) {
   int64_t K = w.k, N = w.n;
   if (T <= 0 || N <= 0)
     return;
+  if (w.nk && !w.isF32() && K > 0) {
+    // Quantized neuron-major rows: the register-dequantizing kernel.
+    quantMatmul(a, lda, T, w, c, ldc);
+    return;
+  }
   if (w.nk && K > 0 && (T <= SmallGemmTokens || N <= 8)) {
     // Few tokens on neuron-major rows: a GEMV of dot products, parallel over
     // neuron chunks, each row streamed once per 4-token tile (dequantized
@@ -490,7 +591,7 @@ void denseMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
             });
     return;
   }
-  if (!w.nk && !w.isF32() && K > 0 && T <= QuantGemvTokens) {
+  if (!w.nk && !w.isF32() && !w.packed && K > 0 && T <= QuantGemvTokens) {
     // Quantized GEMV on kn weights: int8/int4 rows are widened in registers
     // (qaxpy), never dequantized to memory; the scales of a group multiply
     // the group's partial sums once. Tasks over column chunks.
@@ -849,6 +950,12 @@ void parsimony_sparse_matmul_f32(const float *in, int64_t T, int64_t K,
     profile::record(sample);
   }
   sparseProject(in, K, T, SPX_WEIGHT(weight, K, N), nullptr, out, N);
+}
+
+void parsimony_quant_matmul_f32(const float *in, int64_t T, int64_t K,
+                                int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                float *out) {
+  denseMatmul(in, K, T, SPX_WEIGHT(weight, K, N), out, N);
 }
 
 void parsimony_support_matmul_f32(const float *in, int64_t T, int64_t K,

@@ -55,6 +55,8 @@ struct WeightView {
   const void *scales = nullptr;
   bool nk = false;
   int bits = 32;
+  /// int4 stored two values per byte (PARSIMONY_INT4_PACKED).
+  bool packed = false;
   int64_t group = 0;
   bool scalesF16 = false;
   int64_t k = 0, n = 0;
@@ -62,7 +64,8 @@ struct WeightView {
   WeightView() = default;
   WeightView(const void *w, const void *scales, int32_t layout, int32_t bits,
              int64_t group, int32_t scalesF16, int64_t k, int64_t n)
-      : w(w), scales(scales), nk(layout == 1), bits(bits), group(group),
+      : w(w), scales(scales), nk(layout == 1), bits(bits & 0xff),
+        packed((bits & 0x100) != 0 && (bits & 0xff) == 4), group(group),
         scalesF16(scalesF16 != 0), k(k), n(n) {
     // A group that does not divide K (or is not positive) cannot index the
     // [K/group, N] scales; fall back to per-channel.
@@ -75,13 +78,17 @@ struct WeightView {
   const float *f32() const { return static_cast<const float *>(w); }
   int64_t storedRows() const { return nk ? n : k; }
   int64_t storedCols() const { return nk ? k : n; }
+  /// Bytes of one stored row of a quantized weight.
+  int64_t storedRowBytes() const {
+    return packed ? storedCols() / 2 : storedCols();
+  }
   int64_t numScales() const { return group > 0 ? (k / group) * n : n; }
 
   /// The view of expert e of a stacked [E, ...] weight.
   WeightView expert(int64_t e) const {
     WeightView v = *this;
-    int64_t elemBytes = isF32() ? 4 : 1;
-    v.w = static_cast<const char *>(w) + e * k * n * elemBytes;
+    int64_t bytes = isF32() ? 4 * k * n : packed ? k * n / 2 : k * n;
+    v.w = static_cast<const char *>(w) + e * bytes;
     if (scales && !isF32())
       v.scales = static_cast<const char *>(scales) +
                  e * numScales() * (scalesF16 ? 2 : 4);
@@ -140,6 +147,52 @@ struct SpxSimd {
                 const int8_t *q, int64_t ldq, bool nibble, float *y,
                 int64_t ldy);
 };
+
+/// Rows of a quantized nk weight (one stored row per output feature) as the
+/// register-dequantizing dot-product kernels read them.
+struct QuantRows {
+  const int8_t *q = nullptr;
+  int64_t rowBytes = 0; // bytes per stored row
+  int64_t k = 0;        // values per row
+  int format = 0;       // QuantFormat
+  int64_t group = 0;    // 0: one scale per row
+  const void *scales = nullptr;
+  bool scalesF16 = false;
+
+  enum QuantFormat { Int8 = 0, Int4 = 1, Int4Packed = 2 };
+
+  explicit QuantRows(const WeightView &v)
+      : q(static_cast<const int8_t *>(v.w)), rowBytes(v.storedRowBytes()),
+        k(v.k), format(v.bits == 8 ? Int8
+                       : v.packed  ? Int4Packed
+                                   : Int4),
+        group(v.group), scales(v.scales), scalesF16(v.scalesF16) {}
+
+  /// Quantization groups per row (1 per channel).
+  int64_t groups() const { return group > 0 ? k / group : 1; }
+  /// The scale of row r, group gi (gi = 0 per channel).
+  float scale(int64_t r, int64_t gi) const {
+    if (!scales)
+      return 1.0f;
+    int64_t i = r * groups() + gi;
+    return scalesF16 ? halfToFloat(static_cast<const uint16_t *>(scales)[i])
+                     : static_cast<const float *>(scales)[i];
+  }
+};
+
+/// Register-dequantizing quantized GEMV loops (QuantMatmul*.cpp).
+struct QuantSimd {
+  const char *name;
+  /// out[t * ldo + i] = sum_{c < k} x[t * ldx + c] * W(r0 + i, c) for
+  /// t < tb (1..4) and i < m: dot products of up to 4 tokens with rows
+  /// [r0, r0 + m) of a quantized nk weight, widened and scaled in registers.
+  void (*dotRows)(const QuantRows &w, int64_t r0, int64_t m, int tb,
+                  const float *x, int64_t ldx, float *out, int64_t ldo);
+};
+
+const QuantSimd &getQuantSimdScalar();
+const QuantSimd &getQuantSimdAvx2();
+const QuantSimd &getQuantSimdAvx512();
 
 const SpxSimd &getSpxSimdScalar();
 const SpxSimd &getSpxSimdAvx2();

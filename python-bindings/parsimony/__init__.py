@@ -93,7 +93,7 @@ def run_pipeline(mlir, pipeline):
 
 
 def _option_list(target, sparse_ffn, topk, predictor, moe, quantize, cpu,
-                 capacity_factor, entry):
+                 capacity_factor, entry, group_size=None):
     options = [("target", target), ("cpu", cpu), ("sparse_ffn", sparse_ffn)]
     if moe is not None:
         options.append(("moe", moe))
@@ -110,6 +110,10 @@ def _option_list(target, sparse_ffn, topk, predictor, moe, quantize, cpu,
         options.append(("predictor", predictor))
     if quantize is not None:
         options.append(("quantize", quantize))
+    if group_size is not None:
+        if isinstance(group_size, bool) or not isinstance(group_size, int):
+            raise TypeError("group_size must be an int")
+        options.append(("group_size", str(group_size)))
     if entry is not None:
         options.append(("entry", entry))
     for name, value in options:
@@ -145,7 +149,7 @@ def _frozen_list(freeze):
 
 def compile(model, target="cpu", sparse_ffn="off", topk=None, predictor=None,
             moe="dropless", quantize=None, cpu="native", dims=None,
-            capacity_factor=None, freeze=None, entry=None):
+            capacity_factor=None, freeze=None, entry=None, group_size=None):
     """Compiles a model to native code and loads it.
 
     model: a path to an .onnx model (anything else is parsed as MLIR), or the
@@ -169,13 +173,15 @@ def compile(model, target="cpu", sparse_ffn="off", topk=None, predictor=None,
       predictor: "int8", "int4" or "lowrank:R", the support predictor of
         sparse_ffn="predict" (--predictor; None: int8).
       entry: the function to compile (--entry).
-      quantize: not implemented by this build yet; any value raises
-        UnsupportedOptionError (a ValueError and a NotImplementedError).
+      quantize: "int8" (per output channel) or "int4" (group-wise, packed
+        two per byte): weight-only quantization of every matmul weight
+        (--quantize); None keeps f32 weights.
+      group_size: 32, 64 or 128, the int4 group (--group-size; None: 64).
     Raises CompileError (with the compiler's diagnostics) when the model does
     not compile, ValueError for malformed options.
     """
     options = _option_list(target, sparse_ffn, topk, predictor, moe, quantize,
-                           cpu, capacity_factor, entry)
+                           cpu, capacity_factor, entry, group_size)
     dim_list = _dim_list(dims)
     frozen = _frozen_list(freeze)
     if isinstance(model, (bytes, bytearray, memoryview)):

@@ -417,6 +417,25 @@ class SparseFfnTest(unittest.TestCase):
             np.testing.assert_allclose(model(x=self.x)["y"], expected,
                                        rtol=1e-4, atol=1e-4, err_msg=mode)
 
+    def test_quantize(self):
+        # Weight-only quantization (dense and activation-sparse): int8 stays
+        # close to f32, int4 is coarser; the routerless FFN has no f32 left.
+        errors = {}
+        for quantize, group in (("int8", None), ("int4", 32)):
+            for mode in ("off", "exact"):
+                model = parsimony.compile(self.path, sparse_ffn=mode,
+                                          quantize=quantize, group_size=group)
+                y = model(x=self.x)["y"]
+                self.assertTrue(np.isfinite(y).all())
+                errors[quantize, mode] = relative_error(y, self.reference())
+        self.assertLess(max(errors["int8", m] for m in ("off", "exact")),
+                        0.02, errors)
+        self.assertLess(max(errors["int4", m] for m in ("off", "exact")),
+                        0.25, errors)
+        with self.assertRaises(parsimony.CompileError) as ctx:
+            parsimony.compile(self.path, quantize="int8", group_size=32)
+        self.assertIn("--group-size", str(ctx.exception))
+
     def test_predicted_support(self):
         # Predicting all 64 neurons is the dense FFN.
         model = parsimony.compile(self.path, sparse_ffn="predict", topk=64)
@@ -639,7 +658,8 @@ class ErrorTest(unittest.TestCase):
         for options in ({"moe": "sideways"}, {"capacity_factor": -1.0},
                         {"target": "tpu"}, {"sparse_ffn": "always"},
                         {"topk": 0}, {"predictor": "int3"},
-                        {"predictor": "lowrank:0"}, {"dims": {"n": 0}}):
+                        {"predictor": "lowrank:0"}, {"dims": {"n": 0}},
+                        {"quantize": "int3"}, {"group_size": 48}):
             with self.subTest(options=options):
                 with self.assertRaises(ValueError) as ctx:
                     parsimony.compile(path, **options)
@@ -648,16 +668,6 @@ class ErrorTest(unittest.TestCase):
                     self.assertIn(name, str(ctx.exception))
         with self.assertRaises(TypeError):
             parsimony.compile(path, topk="8")
-
-    def test_unimplemented_options(self):
-        path = small_model_path()
-        for options in ({"quantize": "int8"},):
-            with self.subTest(options=options):
-                with self.assertRaises(parsimony.UnsupportedOptionError) as c:
-                    parsimony.compile(path, **options)
-                self.assertIsInstance(c.exception, ValueError)
-                self.assertIsInstance(c.exception, NotImplementedError)
-                self.assertIn(next(iter(options)), str(c.exception))
 
     def test_gpu_target(self):
         # --target=nvptx compiles wherever the GPU target was built; without

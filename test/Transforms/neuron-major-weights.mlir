@@ -22,6 +22,34 @@ func.func @untouched(%x: tensor<4x2xf32>, %w1: tensor<2x3xf32>, %w2: tensor<3x2x
   return %0 : tensor<4x2xf32>
 }
 
+
+// Quantized weights move with their scales. An int8 kn up-projection
+// [D=32, F=2] with per-neuron scales [2] becomes nk [2, 32] (same scales);
+// an int4 nk down-projection [D=32, F=2] with per-output scales [32] becomes
+// kn [2, 32], packed two per byte ([2, 16] x i8). Each neuron is then one
+// contiguous row in both projections.
+// CHECK-LABEL: func @quantized
+// CHECK-DAG: %[[UP:.*]] = arith.constant dense_resource<neuron_major_2_up_q> : tensor<2x32xi8>
+// CHECK-DAG: %[[UPS:.*]] = arith.constant dense_resource<neuron_major_2_up_s> : tensor<2xf32>
+// CHECK-DAG: %[[DOWN:.*]] = arith.constant dense_resource<neuron_major_2_down_q4> : tensor<2x16xi8>
+// CHECK-DAG: %[[DOWNS:.*]] = arith.constant dense_resource<neuron_major_2_down_s> : tensor<32xf32>
+// CHECK: spx.sparse_ffn %arg0 up %[[UP]] up_scales %[[UPS]] down %[[DOWN]] down_scales %[[DOWNS]] {{.*}}down_quant = #spx.quant<bits = 4>, up_layout = #spx<layout nk>, up_quant = #spx.quant<bits = 8>} : (tensor<4x32xf32>, tensor<2x32xi8>, tensor<2xf32>, tensor<2x16xi8>, tensor<32xf32>) -> tensor<4x32xf32>
+func.func @quantized(%x: tensor<4x32xf32>) -> tensor<4x32xf32> {
+  %w1 = arith.constant dense<[[1, -1], [2, -2], [3, -3], [4, -4], [5, -5], [6, -6], [7, -7], [-8, 0], [1, -1], [2, -2], [3, -3], [4, -4], [5, -5], [6, -6], [7, -7], [-8, 0], [1, -1], [2, -2], [3, -3], [4, -4], [5, -5], [6, -6], [7, -7], [-8, 0], [1, -1], [2, -2], [3, -3], [4, -4], [5, -5], [6, -6], [7, -7], [-8, 0]]> : tensor<32x2xi8>
+  %s1 = arith.constant dense<[0.5, 0.25]> : tensor<2xf32>
+  %w2 = arith.constant dense<[[1, -1], [2, -2], [3, -3], [4, -4], [5, -5], [6, -6], [7, -7], [-8, 0], [1, -1], [2, -2], [3, -3], [4, -4], [5, -5], [6, -6], [7, -7], [-8, 0], [1, -1], [2, -2], [3, -3], [4, -4], [5, -5], [6, -6], [7, -7], [-8, 0], [1, -1], [2, -2], [3, -3], [4, -4], [5, -5], [6, -6], [7, -7], [-8, 0]]> : tensor<32x2xi4>
+  %s2 = arith.constant dense<0.5> : tensor<32xf32>
+  %0 = spx.sparse_ffn %x up %w1 up_scales %s1 down %w2 down_scales %s2 {down_layout = #spx<layout nk>, up_quant = #spx.quant<bits = 8>, down_quant = #spx.quant<bits = 4>}
+      : (tensor<4x32xf32>, tensor<32x2xi8>, tensor<2xf32>, tensor<32x2xi4>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %0 : tensor<4x32xf32>
+}
+
+// Column 0 of both weights is 1..7, -8 four times. As an int8 row it is
+// 01..07 F8; packed, byte i of the 32-value block holds value i (low
+// nibble) and value i + 16 (high nibble): 0x11, 0x22, ..., 0x77, 0x88.
+// CHECK-DAG: neuron_major_2_up_q: "0x0100000001020304050607F8
+// CHECK-DAG: neuron_major_2_down_q4: "0x0100000011223344556677881122334455667788
+
 // The blobs follow the module. Up [[1, 2, 3], [4, 5, 6]] transposed is
 // [[1, 4], [2, 5], [3, 6]] (1.0 = 0x3F800000, 4.0 = 0x40800000, ...).
-// CHECK: neuron_major_0_up: "0x040000000000803F0000804000000040
+// CHECK-DAG: neuron_major_0_up: "0x040000000000803F0000804000000040

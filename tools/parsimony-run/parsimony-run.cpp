@@ -85,6 +85,12 @@ static cl::opt<std::string> profileJson(
     "profile-json",
     cl::desc("With --profile-sparsity: also write the JSON report here"),
     cl::value_desc("FILE"), cl::init(""));
+static cl::opt<unsigned> flushCachesMB(
+    "flush-caches",
+    cl::desc("With --benchmark: read N MB of other memory before every timed "
+             "run, so the weights come from DRAM (as in a model far larger "
+             "than the caches; 0: off)"),
+    cl::value_desc("N"), cl::init(0));
 static cl::opt<unsigned> warmupRuns("warmup",
                                     cl::desc("Warm-up runs before --benchmark"),
                                     cl::init(3));
@@ -582,7 +588,15 @@ int main(int argc, char **argv) {
     for (unsigned i = 0; i < warmupRuns; ++i)
       runOnce();
     std::vector<double> times;
+    std::vector<float> junk(size_t(flushCachesMB) << 18, 1.0f);
+    volatile float sink = 0.0f;
     for (unsigned i = 0; i < benchmarkRuns; ++i) {
+      if (!junk.empty()) {
+        float acc = 0.0f;
+        for (size_t j = 0; j < junk.size(); j += 16)
+          acc += junk[j];
+        sink = sink + acc;
+      }
       auto start = std::chrono::steady_clock::now();
       runOnce();
       auto end = std::chrono::steady_clock::now();

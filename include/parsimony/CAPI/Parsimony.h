@@ -112,8 +112,9 @@ void parsimonyCompileOptionsDestroy(ParsimonyCompileOptions *options);
                       "predict" (predicted support of topk neurons)
      topk             a positive integer: a Top-k imposed on FFNs without one
      predictor        "int8", "int4" or "lowrank:R" (for sparse-ffn=predict)
-     quantize         weight quantization (not implemented yet: any value is
-                      PARSIMONY_STATUS_UNSUPPORTED)
+     quantize         "int8" or "int4": weight-only quantization of every
+                      matmul weight ("none": f32)
+     group-size       32, 64 or 128: the int4 quantization group
      name             the C identifier prefix of the generated API
      entry            the function to compile
      kernels          "true" or "false"

@@ -95,6 +95,10 @@ struct CompileOptions {
   int64_t topk = 0;
   /// --predictor for --sparse-ffn=predict: int8, int4 or lowrank:R.
   std::string predictor = "int8";
+  /// --quantize: weight-only int8 or int4 (empty: f32 weights), and
+  /// --group-size for int4 (0: the default, 64).
+  std::string quantize;
+  int64_t groupSize = 0;
   /// MoE dispatch override (--moe=dropless|capacity; empty keeps each
   /// layer's own) and capacity factor (--capacity-factor; 0 keeps).
   std::string moe;

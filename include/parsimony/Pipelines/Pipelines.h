@@ -32,6 +32,16 @@ struct CpuPipelineOptions
       llvm::cl::desc("Support predictor for sparse-ffn=predict: int8, int4 "
                      "or lowrank:R"),
       llvm::cl::init("int8")};
+  Option<std::string> quantize{
+      *this, "quantize",
+      llvm::cl::desc("Weight-only quantization of every matmul weight: "
+                     "int8 (per output channel) or int4 (group-wise); "
+                     "empty keeps f32"),
+      llvm::cl::init("")};
+  Option<int64_t> groupSize{
+      *this, "group-size",
+      llvm::cl::desc("Group size of quantize=int4: 32, 64 or 128 (0: 64)"),
+      llvm::cl::init(0)};
   Option<std::string> moe{
       *this, "moe",
       llvm::cl::desc("Override the dispatch of every MoE layer: dropless or "

@@ -13,11 +13,18 @@
 |*                      per channel [N] (group == 0) or grouped            *|
 |*                      [K/group, N] (kn) / [N, K/group] (nk)               *|
 |*   int32_t layout     0 = kn ([K, N]), 1 = nk ([N, K])                   *|
-|*   int32_t bits       32 (f32), 8 or 4                                    *|
+|*   int32_t bits       32 (f32), 8, 4, or PARSIMONY_INT4_PACKED (int4,     *|
+|*                      two values per byte, see below)                    *|
 |*   int64_t group      0 = per output channel, else the group size        *|
 |*   int32_t scales_f16 1 if scales are f16, 0 if f32                       *|
 |* Stacked expert weights ([E, ...]) use the same group; expert e starts   *|
 |* e * K * N elements (and e * |scales| scales) into the buffers.          *|
+|*                                                                          *|
+|* Packed int4 (PARSIMONY_INT4_PACKED = 4 | 0x100) stores every stored row *|
+|* (a row of [K, N] for kn, of [N, K] for nk) in 32-value blocks of 16     *|
+|* bytes: byte i of a block holds value i in its low nibble and value      *|
+|* i + 16 in its high nibble (two's complement). Stored rows must hold a   *|
+|* multiple of 32 values; expert e starts e * K * N / 2 bytes in.          *|
 |*                                                                          *|
 |* Index tensors (supports, expert ids, slots) are int32 or int64, chosen  *|
 |* by an `*_i64` flag (1 = int64).                                         *|
@@ -48,6 +55,9 @@
 extern "C" {
 #endif
 
+/* `bits` of a packed int4 weight. */
+#define PARSIMONY_INT4_PACKED (4 | 0x100)
+
 #define PARSIMONY_WEIGHT_PARAMS(prefix)                                        \
   const void *prefix##_w, const void *prefix##_scales, int32_t prefix##_layout, \
       int32_t prefix##_bits, int64_t prefix##_group, int32_t prefix##_scales_f16
@@ -66,6 +76,16 @@ void parsimony_topk_activation_f32(const float *in, float *out, int64_t outer,
 void parsimony_sparse_matmul_f32(const float *in, int64_t T, int64_t K,
                                  int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
                                  float *out);
+
+/* spx.quant_matmul: out[T, N] = in[T, K] * W for a quantized W (int8 or
+ * int4, any layout; nk is the fast one). The weights are dequantized in
+ * registers: for few tokens (T <= 16 on nk weights) every weight byte is
+ * read once per 4-token tile and widened, scaled and multiplied without
+ * leaving registers; larger T dequantizes one L2-sized tile of rows at a
+ * time into per-thread scratch for the f32 GEMM micro-kernels. */
+void parsimony_quant_matmul_f32(const float *in, int64_t T, int64_t K,
+                                int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                float *out);
 
 /* spx.support_matmul. side 0 (output): out[T, S] = in[T, K] * W[:, support];
  * side 1 (input): out[T, N] = sum_j in[T, j] * W[support[t, j], :], where

@@ -153,7 +153,9 @@ public:
     addPointer(*weightBuffer);
     addPointer(*scalesBuffer);
     addI32(layout == WeightLayout::kn ? 0 : 1);
-    addI32(quant ? quant.getBits() : 32);
+    // PARSIMONY_INT4_PACKED (4 | 0x100) for packed int4 (SpxKernels.h).
+    bool packed = isPackedInt4(element, quant);
+    addI32(quant ? quant.getBits() | (packed ? 0x100 : 0) : 32);
     addI64(quant ? quant.getGroupSize() : 0);
     addI32(scaleType && scaleType.isF16() ? 1 : 0);
     return success();
@@ -218,11 +220,15 @@ static FailureOr<SmallVector<Value>> lower(TopKActivationOp op,
   return SmallVector<Value>{*out};
 }
 
-/// K and N of a weight from its static shape.
-static std::pair<int64_t, int64_t> weightDims(Value weight,
-                                              WeightLayout layout) {
-  ArrayRef<int64_t> shape = cast<ShapedType>(weight.getType()).getShape();
+/// K and N of a weight from its static shape (packed int4 holds two values
+/// per byte of its innermost dimension).
+static std::pair<int64_t, int64_t> weightDims(Value weight, WeightLayout layout,
+                                              QuantAttr quant) {
+  auto type = cast<ShapedType>(weight.getType());
+  ArrayRef<int64_t> shape = type.getShape();
   int64_t rows = shape[shape.size() - 2], cols = shape.back();
+  if (isPackedInt4(type.getElementType(), quant))
+    cols *= 2;
   return layout == WeightLayout::kn ? std::make_pair(rows, cols)
                                     : std::make_pair(cols, rows);
 }
@@ -267,7 +273,8 @@ addTokenwisePrologue(KernelCallBuilder &k, Operation *op, Value input,
 
 static FailureOr<SmallVector<Value>> lower(SparseMatmulOp op,
                                            KernelCallBuilder &k) {
-  auto [kDim, nDim] = weightDims(op.getWeight(), op.getLayout());
+  auto [kDim, nDim] =
+      weightDims(op.getWeight(), op.getLayout(), op.getQuantAttr());
   FailureOr<TokenwiseBuffers> buffers = addTokenwisePrologue(
       k, op, op.getInput(), op.getOutput(), "matmul", op.getWeight(),
       op.getScales(), op.getQuantAttr(), op.getLayout(), kDim, nDim);
@@ -278,12 +285,27 @@ static FailureOr<SmallVector<Value>> lower(SparseMatmulOp op,
   return SmallVector<Value>{buffers->result};
 }
 
+static FailureOr<SmallVector<Value>> lower(QuantMatmulOp op,
+                                           KernelCallBuilder &k) {
+  auto [kDim, nDim] =
+      weightDims(op.getWeight(), op.getLayout(), op.getQuantAttr());
+  FailureOr<TokenwiseBuffers> buffers = addTokenwisePrologue(
+      k, op, op.getInput(), op.getOutput(), "matmul", op.getWeight(),
+      op.getScales(), op.getQuantAttr(), op.getLayout(), kDim, nDim);
+  if (failed(buffers))
+    return failure();
+  k.addPointer(buffers->result);
+  k.call("parsimony_quant_matmul_f32");
+  return SmallVector<Value>{buffers->result};
+}
+
 static FailureOr<SmallVector<Value>> lower(SupportMatmulOp op,
                                            KernelCallBuilder &k) {
   FailureOr<Value> support = k.buffer(op.getSupport());
   if (failed(support))
     return failure();
-  auto [kDim, nDim] = weightDims(op.getWeight(), op.getLayout());
+  auto [kDim, nDim] =
+      weightDims(op.getWeight(), op.getLayout(), op.getQuantAttr());
   FailureOr<TokenwiseBuffers> buffers = addTokenwisePrologue(
       k, op, op.getInput(), op.getOutput(), "matmul", op.getWeight(),
       op.getScales(), op.getQuantAttr(), op.getLayout(), kDim, nDim);
@@ -308,7 +330,8 @@ static FailureOr<SmallVector<Value>> lower(PredictSupportOp op,
   if (failed(factor) || failed(bias))
     return failure();
   // A low-rank predictor's weight is [K, rank] and its factor [rank, N].
-  auto [kDim, nDim] = weightDims(op.getWeight(), op.getLayout());
+  auto [kDim, nDim] =
+      weightDims(op.getWeight(), op.getLayout(), op.getQuantAttr());
   int64_t rank = 0;
   if (op.getFactor()) {
     rank = nDim;
@@ -339,7 +362,8 @@ static FailureOr<SmallVector<Value>> lower(SparseFFNOp op,
   FailureOr<Value> support = k.buffer(op.getSupport());
   if (failed(upBias) || failed(downBias) || failed(support))
     return failure();
-  auto [model, hidden] = weightDims(op.getUpWeight(), op.getUpLayout());
+  auto [model, hidden] =
+      weightDims(op.getUpWeight(), op.getUpLayout(), op.getUpQuantAttr());
   FailureOr<TokenwiseBuffers> buffers = addTokenwisePrologue(
       k, op, op.getInput(), op.getOutput(), "up", op.getUpWeight(),
       op.getUpScales(), op.getUpQuantAttr(), op.getUpLayout(), model, hidden);
@@ -484,7 +508,9 @@ static FailureOr<SmallVector<Value>> lower(ExpertFFNOp op,
   FailureOr<Value> out = k.allocate(op.getOutput(), k.dynamicSizes(*rows));
   if (failed(out))
     return failure();
-  int64_t hidden = weightDims(op.getFc2Weight(), op.getFc2Layout()).first;
+  int64_t hidden =
+      weightDims(op.getFc2Weight(), op.getFc2Layout(), op.getFc2QuantAttr())
+          .first;
   k.addPointer(*rows);
   k.add(k.dimI64(*rows, 0));
   k.add(k.dimI64(*rows, 1));
@@ -586,8 +612,8 @@ template <typename... OpTys> void attachModels(MLIRContext *ctx) {
 
 void parsimony::registerSpxBufferizationModels(DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, SpxDialect *) {
-    attachModels<TopKActivationOp, SparseMatmulOp, SupportMatmulOp,
-                 PredictSupportOp, SparseFFNOp, RouteOp, DispatchOp,
-                 ExpertFFNOp, CombineOp>(ctx);
+    attachModels<TopKActivationOp, SparseMatmulOp, QuantMatmulOp,
+                 SupportMatmulOp, PredictSupportOp, SparseFFNOp, RouteOp,
+                 DispatchOp, ExpertFFNOp, CombineOp>(ctx);
   });
 }

@@ -80,9 +80,9 @@ func.func @quant_without_attr(%h: tensor<4x8xf32>, %w: tensor<8x4xi8>, %s: tenso
 
 // -----
 
-func.func @quant_bits_mismatch(%h: tensor<4x8xf32>, %w: tensor<8x4xi8>, %s: tensor<1x4xf32>) -> tensor<4x4xf32> {
-  // expected-error @+1 {{the weight element type 'i8' does not match the 4-bit quant attribute}}
-  %0 = spx.sparse_matmul %h, %w scales %s {quant = #spx.quant<bits = 4, group_size = 8>} : (tensor<4x8xf32>, tensor<8x4xi8>, tensor<1x4xf32>) -> tensor<4x4xf32>
+func.func @quant_bits_mismatch(%h: tensor<4x8xf32>, %w: tensor<8x4xi4>, %s: tensor<4xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{the weight element type 'i4' does not match the 8-bit quant attribute}}
+  %0 = spx.sparse_matmul %h, %w scales %s {quant = #spx.quant<bits = 8>} : (tensor<4x8xf32>, tensor<8x4xi4>, tensor<4xf32>) -> tensor<4x4xf32>
   return %0 : tensor<4x4xf32>
 }
 
@@ -533,4 +533,37 @@ func.func @moe_capacity_factor(%x: tensor<8x16xf32>, %r: tensor<8x4xf32>, %w1: t
   // expected-error @+1 {{capacity_factor must be positive}}
   %0 = spx.moe %x, %r fc1 %w1 fc2 %w2 {capacity_factor = -1.0 : f32} : (tensor<8x16xf32>, tensor<8x4xf32>, tensor<4x32x16xf32>, tensor<4x16x32xf32>) -> tensor<8x16xf32>
   return %0 : tensor<8x16xf32>
+}
+
+// -----
+
+func.func @packed_int4_row_length(%h: tensor<4x48xf32>, %w: tensor<4x24xi8>, %s: tensor<4xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{the weight is packed int4 with rows of 48 values; packed rows must hold a multiple of 32}}
+  %0 = spx.quant_matmul %h, %w scales %s {layout = #spx<layout nk>, quant = #spx.quant<bits = 4>} : (tensor<4x48xf32>, tensor<4x24xi8>, tensor<4xf32>) -> tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
+// Packed int4: 32 bytes per row are 64 values.
+func.func @packed_int4_input_size(%h: tensor<4x32xf32>, %w: tensor<4x32xi8>, %s: tensor<4x2xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{input dimension 1 must be 64, got 'tensor<4x32xf32>'}}
+  %0 = spx.quant_matmul %h, %w scales %s {layout = #spx<layout nk>, quant = #spx.quant<bits = 4, group_size = 32>} : (tensor<4x32xf32>, tensor<4x32xi8>, tensor<4x2xf32>) -> tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
+func.func @quant_matmul_float_weight(%h: tensor<4x8xf32>, %w: tensor<8x4xf32>, %s: tensor<4xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{needs a quantized (i8 or i4) weight, got 'tensor<8x4xf32>'}}
+  %0 = spx.quant_matmul %h, %w scales %s {quant = #spx.quant<bits = 8>} : (tensor<4x8xf32>, tensor<8x4xf32>, tensor<4xf32>) -> tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
+func.func @quant_matmul_result(%h: tensor<4x8xf32>, %w: tensor<8x4xi8>, %s: tensor<4xf32>) -> tensor<4x5xf32> {
+  // expected-error @+1 {{result dimension 1 must be 4, got 'tensor<4x5xf32>'}}
+  %0 = spx.quant_matmul %h, %w scales %s {quant = #spx.quant<bits = 8>} : (tensor<4x8xf32>, tensor<8x4xi8>, tensor<4xf32>) -> tensor<4x5xf32>
+  return %0 : tensor<4x5xf32>
 }

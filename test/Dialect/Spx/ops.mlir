@@ -14,6 +14,24 @@ func.func @topk(%a: tensor<16x3072xf32>, %b: tensor<2x?x64xbf16>)
   return %0, %1, %2 : tensor<16x3072xf32>, tensor<16x3072xf32>, tensor<2x?x64xbf16>
 }
 
+// CHECK-LABEL: func @quant_matmul
+func.func @quant_matmul(%x: tensor<1x768xf32>, %q: tensor<3072x768xi8>, %s: tensor<3072xf32>,
+                        %x3: tensor<2x8x768xf32>, %p: tensor<3072x384xi8>, %g: tensor<3072x12xf32>,
+                        %k: tensor<768x3072xi4>, %kg: tensor<24x3072xf16>)
+    -> (tensor<1x3072xf32>, tensor<2x8x3072xf32>, tensor<1x3072xf32>) {
+  // CHECK: spx.quant_matmul %{{.*}}, %{{.*}} scales %{{.*}} {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<1x768xf32>, tensor<3072x768xi8>, tensor<3072xf32>) -> tensor<1x3072xf32>
+  %0 = spx.quant_matmul %x, %q scales %s {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>}
+      : (tensor<1x768xf32>, tensor<3072x768xi8>, tensor<3072xf32>) -> tensor<1x3072xf32>
+  // Packed int4: 768 values per row in 384 bytes.
+  // CHECK: spx.quant_matmul %{{.*}}, %{{.*}} scales %{{.*}} {layout = #spx<layout nk>, quant = #spx.quant<bits = 4, group_size = 64>} : (tensor<2x8x768xf32>, tensor<3072x384xi8>, tensor<3072x12xf32>) -> tensor<2x8x3072xf32>
+  %1 = spx.quant_matmul %x3, %p scales %g {layout = #spx<layout nk>, quant = #spx.quant<bits = 4, group_size = 64>}
+      : (tensor<2x8x768xf32>, tensor<3072x384xi8>, tensor<3072x12xf32>) -> tensor<2x8x3072xf32>
+  // CHECK: spx.quant_matmul %{{.*}}, %{{.*}} scales %{{.*}} {quant = #spx.quant<bits = 4, group_size = 32>} : (tensor<1x768xf32>, tensor<768x3072xi4>, tensor<24x3072xf16>) -> tensor<1x3072xf32>
+  %2 = spx.quant_matmul %x, %k scales %kg {quant = #spx.quant<bits = 4, group_size = 32>}
+      : (tensor<1x768xf32>, tensor<768x3072xi4>, tensor<24x3072xf16>) -> tensor<1x3072xf32>
+  return %0, %1, %2 : tensor<1x3072xf32>, tensor<2x8x3072xf32>, tensor<1x3072xf32>
+}
+
 // CHECK-LABEL: func @sparse_matmul
 func.func @sparse_matmul(%h: tensor<16x3072xf32>, %w: tensor<3072x768xf32>,
                          %q: tensor<768x3072xi8>, %s: tensor<768xf32>,

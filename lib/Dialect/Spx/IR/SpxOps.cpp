@@ -50,6 +50,10 @@ static LogicalResult verifyShape(Operation *op, StringRef name, Value value,
   return success();
 }
 
+bool spx::isPackedInt4(Type elementType, QuantAttr quant) {
+  return quant && quant.getBits() == 4 && elementType.isInteger(8);
+}
+
 /// The input features K and output features N of a weight.
 struct WeightDims {
   int64_t inFeatures = kDynamic;
@@ -68,12 +72,22 @@ static FailureOr<WeightDims> verifyWeight(Operation *op, StringRef name,
   if (type.getRank() != rank)
     return op->emitOpError()
            << name << " weight must have rank " << rank << ", got " << type;
-  ArrayRef<int64_t> shape = type.getShape();
+  Type elementType = type.getElementType();
+  // Packed int4 (i8 storage of a 4-bit weight) halves the innermost
+  // dimension; everything below works on the logical shape.
+  bool packed = isPackedInt4(elementType, quant);
+  SmallVector<int64_t> shape(type.getShape());
+  if (packed && !ShapedType::isDynamic(shape.back())) {
+    shape.back() *= 2;
+    if (shape.back() % 32 != 0)
+      return op->emitOpError()
+             << name << " weight is packed int4 with rows of " << shape.back()
+             << " values; packed rows must hold a multiple of 32";
+  }
   int64_t kDim = layout == WeightLayout::kn ? rank - 2 : rank - 1;
   int64_t nDim = layout == WeightLayout::kn ? rank - 1 : rank - 2;
   WeightDims dims{shape[kDim], shape[nDim]};
 
-  Type elementType = type.getElementType();
   if (!isa<IntegerType>(elementType)) {
     if (quant || scales)
       return op->emitOpError()
@@ -85,7 +99,7 @@ static FailureOr<WeightDims> verifyWeight(Operation *op, StringRef name,
   if (!quant)
     return op->emitOpError() << name << " weight of type " << type
                              << " is quantized but has no quant attribute";
-  if (elementType.getIntOrFloatBitWidth() != quant.getBits())
+  if (!packed && elementType.getIntOrFloatBitWidth() != quant.getBits())
     return op->emitOpError() << name << " weight element type " << elementType
                              << " does not match the " << quant.getBits()
                              << "-bit quant attribute";
@@ -190,6 +204,22 @@ LogicalResult SparseMatmulOp::verify() {
   return verifySameElementType(*this, getInput(), getOutput());
 }
 
+LogicalResult QuantMatmulOp::verify() {
+  if (!isa<IntegerType>(getWeight().getType().getElementType()))
+    return emitOpError() << "needs a quantized (i8 or i4) weight, got "
+                         << getWeight().getType();
+  FailureOr<WeightDims> dims = verifyWeight(
+      *this, "the", getWeight(), getScales(), getQuantAttr(), getLayout());
+  if (failed(dims) ||
+      failed(verifyAtLeastRank(*this, "input", getInput(), 1)) ||
+      failed(verifyTokenShape(*this, "input", getInput(), getInput(),
+                              dims->inFeatures)) ||
+      failed(verifyTokenShape(*this, "result", getOutput(), getInput(),
+                              dims->outFeatures)))
+    return failure();
+  return verifySameElementType(*this, getInput(), getOutput());
+}
+
 LogicalResult SupportMatmulOp::verify() {
   FailureOr<WeightDims> dims = verifyWeight(
       *this, "the", getWeight(), getScales(), getQuantAttr(), getLayout());
@@ -265,7 +295,15 @@ LogicalResult PredictSupportOp::verify() {
 
 int64_t SparseFFNOp::getHiddenSize() {
   RankedTensorType type = getUpWeight().getType();
-  return type.getDimSize(getUpLayout() == WeightLayout::kn ? 1 : 0);
+  if (getUpLayout() == WeightLayout::nk)
+    return type.getDimSize(0);
+  // kn: the (innermost) neuron dimension holds two values per byte when
+  // the weight is packed int4.
+  int64_t size = type.getDimSize(1);
+  if (!ShapedType::isDynamic(size) &&
+      isPackedInt4(type.getElementType(), getUpQuantAttr()))
+    size *= 2;
+  return size;
 }
 
 LogicalResult SparseFFNOp::verify() {

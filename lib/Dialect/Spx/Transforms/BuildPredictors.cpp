@@ -19,6 +19,7 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 
 namespace mlir::spx {
 #define GEN_PASS_DEF_SPXBUILDPREDICTORS
@@ -51,28 +52,6 @@ std::optional<Matrix> upProjection(SparseFFNOp op) {
                ? std::move(*values)
                : transpose(*values, m.cols, m.rows);
   return m;
-}
-
-/// Symmetric quantization of [D, F] (kn layout) to `bits` with one scale per
-/// neuron (group 0) or per `group` input features of each neuron.
-void quantize(const Matrix &w, unsigned bits, int64_t group,
-              std::vector<int8_t> &q, std::vector<float> &scales) {
-  int64_t d = w.rows, f = w.cols;
-  int64_t groups = group ? d / group : 1, span = group ? group : d;
-  float maxQ = bits == 8 ? 127.0f : 7.0f;
-  q.assign(d * f, 0);
-  scales.assign(groups * f, 0.0f);
-  for (int64_t g = 0; g < groups; ++g)
-    for (int64_t n = 0; n < f; ++n) {
-      float amax = 0.0f;
-      for (int64_t i = g * span; i < (g + 1) * span; ++i)
-        amax = std::max(amax, std::fabs(w.at(i, n)));
-      float scale = amax > 0.0f ? amax / maxQ : 1.0f;
-      scales[g * f + n] = scale;
-      for (int64_t i = g * span; i < (g + 1) * span; ++i)
-        q[i * f + n] = static_cast<int8_t>(std::max(
-            -maxQ, std::min(maxQ, std::nearbyint(w.at(i, n) / scale))));
-    }
 }
 
 /// Orthonormalizes the columns of `y` ([rows, r], row-major) in place
@@ -206,30 +185,11 @@ struct SpxBuildPredictorsPass
           bits == 4 && requestedGroup > 0 && w->rows % requestedGroup == 0
               ? requestedGroup
               : 0;
-      std::vector<int8_t> q;
-      std::vector<float> s;
-      quantize(*w, bits, group, q, s);
-      if (bits == 8) {
-        weight = createResourceConstant<int8_t>(
-            b, loc, RankedTensorType::get({w->rows, w->cols}, b.getI8Type()),
-            prefix + "_q", q);
-      } else {
-        // i4 has no resource form: an inline constant of 4-bit values.
-        auto type =
-            RankedTensorType::get({w->rows, w->cols}, b.getIntegerType(4));
-        SmallVector<APInt> values;
-        values.reserve(q.size());
-        for (int8_t v : q)
-          values.push_back(
-              APInt(4, static_cast<uint64_t>(v), /*isSigned=*/true));
-        weight = arith::ConstantOp::create(
-            b, loc, DenseElementsAttr::get(type, values));
-      }
-      SmallVector<int64_t> scaleShape =
-          group ? SmallVector<int64_t>{w->rows / group, w->cols}
-                : SmallVector<int64_t>{w->cols};
-      scales = createResourceConstant<float>(
-          b, loc, RankedTensorType::get(scaleShape, f32), prefix + "_s", s);
+      QuantizedWeight q =
+          quantizeWeight(w->data, /*experts=*/1, w->rows, w->cols,
+                         WeightLayout::kn, bits, group);
+      std::tie(weight, scales) = createQuantizedConstants(
+          b, loc, q, prefix, /*pack=*/false, /*stacked=*/false);
       quant = QuantAttr::get(ctx, bits, group);
     }
 

@@ -33,6 +33,19 @@ Value transposedConstant(OpBuilder &b, Location loc, Value weight,
       t);
 }
 
+/// The transposed copy of a constant quantized weight (values and scales),
+/// or nothing if it is not one.
+std::optional<std::pair<Value, Value>>
+transposedQuantized(OpBuilder &b, Location loc, Value weight, Value scales,
+                    QuantAttr quant, WeightLayout layout, StringRef name) {
+  std::optional<QuantizedWeight> w =
+      getQuantizedConstant(weight, scales, quant, layout);
+  if (!w)
+    return std::nullopt;
+  return createQuantizedConstants(b, loc, transposeQuantized(*w), name,
+                                  /*pack=*/true, /*stacked=*/false);
+}
+
 struct SpxNeuronMajorWeightsPass
     : mlir::spx::impl::SpxNeuronMajorWeightsBase<SpxNeuronMajorWeightsPass> {
   void runOnOperation() override {
@@ -43,26 +56,41 @@ struct SpxNeuronMajorWeightsPass
       std::string prefix = "neuron_major_" + std::to_string(index++);
       MLIRContext *ctx = op.getContext();
       // Up and gate: [D, F] (kn) -> [F, D] (nk).
-      if (op.getUpLayout() == WeightLayout::kn && !op.getUpQuantAttr())
-        if (Value t =
-                transposedConstant(b, loc, op.getUpWeight(), prefix + "_up")) {
-          op.getUpWeightMutable().assign(t);
-          op.setUpLayoutAttr(WeightLayoutAttr::get(ctx, WeightLayout::nk));
+      auto flip = [&](Value weight, Value scales, QuantAttr quant,
+                      WeightLayout layout, MutableOperandRange weightOperand,
+                      MutableOperandRange scalesOperand, StringRef name) {
+        if (!quant) {
+          Value t = transposedConstant(b, loc, weight, name);
+          if (t)
+            weightOperand.assign(t);
+          return static_cast<bool>(t);
         }
+        // Quantized: values and scales move together, so a neuron is still
+        // one contiguous row with its scales.
+        auto t =
+            transposedQuantized(b, loc, weight, scales, quant, layout, name);
+        if (!t)
+          return false;
+        weightOperand.assign(t->first);
+        scalesOperand.assign(t->second);
+        return true;
+      };
+      if (op.getUpLayout() == WeightLayout::kn &&
+          flip(op.getUpWeight(), op.getUpScales(), op.getUpQuantAttr(),
+               WeightLayout::kn, op.getUpWeightMutable(),
+               op.getUpScalesMutable(), prefix + "_up"))
+        op.setUpLayoutAttr(WeightLayoutAttr::get(ctx, WeightLayout::nk));
       if (op.getGateWeight() && op.getGateLayout() == WeightLayout::kn &&
-          !op.getGateQuantAttr())
-        if (Value t = transposedConstant(b, loc, op.getGateWeight(),
-                                         prefix + "_gate")) {
-          op.getGateWeightMutable().assign(t);
-          op.setGateLayoutAttr(WeightLayoutAttr::get(ctx, WeightLayout::nk));
-        }
+          flip(op.getGateWeight(), op.getGateScales(), op.getGateQuantAttr(),
+               WeightLayout::kn, op.getGateWeightMutable(),
+               op.getGateScalesMutable(), prefix + "_gate"))
+        op.setGateLayoutAttr(WeightLayoutAttr::get(ctx, WeightLayout::nk));
       // Down: [D, F] (nk) -> [F, D] (kn).
-      if (op.getDownLayout() == WeightLayout::nk && !op.getDownQuantAttr())
-        if (Value t = transposedConstant(b, loc, op.getDownWeight(),
-                                         prefix + "_down")) {
-          op.getDownWeightMutable().assign(t);
-          op.setDownLayoutAttr(WeightLayoutAttr::get(ctx, WeightLayout::kn));
-        }
+      if (op.getDownLayout() == WeightLayout::nk &&
+          flip(op.getDownWeight(), op.getDownScales(), op.getDownQuantAttr(),
+               WeightLayout::nk, op.getDownWeightMutable(),
+               op.getDownScalesMutable(), prefix + "_down"))
+        op.setDownLayoutAttr(WeightLayoutAttr::get(ctx, WeightLayout::kn));
     });
   }
 };

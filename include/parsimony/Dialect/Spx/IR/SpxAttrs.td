@@ -96,7 +96,9 @@ def Spx_QuantAttr : AttrDef<Spx_Dialect, "Quant"> {
   let description = [{
     Describes how an integer weight maps back to floating point:
     `w = q * scale`, symmetric, no zero point. `bits` is 8 or 4 and must match
-    the weight's element type (`i8` / `i4`). `group_size = 0` means one scale
+    the weight's element type (`i8` / `i4`), except that a 4-bit weight may
+    also be stored *packed* as `i8`, two values per byte (see the dialect
+    description). `group_size = 0` means one scale
     per output channel; otherwise one scale per `group_size` consecutive input
     features of each output channel (32, 64 and 128 are the usual choices;
     any positive divisor of the input dimension is accepted).

@@ -38,6 +38,15 @@ def Spx_Dialect : Dialect {
       Group-wise quantization has one scale per `group_size` consecutive
       input features: the scales have the weight's shape with `K` replaced by
       `K / group_size`. The dequantized value is `q * scale`.
+    * Packed int4: a `bits = 4` weight whose element type is `i8` stores two
+      values per byte along its innermost (contiguous) dimension, whose size
+      is halved: a `kn` weight `[K, N]` is `[K, N / 2] x i8`, an `nk` weight
+      `[N, K]` is `[N, K / 2] x i8`. The logical row length must be a
+      multiple of 32. Each run of 32 values of a row occupies 16 bytes:
+      byte `i` holds value `i` in its low nibble and value `i + 16` in its
+      high nibble (two's complement, -8..7), so one 16-byte load widens into
+      two vectors of 16 consecutive values. Scales are as for any 4-bit
+      weight (their shape follows the logical weight shape).
     * Index tensors (supports, expert ids, slots) use `i32` or `i64`.
   }];
   // Canonicalizations build arith/tensor ops; bufferization turns the ops

@@ -104,6 +104,41 @@ def Spx_SparseMatmulOp : Spx_Op<"sparse_matmul", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Spx_QuantMatmulOp : Spx_Op<"quant_matmul", [Pure]> {
+  let summary = "dense matmul with a weight-only quantized weight";
+  let description = [{
+    `output[..., n] = sum_c input[..., c] * (q[c, n] * scale)`: a dense
+    projection whose constant weight is stored as int8 or int4 with
+    floating-point scales (weight-only quantization; the activations and
+    the accumulation stay f32). The leading dimensions of `input` are
+    tokens. The weight follows the dialect's layout and quantization
+    conventions and must be quantized; `nk` (one contiguous row per output
+    feature, with its scales) is the layout the CPU kernel is fastest on.
+    `--spx-quantize-weights` creates it from `linalg` contractions with a
+    constant weight; the CPU lowering dequantizes in registers and never
+    materializes an f32 copy of the weight.
+
+    ```mlir
+    %y = spx.quant_matmul %x, %q scales %s
+        {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>}
+        : (tensor<1x768xf32>, tensor<3072x768xi8>, tensor<3072xf32>)
+          -> tensor<1x3072xf32>
+    ```
+  }];
+  let arguments = (ins Spx_FloatTensor:$input,
+                       Spx_WeightTensor:$weight,
+                       Spx_FloatTensor:$scales,
+                       DefaultValuedAttr<Spx_WeightLayoutAttr,
+                           "::mlir::spx::WeightLayout::kn">:$layout,
+                       Spx_QuantAttr:$quant);
+  let results = (outs Spx_FloatTensor:$output);
+  let assemblyFormat = [{
+    $input `,` $weight `scales` $scales attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Spx_SupportMatmulOp : Spx_Op<"support_matmul", [Pure]> {
   let summary = "matmul restricted to a per-token support of neuron indices";
   let description = [{

@@ -151,11 +151,56 @@ def SpxNeuronMajorWeights : Pass<"spx-neuron-major-weights", "::mlir::ModuleOp">
     are one contiguous row when the up (and gate) projections are stored
     `nk` (`[F, D]`) and the down projection `kn` (`[F, D]`); strided columns
     would make every selected neuron cost a cache line per input feature.
-    This pass transposes constant f32 weights of every `spx.sparse_ffn` into
-    that layout at compile time and updates the layout attributes. Weights
-    that are not constants, or quantized, are left as they are.
+    This pass transposes constant weights of every `spx.sparse_ffn` into
+    that layout at compile time and updates the layout attributes. Quantized
+    weights (int8, int4, packed int4) are transposed together with their
+    scales, so a selected neuron is still one contiguous read, scales
+    included. Weights that are not constants are left as they are.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
+def SpxQuantizeWeights : Pass<"spx-quantize-weights", "::mlir::ModuleOp"> {
+  let summary = "Weight-only int8/int4 quantization of every matmul weight";
+  let description = [{
+    Quantizes, at compile time, the constant f32 weights of every
+    matmul-bearing operation:
+
+    * dense projections: `linalg` contractions `[..., K] x [K, N]` (or a
+      transposed `[N, K]` weight) whose weight is a constant and whose
+      accumulator starts at zero become `spx.quant_matmul` with the weight
+      stored `nk` (one contiguous row per output feature, the layout the
+      GEMV kernel streams);
+    * `spx.sparse_ffn` up, gate and down projections (in their current
+      layout; `--spx-neuron-major-weights` transposes quantized weights
+      afterwards, scales included);
+    * `spx.moe` and `spx.expert_ffn` expert weights (`fc1`, `fc2`, `fc3`);
+    * `spx.sparse_matmul` and `spx.support_matmul` weights, and the `[K, r]`
+      weight of low-rank `spx.predict_support` predictors (int8/int4
+      predictors are already quantized and are left as built).
+
+    `mode=int8`: symmetric int8, one f32 scale per output feature
+    (`scale = max |w| / 127`). `mode=int4`: symmetric int4 in [-7, 7], one
+    f32 scale per `group-size` input features of each output feature
+    (per output feature when the group does not divide the input size);
+    stored packed two per byte (`i8`, see the dialect's packed int4) when
+    the stored rows hold a multiple of 32 values, else as `i4`.
+
+    What stays f32, by construction: routers (`spx.route` weights, and any
+    contraction whose result reaches an `spx.moe`'s router logits or an
+    `spx.route`'s logits before another contraction), gates, softmax,
+    layer norms, residual adds and every other non-matmul operation, as
+    well as weights that are not constants. Weights that are already
+    quantized are left unchanged.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::spx::SpxDialect"];
+  let options = [
+    Option<"mode", "mode", "std::string", /*default=*/"\"int8\"",
+           "int8 (per output channel) or int4 (group-wise)">,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"0",
+           "Group size of int4: 32, 64 or 128 (0: 64); int8 takes none">
+  ];
 }
 
 #endif // PARSIMONY_DIALECT_SPX_TRANSFORMS_PASSES_TD
