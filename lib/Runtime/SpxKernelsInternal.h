@@ -22,7 +22,9 @@ namespace runtime {
 namespace spx {
 
 /// IEEE half to float (exact; handles subnormals, infinities and NaN).
-inline float halfToFloat(uint16_t h) {
+// static: the ISA-specific TUs (-mavx2, -mavx512f) include this header, and
+// an inline function would leave the linker free to keep their copy.
+static inline float halfToFloat(uint16_t h) {
   uint32_t sign = uint32_t(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1fu;
   uint32_t mant = h & 0x3ffu;
