@@ -79,10 +79,21 @@ if not quick:
          ["--sparse-ffn=predict", "--topk=32", "--predictor=int4"])
     case("ffn_predict_lowrank", f"{d}/ffn.onnx", ffn,
          ["--sparse-ffn=predict", "--topk=32", "--predictor=lowrank:16"])
+    # Weight-only quantized (int8 per channel, packed int4 in groups).
+    case("ffn_dense_int8", f"{d}/ffn.onnx", ffn,
+         ["--sparse-ffn=off", "--quantize=int8"])
+    case("ffn_exact_int4", f"{d}/ffn.onnx", ffn,
+         ["--sparse-ffn=exact", "--quantize=int4", "--group-size=32"])
+    case("ffn_predict_int4_q4", f"{d}/ffn.onnx", ffn,
+         ["--sparse-ffn=predict", "--topk=32", "--predictor=int4",
+          "--quantize=int4"])
 
 # PyTorch-exported transformer blocks (attention, softmax, layer norm).
 d = generate("make_torch_models.py", "gpt2", "gpt2", "16")
 case("gpt2_block", f"{d}/model.onnx", {"x": "gpt2/x.npy"})
+if not quick:
+    case("gpt2_block_int8", f"{d}/model.onnx", {"x": "gpt2/x.npy"},
+         ["--quantize=int8"])
 if not quick:
     for act, seq in (("relu", 16), ("gelu", 32)):
         d = generate("make_torch_models.py", f"enc_{act}", "encoder", act,
@@ -101,8 +112,10 @@ if not quick:
             (8, 2, "swiglu", 1, 16, []),
             (64, 2, "relu", 1, 16, []),
             (8, 1, "relu", 1, 16, ["--moe=capacity", "--capacity-factor=0.5"]),
-            (4, 2, "gelu", 1, 8, ["--moe=capacity", "--capacity-factor=8"])):
-        sub = f"moe_E{E}_k{k}_{act}_T{T}" + ("_cap" if opts else "")
+            (4, 2, "gelu", 1, 8, ["--moe=capacity", "--capacity-factor=8"]),
+            (8, 2, "silu", 1, 16, ["--quantize=int4"])):
+        sub = f"moe_E{E}_k{k}_{act}_T{T}" + (
+            "_cap" if "--moe=capacity" in opts else "_q4" if opts else "")
         d = generate("make_ort_moe.py", sub, E, k, act, bias, T)
         case(sub, f"{d}/moe.onnx",
              {"x": f"{sub}/x.npy", "router": f"{sub}/router.npy"}, opts)

@@ -56,6 +56,10 @@ PARSIMONY_RUNTIME_API void parsimony_gpu_sgemm_batched(
     const float *B, int64_t ldb, int64_t strideB, int32_t transB, float beta,
     float *C, int64_t ldc, int64_t strideC);
 
+PARSIMONY_RUNTIME_API void parsimony_gpu_quant_matmul_f32(
+    const float *in, int64_t T, int64_t K, int64_t N,
+    PARSIMONY_WEIGHT_PARAMS(weight), float *out);
+
 PARSIMONY_RUNTIME_API void
 parsimony_gpu_topk_activation_f32(const float *in, float *out, int64_t outer,
                                   int64_t axis, int64_t inner, int64_t k,

@@ -38,6 +38,7 @@ const llvm::StringMap<SmallVector<unsigned>> &gpuKernels() {
       {"parsimony_sgemm_batched", {14}},
       {"parsimony_topk_activation_f32", {1}},
       {"parsimony_sparse_matmul_f32", {10}},
+      {"parsimony_quant_matmul_f32", {10}},
       {"parsimony_support_matmul_f32", {14}},
       {"parsimony_predict_support_f32", {14}},
       {"parsimony_sparse_ffn_f32", {30}},

@@ -23,7 +23,7 @@ struct Weight {
   const void *w;
   const void *scales;
   int32_t layout; // 0 kn ([K, N]), 1 nk ([N, K])
-  int32_t bits;   // 32, 8 or 4
+  int32_t bits;   // 32, 8, 4 or kInt4Packed
   i64 group;      // 0: per output channel
   int32_t scalesF16;
   i64 K, N;
@@ -53,15 +53,28 @@ __device__ __forceinline__ float halfToFloat(uint16_t h) {
   return __int_as_float((int)bits);
 }
 
+/// PARSIMONY_INT4_PACKED: int4 two per byte, in 32-value blocks of 16
+/// bytes (byte i: value i low nibble, value i + 16 high nibble).
+constexpr int32_t kInt4Packed = 4 | 0x100;
+
 /// Element (k, n) of expert `e` of weight `w`, dequantized.
 __device__ __forceinline__ float weightAt(const Weight &w, i64 k, i64 n,
                                           i64 e = 0) {
   i64 idx = (w.layout == 0 ? k * w.N + n : n * w.K + k) + e * w.K * w.N;
   if (w.bits == 32)
     return __ldg(static_cast<const float *>(w.w) + idx);
-  int v = static_cast<const int8_t *>(w.w)[idx];
-  if (w.bits == 4)
-    v = (int)(int8_t)(v << 4) >> 4; // low nibble, sign-extended
+  int v;
+  if (w.bits == kInt4Packed) {
+    // Element idx of the stored row-major matrix; rows hold a multiple of
+    // 32 values, so blocks never straddle rows.
+    i64 block = idx / 32, lane = idx % 32;
+    int byte = static_cast<const int8_t *>(w.w)[block * 16 + lane % 16];
+    v = lane < 16 ? (int)(int8_t)(byte << 4) >> 4 : byte >> 4;
+  } else {
+    v = static_cast<const int8_t *>(w.w)[idx];
+    if (w.bits == 4)
+      v = (int)(int8_t)(v << 4) >> 4; // low nibble, sign-extended
+  }
   bool grouped = w.group > 0 && w.K % w.group == 0;
   i64 groups = grouped ? w.K / w.group : 1;
   i64 s = !grouped           ? n

@@ -281,8 +281,7 @@ int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// Launches library kernel `name` with `threads` threads per block.
 template <typename... Args>
-void launchBlocks(const char *name, Dim3 grid, unsigned threads,
-                  Args... args) {
+void launchBlocks(const char *name, Dim3 grid, unsigned threads, Args... args) {
   if (grid.x <= 0 || grid.y <= 0 || grid.z <= 0)
     return;
   CUfunction f = libraryFunction(name);
@@ -550,6 +549,14 @@ void parsimony_gpu_sgemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K,
          strideA, transA, B, ldb, strideB, transB, C, ldc, strideC, kChunk);
 }
 
+void parsimony_gpu_quant_matmul_f32(const float *in, int64_t T, int64_t K,
+                                    int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                    float *out) {
+  if (T <= 0 || N <= 0)
+    return;
+  matmul(in, T, WEIGHT(weight, K, N), nullptr, out);
+}
+
 void parsimony_gpu_topk_activation_f32(const float *in, float *out,
                                        int64_t outer, int64_t axis,
                                        int64_t inner, int64_t k,
@@ -558,8 +565,8 @@ void parsimony_gpu_topk_activation_f32(const float *in, float *out,
   // The radix select is exact, which satisfies any recall target.
   if (outer <= 0 || axis <= 0 || inner <= 0)
     return;
-  launchBlocks("parsimony_gpu_topk_activation", {outer * inner}, kTopkBlock,
-               in, out, outer, axis, inner, k);
+  launchBlocks("parsimony_gpu_topk_activation", {outer * inner}, kTopkBlock, in,
+               out, outer, axis, inner, k);
 }
 
 void parsimony_gpu_sparse_matmul_f32(const float *in, int64_t T, int64_t K,
