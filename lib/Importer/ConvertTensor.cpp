@@ -615,6 +615,8 @@ LogicalResult convertSlice(NodeContext &nc) {
     return failure();
   auto type = typeOf(x);
   int64_t rank = type.getRank();
+  if (rank == 0)
+    return nc.error() << "cannot slice a scalar";
   std::optional<SmallVector<OpFoldResult>> starts = nc.shapeInput(1);
   std::optional<SmallVector<OpFoldResult>> ends = nc.shapeInput(2);
   if (!starts || !ends)

@@ -460,6 +460,14 @@ def bad_matmul():
                  [init("w", f32(4, 5))])
 
 
+def slice_scalar():
+    # Found by the importer fuzzer: a Slice of a rank-0 tensor.
+    return model([N("Slice", ["x", "s", "e"], ["y"], name="sl")],
+                 [vi("x", T.FLOAT, [])], [vi("y", T.FLOAT, [])],
+                 [init("s", np.array([0], np.int64)),
+                  init("e", np.array([1], np.int64))])
+
+
 def dynamic_axes_slice():
     return model([N("Slice", ["x", "s", "e", "a"], ["y"], name="slice")],
                  [vi("x", T.FLOAT, [4, 4]), vi("a", T.INT64, [1])],
@@ -509,6 +517,7 @@ MODELS = {
     "string_input": string_input,
     "unranked_input": unranked_input,
     "bad_matmul": bad_matmul,
+    "slice_scalar": slice_scalar,
     "dynamic_axes_slice": dynamic_axes_slice,
 }
 
