@@ -91,6 +91,11 @@ struct GpuPipelineOptions : public CpuPipelineOptions {
 void buildBufferizedModelPipeline(mlir::OpPassManager &pm,
                                   const CpuPipelineOptions &options);
 
+/// Host code on memrefs (loops lowered to control flow) to the LLVM dialect
+/// with the bare-pointer calling convention; with `launchesGpuKernels`,
+/// gpu launches, allocations and copies become mgpu* runtime calls.
+void buildHostToLLVMPipeline(mlir::OpPassManager &pm, bool launchesGpuKernels);
+
 /// Tensor-level IR to host code in the LLVM dialect plus a gpu.binary of
 /// NVVM kernels: buffers in device memory, kernel calls on the GPU runtime
 /// (include/parsimony/Runtime/GpuRuntime.h), loops as generated kernels.
