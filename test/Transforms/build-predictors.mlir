@@ -7,18 +7,21 @@
 
 // A 4 -> 8 FFN with constant weights and a top-2 activation. The int8
 // predictor quantizes W_up per neuron: neuron 0's column is [1, 0.5, -1, 2],
-// scale 2/127, so its values become [64, 32, -64, 127].
+// scale 2/127, so its values become [64, 32, -64, 127]. Predictors are
+// stored neuron-major (one row per neuron, the quantized GEMV's layout).
 // INT8-LABEL: func @ffn
-// INT8: %[[Q:.*]] = arith.constant dense_resource<predictor_0_q> : tensor<4x8xi8>
+// INT8: %[[Q:.*]] = arith.constant dense_resource<predictor_0_q> : tensor<8x4xi8>
 // INT8: %[[S:.*]] = arith.constant dense_resource<predictor_0_s> : tensor<8xf32>
-// INT8: %[[SUP:.*]] = spx.predict_support %arg0, %[[Q]] scales %[[S]] bias %{{.*}} {k = 2 : i64, predictor = #spx<predictor quantized>, quant = #spx.quant<bits = 8>} : (tensor<3x4xf32>, tensor<4x8xi8>, tensor<8xf32>, tensor<8xf32>) -> tensor<3x2xi32>
+// INT8: %[[SUP:.*]] = spx.predict_support %arg0, %[[Q]] scales %[[S]] bias %{{.*}} {k = 2 : i64, layout = #spx<layout nk>, predictor = #spx<predictor quantized>, quant = #spx.quant<bits = 8>} : (tensor<3x4xf32>, tensor<8x4xi8>, tensor<8xf32>, tensor<8xf32>) -> tensor<3x2xi32>
 // INT8: spx.sparse_ffn %arg0 up %{{.*}} up_bias %{{.*}} down %{{.*}} support %[[SUP]] {topk = 2 : i64}
-// Row 0 of the blob (input feature 0): 64 for neuron 0, 127 for the others
-// (their largest magnitude is in row 0); neuron 0's scale 2/127 = 0x3C810204.
-// INT8: predictor_0_q: "0x01000000407F7F7F7F7F7F63
+// Row 0 of the blob (neuron 0): [64, 32, -64, 127]; row 1 (neuron 1, column
+// [0.1, -0.1, 0.1, 0.1]): [127, -127, 127, 127]; neuron 0's scale 2/127 =
+// 0x3C810204.
+// INT8: predictor_0_q: "0x010000004020C07F7F817F7F
 // INT8: predictor_0_s: "0x040000000402813C
 // INT4-LABEL: func @ffn
-// INT4: spx.predict_support {{.*}} {k = 2 : i64, predictor = #spx<predictor quantized>, quant = #spx.quant<bits = 4, group_size = 2>} : (tensor<3x4xf32>, tensor<4x8xi4>, tensor<2x8xf32>, tensor<8xf32>) -> tensor<3x2xi32>
+// Rows of 4 inputs cannot be packed (32-value blocks): int4 one per byte.
+// INT4: spx.predict_support {{.*}} {k = 2 : i64, layout = #spx<layout nk>, predictor = #spx<predictor quantized>, quant = #spx.quant<bits = 4, group_size = 2>} : (tensor<3x4xf32>, tensor<8x4xi4>, tensor<8x2xf32>, tensor<8xf32>) -> tensor<3x2xi32>
 // LOWRANK-LABEL: func @ffn
 // LOWRANK: spx.predict_support %arg0, %{{.*}} factor %{{.*}} bias %{{.*}} {k = 2 : i64, predictor = #spx<predictor lowrank>} : (tensor<3x4xf32>, tensor<4x2xf32>, tensor<2x8xf32>, tensor<8xf32>) -> tensor<3x2xi32>
 func.func @ffn(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {

@@ -170,6 +170,7 @@ struct SpxBuildPredictorsPass
     Value weight, factor, scales;
     QuantAttr quant;
     PredictorKind kind = PredictorKind::quantized;
+    WeightLayout layout = WeightLayout::kn;
     if (predictor == "lowrank") {
       int64_t r = std::min(requestedRank, std::min(w->rows, w->cols));
       std::vector<float> u, v;
@@ -185,12 +186,16 @@ struct SpxBuildPredictorsPass
           bits == 4 && requestedGroup > 0 && w->rows % requestedGroup == 0
               ? requestedGroup
               : 0;
+      // Stored neuron-major (nk), int4 packed two per byte when the rows
+      // allow: the scores are a GEMV that streams one contiguous row (and
+      // its scales) per neuron, the runtime's quantized GEMV fast path.
       QuantizedWeight q =
-          quantizeWeight(w->data, /*experts=*/1, w->rows, w->cols,
-                         WeightLayout::kn, bits, group);
+          quantizeWeight(transpose(w->data, w->rows, w->cols), /*experts=*/1,
+                         w->rows, w->cols, WeightLayout::nk, bits, group);
       std::tie(weight, scales) = createQuantizedConstants(
-          b, loc, q, prefix, /*pack=*/false, /*stacked=*/false);
+          b, loc, q, prefix, /*pack=*/true, /*stacked=*/false);
       quant = QuantAttr::get(ctx, bits, group);
+      layout = WeightLayout::nk;
     }
 
     // The support shares the FFN input's leading (token) dimensions.
@@ -201,8 +206,8 @@ struct SpxBuildPredictorsPass
     auto predict = PredictSupportOp::create(
         b, loc, supportType, op.getInput(), weight, factor, scales,
         op.getUpBias(), b.getI64IntegerAttr(keep),
-        PredictorKindAttr::get(ctx, kind),
-        WeightLayoutAttr::get(ctx, WeightLayout::kn), quant);
+        PredictorKindAttr::get(ctx, kind), WeightLayoutAttr::get(ctx, layout),
+        quant);
     op.getSupportMutable().assign(predict.getSupport());
     return success();
   }
