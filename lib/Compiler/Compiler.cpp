@@ -391,7 +391,7 @@ static std::string cudaToolkitPath() {
 LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
                                             const CompileOptions &options) {
   if (options.groupSize != 0 && options.quantize != "int4")
-    return module.emitError()
+    return emitError(module.getLoc())
            << "--group-size=" << options.groupSize
            << " applies to --quantize=int4 (int8 has one scale per output "
               "channel)";

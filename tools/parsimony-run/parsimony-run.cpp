@@ -85,6 +85,12 @@ static cl::opt<std::string> profileJson(
     "profile-json",
     cl::desc("With --profile-sparsity: also write the JSON report here"),
     cl::value_desc("FILE"), cl::init(""));
+static cl::opt<bool> compareToF32(
+    "compare-to-f32",
+    cl::desc("With --quantize: also compile the model with f32 weights, run "
+             "both on the same inputs and print each output's max and mean "
+             "relative error (max|y_q - y_f32| / max|y_f32|, "
+             "mean|y_q - y_f32| / mean|y_f32|)"));
 static cl::opt<unsigned> flushCachesMB(
     "flush-caches",
     cl::desc("With --benchmark: read N MB of other memory before every timed "
@@ -231,6 +237,18 @@ bool compareOutput(const HostTensor &actual, const HostTensor &expected) {
   }
   outs() << "  OK\n";
   return true;
+}
+
+/// Compiles `modelPath` to the shared library `libraryPath`.
+LogicalResult compileModel(StringRef modelPath, StringRef libraryPath,
+                           const CompileOptions &options) {
+  mlir::DialectRegistry registry;
+  registerCompilerDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  SourceMgr sourceMgr;
+  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  return compileToSharedLibrary(modelPath, libraryPath, options, context);
 }
 
 /// Prints the JSON report of a profiled run (docs/abi.md) as a table.
@@ -467,15 +485,13 @@ int main(int argc, char **argv) {
     }
     bindDimsFromInputs(modelPath, options, provided, options.dims);
     libraryPath = (tempDir + "/model.so").str();
-    mlir::DialectRegistry registry;
-    registerCompilerDialects(registry);
-    mlir::MLIRContext context(registry);
-    context.loadAllAvailableDialects();
-    SourceMgr sourceMgr;
-    mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-    if (failed(
-            compileToSharedLibrary(modelPath, libraryPath, options, context)))
+    if (failed(compileModel(modelPath, libraryPath, options)))
       return 1;
+  }
+  if (compareToF32 && (options.quantize.empty() || tempDir.empty())) {
+    errs() << "error: --compare-to-f32 needs --quantize and a model to "
+              "compile (.onnx or .mlir)\n";
+    return 1;
   }
   std::string loadError;
   std::unique_ptr<ModelLibrary> model =
@@ -581,6 +597,47 @@ int main(int argc, char **argv) {
         return 1;
       }
       file << profileReport << "\n";
+    }
+  }
+
+  if (compareToF32) {
+    CompileOptions f32Options = options;
+    f32Options.quantize.clear();
+    f32Options.groupSize = 0;
+    std::string f32Path = (tempDir + "/f32.so").str();
+    if (failed(compileModel(modelPath, f32Path, f32Options)))
+      return 1;
+    std::unique_ptr<ModelLibrary> reference =
+        ModelLibrary::load(f32Path, loadError);
+    if (!reference) {
+      errs() << "error: " << loadError << "\n";
+      return 1;
+    }
+    std::vector<HostTensor> expected(outputs.size());
+    std::vector<void *> expectedPtrs;
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      expected[i] = outputs[i];
+      expectedPtrs.push_back(expected[i].data.data());
+    }
+    if (int32_t rc = reference->run(inputPtrs.data(), expectedPtrs.data())) {
+      errs() << "error: f32 build: " << reference->describeFailure(rc) << "\n";
+      return 1;
+    }
+    for (size_t i = 0; i < outputs.size(); ++i) {
+      std::vector<double> q = toDoubles(outputs[i]), f = toDoubles(expected[i]);
+      double maxDiff = 0, maxRef = 0, sumDiff = 0, sumRef = 0;
+      for (size_t j = 0; j < q.size(); ++j) {
+        double diff = std::fabs(q[j] - f[j]);
+        maxDiff = std::max(maxDiff, diff);
+        maxRef = std::max(maxRef, std::fabs(f[j]));
+        sumDiff += diff;
+        sumRef += std::fabs(f[j]);
+      }
+      outs() << "compare-to-f32 '" << outputs[i].name << "' ("
+             << options.quantize << " vs f32): max_rel_err="
+             << format("%.3g", maxDiff / std::max(maxRef, 1e-30))
+             << " mean_rel_err="
+             << format("%.3g", sumDiff / std::max(sumRef, 1e-30)) << "\n";
     }
   }
 
