@@ -679,6 +679,8 @@ std::string parsimony::generateHeader(const ModelSignature &signature,
         "                               void *const *outputs);\n";
   os << "/* Why the last failed run failed (\"\" after a successful one). */\n";
   os << "const char *parsimony_model_v1_last_error(void);\n";
+  os << "/* Stops the runtime's worker threads; call it before dlclose(). */\n";
+  os << "void parsimony_model_v1_unload(void);\n";
   os << "/* Activation-sparsity profiling (docs/abi.md). begin clears the\n"
         "   records and turns profiling on for this library; every run "
         "then\n"
@@ -854,6 +856,9 @@ static std::string generateWrapper(const ModelSignature &signature,
   os << "int32_t parsimony_model_v1_run(const void *const *inputs,\n"
         "                               void *const *outputs) {\n  return "
      << name << "_run(inputs, outputs);\n}\n";
+  os << "extern void parsimony_runtime_shutdown(void);\n"
+        "void parsimony_model_v1_unload(void) {\n"
+        "  parsimony_runtime_shutdown();\n}\n";
   os << "const char *parsimony_model_v1_last_error(void) {\n";
   if (weights)
     os << "  if (parsimony__weights_error[0])\n"

@@ -88,8 +88,16 @@ std::unique_ptr<ModelLibrary> ModelLibrary::load(llvm::StringRef path,
 }
 
 ModelLibrary::~ModelLibrary() {
-  if (handle)
-    dlclose(handle);
+  if (!handle)
+    return;
+  // The runtime's workers run code of this library: stop them before it is
+  // unmapped (libraries without the hook are left loaded).
+  auto unload =
+      reinterpret_cast<void (*)()>(dlsym(handle, "parsimony_model_v1_unload"));
+  if (!unload)
+    return;
+  unload();
+  dlclose(handle);
 }
 
 int32_t ModelLibrary::profile(const void *const *inputs, void *const *outputs,

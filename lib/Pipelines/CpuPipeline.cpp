@@ -31,6 +31,9 @@ using namespace mlir;
 
 void parsimony::buildBufferizedModelPipeline(
     OpPassManager &pm, const CpuPipelineOptions &options) {
+  // Weights a model was quantized with (DequantizeLinear -> MatMul) stay
+  // int8 and run on the quantized kernels.
+  pm.addPass(spx::createSpxRaiseDequantizedWeights());
   // MoE layers become route -> dispatch -> expert_ffn -> combine, which
   // bufferize into runtime kernel calls like every other spx op.
   // Sparse FFNs: an imposed top-k first, then either the dense form or the

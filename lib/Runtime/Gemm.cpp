@@ -500,6 +500,8 @@ void parsimony_set_num_threads(int32_t n) {
   ThreadPool::get().setNumThreads(n);
 }
 
+void parsimony_runtime_shutdown(void) { ThreadPool::stopWorkers(); }
+
 int32_t parsimony_get_num_threads(void) {
   return ThreadPool::get().getNumThreads();
 }

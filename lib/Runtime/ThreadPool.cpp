@@ -26,9 +26,23 @@ thread_local bool InsideTask = false;
 constexpr std::chrono::microseconds SpinTime(200);
 } // namespace
 
+static std::atomic<ThreadPool *> CreatedPool{nullptr};
+
 ThreadPool &ThreadPool::get() {
-  static ThreadPool *Pool = new ThreadPool();
+  static ThreadPool *Pool = [] {
+    auto *pool = new ThreadPool();
+    CreatedPool.store(pool, std::memory_order_release);
+    return pool;
+  }();
   return *Pool;
+}
+
+void ThreadPool::stopWorkers() {
+  ThreadPool *pool = CreatedPool.load(std::memory_order_acquire);
+  if (!pool)
+    return;
+  std::lock_guard<std::mutex> lock(pool->runMutex);
+  pool->resize(1);
 }
 
 ThreadPool::ThreadPool() { resize(defaultNumThreads()); }

@@ -39,6 +39,11 @@ public:
   /// Sets the thread count; n <= 0 restores the default.
   void setNumThreads(int n);
 
+  /// Joins the workers of the pool if it was ever created (the library
+  /// holding their code is about to be unloaded). A later parallelFor runs
+  /// on the calling thread only.
+  static void stopWorkers();
+
   /// Runs fn(ctx, t, thread) for every t in [0, numTasks) on up to
   /// maxThreads threads and returns when all are done.
   void parallelFor(int64_t numTasks, int maxThreads, TaskFn fn, void *ctx);

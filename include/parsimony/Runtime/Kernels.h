@@ -67,6 +67,11 @@ parsimony_sgemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K,
 /// variable when set.
 PARSIMONY_RUNTIME_API void parsimony_set_num_threads(int32_t n);
 
+/// Joins the runtime's worker threads, if any were started. A library
+/// embedding the runtime calls it before it is unloaded (dlclose), so that
+/// no worker is left running code that is no longer mapped.
+PARSIMONY_RUNTIME_API void parsimony_runtime_shutdown(void);
+
 /// Returns the current thread count.
 PARSIMONY_RUNTIME_API int32_t parsimony_get_num_threads(void);
 

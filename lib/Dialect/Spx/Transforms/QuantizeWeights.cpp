@@ -9,6 +9,7 @@
 
 #include "parsimony/Dialect/Spx/Transforms/Passes.h"
 
+#include "DenseProjection.h"
 #include "WeightConstants.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -28,35 +29,6 @@ using namespace mlir::spx;
 
 namespace {
 
-/// A contraction `[..., K] x W -> [..., N]` with a constant 2-D weight.
-struct DenseProjection {
-  Value input;
-  /// The constant weight as stored, and whether it is [N, K].
-  Value weight;
-  bool weightNK = false;
-  int64_t k = 0, n = 0;
-};
-
-bool isContraction(Operation *op) {
-  auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
-  return linalgOp && linalgOp.getNumDpsInputs() == 2 &&
-         linalgOp.getNumDpsInits() == 1 &&
-         linalg::isaContractionOpInterface(linalgOp);
-}
-
-/// Position of a plain loop dimension, or -1.
-int64_t dimPosition(AffineExpr expr) {
-  auto dim = dyn_cast<AffineDimExpr>(expr);
-  return dim ? static_cast<int64_t>(dim.getPosition()) : -1;
-}
-
-/// Whether `init` is a tensor of zeros (a fill with 0 or a zero splat).
-bool isZeroInit(Value init) {
-  if (auto fill = init.getDefiningOp<linalg::FillOp>())
-    return matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
-  return matchPattern(init, m_AnyZeroFloat());
-}
-
 /// The f32 constant behind `value` (directly, or through a 2-D transpose,
 /// which flips `transposed`).
 Value constantWeight(Value value, bool &transposed) {
@@ -71,64 +43,6 @@ Value constantWeight(Value value, bool &transposed) {
       !type.hasStaticShape() || !value.getDefiningOp<arith::ConstantOp>())
     return {};
   return value;
-}
-
-/// Matches a dense projection: f32 tensors, one reduction (K) and one
-/// parallel (N) dimension in the weight, the activation indexed by the
-/// output's leading dimensions then K, the result by them then N, and an
-/// accumulator of zeros.
-std::optional<DenseProjection> matchDenseProjection(linalg::LinalgOp op) {
-  if (!isContraction(op) || !op.hasPureTensorSemantics())
-    return std::nullopt;
-  for (Value v : op->getOperands())
-    if (!getElementTypeOrSelf(v.getType()).isF32())
-      return std::nullopt;
-  FailureOr<linalg::ContractionDimensions> dims =
-      linalg::inferContractionDims(op);
-  if (failed(dims) || dims->k.size() != 1 || dims->n.size() != 1 ||
-      !dims->batch.empty())
-    return std::nullopt;
-  if (!isZeroInit(op.getDpsInits()[0]))
-    return std::nullopt;
-  int64_t kd = dims->k[0], nd = dims->n[0];
-  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-  AffineMap out = maps[2];
-  if (out.getNumResults() == 0 || dimPosition(out.getResults().back()) != nd)
-    return std::nullopt;
-  for (int w : {1, 0}) {
-    AffineMap wm = maps[w], am = maps[1 - w];
-    if (wm.getNumResults() != 2)
-      continue;
-    int64_t d0 = dimPosition(wm.getResult(0)),
-            d1 = dimPosition(wm.getResult(1));
-    bool kn = d0 == kd && d1 == nd, nk = d0 == nd && d1 == kd;
-    if (!kn && !nk)
-      continue;
-    // Activation: (leading..., k) with the output's leading dims, in order.
-    if (am.getNumResults() != out.getNumResults() ||
-        dimPosition(am.getResults().back()) != kd)
-      continue;
-    bool sameLeading = true;
-    for (unsigned i = 0; i + 1 < out.getNumResults(); ++i)
-      sameLeading &= dimPosition(am.getResult(i)) >= 0 &&
-                     am.getResult(i) == out.getResult(i);
-    if (!sameLeading)
-      continue;
-    bool transposed = nk;
-    Value weight = constantWeight(op.getDpsInputs()[w], transposed);
-    if (!weight)
-      continue;
-    ArrayRef<int64_t> shape =
-        cast<RankedTensorType>(weight.getType()).getShape();
-    DenseProjection p;
-    p.input = op.getDpsInputs()[1 - w];
-    p.weight = weight;
-    p.weightNK = transposed;
-    p.k = transposed ? shape[1] : shape[0];
-    p.n = transposed ? shape[0] : shape[1];
-    return p;
-  }
-  return std::nullopt;
 }
 
 /// Contractions computing router logits: reached backwards from an spx.moe's
@@ -319,7 +233,8 @@ struct SpxQuantizeWeightsPass
       return;
     }
     auto linalgOp = cast<linalg::LinalgOp>(op);
-    std::optional<DenseProjection> p = matchDenseProjection(linalgOp);
+    std::optional<DenseProjection> p =
+        matchDenseProjection(linalgOp, constantWeight);
     if (!p)
       return;
     // Dense projections are stored nk: the GEMV kernel streams one

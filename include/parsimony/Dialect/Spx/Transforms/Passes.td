@@ -160,6 +160,34 @@ def SpxNeuronMajorWeights : Pass<"spx-neuron-major-weights", "::mlir::ModuleOp">
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
+def SpxRaiseDequantizedWeights
+    : Pass<"spx-raise-dequantized-weights", "::mlir::ModuleOp"> {
+  let summary = "Run matmuls of pre-quantized weights on the quantized "
+                "kernels instead of dequantizing the weights";
+  let description = [{
+    A model quantized before export stores int8 weights and dequantizes
+    them in the graph (ONNX `DequantizeLinear` of an int8 initializer
+    feeding a `MatMul`, imported as a `linalg.generic` computing
+    `sitofp(q - zero_point) * scale`). Running that as written
+    materializes the whole f32 weight on every call. This pass rewrites a
+    dense projection whose weight is such a dequantization into
+    `spx.quant_matmul` on the int8 values and scales as they are (no
+    requantization, no f32 copy), stored `nk`:
+
+    * `q`: a constant `i8` tensor `[K, N]` (or `[N, K]` behind a transpose);
+    * `scale`: one f32 per output feature (broadcast along K) or one for
+      the tensor;
+    * `zero_point`: absent or all zeros (symmetric; the kernels have no
+      zero points).
+
+    Anything else (uint8, nonzero zero points, scales along K, non-constant
+    operands) is left as written. `MatMulInteger` (integer activations and
+    integer results) keeps its exact integer lowering.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::spx::SpxDialect"];
+}
+
 def SpxQuantizeWeights : Pass<"spx-quantize-weights", "::mlir::ModuleOp"> {
   let summary = "Weight-only int8/int4 quantization of every matmul weight";
   let description = [{
