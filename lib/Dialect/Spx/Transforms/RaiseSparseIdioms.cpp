@@ -920,6 +920,21 @@ void RaiseSparseIdioms::raiseRouter(IRRewriter &rewriter, func::CallOp call) {
 // Whole MoE layers: the dense-mask combine of PyTorch exports
 //===----------------------------------------------------------------------===//
 
+/// Adds `v`'s producer and the chain of destination-style ops initialising
+/// it (tensor.empty, zero linalg.fill), so that the shape queries feeding
+/// them count as part of the match.
+void addWithInits(MatchSet &set, Value v) {
+  Operation *op = v ? v.getDefiningOp() : nullptr;
+  if (!op)
+    return;
+  set.add(op);
+  if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
+    for (Value init : dps.getDpsInits())
+      if (isa_and_nonnull<tensor::EmptyOp, linalg::FillOp>(
+              init.getDefiningOp()))
+        addWithInits(set, init);
+}
+
 /// A result of a spx.route, directly or through the expand_shape that
 /// restores the leading dimensions of an N-D router input.
 std::pair<RouteOp, unsigned> matchRouteResult(Value v, MatchSet &set) {
@@ -1013,8 +1028,8 @@ std::optional<int64_t> matchExpertGate(Value w, RouteOp &route, MatchSet &set) {
         continue;
       if ((e = matchExpertEquals((*cast)[0].tensor, ids))) {
         gates = g.tensor;
-        local.add(m.tensor);
-        local.add((*cast)[0].tensor);
+        addWithInits(local, m.tensor);
+        addWithInits(local, (*cast)[0].tensor);
       }
     }
   } else if (auto sel = matchElementwise<arith::SelectOp>(masked)) {
@@ -1025,7 +1040,7 @@ std::optional<int64_t> matchExpertGate(Value w, RouteOp &route, MatchSet &set) {
         isApprox(z.scalar, 0.0, 0.0)) {
       if ((e = matchExpertEquals(c.tensor, ids))) {
         gates = g.tensor;
-        local.add(c.tensor);
+        addWithInits(local, c.tensor);
       }
     }
   }
@@ -1039,8 +1054,8 @@ std::optional<int64_t> matchExpertGate(Value w, RouteOp &route, MatchSet &set) {
     return std::nullopt;
   route = gRoute;
   set.ops.insert(local.ops.begin(), local.ops.end());
-  set.add(masked);
-  set.add(red.getOperation());
+  addWithInits(set, masked);
+  addWithInits(set, red.getResult(0));
   set.add(keep.getOperation());
   return e;
 }
@@ -1085,7 +1100,7 @@ std::optional<ExpertTerm> matchExpertTerm(Value term, RouteOp &route,
     if (!e)
       continue;
     set.ops.insert(local.ops.begin(), local.ops.end());
-    set.add(term);
+    addWithInits(set, term);
     set.add(ffn.getOperation());
     return ExpertTerm{*e, ffn};
   }
@@ -1110,9 +1125,10 @@ bool collectCombineTerms(Value v, Value root, RouteOp &route,
     return false;
   if (auto add = matchElementwise<arith::AddFOp>(v)) {
     if (llvm::all_of(*add, [&](const EwOperand &o) {
-          return o.tensor && !o.scalar && isFullOperand(o, o.tensor, root);
+          // (A splat operand, e.g. the zero fill, is a leaf like any other.)
+          return o.tensor && isFullOperand(o, o.tensor, root);
         })) {
-      set.add(v);
+      addWithInits(set, v);
       for (const EwOperand &o : *add)
         if (!collectCombineTerms(o.tensor, root, route, terms, set, budget - 1))
           return false;
@@ -1167,7 +1183,7 @@ void RaiseSparseIdioms::raiseMoE(IRRewriter &rewriter, Operation *root) {
   if (!outType || !outType.getElementType().isF32() || outType.getRank() < 2)
     return;
   MatchSet set;
-  set.add(root);
+  addWithInits(set, out);
   RouteOp route;
   SmallVector<ExpertTerm> terms;
   if (!collectCombineTerms(out, out, route, terms, set, 1024) || !route ||
