@@ -819,9 +819,14 @@ void RaiseSparseIdioms::raiseRouter(IRRewriter &rewriter, func::CallOp call) {
   Value gates = call.getResult(0), experts = call.getResult(1);
   Value normalizedGates;
   bool normalize = false;
-  if (gates.hasOneUse() || llvm::hasNItems(gates.getUsers(), 2)) {
+  // Shape queries (dynamic sizes of the renormalisation's inits) do not
+  // count as uses; they are moved to the new gates below.
+  auto isShapeQuery = [](Operation *u) { return isa<tensor::DimOp>(u); };
+  int64_t valueUses = llvm::count_if(
+      gates.getUsers(), [&](Operation *u) { return !isShapeQuery(u); });
+  if (valueUses == 1 || valueUses == 2) {
     for (Operation *user : gates.getUsers()) {
-      if (user->getNumResults() != 1)
+      if (user->getNumResults() != 1 || isShapeQuery(user))
         continue;
       auto div = matchElementwise<arith::DivFOp>(user->getResult(0));
       if (!div || (*div)[0].tensor != gates || !(*div)[1].tensor)
@@ -836,7 +841,7 @@ void RaiseSparseIdioms::raiseRouter(IRRewriter &rewriter, func::CallOp call) {
         continue;
       // Every use of the raw gates must belong to the renormalisation.
       bool closed = llvm::all_of(gates.getUsers(), [&](Operation *u) {
-        return u == user || u == red.getOperation();
+        return u == user || u == red.getOperation() || isShapeQuery(u);
       });
       if (closed) {
         normalize = true;
@@ -911,6 +916,15 @@ void RaiseSparseIdioms::raiseRouter(IRRewriter &rewriter, func::CallOp call) {
     if (flat != routerInput && flat.use_empty())
       rewriter.eraseOp(flat.getDefiningOp());
     return;
+  }
+  if (normalize) {
+    SmallVector<tensor::DimOp> dims;
+    for (Operation *u : gates.getUsers())
+      if (auto dim = dyn_cast<tensor::DimOp>(u))
+        dims.push_back(dim);
+    for (tensor::DimOp dim : dims)
+      rewriter.modifyOpInPlace(
+          dim, [&] { dim.getSourceMutable().assign(newGates); });
   }
   rewriter.replaceAllUsesWith(target, newGates);
   rewriter.replaceAllUsesWith(experts, newExperts);
