@@ -17,9 +17,11 @@ Usage: torch_moe.py OUT.onnx [options]
                      that must not be raised:
       switch           y = sum_e (g * (idx == e)).sum(-1, keepdim) * expert_e(x)
       where            the gate of expert e as where(idx == e, g, 0).sum(...)
+      reversed         the experts added last to first, the sum starting
+                       from the first term instead of zeros
       missing_expert   expert E-1 never added to the output
       max_combine      the expert outputs combined with torch.maximum
-      shared_weight    experts 0 and 1 share their first Linear
+      shared_weight    experts 0 and 1 share their second Linear
       sigmoid_router   p = sigmoid(logits) instead of softmax
       other_input      the router reads 2 * x, the experts x
   --save DIR         also write DIR/x.npy (random input) and DIR/y_torch.npy
@@ -56,7 +58,7 @@ class SwitchMoE(nn.Module):
         self.experts = nn.ModuleList(
             Expert(d, f, act, bias) for _ in range(experts))
         if variant == "shared_weight":
-            self.experts[1].fc1 = self.experts[0].fc1
+            self.experts[1].fc2 = self.experts[0].fc2
         self.k, self.norm, self.variant = k, norm, variant
 
     def forward(self, x):
@@ -69,8 +71,11 @@ class SwitchMoE(nn.Module):
         g, idx = torch.topk(p, self.k, dim=-1)
         if self.norm:
             g = g / g.sum(-1, keepdim=True)
-        y = torch.zeros_like(x)
-        for e, expert in enumerate(self.experts):
+        y = None if v == "reversed" else torch.zeros_like(x)
+        order = list(enumerate(self.experts))
+        if v == "reversed":
+            order.reverse()
+        for e, expert in order:
             if v == "missing_expert" and e == len(self.experts) - 1:
                 continue
             if v == "where":
@@ -78,7 +83,12 @@ class SwitchMoE(nn.Module):
             else:
                 w = g * (idx == e)
             term = w.sum(-1, keepdim=True) * expert(x)
-            y = torch.maximum(y, term) if v == "max_combine" else y + term
+            if y is None:
+                y = term
+            elif v == "max_combine":
+                y = torch.maximum(y, term)
+            else:
+                y = y + term
         return y
 
 
