@@ -1055,6 +1055,9 @@ std::optional<int64_t> matchExpertGate(Value w, RouteOp &route, MatchSet &set) {
       if ((e = matchExpertEquals(c.tensor, ids))) {
         gates = g.tensor;
         addWithInits(local, c.tensor);
+        // zeros_like(g) of a dynamic shape: a fill sized by g's dims.
+        if (z.tensor && z.tensor.getDefiningOp<linalg::FillOp>())
+          addWithInits(local, z.tensor);
       }
     }
   }
