@@ -474,6 +474,7 @@ bool isRaisableFloat(Type t) { return t.isF32() || t.isF16() || t.isBF16(); }
 
 struct RaiseSparseIdioms
     : public spx::impl::SpxRaiseSparseIdiomsBase<RaiseSparseIdioms> {
+  using Base::Base;
   void runOnOperation() override;
 
   void raiseTopKScatter(IRRewriter &rewriter, func::CallOp scatter);
@@ -1430,6 +1431,8 @@ void RaiseSparseIdioms::runOnOperation() {
   for (func::CallOp call : calls)
     raiseRouter(rewriter, call);
   eraseDeadOps(module);
+  if (!moeLayers)
+    return;
   // 4. Whole MoE layers: the combine of routed expert FFNs, rooted at the
   // last addition (later roots first, so the whole sum is matched before
   // its partial sums).
