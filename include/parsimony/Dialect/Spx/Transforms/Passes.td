@@ -36,7 +36,7 @@ def SpxDecomposeMoE : Pass<"spx-decompose-moe"> {
 }
 
 def SpxRaiseSparseIdioms : Pass<"spx-raise-sparse-idioms", "::mlir::ModuleOp"> {
-  let summary = "Raise exported top-k, sparse-FFN and MoE-router idioms to spx";
+  let summary = "Raise exported top-k, sparse-FFN, MoE-router and MoE-layer idioms to spx";
   let description = [{
     Recognises the tensor-level idioms that ONNX exporters emit, in the form
     the ONNX importer produces them, and rewrites them into `spx` ops:
