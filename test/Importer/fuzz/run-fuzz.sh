@@ -38,6 +38,7 @@ for f in lib/Importer/Builders.cpp lib/Importer/ConvertCustom.cpp \
          lib/Importer/Fold.cpp lib/Importer/OnnxImporter.cpp \
          lib/Dialect/Spx/Transforms/RaiseSparseIdioms.cpp \
          lib/Dialect/Spx/Transforms/DecomposeMoE.cpp \
+         lib/Dialect/Spx/Transforms/WeightConstants.cpp \
          lib/Dialect/Spx/IR/SpxDialect.cpp lib/Dialect/Spx/IR/SpxOps.cpp \
          test/Importer/fuzz/importer-fuzzer.cpp; do
   compile "$f"

@@ -20,6 +20,8 @@
 #include "parsimony/Dialect/Spx/IR/SpxDialect.h"
 #include "parsimony/Dialect/Spx/IR/SpxOps.h"
 
+#include "WeightConstants.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -472,12 +474,14 @@ bool isRaisableFloat(Type t) { return t.isF32() || t.isF16() || t.isBF16(); }
 
 struct RaiseSparseIdioms
     : public spx::impl::SpxRaiseSparseIdiomsBase<RaiseSparseIdioms> {
+  using Base::Base;
   void runOnOperation() override;
 
   void raiseTopKScatter(IRRewriter &rewriter, func::CallOp scatter);
   void raiseTopKThreshold(IRRewriter &rewriter, linalg::GenericOp root);
   void raiseFFN(IRRewriter &rewriter, Operation *root);
   void raiseRouter(IRRewriter &rewriter, func::CallOp topk);
+  void raiseMoE(IRRewriter &rewriter, Operation *root);
 
   void replaceWithTopK(IRRewriter &rewriter, Operation *root, Value x,
                        int64_t k) {
@@ -816,9 +820,14 @@ void RaiseSparseIdioms::raiseRouter(IRRewriter &rewriter, func::CallOp call) {
   Value gates = call.getResult(0), experts = call.getResult(1);
   Value normalizedGates;
   bool normalize = false;
-  if (gates.hasOneUse() || llvm::hasNItems(gates.getUsers(), 2)) {
+  // Shape queries (dynamic sizes of the renormalisation's inits) do not
+  // count as uses; they are moved to the new gates below.
+  auto isShapeQuery = [](Operation *u) { return isa<tensor::DimOp>(u); };
+  int64_t valueUses = llvm::count_if(
+      gates.getUsers(), [&](Operation *u) { return !isShapeQuery(u); });
+  if (valueUses == 1 || valueUses == 2) {
     for (Operation *user : gates.getUsers()) {
-      if (user->getNumResults() != 1)
+      if (user->getNumResults() != 1 || isShapeQuery(user))
         continue;
       auto div = matchElementwise<arith::DivFOp>(user->getResult(0));
       if (!div || (*div)[0].tensor != gates || !(*div)[1].tensor)
@@ -833,7 +842,7 @@ void RaiseSparseIdioms::raiseRouter(IRRewriter &rewriter, func::CallOp call) {
         continue;
       // Every use of the raw gates must belong to the renormalisation.
       bool closed = llvm::all_of(gates.getUsers(), [&](Operation *u) {
-        return u == user || u == red.getOperation();
+        return u == user || u == red.getOperation() || isShapeQuery(u);
       });
       if (closed) {
         normalize = true;
@@ -909,8 +918,452 @@ void RaiseSparseIdioms::raiseRouter(IRRewriter &rewriter, func::CallOp call) {
       rewriter.eraseOp(flat.getDefiningOp());
     return;
   }
+  if (normalize) {
+    SmallVector<tensor::DimOp> dims;
+    for (Operation *u : gates.getUsers())
+      if (auto dim = dyn_cast<tensor::DimOp>(u))
+        dims.push_back(dim);
+    for (tensor::DimOp dim : dims)
+      rewriter.modifyOpInPlace(
+          dim, [&] { dim.getSourceMutable().assign(newGates); });
+  }
   rewriter.replaceAllUsesWith(target, newGates);
   rewriter.replaceAllUsesWith(experts, newExperts);
+}
+
+//===----------------------------------------------------------------------===//
+// Whole MoE layers: the dense-mask combine of PyTorch exports
+//===----------------------------------------------------------------------===//
+
+/// Adds `v`'s producer and the chain of destination-style ops initialising
+/// it (tensor.empty, zero linalg.fill), so that the shape queries feeding
+/// them count as part of the match.
+void addWithInits(MatchSet &set, Value v) {
+  Operation *op = v ? v.getDefiningOp() : nullptr;
+  if (!op)
+    return;
+  set.add(op);
+  if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
+    for (Value init : dps.getDpsInits())
+      if (isa_and_nonnull<tensor::EmptyOp, linalg::FillOp>(
+              init.getDefiningOp()))
+        addWithInits(set, init);
+}
+
+/// A result of a spx.route, directly or through the expand_shape that
+/// restores the leading dimensions of an N-D router input.
+std::pair<RouteOp, unsigned> matchRouteResult(Value v, MatchSet &set) {
+  Value src = v;
+  auto expand = v.getDefiningOp<tensor::ExpandShapeOp>();
+  if (expand)
+    src = expand.getSrc();
+  auto route = src.getDefiningOp<RouteOp>();
+  if (!route)
+    return {};
+  if (expand) {
+    // Only the leading (token) dimensions may be expanded.
+    SmallVector<ReassociationIndices> reassoc =
+        expand.getReassociationIndices();
+    if (reassoc.size() != 2 || reassoc.back().size() != 1)
+      return {};
+    set.add(expand.getOperation());
+  }
+  set.add(route.getOperation());
+  return {route, cast<OpResult>(src).getResultNumber()};
+}
+
+/// An integer scalar splat (a rank-0 or splat constant, or a body constant).
+std::optional<int64_t> integerSplat(const EwOperand &o) {
+  if (!o.scalar || std::floor(*o.scalar) != *o.scalar)
+    return std::nullopt;
+  return static_cast<int64_t>(*o.scalar);
+}
+
+/// `idx == e` on the route's expert ids with a constant e; returns e and
+/// the expert-ids value.
+std::optional<int64_t> matchExpertEquals(Value v, Value &ids) {
+  linalg::GenericOp g = elementwiseProducer(v);
+  if (!g)
+    return std::nullopt;
+  auto cmp = cast<linalg::YieldOp>(g.getBody()->getTerminator())
+                 .getOperand(0)
+                 .getDefiningOp<arith::CmpIOp>();
+  if (!cmp || cmp.getPredicate() != arith::CmpIPredicate::eq)
+    return std::nullopt;
+  auto ops = matchElementwise<arith::CmpIOp>(v);
+  if (!ops)
+    return std::nullopt;
+  for (int i = 0; i < 2; ++i) {
+    const EwOperand &a = (*ops)[i], &c = (*ops)[1 - i];
+    std::optional<int64_t> e = integerSplat(c);
+    if (!e || !a.tensor || a.scalar || !isFullOperand(a, a.tensor, v))
+      continue;
+    ids = a.tensor;
+    return e;
+  }
+  return std::nullopt;
+}
+
+/// The gate of one expert, `(g * (idx == e)).sum(-1, keepdim)` or
+/// `where(idx == e, g, 0).sum(-1, keepdim)`, with g and idx the results of
+/// one spx.route; returns e.
+std::optional<int64_t> matchExpertGate(Value w, RouteOp &route, MatchSet &set) {
+  auto keep = w.getDefiningOp<tensor::ExpandShapeOp>();
+  auto wType = rankedType(w);
+  if (!keep || !wType || wType.getShape().back() != 1)
+    return std::nullopt;
+  auto red = keep.getSrc().getDefiningOp<linalg::ReduceOp>();
+  int64_t last = wType.getRank() - 1;
+  if (!red || red.getNumDpsInputs() != 1 ||
+      red.getDimensions() != ArrayRef<int64_t>{last} ||
+      !isZeroTensor(red.getDpsInits()[0]))
+    return std::nullopt;
+  auto add = red.getBody()->getTerminator()->getOperand(0).getDefiningOp();
+  if (!isa_and_nonnull<arith::AddFOp>(add) ||
+      add->getBlock() != red.getBody() ||
+      !llvm::all_of(add->getOperands(),
+                    [&](Value o) { return isa<BlockArgument>(o); }) ||
+      add->getOperand(0) == add->getOperand(1))
+    return std::nullopt;
+  Value masked = red.getInputs()[0];
+  Value gates, ids;
+  std::optional<int64_t> e;
+  MatchSet local;
+  if (auto mul = matchElementwise<arith::MulFOp>(masked)) {
+    // g * cast(idx == e), either order.
+    for (int i = 0; i < 2 && !e; ++i) {
+      const EwOperand &g = (*mul)[i], &m = (*mul)[1 - i];
+      if (!g.tensor || g.scalar || !m.tensor || m.scalar ||
+          !isFullOperand(g, g.tensor, masked) ||
+          !isFullOperand(m, m.tensor, masked))
+        continue;
+      auto cast = matchElementwise<arith::UIToFPOp>(m.tensor);
+      if (!cast || !(*cast)[0].tensor ||
+          !isFullOperand((*cast)[0], (*cast)[0].tensor, m.tensor))
+        continue;
+      if ((e = matchExpertEquals((*cast)[0].tensor, ids))) {
+        gates = g.tensor;
+        addWithInits(local, m.tensor);
+        addWithInits(local, (*cast)[0].tensor);
+      }
+    }
+  } else if (auto sel = matchElementwise<arith::SelectOp>(masked)) {
+    // where(idx == e, g, 0).
+    const EwOperand &c = (*sel)[0], &g = (*sel)[1], &z = (*sel)[2];
+    if (c.tensor && !c.scalar && isFullOperand(c, c.tensor, masked) &&
+        g.tensor && !g.scalar && isFullOperand(g, g.tensor, masked) &&
+        isApprox(z.scalar, 0.0, 0.0)) {
+      if ((e = matchExpertEquals(c.tensor, ids))) {
+        gates = g.tensor;
+        addWithInits(local, c.tensor);
+        // zeros_like(g) of a dynamic shape: a fill sized by g's dims.
+        if (z.tensor && z.tensor.getDefiningOp<linalg::FillOp>())
+          addWithInits(local, z.tensor);
+      }
+    }
+  }
+  if (!e)
+    return std::nullopt;
+  auto [gRoute, gIndex] = matchRouteResult(gates, local);
+  auto [iRoute, iIndex] = matchRouteResult(ids, local);
+  if (!gRoute || gRoute != iRoute || gIndex != 0 || iIndex != 1)
+    return std::nullopt;
+  if (route && route != gRoute)
+    return std::nullopt;
+  route = gRoute;
+  set.ops.insert(local.ops.begin(), local.ops.end());
+  addWithInits(set, masked);
+  addWithInits(set, red.getResult(0));
+  set.add(keep.getOperation());
+  return e;
+}
+
+/// One term `gate_e * expert_e(x)` of the combine.
+struct ExpertTerm {
+  int64_t index;
+  SparseFFNOp ffn;
+};
+
+/// Matches `w * ffn(x)` (either order) with w a gate broadcast along the
+/// last dimension.
+std::optional<ExpertTerm> matchExpertTerm(Value term, RouteOp &route,
+                                          MatchSet &set) {
+  auto mul = matchElementwise<arith::MulFOp>(term);
+  if (!mul)
+    return std::nullopt;
+  auto type = rankedType(term);
+  int64_t rank = type.getRank();
+  for (int i = 0; i < 2; ++i) {
+    const EwOperand &f = (*mul)[i], &w = (*mul)[1 - i];
+    if (!f.tensor || f.scalar || !w.tensor || w.scalar ||
+        !isFullOperand(f, f.tensor, term))
+      continue;
+    auto ffn = f.tensor.getDefiningOp<SparseFFNOp>();
+    if (!ffn)
+      continue;
+    // w: [..., 1] read as (d0, ..., d_{r-2}, 0).
+    auto wType = rankedType(w.tensor);
+    if (!wType || wType.getRank() != rank || w.map.getNumResults() != rank)
+      continue;
+    bool broadcastLast = true;
+    for (int64_t d = 0; d < rank - 1; ++d)
+      broadcastLast &=
+          w.map.getResult(d) == getAffineDimExpr(d, term.getContext()) &&
+          wType.getDimSize(d) == type.getDimSize(d);
+    auto c = dyn_cast<AffineConstantExpr>(w.map.getResult(rank - 1));
+    if (!broadcastLast || !c || c.getValue() != 0)
+      continue;
+    MatchSet local;
+    std::optional<int64_t> e = matchExpertGate(w.tensor, route, local);
+    if (!e)
+      continue;
+    set.ops.insert(local.ops.begin(), local.ops.end());
+    addWithInits(set, term);
+    set.add(ffn.getOperation());
+    return ExpertTerm{*e, ffn};
+  }
+  return std::nullopt;
+}
+
+/// A tensor of zeros, including dense_resource constants (the exporter's
+/// `zeros_like(x)` of a static shape).
+bool isZeroLeaf(Value v) {
+  if (isZeroTensor(v))
+    return true;
+  std::optional<std::vector<float>> values = getConstantF32Values(v);
+  return values && llvm::all_of(*values, [](float f) { return f == 0.0f; });
+}
+
+/// Collects the terms of a sum tree of same-shaped elementwise additions;
+/// zero tensors are skipped. Fails on any other leaf.
+bool collectCombineTerms(Value v, Value root, RouteOp &route,
+                         SmallVectorImpl<ExpertTerm> &terms, MatchSet &set,
+                         int budget) {
+  if (budget <= 0)
+    return false;
+  if (auto add = matchElementwise<arith::AddFOp>(v)) {
+    if (llvm::all_of(*add, [&](const EwOperand &o) {
+          // (A splat operand, e.g. the zero fill, is a leaf like any other.)
+          return o.tensor && isFullOperand(o, o.tensor, root);
+        })) {
+      addWithInits(set, v);
+      for (const EwOperand &o : *add)
+        if (!collectCombineTerms(o.tensor, root, route, terms, set, budget - 1))
+          return false;
+      return true;
+    }
+  }
+  if (isZeroLeaf(v))
+    return true;
+  std::optional<ExpertTerm> t = matchExpertTerm(v, route, set);
+  if (!t)
+    return false;
+  terms.push_back(*t);
+  return true;
+}
+
+/// Stacks per-expert f32 constants (1-D biases or 2-D weights, transposed
+/// where `transpose[e]`) into one `[E, ...]` constant; null if any is not a
+/// constant or the shapes differ.
+Value stackExpertConstants(OpBuilder &b, Location loc, ArrayRef<Value> values,
+                           ArrayRef<bool> transpose, StringRef name) {
+  SmallVector<int64_t> shape;
+  std::vector<float> data;
+  for (auto [i, v] : llvm::enumerate(values)) {
+    auto type = rankedType(v);
+    if (!type || !type.hasStaticShape() || !type.getElementType().isF32())
+      return {};
+    std::optional<std::vector<float>> values = getConstantF32Values(v);
+    if (!values)
+      return {};
+    SmallVector<int64_t> s(type.getShape());
+    if (transpose[i]) {
+      if (s.size() != 2)
+        return {};
+      *values = spx::transpose(*values, s[0], s[1]);
+      std::swap(s[0], s[1]);
+    }
+    if (i == 0)
+      shape = s;
+    else if (s != shape)
+      return {};
+    data.insert(data.end(), values->begin(), values->end());
+  }
+  SmallVector<int64_t> stacked = {static_cast<int64_t>(values.size())};
+  stacked.append(shape.begin(), shape.end());
+  return createResourceConstant<float>(
+      b, loc, RankedTensorType::get(stacked, b.getF32Type()), name, data);
+}
+
+void RaiseSparseIdioms::raiseMoE(IRRewriter &rewriter, Operation *root) {
+  Value out = root->getResult(0);
+  auto outType = rankedType(out);
+  if (!outType || !outType.getElementType().isF32() || outType.getRank() < 2)
+    return;
+  MatchSet set;
+  addWithInits(set, out);
+  RouteOp route;
+  SmallVector<ExpertTerm> terms;
+  if (!collectCombineTerms(out, out, route, terms, set, 1024) || !route ||
+      terms.empty())
+    return;
+  // The router: a Linear on the same x the experts read.
+  Value weight = route.getRouterWeight();
+  if (!weight)
+    return;
+  int64_t numExperts = rankedType(weight).getDimSize(1);
+  if (ShapedType::isDynamic(numExperts) ||
+      static_cast<int64_t>(terms.size()) != numExperts)
+    return;
+  Value x = terms.front().ffn.getInput();
+  if (x.getType() != outType)
+    return;
+  Value flat = route.getInput();
+  SmallVector<ReassociationIndices> reassoc;
+  if (flat != x) {
+    auto collapse = flat.getDefiningOp<tensor::CollapseShapeOp>();
+    if (!collapse || collapse.getSrc() != x)
+      return;
+    reassoc = collapse.getReassociationIndices();
+    if (reassoc.size() != 2 || reassoc.back().size() != 1)
+      return;
+  }
+  if (!rankedType(flat).getElementType().isF32())
+    return;
+  // Every expert index 0..E-1 exactly once, each its own FFN with its own
+  // weights.
+  SmallVector<SparseFFNOp> experts(numExperts);
+  llvm::SmallPtrSet<Operation *, 8> seenFFN;
+  llvm::SmallDenseSet<Value, 32> seenWeights;
+  for (const ExpertTerm &t : terms) {
+    if (t.index < 0 || t.index >= numExperts || experts[t.index] ||
+        !seenFFN.insert(t.ffn).second)
+      return;
+    experts[t.index] = t.ffn;
+  }
+  SparseFFNOp first = experts.front();
+  bool hasUpBias = static_cast<bool>(first.getUpBias());
+  bool hasDownBias = static_cast<bool>(first.getDownBias());
+  for (SparseFFNOp ffn : experts) {
+    if (ffn.getInput() != x || ffn.getType() != outType || ffn.getTopkAttr() ||
+        ffn.getGateWeight() || ffn.getSupport() || ffn.getUpScales() ||
+        ffn.getDownScales() || ffn.getUpQuantAttr() || ffn.getDownQuantAttr() ||
+        ffn.getActivation() != first.getActivation() ||
+        static_cast<bool>(ffn.getUpBias()) != hasUpBias ||
+        static_cast<bool>(ffn.getDownBias()) != hasDownBias)
+      return;
+    for (Value v : {ffn.getUpWeight(), ffn.getUpBias(), ffn.getDownWeight(),
+                    ffn.getDownBias()})
+      if (v && !seenWeights.insert(v).second)
+        return; // a weight shared between experts
+  }
+  switch (first.getActivation()) {
+  case Activation::relu:
+  case Activation::gelu:
+  case Activation::silu:
+  case Activation::sigmoid:
+  case Activation::identity:
+    break;
+  default:
+    return;
+  }
+  if (static_cast<int64_t>(route.getK()) > numExperts)
+    return;
+  if (!set.isClosed(root))
+    return;
+
+  // Stack the experts' weights in ONNX Runtime's nk layouts.
+  Location loc = root->getLoc();
+  rewriter.setInsertionPoint(root);
+  SmallVector<Value> up, upBias, down, downBias;
+  SmallVector<bool> upT, downT, noT(numExperts, false);
+  for (SparseFFNOp ffn : experts) {
+    up.push_back(ffn.getUpWeight());
+    upT.push_back(ffn.getUpLayout() == WeightLayout::kn);
+    down.push_back(ffn.getDownWeight());
+    downT.push_back(ffn.getDownLayout() == WeightLayout::kn);
+    upBias.push_back(ffn.getUpBias());
+    downBias.push_back(ffn.getDownBias());
+  }
+  SmallVector<Operation *> created;
+  auto stack = [&](ArrayRef<Value> vs, ArrayRef<bool> t,
+                   StringRef name) -> Value {
+    Value s = stackExpertConstants(rewriter, loc, vs, t, name);
+    if (s)
+      created.push_back(s.getDefiningOp());
+    return s;
+  };
+  Value fc1 = stack(up, upT, "moe_fc1");
+  Value fc2 = fc1 ? stack(down, downT, "moe_fc2") : Value();
+  Value fc1Bias =
+      fc2 && hasUpBias ? stack(upBias, noT, "moe_fc1_bias") : Value();
+  Value fc2Bias =
+      fc2 && hasDownBias ? stack(downBias, noT, "moe_fc2_bias") : Value();
+  if (!fc1 || !fc2 || (hasUpBias && !fc1Bias) || (hasDownBias && !fc2Bias)) {
+    for (Operation *op : created)
+      rewriter.eraseOp(op);
+    return;
+  }
+  // spx.moe takes the router logits: recompute them from the route's
+  // weight and bias.
+  Type f32 = rewriter.getF32Type();
+  auto flatType = rankedType(flat);
+  SmallVector<Value> dynTokens;
+  if (flatType.isDynamicDim(0))
+    dynTokens.push_back(tensor::DimOp::create(rewriter, loc, flat, 0));
+  auto logitsType =
+      RankedTensorType::get({flatType.getDimSize(0), numExperts}, f32);
+  Value zero =
+      arith::ConstantOp::create(rewriter, loc, rewriter.getF32FloatAttr(0.0f));
+  Value init = linalg::FillOp::create(
+                   rewriter, loc, ValueRange{zero},
+                   ValueRange{tensor::EmptyOp::create(
+                       rewriter, loc, logitsType.getShape(), f32, dynTokens)})
+                   .getResult(0);
+  Value logits =
+      linalg::MatmulOp::create(rewriter, loc, TypeRange{logitsType},
+                               ValueRange{flat, weight}, ValueRange{init})
+          .getResult(0);
+  if (Value bias = route.getRouterBias()) {
+    MLIRContext *ctx = rewriter.getContext();
+    SmallVector<AffineMap> maps = {
+        AffineMap::getMultiDimIdentityMap(2, ctx),
+        AffineMap::get(2, 0, getAffineDimExpr(1, ctx)),
+        AffineMap::getMultiDimIdentityMap(2, ctx)};
+    SmallVector<utils::IteratorType> iterators(2,
+                                               utils::IteratorType::parallel);
+    Value empty = tensor::EmptyOp::create(rewriter, loc, logitsType.getShape(),
+                                          f32, dynTokens);
+    logits =
+        linalg::GenericOp::create(
+            rewriter, loc, TypeRange{logitsType}, ValueRange{logits, bias},
+            ValueRange{empty}, maps, iterators,
+            [](OpBuilder &b, Location l, ValueRange args) {
+              linalg::YieldOp::create(
+                  b, l,
+                  arith::AddFOp::create(b, l, args[0], args[1]).getResult());
+            })
+            .getResult(0);
+  }
+  MLIRContext *ctx = rewriter.getContext();
+  auto nk = WeightLayoutAttr::get(ctx, WeightLayout::nk);
+  auto moe = MoEOp::create(
+      rewriter, loc, flatType, flat, logits, fc1, /*fc1_scales=*/Value(),
+      fc1Bias, fc2, /*fc2_scales=*/Value(), fc2Bias, /*fc3=*/Value(),
+      /*fc3_scales=*/Value(), /*fc3_bias=*/Value(), route.getKAttr(),
+      ActivationAttr::get(ctx, first.getActivation()),
+      rewriter.getBoolAttr(route.getNormalize()),
+      SwiGLUFusionAttr::get(ctx, SwiGLUFusion::none),
+      rewriter.getF32FloatAttr(1.0f), rewriter.getF32FloatAttr(0.0f),
+      FloatAttr(), DispatchModeAttr::get(ctx, DispatchMode::dropless),
+      rewriter.getF32FloatAttr(1.0f), nk, nk, nk, QuantAttr(), QuantAttr(),
+      QuantAttr());
+  Value result = moe.getResult();
+  if (!reassoc.empty())
+    result =
+        tensor::ExpandShapeOp::create(rewriter, loc, outType, result, reassoc,
+                                      tensor::getMixedSizes(rewriter, loc, x));
+  rewriter.replaceOp(root, result);
 }
 
 /// Erases side-effect-free ops whose results are unused, repeatedly.
@@ -977,6 +1430,23 @@ void RaiseSparseIdioms::runOnOperation() {
   module.walk([&](func::CallOp call) { calls.push_back(call); });
   for (func::CallOp call : calls)
     raiseRouter(rewriter, call);
+  eraseDeadOps(module);
+  if (!moeLayers)
+    return;
+  // 4. Whole MoE layers: the combine of routed expert FFNs, rooted at the
+  // last addition (later roots first, so the whole sum is matched before
+  // its partial sums).
+  generics.clear();
+  module.walk([&](linalg::GenericOp g) {
+    auto fn = g->getParentOfType<func::FuncOp>();
+    if (!fn || !fn->hasAttr("onnx.op"))
+      generics.push_back(g);
+  });
+  for (linalg::GenericOp g : llvm::reverse(generics)) {
+    if (g->use_empty())
+      continue;
+    raiseMoE(rewriter, g);
+  }
   eraseDeadOps(module);
 }
 

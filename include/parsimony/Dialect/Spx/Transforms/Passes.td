@@ -36,7 +36,7 @@ def SpxDecomposeMoE : Pass<"spx-decompose-moe"> {
 }
 
 def SpxRaiseSparseIdioms : Pass<"spx-raise-sparse-idioms", "::mlir::ModuleOp"> {
-  let summary = "Raise exported top-k, sparse-FFN and MoE-router idioms to spx";
+  let summary = "Raise exported top-k, sparse-FFN, MoE-router and MoE-layer idioms to spx";
   let description = [{
     Recognises the tensor-level idioms that ONNX exporters emit, in the form
     the ONNX importer produces them, and rewrites them into `spx` ops:
@@ -57,10 +57,23 @@ def SpxRaiseSparseIdioms : Pass<"spx-raise-sparse-idioms", "::mlir::ModuleOp"> {
     4. MoE routers `[MatMul/Gemm (+ bias)] -> Softmax(last axis) ->
        TopK(k, last axis)`, optionally renormalised by the sum of the k
        gates, with an f32 router -> `spx.route`.
+    5. Whole MoE layers (Switch style, as PyTorch exports a dense-mask
+       combine): `y = sum_e (g * (idx == e)).sum(-1, keepdim) * expert_e(x)`
+       (or `where(idx == e, g, 0)`) over the gates and expert ids of one
+       `spx.route` whose Linear reads x, with every expert `e = 0..E-1` an
+       `spx.sparse_ffn` of x with its own constant f32 weights, added once
+       -> `spx.moe` with the expert weights stacked (`nk` layouts), so that
+       only the selected experts run. `moe-layers=false` keeps them dense.
 
     Exactly which IR shapes are matched is documented in docs/importer.md.
   }];
+  let options = [
+    Option<"moeLayers", "moe-layers", "bool", /*default=*/"true",
+           "raise whole MoE layers (routed expert FFNs and their combine) "
+           "to spx.moe">,
+  ];
   let dependentDialects = ["::mlir::spx::SpxDialect",
+                           "::mlir::linalg::LinalgDialect",
                            "::mlir::tensor::TensorDialect"];
 }
 
