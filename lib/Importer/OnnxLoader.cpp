@@ -190,7 +190,36 @@ std::string checkOnnxModel(const ModelProto &model,
   });
 }
 
+/// Attributes that crash libonnx's shape inference (with data propagation)
+/// instead of failing it: a Transpose `perm` that is not a permutation of
+/// 0..n-1 (found by the importer fuzzer). Returns a message, or "".
+static std::string findShapeInferenceHazards(const GraphProto &graph) {
+  for (const NodeProto &node : graph.node()) {
+    for (const AttributeProto &attr : node.attribute()) {
+      if (attr.has_g()) {
+        std::string nested = findShapeInferenceHazards(attr.g());
+        if (!nested.empty())
+          return nested;
+      }
+      if (node.op_type() != "Transpose" || attr.name() != "perm")
+        continue;
+      std::vector<bool> seen(attr.ints_size(), false);
+      for (int64_t p : attr.ints()) {
+        if (p < 0 || p >= attr.ints_size() || seen[p])
+          return "Transpose node '" + node.name() +
+                 "': perm is not a permutation of 0.." +
+                 std::to_string(attr.ints_size() - 1);
+        seen[p] = true;
+      }
+    }
+  }
+  return {};
+}
+
 std::string inferOnnxShapes(ModelProto &model) {
+  std::string hazard = findShapeInferenceHazards(model.graph());
+  if (!hazard.empty())
+    return hazard;
   return guarded([&] {
     ShapeInferenceOptions options(/*check_type_val=*/true,
                                   /*strict_mode_val=*/1,

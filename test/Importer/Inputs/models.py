@@ -468,6 +468,14 @@ def slice_scalar():
                   init("e", np.array([1], np.int64))])
 
 
+def bad_transpose_perm():
+    # Found by the importer fuzzer: libonnx's shape inference (with data
+    # propagation) crashes on a perm that is not a permutation.
+    return model([N("Transpose", ["x"], ["t"], name="t", perm=[6, 2, 1]),
+                  N("Shape", ["t"], ["y"], name="s")],
+                 [vi("x", T.FLOAT, [2, 3, 4])], [vi("y", T.INT64, [3])])
+
+
 def dynamic_axes_slice():
     return model([N("Slice", ["x", "s", "e", "a"], ["y"], name="slice")],
                  [vi("x", T.FLOAT, [4, 4]), vi("a", T.INT64, [1])],
@@ -518,6 +526,7 @@ MODELS = {
     "unranked_input": unranked_input,
     "bad_matmul": bad_matmul,
     "slice_scalar": slice_scalar,
+    "bad_transpose_perm": bad_transpose_perm,
     "dynamic_axes_slice": dynamic_axes_slice,
 }
 
