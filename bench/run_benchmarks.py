@@ -40,7 +40,7 @@ def ffn_bytes(mode, tokens):
         "off": 2 * D * FF * 4,
         "exact": D * FF * 4 + union * D * 4,
         "int8": D * FF * 1 + 2 * union * D * 4,
-        "int4": D * FF * 1 + 2 * union * D * 4,  # i4 is stored one per byte
+        "int4": D * FF // 2 + 2 * union * D * 4,  # packed two per byte
     }[mode]
     return LAYERS * per_layer
 
