@@ -25,12 +25,13 @@ text between the `quant-bench` markers of --output.
 
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 
 import numpy as np
+
+# The same process and timing helpers as the main benchmark (this folder).
+from run_benchmarks import median_ms, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -65,18 +66,6 @@ DEFAULT_CASES = ["ffn12_t1", "ffn12_t1_exact", "ffn12_t16", "moe_e8_k1_t1",
                  "moe_e8_k2_t1", "decoder12", "bert_layer", "example"]
 
 
-def run(cmd):
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"error: {' '.join(cmd)} failed:\n{proc.stdout}{proc.stderr}")
-    return proc.stdout
-
-
-def median_ms(output):
-    m = re.search(r"median_ms: ([0-9.]+)", output)
-    if not m:
-        sys.exit(f"error: no median_ms in:\n{output}")
-    return float(m.group(1))
 
 
 def errors(q, ref):

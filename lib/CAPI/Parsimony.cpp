@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "parsimony/CAPI/Parsimony.h"
+#include "parsimony/Support/Diagnostics.h"
 
 #include "parsimony/Compiler/Compiler.h"
 #include "parsimony/Compiler/ModelLibrary.h"
@@ -118,21 +119,7 @@ private:
   void print(Diagnostic &diag) {
     llvm::raw_string_ostream os(text);
     printLocation(diag.getLocation(), os);
-    switch (diag.getSeverity()) {
-    case DiagnosticSeverity::Error:
-      os << "error: ";
-      break;
-    case DiagnosticSeverity::Warning:
-      os << "warning: ";
-      break;
-    case DiagnosticSeverity::Note:
-      os << "note: ";
-      break;
-    case DiagnosticSeverity::Remark:
-      os << "remark: ";
-      break;
-    }
-    os << diag.str() << "\n";
+    os << parsimony::severityPrefix(diag.getSeverity()) << diag.str() << "\n";
     for (Diagnostic &note : diag.getNotes()) {
       printLocation(note.getLocation(), os);
       os << "note: " << note.str() << "\n";

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "parsimony/Importer/OnnxImporter.h"
+#include "parsimony/Support/Diagnostics.h"
 #include "parsimony/Support/OutputFile.h"
 
 #include "mlir/Bytecode/BytecodeWriter.h"
@@ -80,21 +81,7 @@ static cl::opt<bool> emitBytecode("emit-bytecode",
 /// location prefixes.
 static LogicalResult printDiagnostic(Diagnostic &diag) {
   llvm::raw_ostream &os = llvm::errs();
-  switch (diag.getSeverity()) {
-  case DiagnosticSeverity::Error:
-    os << "error: ";
-    break;
-  case DiagnosticSeverity::Warning:
-    os << "warning: ";
-    break;
-  case DiagnosticSeverity::Note:
-    os << "note: ";
-    break;
-  case DiagnosticSeverity::Remark:
-    os << "remark: ";
-    break;
-  }
-  os << diag.str() << "\n";
+  os << parsimony::severityPrefix(diag.getSeverity()) << diag.str() << "\n";
   for (Diagnostic &note : diag.getNotes())
     os << "note: " << note.str() << "\n";
   return success();
