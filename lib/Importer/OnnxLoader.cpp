@@ -13,6 +13,7 @@
 #include "onnx/defs/shape_inference.h"
 #include "onnx/onnx_pb.h"
 #include "onnx/shape_inference/implementation.h"
+#include "llvm/ADT/StringSet.h"
 
 #include <exception>
 #include <mutex>
@@ -216,16 +217,53 @@ static std::string findShapeInferenceHazards(const GraphProto &graph) {
   return {};
 }
 
+/// Whether every Shape node (in `graph` and its subgraphs) reads a value
+/// with a known shape. libonnx's data propagation dereferences the shape of
+/// a Shape node's input without checking it, and crashes when inference
+/// could not type that input (found by the importer fuzzer).
+static bool shapeInputsHaveShapes(const GraphProto &graph,
+                                  llvm::StringSet<> known) {
+  auto add = [&](const ValueInfoProto &info) {
+    if (info.type().tensor_type().has_shape())
+      known.insert(info.name());
+  };
+  for (const ValueInfoProto &info : graph.input())
+    add(info);
+  for (const ValueInfoProto &info : graph.value_info())
+    add(info);
+  for (const ValueInfoProto &info : graph.output())
+    add(info);
+  for (const TensorProto &init : graph.initializer())
+    known.insert(init.name());
+  for (const NodeProto &node : graph.node()) {
+    if (node.op_type() == "Shape" && node.domain().empty() &&
+        node.input_size() > 0 && !known.contains(node.input(0)))
+      return false;
+    for (const AttributeProto &attr : node.attribute())
+      if (attr.has_g() && !shapeInputsHaveShapes(attr.g(), known))
+        return false;
+  }
+  return true;
+}
+
 std::string inferOnnxShapes(ModelProto &model) {
   std::string hazard = findShapeInferenceHazards(model.graph());
   if (!hazard.empty())
     return hazard;
-  return guarded([&] {
-    ShapeInferenceOptions options(/*check_type_val=*/true,
-                                  /*strict_mode_val=*/1,
-                                  /*data_prop_val=*/true);
-    shape_inference::InferShapes(model, OpSchemaRegistry::Instance(), options);
-  });
+  auto infer = [&](bool dataPropagation) {
+    return guarded([&] {
+      ShapeInferenceOptions options(/*check_type_val=*/true,
+                                    /*strict_mode_val=*/1, dataPropagation);
+      shape_inference::InferShapes(model, OpSchemaRegistry::Instance(),
+                                   options);
+    });
+  };
+  // Types and shapes first; then, where it is safe, again with data
+  // propagation (shapes computed by Shape -> ... -> Reshape chains).
+  std::string message = infer(/*dataPropagation=*/false);
+  if (!message.empty() || !shapeInputsHaveShapes(model.graph(), {}))
+    return message;
+  return infer(/*dataPropagation=*/true);
 }
 
 } // namespace parsimony::detail
