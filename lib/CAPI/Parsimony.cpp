@@ -486,7 +486,7 @@ ParsimonyStatus parsimonyCompileOptionsBindDim(ParsimonyCompileOptions *options,
                     "' must be bound to a positive size, got " +
                     std::to_string(value),
                 error);
-  options->options.dims[name] = value;
+  options->options.dims[name] = {value};
   return succeed(error);
 }
 

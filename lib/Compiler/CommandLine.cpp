@@ -39,8 +39,11 @@ struct SharedOptions {
                "(AVX-512), or an LLVM CPU name"),
       cl::init("native"), cl::cat(getCompileOptionCategory())};
   cl::list<std::string> dims{
-      "dim", cl::desc("Bind a symbolic dimension: --dim NAME=VALUE"),
-      cl::value_desc("NAME=VALUE"), cl::cat(getCompileOptionCategory())};
+      "dim",
+      cl::desc("Bind a symbolic dimension: --dim NAME=VALUE; NAME=V1,V2,... "
+               "compiles one shape variant per size, picked at run time"),
+      cl::value_desc("NAME=VALUE[,VALUE...]"),
+      cl::cat(getCompileOptionCategory())};
   cl::opt<std::string> name{
       "name",
       cl::desc("C identifier prefix of the generated API (default: derived "

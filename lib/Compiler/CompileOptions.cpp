@@ -142,11 +142,21 @@ OptionStatus parsimony::setCompileOption(CompileOptions &o, StringRef name,
     return OptionStatus::ok;
   }
   if (key == "dim") {
-    auto [dim, size] = value.split('=');
-    int64_t n;
-    if (dim.empty() || size.getAsInteger(10, n) || n <= 0)
-      return invalid("NAME=VALUE with a positive VALUE");
-    o.dims[dim] = n;
+    auto [dim, list] = value.split('=');
+    llvm::SmallVector<StringRef> items;
+    list.split(items, ',');
+    llvm::SmallVector<int64_t, 1> sizes;
+    for (StringRef item : items) {
+      int64_t n;
+      if (item.trim().getAsInteger(10, n) || n <= 0)
+        return invalid("NAME=VALUE or NAME=V1,V2,... with positive sizes");
+      if (llvm::is_contained(sizes, n))
+        return invalid("each size once");
+      sizes.push_back(n);
+    }
+    if (dim.empty())
+      return invalid("NAME=VALUE or NAME=V1,V2,... with positive sizes");
+    o.dims[dim] = std::move(sizes);
     return OptionStatus::ok;
   }
   message = "unknown compile option --" + key;

@@ -219,7 +219,13 @@ parsimony::loadModel(StringRef path, MLIRContext &context,
 #ifdef PARSIMONY_HAVE_IMPORTER
     ImportOptions importOptions;
     for (const auto &dim : options.dims)
-      importOptions.dimBindings[dim.getKey().str()] = dim.getValue();
+      if (dim.getValue().size() == 1)
+        importOptions.dimBindings[dim.getKey().str()] = dim.getValue().front();
+      else
+        return emitError(UnknownLoc::get(&context))
+               << "--dim " << dim.getKey()
+               << " lists several sizes, but an import binds one (the "
+                  "compiler makes one shape variant per size)";
     FailureOr<OwningOpRef<ModuleOp>> module =
         options.frozenInputs.empty()
             ? importOnnxFile(path, context, importOptions)
@@ -312,8 +318,33 @@ static FailureOr<TensorSignature> describe(func::FuncOp func, unsigned index,
   return tensor;
 }
 
-FailureOr<ModelSignature>
-parsimony::prepareEntry(ModuleOp module, const CompileOptions &options) {
+/// Records in `signature` the symbolic dimensions (onnx.dim_params) of
+/// `entry`'s inputs and outputs and the sizes they were bound to.
+static void collectBoundDims(func::FuncOp entry, ModelSignature &signature) {
+  auto add = [&](ArrayAttr names, ArrayRef<int64_t> shape) {
+    if (!names)
+      return;
+    for (auto [dim, name] : llvm::enumerate(names)) {
+      auto str = dyn_cast<StringAttr>(name);
+      if (!str || str.empty() || dim >= shape.size() ||
+          llvm::any_of(signature.dims, [&](const DimBinding &d) {
+            return d.first == str.getValue();
+          }))
+        continue;
+      signature.dims.push_back({str.str(), shape[dim]});
+    }
+  };
+  for (auto [i, input] : llvm::enumerate(signature.inputs))
+    add(entry.getArgAttrOfType<ArrayAttr>(i, "onnx.dim_params"), input.shape);
+  for (auto [i, output] : llvm::enumerate(signature.outputs))
+    add(entry.getResultAttrOfType<ArrayAttr>(i, "onnx.dim_params"),
+        output.shape);
+  llvm::sort(signature.dims);
+}
+
+FailureOr<ModelSignature> parsimony::prepareEntry(ModuleOp module,
+                                                  const CompileOptions &options,
+                                                  StringRef entryName) {
   func::FuncOp entry;
   SmallVector<func::FuncOp> publicFuncs;
   for (auto func : module.getOps<func::FuncOp>()) {
@@ -353,13 +384,15 @@ parsimony::prepareEntry(ModuleOp module, const CompileOptions &options) {
   }
   if (signature.outputs.empty())
     return entry.emitError("the entry function has no results");
+  collectBoundDims(entry, signature);
 
   // The C wrapper calls the entry under a model-specific name; everything
   // else becomes private so LLVM may internalize and inline it.
   for (auto func : module.getOps<func::FuncOp>())
     if (func != entry && !func.isExternal())
       func.setPrivate();
-  entry.setSymName(options.modelName + "_entry");
+  entry.setSymName(entryName.empty() ? options.modelName + "_entry"
+                                     : entryName.str());
   entry.setPublic();
   return signature;
 }
@@ -622,11 +655,23 @@ typedef struct parsimony_model_info {
   const parsimony_tensor_info *inputs;
   int32_t num_outputs;
   const parsimony_tensor_info *outputs;
+  /* The symbolic dimensions this shape variant binds: num_dims names and
+     sizes. Only in libraries that export parsimony_model_v1_num_variants. */
+  int32_t num_dims;
+  const char *const *dim_names;
+  const int64_t *dim_values;
 } parsimony_model_info;
 #endif
 )c";
 
-std::string parsimony::generateHeader(const ModelSignature &signature,
+static std::string describeDims(const ModelSignature &variant) {
+  std::string text;
+  for (const auto &[name, size] : variant.dims)
+    text += (text.empty() ? "" : ", ") + name + "=" + std::to_string(size);
+  return text;
+}
+
+std::string parsimony::generateHeader(ArrayRef<ModelSignature> variants,
                                       const CompileOptions &options) {
   std::string name = options.modelName;
   std::string guard = "PARSIMONY_MODEL_" + llvm::StringRef(name).upper() + "_H";
@@ -637,24 +682,35 @@ std::string parsimony::generateHeader(const ModelSignature &signature,
   os << "#ifndef " << guard << "\n#define " << guard << "\n\n";
   os << "#include <stdint.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n";
   os << kAbiDefinitions << "\n";
-  os << "/* Inputs:\n";
-  for (auto [i, t] : llvm::enumerate(signature.inputs))
-    os << " *   " << i << " \"" << t.name << "\": " << dtypeName(t.dtype) << " "
-       << shapeString(t) << "\n";
-  os << " * Outputs:\n";
-  for (auto [i, t] : llvm::enumerate(signature.outputs))
-    os << " *   " << i << " \"" << t.name << "\": " << dtypeName(t.dtype) << " "
-       << shapeString(t) << "\n";
-  os << " */\n\n";
-  os << "/* Names, types and shapes of the inputs and outputs. */\n";
+  for (auto [v, signature] : llvm::enumerate(variants)) {
+    if (variants.size() > 1)
+      os << "/* Shape variant " << v << " (" << describeDims(signature) << ")"
+         << (v == 0 ? ", the default" : "") << ".\n * Inputs:\n";
+    else
+      os << "/* Inputs:\n";
+    for (auto [i, t] : llvm::enumerate(signature.inputs))
+      os << " *   " << i << " \"" << t.name << "\": " << dtypeName(t.dtype)
+         << " " << shapeString(t) << "\n";
+    os << " * Outputs:\n";
+    for (auto [i, t] : llvm::enumerate(signature.outputs))
+      os << " *   " << i << " \"" << t.name << "\": " << dtypeName(t.dtype)
+         << " " << shapeString(t) << "\n";
+    os << " */\n\n";
+  }
+  const ModelSignature &signature = variants.front();
+  StringRef which = variants.size() > 1 ? " of variant 0" : "";
+  os << "/* Names, types and shapes of the inputs and outputs" << which
+     << ". */\n";
   os << "const parsimony_model_info *" << name << "_info(void);\n\n";
-  os << "/* Runs the model: inputs[i] and outputs[i] point to contiguous,\n"
-        "   row-major buffers of the shapes above (any alignment). Outputs "
-        "are\n"
-        "   overwritten. Reentrant: concurrent calls with distinct outputs "
-        "are\n"
-        "   safe. Returns 0, or non-zero when the run failed (a GPU model\n"
-        "   without a usable GPU, a failed kernel): see\n"
+  os << "/* Runs the model" << which
+     << ": inputs[i] and outputs[i] point to\n"
+        "   contiguous, row-major buffers of the shapes above (any "
+        "alignment).\n"
+        "   Outputs are overwritten. Reentrant: concurrent calls with "
+        "distinct\n"
+        "   outputs are safe. Returns 0, or non-zero when the run failed (a "
+        "GPU\n"
+        "   model without a usable GPU, a failed kernel): see\n"
         "   parsimony_model_v1_last_error. */\n";
   os << "int32_t " << name
      << "_run(const void *const *inputs, void *const *outputs);\n\n";
@@ -672,11 +728,43 @@ std::string parsimony::generateHeader(const ModelSignature &signature,
     first = false;
   }
   os << ");\n\n";
-  os << "/* Model-independent names of the two entry points above, for\n"
+  os << "/* Shape variants: the library holds one compiled variant per "
+        "binding of\n"
+        "   the model's symbolic dimensions (parsimony-compile --dim "
+        "NAME=V1,V2).\n"
+        "   find_variant returns the variant whose input shapes equal\n"
+        "   input_shapes[i][0, rank) for every input, or -1; variant_info "
+        "gives\n"
+        "   its shapes (outputs included) and bound dims, or NULL out of "
+        "range;\n"
+        "   run_variant runs it (3: no such variant); run_shaped does both "
+        "and\n"
+        "   returns 3 when no variant takes those shapes. */\n";
+  os << "int32_t " << name << "_num_variants(void);\n";
+  os << "const parsimony_model_info *" << name
+     << "_variant_info(int32_t variant);\n";
+  os << "int32_t " << name
+     << "_find_variant(const int64_t *const *input_shapes);\n";
+  os << "int32_t " << name
+     << "_run_variant(int32_t variant, const void *const *inputs,\n"
+        "                    void *const *outputs);\n";
+  os << "int32_t " << name
+     << "_run_shaped(const void *const *inputs,\n"
+        "                   const int64_t *const *input_shapes,\n"
+        "                   void *const *outputs);\n\n";
+  os << "/* Model-independent names of the entry points above, for\n"
         "   loaders that dlopen() the library (such as parsimony-run). */\n";
   os << "const parsimony_model_info *parsimony_model_v1_info(void);\n";
   os << "int32_t parsimony_model_v1_run(const void *const *inputs,\n"
         "                               void *const *outputs);\n";
+  os << "int32_t parsimony_model_v1_num_variants(void);\n";
+  os << "const parsimony_model_info *parsimony_model_v1_variant_info(int32_t "
+        "variant);\n";
+  os << "int32_t parsimony_model_v1_find_variant(const int64_t *const "
+        "*input_shapes);\n";
+  os << "int32_t parsimony_model_v1_run_variant(int32_t variant,\n"
+        "                                       const void *const *inputs,\n"
+        "                                       void *const *outputs);\n";
   os << "/* Why the last failed run failed (\"\" after a successful one). */\n";
   os << "const char *parsimony_model_v1_last_error(void);\n";
   os << "/* Stops the runtime's worker threads; call it before dlclose(). */\n";
@@ -753,22 +841,26 @@ static void generateWeightsLoader(raw_ostream &os, StringRef name,
      << "  " << name << "_bind_weights(base);\n}\n\n";
 }
 
-static std::string generateWrapper(const ModelSignature &signature,
+static std::string generateWrapper(ArrayRef<ModelSignature> variants,
                                    const CompileOptions &options,
                                    const WeightsFile *weights) {
   std::string name = options.modelName;
   std::string c;
   llvm::raw_string_ostream os(c);
   bool gpu = options.target == "nvptx";
+  size_t numVariants = variants.size();
+  const ModelSignature &first = variants.front();
   os << "/* Generated by parsimony-compile. */\n";
   if (weights)
     os << "#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <errno.h>\n"
-          "#include <fcntl.h>\n#include <stdio.h>\n#include <string.h>\n"
+          "#include <fcntl.h>\n#include <string.h>\n"
           "#include <sys/mman.h>\n#include <sys/stat.h>\n"
           "#include <unistd.h>\n";
-  os << "#include \"model.h\"\n\n";
+  os << "#include <stdio.h>\n#include \"model.h\"\n\n";
   if (weights)
     generateWeightsLoader(os, name, *weights);
+  // Errors of the call itself (no such variant), per thread.
+  os << "static _Thread_local char parsimony__call_error[512];\n\n";
   // GPU models bracket every run: the runtime initialises the device and
   // returns the first error of the run.
   std::string begin, end = "0";
@@ -781,85 +873,175 @@ static std::string generateWrapper(const ModelSignature &signature,
     begin += "if (parsimony_gpu_begin_run())\n    return 1;\n  ";
     end = "parsimony_gpu_end_run()";
   }
-  size_t numArgs = signature.inputs.size() + signature.outputs.size();
-  os << "extern void " << name << "_entry(";
-  for (size_t i = 0; i < numArgs; ++i)
-    os << (i ? ", " : "") << "void *";
-  os << ");\n\n";
+  for (size_t v = 0; v < numVariants; ++v) {
+    size_t numArgs = variants[v].inputs.size() + variants[v].outputs.size();
+    os << "extern void " << variantEntryName(options, v, numVariants) << "(";
+    for (size_t i = 0; i < numArgs; ++i)
+      os << (i ? ", " : "") << "void *";
+    os << ");\n";
+  }
+  os << "\n";
   // The runtime's profiling registry (parsimony/Runtime/Profile.h), linked
   // in from the runtime archive.
   os << "extern void parsimony_profile_enable(int32_t on);\n"
         "extern void parsimony_profile_run_begin(void);\n"
         "extern int64_t parsimony_profile_report(char *buffer, int64_t "
         "size);\n\n";
-  auto emitInfos = [&](StringRef kind,
+  auto escape = [](StringRef text) {
+    std::string escaped;
+    llvm::raw_string_ostream es(escaped);
+    llvm::printEscapedString(text, es);
+    return escaped;
+  };
+  auto emitInfos = [&](const std::string &prefix,
                        const std::vector<TensorSignature> &tensors) {
     for (auto [i, t] : llvm::enumerate(tensors)) {
-      os << "static const int64_t parsimony__" << kind << "_shape_" << i
-         << "[] = {";
+      os << "static const int64_t " << prefix << "_shape_" << i << "[] = {";
       for (int64_t d : t.shape)
         os << d << ", ";
       os << "0};\n";
     }
-    os << "static const parsimony_tensor_info parsimony__" << kind
-       << "_infos[] = {\n";
-    for (auto [i, t] : llvm::enumerate(tensors)) {
-      std::string escaped;
-      llvm::raw_string_ostream es(escaped);
-      llvm::printEscapedString(t.name, es);
-      os << "  {\"" << escaped << "\", " << static_cast<int32_t>(t.dtype)
-         << ", " << t.shape.size() << ", parsimony__" << kind << "_shape_" << i
+    os << "static const parsimony_tensor_info " << prefix << "_infos[] = {\n";
+    for (auto [i, t] : llvm::enumerate(tensors))
+      os << "  {\"" << escape(t.name) << "\", " << static_cast<int32_t>(t.dtype)
+         << ", " << t.shape.size() << ", " << prefix << "_shape_" << i
          << "},\n";
-    }
     if (tensors.empty())
       os << "  {0, 0, 0, 0},\n";
     os << "};\n";
   };
-  emitInfos("input", signature.inputs);
-  emitInfos("output", signature.outputs);
-  std::string escapedName;
-  llvm::raw_string_ostream en(escapedName);
-  llvm::printEscapedString(name, en);
-  os << "static const parsimony_model_info parsimony__model = {1, \""
-     << escapedName << "\", " << signature.inputs.size()
-     << ", parsimony__input_infos, " << signature.outputs.size()
-     << ", parsimony__output_infos};\n\n";
+  std::string escapedName = escape(name);
+  for (auto [v, signature] : llvm::enumerate(variants)) {
+    std::string prefix = "parsimony__v" + std::to_string(v);
+    emitInfos(prefix + "_input", signature.inputs);
+    emitInfos(prefix + "_output", signature.outputs);
+    os << "static const char *const " << prefix << "_dim_names[] = {";
+    for (const DimBinding &dim : signature.dims)
+      os << "\"" << escape(dim.first) << "\", ";
+    os << "0};\n";
+    os << "static const int64_t " << prefix << "_dim_values[] = {";
+    for (const DimBinding &dim : signature.dims)
+      os << dim.second << ", ";
+    os << "0};\n";
+  }
+  os << "static const parsimony_model_info parsimony__models[" << numVariants
+     << "] = {\n";
+  for (auto [v, signature] : llvm::enumerate(variants)) {
+    std::string prefix = "parsimony__v" + std::to_string(v);
+    os << "  {1, \"" << escapedName << "\", " << signature.inputs.size() << ", "
+       << prefix << "_input_infos, " << signature.outputs.size() << ", "
+       << prefix << "_output_infos, " << signature.dims.size() << ", " << prefix
+       << "_dim_names, " << prefix << "_dim_values},\n";
+  }
+  os << "};\n\n";
+  std::string bindings;
+  for (const ModelSignature &signature : variants)
+    bindings += (bindings.empty() ? "" : "; ") + describeDims(signature);
+
   os << "const parsimony_model_info *" << name
-     << "_info(void) { return &parsimony__model; }\n\n";
+     << "_info(void) { return &parsimony__models[0]; }\n\n";
+  os << "int32_t " << name << "_num_variants(void) { return " << numVariants
+     << "; }\n\n";
+  os << "const parsimony_model_info *" << name
+     << "_variant_info(int32_t variant) {\n  return variant >= 0 && variant < "
+     << numVariants << " ? &parsimony__models[variant] : 0;\n}\n\n";
+  os << "int32_t " << name
+     << "_find_variant(const int64_t *const *input_shapes) {\n"
+        "  if (!input_shapes && parsimony__models[0].num_inputs)\n"
+        "    return -1;\n"
+     << "  for (int32_t v = 0; v < " << numVariants << "; ++v) {\n"
+     << "    const parsimony_model_info *m = &parsimony__models[v];\n"
+        "    int ok = 1;\n"
+        "    for (int32_t i = 0; ok && i < m->num_inputs; ++i)\n"
+        "      for (int32_t d = 0; ok && d < m->inputs[i].rank; ++d)\n"
+        "        ok = input_shapes[i] && input_shapes[i][d] == "
+        "m->inputs[i].shape[d];\n"
+        "    if (ok)\n      return v;\n  }\n  return -1;\n}\n\n";
+  // One dispatcher from a variant number to its entry.
+  auto emitCall = [&](size_t v) {
+    const ModelSignature &signature = variants[v];
+    os << variantEntryName(options, v, numVariants) << "(";
+    size_t arg = 0;
+    for (size_t i = 0; i < signature.inputs.size(); ++i)
+      os << (arg++ ? ", " : "") << "(void *)inputs[" << i << "]";
+    for (size_t i = 0; i < signature.outputs.size(); ++i)
+      os << (arg++ ? ", " : "") << "outputs[" << i << "]";
+    os << ")";
+  };
+  os << "int32_t " << name
+     << "_run_variant(int32_t variant, const void *const *inputs,\n"
+        "                    void *const *outputs) {\n"
+        "  parsimony__call_error[0] = 0;\n"
+     << "  if (variant < 0 || variant >= " << numVariants << ") {\n"
+     << "    snprintf(parsimony__call_error, sizeof parsimony__call_error,\n"
+        "             \"model '%s' has no shape variant %d (it has "
+     << numVariants << ")\", \"" << escapedName << "\", (int)variant);\n"
+     << "    return 3;\n  }\n"
+     << "  parsimony_profile_run_begin();\n  " << begin
+     << "switch (variant) {\n";
+  for (size_t v = 0; v < numVariants; ++v) {
+    os << "  case " << v << ":\n    ";
+    emitCall(v);
+    os << ";\n    break;\n";
+  }
+  os << "  }\n  return " << end << ";\n}\n\n";
   os << "int32_t " << name
      << "_run(const void *const *inputs, void *const *outputs) {\n"
-     << "  parsimony_profile_run_begin();\n  " << begin << name << "_entry(";
-  size_t arg = 0;
-  for (size_t i = 0; i < signature.inputs.size(); ++i)
-    os << (arg++ ? ", " : "") << "(void *)inputs[" << i << "]";
-  for (size_t i = 0; i < signature.outputs.size(); ++i)
-    os << (arg++ ? ", " : "") << "outputs[" << i << "]";
-  os << ");\n  return " << end << ";\n}\n\n";
+     << "  return " << name << "_run_variant(0, inputs, outputs);\n}\n\n";
+  os << "int32_t " << name
+     << "_run_shaped(const void *const *inputs,\n"
+        "                   const int64_t *const *input_shapes,\n"
+        "                   void *const *outputs) {\n"
+     << "  int32_t variant = " << name << "_find_variant(input_shapes);\n"
+     << "  if (variant < 0) {\n"
+     << "    snprintf(parsimony__call_error, sizeof parsimony__call_error,\n"
+        "             \"model '%s' has no shape variant for these input "
+        "shapes (compiled: %s)\", \""
+     << escapedName << "\", \""
+     << escape(bindings.empty() ? "static shapes" : bindings) << "\");\n"
+     << "    return 3;\n  }\n"
+     << "  return " << name << "_run_variant(variant, inputs, outputs);\n}\n\n";
   os << "int32_t " << name << "_run_args(";
-  arg = 0;
-  for (const TensorSignature &t : signature.inputs)
+  size_t arg = 0;
+  for (const TensorSignature &t : first.inputs)
     os << (arg++ ? ", " : "") << "const " << cType(t.dtype) << " *"
        << identifier(t.name, "input");
-  for (const TensorSignature &t : signature.outputs)
+  for (const TensorSignature &t : first.outputs)
     os << (arg++ ? ", " : "") << cType(t.dtype) << " *"
        << identifier(t.name, "output");
-  os << ") {\n  parsimony_profile_run_begin();\n  " << begin << name
-     << "_entry(";
+  os << ") {\n  parsimony__call_error[0] = 0;\n"
+     << "  parsimony_profile_run_begin();\n  " << begin
+     << variantEntryName(options, 0, numVariants) << "(";
   arg = 0;
-  for (const TensorSignature &t : signature.inputs)
+  for (const TensorSignature &t : first.inputs)
     os << (arg++ ? ", " : "") << "(void *)" << identifier(t.name, "input");
-  for (const TensorSignature &t : signature.outputs)
+  for (const TensorSignature &t : first.outputs)
     os << (arg++ ? ", " : "") << "(void *)" << identifier(t.name, "output");
   os << ");\n  return " << end << ";\n}\n\n";
   os << "const parsimony_model_info *parsimony_model_v1_info(void) {\n"
-        "  return &parsimony__model;\n}\n";
+        "  return &parsimony__models[0];\n}\n";
   os << "int32_t parsimony_model_v1_run(const void *const *inputs,\n"
         "                               void *const *outputs) {\n  return "
      << name << "_run(inputs, outputs);\n}\n";
+  os << "int32_t parsimony_model_v1_num_variants(void) {\n  return " << name
+     << "_num_variants();\n}\n";
+  os << "const parsimony_model_info *parsimony_model_v1_variant_info(int32_t "
+        "variant) {\n  return "
+     << name << "_variant_info(variant);\n}\n";
+  os << "int32_t parsimony_model_v1_find_variant(const int64_t *const "
+        "*input_shapes) {\n  return "
+     << name << "_find_variant(input_shapes);\n}\n";
+  os << "int32_t parsimony_model_v1_run_variant(int32_t variant,\n"
+        "                                       const void *const *inputs,\n"
+        "                                       void *const *outputs) {\n"
+        "  return "
+     << name << "_run_variant(variant, inputs, outputs);\n}\n";
   os << "extern void parsimony_runtime_shutdown(void);\n"
         "void parsimony_model_v1_unload(void) {\n"
         "  parsimony_runtime_shutdown();\n}\n";
-  os << "const char *parsimony_model_v1_last_error(void) {\n";
+  os << "const char *parsimony_model_v1_last_error(void) {\n"
+        "  if (parsimony__call_error[0])\n"
+        "    return parsimony__call_error;\n";
   if (weights)
     os << "  if (parsimony__weights_error[0])\n"
           "    return parsimony__weights_error;\n";
@@ -900,7 +1082,7 @@ findRuntimeLibrary(StringRef file = "libParsimonyRuntime.a") {
 }
 
 LogicalResult parsimony::linkSharedLibrary(StringRef objectBytes,
-                                           const ModelSignature &signature,
+                                           ArrayRef<ModelSignature> variants,
                                            const CompileOptions &options,
                                            StringRef outputPath,
                                            const WeightsFile *weights) {
@@ -917,8 +1099,8 @@ LogicalResult parsimony::linkSharedLibrary(StringRef objectBytes,
   std::string log = (dir + "/link.log").str();
   if (failed(writeFileAtomically(object, objectBytes)) ||
       failed(writeFileAtomically(
-          wrapper, generateWrapper(signature, options, weights))) ||
-      failed(writeFileAtomically(header, generateHeader(signature, options))))
+          wrapper, generateWrapper(variants, options, weights))) ||
+      failed(writeFileAtomically(header, generateHeader(variants, options))))
     return failure();
 
   std::string runtime = findRuntimeLibrary();
@@ -972,28 +1154,27 @@ LogicalResult parsimony::linkSharedLibrary(StringRef objectBytes,
   return writeFileAtomically(outputPath, (*built)->getBuffer());
 }
 
-FailureOr<ModelSignature>
+FailureOr<std::vector<ModelSignature>>
 parsimony::compileToSharedLibrary(StringRef path, StringRef outputPath,
                                   const CompileOptions &options,
                                   MLIRContext &context) {
-  FailureOr<OwningOpRef<ModuleOp>> module = loadModel(path, context, options);
-  if (failed(module))
-    return failure();
-  FailureOr<ModelSignature> signature = prepareEntry(**module, options);
-  if (failed(signature) || failed(lowerToLLVMDialect(**module, options)))
+  OwningOpRef<ModuleOp> module;
+  FailureOr<std::vector<ModelSignature>> variants =
+      loadAndLowerVariants(path, context, options, module);
+  if (failed(variants))
     return failure();
   FailureOr<std::optional<WeightsFile>> weights =
-      externalizeWeights(**module, options, outputPath);
+      externalizeWeights(*module, options, outputPath);
   if (failed(weights))
     return failure();
-  FailureOr<std::string> object = emitNative(**module, options, true);
+  FailureOr<std::string> object = emitNative(*module, options, true);
   if (failed(object) ||
-      failed(linkSharedLibrary(*object, *signature, options, outputPath,
+      failed(linkSharedLibrary(*object, *variants, options, outputPath,
                                *weights ? &**weights : nullptr))) {
     // No library, so no weights file either.
     if (*weights)
       llvm::sys::fs::remove((*weights)->path);
     return failure();
   }
-  return signature;
+  return variants;
 }

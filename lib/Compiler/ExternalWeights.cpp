@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ConstantBytes.h"
 #include "parsimony/Compiler/Compiler.h"
 #include "parsimony/Support/OutputFile.h"
 
@@ -32,9 +33,24 @@ namespace {
 constexpr int64_t kAlignment = 64;
 constexpr int64_t kHeaderBytes = 64;
 
-/// The bytes of a constant global's initializer, if it is a non-splat
-/// tensor of byte-sized elements stored densely.
-std::optional<ArrayRef<char>> constantBytes(LLVM::GlobalOp global) {
+/// Whether every use of `global` is an addressof inside a function body.
+bool onlyUsedInFunctions(LLVM::GlobalOp global, ModuleOp module) {
+  std::optional<SymbolTable::UseRange> uses =
+      SymbolTable::getSymbolUses(global, module);
+  if (!uses)
+    return false;
+  for (const SymbolTable::SymbolUse &use : *uses) {
+    auto addressOf = dyn_cast<LLVM::AddressOfOp>(use.getUser());
+    if (!addressOf || !addressOf->getParentOfType<LLVM::LLVMFuncOp>())
+      return false;
+  }
+  return true;
+}
+
+} // namespace
+
+std::optional<ArrayRef<char>>
+parsimony::getConstantBytes(LLVM::GlobalOp global) {
   if (!global.getConstant())
     return std::nullopt;
   auto elements = dyn_cast_or_null<ElementsAttr>(global.getValueOrNull());
@@ -64,22 +80,6 @@ std::optional<ArrayRef<char>> constantBytes(LLVM::GlobalOp global) {
   return data;
 }
 
-/// Whether every use of `global` is an addressof inside a function body.
-bool onlyUsedInFunctions(LLVM::GlobalOp global, ModuleOp module) {
-  std::optional<SymbolTable::UseRange> uses =
-      SymbolTable::getSymbolUses(global, module);
-  if (!uses)
-    return false;
-  for (const SymbolTable::SymbolUse &use : *uses) {
-    auto addressOf = dyn_cast<LLVM::AddressOfOp>(use.getUser());
-    if (!addressOf || !addressOf->getParentOfType<LLVM::LLVMFuncOp>())
-      return false;
-  }
-  return true;
-}
-
-} // namespace
-
 FailureOr<std::optional<WeightsFile>>
 parsimony::externalizeWeights(ModuleOp module, const CompileOptions &options,
                               StringRef libraryPath) {
@@ -93,7 +93,7 @@ parsimony::externalizeWeights(ModuleOp module, const CompileOptions &options,
   SmallVector<Candidate> candidates;
   int64_t total = 0;
   for (auto global : module.getOps<LLVM::GlobalOp>()) {
-    std::optional<ArrayRef<char>> bytes = constantBytes(global);
+    std::optional<ArrayRef<char>> bytes = getConstantBytes(global);
     if (!bytes ||
         static_cast<int64_t>(bytes->size()) < options.minSidecarBytes ||
         !onlyUsedInFunctions(global, module))

@@ -25,8 +25,14 @@ struct AbiModelInfo {
   const AbiTensorInfo *inputs;
   int32_t numOutputs;
   const AbiTensorInfo *outputs;
+  // Present in libraries that export parsimony_model_v1_num_variants.
+  int32_t numDims;
+  const char *const *dimNames;
+  const int64_t *dimValues;
 };
 using AbiInfoFn = const AbiModelInfo *(*)();
+using AbiNumVariantsFn = int32_t (*)();
+using AbiVariantInfoFn = const AbiModelInfo *(*)(int32_t);
 
 std::vector<TensorSignature> describe(const AbiTensorInfo *infos,
                                       int32_t count) {
@@ -82,8 +88,41 @@ std::unique_ptr<ModelLibrary> ModelLibrary::load(llvm::StringRef path,
       dlsym(library->handle, "parsimony_model_v1_profile_report"));
   library->profileEnd = reinterpret_cast<VoidFn>(
       dlsym(library->handle, "parsimony_model_v1_profile_end"));
-  library->signature.inputs = describe(abi->inputs, abi->numInputs);
-  library->signature.outputs = describe(abi->outputs, abi->numOutputs);
+  // Optional: shape variants (libraries without them have one).
+  auto numVariants = reinterpret_cast<AbiNumVariantsFn>(
+      dlsym(library->handle, "parsimony_model_v1_num_variants"));
+  auto variantInfo = reinterpret_cast<AbiVariantInfoFn>(
+      dlsym(library->handle, "parsimony_model_v1_variant_info"));
+  library->runVariantFn = reinterpret_cast<RunVariantFn>(
+      dlsym(library->handle, "parsimony_model_v1_run_variant"));
+  if (!numVariants || !variantInfo || !library->runVariantFn) {
+    library->runVariantFn = nullptr;
+    ModelSignature signature;
+    signature.inputs = describe(abi->inputs, abi->numInputs);
+    signature.outputs = describe(abi->outputs, abi->numOutputs);
+    library->variants.push_back(std::move(signature));
+    return library;
+  }
+  for (int32_t v = 0, e = numVariants(); v < e; ++v) {
+    const AbiModelInfo *variant = variantInfo(v);
+    if (!variant) {
+      error = "'" + path.str() + "' lists " + std::to_string(e) +
+              " shape variants but describes no variant " + std::to_string(v);
+      return nullptr;
+    }
+    ModelSignature signature;
+    signature.inputs = describe(variant->inputs, variant->numInputs);
+    signature.outputs = describe(variant->outputs, variant->numOutputs);
+    for (int32_t d = 0; d < variant->numDims; ++d)
+      signature.dims.push_back(
+          {variant->dimNames[d] ? variant->dimNames[d] : "",
+           variant->dimValues[d]});
+    library->variants.push_back(std::move(signature));
+  }
+  if (library->variants.empty()) {
+    error = "'" + path.str() + "' has no shape variants";
+    return nullptr;
+  }
   return library;
 }
 
@@ -100,14 +139,27 @@ ModelLibrary::~ModelLibrary() {
   dlclose(handle);
 }
 
+std::optional<size_t> ModelLibrary::findVariant(
+    llvm::ArrayRef<llvm::SmallVector<int64_t>> shapes) const {
+  for (auto [v, signature] : llvm::enumerate(variants)) {
+    if (signature.inputs.size() != shapes.size())
+      continue;
+    if (llvm::all_of(llvm::zip(signature.inputs, shapes), [](auto pair) {
+          return std::get<0>(pair).shape == std::get<1>(pair);
+        }))
+      return v;
+  }
+  return std::nullopt;
+}
+
 int32_t ModelLibrary::profile(const void *const *inputs, void *const *outputs,
-                              std::string &report) const {
+                              std::string &report, size_t variant) const {
   report.clear();
   if (!canProfile())
     return -1;
   std::lock_guard<std::mutex> lock(profileMutex);
   profileBegin();
-  int32_t rc = runFn(inputs, outputs);
+  int32_t rc = run(inputs, outputs, variant);
   if (rc == 0) {
     int64_t length = profileReport(nullptr, 0);
     std::string text(static_cast<size_t>(length) + 1, '\0');

@@ -108,9 +108,9 @@ int main(int argc, char **argv) {
   };
 
   if (emitKind == "so") {
-    FailureOr<ModelSignature> signature =
+    FailureOr<std::vector<ModelSignature>> variants =
         compileToSharedLibrary(inputPath, output, options, context);
-    if (failed(signature))
+    if (failed(variants))
       return 1;
     std::string header =
         headerPath.empty()
@@ -120,18 +120,24 @@ int main(int argc, char **argv) {
                   .str()
             : headerPath.getValue();
     return failed(
-               writeFileAtomically(header, generateHeader(*signature, options)))
+               writeFileAtomically(header, generateHeader(*variants, options)))
                ? 1
                : 0;
   }
 
-  FailureOr<mlir::OwningOpRef<mlir::ModuleOp>> module =
-      loadModel(inputPath, context, options);
-  if (failed(module) || failed(prepareEntry(**module, options)) ||
-      failed(lowerToLLVMDialect(**module, options)))
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  FailureOr<std::vector<ModelSignature>> variants =
+      loadAndLowerVariants(inputPath, context, options, module);
+  if (failed(variants))
     return 1;
   if (kernelsOnly) {
-    FailureOr<std::string> kernels = extractGpuBinary(**module);
+    if (variants->size() > 1) {
+      errs() << "error: --emit=" << emitKind
+             << " writes the kernels of one shape variant; give each --dim "
+                "one size\n";
+      return 1;
+    }
+    FailureOr<std::string> kernels = extractGpuBinary(*module);
     if (failed(kernels))
       return 1;
     return write(*kernels);
@@ -139,11 +145,11 @@ int main(int argc, char **argv) {
   if (emitKind == "mlir") {
     std::string text;
     raw_string_ostream os(text);
-    (*module)->print(os);
+    module->print(os);
     return write(text);
   }
   FailureOr<std::string> native =
-      emitNative(**module, options, /*emitObject=*/emitKind == "obj");
+      emitNative(*module, options, /*emitObject=*/emitKind == "obj");
   if (failed(native))
     return 1;
   return write(*native);

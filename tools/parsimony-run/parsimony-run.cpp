@@ -114,14 +114,18 @@ std::string shapeStr(ArrayRef<int64_t> shape) {
 /// tensors the user provided, so a model with dynamic dims compiles for them.
 void bindDimsFromInputs(StringRef path, const CompileOptions &options,
                         ArrayRef<HostTensor> provided,
-                        StringMap<int64_t> &dims) {
+                        StringMap<SmallVector<int64_t, 1>> &dims) {
   mlir::DialectRegistry registry;
   registerCompilerDialects(registry);
   mlir::MLIRContext context(registry);
   // Diagnostics are reported by the real compilation that follows.
   mlir::ScopedDiagnosticHandler silence(
       &context, [](mlir::Diagnostic &) { return mlir::success(); });
+  // The probe imports one binding; the symbolic dims it leaves are the ones
+  // to bind.
   CompileOptions probe = options;
+  for (auto &dim : probe.dims)
+    dim.getValue().resize(1);
   FailureOr<mlir::OwningOpRef<mlir::ModuleOp>> module =
       loadModel(path, context, probe);
   if (failed(module))
@@ -147,7 +151,7 @@ void bindDimsFromInputs(StringRef path, const CompileOptions &options,
         auto str = dyn_cast<mlir::StringAttr>(name);
         if (str && !str.empty() && type.isDynamicDim(d) &&
             !dims.count(str.getValue()))
-          dims[str.getValue()] = match->shape[d];
+          dims[str.getValue()] = {match->shape[d]};
       }
     }
     break;
@@ -507,20 +511,62 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  // Match the inputs to the model's signature.
-  const ModelSignature &signature = model->getSignature();
-  std::vector<HostTensor> inputs(signature.inputs.size());
-  std::mt19937 rng(seed);
-  for (size_t i = 0; i < signature.inputs.size(); ++i) {
-    const TensorSignature &want = signature.inputs[i];
+  // The provided tensor for input `i` of a signature, if any.
+  auto findGiven = [&](const TensorSignature &want, size_t i) -> HostTensor * {
     HostTensor *given = nullptr;
     for (HostTensor &t : provided)
       if (t.name == want.name)
         given = &t;
-    if (!given && inputFiles.empty() &&
-        static_cast<size_t>(i) < provided.size() && provided[i].name.empty())
+    if (!given && inputFiles.empty() && i < provided.size() &&
+        provided[i].name.empty())
       given = &provided[i]; // Unnamed --check inputs are positional.
-    if (given) {
+    return given;
+  };
+  // A library with several shape variants: run the one the given inputs'
+  // shapes and the --dim sizes select.
+  size_t variant = 0;
+  if (model->getNumVariants() > 1) {
+    std::optional<size_t> chosen;
+    std::string known;
+    for (size_t v = 0; v < model->getNumVariants() && !chosen; ++v) {
+      const ModelSignature &candidate = model->getSignature(v);
+      bool fits = true;
+      for (auto [i, want] : llvm::enumerate(candidate.inputs))
+        if (HostTensor *given = findGiven(want, i))
+          fits &= given->shape == want.shape;
+      std::string bound;
+      for (const auto &[name, size] : candidate.dims) {
+        auto it = options.dims.find(name);
+        fits &=
+            it == options.dims.end() || llvm::is_contained(it->second, size);
+        bound +=
+            (bound.empty() ? "" : ", ") + name + "=" + std::to_string(size);
+      }
+      known += (known.empty() ? "" : "; ") + bound;
+      if (fits)
+        chosen = v;
+    }
+    if (!chosen) {
+      errs() << "error: no shape variant of '" << libraryPath
+             << "' takes the given inputs and --dim sizes (variants: " << known
+             << ")\n";
+      return 1;
+    }
+    variant = *chosen;
+    std::string bound;
+    for (const auto &[name, size] : model->getSignature(variant).dims)
+      bound += (bound.empty() ? "" : ", ") + name + "=" + std::to_string(size);
+    outs() << "shape variant " << variant << " of " << model->getNumVariants()
+           << " (" << bound << ")\n";
+  }
+
+  // Match the inputs to the model's signature.
+  const ModelSignature &signature = model->getSignature(variant);
+  std::vector<HostTensor> inputs(signature.inputs.size());
+  std::mt19937 rng(seed);
+  for (size_t i = 0; i < signature.inputs.size(); ++i) {
+    const TensorSignature &want = signature.inputs[i];
+    if (HostTensor *given = findGiven(want, i)) {
       // ONNX test data stores bfloat16 as uint16 bit patterns (NumPy has no
       // bfloat16).
       if (want.dtype == DType::BFloat16 && given->dtype == DType::UInt16)
@@ -573,12 +619,12 @@ int main(int argc, char **argv) {
   }
 
   auto runOnce = [&] {
-    return model->run(inputPtrs.data(), outputPtrs.data());
+    return model->run(inputPtrs.data(), outputPtrs.data(), variant);
   };
   std::string profileReport;
   if (int32_t rc = profileSparsity
                        ? model->profile(inputPtrs.data(), outputPtrs.data(),
-                                        profileReport)
+                                        profileReport, variant)
                        : runOnce()) {
     errs() << "error: " << model->describeFailure(rc) << "\n";
     return 1;
@@ -619,7 +665,8 @@ int main(int argc, char **argv) {
       expected[i] = outputs[i];
       expectedPtrs.push_back(expected[i].data.data());
     }
-    if (int32_t rc = reference->run(inputPtrs.data(), expectedPtrs.data())) {
+    if (int32_t rc =
+            reference->run(inputPtrs.data(), expectedPtrs.data(), variant)) {
       errs() << "error: f32 build: " << reference->describeFailure(rc) << "\n";
       return 1;
     }

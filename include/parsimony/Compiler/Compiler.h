@@ -53,10 +53,17 @@ struct TensorSignature {
   int64_t numElements() const;
 };
 
-/// The entry point's inputs and outputs, in call order.
+/// A symbolic dimension and the size it is bound to.
+using DimBinding = std::pair<std::string, int64_t>;
+
+/// The entry point's inputs and outputs, in call order. A library compiled
+/// for several bindings of a symbolic dimension (`--dim seq=16,128`) has one
+/// signature per shape variant.
 struct ModelSignature {
   std::vector<TensorSignature> inputs;
   std::vector<TensorSignature> outputs;
+  /// The model's symbolic dimensions this variant binds, by name.
+  llvm::SmallVector<DimBinding> dims;
 };
 
 /// A graph input replaced by a constant before import (--freeze-input):
@@ -85,8 +92,10 @@ struct CompileOptions {
   /// Name of the function to compile (default: the only public function, or
   /// "main").
   std::string entry;
-  /// Symbolic dimension bindings (--dim NAME=VALUE).
-  llvm::StringMap<int64_t> dims;
+  /// Symbolic dimension bindings (--dim NAME=VALUE[,VALUE...]): the library
+  /// gets one shape variant per combination of the listed sizes, and the
+  /// caller picks one by its input shapes at run time (docs/abi.md).
+  llvm::StringMap<llvm::SmallVector<int64_t, 1>> dims;
   /// ONNX graph inputs to turn into initializers.
   std::vector<FrozenInput> frozenInputs;
   /// --sparse-ffn: off (dense) or exact (activation-sparse kernel); and
@@ -134,10 +143,42 @@ loadModel(llvm::StringRef path, mlir::MLIRContext &context,
 mlir::FailureOr<std::vector<std::string>>
 getOnnxGraphInputNames(llvm::StringRef path, std::string &error);
 
-/// Finds the entry function, checks every shape is static, names it for the
-/// C ABI and returns its signature. Must run before lowering.
+/// Finds the entry function, checks every shape is static, names it
+/// `entryName` (default: <modelName>_entry) for the C ABI and returns its
+/// signature. Must run before lowering.
 mlir::FailureOr<ModelSignature> prepareEntry(mlir::ModuleOp module,
-                                             const CompileOptions &options);
+                                             const CompileOptions &options,
+                                             llvm::StringRef entryName = {});
+
+/// Most shape variants one library may hold.
+constexpr size_t kMaxShapeVariants = 64;
+
+/// Every combination of the sizes listed by options.dims, in name order
+/// (the last name varies fastest); one empty binding when there are none.
+/// Fails when the combinations exceed kMaxShapeVariants.
+mlir::FailureOr<std::vector<std::vector<DimBinding>>>
+enumerateShapeVariants(const CompileOptions &options,
+                       mlir::MLIRContext &context);
+
+/// The C symbol of variant `index`'s entry function: <name>_entry for a
+/// single-variant library, else <name>_v<index>_entry.
+std::string variantEntryName(const CompileOptions &options, size_t index,
+                             size_t numVariants);
+
+/// Loads `path` once per shape variant, prepares and lowers each, and merges
+/// them into one LLVM-dialect module (identical weights stored once). Returns
+/// the variants' signatures, in variant order.
+mlir::FailureOr<std::vector<ModelSignature>>
+loadAndLowerVariants(llvm::StringRef path, mlir::MLIRContext &context,
+                     const CompileOptions &options,
+                     mlir::OwningOpRef<mlir::ModuleOp> &lowered);
+
+/// Moves the lowered LLVM-dialect module `variant` into `merged`: its
+/// non-public symbols get `prefix` when they clash, external declarations are
+/// shared, and constant globals whose bytes equal one of `merged`'s reuse it.
+mlir::LogicalResult mergeLoweredVariant(mlir::ModuleOp merged,
+                                        mlir::ModuleOp variant,
+                                        llvm::StringRef prefix);
 
 /// Whether this build can compile for --target=nvptx.
 bool isGpuTargetAvailable();
@@ -175,22 +216,23 @@ mlir::FailureOr<std::optional<WeightsFile>>
 externalizeWeights(mlir::ModuleOp module, const CompileOptions &options,
                    llvm::StringRef libraryPath);
 
-/// The generated C header of the model's API.
-std::string generateHeader(const ModelSignature &signature,
+/// The generated C header of the model's API (variant 0 is the default
+/// one that <name>_run runs).
+std::string generateHeader(llvm::ArrayRef<ModelSignature> variants,
                            const CompileOptions &options);
 
 /// Writes a shared library at `outputPath` from an object file's bytes: the
 /// generated C wrapper, the model object and the runtime library are linked
 /// with the system C compiler. Writes nothing on failure.
 mlir::LogicalResult linkSharedLibrary(llvm::StringRef objectBytes,
-                                      const ModelSignature &signature,
+                                      llvm::ArrayRef<ModelSignature> variants,
                                       const CompileOptions &options,
                                       llvm::StringRef outputPath,
                                       const WeightsFile *weights = nullptr);
 
 /// The full path: load, prepare, lower, emit and link `path` to a shared
-/// library at `outputPath`. Returns the model signature.
-mlir::FailureOr<ModelSignature>
+/// library at `outputPath`. Returns the signatures of its shape variants.
+mlir::FailureOr<std::vector<ModelSignature>>
 compileToSharedLibrary(llvm::StringRef path, llvm::StringRef outputPath,
                        const CompileOptions &options,
                        mlir::MLIRContext &context);

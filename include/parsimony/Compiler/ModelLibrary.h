@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace parsimony {
@@ -27,12 +28,25 @@ public:
   ModelLibrary(const ModelLibrary &) = delete;
   ModelLibrary &operator=(const ModelLibrary &) = delete;
 
-  const ModelSignature &getSignature() const { return signature; }
+  /// The shape variants (one per binding of the symbolic dims it was
+  /// compiled for; docs/abi.md) and their signatures. Variant 0 is the
+  /// default.
+  size_t getNumVariants() const { return variants.size(); }
+  const ModelSignature &getSignature(size_t variant = 0) const {
+    return variants[variant];
+  }
+  /// The first variant whose input shapes equal `shapes` (one per input),
+  /// if any.
+  std::optional<size_t>
+  findVariant(llvm::ArrayRef<llvm::SmallVector<int64_t>> shapes) const;
 
-  /// Runs the model on contiguous buffers of the signature's shapes; returns
-  /// the entry point's status (0 on success).
-  int32_t run(const void *const *inputs, void *const *outputs) const {
-    return runFn(inputs, outputs);
+  /// Runs variant `variant` on contiguous buffers of its signature's shapes;
+  /// returns the entry point's status (0 on success).
+  int32_t run(const void *const *inputs, void *const *outputs,
+              size_t variant = 0) const {
+    return runVariantFn
+               ? runVariantFn(static_cast<int32_t>(variant), inputs, outputs)
+               : runFn(inputs, outputs);
   }
 
   /// Why the last run failed, as the library reports it ("" if it does not
@@ -61,10 +75,11 @@ public:
   /// of one library are serialized; plain runs of the same library that
   /// overlap a profiled run are counted in its report. Needs canProfile().
   int32_t profile(const void *const *inputs, void *const *outputs,
-                  std::string &report) const;
+                  std::string &report, size_t variant = 0) const;
 
 private:
   using RunFn = int32_t (*)(const void *const *, void *const *);
+  using RunVariantFn = int32_t (*)(int32_t, const void *const *, void *const *);
   using VoidFn = void (*)();
   using ReportFn = int64_t (*)(char *, int64_t);
   using LastErrorFn = const char *(*)();
@@ -72,12 +87,13 @@ private:
 
   void *handle = nullptr;
   RunFn runFn = nullptr;
+  RunVariantFn runVariantFn = nullptr;
   LastErrorFn lastErrorFn = nullptr;
   VoidFn profileBegin = nullptr;
   ReportFn profileReport = nullptr;
   VoidFn profileEnd = nullptr;
   mutable std::mutex profileMutex;
-  ModelSignature signature;
+  std::vector<ModelSignature> variants;
 };
 
 } // namespace parsimony
