@@ -296,6 +296,80 @@ TEST_P(SgemmTest, Batched) {
     }
 }
 
+/// parsimony_sgemm_epilogue against act(A B + bias) + R in double, every
+/// activation, with and without bias and residual, on shapes that take the
+/// streaming (M or N <= 8, both orientations) and blocked paths. The
+/// activations are polynomial approximations: allowed error 2e-6 relative
+/// to the magnitude of the terms plus the GEMM tolerance above.
+TEST_P(SgemmTest, FusedEpilogue) {
+  std::mt19937 rng(99);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  auto act = [](int code, double v) {
+    switch (code) {
+    case 1:
+      return v < 0 ? 0.0 : v;
+    case 2:
+      return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+    case 3:
+      return 0.5 * v *
+             (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+    case 4:
+      return v / (1 + std::exp(-v));
+    case 5:
+      return 1 / (1 + std::exp(-v));
+    default:
+      return v;
+    }
+  };
+  const int64_t shapes[][3] = {{1, 37, 64},  {5, 300, 40},   {300, 3, 70},
+                               {33, 65, 17}, {130, 520, 96}, {7, 1, 300}};
+  for (const auto &shape : shapes) {
+    int64_t m = shape[0], n = shape[1], k = shape[2];
+    for (int tb = 0; tb < 2; ++tb)
+      for (int code = 0; code <= 5; ++code)
+        for (int parts = 0; parts < 4; ++parts) {
+          bool withBias = parts & 1, withResidual = parts & 2;
+          std::vector<float> a(m * k), b(k * n), bias(n), r(m * (n + 3)),
+              c(m * n, NaN);
+          for (float &v : a)
+            v = dist(rng);
+          for (float &v : b)
+            v = 2.0f * dist(rng);
+          for (float &v : bias)
+            v = dist(rng);
+          for (float &v : r)
+            v = dist(rng);
+          parsimony_sgemm_epilogue(m, n, k, a.data(), k, b.data(), tb ? k : n,
+                                   tb, withBias ? bias.data() : nullptr, code,
+                                   withResidual ? r.data() : nullptr, n + 3,
+                                   c.data(), n);
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < n; ++j) {
+              double sum = 0, mag = 0;
+              for (int64_t q = 0; q < k; ++q) {
+                double bv = tb ? b[j * k + q] : b[q * n + j];
+                sum += double(a[i * k + q]) * bv;
+                mag += std::fabs(double(a[i * k + q]) * bv);
+              }
+              double pre = sum + (withBias ? bias[j] : 0.0);
+              double want =
+                  act(code, pre) + (withResidual ? r[i * (n + 3) + j] : 0.0);
+              double tol = 1e-5 * std::sqrt(double(k + 1)) * (mag + 1) +
+                           2e-6 * (std::fabs(want) + 1);
+              double got = c[i * n + j];
+              if (!(std::fabs(got - want) <= tol)) {
+                ADD_FAILURE()
+                    << "M=" << m << " N=" << n << " K=" << k << " transB=" << tb
+                    << " activation=" << code << " bias=" << withBias
+                    << " residual=" << withResidual << " at (" << i << ", " << j
+                    << "): got " << got << ", want " << want;
+                return;
+              }
+            }
+        }
+  }
+}
+
 std::string
 paramName(const ::testing::TestParamInfo<std::tuple<int, int>> &info) {
   static const char *const Names[] = {"Scalar", "Avx2", "Avx512"};

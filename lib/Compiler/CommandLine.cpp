@@ -101,6 +101,11 @@ struct SharedOptions {
       "approximate-math",
       cl::desc("Vectorizable polynomial approximations of erf/exp/tanh/log"),
       cl::init(true), cl::cat(getCompileOptionCategory())};
+  cl::opt<bool> fuseEpilogues{
+      "fuse-epilogues",
+      cl::desc("Fuse the bias, activation and residual add after a dense "
+               "f32 matmul into its GEMM (CPU)"),
+      cl::init(true), cl::cat(getCompileOptionCategory())};
 };
 
 SharedOptions &options() {
@@ -126,6 +131,7 @@ mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
       {"predictor", cl.predictor},
       {"kernels", cl.kernels ? "true" : "false"},
       {"approximate-math", cl.approximateMath ? "true" : "false"},
+      {"fuse-epilogues", cl.fuseEpilogues ? "true" : "false"},
       {"entry", cl.entry}};
   if (cl.name.getNumOccurrences())
     given.push_back({"name", cl.name});

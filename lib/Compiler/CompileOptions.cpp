@@ -129,7 +129,8 @@ OptionStatus parsimony::setCompileOption(CompileOptions &o, StringRef name,
     o.entry = value.str();
     return OptionStatus::ok;
   }
-  if (key == "kernels" || key == "approximate-math") {
+  if (key == "kernels" || key == "approximate-math" ||
+      key == "fuse-epilogues") {
     bool flag;
     std::string lower = value.lower();
     if (lower == "true" || lower == "1" || lower == "on")
@@ -138,7 +139,9 @@ OptionStatus parsimony::setCompileOption(CompileOptions &o, StringRef name,
       flag = false;
     else
       return invalid("true or false");
-    (key == "kernels" ? o.useKernels : o.approximateMath) = flag;
+    (key == "kernels"          ? o.useKernels
+     : key == "fuse-epilogues" ? o.fuseEpilogues
+                               : o.approximateMath) = flag;
     return OptionStatus::ok;
   }
   if (key == "dim") {

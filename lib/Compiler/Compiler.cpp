@@ -433,6 +433,7 @@ LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
   auto common = [&](CpuPipelineOptions &pipeline) {
     pipeline.useKernels = options.useKernels;
     pipeline.approximateMath = options.approximateMath;
+    pipeline.fuseEpilogues = options.fuseEpilogues;
     pipeline.sparseFFN = options.sparseFFN;
     pipeline.topk = options.topk;
     pipeline.predictor = options.predictor;

@@ -29,8 +29,9 @@
 
 using namespace mlir;
 
-void parsimony::buildBufferizedModelPipeline(
-    OpPassManager &pm, const CpuPipelineOptions &options) {
+void parsimony::buildBufferizedModelPipeline(OpPassManager &pm,
+                                             const CpuPipelineOptions &options,
+                                             bool forGpu) {
   // Weights a model was quantized with (DequantizeLinear -> MatMul) stay
   // int8 and run on the quantized kernels.
   pm.addPass(spx::createSpxRaiseDequantizedWeights());
@@ -89,6 +90,10 @@ void parsimony::buildBufferizedModelPipeline(
   pm.addPass(createFuseElementwise());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // A dense f32 projection and the fused elementwise op after it (bias,
+  // activation, residual): one GEMM with the epilogue applied in cache.
+  if (options.fuseEpilogues && options.useKernels && !forGpu)
+    pm.addPass(spx::createSpxFuseEpilogues());
 
   // One-shot bufferization; results become caller-allocated out-parameters
   // so the entry point is "inputs and outputs as plain pointers".

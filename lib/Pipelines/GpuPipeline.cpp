@@ -26,7 +26,7 @@ using namespace mlir;
 
 void parsimony::buildGpuPipeline(OpPassManager &pm,
                                  const GpuPipelineOptions &options) {
-  buildBufferizedModelPipeline(pm, options);
+  buildBufferizedModelPipeline(pm, options, /*forGpu=*/true);
 
   // Device buffers, GPU runtime kernels; the rest becomes loops and the
   // loops become kernels.

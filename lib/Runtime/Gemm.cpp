@@ -136,6 +136,14 @@ thread_local Arena CallArena;
 // Problem description and small helpers.
 //===----------------------------------------------------------------------===//
 
+/// A fused epilogue: C = act(C + bias) + residual (see EpilogueFn).
+struct GemmEpilogue {
+  const float *bias;
+  int32_t activation;
+  const float *residual;
+  int64_t ldr, strideR;
+};
+
 struct GemmProblem {
   int64_t batch, m, n, k;
   float alpha, beta;
@@ -147,7 +155,23 @@ struct GemmProblem {
   bool transB;
   float *c;
   int64_t ldc, strideC;
+  const GemmEpilogue *epilogue = nullptr;
 };
+
+/// Applies p's epilogue, if any, to rows [m0, m1) x columns [n0, n1) of
+/// batch item `item`'s C, once their accumulation is complete.
+void applyEpilogue(const GemmProblem &p, const KernelSet &ks, int64_t item,
+                   int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  const GemmEpilogue *e = p.epilogue;
+  if (!e || m1 <= m0 || n1 <= n0)
+    return;
+  const float *residual =
+      e->residual ? e->residual + item * e->strideR + m0 * e->ldr + n0
+                  : nullptr;
+  ks.epilogue(m1 - m0, n1 - n0, p.c + item * p.strideC + m0 * p.ldc + n0, p.ldc,
+              e->bias ? e->bias + n0 : nullptr, e->activation, residual,
+              e->ldr);
+}
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -234,6 +258,7 @@ void blockedTask(void *ctx, int64_t task, int /*thread*/) {
     runBlock(ks, m0, m1, kc, nc, a + pc * csA, rsA, csA, bp, c, p.ldc, p.alpha,
              beta);
   }
+  applyEpilogue(p, ks, item, m0, m1, n0, n0 + nc);
 }
 
 void runBlocked(const GemmProblem &p, const KernelSet &ks, int threads) {
@@ -269,6 +294,11 @@ void runBlocked(const GemmProblem &p, const KernelSet &ks, int threads) {
 /// else big[p * ldBig + j]. small(i, p) is small[i * ldSmall + p] unless
 /// smallIsT, in which case it is small[p * ldSmall + i] and gets copied.
 struct StreamItem {
+  /// The problem and batch item this is, and whether rows/cols are its N/M
+  /// (for the epilogue).
+  const GemmProblem *p;
+  int64_t item;
+  bool swapped;
   int64_t rows, cols, k;
   const float *small;
   int64_t ldSmall;
@@ -283,6 +313,9 @@ struct StreamItem {
 
 StreamItem makeStreamItem(const GemmProblem &p, int64_t item, int64_t maxRows) {
   StreamItem s;
+  s.p = &p;
+  s.item = item;
+  s.swapped = p.m > maxRows;
   const float *a = p.a + item * p.strideA, *b = p.b + item * p.strideB;
   s.k = p.k;
   s.out = p.c + item * p.strideC;
@@ -345,6 +378,17 @@ void reducePartials(const StreamItem &s, const float *partials, int64_t count) {
     }
 }
 
+/// Applies the epilogue to columns [j0, j1) of a stream item (all of its
+/// rows).
+void applyStreamEpilogue(const StreamItem &s, const KernelSet &ks, int64_t j0,
+                         int64_t j1) {
+  const GemmProblem &p = *s.p;
+  if (s.swapped)
+    applyEpilogue(p, ks, s.item, j0, j1, 0, p.n);
+  else
+    applyEpilogue(p, ks, s.item, 0, p.m, j0, j1);
+}
+
 /// Runs one item on the calling thread.
 void runStreamSerial(const StreamItem &s, const KernelSet &ks) {
   int64_t tmpSize = s.smallIsT ? s.rows * s.k : 0;
@@ -359,11 +403,13 @@ void runStreamSerial(const StreamItem &s, const KernelSet &ks) {
   if (s.bigIsNT) {
     ks.streamNT(s.rows, s.k, s.cols, small, ld, s.big, s.ldBig, s.out, s.rsOut,
                 s.csOut, s.alpha, s.beta);
-    return;
+  } else {
+    float *partial = scratch + tmpSize;
+    ks.streamNN(s.rows, s.k, s.cols, small, ld, s.big, s.ldBig, partial,
+                s.cols);
+    reducePartials(s, partial, 1);
   }
-  float *partial = scratch + tmpSize;
-  ks.streamNN(s.rows, s.k, s.cols, small, ld, s.big, s.ldBig, partial, s.cols);
-  reducePartials(s, partial, 1);
+  applyStreamEpilogue(s, ks, 0, s.cols);
 }
 
 struct StreamJob {
@@ -382,6 +428,7 @@ void streamNTTask(void *ctx, int64_t task, int) {
   job.ks->streamNT(s.rows, s.k, nj, job.small, job.ldSmall,
                    s.big + j0 * s.ldBig, s.ldBig, s.out + j0 * s.csOut, s.rsOut,
                    s.csOut, s.alpha, s.beta);
+  applyStreamEpilogue(s, *job.ks, j0, j0 + nj);
 }
 
 void streamNNTask(void *ctx, int64_t task, int) {
@@ -417,8 +464,10 @@ void runStreamParallel(const StreamItem &s, const KernelSet &ks, int threads) {
   job.partials = scratch + tmpSize;
   ThreadPool::get().parallelFor(tasks, threads,
                                 s.bigIsNT ? streamNTTask : streamNNTask, &job);
-  if (!s.bigIsNT)
+  if (!s.bigIsNT) {
     reducePartials(s, job.partials, tasks);
+    applyStreamEpilogue(s, ks, 0, s.cols);
+  }
 }
 
 struct StreamBatchJob {
@@ -455,12 +504,14 @@ void runStream(const GemmProblem &p, const KernelSet &ks, int threads) {
 void gemm(const GemmProblem &p) {
   if (p.batch <= 0 || p.m <= 0 || p.n <= 0 || p.k < 0)
     return;
+  const KernelSet &ks = kernelsFor(activeIsa().load(std::memory_order_relaxed));
   if (p.k == 0 || p.alpha == 0.0f) {
-    for (int64_t item = 0; item < p.batch; ++item)
+    for (int64_t item = 0; item < p.batch; ++item) {
       scaleC(p.m, p.n, p.beta, p.c + item * p.strideC, p.ldc);
+      applyEpilogue(p, ks, item, 0, p.m, 0, p.n);
+    }
     return;
   }
-  const KernelSet &ks = kernelsFor(activeIsa().load(std::memory_order_relaxed));
   int64_t fmas = p.batch * p.m * p.n * p.k;
   int threads =
       fmas < SerialFmaThreshold ? 1 : ThreadPool::get().getNumThreads();
@@ -494,6 +545,18 @@ void parsimony_sgemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K,
                              int64_t strideC) {
   gemm(GemmProblem{batch, M, N, K, alpha, beta, A, lda, strideA, transA != 0, B,
                    ldb, strideB, transB != 0, C, ldc, strideC});
+}
+
+void parsimony_sgemm_epilogue(int64_t M, int64_t N, int64_t K, const float *A,
+                              int64_t lda, const float *B, int64_t ldb,
+                              int32_t transB, const float *bias,
+                              int32_t activation, const float *R, int64_t ldr,
+                              float *C, int64_t ldc) {
+  GemmEpilogue epilogue{bias, activation, R, ldr, 0};
+  GemmProblem p{1,     M, N,   K, 1.0f,        0.0f, A,   lda, 0,
+                false, B, ldb, 0, transB != 0, C,    ldc, 0};
+  p.epilogue = &epilogue;
+  gemm(p);
 }
 
 void parsimony_set_num_threads(int32_t n) {

@@ -54,6 +54,14 @@ using StreamNTFn = void (*)(int64_t m, int64_t k, int64_t n, const float *a,
                             int64_t lda, const float *b, int64_t ldb, float *c,
                             int64_t rsC, int64_t csC, float alpha, float beta);
 
+/// Fused GEMM epilogue over a rows x cols block of C (row stride ldc):
+///   c[i][j] = act(c[i][j] + bias[j]) + residual[i * ldr + j]
+/// with bias and residual optional (null) and act an spx activation code
+/// (0 identity, 1 relu, 2 gelu, 3 gelu_tanh, 4 silu, 5 sigmoid).
+using EpilogueFn = void (*)(int64_t rows, int64_t cols, float *c, int64_t ldc,
+                            const float *bias, int32_t activation,
+                            const float *residual, int64_t ldr);
+
 /// One ISA's kernels and blocking parameters.
 struct KernelSet {
   const char *name;
@@ -68,6 +76,7 @@ struct KernelSet {
   PackBFn packB;
   StreamNNFn streamNN;
   StreamNTFn streamNT;
+  EpilogueFn epilogue;
 };
 
 const KernelSet &getScalarKernels();

@@ -73,6 +73,7 @@ struct Vec {
   }
 };
 
+#include "GemmEpilogue.inc"
 #include "GemmKernels.inc"
 
 } // namespace avx2

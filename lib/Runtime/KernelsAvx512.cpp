@@ -79,6 +79,7 @@ struct Vec {
   }
 };
 
+#include "GemmEpilogue.inc"
 #include "GemmKernels.inc"
 
 } // namespace avx512

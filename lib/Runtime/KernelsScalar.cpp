@@ -38,6 +38,7 @@ struct Vec {
   }
 };
 
+#include "GemmEpilogue.inc"
 #include "GemmKernels.inc"
 
 } // namespace scalar

@@ -88,3 +88,21 @@ func.func @experts(%x: tensor<16x64xf32>, %logits: tensor<16x8xf32>, %w1: tensor
   return %y : tensor<16x64xf32>
 }
 
+
+// -----
+
+// A dense matmul with a fused epilogue: one parsimony_sgemm_epilogue call
+// (M = 2 * 3 tokens, N = 16, K = 8; nk weight: ldb = K, transB = 1; gelu =
+// activation code 2; residual and output row strides N).
+// CHECK-LABEL: func.func @fused_matmul(
+// CHECK-DAG: %[[M:.*]] = arith.constant 6 : i64
+// CHECK-DAG: %[[N:.*]] = arith.constant 16 : i64
+// CHECK-DAG: %[[K:.*]] = arith.constant 8 : i64
+// CHECK-DAG: %[[T:.*]] = arith.constant 1 : i32
+// CHECK-DAG: %[[GELU:.*]] = arith.constant 2 : i32
+// CHECK: call @parsimony_sgemm_epilogue(%[[M]], %[[N]], %[[K]], %{{.*}}, %[[K]], %{{.*}}, %[[K]], %[[T]], %{{.*}}, %[[GELU]], %{{.*}}, %[[N]], %{{.*}}, %[[N]])
+func.func @fused_matmul(%x: tensor<2x3x8xf32>, %w: tensor<16x8xf32>, %b: tensor<16xf32>, %r: tensor<2x3x16xf32>) -> tensor<2x3x16xf32> {
+  %0 = spx.matmul %x, %w bias %b residual %r {activation = #spx<activation gelu>, layout = #spx<layout nk>}
+      : (tensor<2x3x8xf32>, tensor<16x8xf32>, tensor<16xf32>, tensor<2x3x16xf32>) -> tensor<2x3x16xf32>
+  return %0 : tensor<2x3x16xf32>
+}

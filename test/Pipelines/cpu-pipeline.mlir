@@ -1,6 +1,7 @@
 // RUN: parsimony-opt %s --parsimony-cpu-pipeline | FileCheck %s
 // RUN: parsimony-opt %s --parsimony-cpu-pipeline="kernels=false" | FileCheck %s --check-prefix=LOOPS
-// RUN: parsimony-opt %s --parsimony-cpu-pipeline="approximate-math=false" | FileCheck %s --check-prefix=LIBM
+// RUN: parsimony-opt %s --parsimony-cpu-pipeline="approximate-math=false fuse-epilogues=false" | FileCheck %s --check-prefix=LIBM
+// RUN: parsimony-opt %s --parsimony-cpu-pipeline="fuse-epilogues=false" | FileCheck %s --check-prefix=UNFUSED
 // Stages in isolation: bufferization turns results into caller-allocated
 // out-parameters and frees temporaries.
 // RUN: parsimony-opt %s --linalg-fuse-elementwise-ops \
@@ -8,16 +9,21 @@
 // RUN:   --buffer-results-to-out-params="hoist-static-allocs modify-public-functions" \
 // RUN:   --buffer-deallocation-pipeline | FileCheck %s --check-prefix=BUFFERS
 
-// A linear layer with bias and GELU, as the importer emits it.
-// CHECK: llvm.func @parsimony_sgemm_batched(
+// A linear layer with bias and GELU, as the importer emits it: one GEMM
+// call with the bias and GELU in its epilogue (activation code 2).
+// CHECK: llvm.func @parsimony_sgemm_epilogue(
 // CHECK-LABEL: llvm.func @main(
 // CHECK-SAME: %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr)
-// CHECK: llvm.call @parsimony_sgemm_batched
+// CHECK: %[[GELU:.*]] = llvm.mlir.constant(2 : i32) : i32
+// CHECK: llvm.call @parsimony_sgemm_epilogue({{.*}}, %[[GELU]],
 // CHECK-NOT: llvm.call @erff
+// CHECK-NOT: llvm.call @parsimony_sgemm_batched
 // CHECK: llvm.return
 // CHECK-NOT: func.func
 // CHECK-NOT: linalg.
-// LOOPS-NOT: @parsimony_sgemm_batched
+// LOOPS-NOT: @parsimony_sgemm
+// UNFUSED: llvm.call @parsimony_sgemm_batched
+// UNFUSED-NOT: @parsimony_sgemm_epilogue
 // LOOPS: llvm.func @main
 // LOOPS: llvm.fmul
 // LIBM: llvm.call @erff

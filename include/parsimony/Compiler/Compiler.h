@@ -121,6 +121,8 @@ struct CompileOptions {
   /// Pipeline knobs.
   bool useKernels = true;
   bool approximateMath = true;
+  /// --fuse-epilogues: dense matmul epilogues fused into the GEMM (CPU).
+  bool fuseEpilogues = true;
 };
 
 /// How setCompileOption went.

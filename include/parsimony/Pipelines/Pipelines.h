@@ -52,6 +52,12 @@ struct CpuPipelineOptions
       llvm::cl::desc("Override every MoE layer's capacity factor (0 keeps "
                      "each layer's own)"),
       llvm::cl::init(0.0)};
+  Option<bool> fuseEpilogues{
+      *this, "fuse-epilogues",
+      llvm::cl::desc("Fuse the bias, activation and residual add after a "
+                     "dense f32 matmul into its GEMM (--spx-fuse-epilogues; "
+                     "CPU only)"),
+      llvm::cl::init(true)};
   Option<bool> approximateMath{
       *this, "approximate-math",
       llvm::cl::desc("Use vectorizable polynomial approximations for "
@@ -88,8 +94,11 @@ struct GpuPipelineOptions : public CpuPipelineOptions {
 /// tosa -> linalg, elementwise fusion, one-shot bufferization with
 /// caller-allocated results, deallocation, contractions and spx ops as
 /// runtime kernel calls.
+/// `forGpu` leaves out --spx-fuse-epilogues, whose GEMM kernel the GPU
+/// runtime lacks.
 void buildBufferizedModelPipeline(mlir::OpPassManager &pm,
-                                  const CpuPipelineOptions &options);
+                                  const CpuPipelineOptions &options,
+                                  bool forGpu = false);
 
 /// Host code on memrefs (loops lowered to control flow) to the LLVM dialect
 /// with the bare-pointer calling convention; with `launchesGpuKernels`,

@@ -61,6 +61,19 @@ parsimony_sgemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K,
                         int64_t ldb, int64_t strideB, int32_t transB,
                         float beta, float *C, int64_t ldc, int64_t strideC);
 
+/// Single GEMM with a fused epilogue (spx.matmul):
+///   C = act(A * op(B) + bias) + R
+/// A is M x K row-major (lda), op(B) is B (K x N, ldb) or, with transB, the
+/// transpose of B stored N x K. bias (N values) and R (M x N, row stride
+/// ldr) are optional (null). activation: 0 identity, 1 relu, 2 gelu (erf),
+/// 3 gelu_tanh, 4 silu, 5 sigmoid. The epilogue is applied to each block of
+/// C as soon as its accumulation is complete, while it is in cache.
+PARSIMONY_RUNTIME_API void
+parsimony_sgemm_epilogue(int64_t M, int64_t N, int64_t K, const float *A,
+                         int64_t lda, const float *B, int64_t ldb,
+                         int32_t transB, const float *bias, int32_t activation,
+                         const float *R, int64_t ldr, float *C, int64_t ldc);
+
 /// Sets the number of threads (the calling thread included) that later calls
 /// may use. n <= 0 restores the default: the number of CPUs this process may
 /// run on (sched_getaffinity), or the PARSIMONY_NUM_THREADS environment

@@ -299,6 +299,41 @@ static FailureOr<SmallVector<Value>> lower(QuantMatmulOp op,
   return SmallVector<Value>{buffers->result};
 }
 
+static FailureOr<SmallVector<Value>> lower(MatmulOp op, KernelCallBuilder &k) {
+  if (failed(k.requireF32(op.getInput(), "the input")))
+    return failure();
+  FailureOr<Value> input = k.buffer(op.getInput());
+  FailureOr<Value> weight = k.buffer(op.getWeight());
+  FailureOr<Value> bias = k.buffer(op.getBias());
+  FailureOr<Value> residual = k.buffer(op.getResidual());
+  if (failed(input) || failed(weight) || failed(bias) || failed(residual))
+    return failure();
+  FailureOr<Value> out =
+      k.allocate(op.getOutput(), k.tokenSizes(op.getOutput(), *input));
+  if (failed(out))
+    return failure();
+  int64_t rank = op.getInput().getType().getRank();
+  bool nk = op.getLayout() == WeightLayout::nk;
+  Value kDim = k.dimI64(*weight, nk ? 1 : 0);
+  Value nDim = k.dimI64(*weight, nk ? 0 : 1);
+  k.add(k.productI64(*input, 0, rank - 1));
+  k.add(nDim);
+  k.add(kDim);
+  k.addPointer(*input);
+  k.add(kDim);
+  k.addPointer(*weight);
+  k.add(nk ? kDim : nDim);
+  k.addI32(nk ? 1 : 0);
+  k.addPointer(*bias);
+  k.addI32(kActivationCodes[static_cast<int>(op.getActivation())]);
+  k.addPointer(*residual);
+  k.add(nDim);
+  k.addPointer(*out);
+  k.add(nDim);
+  k.call("parsimony_sgemm_epilogue");
+  return SmallVector<Value>{*out};
+}
+
 static FailureOr<SmallVector<Value>> lower(SupportMatmulOp op,
                                            KernelCallBuilder &k) {
   FailureOr<Value> support = k.buffer(op.getSupport());
@@ -612,7 +647,7 @@ template <typename... OpTys> void attachModels(MLIRContext *ctx) {
 
 void parsimony::registerSpxBufferizationModels(DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *ctx, SpxDialect *) {
-    attachModels<TopKActivationOp, SparseMatmulOp, QuantMatmulOp,
+    attachModels<TopKActivationOp, SparseMatmulOp, QuantMatmulOp, MatmulOp,
                  SupportMatmulOp, PredictSupportOp, SparseFFNOp, RouteOp,
                  DispatchOp, ExpertFFNOp, CombineOp>(ctx);
   });

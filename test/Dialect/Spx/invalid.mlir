@@ -567,3 +567,35 @@ func.func @quant_matmul_result(%h: tensor<4x8xf32>, %w: tensor<8x4xi8>, %s: tens
   %0 = spx.quant_matmul %h, %w scales %s {quant = #spx.quant<bits = 8>} : (tensor<4x8xf32>, tensor<8x4xi8>, tensor<4xf32>) -> tensor<4x5xf32>
   return %0 : tensor<4x5xf32>
 }
+
+// -----
+
+func.func @matmul_bias_size(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>) -> tensor<4x16xf32> {
+  // expected-error @+1 {{bias must be 1-D with 16 elements, got 'tensor<8xf32>'}}
+  %0 = spx.matmul %x, %w bias %b : (tensor<4x8xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<4x16xf32>
+  return %0 : tensor<4x16xf32>
+}
+
+// -----
+
+func.func @matmul_residual_type(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %r: tensor<1x16xf32>) -> tensor<4x16xf32> {
+  // expected-error @+1 {{residual must have the result's type 'tensor<4x16xf32>', got 'tensor<1x16xf32>'}}
+  %0 = spx.matmul %x, %w residual %r : (tensor<4x8xf32>, tensor<8x16xf32>, tensor<1x16xf32>) -> tensor<4x16xf32>
+  return %0 : tensor<4x16xf32>
+}
+
+// -----
+
+func.func @matmul_swiglu(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>) -> tensor<4x16xf32> {
+  // expected-error @+1 {{cannot fuse a swiglu activation}}
+  %0 = spx.matmul %x, %w {activation = #spx<activation swiglu>} : (tensor<4x8xf32>, tensor<8x16xf32>) -> tensor<4x16xf32>
+  return %0 : tensor<4x16xf32>
+}
+
+// -----
+
+func.func @matmul_k_mismatch(%x: tensor<4x9xf32>, %w: tensor<8x16xf32>) -> tensor<4x16xf32> {
+  // expected-error @+1 {{input}}
+  %0 = spx.matmul %x, %w : (tensor<4x9xf32>, tensor<8x16xf32>) -> tensor<4x16xf32>
+  return %0 : tensor<4x16xf32>
+}

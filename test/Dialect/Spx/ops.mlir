@@ -14,6 +14,17 @@ func.func @topk(%a: tensor<16x3072xf32>, %b: tensor<2x?x64xbf16>)
   return %0, %1, %2 : tensor<16x3072xf32>, tensor<16x3072xf32>, tensor<2x?x64xbf16>
 }
 
+// CHECK-LABEL: func @fused_matmul
+func.func @fused_matmul(%x: tensor<4x768xf32>, %w: tensor<768x3072xf32>, %b: tensor<3072xf32>,
+                        %r: tensor<4x3072xf32>) -> (tensor<4x3072xf32>, tensor<4x3072xf32>) {
+  // CHECK: spx.matmul %{{.*}}, %{{.*}} bias %{{.*}} residual %{{.*}} {activation = #spx<activation gelu>} : (tensor<4x768xf32>, tensor<768x3072xf32>, tensor<3072xf32>, tensor<4x3072xf32>) -> tensor<4x3072xf32>
+  %0 = spx.matmul %x, %w bias %b residual %r {activation = #spx<activation gelu>}
+      : (tensor<4x768xf32>, tensor<768x3072xf32>, tensor<3072xf32>, tensor<4x3072xf32>) -> tensor<4x3072xf32>
+  // CHECK: spx.matmul %{{.*}}, %{{.*}} : (tensor<4x768xf32>, tensor<768x3072xf32>) -> tensor<4x3072xf32>
+  %1 = spx.matmul %x, %w : (tensor<4x768xf32>, tensor<768x3072xf32>) -> tensor<4x3072xf32>
+  return %0, %1 : tensor<4x3072xf32>, tensor<4x3072xf32>
+}
+
 // CHECK-LABEL: func @quant_matmul
 func.func @quant_matmul(%x: tensor<1x768xf32>, %q: tensor<3072x768xi8>, %s: tensor<3072xf32>,
                         %x3: tensor<2x8x768xf32>, %p: tensor<3072x384xi8>, %g: tensor<3072x12xf32>,

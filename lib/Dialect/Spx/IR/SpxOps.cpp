@@ -220,6 +220,37 @@ LogicalResult QuantMatmulOp::verify() {
   return verifySameElementType(*this, getInput(), getOutput());
 }
 
+LogicalResult MatmulOp::verify() {
+  FailureOr<WeightDims> dims = verifyWeight(*this, "the", getWeight(), Value(),
+                                            QuantAttr(), getLayout());
+  if (failed(dims) ||
+      failed(verifyAtLeastRank(*this, "input", getInput(), 1)) ||
+      failed(verifyTokenShape(*this, "input", getInput(), getInput(),
+                              dims->inFeatures)) ||
+      failed(verifyTokenShape(*this, "result", getOutput(), getInput(),
+                              dims->outFeatures)) ||
+      failed(verifySameElementType(*this, getInput(), getOutput())) ||
+      failed(verifySameElementType(*this, getWeight(), getOutput())))
+    return failure();
+  if (getActivation() == Activation::swiglu)
+    return emitOpError() << "cannot fuse a swiglu activation (it gates with a "
+                            "second projection)";
+  if (Value bias = getBias()) {
+    auto type = tensorType(bias);
+    if (type.getRank() != 1 || type.getDimSize(0) != dims->outFeatures)
+      return emitOpError() << "bias must be 1-D with " << dims->outFeatures
+                           << " elements, got " << type;
+    if (failed(verifySameElementType(*this, bias, getOutput())))
+      return failure();
+  }
+  if (Value residual = getResidual())
+    if (residual.getType() != getOutput().getType())
+      return emitOpError() << "residual must have the result's type "
+                           << getOutput().getType() << ", got "
+                           << residual.getType();
+  return success();
+}
+
 LogicalResult SupportMatmulOp::verify() {
   FailureOr<WeightDims> dims = verifyWeight(
       *this, "the", getWeight(), getScales(), getQuantAttr(), getLayout());

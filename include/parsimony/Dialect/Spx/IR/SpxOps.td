@@ -139,6 +139,40 @@ def Spx_QuantMatmulOp : Spx_Op<"quant_matmul", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Spx_MatmulOp : Spx_Op<"matmul", [Pure, AttrSizedOperandSegments]> {
+  let summary = "dense matmul with a fused bias, activation and residual epilogue";
+  let description = [{
+    `output[..., n] = act(sum_c input[..., c] * W[c, n] + bias[n])
+    + residual[..., n]`: a dense f32 projection whose epilogue (all parts
+    optional) is applied to each output tile while it is still in cache,
+    instead of in separate passes over the output. The leading dimensions of
+    `input` are tokens; `W` is `[K, N]` (`layout = kn`) or `[N, K]` (`nk`,
+    the weight of a `Gemm` with `transB`). `activation` is any FFN activation
+    but `swiglu` (which needs a second projection). `--spx-fuse-epilogues`
+    creates it from a `linalg.matmul` followed by the elementwise ops.
+
+    ```mlir
+    %y = spx.matmul %x, %w bias %b residual %r {activation = #spx<activation gelu>}
+        : (tensor<16x768xf32>, tensor<768x3072xf32>, tensor<3072xf32>,
+           tensor<16x3072xf32>) -> tensor<16x3072xf32>
+    ```
+  }];
+  let arguments = (ins Spx_FloatTensor:$input,
+                       Spx_FloatTensor:$weight,
+                       Optional<Spx_FloatTensor>:$bias,
+                       Optional<Spx_FloatTensor>:$residual,
+                       DefaultValuedAttr<Spx_ActivationAttr,
+                           "::mlir::spx::Activation::identity">:$activation,
+                       DefaultValuedAttr<Spx_WeightLayoutAttr,
+                           "::mlir::spx::WeightLayout::kn">:$layout);
+  let results = (outs Spx_FloatTensor:$output);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` $bias^)? (`residual` $residual^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Spx_SupportMatmulOp : Spx_Op<"support_matmul", [Pure]> {
   let summary = "matmul restricted to a per-token support of neuron indices";
   let description = [{

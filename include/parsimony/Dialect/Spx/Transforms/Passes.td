@@ -244,4 +244,32 @@ def SpxQuantizeWeights : Pass<"spx-quantize-weights", "::mlir::ModuleOp"> {
   ];
 }
 
+def SpxFuseEpilogues : Pass<"spx-fuse-epilogues", "::mlir::ModuleOp"> {
+  let summary = "Fuse bias, activation and residual add into dense matmuls";
+  let description = [{
+    Rewrites a dense f32 projection (a `linalg` contraction
+    `[..., K] x [K, N]`, or a `[N, K]` weight read transposed or through a
+    `linalg.transpose`, on a zero accumulator) whose only user is an
+    all-parallel `linalg.generic` computing
+
+        y = [residual +] act(product [+ bias[n]])
+
+    into one `spx.matmul`, whose runtime kernel applies the epilogue to each
+    output block as soon as its accumulation is complete, while it is in
+    cache. `act` is relu (`max(x, 0)`), sigmoid (`1 / (1 + exp(-x))`), silu
+    (`x * sigmoid(x)`) or erf-gelu (`x * 0.5 * (1 + erf(x / sqrt 2))`, the
+    factors in any grouping); the bias is a 1-D tensor read along the last
+    dimension, the residual a tensor of the result's type. The generic must
+    read nothing else.
+
+    It runs after elementwise fusion in `--parsimony-cpu-pipeline`, so the
+    epilogue is one generic whatever produced it (the importer, the dense
+    form of a sparse FFN). Weight-only quantized projections
+    (`spx.quant_matmul`) are not fused yet; the activations and top-k of
+    sparse and expert GEMMs are already fused in `spx.sparse_ffn` and
+    `spx.expert_ffn`.
+  }];
+  let dependentDialects = ["::mlir::spx::SpxDialect"];
+}
+
 #endif // PARSIMONY_DIALECT_SPX_TRANSFORMS_PASSES_TD

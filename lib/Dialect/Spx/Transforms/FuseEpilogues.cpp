@@ -1,0 +1,286 @@
+//===- FuseEpilogues.cpp - matmul + bias/activation/residual -> spx.matmul ===//
+//
+// A dense projection followed by its bias add, activation and residual add
+// costs one GEMM and another pass over the output. As one spx.matmul the
+// runtime applies the epilogue to each output block right after its
+// accumulation, while the block is in cache.
+//
+// The pass runs after elementwise fusion, so an epilogue is one all-parallel
+// linalg.generic consuming the contraction, whatever produced it (the
+// importer's one-generic-per-op form, the dense form of a sparse FFN, a
+// Gemm); its body is matched as a scalar expression.
+//
+//===----------------------------------------------------------------------===//
+
+#include "parsimony/Dialect/Spx/Transforms/Passes.h"
+
+#include "parsimony/Dialect/Spx/IR/SpxDialect.h"
+#include "parsimony/Dialect/Spx/IR/SpxOps.h"
+
+#include "DenseProjection.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+
+#include <cmath>
+
+namespace mlir::spx {
+#define GEN_PASS_DEF_SPXFUSEEPILOGUES
+#include "parsimony/Dialect/Spx/Transforms/Passes.h.inc"
+} // namespace mlir::spx
+
+using namespace mlir;
+using namespace mlir::spx;
+
+namespace {
+
+/// A 2-D weight operand, looking through a 2-D transpose.
+Value projectionWeight(Value value, bool &transposed) {
+  if (auto transpose = value.getDefiningOp<linalg::TransposeOp>()) {
+    if (transpose.getPermutation() != ArrayRef<int64_t>{1, 0})
+      return {};
+    transposed = !transposed;
+    value = transpose.getInput();
+  }
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!type || type.getRank() != 2 || !type.getElementType().isF32())
+    return {};
+  return value;
+}
+
+/// Whether `v` is a float constant within 1e-3 (relative) of `want`.
+bool isConstant(Value v, double want) {
+  FloatAttr attr;
+  if (!matchPattern(v, m_Constant(&attr)))
+    return false;
+  double got = attr.getValueAsDouble();
+  return std::fabs(got - want) <= 1e-3 * std::max(1.0, std::fabs(want));
+}
+
+/// The other operand of a commutative binary op when one of them is `v`.
+template <typename OpTy> Value otherOperand(OpTy op, Value v) {
+  if (!op)
+    return {};
+  if (op.getLhs() == v)
+    return op.getRhs();
+  if (op.getRhs() == v)
+    return op.getLhs();
+  return {};
+}
+
+/// Flattens a tree of mulf into its leaves (at most `depth` levels).
+void mulLeaves(Value v, int depth, SmallVectorImpl<Value> &leaves) {
+  auto mul = v.getDefiningOp<arith::MulFOp>();
+  if (!mul || depth == 0) {
+    leaves.push_back(v);
+    return;
+  }
+  mulLeaves(mul.getLhs(), depth - 1, leaves);
+  mulLeaves(mul.getRhs(), depth - 1, leaves);
+}
+
+/// sigmoid(x) as 1 / (1 + exp(-x)); returns x.
+Value matchSigmoid(Value y) {
+  auto div = y.getDefiningOp<arith::DivFOp>();
+  if (!div || !isConstant(div.getLhs(), 1.0))
+    return {};
+  auto add = div.getRhs().getDefiningOp<arith::AddFOp>();
+  if (!add)
+    return {};
+  Value e = isConstant(add.getLhs(), 1.0) ? add.getRhs() : add.getLhs();
+  if (!isConstant(add.getLhs(), 1.0) && !isConstant(add.getRhs(), 1.0))
+    return {};
+  auto exp = e.getDefiningOp<math::ExpOp>();
+  auto neg = exp ? exp.getOperand().getDefiningOp<arith::NegFOp>() : nullptr;
+  return neg ? neg.getOperand() : Value();
+}
+
+/// x with y = act(x) for the activations the GEMM epilogue implements;
+/// y itself (identity) when none matches.
+Value stripActivation(Value y, Activation &act) {
+  act = Activation::identity;
+  // relu: max(x, 0)
+  for (Operation *op = y.getDefiningOp();
+       op && isa<arith::MaximumFOp, arith::MaxNumFOp>(op);) {
+    Value a = op->getOperand(0), b = op->getOperand(1);
+    if (isConstant(b, 0.0) && !isConstant(a, 0.0)) {
+      act = Activation::relu;
+      return a;
+    }
+    if (isConstant(a, 0.0) && !isConstant(b, 0.0)) {
+      act = Activation::relu;
+      return b;
+    }
+    break;
+  }
+  if (Value x = matchSigmoid(y)) {
+    act = Activation::sigmoid;
+    return x;
+  }
+  SmallVector<Value> leaves;
+  mulLeaves(y, 3, leaves);
+  // silu: x * sigmoid(x)
+  if (leaves.size() == 2)
+    for (int i = 0; i < 2; ++i)
+      if (matchSigmoid(leaves[1 - i]) == leaves[i] && leaves[i]) {
+        act = Activation::silu;
+        return leaves[i];
+      }
+  // gelu: x * 0.5 * (1 + erf(x / sqrt 2)), factors in any grouping.
+  if (leaves.size() == 3) {
+    Value half, onePlusErf;
+    SmallVector<Value> rest;
+    for (Value leaf : leaves) {
+      if (!half && isConstant(leaf, 0.5))
+        half = leaf;
+      else if (auto add = leaf.getDefiningOp<arith::AddFOp>();
+               add && !onePlusErf &&
+               (isConstant(add.getLhs(), 1.0) || isConstant(add.getRhs(), 1.0)))
+        onePlusErf = leaf;
+      else
+        rest.push_back(leaf);
+    }
+    if (half && onePlusErf && rest.size() == 1) {
+      Value x = rest.front();
+      auto add = onePlusErf.getDefiningOp<arith::AddFOp>();
+      Value e = isConstant(add.getLhs(), 1.0) ? add.getRhs() : add.getLhs();
+      auto erf = e.getDefiningOp<math::ErfOp>();
+      Value scaled = erf ? erf.getOperand() : Value();
+      bool ok = false;
+      if (auto mul = scaled ? scaled.getDefiningOp<arith::MulFOp>() : nullptr)
+        ok = isConstant(otherOperand(mul, x), 1.0 / std::sqrt(2.0));
+      else if (auto div =
+                   scaled ? scaled.getDefiningOp<arith::DivFOp>() : nullptr)
+        ok = div.getLhs() == x && isConstant(div.getRhs(), std::sqrt(2.0));
+      if (ok) {
+        act = Activation::gelu;
+        return x;
+      }
+    }
+  }
+  return y;
+}
+
+/// What an epilogue generic's body computes from its inputs.
+struct EpilogueBody {
+  unsigned product;                 // input holding the matmul result
+  std::optional<unsigned> bias;     // input holding the bias
+  std::optional<unsigned> residual; // input holding the residual
+  Activation activation = Activation::identity;
+};
+
+/// Matches `g`'s body as `[res +] act(c [+ bias])` where input `product`
+/// (read elementwise) is c, a 1-D input over the last loop is the bias and
+/// another elementwise input is the residual; every input must be one of
+/// them.
+std::optional<EpilogueBody> matchBody(linalg::GenericOp g, unsigned product) {
+  Block *body = g.getBody();
+  auto yield = cast<linalg::YieldOp>(body->getTerminator());
+  if (yield.getNumOperands() != 1)
+    return std::nullopt;
+  unsigned rank = g.getNumLoops();
+  AffineMap lastDim = AffineMap::get(
+      rank, 0, getAffineDimExpr(rank - 1, g.getContext()), g.getContext());
+  auto inputOf = [&](Value v) -> std::optional<unsigned> {
+    auto arg = dyn_cast<BlockArgument>(v);
+    if (!arg || arg.getOwner() != body ||
+        arg.getArgNumber() >= g.getNumDpsInputs())
+      return std::nullopt;
+    return arg.getArgNumber();
+  };
+  auto isElementwise = [&](unsigned i) {
+    OpOperand *operand = g.getDpsInputOperand(i);
+    return g.getMatchingIndexingMap(operand).isIdentity() &&
+           operand->get().getType() == g->getResult(0).getType();
+  };
+  EpilogueBody m;
+  m.product = product;
+  Value y = yield.getOperand(0);
+  // Residual: y = r + rest, r elementwise and not the product.
+  if (auto add = y.getDefiningOp<arith::AddFOp>()) {
+    for (Value r : {add.getLhs(), add.getRhs()}) {
+      std::optional<unsigned> i = inputOf(r);
+      if (i && *i != product && isElementwise(*i)) {
+        m.residual = *i;
+        y = otherOperand(add, r);
+        break;
+      }
+    }
+  }
+  Value x = stripActivation(y, m.activation);
+  // Bias: x = c + b[n].
+  if (auto add = x.getDefiningOp<arith::AddFOp>()) {
+    for (Value b : {add.getLhs(), add.getRhs()}) {
+      std::optional<unsigned> i = inputOf(b);
+      if (i && *i != product && i != m.residual &&
+          g.getMatchingIndexingMap(g.getDpsInputOperand(*i)) == lastDim &&
+          cast<RankedTensorType>(g.getDpsInputs()[*i].getType()).getRank() ==
+              1) {
+        m.bias = *i;
+        x = otherOperand(add, b);
+        break;
+      }
+    }
+  }
+  if (inputOf(x) != product || !isElementwise(product))
+    return std::nullopt;
+  if (!m.bias && !m.residual && m.activation == Activation::identity)
+    return std::nullopt;
+  // Every input is accounted for (a body reading another tensor computes
+  // more than the epilogue).
+  unsigned used = 1 + (m.bias ? 1 : 0) + (m.residual ? 1 : 0);
+  if (g.getNumDpsInputs() != used)
+    return std::nullopt;
+  return m;
+}
+
+struct FuseEpilogues : spx::impl::SpxFuseEpiloguesBase<FuseEpilogues> {
+  void runOnOperation() override {
+    SmallVector<linalg::GenericOp> epilogues;
+    getOperation().walk([&](linalg::GenericOp g) {
+      if (g.getNumDpsInits() == 1 && g->getNumResults() == 1 &&
+          g.getNumLoops() == g.getNumParallelLoops() &&
+          g.getIndexingMapsArray().back().isIdentity() &&
+          g->getResult(0).getType() == g.getDpsInits()[0].getType())
+        epilogues.push_back(g);
+    });
+    IRRewriter rewriter(&getContext());
+    for (linalg::GenericOp g : epilogues) {
+      auto type = dyn_cast<RankedTensorType>(g->getResult(0).getType());
+      if (!type || !type.getElementType().isF32())
+        continue;
+      for (unsigned i = 0, e = g.getNumDpsInputs(); i < e; ++i) {
+        Value product = g.getDpsInputs()[i];
+        auto producer = product.getDefiningOp<linalg::LinalgOp>();
+        // The product must feed only this epilogue, or it is needed anyway.
+        if (!producer || !product.hasOneUse() || !isContraction(producer))
+          continue;
+        std::optional<DenseProjection> p =
+            matchDenseProjection(producer, projectionWeight);
+        if (!p)
+          continue;
+        std::optional<EpilogueBody> body = matchBody(g, i);
+        if (!body)
+          continue;
+        rewriter.setInsertionPoint(g);
+        Value bias = body->bias ? g.getDpsInputs()[*body->bias] : Value();
+        Value residual =
+            body->residual ? g.getDpsInputs()[*body->residual] : Value();
+        MLIRContext *ctx = &getContext();
+        auto fused = MatmulOp::create(
+            rewriter, g.getLoc(), type, p->input, p->weight, bias, residual,
+            ActivationAttr::get(ctx, body->activation),
+            WeightLayoutAttr::get(ctx, p->weightNK ? WeightLayout::nk
+                                                   : WeightLayout::kn));
+        rewriter.replaceOp(g, fused.getResult());
+        rewriter.eraseOp(producer);
+        break;
+      }
+    }
+  }
+};
+
+} // namespace
