@@ -52,6 +52,12 @@ CASES = {
                    {"x": "bert_layer.x"}, [], None),
     "bert12": ("bert12", "12 BERT-base encoder layers, seq 128",
                {"x": "bert12.x"}, [], None),
+    # The same without --spx-fuse-epilogues (bias/GELU/residual as loops).
+    "bert_layer_unfused": ("bert_layer", "BERT-base encoder layer, seq 128",
+                           {"x": "bert_layer.x"}, ["--fuse-epilogues=false"],
+                           None),
+    "bert12_unfused": ("bert12", "12 BERT-base encoder layers, seq 128",
+                       {"x": "bert12.x"}, ["--fuse-epilogues=false"], None),
     "decoder12": ("decoder12", "12-layer GPT-2-style decoder, 1-token step, "
                   "128-token KV cache", {"x": "decoder12.x",
                   "past_k": "decoder12.past_k", "past_v": "decoder12.past_v"},

@@ -4,12 +4,12 @@
 #col = affine_map<(i, j) -> (j)>
 
 // Bias and erf-GELU in one generic after a matmul (the importer's form after
-// elementwise fusion).
+// elementwise fusion): recognized, but not fused while the runtime's erf
+// epilogue is slower than the generated loops.
 // CHECK-LABEL: func.func @bias_gelu(
-// CHECK-SAME: %[[X:.*]]: tensor<4x8xf32>, %[[W:.*]]: tensor<8x16xf32>, %[[B:.*]]: tensor<16xf32>)
-// CHECK: %[[Y:.*]] = spx.matmul %[[X]], %[[W]] bias %[[B]] {activation = #spx<activation gelu>} : (tensor<4x8xf32>, tensor<8x16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
-// CHECK-NOT: linalg.
-// CHECK: return %[[Y]]
+// CHECK-NOT: spx.matmul
+// CHECK: linalg.matmul
+// CHECK: math.erf
 func.func @bias_gelu(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf32>) -> tensor<4x16xf32> {
   %z = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<4x16xf32>
@@ -96,9 +96,10 @@ func.func @residual_only_3d(%x: tensor<2x3x8xf32>, %w: tensor<8x16xf32>, %res: t
 #id = affine_map<(i, j) -> (i, j)>
 #col = affine_map<(i, j) -> (j)>
 
-// silu, written x * (1 / (1 + exp(-x))).
+// silu, written x * (1 / (1 + exp(-x))): not fused either (exp epilogue).
 // CHECK-LABEL: func.func @silu(
-// CHECK: spx.matmul {{.*}} {activation = #spx<activation silu>}
+// CHECK-NOT: spx.matmul
+// CHECK: linalg.matmul
 func.func @silu(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>) -> tensor<4x16xf32> {
   %z = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<4x16xf32>

@@ -263,7 +263,11 @@ struct FuseEpilogues : spx::impl::SpxFuseEpiloguesBase<FuseEpilogues> {
         if (!p)
           continue;
         std::optional<EpilogueBody> body = matchBody(g, i);
-        if (!body)
+        // The runtime's erf/exp epilogues do not vectorize yet: a fused
+        // 128x3072 GELU measured 2.7x slower than the generated loops, so
+        // only cheap activations are fused.
+        if (!body || (body->activation != Activation::identity &&
+                      body->activation != Activation::relu))
           continue;
         rewriter.setInsertionPoint(g);
         Value bias = body->bias ? g.getDpsInputs()[*body->bias] : Value();
