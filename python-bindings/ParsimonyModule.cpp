@@ -134,17 +134,52 @@ struct TensorDesc {
   std::vector<int64_t> shape;
 };
 
+/// One shape variant: its tensors and the symbolic dimensions it binds.
+struct VariantDesc {
+  std::vector<TensorDesc> inputs;
+  std::vector<TensorDesc> outputs;
+  std::vector<std::pair<std::string, int64_t>> dims;
+};
+
+/// "batch=2, seq=4" (or "variant N" when the variant binds no dimension).
+std::string describeDims(const VariantDesc &variant, size_t index) {
+  if (variant.dims.empty())
+    return "variant " + std::to_string(index);
+  std::string text;
+  for (const auto &[name, value] : variant.dims)
+    text += (text.empty() ? "" : ", ") + name + "=" + std::to_string(value);
+  return text;
+}
+
 /// A loaded model; owns the C API handle.
 class Model {
 public:
   explicit Model(ParsimonyModel *handle) : handle(handle) {
     ParsimonyTensorInfo info;
-    for (int32_t i = 0, e = parsimonyModelGetNumInputs(handle); i < e; ++i)
-      if (parsimonyModelGetInput(handle, i, &info) == PARSIMONY_STATUS_OK)
-        inputs.push_back(describe(info));
-    for (int32_t i = 0, e = parsimonyModelGetNumOutputs(handle); i < e; ++i)
-      if (parsimonyModelGetOutput(handle, i, &info) == PARSIMONY_STATUS_OK)
-        outputs.push_back(describe(info));
+    int32_t numInputs = parsimonyModelGetNumInputs(handle);
+    int32_t numOutputs = parsimonyModelGetNumOutputs(handle);
+    for (int32_t v = 0, e = parsimonyModelGetNumVariants(handle); v < e; ++v) {
+      VariantDesc variant;
+      for (int32_t i = 0; i < numInputs; ++i)
+        if (parsimonyModelGetVariantInput(handle, v, i, &info) ==
+            PARSIMONY_STATUS_OK)
+          variant.inputs.push_back(describe(info));
+      for (int32_t i = 0; i < numOutputs; ++i)
+        if (parsimonyModelGetVariantOutput(handle, v, i, &info) ==
+            PARSIMONY_STATUS_OK)
+          variant.outputs.push_back(describe(info));
+      for (int32_t d = 0, n = parsimonyModelGetVariantNumDims(handle, v); d < n;
+           ++d) {
+        const char *name = nullptr;
+        int64_t value = 0;
+        if (parsimonyModelGetVariantDim(handle, v, d, &name, &value) ==
+            PARSIMONY_STATUS_OK)
+          variant.dims.emplace_back(name ? name : "", value);
+      }
+      variants.push_back(std::move(variant));
+    }
+    if (variants.empty())
+      variants.emplace_back();
   }
   Model(const Model &) = delete;
   Model &operator=(const Model &) = delete;
@@ -158,12 +193,27 @@ public:
           py::make_tuple(t.name, t.dtype, py::tuple(py::cast(t.shape))));
     return list;
   }
-  py::list getInputs() const { return toList(inputs); }
-  py::list getOutputs() const { return toList(outputs); }
+  /// Variant 0's inputs and outputs.
+  py::list getInputs() const { return toList(variants.front().inputs); }
+  py::list getOutputs() const { return toList(variants.front().outputs); }
+
+  /// [(dims [(name, size)], inputs, outputs)] of every shape variant.
+  py::list getVariants() const {
+    py::list list;
+    for (const VariantDesc &variant : variants) {
+      py::list dims;
+      for (const auto &[name, value] : variant.dims)
+        dims.append(py::make_tuple(name, value));
+      list.append(py::make_tuple(dims, toList(variant.inputs),
+                                 toList(variant.outputs)));
+    }
+    return list;
+  }
 
   /// Runs on `args` (one array per input, in order) and returns the outputs
-  /// as new arrays. Inputs must already have the exact dtype and shape and
-  /// be C-contiguous: they are passed to the model without a copy.
+  /// as new arrays. Inputs must already have the exact dtype and be
+  /// C-contiguous (they are passed to the model without a copy); their
+  /// shapes pick the shape variant that runs.
   py::list run(const py::sequence &args) {
     return execute(args, /*report=*/nullptr);
   }
@@ -178,11 +228,14 @@ public:
 private:
   /// Runs on `args` (plain run, or a profiled one when `report` is set).
   py::list execute(const py::sequence &args, std::string *report) {
+    // Variants share names, element types and ranks: check those against
+    // variant 0, then let the shapes pick the variant.
+    const std::vector<TensorDesc> &inputs = variants.front().inputs;
     if (args.size() != inputs.size())
       throw py::value_error("the model takes " + std::to_string(inputs.size()) +
                             " inputs, got " + std::to_string(args.size()));
     std::vector<py::array> arrays;
-    std::vector<const void *> inputPointers;
+    std::vector<std::vector<int64_t>> shapes;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const TensorDesc &want = inputs[i];
       py::object arg = args[i];
@@ -200,21 +253,21 @@ private:
             (want.dtype == 16 ? " (bfloat16 is passed as uint16 bit patterns)"
                               : "") +
             "; convert it explicitly, e.g. with .astype()");
-      std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
-      if (shape != want.shape)
-        throw py::value_error("input '" + want.name + "' must have shape " +
-                              shapeString(want.shape) + ", got " +
-                              shapeString(shape));
-      if (!(array.flags() & py::array::c_style))
-        throw py::value_error("input '" + want.name +
+      shapes.emplace_back(array.shape(), array.shape() + array.ndim());
+      arrays.push_back(std::move(array));
+    }
+    int32_t variant = findVariant(shapes);
+    std::vector<const void *> inputPointers;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!(arrays[i].flags() & py::array::c_style))
+        throw py::value_error("input '" + inputs[i].name +
                               "' must be C-contiguous (use "
                               "numpy.ascontiguousarray)");
-      inputPointers.push_back(array.data());
-      arrays.push_back(std::move(array));
+      inputPointers.push_back(arrays[i].data());
     }
     py::list results;
     std::vector<void *> outputPointers;
-    for (const TensorDesc &out : outputs) {
+    for (const TensorDesc &out : variants[variant].outputs) {
       py::array array(numpyDType(out.dtype), out.shape);
       outputPointers.push_back(array.mutable_data());
       results.append(array);
@@ -223,17 +276,52 @@ private:
     CString error, text;
     {
       py::gil_scoped_release release;
-      status = report
-                   ? parsimonyModelProfileSparsity(handle, inputPointers.data(),
-                                                   outputPointers.data(),
-                                                   &text.data, &error.data)
-                   : parsimonyModelRun(handle, inputPointers.data(),
-                                       outputPointers.data(), &error.data);
+      status =
+          report
+              ? parsimonyModelProfileSparsityVariant(
+                    handle, variant, inputPointers.data(),
+                    outputPointers.data(), &text.data, &error.data)
+              : parsimonyModelRunVariant(handle, variant, inputPointers.data(),
+                                         outputPointers.data(), &error.data);
     }
     check(status, error);
     if (report)
       *report = text.data ? text.data : "";
     return results;
+  }
+
+  /// The variant compiled for input shapes `shapes`; ValueError naming the
+  /// input (one variant) or the compiled variants (several) when none is.
+  int32_t findVariant(const std::vector<std::vector<int64_t>> &shapes) const {
+    for (size_t v = 0; v < variants.size(); ++v) {
+      const std::vector<TensorDesc> &inputs = variants[v].inputs;
+      bool matches = true;
+      for (size_t i = 0; i < inputs.size() && matches; ++i)
+        matches = shapes[i] == inputs[i].shape;
+      if (matches)
+        return static_cast<int32_t>(v);
+    }
+    const std::vector<TensorDesc> &inputs = variants.front().inputs;
+    if (variants.size() == 1) {
+      for (size_t i = 0; i < inputs.size(); ++i)
+        if (shapes[i] != inputs[i].shape)
+          throw py::value_error(
+              "input '" + inputs[i].name + "' must have shape " +
+              shapeString(inputs[i].shape) + ", got " + shapeString(shapes[i]));
+    }
+    std::string given, compiled;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      given += (i ? ", " : "") + inputs[i].name + " " + shapeString(shapes[i]);
+    for (size_t v = 0; v < variants.size(); ++v) {
+      compiled += (v ? "; " : "") + describeDims(variants[v], v) + " (";
+      for (size_t i = 0; i < variants[v].inputs.size(); ++i)
+        compiled += (i ? ", " : "") + variants[v].inputs[i].name + " " +
+                    shapeString(variants[v].inputs[i].shape);
+      compiled += ")";
+    }
+    throw py::value_error("no shape variant of the model takes these input "
+                          "shapes (" +
+                          given + "); compiled variants: " + compiled);
   }
 
   static TensorDesc describe(const ParsimonyTensorInfo &info) {
@@ -245,8 +333,8 @@ private:
   }
 
   ParsimonyModel *handle;
-  std::vector<TensorDesc> inputs;
-  std::vector<TensorDesc> outputs;
+  /// At least one; variant 0 is the default.
+  std::vector<VariantDesc> variants;
 };
 
 /// Compile options from the Python layer: (name, value) pairs with the
@@ -407,9 +495,13 @@ PYBIND11_MODULE(_parsimony, m) {
                              "[(name, abi dtype, shape)] of the inputs")
       .def_property_readonly("outputs", &Model::getOutputs,
                              "[(name, abi dtype, shape)] of the outputs")
+      .def_property_readonly("variants", &Model::getVariants,
+                             "[(dims [(name, size)], inputs, outputs)] of "
+                             "every shape variant")
       .def("run", &Model::run, py::arg("inputs"),
-           "Runs on one array per input (exact dtype and shape, "
-           "C-contiguous; not copied) and returns new output arrays.")
+           "Runs on one array per input (exact dtype, C-contiguous; not "
+           "copied; the shapes pick the shape variant) and returns new "
+           "output arrays.")
       .def("profile", &Model::profile, py::arg("inputs"),
            "Runs once as run() does with sparsity profiling on; returns "
            "(outputs, JSON report).");

@@ -61,12 +61,21 @@ struct OwnedTensorInfo {
   std::vector<int64_t> shape;
   int64_t numBytes = 0;
 };
+
+/// The signature of one shape variant, owned by the model handle.
+struct OwnedVariant {
+  std::vector<OwnedTensorInfo> inputs;
+  std::vector<OwnedTensorInfo> outputs;
+  /// The symbolic dimensions this variant binds, sorted by name.
+  std::vector<std::pair<std::string, int64_t>> dims;
+};
 } // namespace
 
 struct ParsimonyModel {
   std::unique_ptr<ModelLibrary> library;
-  std::vector<OwnedTensorInfo> inputs;
-  std::vector<OwnedTensorInfo> outputs;
+  /// One per shape variant of the library (at least one); variant 0 is the
+  /// default.
+  std::vector<OwnedVariant> variants;
 };
 
 //===----------------------------------------------------------------------===//
@@ -234,7 +243,8 @@ bool writeBytes(llvm::StringRef path, const void *data, size_t size,
   return true;
 }
 
-/// Loads a model library and copies its signature into `model`.
+/// Loads a model library and copies every variant's signature into
+/// `model`.
 ParsimonyStatus loadLibrary(llvm::StringRef path, ParsimonyModel &model,
                             char **error) {
   std::string message;
@@ -252,9 +262,14 @@ ParsimonyStatus loadLibrary(llvm::StringRef path, ParsimonyModel &model,
       out.push_back(std::move(t));
     }
   };
-  const ModelSignature &signature = model.library->getSignature();
-  copy(signature.inputs, model.inputs);
-  copy(signature.outputs, model.outputs);
+  model.variants.resize(model.library->getNumVariants());
+  for (auto [v, variant] : llvm::enumerate(model.variants)) {
+    const ModelSignature &signature = model.library->getSignature(v);
+    copy(signature.inputs, variant.inputs);
+    copy(signature.outputs, variant.outputs);
+    for (const DimBinding &dim : signature.dims)
+      variant.dims.push_back(dim);
+  }
   return succeed(error);
 }
 
@@ -288,6 +303,21 @@ ParsimonyStatus compileInDirectory(llvm::StringRef path,
     return status;
   *result = model.release();
   return succeed(error);
+}
+
+/// Shape variant `variant` of `model`, or null when out of range.
+const OwnedVariant *getVariant(const ParsimonyModel *model, int32_t variant) {
+  if (!model || variant < 0 ||
+      static_cast<size_t>(variant) >= model->variants.size())
+    return nullptr;
+  return &model->variants[variant];
+}
+
+/// "the model has N shape variants" / "... 1 shape variant".
+std::string describeVariantCount(const ParsimonyModel &model) {
+  size_t count = model.variants.size();
+  return "the model has " + std::to_string(count) + " shape variant" +
+         (count == 1 ? "" : "s");
 }
 
 const OwnedTensorInfo *getTensor(const std::vector<OwnedTensorInfo> &tensors,
@@ -486,7 +516,16 @@ ParsimonyStatus parsimonyCompileOptionsBindDim(ParsimonyCompileOptions *options,
                     "' must be bound to a positive size, got " +
                     std::to_string(value),
                 error);
-  options->options.dims[name] = {value};
+  // Each size bound to a name makes one shape variant.
+  llvm::SmallVector<int64_t, 1> &sizes = options->options.dims[name];
+  if (llvm::is_contained(sizes, value))
+    return fail(PARSIMONY_STATUS_INVALID_ARGUMENT,
+                std::string("error: dimension '") + name +
+                    "' is already bound to the size " + std::to_string(value) +
+                    " (binding a name again adds a shape variant; bind each "
+                    "size once)",
+                error);
+  sizes.push_back(value);
   return succeed(error);
 }
 
@@ -605,42 +644,105 @@ ParsimonyStatus parsimonyModelLoad(const char *path, ParsimonyModel **model,
 void parsimonyModelDestroy(ParsimonyModel *model) { delete model; }
 
 int32_t parsimonyModelGetNumInputs(const ParsimonyModel *model) {
-  return model ? static_cast<int32_t>(model->inputs.size()) : 0;
+  const OwnedVariant *variant = getVariant(model, 0);
+  return variant ? static_cast<int32_t>(variant->inputs.size()) : 0;
 }
 
 int32_t parsimonyModelGetNumOutputs(const ParsimonyModel *model) {
-  return model ? static_cast<int32_t>(model->outputs.size()) : 0;
+  const OwnedVariant *variant = getVariant(model, 0);
+  return variant ? static_cast<int32_t>(variant->outputs.size()) : 0;
 }
 
 ParsimonyStatus parsimonyModelGetInput(const ParsimonyModel *model,
                                        int32_t index,
                                        ParsimonyTensorInfo *info) {
-  const OwnedTensorInfo *tensor =
-      model && info ? getTensor(model->inputs, index) : nullptr;
-  if (!tensor)
-    return PARSIMONY_STATUS_INVALID_ARGUMENT;
-  fillInfo(*tensor, info);
-  return PARSIMONY_STATUS_OK;
+  return parsimonyModelGetVariantInput(model, 0, index, info);
 }
 
 ParsimonyStatus parsimonyModelGetOutput(const ParsimonyModel *model,
                                         int32_t index,
                                         ParsimonyTensorInfo *info) {
+  return parsimonyModelGetVariantOutput(model, 0, index, info);
+}
+
+int32_t parsimonyModelGetNumVariants(const ParsimonyModel *model) {
+  return model ? static_cast<int32_t>(model->variants.size()) : 0;
+}
+
+int32_t parsimonyModelFindVariant(const ParsimonyModel *model,
+                                  const int64_t *const *inputShapes) {
+  if (!model)
+    return -1;
+  for (auto [v, variant] : llvm::enumerate(model->variants)) {
+    if (!variant.inputs.empty() && !inputShapes)
+      return -1;
+    bool matches = llvm::all_of(llvm::enumerate(variant.inputs), [&](auto it) {
+      const std::vector<int64_t> &shape = it.value().shape;
+      const int64_t *given = inputShapes[it.index()];
+      return shape.empty() ||
+             (given && std::equal(shape.begin(), shape.end(), given));
+    });
+    if (matches)
+      return static_cast<int32_t>(v);
+  }
+  return -1;
+}
+
+ParsimonyStatus parsimonyModelGetVariantInput(const ParsimonyModel *model,
+                                              int32_t variant, int32_t index,
+                                              ParsimonyTensorInfo *info) {
+  const OwnedVariant *v = getVariant(model, variant);
   const OwnedTensorInfo *tensor =
-      model && info ? getTensor(model->outputs, index) : nullptr;
+      v && info ? getTensor(v->inputs, index) : nullptr;
   if (!tensor)
     return PARSIMONY_STATUS_INVALID_ARGUMENT;
   fillInfo(*tensor, info);
   return PARSIMONY_STATUS_OK;
 }
 
+ParsimonyStatus parsimonyModelGetVariantOutput(const ParsimonyModel *model,
+                                               int32_t variant, int32_t index,
+                                               ParsimonyTensorInfo *info) {
+  const OwnedVariant *v = getVariant(model, variant);
+  const OwnedTensorInfo *tensor =
+      v && info ? getTensor(v->outputs, index) : nullptr;
+  if (!tensor)
+    return PARSIMONY_STATUS_INVALID_ARGUMENT;
+  fillInfo(*tensor, info);
+  return PARSIMONY_STATUS_OK;
+}
+
+int32_t parsimonyModelGetVariantNumDims(const ParsimonyModel *model,
+                                        int32_t variant) {
+  const OwnedVariant *v = getVariant(model, variant);
+  return v ? static_cast<int32_t>(v->dims.size()) : 0;
+}
+
+ParsimonyStatus parsimonyModelGetVariantDim(const ParsimonyModel *model,
+                                            int32_t variant, int32_t index,
+                                            const char **name, int64_t *value) {
+  const OwnedVariant *v = getVariant(model, variant);
+  if (!v || !name || !value || index < 0 ||
+      static_cast<size_t>(index) >= v->dims.size())
+    return PARSIMONY_STATUS_INVALID_ARGUMENT;
+  *name = v->dims[index].first.c_str();
+  *value = v->dims[index].second;
+  return PARSIMONY_STATUS_OK;
+}
+
 namespace {
-/// Checks the model and the buffer arrays of a run; "" when they are fine.
-std::string checkRunArguments(const ParsimonyModel *model,
+/// Checks the model, the variant and the buffer arrays of a run; "" when
+/// they are fine.
+std::string checkRunArguments(const ParsimonyModel *model, int32_t variant,
                               const void *const *inputs, void *const *outputs,
                               llvm::StringRef function) {
   if (!model || !model->library)
     return ("error: " + function + ": no model").str();
+  const OwnedVariant *v = getVariant(model, variant);
+  if (!v)
+    return ("error: " + function + ": no shape variant " +
+            std::to_string(variant) + " (" + describeVariantCount(*model) + ")")
+        .str();
   auto check = [&](const std::vector<OwnedTensorInfo> &tensors,
                    const void *const *pointers,
                    llvm::StringRef kind) -> std::string {
@@ -653,36 +755,35 @@ std::string checkRunArguments(const ParsimonyModel *model,
             .str();
     return {};
   };
-  std::string message = check(model->inputs, inputs, "input");
+  std::string message = check(v->inputs, inputs, "input");
   if (message.empty())
-    message = check(model->outputs, outputs, "output");
+    message = check(v->outputs, outputs, "output");
   return message;
 }
-} // namespace
 
-ParsimonyStatus parsimonyModelRun(const ParsimonyModel *model,
-                                  const void *const *inputs,
-                                  void *const *outputs, char **error) {
+ParsimonyStatus runModel(const ParsimonyModel *model, int32_t variant,
+                         const void *const *inputs, void *const *outputs,
+                         llvm::StringRef function, char **error) {
   std::string message =
-      checkRunArguments(model, inputs, outputs, "parsimonyModelRun");
+      checkRunArguments(model, variant, inputs, outputs, function);
   if (!message.empty())
     return fail(PARSIMONY_STATUS_INVALID_ARGUMENT, message, error);
-  if (int32_t rc = model->library->run(inputs, outputs))
+  if (int32_t rc = model->library->run(inputs, outputs, variant))
     return fail(PARSIMONY_STATUS_RUNTIME_ERROR,
                 "error: " + model->library->describeFailure(rc), error);
   return succeed(error);
 }
 
-ParsimonyStatus parsimonyModelProfileSparsity(const ParsimonyModel *model,
-                                              const void *const *inputs,
-                                              void *const *outputs,
-                                              char **report, char **error) {
+ParsimonyStatus profileModel(const ParsimonyModel *model, int32_t variant,
+                             const void *const *inputs, void *const *outputs,
+                             char **report, llvm::StringRef function,
+                             char **error) {
   if (report)
     *report = nullptr;
-  std::string message = checkRunArguments(model, inputs, outputs,
-                                          "parsimonyModelProfileSparsity");
+  std::string message =
+      checkRunArguments(model, variant, inputs, outputs, function);
   if (message.empty() && !report)
-    message = "error: parsimonyModelProfileSparsity: report must not be NULL";
+    message = ("error: " + function + ": report must not be NULL").str();
   if (!message.empty())
     return fail(PARSIMONY_STATUS_INVALID_ARGUMENT, message, error);
   if (!model->library->canProfile())
@@ -692,11 +793,41 @@ ParsimonyStatus parsimonyModelProfileSparsity(const ParsimonyModel *model,
                 "version of Parsimony",
                 error);
   std::string text;
-  if (int32_t rc = model->library->profile(inputs, outputs, text))
+  if (int32_t rc = model->library->profile(inputs, outputs, text, variant))
     return fail(PARSIMONY_STATUS_RUNTIME_ERROR,
-                "error: the model returned " + std::to_string(rc), error);
+                "error: " + model->library->describeFailure(rc), error);
   *report = copyString(text);
   if (!*report)
     return fail(PARSIMONY_STATUS_RUNTIME_ERROR, "error: out of memory", error);
   return succeed(error);
+}
+} // namespace
+
+ParsimonyStatus parsimonyModelRun(const ParsimonyModel *model,
+                                  const void *const *inputs,
+                                  void *const *outputs, char **error) {
+  return runModel(model, 0, inputs, outputs, "parsimonyModelRun", error);
+}
+
+ParsimonyStatus parsimonyModelRunVariant(const ParsimonyModel *model,
+                                         int32_t variant,
+                                         const void *const *inputs,
+                                         void *const *outputs, char **error) {
+  return runModel(model, variant, inputs, outputs, "parsimonyModelRunVariant",
+                  error);
+}
+
+ParsimonyStatus parsimonyModelProfileSparsity(const ParsimonyModel *model,
+                                              const void *const *inputs,
+                                              void *const *outputs,
+                                              char **report, char **error) {
+  return profileModel(model, 0, inputs, outputs, report,
+                      "parsimonyModelProfileSparsity", error);
+}
+
+ParsimonyStatus parsimonyModelProfileSparsityVariant(
+    const ParsimonyModel *model, int32_t variant, const void *const *inputs,
+    void *const *outputs, char **report, char **error) {
+  return profileModel(model, variant, inputs, outputs, report,
+                      "parsimonyModelProfileSparsityVariant", error);
 }

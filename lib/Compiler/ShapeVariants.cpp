@@ -151,6 +151,23 @@ bool sameConstant(LLVM::GlobalOp a, ArrayRef<char> aBytes, LLVM::GlobalOp b,
          aBytes.size() == bBytes.size() &&
          std::memcmp(aBytes.data(), bBytes.data(), aBytes.size()) == 0;
 }
+/// Whether `symbol` is visible only inside its module, so that a variant's
+/// copy may be renamed: private in MLIR's sense, or an LLVM global or
+/// function with private or internal linkage (bufferization's
+/// `__constant_*` globals are those, but public symbols to MLIR).
+bool isLocalSymbol(SymbolOpInterface symbol) {
+  auto isLocal = [](LLVM::Linkage linkage) {
+    return linkage == LLVM::Linkage::Private ||
+           linkage == LLVM::Linkage::Internal;
+  };
+  if (auto global = dyn_cast<LLVM::GlobalOp>(symbol.getOperation()))
+    if (isLocal(global.getLinkage()))
+      return true;
+  if (auto func = dyn_cast<LLVM::LLVMFuncOp>(symbol.getOperation()))
+    if (isLocal(func.getLinkage()))
+      return true;
+  return !symbol.isPublic();
+}
 } // namespace
 
 LogicalResult parsimony::mergeLoweredVariant(ModuleOp merged, ModuleOp variant,
@@ -204,7 +221,7 @@ LogicalResult parsimony::mergeLoweredVariant(ModuleOp merged, ModuleOp variant,
     }
     if (!existing)
       continue;
-    if (symbol.isPublic())
+    if (!isLocalSymbol(symbol))
       return op.emitError() << "shape variants both define the public symbol '"
                             << name.getValue() << "'";
     std::string fresh = (prefix + name.getValue()).str();

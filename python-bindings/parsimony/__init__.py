@@ -123,14 +123,43 @@ def _option_list(target, sparse_ffn, topk, predictor, moe, quantize, cpu,
     return options
 
 
+def _is_int(value):
+    return not isinstance(value, bool) and isinstance(value,
+                                                      (int, _np.integer))
+
+
 def _dim_list(dims):
+    """(name, size) pairs, a name repeated once per listed size (the C API
+    makes one shape variant per size bound to a name)."""
     if dims is None:
         return []
     result = []
     for name, value in dict(dims).items():
-        if isinstance(value, bool) or not isinstance(value, (int, _np.integer)):
-            raise TypeError("dims['%s'] must be an int" % name)
-        result.append((str(name), int(value)))
+        name = str(name)
+        if isinstance(value, (list, tuple)):
+            sizes = list(value)
+            if not sizes:
+                raise ValueError("dims['%s'] lists no size" % name)
+            if not all(_is_int(size) for size in sizes):
+                raise TypeError("dims['%s'] must be an int or a list of ints"
+                                % name)
+        elif _is_int(value):
+            sizes = [value]
+        else:
+            raise TypeError("dims['%s'] must be an int or a list of ints, "
+                            "got %s" % (name, type(value).__name__))
+        seen = set()
+        for size in sizes:
+            size = int(size)
+            if size <= 0:
+                raise ValueError("dims['%s'] must be positive, got %d" %
+                                 (name, size))
+            if size in seen:
+                raise ValueError("dims['%s'] lists the size %d twice (each "
+                                 "size makes one shape variant)" %
+                                 (name, size))
+            seen.add(size)
+            result.append((name, size))
     return result
 
 
@@ -162,7 +191,10 @@ def compile(model, target="cpu", sparse_ffn="off", topk=None, predictor=None,
         (--moe=...); None keeps each layer's own, as omitting --moe does.
       capacity_factor: slots per expert for capacity dispatch
         (--capacity-factor); None keeps each layer's own.
-      dims: {name: size} bindings of symbolic dimensions (--dim NAME=VALUE).
+      dims: {name: size or [size, ...]} bindings of symbolic dimensions
+        (--dim NAME=VALUE or NAME=V1,V2,...): a list compiles one shape
+        variant per size (per combination, with several lists) into the one
+        model, and run() picks the variant from the input shapes.
       freeze: {input name: array} ONNX inputs compiled as constants
         (--freeze-input).
       sparse_ffn: "off" (dense), "exact" (lossless activation-sparse
@@ -235,6 +267,12 @@ class CompiledModel:
     copy); other dtypes are rejected (TypeError), never converted. Outputs
     are new NumPy arrays owned by the caller. bfloat16 tensors are exchanged
     as uint16 bit patterns (NumPy has no bfloat16).
+
+    A model compiled with several sizes of a symbolic dimension
+    (dims={'seq': [16, 64]}) holds one shape variant per size: run() and
+    profile_sparsity() run the variant compiled for the given arrays'
+    shapes; `variants` lists them. input_shapes / output_shapes describe
+    variant 0.
     """
 
     def __init__(self, handle, source):
@@ -242,6 +280,11 @@ class CompiledModel:
         self._source = source
         self._inputs = handle.inputs
         self._outputs = handle.outputs
+        self._variants = [
+            {"dims": dict(dims),
+             "input_shapes": [tuple(s) for _, _, s in inputs],
+             "output_shapes": [tuple(s) for _, _, s in outputs]}
+            for dims, inputs, outputs in handle.variants]
         self._input_index = {name: i for i, (name, _, _) in
                              enumerate(self._inputs)}
 
@@ -249,8 +292,28 @@ class CompiledModel:
         def fmt(tensors):
             return ", ".join("%s: %s%s" % (n, _parsimony.dtype_name(d),
                                            list(s)) for n, d, s in tensors)
-        return "<parsimony.CompiledModel %r (%s) -> (%s)>" % (
-            self._source, fmt(self._inputs), fmt(self._outputs))
+        variants = ""
+        if len(self._variants) > 1:
+            variants = ", %d shape variants" % len(self._variants)
+        return "<parsimony.CompiledModel %r (%s) -> (%s)%s>" % (
+            self._source, fmt(self._inputs), fmt(self._outputs), variants)
+
+    @property
+    def num_variants(self):
+        """The number of shape variants (1 unless compiled with a list of
+        sizes for a symbolic dimension)."""
+        return len(self._variants)
+
+    @property
+    def variants(self):
+        """One dict per shape variant, variant 0 first:
+        {"dims": {name: size}, "input_shapes": [tuple], "output_shapes":
+        [tuple]}. "dims" holds the symbolic dimensions the variant binds
+        (empty for a model without them)."""
+        return [{"dims": dict(v["dims"]),
+                 "input_shapes": list(v["input_shapes"]),
+                 "output_shapes": list(v["output_shapes"])}
+                for v in self._variants]
 
     @property
     def input_names(self):
@@ -267,6 +330,7 @@ class CompiledModel:
 
     @property
     def input_shapes(self):
+        """The input shapes of shape variant 0 (see `variants`)."""
         return [tuple(s) for _, _, s in self._inputs]
 
     @property
@@ -283,11 +347,14 @@ class CompiledModel:
 
     @property
     def output_shapes(self):
+        """The output shapes of shape variant 0 (see `variants`)."""
         return [tuple(s) for _, _, s in self._outputs]
 
     def run(self, inputs):
         """Runs the model on {input name: numpy.ndarray}; returns
-        {output name: numpy.ndarray}."""
+        {output name: numpy.ndarray}. The arrays' shapes pick the shape
+        variant; ValueError (naming the compiled variants) when no variant
+        takes them."""
         outputs = self._handle.run(self._ordered_inputs(inputs, "run"))
         return dict(zip(self.output_names, outputs))
 
@@ -322,7 +389,8 @@ class CompiledModel:
         return self.run(inputs)
 
     def profile_sparsity(self, inputs):
-        """Runs the model once on {input name: numpy.ndarray} with
+        """Runs the model once on {input name: numpy.ndarray} (the shape
+        variant their shapes pick, as run() does) with
         activation-sparsity profiling on and returns the figures that
         `parsimony-run --profile-sparsity` prints: a list with one dict per
         profiled layer (the i-th profiled spx kernel call of the run), with

@@ -294,6 +294,172 @@ class DynamicDimsTest(unittest.TestCase):
         np.testing.assert_array_equal(model(x=x)["y"], np.maximum(x, 0))
 
 
+# A ReLU FFN (8 -> 32 -> 8) over [batch, seq, 8] followed by a softmax over
+# seq: every size of seq computes something different.
+VW1 = RNG.standard_normal((8, 32)).astype(np.float32) * 0.5
+VB1 = np.full(32, -0.25, np.float32)
+VW2 = RNG.standard_normal((32, 8)).astype(np.float32) * 0.5
+VB2 = np.zeros(8, np.float32)
+
+
+def variants_model_path(rank=3):
+    """x: [batch, seq, 8] -> y: [batch, seq, 8] (rank 3), or x: [seq, 8]
+    -> y: [seq, 8] (rank 2)."""
+    path = tmp_path("variants%d.onnx" % rank)
+    if not os.path.exists(path):
+        dims = ["batch", "seq"] if rank == 3 else ["seq"]
+        nodes = [helper.make_node("MatMul", ["x", "W1"], ["h0"]),
+                 helper.make_node("Add", ["h0", "b1"], ["h1"]),
+                 helper.make_node("Relu", ["h1"], ["h"]),
+                 helper.make_node("MatMul", ["h", "W2"], ["s0"]),
+                 helper.make_node("Add", ["s0", "b2"], ["s"]),
+                 helper.make_node("Softmax", ["s"], ["y"], axis=rank - 2)]
+        graph = helper.make_graph(
+            nodes, "variants",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                           dims + [8])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT,
+                                           dims + [8])],
+            [numpy_helper.from_array(a, n) for a, n in
+             ((VW1, "W1"), (VB1, "b1"), (VW2, "W2"), (VB2, "b2"))])
+        onnx.save(helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def variants_reference(x):
+    """The softmax runs over seq (axis -2)."""
+    s = np.maximum(x @ VW1 + VB1, 0) @ VW2 + VB2
+    p = np.exp(s - s.max(axis=-2, keepdims=True))
+    return p / p.sum(axis=-2, keepdims=True)
+
+
+class ShapeVariantsTest(unittest.TestCase):
+    """dims with a list of sizes: one model, one shape variant per size,
+    picked by the input shapes."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.model = parsimony.compile(variants_model_path(),
+                                      dims={"seq": [3, 6], "batch": 2})
+
+    def test_variants(self):
+        m = self.model
+        self.assertEqual(m.num_variants, 2)
+        self.assertEqual(m.variants, [
+            {"dims": {"batch": 2, "seq": 3}, "input_shapes": [(2, 3, 8)],
+             "output_shapes": [(2, 3, 8)]},
+            {"dims": {"batch": 2, "seq": 6}, "input_shapes": [(2, 6, 8)],
+             "output_shapes": [(2, 6, 8)]}])
+        # The variant-less properties describe variant 0.
+        self.assertEqual(m.input_shapes, [(2, 3, 8)])
+        self.assertEqual(m.output_shapes, [(2, 3, 8)])
+        self.assertEqual(m.input_names, ["x"])
+        self.assertEqual(m.output_names, ["y"])
+        self.assertIn("2 shape variants", repr(m))
+        # `variants` hands out copies.
+        m.variants[0]["dims"]["seq"] = 99
+        self.assertEqual(m.variants[0]["dims"]["seq"], 3)
+
+    def test_runs_the_variant_of_the_input_shape(self):
+        for seq in (3, 6, 3):
+            with self.subTest(seq=seq):
+                x = RNG.standard_normal((2, seq, 8)).astype(np.float32)
+                y = self.model.run({"x": x})["y"]
+                self.assertEqual(y.shape, (2, seq, 8))
+                np.testing.assert_allclose(y, variants_reference(x),
+                                           rtol=1e-5, atol=1e-6)
+                np.testing.assert_array_equal(self.model(x=x)["y"], y)
+
+    def test_non_contiguous_input(self):
+        x = RNG.standard_normal((6, 2, 8)).astype(np.float32)
+        xt = x.transpose(1, 0, 2)
+        self.assertFalse(xt.flags.c_contiguous)
+        np.testing.assert_allclose(self.model(x=xt)["y"],
+                                   variants_reference(xt), rtol=1e-5,
+                                   atol=1e-6)
+
+    def test_shape_not_compiled(self):
+        for shape in ((2, 5, 8), (1, 3, 8), (2, 3, 9), (6, 8)):
+            with self.subTest(shape=shape):
+                with self.assertRaises(ValueError) as ctx:
+                    self.model.run({"x": np.zeros(shape, np.float32)})
+                message = str(ctx.exception)
+                self.assertIn("no shape variant", message)
+                self.assertIn("batch=2, seq=3 (x (2, 3, 8))", message)
+                self.assertIn("batch=2, seq=6 (x (2, 6, 8))", message)
+        with self.assertRaises(ValueError):
+            self.model.profile_sparsity({"x": np.zeros((2, 5, 8),
+                                                       np.float32)})
+
+    def test_dtype_is_still_strict(self):
+        with self.assertRaises(TypeError) as ctx:
+            self.model.run({"x": np.zeros((2, 6, 8), np.float64)})
+        self.assertIn("float32", str(ctx.exception))
+
+    def test_profile_sparsity_per_variant(self):
+        model = parsimony.compile(variants_model_path(rank=2),
+                                  dims={"seq": [3, 6]}, sparse_ffn="exact")
+        self.assertEqual(model.num_variants, 2)
+        for seq in (6, 3):
+            with self.subTest(seq=seq):
+                x = RNG.standard_normal((seq, 8)).astype(np.float32)
+                layers = model.profile_sparsity({"x": x})
+                self.assertEqual(len(layers), 1)
+                self.assertEqual(layers[0]["kind"], "sparse_ffn")
+                self.assertEqual(layers[0]["tokens"], seq)
+                np.testing.assert_allclose(model(x=x)["y"],
+                                           variants_reference(x), rtol=1e-5,
+                                           atol=1e-6)
+                h = np.maximum(x @ VW1 + VB1, 0)
+                self.assertAlmostEqual(layers[0]["nonzero_mean_pct"],
+                                       100.0 * np.count_nonzero(h) / h.size,
+                                       places=3)
+
+    def test_tuples_and_numpy_sizes(self):
+        model = parsimony.compile(variants_model_path(),
+                                  dims={"seq": (np.int64(4), 2),
+                                        "batch": [1]})
+        self.assertEqual([v["dims"] for v in model.variants],
+                         [{"batch": 1, "seq": 4}, {"batch": 1, "seq": 2}])
+        x = RNG.standard_normal((1, 2, 8)).astype(np.float32)
+        np.testing.assert_allclose(model(x=x)["y"], variants_reference(x),
+                                   rtol=1e-5, atol=1e-6)
+
+    def test_single_size_has_one_variant(self):
+        model = parsimony.compile(variants_model_path(),
+                                  dims={"seq": 5, "batch": 1})
+        self.assertEqual(model.num_variants, 1)
+        self.assertEqual(model.variants, [
+            {"dims": {"batch": 1, "seq": 5}, "input_shapes": [(1, 5, 8)],
+             "output_shapes": [(1, 5, 8)]}])
+        # One variant keeps the plain shape error.
+        with self.assertRaises(ValueError) as ctx:
+            model.run({"x": np.zeros((1, 4, 8), np.float32)})
+        self.assertIn("input 'x' must have shape (1, 5, 8), got (1, 4, 8)",
+                      str(ctx.exception))
+
+    def test_bad_dims(self):
+        path = variants_model_path()
+        with self.assertRaises(ValueError) as ctx:
+            parsimony.compile(path, dims={"seq": [4, 8, 4], "batch": 1})
+        self.assertIn("dims['seq'] lists the size 4 twice", str(ctx.exception))
+        with self.assertRaises(ValueError) as ctx:
+            parsimony.compile(path, dims={"seq": [], "batch": 1})
+        self.assertIn("lists no size", str(ctx.exception))
+        with self.assertRaises(ValueError):
+            parsimony.compile(path, dims={"seq": [4, 0], "batch": 1})
+        for bad in ([4, "8"], [4, True], "4", 4.0, None):
+            with self.subTest(seq=bad):
+                with self.assertRaises(TypeError):
+                    parsimony.compile(path, dims={"seq": bad, "batch": 1})
+        # A size list for a dimension the model lacks.
+        with self.assertRaises(parsimony.CompileError) as ctx:
+            parsimony.compile(path, dims={"seq": 4, "batch": 1,
+                                          "heads": [1, 2]})
+        self.assertIn("--dim heads lists several sizes", str(ctx.exception))
+
+
 class TorchEncoderTest(unittest.TestCase):
     """A PyTorch-exported nn.TransformerEncoderLayer against PyTorch."""
 

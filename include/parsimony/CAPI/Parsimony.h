@@ -33,8 +33,10 @@
 extern "C" {
 #endif
 
-/* 2: parsimonyModelProfileSparsity. */
-#define PARSIMONY_CAPI_VERSION 2
+/* 2: parsimonyModelProfileSparsity.
+   3: shape variants: parsimonyCompileOptionsBindDim adds sizes,
+      parsimonyModel*Variant* functions. */
+#define PARSIMONY_CAPI_VERSION 3
 
 typedef enum ParsimonyStatus {
   PARSIMONY_STATUS_OK = 0,
@@ -127,7 +129,14 @@ ParsimonyStatus parsimonyCompileOptionsSet(ParsimonyCompileOptions *options,
                                            const char *name, const char *value,
                                            char **error);
 
-/* Binds a symbolic dimension (--dim NAME=VALUE); `value` must be positive. */
+/* Binds a symbolic dimension (--dim NAME=VALUE); `value` must be positive.
+   Binding a name that is already bound adds a size rather than replacing
+   it, as --dim NAME=V1,V2,... does: the model is compiled once per
+   combination of the sizes bound to each name (one shape variant each, at
+   most 64, in one library; docs/abi.md), the names sorted and the last
+   varying fastest, the sizes of a name in the order they were bound.
+   Binding a size a name already has is PARSIMONY_STATUS_INVALID_ARGUMENT
+   (the options are unchanged). */
 ParsimonyStatus parsimonyCompileOptionsBindDim(ParsimonyCompileOptions *options,
                                                const char *name, int64_t value,
                                                char **error);
@@ -181,8 +190,8 @@ void parsimonyModelDestroy(ParsimonyModel *model);
 int32_t parsimonyModelGetNumInputs(const ParsimonyModel *model);
 int32_t parsimonyModelGetNumOutputs(const ParsimonyModel *model);
 
-/* Fills `*info` for input/output `index`; INVALID_ARGUMENT when out of
-   range. */
+/* Fills `*info` for input/output `index` of shape variant 0;
+   INVALID_ARGUMENT when out of range. */
 ParsimonyStatus parsimonyModelGetInput(const ParsimonyModel *model,
                                        int32_t index,
                                        ParsimonyTensorInfo *info);
@@ -190,10 +199,10 @@ ParsimonyStatus parsimonyModelGetOutput(const ParsimonyModel *model,
                                         int32_t index,
                                         ParsimonyTensorInfo *info);
 
-/* Runs the model. `inputs[i]` / `outputs[i]` point to contiguous row-major
-   buffers of the shapes and element types described above, in order; any
-   alignment. Outputs are overwritten. Reentrant: concurrent calls with
-   distinct outputs are safe. */
+/* Runs the model (shape variant 0). `inputs[i]` / `outputs[i]` point to
+   contiguous row-major buffers of the shapes and element types described
+   above, in order; any alignment. Outputs are overwritten. Reentrant:
+   concurrent calls with distinct outputs are safe. */
 ParsimonyStatus parsimonyModelRun(const ParsimonyModel *model,
                                   const void *const *inputs,
                                   void *const *outputs, char **error);
@@ -214,6 +223,61 @@ ParsimonyStatus parsimonyModelProfileSparsity(const ParsimonyModel *model,
                                               const void *const *inputs,
                                               void *const *outputs,
                                               char **report, char **error);
+
+/*===----------------------------------------------------------------------===*
+ * Shape variants
+ *
+ * A model with symbolic dimensions compiled for several sizes of them (see
+ * parsimonyCompileOptionsBindDim) holds one shape variant per binding;
+ * every other model holds exactly one. Variant 0 is the one the functions
+ * above describe and run. Variants have the same inputs and outputs (names,
+ * element types, ranks); only their shapes differ.
+ *===----------------------------------------------------------------------===*/
+
+/* The number of shape variants (>= 1; 0 for a NULL model). */
+int32_t parsimonyModelGetNumVariants(const ParsimonyModel *model);
+
+/* The first variant whose input shapes equal the caller's:
+   `inputShapes[i]` points to the rank sizes of input i (the ranks are the
+   model's). -1 when no variant was compiled for these shapes, and for a
+   NULL model or `inputShapes`. */
+int32_t parsimonyModelFindVariant(const ParsimonyModel *model,
+                                  const int64_t *const *inputShapes);
+
+/* Fills `*info` for input/output `index` of shape variant `variant`;
+   INVALID_ARGUMENT when either is out of range. */
+ParsimonyStatus parsimonyModelGetVariantInput(const ParsimonyModel *model,
+                                              int32_t variant, int32_t index,
+                                              ParsimonyTensorInfo *info);
+ParsimonyStatus parsimonyModelGetVariantOutput(const ParsimonyModel *model,
+                                               int32_t variant, int32_t index,
+                                               ParsimonyTensorInfo *info);
+
+/* The symbolic dimensions variant `variant` binds, sorted by name (0 for a
+   model without symbolic dimensions, a library from before shape variants,
+   or an out-of-range variant). */
+int32_t parsimonyModelGetVariantNumDims(const ParsimonyModel *model,
+                                        int32_t variant);
+
+/* The name and size of bound dimension `index` of variant `variant`; the
+   name lives as long as the model. INVALID_ARGUMENT when out of range or
+   when `name` or `value` is NULL. */
+ParsimonyStatus parsimonyModelGetVariantDim(const ParsimonyModel *model,
+                                            int32_t variant, int32_t index,
+                                            const char **name, int64_t *value);
+
+/* parsimonyModelRun for shape variant `variant`: the buffers have that
+   variant's shapes. An out-of-range variant is INVALID_ARGUMENT (the
+   message gives the number of variants). */
+ParsimonyStatus parsimonyModelRunVariant(const ParsimonyModel *model,
+                                         int32_t variant,
+                                         const void *const *inputs,
+                                         void *const *outputs, char **error);
+
+/* parsimonyModelProfileSparsity for shape variant `variant`. */
+ParsimonyStatus parsimonyModelProfileSparsityVariant(
+    const ParsimonyModel *model, int32_t variant, const void *const *inputs,
+    void *const *outputs, char **report, char **error);
 
 #ifdef __cplusplus
 }
