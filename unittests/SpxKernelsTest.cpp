@@ -20,6 +20,8 @@
 #include "parsimony/Runtime/SpxKernels.h"
 #include "parsimony/Runtime/Kernels.h"
 
+#include "ReferenceActivations.h"
+
 #include "gtest/gtest.h"
 
 #include <algorithm>
@@ -271,24 +273,6 @@ std::vector<bool> refTopk(const std::vector<double> &v, int64_t k) {
     kept[i] = beaten < k;
   }
   return kept;
-}
-
-double refAct(int code, double v) {
-  switch (code) {
-  case 1:
-    return v > 0 ? v : 0;
-  case 2:
-    return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
-  case 3:
-    return 0.5 * v *
-           (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
-  case 4:
-    return v / (1 + std::exp(-v));
-  case 5:
-    return 1 / (1 + std::exp(-v));
-  default:
-    return v;
-  }
 }
 
 /// Magnitude multiplier of an activation's output relative to its input

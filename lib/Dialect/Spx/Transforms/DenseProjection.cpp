@@ -25,6 +25,19 @@ bool isZeroInit(Value init) {
 
 } // namespace
 
+Value mlir::spx::weightThroughTranspose(Value value, bool &transposed) {
+  if (auto transpose = value.getDefiningOp<linalg::TransposeOp>()) {
+    if (transpose.getPermutation() != ArrayRef<int64_t>{1, 0})
+      return {};
+    transposed = !transposed;
+    value = transpose.getInput();
+  }
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!type || type.getRank() != 2 || !type.getElementType().isF32())
+    return {};
+  return value;
+}
+
 bool mlir::spx::isContraction(Operation *op) {
   auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
   return linalgOp && linalgOp.getNumDpsInputs() == 2 &&

@@ -23,6 +23,11 @@ struct DenseProjection {
   int64_t k = 0, n = 0;
 };
 
+/// The 2-D f32 tensor behind a weight operand: `value` itself or the input
+/// of a 2-D linalg.transpose of it (which flips `transposed`); null for
+/// anything else.
+Value weightThroughTranspose(Value value, bool &transposed);
+
 /// Whether `op` is a linalg contraction of two inputs into one init.
 bool isContraction(Operation *op);
 

@@ -37,20 +37,6 @@ using namespace mlir::spx;
 
 namespace {
 
-/// A 2-D weight operand, looking through a 2-D transpose.
-Value projectionWeight(Value value, bool &transposed) {
-  if (auto transpose = value.getDefiningOp<linalg::TransposeOp>()) {
-    if (transpose.getPermutation() != ArrayRef<int64_t>{1, 0})
-      return {};
-    transposed = !transposed;
-    value = transpose.getInput();
-  }
-  auto type = dyn_cast<RankedTensorType>(value.getType());
-  if (!type || type.getRank() != 2 || !type.getElementType().isF32())
-    return {};
-  return value;
-}
-
 /// Whether `v` is a float constant within 1e-3 (relative) of `want`.
 bool isConstant(Value v, double want) {
   FloatAttr attr;
@@ -259,7 +245,7 @@ struct FuseEpilogues : spx::impl::SpxFuseEpiloguesBase<FuseEpilogues> {
         if (!producer || !product.hasOneUse() || !isContraction(producer))
           continue;
         std::optional<DenseProjection> p =
-            matchDenseProjection(producer, projectionWeight);
+            matchDenseProjection(producer, weightThroughTranspose);
         if (!p)
           continue;
         std::optional<EpilogueBody> body = matchBody(g, i);

@@ -32,17 +32,11 @@ namespace {
 /// The f32 constant behind `value` (directly, or through a 2-D transpose,
 /// which flips `transposed`).
 Value constantWeight(Value value, bool &transposed) {
-  if (auto transpose = value.getDefiningOp<linalg::TransposeOp>()) {
-    if (transpose.getPermutation() != ArrayRef<int64_t>{1, 0})
-      return {};
-    transposed = !transposed;
-    value = transpose.getInput();
-  }
-  auto type = dyn_cast<RankedTensorType>(value.getType());
-  if (!type || type.getRank() != 2 || !type.getElementType().isF32() ||
-      !type.hasStaticShape() || !value.getDefiningOp<arith::ConstantOp>())
+  Value weight = weightThroughTranspose(value, transposed);
+  if (!weight || !cast<RankedTensorType>(weight.getType()).hasStaticShape() ||
+      !weight.getDefiningOp<arith::ConstantOp>())
     return {};
-  return value;
+  return weight;
 }
 
 /// Contractions computing router logits: reached backwards from an spx.moe's
