@@ -665,13 +665,6 @@ typedef struct parsimony_model_info {
 #endif
 )c";
 
-static std::string describeDims(const ModelSignature &variant) {
-  std::string text;
-  for (const auto &[name, size] : variant.dims)
-    text += (text.empty() ? "" : ", ") + name + "=" + std::to_string(size);
-  return text;
-}
-
 std::string parsimony::generateHeader(ArrayRef<ModelSignature> variants,
                                       const CompileOptions &options) {
   std::string name = options.modelName;
@@ -685,8 +678,8 @@ std::string parsimony::generateHeader(ArrayRef<ModelSignature> variants,
   os << kAbiDefinitions << "\n";
   for (auto [v, signature] : llvm::enumerate(variants)) {
     if (variants.size() > 1)
-      os << "/* Shape variant " << v << " (" << describeDims(signature) << ")"
-         << (v == 0 ? ", the default" : "") << ".\n * Inputs:\n";
+      os << "/* Shape variant " << v << " (" << describeDims(signature.dims)
+         << ")" << (v == 0 ? ", the default" : "") << ".\n * Inputs:\n";
     else
       os << "/* Inputs:\n";
     for (auto [i, t] : llvm::enumerate(signature.inputs))
@@ -937,7 +930,7 @@ static std::string generateWrapper(ArrayRef<ModelSignature> variants,
   os << "};\n\n";
   std::string bindings;
   for (const ModelSignature &signature : variants)
-    bindings += (bindings.empty() ? "" : "; ") + describeDims(signature);
+    bindings += (bindings.empty() ? "" : "; ") + describeDims(signature.dims);
 
   os << "const parsimony_model_info *" << name
      << "_info(void) { return &parsimony__models[0]; }\n\n";

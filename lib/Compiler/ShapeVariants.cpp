@@ -60,18 +60,18 @@ parsimony::enumerateShapeVariants(const CompileOptions &options,
   return variants;
 }
 
+std::string parsimony::describeDims(ArrayRef<DimBinding> dims) {
+  std::string text;
+  for (const auto &[name, size] : dims)
+    text += (text.empty() ? "" : ", ") + name + "=" + std::to_string(size);
+  return text;
+}
+
 std::string parsimony::variantEntryName(const CompileOptions &options,
                                         size_t index, size_t numVariants) {
   if (numVariants == 1)
     return options.modelName + "_entry";
   return options.modelName + "_v" + std::to_string(index) + "_entry";
-}
-
-static std::string describeBinding(ArrayRef<DimBinding> binding) {
-  std::string text;
-  for (const auto &[name, size] : binding)
-    text += (text.empty() ? "" : ", ") + name + "=" + std::to_string(size);
-  return text;
 }
 
 FailureOr<std::vector<ModelSignature>>
@@ -93,7 +93,7 @@ parsimony::loadAndLowerVariants(StringRef path, MLIRContext &context,
     auto fail = [&]() -> FailureOr<std::vector<ModelSignature>> {
       if (numVariants > 1)
         emitError(UnknownLoc::get(&context))
-            << "while compiling the shape variant " << describeBinding(binding);
+            << "while compiling the shape variant " << describeDims(binding);
       return failure();
     };
     FailureOr<OwningOpRef<ModuleOp>> module =

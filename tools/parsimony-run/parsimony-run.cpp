@@ -534,15 +534,12 @@ int main(int argc, char **argv) {
       for (auto [i, want] : llvm::enumerate(candidate.inputs))
         if (HostTensor *given = findGiven(want, i))
           fits &= given->shape == want.shape;
-      std::string bound;
       for (const auto &[name, size] : candidate.dims) {
         auto it = options.dims.find(name);
         fits &=
             it == options.dims.end() || llvm::is_contained(it->second, size);
-        bound +=
-            (bound.empty() ? "" : ", ") + name + "=" + std::to_string(size);
       }
-      known += (known.empty() ? "" : "; ") + bound;
+      known += (known.empty() ? "" : "; ") + describeDims(candidate.dims);
       if (fits)
         chosen = v;
     }
@@ -553,11 +550,8 @@ int main(int argc, char **argv) {
       return 1;
     }
     variant = *chosen;
-    std::string bound;
-    for (const auto &[name, size] : model->getSignature(variant).dims)
-      bound += (bound.empty() ? "" : ", ") + name + "=" + std::to_string(size);
     outs() << "shape variant " << variant << " of " << model->getNumVariants()
-           << " (" << bound << ")\n";
+           << " (" << describeDims(model->getSignature(variant).dims) << ")\n";
   }
 
   // Match the inputs to the model's signature.

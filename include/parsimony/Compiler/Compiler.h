@@ -152,6 +152,9 @@ mlir::FailureOr<ModelSignature> prepareEntry(mlir::ModuleOp module,
                                              const CompileOptions &options,
                                              llvm::StringRef entryName = {});
 
+/// "batch=2, seq=16": a binding of symbolic dimensions as text.
+std::string describeDims(llvm::ArrayRef<DimBinding> dims);
+
 /// Most shape variants one library may hold.
 constexpr size_t kMaxShapeVariants = 64;
 
