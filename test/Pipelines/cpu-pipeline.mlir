@@ -9,15 +9,17 @@
 // RUN:   --buffer-results-to-out-params="hoist-static-allocs modify-public-functions" \
 // RUN:   --buffer-deallocation-pipeline | FileCheck %s --check-prefix=BUFFERS
 
-// A linear layer with bias and GELU, as the importer emits it. The GELU
-// epilogue is not fused into the GEMM (see --spx-fuse-epilogues): the
-// generated loops run it with the polynomial erf.
-// CHECK: llvm.func @parsimony_sgemm_batched(
+// A linear layer with bias and GELU, as the importer emits it. Bias and GELU
+// are fused into the GEMM's epilogue (--spx-fuse-epilogues; activation code
+// 2 = gelu), so no loop over the output and no libm erf remain.
+// CHECK: llvm.func @parsimony_sgemm_epilogue(
 // CHECK-LABEL: llvm.func @main(
 // CHECK-SAME: %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr)
-// CHECK: llvm.call @parsimony_sgemm_batched
+// CHECK-DAG: %[[GELU:.*]] = llvm.mlir.constant(2 : i32) : i32
+// CHECK: llvm.call @parsimony_sgemm_epilogue({{.*}}, %[[GELU]], {{.*}})
 // CHECK-NOT: llvm.call @erff
-// CHECK-NOT: llvm.call @parsimony_sgemm_epilogue
+// CHECK-NOT: llvm.call @parsimony_sgemm_batched
+// CHECK-NOT: llvm.fmul
 // CHECK: llvm.return
 // CHECK-NOT: func.func
 // CHECK-NOT: linalg.

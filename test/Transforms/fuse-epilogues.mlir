@@ -4,12 +4,13 @@
 #col = affine_map<(i, j) -> (j)>
 
 // Bias and erf-GELU in one generic after a matmul (the importer's form after
-// elementwise fusion): recognized, but not fused while the runtime's erf
-// epilogue is slower than the generated loops.
+// elementwise fusion). The dead zero fill goes with the matmul.
 // CHECK-LABEL: func.func @bias_gelu(
-// CHECK-NOT: spx.matmul
-// CHECK: linalg.matmul
-// CHECK: math.erf
+// CHECK-SAME: %[[X:.*]]: tensor<4x8xf32>, %[[W:.*]]: tensor<8x16xf32>, %[[B:.*]]: tensor<16xf32>)
+// CHECK-NOT: linalg.fill
+// CHECK: %[[Y:.*]] = spx.matmul %[[X]], %[[W]] bias %[[B]] {activation = #spx<activation gelu>}
+// CHECK-NOT: linalg.
+// CHECK: return %[[Y]]
 func.func @bias_gelu(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<16xf32>) -> tensor<4x16xf32> {
   %z = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<4x16xf32>
@@ -96,10 +97,10 @@ func.func @residual_only_3d(%x: tensor<2x3x8xf32>, %w: tensor<8x16xf32>, %res: t
 #id = affine_map<(i, j) -> (i, j)>
 #col = affine_map<(i, j) -> (j)>
 
-// silu, written x * (1 / (1 + exp(-x))): not fused either (exp epilogue).
+// silu, written x * (1 / (1 + exp(-x))).
 // CHECK-LABEL: func.func @silu(
-// CHECK-NOT: spx.matmul
-// CHECK: linalg.matmul
+// CHECK: spx.matmul %{{.*}}, %{{.*}} {activation = #spx<activation silu>}
+// CHECK-NOT: linalg.
 func.func @silu(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>) -> tensor<4x16xf32> {
   %z = arith.constant 0.0 : f32
   %e = tensor.empty() : tensor<4x16xf32>

@@ -26,6 +26,67 @@ bool isContraction(Operation *op) {
   return linalgOp && linalg::isaContractionOpInterface(linalgOp);
 }
 
+/// The permutation map (loops -> source indices) of a linalg op that only
+/// permutes its single input (`linalg.transpose`, or a generic whose body
+/// yields its input unchanged), or a null map.
+AffineMap pureTransposeMap(Operation *op) {
+  auto linalgOp = dyn_cast_or_null<linalg::LinalgOp>(op);
+  if (!linalgOp || !linalgOp.hasPureTensorSemantics() ||
+      linalgOp.getNumDpsInputs() != 1 || linalgOp.getNumDpsInits() != 1 ||
+      linalgOp.getNumLoops() != linalgOp.getNumParallelLoops())
+    return AffineMap();
+  Block *body = linalgOp.getBlock();
+  auto yield = dyn_cast<linalg::YieldOp>(body->getTerminator());
+  if (!yield || body->getOperations().size() != 1 ||
+      yield.getNumOperands() != 1 ||
+      yield.getOperand(0) != body->getArgument(0))
+    return AffineMap();
+  SmallVector<AffineMap> maps = linalgOp.getIndexingMapsArray();
+  if (!maps[1].isIdentity() || !maps[0].isPermutation())
+    return AffineMap();
+  return maps[0];
+}
+
+/// contraction(transpose(x)) -> contraction(x) with the permutation folded
+/// into x's indexing map. The GEMM call reads a transposed operand through
+/// its leading dimension for free; materialising the transpose would copy
+/// the whole matrix (a Gemm node with transB = 1 would copy its weight on
+/// every call).
+struct FoldTransposeIntoContraction
+    : public OpInterfaceRewritePattern<linalg::LinalgOp> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::LinalgOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureTensorSemantics() || !isContraction(op))
+      return failure();
+    for (OpOperand *input : op.getDpsInputOperands()) {
+      AffineMap permutation = pureTransposeMap(input->get().getDefiningOp());
+      if (!permutation)
+        continue;
+      auto transpose = cast<linalg::LinalgOp>(input->get().getDefiningOp());
+      unsigned index = input->getOperandNumber();
+      linalg::GenericOp generic = dyn_cast<linalg::GenericOp>(*op);
+      if (!generic) {
+        FailureOr<linalg::GenericOp> g =
+            linalg::generalizeNamedOp(rewriter, op);
+        if (failed(g))
+          return failure();
+        generic = *g;
+      }
+      SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+      // t[d] = x[permutation(d)], read as t[maps[index](loops)].
+      maps[index] = permutation.compose(maps[index]);
+      rewriter.modifyOpInPlace(generic, [&] {
+        generic.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(maps));
+        generic->setOperand(index, transpose.getDpsInputs()[0]);
+      });
+      return success();
+    }
+    return failure();
+  }
+};
+
 struct FuseElementwisePass
     : parsimony::impl::FuseElementwiseBase<FuseElementwisePass> {
   void runOnOperation() override {
@@ -51,6 +112,7 @@ struct FuseElementwisePass
         ->getCanonicalizationPatterns(patterns);
     linalg::populateConstantFoldLinalgOperations(patterns, control);
     linalg::populateEraseUnusedOperandsAndResultsPatterns(patterns);
+    patterns.add<FoldTransposeIntoContraction>(context);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }
