@@ -71,3 +71,19 @@ func.func @scaled_transpose_not_folded(%x: tensor<4x8xf32>, %w: tensor<16x8xf32>
   %y = linalg.matmul ins(%x, %wt : tensor<4x8xf32>, tensor<8x16xf32>) outs(%f : tensor<4x16xf32>) -> tensor<4x16xf32>
   return %y : tensor<4x16xf32>
 }
+
+// Not folded: attention's head split ([S, H, Dh] -> [H, S, Dh]) is not a
+// matrix transpose; folded, the batch dimension would not be one stride
+// apart and the product could not run on the GEMM kernels.
+// CHECK-LABEL: func @head_split_not_folded(
+// CHECK: %[[T:.*]] = linalg.transpose
+// CHECK: linalg.batch_matmul ins(%[[T]], %{{.*}} : tensor<2x4x8xf32>, tensor<2x8x4xf32>)
+func.func @head_split_not_folded(%x: tensor<4x2x8xf32>, %k: tensor<2x8x4xf32>) -> tensor<2x4x4xf32> {
+  %et = tensor.empty() : tensor<2x4x8xf32>
+  %xt = linalg.transpose ins(%x : tensor<4x2x8xf32>) outs(%et : tensor<2x4x8xf32>) permutation = [1, 0, 2]
+  %z = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x4x4xf32>
+  %f = linalg.fill ins(%z : f32) outs(%e : tensor<2x4x4xf32>) -> tensor<2x4x4xf32>
+  %s = linalg.batch_matmul ins(%xt, %k : tensor<2x4x8xf32>, tensor<2x8x4xf32>) outs(%f : tensor<2x4x4xf32>) -> tensor<2x4x4xf32>
+  return %s : tensor<2x4x4xf32>
+}

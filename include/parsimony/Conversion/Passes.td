@@ -65,7 +65,8 @@ def FuseElementwise : Pass<"parsimony-fuse-elementwise"> {
     following matmul would make the matmul a generic op that recomputes the
     producer for every output element and can no longer run on the GEMM
     micro-kernels; it is fused into the matmul's *other* consumers instead.
-    The one exception is a pure transpose of a contraction operand: it is
+    The one exception is a matrix transpose (the innermost two dimensions
+    swapped) of a contraction operand: it is
     folded into the operand's indexing map (the GEMM reads a transposed
     operand through its leading dimension), so a `Gemm` with `transB = 1`
     does not copy its weight at run time.

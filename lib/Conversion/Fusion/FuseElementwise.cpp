@@ -27,8 +27,11 @@ bool isContraction(Operation *op) {
 }
 
 /// The permutation map (loops -> source indices) of a linalg op that only
-/// permutes its single input (`linalg.transpose`, or a generic whose body
-/// yields its input unchanged), or a null map.
+/// swaps the two innermost dimensions of its single input (a matrix
+/// transpose: `linalg.transpose`, or a generic whose body yields its input
+/// unchanged), or a null map. Other permutations (attention's head split)
+/// would leave an operand whose batch dimensions are not one stride apart,
+/// which the GEMM call cannot read.
 AffineMap pureTransposeMap(Operation *op) {
   auto linalgOp = dyn_cast_or_null<linalg::LinalgOp>(op);
   if (!linalgOp || !linalgOp.hasPureTensorSemantics() ||
@@ -42,7 +45,12 @@ AffineMap pureTransposeMap(Operation *op) {
       yield.getOperand(0) != body->getArgument(0))
     return AffineMap();
   SmallVector<AffineMap> maps = linalgOp.getIndexingMapsArray();
-  if (!maps[1].isIdentity() || !maps[0].isPermutation())
+  unsigned rank = linalgOp.getNumLoops();
+  if (rank < 2 || !maps[1].isIdentity())
+    return AffineMap();
+  SmallVector<unsigned> swapped = llvm::to_vector(llvm::seq<unsigned>(0, rank));
+  std::swap(swapped[rank - 2], swapped[rank - 1]);
+  if (maps[0] != AffineMap::getPermutationMap(swapped, op->getContext()))
     return AffineMap();
   return maps[0];
 }
