@@ -214,7 +214,10 @@ TEST_P(SgemmTest, StreamingShapes) {
        {Shape{1, 3072, 768}, Shape{1, 768, 3072}, Shape{3, 1000, 900},
         Shape{4, 2049, 513}, Shape{2000, 1, 700}, Shape{1500, 3, 1001},
         Shape{1, 1, 5000}, Shape{5, 1000, 900}, Shape{8, 3072, 768},
-        Shape{6, 513, 1025}, Shape{2000, 8, 700}, Shape{9, 700, 600}})
+        Shape{6, 513, 1025}, Shape{2000, 8, 700}, Shape{9, 700, 600},
+        // Row-group streaming (9..40 rows against B^T, K <= 1024).
+        Shape{16, 3072, 768}, Shape{23, 1001, 700}, Shape{40, 515, 1024},
+        Shape{12, 2049, 96}})
     for (int t = 0; t < 4; ++t) {
       bool ta = t & 1, tb = t & 2;
       float beta = t == 2 ? 0.5f : 0.0f;
@@ -300,14 +303,16 @@ TEST_P(SgemmTest, Batched) {
 
 /// parsimony_sgemm_epilogue against act(A B + bias) + R in double, every
 /// activation, with and without bias and residual, on shapes that take the
-/// streaming (M or N <= 8, both orientations) and blocked paths. The
+/// streaming (M or N <= 8, both orientations), row-group streaming (9..40
+/// rows against B^T) and blocked paths. The
 /// activations are polynomial approximations: allowed error 2e-6 relative
 /// to the magnitude of the terms plus the GEMM tolerance above.
 TEST_P(SgemmTest, FusedEpilogue) {
   std::mt19937 rng(99);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  const int64_t shapes[][3] = {{1, 37, 64},  {5, 300, 40},   {300, 3, 70},
-                               {33, 65, 17}, {130, 520, 96}, {7, 1, 300}};
+  const int64_t shapes[][3] = {{1, 37, 64},   {5, 300, 40},   {300, 3, 70},
+                               {33, 65, 17},  {130, 520, 96}, {7, 1, 300},
+                               {20, 1100, 96}};
   for (const auto &shape : shapes) {
     int64_t m = shape[0], n = shape[1], k = shape[2];
     for (int tb = 0; tb < 2; ++tb)
