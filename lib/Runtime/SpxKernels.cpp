@@ -1488,7 +1488,12 @@ void parsimony_expert_ffn_f32(
     // h overwrites u1 in place: entry (m, i) only reads entries at or after
     // its own position of the same row.
     float *h = u1;
-    for (int64_t m = 0; m < M; ++m) {
+    // A plain activation runs as one loop per row (vectorized for relu)
+    // instead of a per-element switch.
+    bool plain = !swiglu && !u3;
+    for (int64_t m = 0; plain && m < M; ++m)
+      biasActivate(activation, nullptr, u1 + m * F1, F);
+    for (int64_t m = 0; !plain && m < M; ++m) {
       float *row = u1 + m * F1;
       float *hrow = h + m * F;
       for (int64_t i = 0; i < F; ++i) {
