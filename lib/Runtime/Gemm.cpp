@@ -484,9 +484,9 @@ void runStreamParallel(const StreamItem &s, const KernelSet &ks, int threads) {
 /// algorithm, whose packing of B^T (a transpose of the whole matrix, on
 /// every call) costs more than the multiply here: an 8-expert MoE layer at
 /// 128 tokens (16-32 per expert) spent 60% of its time transposing.
-/// Measured on AVX-512 (parsimony-bench-gemm, docs/runtime-kernels.md),
-/// N = 3072, K = 768, B from DRAM: 16 rows 0.44 vs 0.63 ms, 32 rows 0.68 vs
-/// 0.85 ms, 48 rows even.
+/// Measured on AVX-512 (a loop of parsimony_sgemm calls over 16 distinct
+/// weights, docs/runtime-kernels.md), N = 3072, K = 768, B from DRAM: 16 rows
+/// 0.44 vs 0.63 ms, 32 rows 0.68 vs 0.85 ms, 48 rows even.
 constexpr int64_t MaxGroupedStreamRows = 40;
 
 /// ... and only while one row group of A stays in L1 (32 KiB) while B
@@ -504,7 +504,6 @@ struct GroupedStreamJob {
   const float *small; // contiguous rows x k
   int64_t ldSmall;
   int64_t chunk; // columns of big per task
-  int64_t tasksPerItem;
 };
 
 void groupedStreamTask(void *ctx, int64_t task, int) {
@@ -541,11 +540,8 @@ void runGroupedStream(const GemmProblem &p, const KernelSet &ks, int threads) {
     if (s.smallIsT && !scratch)
       return;
     job.small = contiguousSmall(s, scratch, job.ldSmall);
-    if (threads > 1)
-      ThreadPool::get().parallelFor(tasks, threads, groupedStreamTask, &job);
-    else
-      for (int64_t t = 0; t < tasks; ++t)
-        groupedStreamTask(&job, t, 0);
+    // One thread runs the tasks inline.
+    ThreadPool::get().parallelFor(tasks, threads, groupedStreamTask, &job);
   }
 }
 

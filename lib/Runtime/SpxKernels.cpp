@@ -1490,37 +1490,39 @@ void parsimony_expert_ffn_f32(
     float *h = u1;
     // A plain activation runs as one loop per row (vectorized for relu)
     // instead of a per-element switch.
-    bool plain = !swiglu && !u3;
-    for (int64_t m = 0; plain && m < M; ++m)
-      biasActivate(activation, nullptr, u1 + m * F1, F);
-    for (int64_t m = 0; !plain && m < M; ++m) {
-      float *row = u1 + m * F1;
-      float *hrow = h + m * F;
-      for (int64_t i = 0; i < F; ++i) {
-        float v;
-        if (swiglu) {
-          float gt, val;
-          if (swiglu_fusion == 1) {
-            gt = row[2 * i];
-            val = row[2 * i + 1];
-          } else if (swiglu_fusion == 2) {
-            gt = row[i];
-            val = row[F + i];
+    if (!swiglu && !u3) {
+      for (int64_t m = 0; m < M; ++m)
+        biasActivate(activation, nullptr, u1 + m * F1, F);
+    } else {
+      for (int64_t m = 0; m < M; ++m) {
+        float *row = u1 + m * F1;
+        float *hrow = h + m * F;
+        for (int64_t i = 0; i < F; ++i) {
+          float v;
+          if (swiglu) {
+            float gt, val;
+            if (swiglu_fusion == 1) {
+              gt = row[2 * i];
+              val = row[2 * i + 1];
+            } else if (swiglu_fusion == 2) {
+              gt = row[i];
+              val = row[F + i];
+            } else {
+              gt = row[i];
+              val = u3 ? u3[m * F + i] : 1.0f;
+            }
+            if (limited) {
+              gt = std::min(gt, swiglu_limit);
+              val = std::min(std::max(val, -swiglu_limit), swiglu_limit);
+            }
+            v = gt * sigmoid(alpha * gt) * (val + beta);
           } else {
-            gt = row[i];
-            val = u3 ? u3[m * F + i] : 1.0f;
+            v = activate(activation, row[i]);
+            if (u3)
+              v *= u3[m * F + i];
           }
-          if (limited) {
-            gt = std::min(gt, swiglu_limit);
-            val = std::min(std::max(val, -swiglu_limit), swiglu_limit);
-          }
-          v = gt * sigmoid(alpha * gt) * (val + beta);
-        } else {
-          v = activate(activation, row[i]);
-          if (u3)
-            v *= u3[m * F + i];
+          hrow[i] = v;
         }
-        hrow[i] = v;
       }
     }
     denseMatmul(h, F, M, fc2.expert(e), out + r0 * D, D);

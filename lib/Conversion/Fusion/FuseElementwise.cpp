@@ -69,10 +69,11 @@ struct FoldTransposeIntoContraction
     if (!op.hasPureTensorSemantics() || !isContraction(op))
       return failure();
     for (OpOperand *input : op.getDpsInputOperands()) {
-      AffineMap permutation = pureTransposeMap(input->get().getDefiningOp());
+      Operation *producer = input->get().getDefiningOp();
+      AffineMap permutation = pureTransposeMap(producer);
       if (!permutation)
         continue;
-      auto transpose = cast<linalg::LinalgOp>(input->get().getDefiningOp());
+      Value source = cast<linalg::LinalgOp>(producer).getDpsInputs()[0];
       unsigned index = input->getOperandNumber();
       linalg::GenericOp generic = dyn_cast<linalg::GenericOp>(*op);
       if (!generic) {
@@ -87,7 +88,7 @@ struct FoldTransposeIntoContraction
       maps[index] = permutation.compose(maps[index]);
       rewriter.modifyOpInPlace(generic, [&] {
         generic.setIndexingMapsAttr(rewriter.getAffineMapArrayAttr(maps));
-        generic->setOperand(index, transpose.getDpsInputs()[0]);
+        generic->setOperand(index, source);
       });
       return success();
     }
