@@ -243,6 +243,7 @@ def main():
             f"{a:.2f}/{b:.2f}" for a, b in zip(r["ours_all"], r["ort_all"])))
     lines.append("")
 
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     plot = os.path.splitext(args.output)[0] + ".png"
     try:
         import matplotlib

@@ -217,10 +217,13 @@ TEST_P(SgemmTest, StreamingShapes) {
         Shape{6, 513, 1025}, Shape{2000, 8, 700}, Shape{9, 700, 600},
         // Row-group streaming (9..40 rows against B^T, K <= 1024).
         Shape{16, 3072, 768}, Shape{23, 1001, 700}, Shape{40, 515, 1024},
-        Shape{12, 2049, 96}})
+        Shape{12, 2049, 96},
+        // Unpacked micro-kernels (9..64 rows against a row-major B), with
+        // partial last panels and more than one K block.
+        Shape{64, 1000, 300}, Shape{41, 33, 2000}, Shape{17, 3072, 1027}})
     for (int t = 0; t < 4; ++t) {
       bool ta = t & 1, tb = t & 2;
-      float beta = t == 2 ? 0.5f : 0.0f;
+      float beta = t == 1 || t == 2 ? 0.5f : 0.0f;
       Problem p(s.m, s.n, s.k, ta, tb, 1.25f, beta, 1, rng);
       p.run();
       if (p.check(describe(s.m, s.n, s.k, ta, tb, beta, 1)))
@@ -304,7 +307,7 @@ TEST_P(SgemmTest, Batched) {
 /// parsimony_sgemm_epilogue against act(A B + bias) + R in double, every
 /// activation, with and without bias and residual, on shapes that take the
 /// streaming (M or N <= 8, both orientations), row-group streaming (9..40
-/// rows against B^T) and blocked paths. The
+/// rows against B^T), unpacked (9..64 rows against B) and blocked paths. The
 /// activations are polynomial approximations: allowed error 2e-6 relative
 /// to the magnitude of the terms plus the GEMM tolerance above.
 TEST_P(SgemmTest, FusedEpilogue) {

@@ -2,12 +2,13 @@
 //
 // Times parsimony_sgemm on BERT-base shapes (M = 128 tokens; N x K in
 // 768 x 768, 3072 x 768, 768 x 3072), decode GEMV (M = 1) with weights hot
-// in L3 and with 12 layers of distinct weights (~255 MB, far beyond L3), and
-// probes the machine: per-core FMA peak (inline-asm FMA chains) and STREAM
-// triad / read bandwidth over arrays of 4x the L3 size. Prints Markdown
-// tables; docs/runtime-kernels.md records a run.
+// in L3 and (M = 1, 4, 16, 32) with 12 layers of distinct weights (~255 MB, far
+// beyond L3), and probes the machine: per-core FMA peak (inline-asm FMA chains)
+// and STREAM triad / read bandwidth over arrays of 4x the L3 size. Prints
+// Markdown tables; docs/runtime-kernels.md records a run.
 //
 //   parsimony-bench-gemm [--threads=N] [--samples=S] [--no-stream]
+//                        [--dram-only]
 //
 // Every figure is the median over S samples (default 15) of a timed batch of
 // calls sized to take about 20 ms; the best sample is printed next to it.
@@ -413,7 +414,7 @@ void benchGemvCold(int threads, int samples, const Bandwidth &bw,
 int main(int argc, char **argv) {
   int threads = parsimony_get_num_threads();
   int samples = 15;
-  bool stream = true;
+  bool stream = true, dramOnly = false;
   for (int i = 1; i < argc; ++i) {
     if (!std::strncmp(argv[i], "--threads=", 10))
       threads = std::max(1, std::atoi(argv[i] + 10));
@@ -421,9 +422,12 @@ int main(int argc, char **argv) {
       samples = std::max(1, std::atoi(argv[i] + 10));
     else if (!std::strcmp(argv[i], "--no-stream"))
       stream = false;
+    else if (!std::strcmp(argv[i], "--dram-only"))
+      dramOnly = true;
     else {
       std::fprintf(stderr,
-                   "usage: %s [--threads=N] [--samples=S] [--no-stream]\n",
+                   "usage: %s [--threads=N] [--samples=S] [--no-stream] "
+                   "[--dram-only]\n",
                    argv[0]);
       return 2;
     }
@@ -464,18 +468,23 @@ int main(int argc, char **argv) {
     bw = bw1 = {1, 1};
   }
 
-  benchGemm(1, samples, peak1);
-  if (threads > 1)
-    benchGemm(threads, samples, peakN);
-  benchAttention(threads, samples);
-  benchGemvHot(threads, samples, bw);
-  if (threads > 1)
-    benchGemvHot(1, samples, bw1);
-  std::printf("\n### decode GEMV, weights streamed from DRAM, %d thread%s\n\n"
+  if (!dramOnly) {
+    benchGemm(1, samples, peak1);
+    if (threads > 1)
+      benchGemm(threads, samples, peakN);
+    benchAttention(threads, samples);
+    benchGemvHot(threads, samples, bw);
+    if (threads > 1)
+      benchGemvHot(1, samples, bw1);
+  }
+  std::printf("\n### GEMV and small-M GEMM, weights streamed from DRAM, %d "
+              "thread%s\n\n"
               "| case | layout | GB/s (median) | best | %% of triad | %% of "
               "read |\n|---|---|---|---|---|---|\n",
               threads, threads > 1 ? "s" : "");
-  benchGemvCold(threads, std::max(5, samples / 3), bw, 1);
-  benchGemvCold(threads, std::max(5, samples / 3), bw, 4);
+  // M = 16 and 32: prefill chunks and MoE expert token groups, where the
+  // weights are still read from DRAM once per call.
+  for (int64_t rows : {1, 4, 16, 32})
+    benchGemvCold(threads, std::max(5, samples / 3), bw, rows);
   return 0;
 }

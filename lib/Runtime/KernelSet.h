@@ -24,13 +24,14 @@ constexpr int MaxStreamRows = 8;
 /// Register-blocked micro-kernel:
 ///   C[0:mr, 0:nValid] = alpha * sum_{p<kc} A(i, p) * Bp(p, j) + beta * C
 /// where A(i, p) = a[i * rsA + p * csA] (so A may be row-major, transposed or
-/// packed) and Bp is one packed panel of NR columns, kc rows, row-major with
-/// stride NR and zero padding past nValid. mr is fixed by the table slot.
-/// beta == 0 never reads C.
+/// packed) and Bp is a panel of NR columns and kc rows, row p at bp + p *
+/// ldbp: a packed panel (ldbp = NR, zero padding past nValid) or, for the
+/// unpacked kernels, B itself (ldbp = ldb, all NR columns readable). mr is
+/// fixed by the table slot. beta == 0 never reads C.
 using MicroKernelFn = void (*)(int64_t kc, const float *a, int64_t rsA,
-                               int64_t csA, const float *bp, float *c,
-                               int64_t ldc, int64_t nValid, float alpha,
-                               float beta);
+                               int64_t csA, const float *bp, int64_t ldbp,
+                               float *c, int64_t ldc, int64_t nValid,
+                               float alpha, float beta);
 
 /// Packs the kc x nc block of op(B) starting at b into ceil(nc / NR) panels
 /// of NR columns each (panel q at bp + q * kc * NR), zero padding the last.
@@ -73,6 +74,9 @@ struct KernelSet {
   int maxStreamRows;
   /// microKernels[m] computes m rows, 1 <= m <= mr.
   MicroKernelFn microKernels[MaxMR + 1];
+  /// The same, for B read in place from memory: they prefetch the panel
+  /// rows far enough ahead to cover DRAM latency.
+  MicroKernelFn unpackedKernels[MaxMR + 1];
   PackBFn packB;
   StreamNNFn streamNN;
   StreamNTFn streamNT;
