@@ -69,8 +69,9 @@ void parsimony::buildBufferizedModelPipeline(OpPassManager &pm,
     quantize.groupSize = options.groupSize;
     pm.addPass(spx::createSpxQuantizeWeights(quantize));
   }
-  if (options.sparseFFN != "off")
-    pm.addPass(spx::createSpxNeuronMajorWeights());
+  // Sparse FFN and f32 expert weights neuron-major (with sparse-ffn=off the
+  // FFNs are contractions by now and only experts are left).
+  pm.addPass(spx::createSpxNeuronMajorWeights());
 
   spx::SpxDecomposeMoEOptions decompose;
   decompose.dispatchOverride = options.moe;

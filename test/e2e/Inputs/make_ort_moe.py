@@ -14,7 +14,9 @@ from onnx import TensorProto, helper, numpy_helper
 out = sys.argv[1]
 E, k, act, bias, T = (int(sys.argv[2]), int(sys.argv[3]), sys.argv[4],
                       sys.argv[5] == "1", int(sys.argv[6]))
-D, F = 16, 32
+# Optional hidden and FFN sizes (default 16, 32).
+D = int(sys.argv[7]) if len(sys.argv) > 7 else 16
+F = int(sys.argv[8]) if len(sys.argv) > 8 else 32
 rng = np.random.default_rng(E * 10 + k)
 fused = act == "swiglu"
 w1 = rng.standard_normal((E, (2 if fused else 1) * F, D)).astype(np.float32) * 0.3

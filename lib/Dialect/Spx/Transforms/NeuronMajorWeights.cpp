@@ -16,21 +16,32 @@ using namespace mlir::spx;
 
 namespace {
 
-/// The transposed copy of a constant f32 matrix, or null if `weight` is not
-/// one.
+/// The copy of a constant f32 matrix, or stack of matrices (rank 3: one per
+/// expert), with each matrix transposed; null if `weight` is not one.
 Value transposedConstant(OpBuilder &b, Location loc, Value weight,
                          StringRef name) {
   auto type = cast<RankedTensorType>(weight.getType());
-  if (type.getRank() != 2 || !type.getElementType().isF32())
+  int64_t rank = type.getRank();
+  if ((rank != 2 && rank != 3) || !type.hasStaticShape() ||
+      !type.getElementType().isF32())
     return {};
   std::optional<std::vector<float>> values = getConstantF32Values(weight);
   if (!values)
     return {};
-  int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
-  std::vector<float> t = transpose(*values, rows, cols);
+  int64_t stack = rank == 3 ? type.getDimSize(0) : 1;
+  int64_t rows = type.getDimSize(rank - 2), cols = type.getDimSize(rank - 1);
+  std::vector<float> t;
+  t.reserve(values->size());
+  for (int64_t e = 0; e < stack; ++e) {
+    std::vector<float> one =
+        transpose(ArrayRef<float>(*values).slice(e * rows * cols, rows * cols),
+                  rows, cols);
+    t.insert(t.end(), one.begin(), one.end());
+  }
+  SmallVector<int64_t> shape(type.getShape());
+  std::swap(shape[rank - 2], shape[rank - 1]);
   return createResourceConstant<float>(
-      b, loc, RankedTensorType::get({cols, rows}, type.getElementType()), name,
-      t);
+      b, loc, RankedTensorType::get(shape, type.getElementType()), name, t);
 }
 
 /// The transposed copy of a constant quantized weight (values and scales),
@@ -91,6 +102,35 @@ struct SpxNeuronMajorWeightsPass
                WeightLayout::nk, op.getDownWeightMutable(),
                op.getDownScalesMutable(), prefix + "_down"))
         op.setDownLayoutAttr(WeightLayoutAttr::get(ctx, WeightLayout::kn));
+    });
+    // Expert weights (f32; quantized experts keep the layout their
+    // register-dequantizing kernels read): fc1 and fc3 nk, fc2 kn, so that
+    // an expert's token group (5-64 rows in prefill) runs on the GEMM paths
+    // that read the weight in place. The up-projections (K = D) stream
+    // dot products against nk rows; the down-projection (K = F) would
+    // otherwise pack a transposed copy of the whole [D, F] matrix per call.
+    index = 0;
+    getOperation()->walk([&](MoEOp op) {
+      OpBuilder b(op);
+      std::string prefix = "expert_major_" + std::to_string(index++);
+      MLIRContext *ctx = op.getContext();
+      auto flip = [&](Value weight, MutableOperandRange operand,
+                      StringRef name) {
+        Value t = transposedConstant(b, op.getLoc(), weight, name);
+        if (t)
+          operand.assign(t);
+        return static_cast<bool>(t);
+      };
+      if (!op.getFc1QuantAttr() && op.getFc1Layout() == WeightLayout::kn &&
+          flip(op.getFc1Weight(), op.getFc1WeightMutable(), prefix + "_fc1"))
+        op.setFc1LayoutAttr(WeightLayoutAttr::get(ctx, WeightLayout::nk));
+      if (op.getFc3Weight() && !op.getFc3QuantAttr() &&
+          op.getFc3Layout() == WeightLayout::kn &&
+          flip(op.getFc3Weight(), op.getFc3WeightMutable(), prefix + "_fc3"))
+        op.setFc3LayoutAttr(WeightLayoutAttr::get(ctx, WeightLayout::nk));
+      if (!op.getFc2QuantAttr() && op.getFc2Layout() == WeightLayout::nk &&
+          flip(op.getFc2Weight(), op.getFc2WeightMutable(), prefix + "_fc2"))
+        op.setFc2LayoutAttr(WeightLayoutAttr::get(ctx, WeightLayout::kn));
     });
   }
 };

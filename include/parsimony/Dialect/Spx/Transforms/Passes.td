@@ -158,7 +158,7 @@ def SpxBuildPredictors : Pass<"spx-build-predictors", "::mlir::ModuleOp"> {
 }
 
 def SpxNeuronMajorWeights : Pass<"spx-neuron-major-weights", "::mlir::ModuleOp"> {
-  let summary = "Store sparse-FFN weights neuron-major";
+  let summary = "Store sparse-FFN and f32 expert weights neuron-major";
   let description = [{
     The sparse FFN kernels touch only selected neurons. A neuron's weights
     are one contiguous row when the up (and gate) projections are stored
@@ -168,7 +168,16 @@ def SpxNeuronMajorWeights : Pass<"spx-neuron-major-weights", "::mlir::ModuleOp">
     that layout at compile time and updates the layout attributes. Quantized
     weights (int8, int4, packed int4) are transposed together with their
     scales, so a selected neuron is still one contiguous read, scales
-    included. Weights that are not constants are left as they are.
+    included.
+
+    The f32 expert weights of every `spx.moe` get the same layout, expert
+    by expert: `fc1`/`fc3` `nk` (`[E, F, D]`) and `fc2` `kn` (`[E, F, D]`).
+    An expert's token group then runs on GEMM paths that read its weights
+    in place (dot products against `fc1` rows, the unpacked micro-kernels
+    on `fc2`) instead of packing a transposed copy of `fc2` on every call.
+    Quantized expert weights keep the layout their kernels read.
+
+    Weights that are not constants are left as they are.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
