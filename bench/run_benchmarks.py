@@ -75,10 +75,15 @@ for tokens in (1, 16, 128):
             {"x": f"ffn12_t{tokens}.x"}, flags + [f"--dim=tokens={tokens}"],
             ffn_bytes(mode, tokens))
 def moe_bytes(experts, k, tokens):
-    """Expert weight bytes one run reads: the distinct experts chosen (at most
-    min(E, tokens * k)) times both projections; the router input is tiny."""
-    chosen = min(experts, tokens * k)
-    return chosen * 2 * D * FF * 4
+    """Expert weight bytes one run reads: both projections of every expert
+    that the benchmark's router input sends at least one token to (top-k of
+    each token's router logits, as routing does); the router is tiny."""
+    def count(work):
+        import numpy as np
+        router = np.load(os.path.join(work, f"moe_e{experts}_t{tokens}.router.npy"))
+        chosen = np.argsort(-router.reshape(-1, experts), axis=1, kind="stable")[:, :k]
+        return len(np.unique(chosen)) * 2 * D * FF * 4
+    return count
 
 
 for experts in (8, 64):
@@ -190,7 +195,12 @@ def main():
             ours.append(median_ms(run([prun, library] + inputs + timing)))
             theirs.append(median_ms(run(ort + [model] + inputs + timing)))
         p, o = statistics.median(ours), statistics.median(theirs)
-        wbytes = read_bytes if read_bytes is not None else weight_bytes(model)
+        if read_bytes is None:
+            wbytes = weight_bytes(model)
+        elif callable(read_bytes):
+            wbytes = read_bytes(work)
+        else:
+            wbytes = read_bytes
         rows.append(dict(name=name, desc=desc, ours=p, ort=o, ratio=o / p,
                          weights_mb=wbytes / 1e6,
                          gbps=wbytes / (p / 1e3) / 1e9, compile_s=compile_s,
