@@ -545,12 +545,33 @@ void quantMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
   });
 }
 
-/// c[t, 0:N] = a[t, 0:K] * W for t < T (c is overwritten).
+void denseMatmulImpl(const float *a, int64_t lda, int64_t T,
+                     const WeightView &w, float *c, int64_t ldc,
+                     const float *bias, int32_t activation, bool &fused);
+
+/// c[t, 0:N] = act(a[t, 0:K] * W + bias) for t < T (c is overwritten; bias
+/// may be null). On f32 weights that sgemm multiplies, bias and activation
+/// run in sgemm's epilogue while the output block is still in cache.
 void denseMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
-                 float *c, int64_t ldc) {
-  int64_t K = w.k, N = w.n;
-  if (T <= 0 || N <= 0)
+                 float *c, int64_t ldc, const float *bias = nullptr,
+                 int32_t activation = ActIdentity) {
+  if (T <= 0 || w.n <= 0)
     return;
+  bool fused = false;
+  denseMatmulImpl(a, lda, T, w, c, ldc, bias, activation, fused);
+  if (fused || (!bias && activation == ActIdentity))
+    return;
+  int64_t N = w.n;
+  forEach(T, T * N > (int64_t(1) << 15),
+          [&](int64_t t) { biasActivate(activation, bias, c + t * ldc, N); });
+}
+
+/// The product of denseMatmul; sets `fused` when it also applied bias and
+/// activation.
+void denseMatmulImpl(const float *a, int64_t lda, int64_t T,
+                     const WeightView &w, float *c, int64_t ldc,
+                     const float *bias, int32_t activation, bool &fused) {
+  int64_t K = w.k, N = w.n;
   if (w.nk && !w.isF32() && K > 0) {
     // Quantized neuron-major rows: the register-dequantizing kernel.
     quantMatmul(a, lda, T, w, c, ldc);
@@ -627,8 +648,10 @@ void denseMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
     return;
   }
   if (w.isF32() || K == 0) {
-    parsimony_sgemm(T, N, K, 1.0f, a, lda, 0, w.f32(), w.nk ? K : N,
-                    w.nk ? 1 : 0, 0.0f, c, ldc);
+    parsimony_sgemm_epilogue(T, N, K, a, lda, w.f32(), w.nk ? K : N,
+                             w.nk ? 1 : 0, bias, activation, nullptr, 0, c,
+                             ldc);
+    fused = true;
     return;
   }
   // Quantized: tasks over output column blocks; each dequantizes its block
@@ -731,8 +754,7 @@ void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
   }
 
   if (double(sparseWork) > crossoverFor(T) * double(T) * double(K)) {
-    denseMatmul(h, ldh, T, w, y, ldy);
-    addBias(y, ldy, T, N, bias);
+    denseMatmul(h, ldh, T, w, y, ldy, bias);
     return;
   }
 
@@ -1093,7 +1115,11 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
   if (!support) {
     // Exact: dense up (and gate) projection, fused bias + activation, top-k
     // by threshold, then the activation-sparse down projection.
-    denseMatmul(x, D, T, up, h, F);
+    // Ungated: bias and activation in the up-projection's epilogue.
+    if (gated)
+      denseMatmul(x, D, T, up, h, F);
+    else
+      denseMatmul(x, D, T, up, h, F, up_bias, activation);
     float *g = gated ? callScratch<float>(CallGate, T * F) : nullptr;
     if (gated)
       denseMatmul(x, D, T, gate, g, F);
@@ -1107,8 +1133,6 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
           for (int64_t i = 0; i < F; ++i)
             ht[i] = activate(activation, gt[i]) *
                     (ht[i] + (up_bias ? up_bias[i] : 0.0f));
-        } else {
-          biasActivate(activation, up_bias, ht, F);
         }
         if (doTopk)
           topkMaskRow(ht, F, topk);
@@ -1475,25 +1499,22 @@ void parsimony_expert_ffn_f32(
       continue; // empty group: its weights are never read
     const float *xe = rows + r0 * D;
     float *u1 = callScratch<float>(CallHidden, M * F1);
-    denseMatmul(xe, D, M, fc1.expert(e), u1, F1);
-    if (fc1_bias)
-      addBias(u1, F1, M, F1, fc1_bias + e * F1);
+    // A plain activation (no SwiGLU, no fc3 gate) runs with the bias in
+    // fc1's GEMM epilogue.
+    bool plain = !swiglu && !hasFc3;
+    denseMatmul(xe, D, M, fc1.expert(e), u1, F1,
+                fc1_bias ? fc1_bias + e * F1 : nullptr,
+                plain ? activation : int32_t(ActIdentity));
     float *u3 = nullptr;
     if (hasFc3) {
       u3 = callScratch<float>(CallGate, M * F);
-      denseMatmul(xe, D, M, fc3.expert(e), u3, F);
-      if (fc3_bias)
-        addBias(u3, F, M, F, fc3_bias + e * F);
+      denseMatmul(xe, D, M, fc3.expert(e), u3, F,
+                  fc3_bias ? fc3_bias + e * F : nullptr);
     }
     // h overwrites u1 in place: entry (m, i) only reads entries at or after
     // its own position of the same row.
     float *h = u1;
-    // A plain activation runs as one loop per row (vectorized for relu)
-    // instead of a per-element switch.
-    if (!swiglu && !u3) {
-      for (int64_t m = 0; m < M; ++m)
-        biasActivate(activation, nullptr, u1 + m * F1, F);
-    } else {
+    if (!plain) {
       for (int64_t m = 0; m < M; ++m) {
         float *row = u1 + m * F1;
         float *hrow = h + m * F;
@@ -1525,9 +1546,8 @@ void parsimony_expert_ffn_f32(
         }
       }
     }
-    denseMatmul(h, F, M, fc2.expert(e), out + r0 * D, D);
-    if (fc2_bias)
-      addBias(out + r0 * D, D, M, D, fc2_bias + e * D);
+    denseMatmul(h, F, M, fc2.expert(e), out + r0 * D, D,
+                fc2_bias ? fc2_bias + e * D : nullptr);
   }
 }
 
