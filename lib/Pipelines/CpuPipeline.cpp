@@ -113,8 +113,11 @@ void parsimony::buildBufferizedModelPipeline(OpPassManager &pm,
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
 
   // Dense matmuls onto the runtime's packed GEMM.
-  if (options.useKernels)
-    pm.addPass(createConvertLinalgToKernels());
+  if (options.useKernels) {
+    ConvertLinalgToKernelsOptions kernels;
+    kernels.reportLoops = options.reportLoops;
+    pm.addPass(createConvertLinalgToKernels(kernels));
+  }
   if (options.approximateMath)
     pm.addPass(createApproximateMath());
 }

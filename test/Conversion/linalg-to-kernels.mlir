@@ -109,24 +109,64 @@ func.func @matvec(%a: memref<768x3072xf32>, %x: memref<3072xf32>, %y: memref<768
 
 // -----
 
-// Negative cases stay as linalg: f16 operands, tensors, dynamic strides, a
-// dynamic size, and a layout strided in both matrix dimensions.
+// Negative cases stay as linalg: f16 operands, tensors, and layouts strided
+// in both matrix dimensions (dynamically or statically).
 // CHECK-LABEL: func @kept
 // CHECK-NOT: call @parsimony_sgemm_batched
 // CHECK: linalg.matmul ins(%arg0, %arg1 : memref<4x8xf16>
 // CHECK: linalg.matmul ins(%arg3, %arg4 : tensor<4x8xf32>
-// CHECK: linalg.matmul ins(%arg6, %arg1 : memref<4x8xf32, strided<[?, ?]>>
-// CHECK: linalg.matmul ins(%arg7, %arg8 : memref<?x8xf32>
-// CHECK: linalg.matmul ins(%arg10, %arg11 : memref<4x8xf32, strided<[16, 2]>>
+// CHECK: linalg.matmul ins(%arg6, %arg7 : memref<4x8xf32, strided<[?, ?]>>
+// CHECK: linalg.matmul ins(%arg9, %arg7 : memref<4x8xf32, strided<[16, 2]>>
 func.func @kept(%a: memref<4x8xf16>, %b: memref<8x16xf16>, %c: memref<4x16xf16>,
                 %ta: tensor<4x8xf32>, %tb: tensor<8x16xf32>, %tc: tensor<4x16xf32>,
-                %da: memref<4x8xf32, strided<[?, ?]>>,
-                %ya: memref<?x8xf32>, %yb: memref<8x16xf32>, %yc: memref<?x16xf32>,
-                %sa: memref<4x8xf32, strided<[16, 2]>>, %sb: memref<8x16xf32>, %sc: memref<4x16xf32>) -> tensor<4x16xf32> {
+                %da: memref<4x8xf32, strided<[?, ?]>>, %sb: memref<8x16xf32>, %sc: memref<4x16xf32>,
+                %sa: memref<4x8xf32, strided<[16, 2]>>) -> tensor<4x16xf32> {
   linalg.matmul ins(%a, %b : memref<4x8xf16>, memref<8x16xf16>) outs(%c : memref<4x16xf16>)
   %r = linalg.matmul ins(%ta, %tb : tensor<4x8xf32>, tensor<8x16xf32>) outs(%tc : tensor<4x16xf32>) -> tensor<4x16xf32>
-  linalg.matmul ins(%da, %b : memref<4x8xf32, strided<[?, ?]>>, memref<8x16xf16>) outs(%sc : memref<4x16xf32>)
-  linalg.matmul ins(%ya, %yb : memref<?x8xf32>, memref<8x16xf32>) outs(%yc : memref<?x16xf32>)
+  linalg.matmul ins(%da, %sb : memref<4x8xf32, strided<[?, ?]>>, memref<8x16xf32>) outs(%sc : memref<4x16xf32>)
   linalg.matmul ins(%sa, %sb : memref<4x8xf32, strided<[16, 2]>>, memref<8x16xf32>) outs(%sc : memref<4x16xf32>)
   return %r : tensor<4x16xf32>
+}
+
+// -----
+
+// Dynamic sizes: M is read from the operands at run time; a [?, ?, 32]
+// activation collapses (identity layout) into one (B*S) x 32 matrix.
+// CHECK-LABEL: func @dynamic_rows
+// CHECK: %[[M:.*]] = memref.dim %arg0, %c0
+// CHECK: %[[M64:.*]] = arith.index_cast %[[M]] : index to i64
+// CHECK: call @parsimony_sgemm_batched(%c1_i64, %[[M64]], %c16_i64, %c8_i64,
+func.func @dynamic_rows(%a: memref<?x8xf32>, %b: memref<8x16xf32>, %c: memref<?x16xf32>) {
+  linalg.matmul ins(%a, %b : memref<?x8xf32>, memref<8x16xf32>) outs(%c : memref<?x16xf32>)
+  return
+}
+
+// CHECK-LABEL: func @dynamic_batch_seq
+// CHECK-DAG: %[[B:.*]] = memref.dim %arg0, %c0
+// CHECK-DAG: %[[S:.*]] = memref.dim %arg0, %c1
+// CHECK: %[[BS:.*]] = arith.muli %[[B]], %[[S]] : index
+// CHECK: %[[M:.*]] = arith.index_cast %[[BS]] : index to i64
+// CHECK: call @parsimony_sgemm_batched(%c1_i64, %[[M]], %c64_i64, %c32_i64, %{{.*}}, %{{.*}}, %c32_i64, %c0_i64, %c0_i32, %{{.*}}, %c64_i64, %c0_i64, %c0_i32, %{{.*}}, %{{.*}}, %c64_i64, %c0_i64)
+func.func @dynamic_batch_seq(%x: memref<?x?x32xf32>, %w: memref<32x64xf32>, %y: memref<?x?x64xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(b, s, n, k) -> (b, s, k)>,
+                                   affine_map<(b, s, n, k) -> (k, n)>,
+                                   affine_map<(b, s, n, k) -> (b, s, n)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%x, %w : memref<?x?x32xf32>, memref<32x64xf32>) outs(%y : memref<?x?x64xf32>) {
+  ^bb0(%a: f32, %bb: f32, %acc: f32):
+    %p = arith.mulf %a, %bb : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// A dynamic leading dimension (a subview of a wider buffer) is read from the
+// memref descriptor.
+// CHECK-LABEL: func @dynamic_ld
+// CHECK: %[[LD:.*]] = arith.index_cast %{{.*}}#0 : index to i64
+// CHECK: call @parsimony_sgemm_batched({{.*}}, %[[LD]], %c0_i64, %c0_i32,
+func.func @dynamic_ld(%a: memref<4x8xf32, strided<[?, 1]>>, %b: memref<8x16xf32>, %c: memref<4x16xf32>) {
+  linalg.matmul ins(%a, %b : memref<4x8xf32, strided<[?, 1]>>, memref<8x16xf32>) outs(%c : memref<4x16xf32>)
+  return
 }

@@ -33,7 +33,10 @@ def ConvertLinalgToKernels : Pass<"convert-linalg-to-parsimony-kernels"> {
                            "::mlir::memref::MemRefDialect"];
   let options = [
     Option<"minFlops", "min-flops", "int64_t", /*default=*/"0",
-           "Keep contractions with fewer statically known FLOPs as loops">
+           "Keep contractions with fewer statically known FLOPs as loops">,
+    Option<"reportLoops", "report-loops", "bool", /*default=*/"false",
+           "Emit a remark for every f32 contraction left to loops (dynamic "
+           "sizes or a layout the call cannot describe)">
   ];
 }
 

@@ -63,6 +63,11 @@ struct CpuPipelineOptions
       llvm::cl::desc("Use vectorizable polynomial approximations for "
                      "erf/exp/tanh/log/..."),
       llvm::cl::init(true)};
+  Option<bool> reportLoops{
+      *this, "report-loops",
+      llvm::cl::desc("Remark on every f32 contraction that stays as loops "
+                     "instead of a GEMM call (a performance cliff)"),
+      llvm::cl::init(false)};
 };
 
 /// --parsimony-gpu-pipeline: the CPU pipeline's options (the same sparsity

@@ -4,7 +4,8 @@
 // register-blocked GEMM is hard to get from generic loop codegen. This pass
 // hands every f32 contraction on memrefs to the runtime's micro-kernels
 // (parsimony_sgemm_batched), reading transposes and leading dimensions from
-// the operands' static strided layouts.
+// the operands' strided layouts (static, or read at run time from the
+// memref descriptors where sizes or strides are dynamic).
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,6 +13,7 @@
 #include "parsimony/Conversion/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -31,24 +33,36 @@ namespace {
 
 constexpr StringLiteral kSgemmBatched = "parsimony_sgemm_batched";
 
-/// How one matrix operand is laid out for the BLAS-style call.
+/// A stride of an operand: a static value, or the run-time stride of memref
+/// dimension `dim` (read from its strided metadata).
+struct Stride {
+  int64_t value = 0;
+  int64_t dim = -1;
+  bool isDynamic() const { return dim >= 0; }
+  bool is(int64_t v) const { return !isDynamic() && value == v; }
+};
+
+/// How one matrix operand is laid out for the BLAS-style call. A missing
+/// leading dimension (a vector) is the row length.
 struct MatrixOperand {
   Value memref;
   bool transposed = false;
-  int64_t leadingDim = 1;
-  int64_t batchStride = 0;
+  std::optional<Stride> leadingDim;
+  Stride batchStride;
 };
 
 /// A group of loop dimensions of one role (batch, M, N or K) as seen by one
 /// operand, collapsed into a single dimension.
 struct CollapsedDim {
   bool present = false;
-  int64_t stride = 0;
+  Stride stride;
 };
 
 /// Collapses the operand dimensions that `loopDims` index into one. They must
 /// be all present or all absent, appear consecutively in loop order, and be
-/// contiguous with each other (stride[i] == stride[i+1] * size[i+1]).
+/// contiguous with each other (stride[i] == stride[i+1] * size[i+1]: checked
+/// on static strides and sizes, and true by construction of an identity
+/// layout, whatever its dynamic sizes).
 static FailureOr<CollapsedDim> collapse(MemRefType type,
                                         ArrayRef<int64_t> strides,
                                         AffineMap map,
@@ -63,23 +77,32 @@ static FailureOr<CollapsedDim> collapse(MemRefType type,
     return CollapsedDim{};
   if (positions.size() != loopDims.size())
     return failure();
+  bool identity = type.getLayout().isIdentity();
   for (size_t i = 0; i + 1 < positions.size(); ++i) {
     int64_t outer = positions[i], inner = positions[i + 1];
-    if (inner != outer + 1 || type.isDynamicDim(inner) ||
-        ShapedType::isDynamic(strides[outer]) ||
+    if (inner != outer + 1)
+      return failure();
+    if (identity)
+      continue;
+    if (type.isDynamicDim(inner) || ShapedType::isDynamic(strides[outer]) ||
         ShapedType::isDynamic(strides[inner]) ||
         strides[outer] != strides[inner] * type.getDimSize(inner))
       return failure();
   }
-  int64_t stride = strides[positions.back()];
-  if (ShapedType::isDynamic(stride))
-    return failure();
-  return CollapsedDim{true, stride};
+  int64_t last = positions.back();
+  CollapsedDim result;
+  result.present = true;
+  if (ShapedType::isDynamic(strides[last]))
+    result.stride.dim = last;
+  else
+    result.stride.value = strides[last];
+  return result;
 }
 
 /// Describes a [rows x cols] matrix operand (either may be absent = size 1)
 /// for the call: row-major when the column stride is 1, transposed when the
-/// row stride is 1. Fails for any other layout.
+/// row stride is 1. Fails for any other layout (or one that is only known at
+/// run time).
 static FailureOr<MatrixOperand> describeMatrix(Value memref, AffineMap map,
                                                ArrayRef<unsigned> batchDims,
                                                ArrayRef<unsigned> rowDims,
@@ -99,20 +122,28 @@ static FailureOr<MatrixOperand> describeMatrix(Value memref, AffineMap map,
   MatrixOperand result;
   result.memref = memref;
   result.batchStride = batch->stride;
-  if (!col->present || col->stride == 1) {
+  if (!col->present || col->stride.is(1)) {
     // Row-major. A missing row dimension (a vector) has any leading dim.
-    result.leadingDim =
-        row->present ? row->stride : std::max<int64_t>(rowLength, 1);
-    if (row->present && row->stride < rowLength)
-      return failure();
+    if (row->present) {
+      // Rows must not overlap (checked where both are static).
+      if (!row->stride.isDynamic() && !ShapedType::isDynamic(rowLength) &&
+          row->stride.value < rowLength)
+        return failure();
+      result.leadingDim = row->stride;
+    }
     return result;
   }
-  if (!row->present || row->stride == 1) {
+  if (!row->present || row->stride.is(1)) {
     result.transposed = true;
     result.leadingDim = col->stride;
     return result;
   }
   return failure();
+}
+
+/// A loop size for diagnostics ("?" when dynamic).
+static std::string sizeString(int64_t size) {
+  return ShapedType::isDynamic(size) ? "?" : std::to_string(size);
 }
 
 struct LinalgToKernelsPass
@@ -160,10 +191,11 @@ struct LinalgToKernelsPass
     };
     int64_t m = rangeOf(dims.m), n = rangeOf(dims.n), k = rangeOf(dims.k);
     int64_t batch = rangeOf(dims.batch);
-    if (ShapedType::isDynamic(m) || ShapedType::isDynamic(n) ||
-        ShapedType::isDynamic(k) || ShapedType::isDynamic(batch))
-      return success(); // Dynamic sizes stay as loops for now.
-    if (minFlops > 0 && 2 * batch * m * n * k < minFlops)
+    bool dynamic = ShapedType::isDynamic(m) || ShapedType::isDynamic(n) ||
+                   ShapedType::isDynamic(k) || ShapedType::isDynamic(batch);
+    // Static sizes below the threshold stay as loops; dynamic ones are
+    // assumed large.
+    if (!dynamic && minFlops > 0 && 2 * batch * m * n * k < minFlops)
       return success();
 
     SmallVector<AffineMap> maps = op.getIndexingMapsArray();
@@ -176,8 +208,20 @@ struct LinalgToKernelsPass
         describeMatrix(rhsValue, maps[1], dims.batch, dims.k, dims.n, n);
     FailureOr<MatrixOperand> acc =
         describeMatrix(accValue, maps[2], dims.batch, dims.m, dims.n, n);
-    if (failed(lhs) || failed(rhs) || failed(acc) || acc->transposed)
-      return success(); // Unusual layouts stay as loops.
+    if (failed(lhs) || failed(rhs) || failed(acc) || acc->transposed) {
+      // Unusual layouts stay as loops.
+      if (reportLoops)
+        op->emitRemark() << "contraction of " << sizeString(batch) << " x "
+                         << sizeString(m) << " x " << sizeString(n) << " x "
+                         << sizeString(k)
+                         << " (batch x M x N x K) left to loops: the "
+                         << (failed(lhs)   ? "LHS"
+                             : failed(rhs) ? "RHS"
+                                           : "result")
+                         << " layout is not a (batched) row-major or "
+                            "transposed matrix";
+      return success();
+    }
 
     OpBuilder b(op);
     Location loc = op.getLoc();
@@ -191,25 +235,57 @@ struct LinalgToKernelsPass
     };
     auto i64 = [&](int64_t v) { return integer(v, 64); };
     auto i32 = [&](bool v) { return integer(v ? 1 : 0, 32); };
+    auto indexToI64 = [&](Value v) {
+      return arith::IndexCastOp::create(b, loc, b.getI64Type(), v).getResult();
+    };
+    // Loop sizes: static products, or products of the operands' dims.
+    SmallVector<Range> loopRanges;
+    if (dynamic)
+      loopRanges = op.createLoopRanges(b, loc);
+    auto size = [&](int64_t staticSize, ArrayRef<unsigned> loopDims) {
+      if (!ShapedType::isDynamic(staticSize))
+        return i64(staticSize);
+      Value product;
+      for (unsigned d : loopDims) {
+        Value v = getValueOrCreateConstantIndexOp(b, loc, loopRanges[d].size);
+        product = product ? arith::MulIOp::create(b, loc, product, v) : v;
+      }
+      return indexToI64(product);
+    };
+    auto stride = [&](const MatrixOperand &operand, Stride s) {
+      if (!s.isDynamic())
+        return i64(s.value);
+      auto metadata =
+          memref::ExtractStridedMetadataOp::create(b, loc, operand.memref);
+      return indexToI64(metadata.getStrides()[s.dim]);
+    };
+    Value mValue = size(m, dims.m), nValue = size(n, dims.n),
+          kValue = size(k, dims.k), batchValue = size(batch, dims.batch);
+    // A vector's leading dimension is its length (any value >= 1 would do).
+    auto leadingDim = [&](const MatrixOperand &operand, Value length) {
+      if (operand.leadingDim)
+        return stride(operand, *operand.leadingDim);
+      return arith::MaxSIOp::create(b, loc, length, i64(1)).getResult();
+    };
     Value one =
         arith::ConstantFloatOp::create(b, loc, b.getF32Type(), APFloat(1.0f));
-    SmallVector<Value> args = {i64(batch),
-                               i64(m),
-                               i64(n),
-                               i64(k),
+    SmallVector<Value> args = {batchValue,
+                               mValue,
+                               nValue,
+                               kValue,
                                one,
                                getElementPointer(b, loc, lhs->memref),
-                               i64(lhs->leadingDim),
-                               i64(lhs->batchStride),
+                               leadingDim(*lhs, kValue),
+                               stride(*lhs, lhs->batchStride),
                                i32(lhs->transposed),
                                getElementPointer(b, loc, rhs->memref),
-                               i64(rhs->leadingDim),
-                               i64(rhs->batchStride),
+                               leadingDim(*rhs, nValue),
+                               stride(*rhs, rhs->batchStride),
                                i32(rhs->transposed),
                                one,
                                getElementPointer(b, loc, acc->memref),
-                               i64(acc->leadingDim),
-                               i64(acc->batchStride)};
+                               leadingDim(*acc, nValue),
+                               stride(*acc, acc->batchStride)};
     createKernelCall(b, loc, kSgemmBatched, args);
     op->erase();
     return success();
