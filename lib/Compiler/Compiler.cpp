@@ -313,6 +313,16 @@ static FailureOr<TensorSignature> describe(func::FuncOp func, unsigned index,
         diag << "; compile with static shapes";
       return diag;
     }
+    // The generated entry points pass every tensor as one bare pointer, which
+    // the LLVM lowering cannot produce for an empty memref.
+    if (size == 0) {
+      InFlightDiagnostic diag = func.emitError()
+                                << kind << " '" << tensor.name
+                                << "' has a zero-size dimension " << dim
+                                << " (shape ";
+      llvm::interleave(ranked.getShape(), diag, "x");
+      return diag << "): empty tensors are not supported";
+    }
     tensor.shape.push_back(size);
   }
   return tensor;
