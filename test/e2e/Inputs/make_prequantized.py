@@ -1,9 +1,11 @@
 """A model quantized before export (fixed seed):
-  make_prequantized.py DIR axis|tensor|asymmetric
+  make_prequantized.py DIR axis|tensor|asymmetric|asymmetric_fits|uint8
 x [4, 64] -> MatMul(x, DequantizeLinear(Wq int8 [64, 96], scale)) -> y, with
 a per-output-channel scale (axis=1, zero point 0), one scale for the tensor,
-or (asymmetric) a nonzero zero point. Writes DIR/dq.onnx, DIR/x.npy and the
-NumPy reference DIR/ref.npy."""
+or a nonzero per-channel zero point: asymmetric (q - zp reaches beyond the
+int8 range), asymmetric_fits (q - zp within int8), uint8 (uint8 values and
+zero points around 128). Writes DIR/dq.onnx, DIR/x.npy and the NumPy
+reference DIR/ref.npy."""
 import sys
 
 import numpy as np
@@ -24,6 +26,14 @@ if mode == "tensor":
 else:
     if mode == "asymmetric":
         zp = rng.integers(-3, 4, size=N).astype(np.int8)
+    elif mode == "asymmetric_fits":
+        wq = rng.integers(-120, 121, size=(K, N)).astype(np.int8)
+        zp = rng.integers(-3, 4, size=N).astype(np.int8)
+        inits = [nh.from_array(wq, "wq")]
+    elif mode == "uint8":
+        zp = rng.integers(120, 137, size=N).astype(np.uint8)
+        wq = (zp.astype(np.int64) + rng.integers(-110, 111, size=(K, N))).astype(np.uint8)
+        inits = [nh.from_array(wq, "wq")]
     inits += [nh.from_array(scale, "ws"), nh.from_array(zp, "wz")]
     dq = h.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], name="dq",
                      axis=1)

@@ -73,9 +73,42 @@ std::optional<std::vector<int8_t>> constantI8Values(Value value) {
   return values;
 }
 
-/// Matches `sitofp(extsi(q) [- extsi(zp)]) * scale` over a 2-D output with
-/// q an i8 constant read with the identity map, zp all zeros, and scale a
-/// constant that varies along at most one output dimension.
+/// The dimension of a 2-D loop nest along which an operand read with `map`
+/// varies: -1 when it is constant (a scalar or broadcast), nothing when it
+/// varies along more than one or is read in another way.
+std::optional<int64_t> varyingDim(AffineMap map) {
+  SmallVector<int64_t> varying;
+  for (AffineExpr e : map.getResults()) {
+    if (auto dim = dyn_cast<AffineDimExpr>(e))
+      varying.push_back(dim.getPosition());
+    else if (!isa<AffineConstantExpr>(e))
+      return std::nullopt;
+  }
+  if (varying.size() > 1)
+    return std::nullopt;
+  return varying.empty() ? -1 : varying[0];
+}
+
+/// The i8 block argument that `v` sign- or zero-extends (setting
+/// `isUnsigned`), or null.
+Value extendedArgument(Value v, bool &isUnsigned) {
+  if (auto ext = v.getDefiningOp<arith::ExtSIOp>()) {
+    isUnsigned = false;
+    return ext.getIn();
+  }
+  if (auto ext = v.getDefiningOp<arith::ExtUIOp>()) {
+    isUnsigned = true;
+    return ext.getIn();
+  }
+  return {};
+}
+
+/// Matches `sitofp(ext(q) [- ext(zp)]) * scale` over a 2-D output with q an
+/// int8 or uint8 constant read with the identity map, and zp (int8 or uint8)
+/// and scale constants that each vary along at most one dimension. The values q
+/// - zp must fit int8 (always for a zero zero point; for asymmetric or uint8
+/// weights when the quantizer kept them within 256 levels around the zero
+/// point); the raised weight holds them exactly.
 std::optional<Dequantized> matchDequantize(linalg::GenericOp op) {
   if (op.getNumDpsInits() != 1 || op.getNumDpsInputs() < 2 ||
       op.getNumDpsInputs() > 3 || op.getNumReductionLoops() != 0 ||
@@ -90,9 +123,8 @@ std::optional<Dequantized> matchDequantize(linalg::GenericOp op) {
   if (!q || !qType.getElementType().isSignlessInteger(8) ||
       !qType.hasStaticShape())
     return std::nullopt;
-  d.q = std::move(*q);
   d.shape.assign(qType.getShape().begin(), qType.getShape().end());
-  // Body: extsi(q) [- extsi(zp)] -> sitofp -> mulf scale -> yield.
+  // Body: ext(q) [- ext(zp)] -> sitofp -> mulf scale -> yield.
   Block &body = op.getRegion().front();
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
   auto mul = yield.getValues()[0].getDefiningOp<arith::MulFOp>();
@@ -106,44 +138,55 @@ std::optional<Dequantized> matchDequantize(linalg::GenericOp op) {
   if (!toFloat || !toFloat.getType().isF32())
     return std::nullopt;
   Value integer = toFloat.getIn();
+  std::vector<int8_t> zp{0};
+  bool zpUnsigned = false;
+  int64_t zpDim = -1;
   if (op.getNumDpsInputs() == 3) {
-    // A zero point: it must be all zeros.
     auto sub = integer.getDefiningOp<arith::SubIOp>();
-    std::optional<std::vector<int8_t>> zp =
+    std::optional<std::vector<int8_t>> zpValues =
         constantI8Values(op.getDpsInputs()[2]);
-    if (!sub || !zp || llvm::any_of(*zp, [](int8_t v) { return v != 0; }))
+    std::optional<int64_t> dim = varyingDim(maps[2]);
+    if (!sub || !zpValues || !dim ||
+        extendedArgument(sub.getRhs(), zpUnsigned) != body.getArgument(2))
       return std::nullopt;
-    auto zpExt = sub.getRhs().getDefiningOp<arith::ExtSIOp>();
-    if (!zpExt || zpExt.getIn() != body.getArgument(2))
+    zpDim = *dim;
+    zp = std::move(*zpValues);
+    if (static_cast<int64_t>(zp.size()) != (zpDim < 0 ? 1 : d.shape[zpDim]))
       return std::nullopt;
     integer = sub.getLhs();
   }
-  auto ext = integer.getDefiningOp<arith::ExtSIOp>();
-  if (!ext || ext.getIn() != qArg)
+  bool qUnsigned = false;
+  if (extendedArgument(integer, qUnsigned) != qArg)
     return std::nullopt;
-  // The scale: constant, read along at most one dimension.
+  // The scale: constant, read along at most one dimension. (The zero point
+  // is folded into the values below, so its own layout does not matter.)
   std::optional<std::vector<float>> values =
       getConstantF32Values(lookThroughReshapes(op.getDpsInputs()[1]));
-  if (!values)
+  std::optional<int64_t> scaleDim = varyingDim(maps[1]);
+  if (!values || !scaleDim)
     return std::nullopt;
-  AffineMap scaleMap = maps[1];
-  SmallVector<int64_t> varying;
-  for (AffineExpr e : scaleMap.getResults()) {
-    if (auto dim = dyn_cast<AffineDimExpr>(e))
-      varying.push_back(dim.getPosition());
-    else if (!isa<AffineConstantExpr>(e))
-      return std::nullopt;
-  }
-  if (varying.size() > 1)
-    return std::nullopt;
-  if (varying.empty()) {
+  if (*scaleDim < 0) {
     if (values->size() != 1)
       return std::nullopt;
     d.perTensor = true;
   } else {
-    d.scaleDim = varying[0];
+    d.scaleDim = *scaleDim;
     if (static_cast<int64_t>(values->size()) != d.shape[d.scaleDim])
       return std::nullopt;
+  }
+  // q - zp, exactly, as int8.
+  auto widen = [](int8_t v, bool isUnsigned) {
+    return isUnsigned ? int32_t(uint8_t(v)) : int32_t(v);
+  };
+  int64_t cols = d.shape[1];
+  d.q.resize(q->size());
+  for (size_t i = 0; i < q->size(); ++i) {
+    int64_t r = int64_t(i) / cols, c = int64_t(i) % cols;
+    int64_t z = zpDim < 0 ? 0 : (zpDim == 0 ? r : c);
+    int32_t v = widen((*q)[i], qUnsigned) - widen(zp[z], zpUnsigned);
+    if (v < -128 || v > 127)
+      return std::nullopt;
+    d.q[i] = static_cast<int8_t>(v);
   }
   d.scales = std::move(*values);
   return d;

@@ -193,16 +193,21 @@ def SpxRaiseDequantizedWeights
     `sitofp(q - zero_point) * scale`). Running that as written
     materializes the whole f32 weight on every call. This pass rewrites a
     dense projection whose weight is such a dequantization into
-    `spx.quant_matmul` on the int8 values and scales as they are (no
+    `spx.quant_matmul` on the model's integer values and scales (no
     requantization, no f32 copy), stored `nk`:
 
-    * `q`: a constant `i8` tensor `[K, N]` (or `[N, K]` behind a transpose);
+    * `q`: a constant int8 or uint8 tensor `[K, N]` (or `[N, K]` behind a
+      transpose);
     * `scale`: one f32 per output feature (broadcast along K) or one for
       the tensor;
-    * `zero_point`: absent or all zeros (symmetric; the kernels have no
-      zero points).
+    * `zero_point`: absent, or a constant (int8 or uint8; per tensor or per
+      axis). The kernels have no zero points: the raised weight holds
+      `q - zero_point`, exactly, which requires every difference to fit
+      int8 (`[-128, 127]`): always for symmetric weights and for uint8 with
+      zero point 128, and for asymmetric weights whose quantizer used at
+      most 256 levels around the zero point.
 
-    Anything else (uint8, nonzero zero points, scales along K, non-constant
+    Anything else (differences outside int8, scales along K, non-constant
     operands) is left as written. `MatMulInteger` (integer activations and
     integer results) keeps its exact integer lowering.
   }];
