@@ -470,9 +470,7 @@ constexpr int64_t TokenBlock = 4;
 /// products (dotRows) instead of sgemm. Measured on the expert shapes (768
 /// x 3072 and back, cold): equal to sgemm's streaming path for one token,
 /// within 1.3x up to 8, slower beyond (sgemm's packed kernels win), so it is
-/// kept to the shapes that sgemm streams (<= 8 rows). Those shapes also hit
-/// a bug of sgemm's streaming path at HEAD (a thread that never allocated
-/// scratch skips the computation), which this path does not depend on.
+/// kept to the shapes that sgemm streams (<= 8 rows).
 constexpr int64_t SmallGemmTokens = 8;
 
 /// Up to this many tokens a quantized kn product widens the int8/int4
@@ -581,8 +579,6 @@ void denseMatmulImpl(const float *a, int64_t lda, int64_t T,
     // Few tokens on neuron-major rows: a GEMV of dot products, parallel over
     // neuron chunks, each row streamed once per 4-token tile (dequantized
     // rows go through scratch). This is also the decode path of expert_ffn.
-    // (It also keeps these shapes off sgemm's zero-scratch streaming path,
-    // which skips the call on a thread that never allocated scratch.)
     const SpxSimd &vec = simd();
     // With several 4-token tiles the chunk's rows (<= 256 KiB) are re-read
     // from L2.
