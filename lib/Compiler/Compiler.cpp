@@ -313,16 +313,6 @@ static FailureOr<TensorSignature> describe(func::FuncOp func, unsigned index,
         diag << "; compile with static shapes";
       return diag;
     }
-    // The generated entry points pass every tensor as one bare pointer, which
-    // the LLVM lowering cannot produce for an empty memref.
-    if (size == 0) {
-      InFlightDiagnostic diag = func.emitError()
-                                << kind << " '" << tensor.name
-                                << "' has a zero-size dimension " << dim
-                                << " (shape ";
-      llvm::interleave(ranked.getShape(), diag, "x");
-      return diag << "): empty tensors are not supported";
-    }
     tensor.shape.push_back(size);
   }
   return tensor;
@@ -475,9 +465,22 @@ LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
     // interface.
     if (gpu && isa<gpu::BinaryOp, gpu::LaunchFuncOp>(op))
       return WalkResult::advance();
-    op->emitError() << "the " << (gpu ? "GPU" : "CPU")
-                    << " pipeline could not lower '" << op->getName()
-                    << "' to LLVM";
+    InFlightDiagnostic diag = op->emitError() << "the " << (gpu ? "GPU" : "CPU")
+                                              << " pipeline could not lower '"
+                                              << op->getName() << "' to LLVM";
+    // The usual cause for a function: an empty tensor in its signature,
+    // which the bare-pointer calling convention cannot always pass.
+    if (auto func = dyn_cast<func::FuncOp>(op))
+      for (auto [i, type] : llvm::enumerate(func.getArgumentTypes())) {
+        auto memref = dyn_cast<MemRefType>(type);
+        if (!memref || memref.getNumElements() != 0)
+          continue;
+        auto name = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
+        diag << ": " << (name ? "tensor '" + name.str() + "'" : "an argument")
+             << " is empty (" << type << "); empty tensors of this shape are "
+             << "not supported";
+        break;
+      }
     return WalkResult::interrupt();
   });
   return failure(leftover.wasInterrupted());

@@ -14,6 +14,8 @@
 namespace {
 
 struct Vec256 {
+  // An 8-lane permute cannot index 16 int4 values.
+  static constexpr bool HasInt4Table = false;
   using F = __m256;
   static constexpr int W = 8;
   static F zero() { return _mm256_setzero_ps(); }

@@ -37,6 +37,23 @@ struct Vec512 {
     lo = _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 28), 28));
     hi = _mm512_cvtepi32_ps(_mm512_srai_epi32(v, 4));
   }
+  /// The 16 int4 values -8..7 indexed by their nibble (0..7, then -8..-1),
+  /// times `scale`: a 16-lane permute table.
+  static constexpr bool HasInt4Table = true;
+  static F int4Table(float scale) {
+    return _mm512_mul_ps(
+        _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1),
+        _mm512_set1_ps(scale));
+  }
+  /// p4 with the values looked up (already scaled) in an int4Table: the
+  /// permute reads only the low four bits of each index, so neither nibble
+  /// needs masking, sign extension or conversion.
+  static void p4Table(const int8_t *p, F table, F &lo, F &hi) {
+    __m512i v = _mm512_cvtepu8_epi32(
+        _mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
+    lo = _mm512_permutexvar_ps(v, table);
+    hi = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), table);
+  }
 };
 
 } // namespace
