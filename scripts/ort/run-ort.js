@@ -12,6 +12,8 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
+const os = require('os');
+const { Worker } = require('worker_threads');
 const ort = require(path.join(__dirname, '../../third_party/ort/node_modules/onnxruntime-node'));
 
 const NPY_TYPES = {
@@ -87,12 +89,24 @@ async function main() {
   if (benchmark > 0) {
     for (let i = 0; i < warmup; ++i) await session.run(feeds);
     const times = [];
-    // --flush-caches N: read N MB of other memory before every timed run
-    // (as parsimony-run does), so the weights come from DRAM.
-    const junk = new Float32Array(flushMB * 262144).fill(1);
-    let sink = 0;
+    // --flush-caches N: every core reads N MB of other memory before every
+    // timed run (as parsimony-run does), so the weights come from DRAM: the
+    // L3 may be split between core complexes, each evicted only by its own
+    // cores' reads. One worker thread per CPU.
+    const flushers = flushMB > 0 ? os.cpus().map(() => new Worker(`
+      const { parentPort, workerData } = require('worker_threads');
+      const junk = new Float32Array(workerData * 262144).fill(1);
+      parentPort.on('message', () => {
+        let sink = 0;
+        for (let j = 0; j < junk.length; j += 16) sink += junk[j];
+        parentPort.postMessage(sink);
+      });`, { eval: true, workerData: flushMB })) : [];
+    const flush = () => Promise.all(flushers.map((w) => new Promise((done) => {
+      w.once('message', done);
+      w.postMessage(0);
+    })));
     for (let i = 0; i < benchmark; ++i) {
-      for (let j = 0; j < junk.length; j += 16) sink += junk[j];
+      await flush();
       const t0 = process.hrtime.bigint();
       results = await session.run(feeds);
       times.push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -104,7 +118,7 @@ async function main() {
     console.log(`median_ms: ${median.toFixed(4)}`);
     console.log(`min_ms: ${times[0].toFixed(4)}`);
     console.log(`max_ms: ${times[times.length - 1].toFixed(4)}`);
-    if (sink === 12345) console.log('');
+    for (const w of flushers) await w.terminate();
   }
   if (outputDir) {
     fs.mkdirSync(outputDir, { recursive: true });

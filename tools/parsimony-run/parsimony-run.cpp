@@ -28,9 +28,11 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <random>
+#include <thread>
 
 using namespace llvm;
 using namespace parsimony;
@@ -93,9 +95,9 @@ static cl::opt<bool> compareToF32(
              "mean|y_q - y_f32| / mean|y_f32|)"));
 static cl::opt<unsigned> flushCachesMB(
     "flush-caches",
-    cl::desc("With --benchmark: read N MB of other memory before every timed "
-             "run, so the weights come from DRAM (as in a model far larger "
-             "than the caches; 0: off)"),
+    cl::desc("With --benchmark: read N MB of other memory on every core "
+             "before every timed run, so the weights come from DRAM (as in a "
+             "model far larger than the caches; 0: off)"),
     cl::value_desc("N"), cl::init(0));
 static cl::opt<unsigned> warmupRuns("warmup",
                                     cl::desc("Warm-up runs before --benchmark"),
@@ -686,15 +688,30 @@ int main(int argc, char **argv) {
     for (unsigned i = 0; i < warmupRuns; ++i)
       runOnce();
     std::vector<double> times;
-    std::vector<float> junk(size_t(flushCachesMB) << 18, 1.0f);
-    volatile float sink = 0.0f;
+    // Every core reads its own N MB: the L3 may be split between core
+    // complexes (AMD: one per CCD), and a read on one core only evicts
+    // that core's slice.
+    unsigned cores =
+        flushCachesMB ? std::max(1u, std::thread::hardware_concurrency()) : 0;
+    std::vector<std::vector<float>> junk(cores);
+    for (std::vector<float> &j : junk)
+      j.assign(size_t(flushCachesMB) << 18, 1.0f);
+    std::atomic<float> sink{0.0f};
+    auto flushCaches = [&] {
+      std::vector<std::thread> readers;
+      for (unsigned c = 0; c < cores; ++c)
+        readers.emplace_back([&, c] {
+          float acc = 0.0f;
+          for (size_t j = 0; j < junk[c].size(); j += 16)
+            acc += junk[c][j];
+          sink.store(sink.load() + acc);
+        });
+      for (std::thread &t : readers)
+        t.join();
+    };
     for (unsigned i = 0; i < benchmarkRuns; ++i) {
-      if (!junk.empty()) {
-        float acc = 0.0f;
-        for (size_t j = 0; j < junk.size(); j += 16)
-          acc += junk[j];
-        sink = sink + acc;
-      }
+      if (cores)
+        flushCaches();
       auto start = std::chrono::steady_clock::now();
       runOnce();
       auto end = std::chrono::steady_clock::now();

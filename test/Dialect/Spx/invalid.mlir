@@ -497,6 +497,14 @@ func.func @moe_router_tokens(%x: tensor<2x8x16xf32>, %r: tensor<8x4xf32>, %w1: t
 
 // -----
 
+func.func @moe_router_rank(%x: tensor<8x16xf32>, %r: tensor<8xf32>, %w1: tensor<4x32x16xf32>, %w2: tensor<4x16x32xf32>) -> tensor<8x16xf32> {
+  // expected-error @+1 {{router_probs must be [tokens, experts], got 'tensor<8xf32>'}}
+  %0 = spx.moe %x, %r fc1 %w1 fc2 %w2 : (tensor<8x16xf32>, tensor<8xf32>, tensor<4x32x16xf32>, tensor<4x16x32xf32>) -> tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
+
+// -----
+
 func.func @moe_k(%x: tensor<8x16xf32>, %r: tensor<8x4xf32>, %w1: tensor<4x32x16xf32>, %w2: tensor<4x16x32xf32>) -> tensor<8x16xf32> {
   // expected-error @+1 {{k = 5 exceeds the 4 experts}}
   %0 = spx.moe %x, %r fc1 %w1 fc2 %w2 {k = 5 : i64} : (tensor<8x16xf32>, tensor<8x4xf32>, tensor<4x32x16xf32>, tensor<4x16x32xf32>) -> tensor<8x16xf32>

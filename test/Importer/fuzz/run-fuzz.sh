@@ -7,7 +7,8 @@
 # The importer is compiled from source with -fsanitize=fuzzer,address (its
 # own TUs only; MLIR, LLVM and libonnx are the installed shared libraries).
 # The fuzzer binary, corpus and any crash reproducers land in
-# <build-dir>/fuzz/. Exits non-zero if the fuzzer finds a crash.
+# <build-dir>/fuzz/. Exits non-zero if the fuzzer finds a crash, or if
+# one of the earlier crash reproducers in regressions/ crashes again.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -48,6 +49,10 @@ compile lib/Importer/OnnxLoader.cpp -fexceptions -frtti
 "$clang" -fsanitize=fuzzer,address "${objs[@]}" -o "$out/importer-fuzzer" \
   -L/usr/lib/llvm-22/lib -lMLIR -lLLVM -lonnx -lonnx_proto -lprotobuf \
   -Wl,-rpath,/usr/lib/llvm-22/lib
+
+# Inputs that once crashed the importer run first, once each.
+ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
+  "$out/importer-fuzzer" "$src"/test/Importer/fuzz/regressions/*
 
 /usr/bin/python3 "$src/test/Importer/fuzz/make_seeds.py" "$out/seeds"
 ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \

@@ -629,6 +629,9 @@ LogicalResult MoEOp::verify() {
     tokens = input.isDynamicDim(0) || input.isDynamicDim(1)
                  ? kDynamic
                  : input.getDimSize(0) * input.getDimSize(1);
+  if (getRouterProbs().getType().getRank() != 2)
+    return emitOpError() << "router_probs must be [tokens, experts], got "
+                         << getRouterProbs().getType();
   int64_t experts = getNumExperts();
   if (failed(verifyShape(*this, "router_probs", getRouterProbs(),
                          {tokens, experts})))
