@@ -1467,6 +1467,60 @@ void parsimony_dispatch_f32(const float *x, int64_t T, int64_t D,
   }
 }
 
+namespace {
+/// One expert's FFN for a decode-sized group (M <= TokenBlock rows, plain
+/// activation): each task takes a range of neurons through both
+/// projections (their fc1 rows, then their fc2 rows into a private partial
+/// sum), so the expert costs one fork-join instead of two, and the partial
+/// sums are reduced at the end. y[m, 0:D] is overwritten.
+void expertDecode(const float *x, int64_t M, int64_t D, int64_t F,
+                  const WeightView &fc1, const float *fc1Bias,
+                  const WeightView &fc2, const float *fc2Bias,
+                  int32_t activation, float *y) {
+  const SpxSimd &vec = simd();
+  int threads = numThreads();
+  int64_t tasks = std::min<int64_t>(ceilDiv(F, 16), 2 * threads);
+  int64_t chunk = ceilDiv(F, tasks);
+  tasks = ceilDiv(F, chunk);
+  float *partial = callScratch<float>(CallGate, tasks * M * D);
+  forEach(tasks, F * D * M > (int64_t(1) << 15), [&](int64_t task) {
+    int64_t j0 = task * chunk, cnt = std::min(F, j0 + chunk) - j0;
+    const float **rowPtrs = taskScratch<const float *>(TaskRows, 2 * cnt);
+    float *deq = taskScratch<float>(TaskDequant, 2 * cnt * D);
+    for (int64_t p = 0; p < cnt; ++p) {
+      rowPtrs[p] = fc1.outputColPtr(j0 + p);
+      if (!rowPtrs[p]) {
+        fc1.outputCol(j0 + p, 0, D, deq + p * D);
+        rowPtrs[p] = deq + p * D;
+      }
+      rowPtrs[cnt + p] = fc2.inputRowPtr(j0 + p);
+      if (!rowPtrs[cnt + p]) {
+        fc2.inputRow(j0 + p, 0, D, deq + (cnt + p) * D);
+        rowPtrs[cnt + p] = deq + (cnt + p) * D;
+      }
+    }
+    float *h = taskScratch<float>(TaskOut, M * cnt);
+    vec.dotRows(D, int(M), x, D, cnt, rowPtrs, h, cnt);
+    for (int64_t m = 0; m < M; ++m)
+      biasActivate(activation, fc1Bias ? fc1Bias + j0 : nullptr, h + m * cnt,
+                   cnt);
+    float *py = partial + task * M * D;
+    std::fill(py, py + M * D, 0.0f);
+    vec.rowsFma(D, int(M), cnt, h, cnt, rowPtrs + cnt, py, D);
+  });
+  for (int64_t m = 0; m < M; ++m) {
+    float *ym = y + m * D;
+    for (int64_t d = 0; d < D; ++d)
+      ym[d] = fc2Bias ? fc2Bias[d] : 0.0f;
+    for (int64_t task = 0; task < tasks; ++task) {
+      const float *py = partial + (task * M + m) * D;
+      for (int64_t d = 0; d < D; ++d)
+        ym[d] += py[d];
+    }
+  }
+}
+} // namespace
+
 void parsimony_expert_ffn_f32(
     const float *rows, int64_t R, int64_t D, const int64_t *offsets,
     const int64_t *sizes, int64_t E, int64_t F, PARSIMONY_WEIGHT_PARAMS(fc1),
@@ -1494,10 +1548,17 @@ void parsimony_expert_ffn_f32(
     if (M <= 0)
       continue; // empty group: its weights are never read
     const float *xe = rows + r0 * D;
-    float *u1 = callScratch<float>(CallHidden, M * F1);
     // A plain activation (no SwiGLU, no fc3 gate) runs with the bias in
     // fc1's GEMM epilogue.
     bool plain = !swiglu && !hasFc3;
+    if (plain && M <= TokenBlock) {
+      expertDecode(xe, M, D, F, fc1.expert(e),
+                   fc1_bias ? fc1_bias + e * F : nullptr, fc2.expert(e),
+                   fc2_bias ? fc2_bias + e * D : nullptr, activation,
+                   out + r0 * D);
+      continue;
+    }
+    float *u1 = callScratch<float>(CallHidden, M * F1);
     denseMatmul(xe, D, M, fc1.expert(e), u1, F1,
                 fc1_bias ? fc1_bias + e * F1 : nullptr,
                 plain ? activation : int32_t(ActIdentity));
