@@ -543,9 +543,9 @@ void quantMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
   });
 }
 
-void denseMatmulImpl(const float *a, int64_t lda, int64_t T,
+bool denseMatmulImpl(const float *a, int64_t lda, int64_t T,
                      const WeightView &w, float *c, int64_t ldc,
-                     const float *bias, int32_t activation, bool &fused);
+                     const float *bias, int32_t activation);
 
 /// c[t, 0:N] = act(a[t, 0:K] * W + bias) for t < T (c is overwritten; bias
 /// may be null). On f32 weights that sgemm multiplies, bias and activation
@@ -555,8 +555,7 @@ void denseMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
                  int32_t activation = ActIdentity) {
   if (T <= 0 || w.n <= 0)
     return;
-  bool fused = false;
-  denseMatmulImpl(a, lda, T, w, c, ldc, bias, activation, fused);
+  bool fused = denseMatmulImpl(a, lda, T, w, c, ldc, bias, activation);
   if (fused || (!bias && activation == ActIdentity))
     return;
   int64_t N = w.n;
@@ -564,16 +563,16 @@ void denseMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
           [&](int64_t t) { biasActivate(activation, bias, c + t * ldc, N); });
 }
 
-/// The product of denseMatmul; sets `fused` when it also applied bias and
+/// The product of denseMatmul; returns whether it also applied bias and
 /// activation.
-void denseMatmulImpl(const float *a, int64_t lda, int64_t T,
+bool denseMatmulImpl(const float *a, int64_t lda, int64_t T,
                      const WeightView &w, float *c, int64_t ldc,
-                     const float *bias, int32_t activation, bool &fused) {
+                     const float *bias, int32_t activation) {
   int64_t K = w.k, N = w.n;
   if (w.nk && !w.isF32() && K > 0) {
     // Quantized neuron-major rows: the register-dequantizing kernel.
     quantMatmul(a, lda, T, w, c, ldc);
-    return;
+    return false;
   }
   if (w.nk && K > 0 && (T <= SmallGemmTokens || N <= 8)) {
     // Few tokens on neuron-major rows: a GEMV of dot products, parallel over
@@ -606,7 +605,7 @@ void denseMatmulImpl(const float *a, int64_t lda, int64_t T,
                 vec.dotRows(K, int(std::min(TokenBlock, T - t0)), a + t0 * lda,
                             lda, cnt, rows, c + t0 * ldc + j0, ldc);
             });
-    return;
+    return false;
   }
   if (!w.nk && !w.isF32() && !w.packed && K > 0 && T <= QuantGemvTokens) {
     // Quantized GEMV on kn weights: int8/int4 rows are widened in registers
@@ -641,14 +640,13 @@ void denseMatmulImpl(const float *a, int64_t lda, int64_t T,
                     c[t * ldc + j0 + j] += part[t * cnt + j] * scale[j];
               }
             });
-    return;
+    return false;
   }
   if (w.isF32() || K == 0) {
     parsimony_sgemm_epilogue(T, N, K, a, lda, w.f32(), w.nk ? K : N,
                              w.nk ? 1 : 0, bias, activation, nullptr, 0, c,
                              ldc);
-    fused = true;
-    return;
+    return true;
   }
   // Quantized: tasks over output column blocks; each dequantizes its block
   // into thread-local scratch and runs sgemm on it (inline in the task).
@@ -679,6 +677,42 @@ void denseMatmulImpl(const float *a, int64_t lda, int64_t T,
                       i0 == 0 ? 0.0f : 1.0f, c + j0, ldc);
     }
   });
+  return false;
+}
+
+/// The weights of output feature j (K of them) as one contiguous row: in
+/// place when the weight is stored so, else decoded into `tmp`.
+const float *outputColOf(const WeightView &w, int64_t j, int64_t K,
+                         float *tmp) {
+  if (const float *p = w.outputColPtr(j))
+    return p;
+  w.outputCol(j, 0, K, tmp);
+  return tmp;
+}
+
+/// The weights of input feature i (N of them) as one contiguous row: in
+/// place when the weight is stored so, else decoded into `tmp`.
+const float *inputRowOf(const WeightView &w, int64_t i, int64_t N, float *tmp) {
+  if (const float *p = w.inputRowPtr(i))
+    return p;
+  w.inputRow(i, 0, N, tmp);
+  return tmp;
+}
+
+/// y[t, 0:N] = bias + sum over tasks of partial[task, t, 0:N] for t < T
+/// (bias may be null): the reduction of per-task partial sums.
+void sumPartials(float *y, int64_t T, int64_t N, const float *partial,
+                 int64_t tasks, const float *bias) {
+  for (int64_t t = 0; t < T; ++t) {
+    float *yt = y + t * N;
+    for (int64_t d = 0; d < N; ++d)
+      yt[d] = bias ? bias[d] : 0.0f;
+    for (int64_t task = 0; task < tasks; ++task) {
+      const float *pt = partial + (task * T + t) * N;
+      for (int64_t d = 0; d < N; ++d)
+        yt[d] += pt[d];
+    }
+  }
 }
 
 void addBias(float *y, int64_t ldy, int64_t T, int64_t N, const float *bias) {
@@ -1003,12 +1037,8 @@ void parsimony_support_matmul_f32(const float *in, int64_t T, int64_t K,
         int64_t idx = loadIndex(support, i64, t * S + j);
         if (idx < 0 || idx >= N)
           continue;
-        const float *p = w.outputColPtr(idx);
-        if (!p) {
-          w.outputCol(idx, 0, K, deq + m * K);
-          p = deq + m * K;
-        }
-        rows[m++] = p;
+        rows[m] = outputColOf(w, idx, K, deq + m * K);
+        ++m;
       }
       vec.dotRows(K, 1, in + t * K, K, m, rows, dots, m);
       m = 0;
@@ -1190,23 +1220,10 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
       const float **rows = taskScratch<const float *>(TaskRows, 3 * cnt);
       float *deq = taskScratch<float>(TaskDequant, 3 * cnt * D);
       for (int64_t p = 0; p < cnt; ++p) {
-        rows[p] = up.outputColPtr(un[p]);
-        if (!rows[p]) {
-          up.outputCol(un[p], 0, D, deq + p * D);
-          rows[p] = deq + p * D;
-        }
-        if (gated) {
-          rows[cnt + p] = gate.outputColPtr(un[p]);
-          if (!rows[cnt + p]) {
-            gate.outputCol(un[p], 0, D, deq + (cnt + p) * D);
-            rows[cnt + p] = deq + (cnt + p) * D;
-          }
-        }
-        rows[2 * cnt + p] = down.inputRowPtr(un[p]);
-        if (!rows[2 * cnt + p]) {
-          down.inputRow(un[p], 0, D, deq + (2 * cnt + p) * D);
-          rows[2 * cnt + p] = deq + (2 * cnt + p) * D;
-        }
+        rows[p] = outputColOf(up, un[p], D, deq + p * D);
+        if (gated)
+          rows[cnt + p] = outputColOf(gate, un[p], D, deq + (cnt + p) * D);
+        rows[2 * cnt + p] = inputRowOf(down, un[p], D, deq + (2 * cnt + p) * D);
       }
       float *uc = taskScratch<float>(TaskOut, T * cnt);
       float *gc = taskScratch<float>(TaskOut2, T * cnt);
@@ -1223,16 +1240,7 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
       std::fill(py, py + T * D, 0.0f);
       vec.rowsFma(D, int(T), cnt, uc, cnt, rows + 2 * cnt, py, D);
     });
-    for (int64_t t = 0; t < T; ++t) {
-      float *yt = y + t * D;
-      for (int64_t d = 0; d < D; ++d)
-        yt[d] = down_bias ? down_bias[d] : 0.0f;
-      for (int64_t task = 0; task < tasks; ++task) {
-        const float *py = partial + (task * T + t) * D;
-        for (int64_t d = 0; d < D; ++d)
-          yt[d] += py[d];
-      }
-    }
+    sumPartials(y, T, D, partial, tasks, down_bias);
     return;
   }
 
@@ -1257,18 +1265,9 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
             const float **gateRows = upRows + cnt;
             float *deq = taskScratch<float>(TaskDequant, 2 * cnt * D);
             for (int64_t p = 0; p < cnt; ++p) {
-              upRows[p] = up.outputColPtr(u[p]);
-              if (!upRows[p]) {
-                up.outputCol(u[p], 0, D, deq + p * D);
-                upRows[p] = deq + p * D;
-              }
-              if (!gated)
-                continue;
-              gateRows[p] = gate.outputColPtr(u[p]);
-              if (!gateRows[p]) {
-                gate.outputCol(u[p], 0, D, deq + (cnt + p) * D);
-                gateRows[p] = deq + (cnt + p) * D;
-              }
+              upRows[p] = outputColOf(up, u[p], D, deq + p * D);
+              if (gated)
+                gateRows[p] = outputColOf(gate, u[p], D, deq + (cnt + p) * D);
             }
             float *uc = taskScratch<float>(TaskOut, TokenBlock * cnt);
             float *gc = taskScratch<float>(TaskOut2, TokenBlock * cnt);
@@ -1488,16 +1487,8 @@ void expertDecode(const float *x, int64_t M, int64_t D, int64_t F,
     const float **rowPtrs = taskScratch<const float *>(TaskRows, 2 * cnt);
     float *deq = taskScratch<float>(TaskDequant, 2 * cnt * D);
     for (int64_t p = 0; p < cnt; ++p) {
-      rowPtrs[p] = fc1.outputColPtr(j0 + p);
-      if (!rowPtrs[p]) {
-        fc1.outputCol(j0 + p, 0, D, deq + p * D);
-        rowPtrs[p] = deq + p * D;
-      }
-      rowPtrs[cnt + p] = fc2.inputRowPtr(j0 + p);
-      if (!rowPtrs[cnt + p]) {
-        fc2.inputRow(j0 + p, 0, D, deq + (cnt + p) * D);
-        rowPtrs[cnt + p] = deq + (cnt + p) * D;
-      }
+      rowPtrs[p] = outputColOf(fc1, j0 + p, D, deq + p * D);
+      rowPtrs[cnt + p] = inputRowOf(fc2, j0 + p, D, deq + (cnt + p) * D);
     }
     float *h = taskScratch<float>(TaskOut, M * cnt);
     vec.dotRows(D, int(M), x, D, cnt, rowPtrs, h, cnt);
@@ -1508,16 +1499,7 @@ void expertDecode(const float *x, int64_t M, int64_t D, int64_t F,
     std::fill(py, py + M * D, 0.0f);
     vec.rowsFma(D, int(M), cnt, h, cnt, rowPtrs + cnt, py, D);
   });
-  for (int64_t m = 0; m < M; ++m) {
-    float *ym = y + m * D;
-    for (int64_t d = 0; d < D; ++d)
-      ym[d] = fc2Bias ? fc2Bias[d] : 0.0f;
-    for (int64_t task = 0; task < tasks; ++task) {
-      const float *py = partial + (task * M + m) * D;
-      for (int64_t d = 0; d < D; ++d)
-        ym[d] += py[d];
-    }
-  }
+  sumPartials(y, M, D, partial, tasks, fc2Bias);
 }
 } // namespace
 
