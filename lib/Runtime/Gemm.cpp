@@ -293,9 +293,9 @@ void runBlocked(const GemmProblem &p, const KernelSet &ks, int threads) {
 //===----------------------------------------------------------------------===//
 
 /// Products with MinUnpackedRows..MaxUnpackedRows rows against a row-major
-/// (K x N) B run the micro-kernels on B in place
-/// instead of packing it: at these heights B is read from DRAM about once,
-/// and packing it first serializes that read with the multiply. Measured
+/// (K x N) B run the micro-kernels on B in place instead of packing it: at
+/// these heights B is read from DRAM about once, and packing it first
+/// serializes that read with the multiply. Measured
 /// (AVX-512, 2 threads, 24 distinct weights from DRAM): 768 x 3072 at 16
 /// rows 0.33 vs 0.49-0.55 ms packed, 64 rows 0.85 vs 1.0 ms; even at 96.
 constexpr int64_t MaxUnpackedRows = 64;
@@ -317,9 +317,10 @@ struct UnpackedJob {
 };
 
 /// Runs every row of one batch item against a range of whole NR-wide panels
-/// of B: the first row tile streams each panel from memory (prefetching it),
-/// the others find it in L2. A partial last panel is packed (zero padded) so
-/// that no kernel reads past the end of B's rows.
+/// of B: the first row tile streams each K block of a panel from memory
+/// (prefetching ahead), the others find the block in L1. A partial last
+/// panel is packed (zero padded) so that no kernel reads past the end of B's
+/// rows.
 void unpackedTask(void *ctx, int64_t task, int /*thread*/) {
   const UnpackedJob &job = *static_cast<const UnpackedJob *>(ctx);
   const GemmProblem &p = *job.p;
