@@ -57,6 +57,16 @@ transposedQuantized(OpBuilder &b, Location loc, Value weight, Value scales,
                                   /*pack=*/true, /*stacked=*/false);
 }
 
+/// Replaces `operand` (currently `weight`) by its transposed constant copy;
+/// false, leaving it, if `weight` is not an f32 constant.
+bool transposeOperand(OpBuilder &b, Location loc, Value weight,
+                      MutableOperandRange operand, StringRef name) {
+  Value t = transposedConstant(b, loc, weight, name);
+  if (t)
+    operand.assign(t);
+  return static_cast<bool>(t);
+}
+
 struct SpxNeuronMajorWeightsPass
     : mlir::spx::impl::SpxNeuronMajorWeightsBase<SpxNeuronMajorWeightsPass> {
   void runOnOperation() override {
@@ -70,12 +80,8 @@ struct SpxNeuronMajorWeightsPass
       auto flip = [&](Value weight, Value scales, QuantAttr quant,
                       WeightLayout layout, MutableOperandRange weightOperand,
                       MutableOperandRange scalesOperand, StringRef name) {
-        if (!quant) {
-          Value t = transposedConstant(b, loc, weight, name);
-          if (t)
-            weightOperand.assign(t);
-          return static_cast<bool>(t);
-        }
+        if (!quant)
+          return transposeOperand(b, loc, weight, weightOperand, name);
         // Quantized: values and scales move together, so a neuron is still
         // one contiguous row with its scales.
         auto t =
@@ -116,10 +122,7 @@ struct SpxNeuronMajorWeightsPass
       MLIRContext *ctx = op.getContext();
       auto flip = [&](Value weight, MutableOperandRange operand,
                       StringRef name) {
-        Value t = transposedConstant(b, op.getLoc(), weight, name);
-        if (t)
-          operand.assign(t);
-        return static_cast<bool>(t);
+        return transposeOperand(b, op.getLoc(), weight, operand, name);
       };
       if (!op.getFc1QuantAttr() && op.getFc1Layout() == WeightLayout::kn &&
           flip(op.getFc1Weight(), op.getFc1WeightMutable(), prefix + "_fc1"))
