@@ -449,6 +449,48 @@ TEST(SpxQuantMatmul, EveryFormatShapeAndTokenCount) {
   });
 }
 
+TEST(SpxQuantMatmul, EpilogueBiasActivationResidual) {
+  // out = act(in * W + bias) + residual, on both the register-dequantizing
+  // (T <= 16) and the tiled paths, with each part present or absent.
+  forEachConfig([](const std::string &cfg) {
+    std::mt19937 rng(23);
+    const int64_t K = 64, N = 200;
+    for (Format fmt :
+         {Format{8, 0, false, true}, Format{4, 32, false, true, true},
+          Format{8, 0, false, false}}) {
+      TestWeight w = makeWeight(rng, fmt, 1, K, N, false);
+      std::vector<float> bias = uniform(rng, size_t(N));
+      for (int64_t T : {1, 4, 7, 16, 40})
+        for (int act = 0; act <= 5; ++act)
+          for (int parts = 0; parts < 4; ++parts) {
+            bool withBias = parts & 1, withResidual = parts & 2;
+            std::vector<float> in = uniform(rng, size_t(T * K));
+            std::vector<float> residual = uniform(rng, size_t(T * N));
+            std::vector<float> out(size_t(T * N), NaN);
+            parsimony_quant_matmul_epilogue_f32(
+                in.data(), T, K, N, TW_ARGS(w),
+                withBias ? bias.data() : nullptr, act,
+                withResidual ? residual.data() : nullptr, out.data());
+            Ref ref = refMatmul(toDouble(in), T, w);
+            for (int64_t t = 0; t < T; ++t)
+              for (int64_t j = 0; j < N; ++j) {
+                size_t i = size_t(t * N + j);
+                double x = ref.v[i] + (withBias ? bias[j] : 0.0);
+                ref.mag[i] = refActMag(act, x, ref.mag[i]) +
+                             (withResidual ? std::fabs(residual[i]) : 0.0);
+                ref.v[i] = refAct(act, x) + (withResidual ? residual[i] : 0.0);
+              }
+            // The vectorized exp/erf polynomials are within 2e-7 of libm.
+            expectClose(out, ref,
+                        cfg + " " + fmt.name() + " T=" + std::to_string(T) +
+                            " act=" + std::to_string(act) +
+                            " parts=" + std::to_string(parts),
+                        2e-5);
+          }
+    }
+  });
+}
+
 TEST(SpxQuantMatmul, PackedInt4InEverySpxKernel) {
   // Packed int4 weights read the same as one value per byte in the other
   // kernels (generic dequantization paths).

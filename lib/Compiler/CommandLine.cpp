@@ -104,7 +104,7 @@ struct SharedOptions {
   cl::opt<bool> fuseEpilogues{
       "fuse-epilogues",
       cl::desc("Fuse the bias, activation and residual add after a dense "
-               "f32 matmul into its GEMM (CPU)"),
+               "matmul (f32 or weight-only quantized) into its kernel (CPU)"),
       cl::init(true), cl::cat(getCompileOptionCategory())};
 };
 

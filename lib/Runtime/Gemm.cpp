@@ -699,6 +699,16 @@ void gemm(const GemmProblem &p) {
 
 } // namespace
 
+void parsimony::runtime::applyGemmEpilogue(int64_t rows, int64_t cols, float *c,
+                                           int64_t ldc, const float *bias,
+                                           int32_t activation,
+                                           const float *residual, int64_t ldr) {
+  if (rows <= 0 || cols <= 0)
+    return;
+  kernelsFor(activeIsa().load(std::memory_order_relaxed))
+      .epilogue(rows, cols, c, ldc, bias, activation, residual, ldr);
+}
+
 //===----------------------------------------------------------------------===//
 // C ABI.
 //===----------------------------------------------------------------------===//

@@ -84,6 +84,12 @@ struct KernelSet {
 };
 
 const KernelSet &getScalarKernels();
+
+/// The active ISA's epilogue (KernelSet::epilogue) over one block of C, for
+/// products computed outside sgemm.
+void applyGemmEpilogue(int64_t rows, int64_t cols, float *c, int64_t ldc,
+                       const float *bias, int32_t activation,
+                       const float *residual, int64_t ldr);
 const KernelSet &getAvx2Kernels();
 const KernelSet &getAvx512Kernels();
 

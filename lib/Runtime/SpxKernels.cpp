@@ -31,6 +31,7 @@
 
 #include "parsimony/Runtime/Kernels.h"
 
+#include "KernelSet.h"
 #include "ProfileInternal.h"
 #include "SpxKernelsInternal.h"
 #include "ThreadPool.h"
@@ -505,10 +506,27 @@ constexpr int64_t QuantDotTokens = 16;
 /// every 4-token tile).
 constexpr int64_t QuantChunkBytes = 96 * 1024;
 
-/// c[t, 0:N] = a[t, 0:K] * W for t < T with W quantized and nk (c is
-/// overwritten).
+/// What runs on a block of a product's output right after its
+/// accumulation: c = act(c + bias) + residual (each part optional).
+struct OutputEpilogue {
+  const float *bias = nullptr;
+  int32_t activation = ActIdentity;
+  const float *residual = nullptr;
+  int64_t ldr = 0;
+
+  bool empty() const { return !bias && !residual && activation == ActIdentity; }
+  /// Applies it to tokens [0, T) x columns [j0, j0 + cols) of c.
+  void apply(int64_t T, int64_t j0, int64_t cols, float *c, int64_t ldc) const {
+    if (!empty())
+      applyGemmEpilogue(T, cols, c + j0, ldc, bias ? bias + j0 : nullptr,
+                        activation, residual ? residual + j0 : nullptr, ldr);
+  }
+};
+
+/// c[t, 0:N] = epilogue(a[t, 0:K] * W) for t < T with W quantized and nk (c
+/// is overwritten).
 void quantMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
-                 float *c, int64_t ldc) {
+                 float *c, int64_t ldc, const OutputEpilogue &epilogue = {}) {
   int64_t K = w.k, N = w.n;
   if (T <= QuantDotTokens) {
     const QuantSimd &vec = quantSimd();
@@ -526,6 +544,7 @@ void quantMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
               for (int64_t t0 = 0; t0 < T; t0 += TokenBlock)
                 vec.dotRows(rows, r0, m, int(std::min(TokenBlock, T - t0)),
                             a + t0 * lda, lda, c + t0 * ldc + r0, ldc);
+              epilogue.apply(T, r0, m, c, ldc);
             });
     return;
   }
@@ -539,7 +558,11 @@ void quantMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
     float *s = taskScratch<float>(TaskDequant, cols * K);
     for (int64_t j = j0; j < j1; ++j)
       w.storedRow(j, 0, K, s + (j - j0) * K);
-    parsimony_sgemm(T, cols, K, 1.0f, a, lda, 0, s, K, 1, 0.0f, c + j0, ldc);
+    parsimony_sgemm_epilogue(
+        T, cols, K, a, lda, s, K, /*transB=*/1,
+        epilogue.bias ? epilogue.bias + j0 : nullptr, epilogue.activation,
+        epilogue.residual ? epilogue.residual + j0 : nullptr, epilogue.ldr,
+        c + j0, ldc);
   });
 }
 
@@ -571,8 +594,8 @@ bool denseMatmulImpl(const float *a, int64_t lda, int64_t T,
   int64_t K = w.k, N = w.n;
   if (w.nk && !w.isF32() && K > 0) {
     // Quantized neuron-major rows: the register-dequantizing kernel.
-    quantMatmul(a, lda, T, w, c, ldc);
-    return false;
+    quantMatmul(a, lda, T, w, c, ldc, OutputEpilogue{bias, activation});
+    return true;
   }
   if (w.nk && K > 0 && (T <= SmallGemmTokens || N <= 8)) {
     // Few tokens on neuron-major rows: a GEMV of dot products, parallel over
@@ -1008,6 +1031,28 @@ void parsimony_quant_matmul_f32(const float *in, int64_t T, int64_t K,
                                 int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
                                 float *out) {
   denseMatmul(in, K, T, SPX_WEIGHT(weight, K, N), out, N);
+}
+
+void parsimony_quant_matmul_epilogue_f32(const float *in, int64_t T, int64_t K,
+                                         int64_t N,
+                                         PARSIMONY_WEIGHT_PARAMS(weight),
+                                         const float *bias, int32_t activation,
+                                         const float *residual, float *out) {
+  WeightView w = SPX_WEIGHT(weight, K, N);
+  if (T <= 0 || N <= 0)
+    return;
+  if (w.nk && !w.isF32() && K > 0) {
+    quantMatmul(in, K, T, w, out, N,
+                OutputEpilogue{bias, activation, residual, N});
+    return;
+  }
+  // Other layouts: the product with bias and activation, then the residual.
+  denseMatmul(in, K, T, w, out, N, bias, activation);
+  if (residual)
+    forEach(T, T * N > (int64_t(1) << 15), [&](int64_t t) {
+      applyGemmEpilogue(1, N, out + t * N, N, nullptr, ActIdentity,
+                        residual + t * N, N);
+    });
 }
 
 void parsimony_support_matmul_f32(const float *in, int64_t T, int64_t K,

@@ -194,3 +194,66 @@ func.func @nonzero_accumulator(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %acc: 
   } -> tensor<4x16xf32>
   return %r : tensor<4x16xf32>
 }
+
+// -----
+
+#id = affine_map<(i, j) -> (i, j)>
+#col = affine_map<(i, j) -> (j)>
+
+// A weight-only quantized projection takes bias, sigmoid and residual as its
+// own epilogue.
+// CHECK-LABEL: func.func @quant_bias_sigmoid_residual(
+// CHECK-SAME: %[[X:.*]]: tensor<4x8xf32>, %[[Q:.*]]: tensor<16x8xi8>, %[[S:.*]]: tensor<16xf32>, %[[B:.*]]: tensor<16xf32>, %[[R:.*]]: tensor<4x16xf32>)
+// CHECK: %[[Y:.*]] = spx.quant_matmul %[[X]], %[[Q]] scales %[[S]] bias %[[B]] residual %[[R]] {activation = #spx<activation sigmoid>, layout = #spx<layout nk>, quant = #spx.quant<bits = 8>}
+// CHECK-NOT: linalg.
+// CHECK: return %[[Y]]
+func.func @quant_bias_sigmoid_residual(%x: tensor<4x8xf32>, %q: tensor<16x8xi8>, %s: tensor<16xf32>, %b: tensor<16xf32>, %res: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  %m = spx.quant_matmul %x, %q scales %s {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<4x8xf32>, tensor<16x8xi8>, tensor<16xf32>) -> tensor<4x16xf32>
+  %e = tensor.empty() : tensor<4x16xf32>
+  %r = linalg.generic {indexing_maps = [#id, #col, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%m, %b, %res : tensor<4x16xf32>, tensor<16xf32>, tensor<4x16xf32>) outs(%e : tensor<4x16xf32>) {
+  ^bb0(%v: f32, %bias: f32, %rv: f32, %o: f32):
+    %s1 = arith.addf %v, %bias : f32
+    %n = arith.negf %s1 : f32
+    %ex = math.exp %n : f32
+    %one = arith.constant 1.0 : f32
+    %d = arith.addf %one, %ex : f32
+    %sig = arith.divf %one, %d : f32
+    %y = arith.addf %sig, %rv : f32
+    linalg.yield %y : f32
+  } -> tensor<4x16xf32>
+  return %r : tensor<4x16xf32>
+}
+
+// -----
+
+#id = affine_map<(i, j) -> (i, j)>
+#col = affine_map<(i, j) -> (j)>
+
+// Not fused into a quantized projection: its product is also returned, and
+// a product with an epilogue already takes no second one.
+// CHECK-LABEL: func.func @quant_not_fused(
+// CHECK: %[[M:.*]] = spx.quant_matmul %{{.*}}, %{{.*}} scales %{{.*}} {
+// CHECK: linalg.generic
+// CHECK: %[[M2:.*]] = spx.quant_matmul %{{.*}}, %{{.*}} scales %{{.*}} bias %{{.*}} {
+// CHECK: linalg.generic
+// CHECK-SAME: ins(%[[M2]] :
+func.func @quant_not_fused(%x: tensor<4x8xf32>, %q: tensor<16x8xi8>, %s: tensor<16xf32>, %b: tensor<16xf32>) -> (tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>) {
+  %m = spx.quant_matmul %x, %q scales %s {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<4x8xf32>, tensor<16x8xi8>, tensor<16xf32>) -> tensor<4x16xf32>
+  %e = tensor.empty() : tensor<4x16xf32>
+  %r = linalg.generic {indexing_maps = [#id, #col, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%m, %b : tensor<4x16xf32>, tensor<16xf32>) outs(%e : tensor<4x16xf32>) {
+  ^bb0(%v: f32, %bias: f32, %o: f32):
+    %y = arith.addf %v, %bias : f32
+    linalg.yield %y : f32
+  } -> tensor<4x16xf32>
+  %m2 = spx.quant_matmul %x, %q scales %s bias %b {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<4x8xf32>, tensor<16x8xi8>, tensor<16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
+  %t = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%m2 : tensor<4x16xf32>) outs(%e : tensor<4x16xf32>) {
+  ^bb0(%v: f32, %o: f32):
+    %zero = arith.constant 0.0 : f32
+    %y = arith.maximumf %v, %zero : f32
+    linalg.yield %y : f32
+  } -> tensor<4x16xf32>
+  return %r, %m, %t : tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>
+}

@@ -59,8 +59,9 @@ extern "C" {
 #define PARSIMONY_INT4_PACKED (4 | 0x100)
 
 #define PARSIMONY_WEIGHT_PARAMS(prefix)                                        \
-  const void *prefix##_w, const void *prefix##_scales, int32_t prefix##_layout, \
-      int32_t prefix##_bits, int64_t prefix##_group, int32_t prefix##_scales_f16
+  const void *prefix##_w, const void *prefix##_scales,                         \
+      int32_t prefix##_layout, int32_t prefix##_bits, int64_t prefix##_group,  \
+      int32_t prefix##_scales_f16
 
 /* spx.topk_activation over the middle axis of an [outer, axis, inner] view:
  * keeps the k largest of every axis slice (ties to the lower index, NaN
@@ -86,6 +87,17 @@ void parsimony_sparse_matmul_f32(const float *in, int64_t T, int64_t K,
 void parsimony_quant_matmul_f32(const float *in, int64_t T, int64_t K,
                                 int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
                                 float *out);
+
+/* spx.quant_matmul with an epilogue:
+ *   out[T, N] = act(in[T, K] * W + bias) + residual
+ * bias (N values) and residual (T x N, contiguous) are optional (null);
+ * activation codes as in parsimony_sgemm_epilogue. Each block of the output
+ * gets its epilogue right after its accumulation, while it is in cache. */
+void parsimony_quant_matmul_epilogue_f32(const float *in, int64_t T, int64_t K,
+                                         int64_t N,
+                                         PARSIMONY_WEIGHT_PARAMS(weight),
+                                         const float *bias, int32_t activation,
+                                         const float *residual, float *out);
 
 /* spx.support_matmul. side 0 (output): out[T, S] = in[T, K] * W[:, support];
  * side 1 (input): out[T, N] = sum_j in[T, j] * W[support[t, j], :], where
@@ -160,16 +172,13 @@ void parsimony_dispatch_f32(const float *x, int64_t T, int64_t D,
  * activation 6 (and then fc3 is ignored); swiglu with neither fusion nor
  * fc3 uses value = 1. Groups are clipped to [0, R); empty groups read no
  * weights. */
-void parsimony_expert_ffn_f32(const float *rows, int64_t R, int64_t D,
-                              const int64_t *offsets, const int64_t *sizes,
-                              int64_t E, int64_t F, PARSIMONY_WEIGHT_PARAMS(fc1),
-                              const float *fc1_bias,
-                              PARSIMONY_WEIGHT_PARAMS(fc2),
-                              const float *fc2_bias,
-                              PARSIMONY_WEIGHT_PARAMS(fc3),
-                              const float *fc3_bias, int32_t activation,
-                              int32_t swiglu_fusion, float alpha, float beta,
-                              float swiglu_limit, float *out);
+void parsimony_expert_ffn_f32(
+    const float *rows, int64_t R, int64_t D, const int64_t *offsets,
+    const int64_t *sizes, int64_t E, int64_t F, PARSIMONY_WEIGHT_PARAMS(fc1),
+    const float *fc1_bias, PARSIMONY_WEIGHT_PARAMS(fc2), const float *fc2_bias,
+    PARSIMONY_WEIGHT_PARAMS(fc3), const float *fc3_bias, int32_t activation,
+    int32_t swiglu_fusion, float alpha, float beta, float swiglu_limit,
+    float *out);
 
 /* spx.combine: out[t] = sum_j gates[t, j] * expert_out[slots[t, j]]
  * (slots outside [0, R) contribute zero). */

@@ -294,8 +294,20 @@ static FailureOr<SmallVector<Value>> lower(QuantMatmulOp op,
       op.getScales(), op.getQuantAttr(), op.getLayout(), kDim, nDim);
   if (failed(buffers))
     return failure();
+  bool hasEpilogue = op.getBias() || op.getResidual() ||
+                     op.getActivation() != Activation::identity;
+  if (hasEpilogue) {
+    FailureOr<Value> bias = k.buffer(op.getBias());
+    FailureOr<Value> residual = k.buffer(op.getResidual());
+    if (failed(bias) || failed(residual))
+      return failure();
+    k.addPointer(*bias);
+    k.addI32(kActivationCodes[static_cast<int>(op.getActivation())]);
+    k.addPointer(*residual);
+  }
   k.addPointer(buffers->result);
-  k.call("parsimony_quant_matmul_f32");
+  k.call(hasEpilogue ? "parsimony_quant_matmul_epilogue_f32"
+                     : "parsimony_quant_matmul_f32");
   return SmallVector<Value>{buffers->result};
 }
 

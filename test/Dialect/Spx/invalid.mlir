@@ -578,6 +578,30 @@ func.func @quant_matmul_result(%h: tensor<4x8xf32>, %w: tensor<8x4xi8>, %s: tens
 
 // -----
 
+func.func @quant_matmul_bias_size(%h: tensor<4x8xf32>, %w: tensor<8x4xi8>, %s: tensor<4xf32>, %b: tensor<8xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{bias must be 1-D with 4 elements, got 'tensor<8xf32>'}}
+  %0 = spx.quant_matmul %h, %w scales %s bias %b {quant = #spx.quant<bits = 8>} : (tensor<4x8xf32>, tensor<8x4xi8>, tensor<4xf32>, tensor<8xf32>) -> tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
+func.func @quant_matmul_residual_type(%h: tensor<4x8xf32>, %w: tensor<8x4xi8>, %s: tensor<4xf32>, %r: tensor<4x1xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{residual must have the result's type 'tensor<4x4xf32>', got 'tensor<4x1xf32>'}}
+  %0 = spx.quant_matmul %h, %w scales %s residual %r {quant = #spx.quant<bits = 8>} : (tensor<4x8xf32>, tensor<8x4xi8>, tensor<4xf32>, tensor<4x1xf32>) -> tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
+func.func @quant_matmul_swiglu(%h: tensor<4x8xf32>, %w: tensor<8x4xi8>, %s: tensor<4xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{cannot fuse a swiglu activation}}
+  %0 = spx.quant_matmul %h, %w scales %s {activation = #spx<activation swiglu>, quant = #spx.quant<bits = 8>} : (tensor<4x8xf32>, tensor<8x4xi8>, tensor<4xf32>) -> tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
 func.func @matmul_bias_size(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>) -> tensor<4x16xf32> {
   // expected-error @+1 {{bias must be 1-D with 16 elements, got 'tensor<8xf32>'}}
   %0 = spx.matmul %x, %w bias %b : (tensor<4x8xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<4x16xf32>

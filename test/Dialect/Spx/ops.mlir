@@ -43,6 +43,19 @@ func.func @quant_matmul(%x: tensor<1x768xf32>, %q: tensor<3072x768xi8>, %s: tens
   return %0, %1, %2 : tensor<1x3072xf32>, tensor<2x8x3072xf32>, tensor<1x3072xf32>
 }
 
+// CHECK-LABEL: func @quant_matmul_epilogue
+func.func @quant_matmul_epilogue(%x: tensor<1x768xf32>, %q: tensor<3072x768xi8>, %s: tensor<3072xf32>,
+                                 %b: tensor<3072xf32>, %r: tensor<1x3072xf32>)
+    -> (tensor<1x3072xf32>, tensor<1x3072xf32>) {
+  // CHECK: spx.quant_matmul %{{.*}}, %{{.*}} scales %{{.*}} bias %{{.*}} residual %{{.*}} {activation = #spx<activation silu>, layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<1x768xf32>, tensor<3072x768xi8>, tensor<3072xf32>, tensor<3072xf32>, tensor<1x3072xf32>) -> tensor<1x3072xf32>
+  %0 = spx.quant_matmul %x, %q scales %s bias %b residual %r {activation = #spx<activation silu>, layout = #spx<layout nk>, quant = #spx.quant<bits = 8>}
+      : (tensor<1x768xf32>, tensor<3072x768xi8>, tensor<3072xf32>, tensor<3072xf32>, tensor<1x3072xf32>) -> tensor<1x3072xf32>
+  // CHECK: spx.quant_matmul %{{.*}}, %{{.*}} scales %{{.*}} residual %{{.*}} {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<1x768xf32>, tensor<3072x768xi8>, tensor<3072xf32>, tensor<1x3072xf32>) -> tensor<1x3072xf32>
+  %1 = spx.quant_matmul %x, %q scales %s residual %r {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>}
+      : (tensor<1x768xf32>, tensor<3072x768xi8>, tensor<3072xf32>, tensor<1x3072xf32>) -> tensor<1x3072xf32>
+  return %0, %1 : tensor<1x3072xf32>, tensor<1x3072xf32>
+}
+
 // CHECK-LABEL: func @sparse_matmul
 func.func @sparse_matmul(%h: tensor<16x3072xf32>, %w: tensor<3072x768xf32>,
                          %q: tensor<768x3072xi8>, %s: tensor<768xf32>,

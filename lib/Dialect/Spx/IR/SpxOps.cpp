@@ -204,6 +204,30 @@ LogicalResult SparseMatmulOp::verify() {
   return verifySameElementType(*this, getInput(), getOutput());
 }
 
+/// The epilogue operands of a dense product (spx.matmul,
+/// spx.quant_matmul): a 1-D bias over the output features, a residual of
+/// the result's type, and an activation the epilogue can apply alone.
+static LogicalResult verifyEpilogue(Operation *op, Value bias, Value residual,
+                                    Activation activation, int64_t outFeatures,
+                                    Value output) {
+  if (activation == Activation::swiglu)
+    return op->emitOpError() << "cannot fuse a swiglu activation (it gates "
+                                "with a second projection)";
+  if (bias) {
+    auto type = tensorType(bias);
+    if (type.getRank() != 1 || type.getDimSize(0) != outFeatures)
+      return op->emitOpError() << "bias must be 1-D with " << outFeatures
+                               << " elements, got " << type;
+    if (failed(verifySameElementType(op, bias, output)))
+      return failure();
+  }
+  if (residual && residual.getType() != output.getType())
+    return op->emitOpError()
+           << "residual must have the result's type " << output.getType()
+           << ", got " << residual.getType();
+  return success();
+}
+
 LogicalResult QuantMatmulOp::verify() {
   if (!isa<IntegerType>(getWeight().getType().getElementType()))
     return emitOpError() << "needs a quantized (i8 or i4) weight, got "
@@ -215,9 +239,11 @@ LogicalResult QuantMatmulOp::verify() {
       failed(verifyTokenShape(*this, "input", getInput(), getInput(),
                               dims->inFeatures)) ||
       failed(verifyTokenShape(*this, "result", getOutput(), getInput(),
-                              dims->outFeatures)))
+                              dims->outFeatures)) ||
+      failed(verifySameElementType(*this, getInput(), getOutput())))
     return failure();
-  return verifySameElementType(*this, getInput(), getOutput());
+  return verifyEpilogue(*this, getBias(), getResidual(), getActivation(),
+                        dims->outFeatures, getOutput());
 }
 
 LogicalResult MatmulOp::verify() {
@@ -232,23 +258,8 @@ LogicalResult MatmulOp::verify() {
       failed(verifySameElementType(*this, getInput(), getOutput())) ||
       failed(verifySameElementType(*this, getWeight(), getOutput())))
     return failure();
-  if (getActivation() == Activation::swiglu)
-    return emitOpError() << "cannot fuse a swiglu activation (it gates with a "
-                            "second projection)";
-  if (Value bias = getBias()) {
-    auto type = tensorType(bias);
-    if (type.getRank() != 1 || type.getDimSize(0) != dims->outFeatures)
-      return emitOpError() << "bias must be 1-D with " << dims->outFeatures
-                           << " elements, got " << type;
-    if (failed(verifySameElementType(*this, bias, getOutput())))
-      return failure();
-  }
-  if (Value residual = getResidual())
-    if (residual.getType() != getOutput().getType())
-      return emitOpError() << "residual must have the result's type "
-                           << getOutput().getType() << ", got "
-                           << residual.getType();
-  return success();
+  return verifyEpilogue(*this, getBias(), getResidual(), getActivation(),
+                        dims->outFeatures, getOutput());
 }
 
 LogicalResult SupportMatmulOp::verify() {

@@ -1,7 +1,8 @@
 //===- FuseEpilogues.cpp - matmul + bias/activation/residual -> spx.matmul ===//
 //
 // A dense projection followed by its bias add, activation and residual add
-// costs one GEMM and another pass over the output. As one spx.matmul the
+// costs one GEMM and another pass over the output. As one spx.matmul (f32
+// weights) or an spx.quant_matmul with an epilogue (quantized weights) the
 // runtime applies the epilogue to each output block right after its
 // accumulation, while the block is in cache.
 //
@@ -243,6 +244,29 @@ void eraseDeadProducers(RewriterBase &rewriter, ValueRange values) {
   }
 }
 
+/// Folds epilogue `g` (reading the product as input `product`) into
+/// `matmul`, which has none yet; returns whether it did.
+bool fuseIntoQuantMatmul(RewriterBase &rewriter, linalg::GenericOp g,
+                         unsigned product, QuantMatmulOp matmul) {
+  if (matmul.getBias() || matmul.getResidual() ||
+      matmul.getActivation() != Activation::identity)
+    return false;
+  std::optional<EpilogueBody> body = matchBody(g, product);
+  if (!body)
+    return false;
+  rewriter.setInsertionPoint(g);
+  Value bias = body->bias ? g.getDpsInputs()[*body->bias] : Value();
+  Value residual = body->residual ? g.getDpsInputs()[*body->residual] : Value();
+  auto fused = QuantMatmulOp::create(
+      rewriter, g.getLoc(), g->getResult(0).getType(), matmul.getInput(),
+      matmul.getWeight(), matmul.getScales(), bias, residual,
+      ActivationAttr::get(g.getContext(), body->activation),
+      matmul.getLayoutAttr(), matmul.getQuantAttr());
+  rewriter.replaceOp(g, fused.getResult());
+  rewriter.eraseOp(matmul);
+  return true;
+}
+
 struct FuseEpilogues : spx::impl::SpxFuseEpiloguesBase<FuseEpilogues> {
   void runOnOperation() override {
     SmallVector<linalg::GenericOp> epilogues;
@@ -260,9 +284,16 @@ struct FuseEpilogues : spx::impl::SpxFuseEpiloguesBase<FuseEpilogues> {
         continue;
       for (unsigned i = 0, e = g.getNumDpsInputs(); i < e; ++i) {
         Value product = g.getDpsInputs()[i];
-        auto producer = product.getDefiningOp<linalg::LinalgOp>();
         // The product must feed only this epilogue, or it is needed anyway.
-        if (!producer || !product.hasOneUse() || !isContraction(producer))
+        if (!product.hasOneUse())
+          continue;
+        if (auto quantized = product.getDefiningOp<QuantMatmulOp>()) {
+          if (fuseIntoQuantMatmul(rewriter, g, i, quantized))
+            break;
+          continue;
+        }
+        auto producer = product.getDefiningOp<linalg::LinalgOp>();
+        if (!producer || !isContraction(producer))
           continue;
         std::optional<DenseProjection> p =
             matchDenseProjection(producer, weightThroughTranspose);

@@ -104,38 +104,62 @@ def Spx_SparseMatmulOp : Spx_Op<"sparse_matmul", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Spx_QuantMatmulOp : Spx_Op<"quant_matmul", [Pure]> {
+def Spx_QuantMatmulOp : Spx_Op<"quant_matmul",
+                                [Pure, AttrSizedOperandSegments]> {
   let summary = "dense matmul with a weight-only quantized weight";
   let description = [{
-    `output[..., n] = sum_c input[..., c] * (q[c, n] * scale)`: a dense
-    projection whose constant weight is stored as int8 or int4 with
-    floating-point scales (weight-only quantization; the activations and
-    the accumulation stay f32). The leading dimensions of `input` are
-    tokens. The weight follows the dialect's layout and quantization
-    conventions and must be quantized; `nk` (one contiguous row per output
-    feature, with its scales) is the layout the CPU kernel is fastest on.
-    `--spx-quantize-weights` creates it from `linalg` contractions with a
-    constant weight; the CPU lowering dequantizes in registers and never
-    materializes an f32 copy of the weight.
+    `output[..., n] = act(sum_c input[..., c] * (q[c, n] * scale) + bias[n])
+    + residual[..., n]`: a dense projection whose constant weight is stored
+    as int8 or int4 with floating-point scales (weight-only quantization;
+    the activations and the accumulation stay f32). The leading dimensions
+    of `input` are tokens. The weight follows the dialect's layout and
+    quantization conventions and must be quantized; `nk` (one contiguous row
+    per output feature, with its scales) is the layout the CPU kernel is
+    fastest on. `--spx-quantize-weights` creates it from `linalg`
+    contractions with a constant weight; the CPU lowering dequantizes in
+    registers and never materializes an f32 copy of the weight.
+
+    The epilogue (bias, activation, residual; all optional, as in
+    `spx.matmul`) is applied to each block of the output as soon as it is
+    accumulated; `--spx-fuse-epilogues` folds the elementwise op after the
+    product into it.
 
     ```mlir
-    %y = spx.quant_matmul %x, %q scales %s
-        {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>}
-        : (tensor<1x768xf32>, tensor<3072x768xi8>, tensor<3072xf32>)
-          -> tensor<1x3072xf32>
+    %y = spx.quant_matmul %x, %q scales %s bias %b
+        {activation = #spx<activation gelu>, layout = #spx<layout nk>,
+         quant = #spx.quant<bits = 8>}
+        : (tensor<1x768xf32>, tensor<3072x768xi8>, tensor<3072xf32>,
+           tensor<3072xf32>) -> tensor<1x3072xf32>
     ```
   }];
   let arguments = (ins Spx_FloatTensor:$input,
                        Spx_WeightTensor:$weight,
                        Spx_FloatTensor:$scales,
+                       Optional<Spx_FloatTensor>:$bias,
+                       Optional<Spx_FloatTensor>:$residual,
+                       DefaultValuedAttr<Spx_ActivationAttr,
+                           "::mlir::spx::Activation::identity">:$activation,
                        DefaultValuedAttr<Spx_WeightLayoutAttr,
                            "::mlir::spx::WeightLayout::kn">:$layout,
                        Spx_QuantAttr:$quant);
   let results = (outs Spx_FloatTensor:$output);
   let assemblyFormat = [{
-    $input `,` $weight `scales` $scales attr-dict `:`
-    functional-type(operands, results)
+    $input `,` $weight `scales` $scales (`bias` $bias^)?
+    (`residual` $residual^)? attr-dict `:` functional-type(operands, results)
   }];
+  let builders = [
+    // A product without an epilogue.
+    OpBuilder<(ins "::mlir::Type":$output, "::mlir::Value":$input,
+                   "::mlir::Value":$weight, "::mlir::Value":$scales,
+                   "::mlir::spx::WeightLayoutAttr":$layout,
+                   "::mlir::spx::QuantAttr":$quant), [{
+      build($_builder, $_state, output, input, weight, scales,
+            /*bias=*/::mlir::Value(), /*residual=*/::mlir::Value(),
+            ::mlir::spx::ActivationAttr::get($_builder.getContext(),
+                ::mlir::spx::Activation::identity),
+            layout, quant);
+    }]>
+  ];
   let hasVerifier = 1;
 }
 

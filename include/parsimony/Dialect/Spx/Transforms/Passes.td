@@ -281,9 +281,13 @@ def SpxFuseEpilogues : Pass<"spx-fuse-epilogues", "::mlir::ModuleOp"> {
 
     It runs after elementwise fusion in `--parsimony-cpu-pipeline`, so the
     epilogue is one generic whatever produced it (the importer, the dense
-    form of a sparse FFN). Weight-only quantized projections
-    (`spx.quant_matmul`) are not fused yet; the activations and top-k of
-    sparse and expert GEMMs are already fused in `spx.sparse_ffn` and
+    form of a sparse FFN). A weight-only quantized projection
+    (`spx.quant_matmul` without an epilogue) whose only user is such a
+    generic takes the epilogue as its own `bias`, `residual` and
+    `activation`; its kernel applies it to each block of output rows after
+    the register-dequantizing dot products (or in sgemm's epilogue on the
+    dequantized tiles of longer inputs). The activations and top-k of sparse
+    and expert GEMMs are already fused in `spx.sparse_ffn` and
     `spx.expert_ffn`.
   }];
   let dependentDialects = ["::mlir::spx::SpxDialect"];
