@@ -1172,6 +1172,26 @@ LogicalResult convertDequantize(NodeContext &nc) {
   return success();
 }
 
+/// ONNX QuantizeLinear of one float scalar into the 8-bit range:
+/// saturate(round_half_even(x / scale) + zp), where the optional `zp` is
+/// already converted to the float type of `x`. The result is an i8 holding
+/// the int8 or (bit pattern of the) uint8 value.
+Value quantizeScalar(OpBuilder &b, Location l, Value x, Value scale, Value zp,
+                     bool isUnsigned) {
+  Emitter e(b, l, nullptr);
+  Type floatType = x.getType();
+  Value q = arith::DivFOp::create(b, l, x, scale);
+  q = math::RoundEvenOp::create(b, l, q);
+  if (zp)
+    q = arith::AddFOp::create(b, l, q, zp);
+  q = arith::MaximumFOp::create(
+      b, l, q, e.scalarConst(floatType, isUnsigned ? 0 : -128));
+  q = arith::MinimumFOp::create(
+      b, l, q, e.scalarConst(floatType, isUnsigned ? 255 : 127));
+  Value wide = arith::FPToSIOp::create(b, l, b.getI32Type(), q);
+  return arith::TruncIOp::create(b, l, b.getI8Type(), wide);
+}
+
 LogicalResult convertQuantize(NodeContext &nc) {
   Value x = nc.input(0), scale = nc.input(1), zp = nc.input(2);
   if (!x || !scale)
@@ -1209,22 +1229,99 @@ LogicalResult convertQuantize(NodeContext &nc) {
       em.map(ins, i8, [&](OpBuilder &b, Location l, ValueRange a) {
         Emitter e(b, l, nullptr);
         Value sc = e.convertScalar(a[1], floatType, false, false);
-        Value q = arith::DivFOp::create(b, l, a[0], sc);
-        q = math::RoundEvenOp::create(b, l, q);
-        if (a.size() > 2) {
-          Value z = e.convertScalar(a[2], floatType, isUnsigned, false);
-          q = arith::AddFOp::create(b, l, q, z);
-        }
-        q = arith::MaximumFOp::create(
-            b, l, q, e.scalarConst(floatType, isUnsigned ? 0 : -128));
-        q = arith::MinimumFOp::create(
-            b, l, q, e.scalarConst(floatType, isUnsigned ? 255 : 127));
-        Value wide = arith::FPToSIOp::create(b, l, b.getI32Type(), q);
-        return arith::TruncIOp::create(b, l, i8, wide).getResult();
+        Value z;
+        if (a.size() > 2)
+          z = e.convertScalar(a[2], floatType, isUnsigned, false);
+        return quantizeScalar(b, l, a[0], sc, z, isUnsigned);
       });
   if (failed(y))
     return failure();
   nc.setOutput(0, *y, outOnnx);
+  return success();
+}
+
+/// DynamicQuantizeLinear (opset 11): uint8 quantization of `x` with a scale
+/// and zero point computed from its range, widened to include 0:
+///   y_scale = (max(0, max(x)) - min(0, min(x))) / 255, or 1 when that range
+///             is empty (x all zeros; as ONNX Runtime and the current ONNX
+///             reference implementation);
+///   y_zero_point = saturate(round_half_even(0 - min(0, min(x)) / y_scale));
+///   y = saturate(round_half_even(x / y_scale) + y_zero_point).
+LogicalResult convertDynamicQuantizeLinear(NodeContext &nc) {
+  if (nc.numInputs() != 1)
+    return nc.error() << "expects exactly one input (x), got "
+                      << nc.numInputs();
+  Value x = nc.input(0);
+  if (!x)
+    return nc.error() << "missing required input x";
+  auto type = cast<RankedTensorType>(x.getType());
+  if (!isa<FloatType>(type.getElementType()))
+    return nc.error() << "x must be floating point (float32), got "
+                      << onnxTypeName(nc.inputOnnxType(0));
+  Emitter em = emitterFor(nc);
+  // The parameters are computed in f32 (the type of y_scale).
+  Type f32 = nc.importer.builder.getF32Type();
+  if (type.getElementType() != f32) {
+    FailureOr<Value> c = em.castTo(x, f32, false, false);
+    if (failed(c))
+      return failure();
+    x = *c;
+  }
+  // min(x) and max(x) as 0-D tensors.
+  Value minX = x, maxX = x;
+  if (type.getRank() > 0) {
+    SmallVector<int64_t> axes =
+        llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
+    FailureOr<Value> mn =
+        em.reduce(x, axes, Emitter::ReduceKind::Min, /*keepDims=*/false);
+    if (failed(mn))
+      return failure();
+    FailureOr<Value> mx =
+        em.reduce(x, axes, Emitter::ReduceKind::Max, /*keepDims=*/false);
+    if (failed(mx))
+      return failure();
+    minX = *mn;
+    maxX = *mx;
+  }
+  FailureOr<Value> scale =
+      em.map({minX, maxX}, f32, [&](OpBuilder &b, Location l, ValueRange a) {
+        Emitter e(b, l, nullptr);
+        Value zero = e.scalarConst(f32, 0);
+        Value lo = arith::MinimumFOp::create(b, l, a[0], zero);
+        Value hi = arith::MaximumFOp::create(b, l, a[1], zero);
+        Value range = arith::SubFOp::create(b, l, hi, lo);
+        Value s = arith::DivFOp::create(b, l, range, e.scalarConst(f32, 255));
+        Value empty =
+            arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, hi, lo);
+        return arith::SelectOp::create(b, l, empty, e.scalarConst(f32, 1), s)
+            .getResult();
+      });
+  if (failed(scale))
+    return failure();
+  // 0 - min / scale == -min / scale exactly, so this is QuantizeLinear of
+  // -min(0, min(x)) (saturated to [0, 255] before rounding in ONNX Runtime;
+  // the same since the bounds are integers).
+  Type i8 = nc.importer.builder.getI8Type();
+  FailureOr<Value> zp =
+      em.map({minX, *scale}, i8, [&](OpBuilder &b, Location l, ValueRange a) {
+        Emitter e(b, l, nullptr);
+        Value lo = arith::MinimumFOp::create(b, l, a[0], e.scalarConst(f32, 0));
+        Value negLo = arith::NegFOp::create(b, l, lo);
+        return quantizeScalar(b, l, negLo, a[1], Value(), /*isUnsigned=*/true);
+      });
+  if (failed(zp))
+    return failure();
+  FailureOr<Value> y =
+      em.map({x, *scale, *zp}, i8, [&](OpBuilder &b, Location l, ValueRange a) {
+        Emitter e(b, l, nullptr);
+        Value z = e.convertScalar(a[2], f32, /*srcUnsigned=*/true, false);
+        return quantizeScalar(b, l, a[0], a[1], z, /*isUnsigned=*/true);
+      });
+  if (failed(y))
+    return failure();
+  nc.setOutput(0, *y, onnx::TensorProto::UINT8);
+  nc.setOutput(1, *scale, onnx::TensorProto::FLOAT);
+  nc.setOutput(2, *zp, onnx::TensorProto::UINT8);
   return success();
 }
 
@@ -1294,4 +1391,5 @@ void parsimony::onnximport::registerMathConverters(
   map["::LayerNormalization"] = convertLayerNorm;
   map["::DequantizeLinear"] = convertDequantize;
   map["::QuantizeLinear"] = convertQuantize;
+  map["::DynamicQuantizeLinear"] = convertDynamicQuantizeLinear;
 }

@@ -219,6 +219,22 @@ def matmuls():
                   init("qzp", np.array(128, np.uint8))])
 
 
+def dynamic_quantize():
+    # The form ONNX Runtime's quantize_dynamic gives a MatMul.
+    nodes = [
+        N("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"], name="dql"),
+        N("MatMulInteger", ["xq", "wq", "xz"], ["acc"]),
+        N("Cast", ["acc"], ["accf"], to=T.FLOAT),
+        N("Mul", ["xs", "ws"], ["s"]),
+        N("Mul", ["accf", "s"], ["y"]),
+    ]
+    return model(nodes, [vi("x", T.FLOAT, ["n", 8])],
+                 [vi("y", T.FLOAT, ["n", 4]), vi("xq", T.UINT8, ["n", 8]),
+                  vi("xs", T.FLOAT, []), vi("xz", T.UINT8, [])],
+                 [init("wq", RNG.integers(-127, 127, (8, 4), dtype=np.int8)),
+                  init("ws", np.array(0.02, np.float32))])
+
+
 def dtypes():
     nodes = [
         N("Add", ["h16", "h16"], ["h"]),
@@ -476,6 +492,22 @@ def bad_transpose_perm():
                  [vi("x", T.FLOAT, [2, 3, 4])], [vi("y", T.INT64, [3])])
 
 
+def dynamic_quantize_int():
+    return model([N("DynamicQuantizeLinear", ["x"], ["y", "s", "z"],
+                    name="dql_int")],
+                 [vi("x", T.INT32, [4])],
+                 [vi("y", T.UINT8, [4]), vi("s", T.FLOAT, []),
+                  vi("z", T.UINT8, [])])
+
+
+def dynamic_quantize_two_inputs():
+    return model([N("DynamicQuantizeLinear", ["x", "x"], ["y", "s", "z"],
+                    name="dql2")],
+                 [vi("x", T.FLOAT, [4])],
+                 [vi("y", T.UINT8, [4]), vi("s", T.FLOAT, []),
+                  vi("z", T.UINT8, [])])
+
+
 def dynamic_axes_slice():
     return model([N("Slice", ["x", "s", "e", "a"], ["y"], name="slice")],
                  [vi("x", T.FLOAT, [4, 4]), vi("a", T.INT64, [1])],
@@ -492,6 +524,7 @@ MODELS = {
     "indexing": indexing,
     "matmuls": matmuls,
     "dtypes": dtypes,
+    "dynamic_quantize": dynamic_quantize,
     "ffn_relu": lambda: ffn_model("relu"),
     "ffn_gelu": lambda: ffn_model("gelu"),
     "ffn_silu": lambda: ffn_model("silu"),
@@ -528,6 +561,8 @@ MODELS = {
     "slice_scalar": slice_scalar,
     "bad_transpose_perm": bad_transpose_perm,
     "dynamic_axes_slice": dynamic_axes_slice,
+    "dynamic_quantize_int": dynamic_quantize_int,
+    "dynamic_quantize_two_inputs": dynamic_quantize_two_inputs,
 }
 
 
