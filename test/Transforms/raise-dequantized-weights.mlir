@@ -154,13 +154,23 @@ func.func @uint8(%x: tensor<4x2xf32>) -> tensor<4x3xf32> {
 
 // -----
 
-// uint8 weights with zero point 0 span 0..255: q - zp does not fit int8, so
-// the dequantization stays as written.
+// uint8 weights with zero point 0 span 0..255: q - zp does not fit int8.
+// Output feature 0 holds 255 and 4, stored shifted by 128 (127, -124); the
+// product gets 128 * 0.5 * sum(x) back. Features 1 and 2 fit unshifted.
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #scalar = affine_map<(d0, d1) -> ()>
 // CHECK-LABEL: func.func @uint8_out_of_range
-// CHECK-NOT: spx.quant_matmul
-// CHECK: linalg.matmul
+// CHECK-DAG: %[[C:.*]] = arith.constant dense_resource<prequantized_0_offset> : tensor<3xf32>
+// CHECK: %[[P:.*]] = spx.quant_matmul %arg0
+// CHECK: %[[SUM:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "reduction"]} ins(%arg0 : tensor<4x2xf32>)
+// CHECK: arith.addf
+// CHECK: %[[Y:.*]] = linalg.generic {{.*}} ins(%[[P]], %[[SUM]], %[[C]] : tensor<4x3xf32>, tensor<4xf32>, tensor<3xf32>)
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK-NOT: linalg.matmul
+// CHECK: return %[[Y]]
+// CHECK-DAG: prequantized_0_q: "0x010000007F8400050306"
+// CHECK-DAG: prequantized_0_offset: "0x04000000000080420000000000000000"
 func.func @uint8_out_of_range(%x: tensor<4x2xf32>) -> tensor<4x3xf32> {
   %q = arith.constant dense<[[-1, 0, 3], [4, 5, 6]]> : tensor<2x3xi8>
   %s = arith.constant dense<0.5> : tensor<f32>
@@ -181,4 +191,113 @@ func.func @uint8_out_of_range(%x: tensor<4x2xf32>) -> tensor<4x3xf32> {
   %f = linalg.fill ins(%zero : f32) outs(%init : tensor<4x3xf32>) -> tensor<4x3xf32>
   %y = linalg.matmul ins(%x, %w : tensor<4x2xf32>, tensor<2x3xf32>) outs(%f : tensor<4x3xf32>) -> tensor<4x3xf32>
   return %y : tensor<4x3xf32>
+}
+
+// -----
+
+// MatMulInteger (the importer's form): (ext(a) - a_zp) x (ext(q) - zp) in
+// i32, only converted to f32 after. The weight minus its zero point is
+// evaluated at compile time (q - zp = [[1 - 1, 2 - 2], [3 - 1, -4 - 2],
+// [5 - 1, 6 - 2]], rows of q^T: [0, 2, 4], [0, -6, 4]) and the activation
+// converted to f32 runs through spx.quant_matmul with unit scales; the i32
+// product and the cast are gone.
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#scalar = affine_map<(d0, d1) -> ()>
+#col = affine_map<(d0, d1) -> (d1)>
+#v = affine_map<(d0) -> (d0)>
+// CHECK-LABEL: func.func @matmul_integer
+// CHECK: %[[A:.*]] = linalg.generic {{.*}} ins(%arg0, %arg1 : tensor<4x3xi8>, tensor<i8>)
+// CHECK: %[[AF:.*]] = linalg.generic {{.*}} ins(%[[A]] : tensor<4x3xi32>)
+// CHECK: arith.sitofp
+// CHECK: %[[Y:.*]] = spx.quant_matmul %[[AF]], %{{.*}} scales %{{.*}} {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<4x3xf32>, tensor<2x3xi8>, tensor<2xf32>) -> tensor<4x2xf32>
+// CHECK-NOT: linalg.matmul
+// CHECK: return %[[Y]]
+// CHECK-DAG: prequantized_0_q: "0x0100000000020400FA04"
+// CHECK-DAG: prequantized_0_s: "0x040000000000803F0000803F"
+func.func @matmul_integer(%a: tensor<4x3xi8>, %azp: tensor<i8>) -> tensor<4x2xf32> {
+  %e = tensor.empty() : tensor<4x3xi32>
+  %aw = linalg.generic {indexing_maps = [#id, #scalar, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%a, %azp : tensor<4x3xi8>, tensor<i8>) outs(%e : tensor<4x3xi32>) {
+  ^bb0(%x: i8, %z: i8, %o: i32):
+    %0 = arith.extui %x : i8 to i32
+    %1 = arith.extui %z : i8 to i32
+    %2 = arith.subi %0, %1 : i32
+    linalg.yield %2 : i32
+  } -> tensor<4x3xi32>
+  %q = arith.constant dense<[[1, 2], [3, -4], [5, 6]]> : tensor<3x2xi8>
+  %zp = arith.constant dense<[1, 2]> : tensor<2xi8>
+  %eq = tensor.empty() : tensor<3x2xi32>
+  %qw = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%q : tensor<3x2xi8>) outs(%eq : tensor<3x2xi32>) {
+  ^bb0(%x: i8, %o: i32):
+    %0 = arith.extsi %x : i8 to i32
+    linalg.yield %0 : i32
+  } -> tensor<3x2xi32>
+  %ez = tensor.empty() : tensor<2xi32>
+  %zw = linalg.generic {indexing_maps = [#v, #v], iterator_types = ["parallel"]}
+      ins(%zp : tensor<2xi8>) outs(%ez : tensor<2xi32>) {
+  ^bb0(%x: i8, %o: i32):
+    %0 = arith.extsi %x : i8 to i32
+    linalg.yield %0 : i32
+  } -> tensor<2xi32>
+  %w = linalg.generic {indexing_maps = [#id, #col, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%qw, %zw : tensor<3x2xi32>, tensor<2xi32>) outs(%eq : tensor<3x2xi32>) {
+  ^bb0(%x: i32, %z: i32, %o: i32):
+    %0 = arith.subi %x, %z : i32
+    linalg.yield %0 : i32
+  } -> tensor<3x2xi32>
+  %c0 = arith.constant 0 : i32
+  %init = tensor.empty() : tensor<4x2xi32>
+  %f = linalg.fill ins(%c0 : i32) outs(%init : tensor<4x2xi32>) -> tensor<4x2xi32>
+  %m = linalg.matmul ins(%aw, %w : tensor<4x3xi32>, tensor<3x2xi32>) outs(%f : tensor<4x2xi32>) -> tensor<4x2xi32>
+  %ef = tensor.empty() : tensor<4x2xf32>
+  %y = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%m : tensor<4x2xi32>) outs(%ef : tensor<4x2xf32>) {
+  ^bb0(%x: i32, %o: f32):
+    %0 = arith.sitofp %x : i32 to f32
+    linalg.yield %0 : f32
+  } -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// Not raised: the integer product is returned as i32 (the f32 kernel's
+// accumulation would not be exact), and an i32 activation of unknown range
+// (a function argument) is not exactly representable in f32.
+#id = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-LABEL: func.func @matmul_integer_kept
+// CHECK-NOT: spx.quant_matmul
+// CHECK: linalg.matmul
+// CHECK: linalg.matmul
+// CHECK-NOT: spx.quant_matmul
+func.func @matmul_integer_kept(%a: tensor<4x3xi8>, %big: tensor<4x3xi32>) -> (tensor<4x2xi32>, tensor<4x2xf32>) {
+  %e = tensor.empty() : tensor<4x3xi32>
+  %aw = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%a : tensor<4x3xi8>) outs(%e : tensor<4x3xi32>) {
+  ^bb0(%x: i8, %o: i32):
+    %0 = arith.extsi %x : i8 to i32
+    linalg.yield %0 : i32
+  } -> tensor<4x3xi32>
+  %q = arith.constant dense<[[1, 2], [3, -4], [5, 6]]> : tensor<3x2xi8>
+  %eq = tensor.empty() : tensor<3x2xi32>
+  %w = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%q : tensor<3x2xi8>) outs(%eq : tensor<3x2xi32>) {
+  ^bb0(%x: i8, %o: i32):
+    %0 = arith.extsi %x : i8 to i32
+    linalg.yield %0 : i32
+  } -> tensor<3x2xi32>
+  %c0 = arith.constant 0 : i32
+  %init = tensor.empty() : tensor<4x2xi32>
+  %f = linalg.fill ins(%c0 : i32) outs(%init : tensor<4x2xi32>) -> tensor<4x2xi32>
+  %m = linalg.matmul ins(%aw, %w : tensor<4x3xi32>, tensor<3x2xi32>) outs(%f : tensor<4x2xi32>) -> tensor<4x2xi32>
+  %m2 = linalg.matmul ins(%big, %w : tensor<4x3xi32>, tensor<3x2xi32>) outs(%f : tensor<4x2xi32>) -> tensor<4x2xi32>
+  %ef = tensor.empty() : tensor<4x2xf32>
+  %y = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%m2 : tensor<4x2xi32>) outs(%ef : tensor<4x2xf32>) {
+  ^bb0(%x: i32, %o: f32):
+    %0 = arith.sitofp %x : i32 to f32
+    linalg.yield %0 : f32
+  } -> tensor<4x2xf32>
+  return %m, %y : tensor<4x2xi32>, tensor<4x2xf32>
 }

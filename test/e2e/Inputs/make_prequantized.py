@@ -1,10 +1,11 @@
 """A model quantized before export (fixed seed):
-  make_prequantized.py DIR axis|tensor|asymmetric|asymmetric_fits|uint8
+  make_prequantized.py DIR axis|tensor|asymmetric|asymmetric_fits|uint8|uint8_any
 x [4, 64] -> MatMul(x, DequantizeLinear(Wq int8 [64, 96], scale)) -> y, with
 a per-output-channel scale (axis=1, zero point 0), one scale for the tensor,
 or a nonzero per-channel zero point: asymmetric (q - zp reaches beyond the
 int8 range), asymmetric_fits (q - zp within int8), uint8 (uint8 values and
-zero points around 128). Writes DIR/dq.onnx, DIR/x.npy and the NumPy
+zero points around 128) or uint8_any (uint8 values over the whole range and
+any per-channel zero point: q - zp spans up to 510 values). Writes DIR/dq.onnx, DIR/x.npy and the NumPy
 reference DIR/ref.npy."""
 import sys
 
@@ -33,6 +34,10 @@ else:
     elif mode == "uint8":
         zp = rng.integers(120, 137, size=N).astype(np.uint8)
         wq = (zp.astype(np.int64) + rng.integers(-110, 111, size=(K, N))).astype(np.uint8)
+        inits = [nh.from_array(wq, "wq")]
+    elif mode == "uint8_any":
+        zp = rng.integers(0, 256, size=N).astype(np.uint8)
+        wq = rng.integers(0, 256, size=(K, N)).astype(np.uint8)
         inits = [nh.from_array(wq, "wq")]
     inits += [nh.from_array(scale, "ws"), nh.from_array(zp, "wz")]
     dq = h.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"], name="dq",

@@ -17,10 +17,14 @@ int64_t dimPosition(AffineExpr expr) {
 }
 
 /// Whether `init` is a tensor of zeros (a fill with 0 or a zero splat).
+bool isZero(Value v) {
+  return matchPattern(v, m_AnyZeroFloat()) || matchPattern(v, m_Zero());
+}
+
 bool isZeroInit(Value init) {
   if (auto fill = init.getDefiningOp<linalg::FillOp>())
-    return matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
-  return matchPattern(init, m_AnyZeroFloat());
+    return isZero(fill.getInputs()[0]);
+  return isZero(init);
 }
 
 } // namespace
@@ -51,12 +55,15 @@ bool mlir::spx::isContraction(Operation *op) {
 /// accumulator of zeros.
 std::optional<DenseProjection>
 mlir::spx::matchDenseProjection(linalg::LinalgOp op,
-                                function_ref<Value(Value, bool &)> weightOf) {
+                                function_ref<Value(Value, bool &)> weightOf,
+                                bool integer) {
   if (!isContraction(op) || !op.hasPureTensorSemantics())
     return std::nullopt;
-  for (Value v : op->getOperands())
-    if (!getElementTypeOrSelf(v.getType()).isF32())
+  for (Value v : op->getOperands()) {
+    Type element = getElementTypeOrSelf(v.getType());
+    if (integer ? !element.isSignlessInteger(32) : !element.isF32())
       return std::nullopt;
+  }
   FailureOr<linalg::ContractionDimensions> dims =
       linalg::inferContractionDims(op);
   if (failed(dims) || dims->k.size() != 1 || dims->n.size() != 1 ||

@@ -31,15 +31,17 @@ Value weightThroughTranspose(Value value, bool &transposed);
 /// Whether `op` is a linalg contraction of two inputs into one init.
 bool isContraction(Operation *op);
 
-/// Matches a dense projection: f32 tensors, one reduction (K) and one
-/// parallel (N) dimension in the weight, the activation indexed by the
-/// output's leading dimensions then K, the result by them then N, and an
-/// accumulator of zeros. `weightOf(operand, transposed)` returns the 2-D
-/// static weight behind the weight operand (flipping `transposed` when it
-/// looks through a transpose) or null.
+/// Matches a dense projection: f32 tensors (i32 with `integer`, e.g. an
+/// imported MatMulInteger), one reduction (K) and one parallel (N)
+/// dimension in the weight, the activation indexed by the output's leading
+/// dimensions then K, the result by them then N, and an accumulator of
+/// zeros. `weightOf(operand, transposed)` returns the 2-D static weight
+/// behind the weight operand (flipping `transposed` when it looks through a
+/// transpose) or null.
 std::optional<DenseProjection>
 matchDenseProjection(linalg::LinalgOp op,
-                     function_ref<Value(Value, bool &)> weightOf);
+                     function_ref<Value(Value, bool &)> weightOf,
+                     bool integer = false);
 
 } // namespace mlir::spx
 

@@ -1,7 +1,15 @@
 //===- RaiseDequantizedWeights.cpp - pre-quantized weights to quant ops ---===//
 //
-// `x * dequantize(q, scale)` becomes `spx.quant_matmul(x, q, scale)`: the
-// weights a model was exported with, read as int8 by the kernels.
+// `x * dequantize(q, scale)` becomes `spx.quant_matmul(x, q, scale)`, and an
+// integer product `(a - a_zp) * (q - zp)` that is only converted to float
+// (ONNX MatMulInteger -> Cast) becomes `spx.quant_matmul(float(a - a_zp),
+// q - zp, 1)`: the weights a model was exported with, read as int8 by the
+// kernels.
+//
+// The kernels have no zero points. `q - zp` is stored exactly; when an
+// output feature's values do not fit int8 (uint8 or asymmetric weights),
+// they are stored shifted by an offset o[n] and the product is corrected by
+// `o[n] * scale[n] * sum_k x[.., k]`.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,11 +35,12 @@ using namespace mlir::spx;
 
 namespace {
 
-/// A symmetric int8 weight dequantized per output feature or per tensor.
+/// An int8 or uint8 weight dequantized per output feature or per tensor.
 struct Dequantized {
-  /// The int8 values as stored by the model ([K, N], or [N, K] when the
-  /// projection found it transposed), and that matrix's shape.
-  std::vector<int8_t> q;
+  /// The values minus their zero points as stored by the model ([K, N], or
+  /// [N, K] when the projection found it transposed), and that matrix's
+  /// shape.
+  std::vector<int32_t> q;
   SmallVector<int64_t> shape;
   /// The scale of every column of the stored matrix (one value when
   /// `perTensor`), and which stored dimension they run along.
@@ -105,10 +114,7 @@ Value extendedArgument(Value v, bool &isUnsigned) {
 
 /// Matches `sitofp(ext(q) [- ext(zp)]) * scale` over a 2-D output with q an
 /// int8 or uint8 constant read with the identity map, and zp (int8 or uint8)
-/// and scale constants that each vary along at most one dimension. The values q
-/// - zp must fit int8 (always for a zero zero point; for asymmetric or uint8
-/// weights when the quantizer kept them within 256 levels around the zero
-/// point); the raised weight holds them exactly.
+/// and scale constants that each vary along at most one dimension.
 std::optional<Dequantized> matchDequantize(linalg::GenericOp op) {
   if (op.getNumDpsInits() != 1 || op.getNumDpsInputs() < 2 ||
       op.getNumDpsInputs() > 3 || op.getNumReductionLoops() != 0 ||
@@ -174,7 +180,7 @@ std::optional<Dequantized> matchDequantize(linalg::GenericOp op) {
     if (static_cast<int64_t>(values->size()) != d.shape[d.scaleDim])
       return std::nullopt;
   }
-  // q - zp, exactly, as int8.
+  // q - zp, exactly.
   auto widen = [](int8_t v, bool isUnsigned) {
     return isUnsigned ? int32_t(uint8_t(v)) : int32_t(v);
   };
@@ -183,13 +189,321 @@ std::optional<Dequantized> matchDequantize(linalg::GenericOp op) {
   for (size_t i = 0; i < q->size(); ++i) {
     int64_t r = int64_t(i) / cols, c = int64_t(i) % cols;
     int64_t z = zpDim < 0 ? 0 : (zpDim == 0 ? r : c);
-    int32_t v = widen((*q)[i], qUnsigned) - widen(zp[z], zpUnsigned);
-    if (v < -128 || v > 127)
-      return std::nullopt;
-    d.q[i] = static_cast<int8_t>(v);
+    d.q[i] = widen((*q)[i], qUnsigned) - widen(zp[z], zpUnsigned);
   }
   d.scales = std::move(*values);
   return d;
+}
+
+//===----------------------------------------------------------------------===//
+// Integer products (MatMulInteger).
+//===----------------------------------------------------------------------===//
+
+/// An integer tensor computed at compile time.
+struct IntegerTensor {
+  SmallVector<int64_t> shape;
+  std::vector<int32_t> values; // row-major
+};
+
+/// Compile-time evaluation stops above this many elements.
+constexpr int64_t MaxEvaluatedElements = int64_t(1) << 26;
+
+/// The static tensor type of `v` with at most 2 dimensions, or null.
+RankedTensorType smallStaticType(Value v) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  if (!type || !type.hasStaticShape() || type.getRank() > 2 ||
+      type.getNumElements() > MaxEvaluatedElements)
+    return {};
+  return type;
+}
+
+/// Evaluates `value` when it is an i8 constant (its elements sign-extended;
+/// an extui in a consumer's body reads them unsigned) or an all-parallel
+/// linalg.generic of at most 2 dimensions whose body only extends (extsi,
+/// extui), adds and subtracts integers read from such values: the form the
+/// importer gives an integer weight minus its zero point.
+std::optional<IntegerTensor> evaluateInteger(Value value, int depth = 0) {
+  RankedTensorType type = smallStaticType(value);
+  if (!type || depth > 4 || !type.getElementType().isSignlessInteger() ||
+      type.getElementType().getIntOrFloatBitWidth() > 32)
+    return std::nullopt;
+  IntegerTensor result;
+  result.shape.assign(type.getShape().begin(), type.getShape().end());
+  if (std::optional<std::vector<int8_t>> bytes = constantI8Values(value)) {
+    result.values.assign(bytes->begin(), bytes->end());
+    return result;
+  }
+  auto generic = value.getDefiningOp<linalg::GenericOp>();
+  if (!generic || generic->getNumResults() != 1 ||
+      generic.getNumLoops() != generic.getNumParallelLoops() ||
+      generic.getNumLoops() != static_cast<unsigned>(type.getRank()) ||
+      !generic.getIndexingMapsArray().back().isIdentity())
+    return std::nullopt;
+  // Inputs, and for each the strides of the loops it varies along.
+  SmallVector<IntegerTensor> inputs;
+  SmallVector<SmallVector<int64_t>> loopStrides;
+  for (OpOperand *operand : generic.getDpsInputOperands()) {
+    std::optional<IntegerTensor> in =
+        evaluateInteger(operand->get(), depth + 1);
+    if (!in)
+      return std::nullopt;
+    AffineMap map = generic.getMatchingIndexingMap(operand);
+    SmallVector<int64_t> strides(generic.getNumLoops(), 0);
+    int64_t stride = 1;
+    for (int64_t r = map.getNumResults() - 1; r >= 0; --r) {
+      AffineExpr e = map.getResult(r);
+      if (auto dim = dyn_cast<AffineDimExpr>(e))
+        strides[dim.getPosition()] += stride;
+      else if (auto c = dyn_cast<AffineConstantExpr>(e); !c || c.getValue())
+        return std::nullopt;
+      stride *= in->shape[r];
+    }
+    inputs.push_back(std::move(*in));
+    loopStrides.push_back(std::move(strides));
+  }
+  // The body as a straight-line program over slots (arguments, then ops).
+  Block &body = generic.getRegion().front();
+  llvm::DenseMap<Value, unsigned> slot;
+  for (unsigned i = 0; i < inputs.size(); ++i)
+    slot[body.getArgument(i)] = i;
+  SmallVector<Operation *> program;
+  for (Operation &op : body.without_terminator()) {
+    if (!isa<arith::ExtSIOp, arith::ExtUIOp, arith::AddIOp, arith::SubIOp>(op))
+      return std::nullopt;
+    for (Value operand : op.getOperands())
+      if (!slot.count(operand))
+        return std::nullopt;
+    slot[op.getResult(0)] = inputs.size() + program.size();
+    program.push_back(&op);
+  }
+  Value yielded = body.getTerminator()->getOperand(0);
+  if (!slot.count(yielded))
+    return std::nullopt;
+  unsigned out = slot[yielded];
+  int64_t count = type.getNumElements();
+  int64_t cols = type.getRank() == 2 ? type.getDimSize(1) : 1;
+  SmallVector<int64_t> regs(inputs.size() + program.size());
+  result.values.resize(count);
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t loop[2] = {type.getRank() == 2 ? i / cols : i, i % cols};
+    for (unsigned a = 0; a < inputs.size(); ++a) {
+      int64_t index = 0;
+      for (unsigned l = 0; l < generic.getNumLoops(); ++l)
+        index += loop[l] * loopStrides[a][l];
+      regs[a] = inputs[a].values[index];
+    }
+    for (unsigned p = 0; p < program.size(); ++p) {
+      Operation *op = program[p];
+      auto reg = [&](unsigned operand) {
+        return regs[slot[op->getOperand(operand)]];
+      };
+      int64_t v;
+      if (isa<arith::ExtSIOp>(op))
+        v = reg(0);
+      else if (auto ext = dyn_cast<arith::ExtUIOp>(op))
+        v = reg(0) &
+            ((int64_t(1) << ext.getIn().getType().getIntOrFloatBitWidth()) - 1);
+      else if (isa<arith::AddIOp>(op))
+        v = reg(0) + reg(1);
+      else
+        v = reg(0) - reg(1);
+      if (v < INT32_MIN || v > INT32_MAX)
+        return std::nullopt;
+      regs[inputs.size() + p] = v;
+    }
+    result.values[i] = static_cast<int32_t>(regs[out]);
+  }
+  return result;
+}
+
+/// A bound on |element| of an integer activation built, like the importer's
+/// MatMulInteger operands, from 8-bit values by extensions, additions and
+/// subtractions (in chains of all-parallel linalg.generic ops); nothing for
+/// any other value.
+std::optional<int64_t> integerMagnitudeBound(Value value, int depth = 0) {
+  value = lookThroughReshapes(value);
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!type || depth > 6 || !type.getElementType().isSignlessInteger())
+    return std::nullopt;
+  if (type.getElementType().isInteger(8))
+    return 255; // int8 or uint8
+  auto generic = value.getDefiningOp<linalg::GenericOp>();
+  if (!generic || generic->getNumResults() != 1 ||
+      generic.getNumLoops() != generic.getNumParallelLoops())
+    return std::nullopt;
+  Block &body = generic.getRegion().front();
+  llvm::DenseMap<Value, int64_t> bound;
+  for (OpOperand *operand : generic.getDpsInputOperands()) {
+    std::optional<int64_t> b = integerMagnitudeBound(operand->get(), depth + 1);
+    if (!b)
+      return std::nullopt;
+    bound[body.getArgument(operand->getOperandNumber())] = *b;
+  }
+  for (Operation &op : body.without_terminator()) {
+    if (!isa<arith::ExtSIOp, arith::ExtUIOp, arith::AddIOp, arith::SubIOp>(op))
+      return std::nullopt;
+    int64_t b = 0;
+    for (Value operand : op.getOperands()) {
+      auto it = bound.find(operand);
+      if (it == bound.end())
+        return std::nullopt;
+      b += it->second;
+    }
+    bound[op.getResult(0)] = b;
+  }
+  auto it = bound.find(body.getTerminator()->getOperand(0));
+  if (it == bound.end())
+    return std::nullopt;
+  return it->second;
+}
+
+/// Whether `op` is an all-parallel generic that only converts its one
+/// input, elementwise, to f32 with sitofp (an ONNX Cast to float).
+bool isSignedToF32Cast(Operation *op) {
+  auto generic = dyn_cast<linalg::GenericOp>(op);
+  if (!generic || generic.getNumDpsInputs() != 1 ||
+      generic.getNumDpsInits() != 1 ||
+      generic.getNumLoops() != generic.getNumParallelLoops() ||
+      !llvm::all_of(generic.getIndexingMapsArray(),
+                    [](AffineMap m) { return m.isIdentity(); }))
+    return false;
+  Block &body = generic.getRegion().front();
+  if (!llvm::hasSingleElement(body.without_terminator()))
+    return false;
+  auto cast = dyn_cast<arith::SIToFPOp>(body.front());
+  return cast && cast.getIn() == body.getArgument(0) &&
+         cast.getType().isF32() &&
+         body.getTerminator()->getOperand(0) == cast.getResult();
+}
+
+//===----------------------------------------------------------------------===//
+// Building the quantized product.
+//===----------------------------------------------------------------------===//
+
+/// A weight of exact integers split into int8 values and a per-output-
+/// feature offset: value[n, k] = q[n, k] + offset[n].
+struct Int8WithOffsets {
+  std::vector<int8_t> q;
+  std::vector<int32_t> offset;
+  bool anyOffset = false;
+};
+
+/// Splits the nk matrix `values` (`n` rows): a row whose values span at
+/// most 256 consecutive integers fits int8 after subtracting the offset
+/// closest to zero. Nothing when a row spans more.
+std::optional<Int8WithOffsets> splitInt8(ArrayRef<int32_t> values, int64_t n,
+                                         int64_t k) {
+  Int8WithOffsets r;
+  r.q.resize(values.size());
+  r.offset.assign(n, 0);
+  for (int64_t row = 0; row < n; ++row) {
+    ArrayRef<int32_t> v = values.slice(row * k, k);
+    if (v.empty())
+      continue;
+    auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    if (int64_t(*hi) - *lo > 255)
+      return std::nullopt;
+    int32_t offset = *hi > 127 ? *hi - 127 : (*lo < -128 ? *lo + 128 : 0);
+    r.offset[row] = offset;
+    r.anyOffset |= offset != 0;
+    for (int64_t i = 0; i < k; ++i)
+      r.q[row * k + i] = static_cast<int8_t>(v[i] - offset);
+  }
+  return r;
+}
+
+/// `result[.., n] = product[.., n] + correction[n] * sum_k input[.., k]`:
+/// the part of a product that the weight's offsets took out.
+Value addRowSumCorrection(OpBuilder &b, Location loc, Value product,
+                          Value input, ArrayRef<float> correction,
+                          StringRef name) {
+  auto inputType = cast<RankedTensorType>(input.getType());
+  auto productType = cast<RankedTensorType>(product.getType());
+  int64_t rank = inputType.getRank();
+  MLIRContext *ctx = b.getContext();
+  Type f32 = b.getF32Type();
+  // Row sums over the last dimension.
+  SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, input);
+  sizes.pop_back();
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(f32));
+  Value sumEmpty = tensor::EmptyOp::create(b, loc, sizes, f32);
+  Value sumInit = linalg::FillOp::create(b, loc, zero, sumEmpty).getResult(0);
+  AffineMap identity = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  AffineMap leading = identity.getMajorSubMap(rank - 1);
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  iterators.back() = utils::IteratorType::reduction;
+  Value sums =
+      linalg::GenericOp::create(
+          b, loc, sumInit.getType(), ValueRange{input}, ValueRange{sumInit},
+          ArrayRef<AffineMap>{identity, leading}, iterators,
+          [](OpBuilder &nb, Location nloc, ValueRange args) {
+            Value sum = arith::AddFOp::create(nb, nloc, args[0], args[1]);
+            linalg::YieldOp::create(nb, nloc, sum);
+          })
+          .getResult(0);
+  auto correctionType =
+      RankedTensorType::get({static_cast<int64_t>(correction.size())}, f32);
+  Value c =
+      createResourceConstant<float>(b, loc, correctionType, name, correction);
+  AffineMap last = AffineMap::get(rank, 0, getAffineDimExpr(rank - 1, ctx));
+  Value init = tensor::EmptyOp::create(
+      b, loc, tensor::getMixedSizes(b, loc, product), f32);
+  return linalg::GenericOp::create(
+             b, loc, productType, ValueRange{product, sums, c},
+             ValueRange{init},
+             ArrayRef<AffineMap>{identity, leading, last, identity},
+             SmallVector<utils::IteratorType>(rank,
+                                              utils::IteratorType::parallel),
+             [](OpBuilder &nb, Location nloc, ValueRange args) {
+               Value term = arith::MulFOp::create(nb, nloc, args[1], args[2]);
+               Value sum = arith::AddFOp::create(nb, nloc, args[0], term);
+               linalg::YieldOp::create(nb, nloc, sum);
+             })
+      .getResult(0);
+}
+
+/// `input * (values * scales)` as spx.quant_matmul for a projection `p`
+/// whose stored weight holds the exact integers `stored` ([K, N], or [N, K]
+/// when p.weightNK) and whose output feature n has scale `scales[n]`;
+/// null when a feature's values span more than int8 can hold.
+Value buildQuantizedProduct(OpBuilder &b, Location loc,
+                            const DenseProjection &p, Value input,
+                            ArrayRef<int32_t> stored, std::vector<float> scales,
+                            Type resultType, int64_t &counter) {
+  // Values as nk ([N, K]): one contiguous row per output feature.
+  std::vector<int32_t> nk(stored.size());
+  for (int64_t n = 0; n < p.n; ++n)
+    for (int64_t k = 0; k < p.k; ++k)
+      nk[n * p.k + k] = p.weightNK ? stored[n * p.k + k] : stored[k * p.n + n];
+  std::optional<Int8WithOffsets> split = splitInt8(nk, p.n, p.k);
+  if (!split)
+    return {};
+  QuantizedWeight w;
+  w.bits = 8;
+  w.group = 0;
+  w.layout = WeightLayout::nk;
+  w.k = p.k;
+  w.n = p.n;
+  w.q = std::move(split->q);
+  w.scales = scales;
+  std::string name = "prequantized_" + std::to_string(counter++);
+  auto [weight, scaleValues] =
+      createQuantizedConstants(b, loc, w, name, /*pack=*/false,
+                               /*stacked=*/false);
+  MLIRContext *ctx = b.getContext();
+  Value product =
+      QuantMatmulOp::create(b, loc, resultType, input, weight, scaleValues,
+                            WeightLayoutAttr::get(ctx, WeightLayout::nk),
+                            QuantAttr::get(ctx, 8, 0))
+          .getOutput();
+  if (!split->anyOffset)
+    return product;
+  std::vector<float> correction(p.n);
+  for (int64_t n = 0; n < p.n; ++n)
+    correction[n] = static_cast<float>(split->offset[n]) * scales[n];
+  return addRowSumCorrection(b, loc, product, input, correction,
+                             name + "_offset");
 }
 
 struct RaiseDequantizedWeightsPass
@@ -201,11 +515,16 @@ struct RaiseDequantizedWeightsPass
         candidates.push_back(op);
     });
     int64_t counter = 0;
-    for (linalg::LinalgOp op : candidates)
-      rewrite(op, counter);
+    for (linalg::LinalgOp op : candidates) {
+      if (getElementTypeOrSelf(op->getResult(0).getType()).isInteger(32))
+        raiseIntegerProduct(op, counter);
+      else
+        raiseDequantized(op, counter);
+    }
   }
 
-  void rewrite(linalg::LinalgOp op, int64_t &counter) {
+  /// x * dequantize(q, scale) -> spx.quant_matmul.
+  void raiseDequantized(linalg::LinalgOp op, int64_t &counter) {
     std::optional<Dequantized> found;
     auto weightOf = [&](Value operand, bool &transposed) -> Value {
       if (auto transpose = operand.getDefiningOp<linalg::TransposeOp>()) {
@@ -228,34 +547,110 @@ struct RaiseDequantizedWeightsPass
     int64_t outputDim = p->weightNK ? 0 : 1;
     if (!found->perTensor && found->scaleDim != outputDim)
       return;
+    std::vector<float> scales = found->perTensor
+                                    ? std::vector<float>(p->n, found->scales[0])
+                                    : found->scales;
+    OpBuilder b(op);
+    Value product =
+        buildQuantizedProduct(b, op.getLoc(), *p, p->input, found->q, scales,
+                              op->getResult(0).getType(), counter);
+    if (!product)
+      return;
+    op->getResult(0).replaceAllUsesWith(product);
+    op->erase();
+  }
 
-    // Values as nk ([N, K]): one contiguous row per output feature.
-    const std::vector<int8_t> &stored = found->q;
-    QuantizedWeight w;
-    w.bits = 8;
-    w.group = 0;
-    w.layout = WeightLayout::nk;
-    w.k = p->k;
-    w.n = p->n;
-    w.q.resize(stored.size());
-    for (int64_t n = 0; n < p->n; ++n)
-      for (int64_t k = 0; k < p->k; ++k)
-        w.q[n * p->k + k] =
-            p->weightNK ? stored[n * p->k + k] : stored[k * p->n + n];
-    w.scales = found->perTensor ? std::vector<float>(p->n, found->scales[0])
-                                : found->scales;
-
+  /// float((a - a_zp) * (q - zp)) with a constant weight -> spx.quant_matmul
+  /// on float(a - a_zp). Only when the integer result is used by casts to
+  /// f32 alone: the kernel accumulates in f32, which equals the exact
+  /// integer sum rounded to f32 while partial sums stay below 2^24 and
+  /// differs from it by float reassociation beyond.
+  void raiseIntegerProduct(linalg::LinalgOp op, int64_t &counter) {
+    std::optional<IntegerTensor> found;
+    auto weightOf = [&](Value operand, bool &transposed) -> Value {
+      if (auto transpose = operand.getDefiningOp<linalg::TransposeOp>()) {
+        if (transpose.getPermutation() != ArrayRef<int64_t>{1, 0})
+          return {};
+        transposed = !transposed;
+        operand = transpose.getInput();
+      }
+      RankedTensorType type = smallStaticType(operand);
+      if (!type || type.getRank() != 2)
+        return {};
+      found = evaluateInteger(operand);
+      return found ? operand : Value();
+    };
+    std::optional<DenseProjection> p =
+        matchDenseProjection(op, weightOf, /*integer=*/true);
+    if (!p || !found)
+      return;
+    // Activations of 8-bit origin: exact in f32, and so are their products
+    // with the int8 weight.
+    std::optional<int64_t> bound = integerMagnitudeBound(p->input);
+    if (!bound || *bound > (1 << 16))
+      return;
+    // Every use converts to f32, directly or after a reshape (the importer
+    // flattens leading dimensions around the matmul).
+    Value result = op->getResult(0);
+    auto convertsToF32 = [](Operation *user) {
+      if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(user))
+        return !user->use_empty() &&
+               llvm::all_of(user->getUsers(), isSignedToF32Cast);
+      return isSignedToF32Cast(user);
+    };
+    if (result.use_empty() || !llvm::all_of(result.getUsers(), convertsToF32))
+      return;
     OpBuilder b(op);
     Location loc = op.getLoc();
-    auto [weight, scales] = createQuantizedConstants(
-        b, loc, w, "prequantized_" + std::to_string(counter++),
-        /*pack=*/false, /*stacked=*/false);
-    MLIRContext *ctx = op.getContext();
-    auto matmul = QuantMatmulOp::create(
-        b, loc, op->getResult(0).getType(), p->input, weight, scales,
-        WeightLayoutAttr::get(ctx, WeightLayout::nk),
-        QuantAttr::get(ctx, 8, 0));
-    op->getResult(0).replaceAllUsesWith(matmul.getOutput());
+    auto inputType = cast<RankedTensorType>(p->input.getType());
+    auto floatType = inputType.clone(b.getF32Type());
+    Value empty = tensor::EmptyOp::create(
+        b, loc, tensor::getMixedSizes(b, loc, p->input), b.getF32Type());
+    AffineMap identity =
+        AffineMap::getMultiDimIdentityMap(inputType.getRank(), b.getContext());
+    Value input =
+        linalg::GenericOp::create(
+            b, loc, floatType, ValueRange{p->input}, ValueRange{empty},
+            ArrayRef<AffineMap>{identity, identity},
+            SmallVector<utils::IteratorType>(inputType.getRank(),
+                                             utils::IteratorType::parallel),
+            [&](OpBuilder &nb, Location nloc, ValueRange args) {
+              linalg::YieldOp::create(
+                  nb, nloc,
+                  arith::SIToFPOp::create(nb, nloc, nb.getF32Type(), args[0])
+                      .getResult());
+            })
+            .getResult(0);
+    auto resultType =
+        cast<RankedTensorType>(result.getType()).clone(b.getF32Type());
+    Value product = buildQuantizedProduct(b, loc, *p, input, found->values,
+                                          std::vector<float>(p->n, 1.0f),
+                                          resultType, counter);
+    if (!product) {
+      input.getDefiningOp()->erase();
+      empty.getDefiningOp()->erase();
+      return;
+    }
+    auto replaceCasts = [](Value integer, Value replacement) {
+      for (Operation *cast : llvm::to_vector(integer.getUsers())) {
+        cast->getResult(0).replaceAllUsesWith(replacement);
+        cast->erase();
+      }
+    };
+    for (Operation *user : llvm::to_vector(result.getUsers())) {
+      if (!isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(user))
+        continue;
+      // The same reshape of the f32 product.
+      b.setInsertionPoint(user);
+      Operation *reshaped = b.clone(*user);
+      reshaped->setOperand(0, product);
+      Value reshapedResult = reshaped->getResult(0);
+      reshapedResult.setType(cast<RankedTensorType>(reshapedResult.getType())
+                                 .clone(b.getF32Type()));
+      replaceCasts(user->getResult(0), reshapedResult);
+      user->erase();
+    }
+    replaceCasts(result, product);
     op->erase();
   }
 };
