@@ -74,6 +74,15 @@ for tokens in (1, 16, 128):
             "ffn12", f"12-FFN stack (ReLU, top-128), {tokens} token(s), {label}",
             {"x": f"ffn12_t{tokens}.x"}, flags + [f"--dim=tokens={tokens}"],
             ffn_bytes(mode, tokens))
+    # The same stack quantized as ONNX Runtime's quantize_dynamic does
+    # (MatMulInteger, int8 weights): both engines read the int8 weights.
+    CASES[f"ffn12_dynq_t{tokens}"] = (
+        "ffn12_dynq", f"12-FFN stack, dynamically quantized (ORT "
+        f"quantize_dynamic form, MatMulInteger), {tokens} token(s)",
+        {"x": f"ffn12_t{tokens}.x"}, [f"--dim=tokens={tokens}"],
+        LAYERS * 2 * D * FF)
+
+
 def moe_bytes(experts, k, tokens):
     """Expert weight bytes one run reads: both projections of every expert
     that the benchmark's router input sends at least one token to (top-k of
@@ -103,6 +112,7 @@ for experts in (8, 64):
 # larger than the caches.
 FLUSH_MB = 64
 COLD_CASES = {n for n in CASES if n.startswith("ffn12_t1_") or
+              n == "ffn12_dynq_t1" or
               (n.startswith("moe_") and n.endswith("_t1"))}
 
 DEFAULT_CASES = ["bert_layer", "bert12", "decoder12"] + [

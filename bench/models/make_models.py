@@ -13,6 +13,11 @@ writes, with their inputs (NAME.x.npy, ...):
                    ff=3072, ReLU then Top-k 128 written as PyTorch's
                    topk + scatter, residual), tokens a dynamic axis
                    (226 MB); inputs ffn12_t{1,16,128}.x.npy
+  ffn12_dynq.onnx  ffn12 as ONNX Runtime's quantize_dynamic rewrites it:
+                   every projection x W^T + b becomes DynamicQuantizeLinear
+                   (x) -> MatMulInteger with int8 weights (symmetric, one
+                   scale per tensor, zero point 0) -> Cast -> Mul by x_scale
+                   * w_scale -> Add b (57 MB of weights); same inputs
   moe_e{8,64}_k{1,2}.onnx
                    ONNX Runtime com.microsoft:MoE layers (d=768, ff=3072,
                    relu, biases, normalized routing; E=8: 151 MB, E=64:
@@ -125,6 +130,57 @@ export("ffn12", TopKFFNStack(12, 128), (torch.randn(4, D),), ["x"],
        {"x": {0: "tokens"}, "y": {0: "tokens"}})
 for tokens in (1, 16, 128):
     np.save(f"{out}/ffn12_t{tokens}.x.npy", torch.randn(tokens, D).numpy())
+
+
+def dynamic_quantized(src, dst):
+    """`src` with every Gemm(x, W, b, transB=1) of a constant weight
+    replaced by the graph ONNX Runtime's quantize_dynamic emits for a
+    MatMul + bias (QInt8 weights, per tensor, symmetric)."""
+    model = onnx.load(src)
+    inits = {t.name: t for t in model.graph.initializer}
+    nodes, used = [], set()
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type != "Gemm" or node.input[1] not in inits or \
+                attrs.get("transB", 0) != 1 or attrs.get("transA", 0) != 0:
+            nodes.append(node)
+            continue
+        x, w, b = node.input[0], node.input[1], node.input[2]
+        weight = numpy_helper.to_array(inits[w]).T  # [K, N]
+        scale = np.float32(np.abs(weight).max() / 127)
+        q = np.clip(np.rint(weight / scale), -127, 127).astype(np.int8)
+        name = node.name or w
+        used.add(w)
+        model.graph.initializer.extend([
+            numpy_helper.from_array(q, f"{w}_quantized"),
+            numpy_helper.from_array(np.array(scale, np.float32), f"{w}_scale"),
+            numpy_helper.from_array(np.array(0, np.int8), f"{w}_zero_point")])
+        t = lambda s: f"{name}/{s}"
+        nodes += [
+            helper.make_node("DynamicQuantizeLinear", [x],
+                             [t("xq"), t("xs"), t("xz")], name=t("dql")),
+            helper.make_node("MatMulInteger",
+                             [t("xq"), f"{w}_quantized", t("xz"),
+                              f"{w}_zero_point"], [t("acc")], name=t("mmi")),
+            helper.make_node("Cast", [t("acc")], [t("accf")],
+                             to=TensorProto.FLOAT, name=t("cast")),
+            helper.make_node("Mul", [t("xs"), f"{w}_scale"], [t("s")],
+                             name=t("scale")),
+            helper.make_node("Mul", [t("accf"), t("s")], [t("y")],
+                             name=t("mul")),
+            helper.make_node("Add", [t("y"), b], [node.output[0]],
+                             name=t("bias")),
+        ]
+    kept = [i for i in model.graph.initializer if i.name not in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, dst)
+
+
+dynamic_quantized(f"{out}/ffn12.onnx", f"{out}/ffn12_dynq.onnx")
 
 
 def export_moe(experts, k):

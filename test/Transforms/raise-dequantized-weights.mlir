@@ -301,3 +301,58 @@ func.func @matmul_integer_kept(%a: tensor<4x3xi8>, %big: tensor<4x3xi32>) -> (te
   } -> tensor<4x2xf32>
   return %m, %y : tensor<4x2xi32>, tensor<4x2xf32>
 }
+
+// -----
+
+// A weight zero point for the whole tensor (rank 0, as ONNX Runtime's
+// quantize_dynamic writes it): q - 2 = rows of q^T [-1, 1, 3], [0, -6, 4].
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#scalar = affine_map<(d0, d1) -> ()>
+#s0 = affine_map<() -> ()>
+// CHECK-LABEL: func.func @matmul_integer_tensor_zero_point
+// CHECK: spx.quant_matmul
+// CHECK-NOT: linalg.matmul
+// CHECK: prequantized_0_q: "0x01000000FF010300FA04"
+func.func @matmul_integer_tensor_zero_point(%a: tensor<4x3xi8>) -> tensor<4x2xf32> {
+  %e = tensor.empty() : tensor<4x3xi32>
+  %aw = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%a : tensor<4x3xi8>) outs(%e : tensor<4x3xi32>) {
+  ^bb0(%x: i8, %o: i32):
+    %0 = arith.extui %x : i8 to i32
+    linalg.yield %0 : i32
+  } -> tensor<4x3xi32>
+  %q = arith.constant dense<[[1, 2], [3, -4], [5, 6]]> : tensor<3x2xi8>
+  %zp = arith.constant dense<2> : tensor<i8>
+  %eq = tensor.empty() : tensor<3x2xi32>
+  %qw = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%q : tensor<3x2xi8>) outs(%eq : tensor<3x2xi32>) {
+  ^bb0(%x: i8, %o: i32):
+    %0 = arith.extsi %x : i8 to i32
+    linalg.yield %0 : i32
+  } -> tensor<3x2xi32>
+  %ez = tensor.empty() : tensor<i32>
+  %zw = linalg.generic {indexing_maps = [#s0, #s0], iterator_types = []}
+      ins(%zp : tensor<i8>) outs(%ez : tensor<i32>) {
+  ^bb0(%x: i8, %o: i32):
+    %0 = arith.extsi %x : i8 to i32
+    linalg.yield %0 : i32
+  } -> tensor<i32>
+  %w = linalg.generic {indexing_maps = [#id, #scalar, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%qw, %zw : tensor<3x2xi32>, tensor<i32>) outs(%eq : tensor<3x2xi32>) {
+  ^bb0(%x: i32, %z: i32, %o: i32):
+    %0 = arith.subi %x, %z : i32
+    linalg.yield %0 : i32
+  } -> tensor<3x2xi32>
+  %c0 = arith.constant 0 : i32
+  %init = tensor.empty() : tensor<4x2xi32>
+  %f = linalg.fill ins(%c0 : i32) outs(%init : tensor<4x2xi32>) -> tensor<4x2xi32>
+  %m = linalg.matmul ins(%aw, %w : tensor<4x3xi32>, tensor<3x2xi32>) outs(%f : tensor<4x2xi32>) -> tensor<4x2xi32>
+  %ef = tensor.empty() : tensor<4x2xf32>
+  %y = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%m : tensor<4x2xi32>) outs(%ef : tensor<4x2xf32>) {
+  ^bb0(%x: i32, %o: f32):
+    %0 = arith.sitofp %x : i32 to f32
+    linalg.yield %0 : f32
+  } -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}

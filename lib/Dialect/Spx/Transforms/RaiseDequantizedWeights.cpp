@@ -250,7 +250,7 @@ std::optional<IntegerTensor> evaluateInteger(Value value, int depth = 0) {
     AffineMap map = generic.getMatchingIndexingMap(operand);
     SmallVector<int64_t> strides(generic.getNumLoops(), 0);
     int64_t stride = 1;
-    for (int64_t r = map.getNumResults() - 1; r >= 0; --r) {
+    for (int64_t r = int64_t(map.getNumResults()) - 1; r >= 0; --r) {
       AffineExpr e = map.getResult(r);
       if (auto dim = dyn_cast<AffineDimExpr>(e))
         strides[dim.getPosition()] += stride;
