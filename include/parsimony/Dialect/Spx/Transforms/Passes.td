@@ -201,15 +201,31 @@ def SpxRaiseDequantizedWeights
     * `scale`: one f32 per output feature (broadcast along K) or one for
       the tensor;
     * `zero_point`: absent, or a constant (int8 or uint8; per tensor or per
-      axis). The kernels have no zero points: the raised weight holds
-      `q - zero_point`, exactly, which requires every difference to fit
-      int8 (`[-128, 127]`): always for symmetric weights and for uint8 with
-      zero point 128, and for asymmetric weights whose quantizer used at
-      most 256 levels around the zero point.
+      axis).
 
-    Anything else (differences outside int8, scales along K, non-constant
-    operands) is left as written. `MatMulInteger` (integer activations and
-    integer results) keeps its exact integer lowering.
+    Integer products (ONNX `MatMulInteger`, imported as an i32
+    `linalg.matmul` of `ext(a) - a_zero_point` and `ext(q) - zero_point`)
+    are raised when the weight side evaluates at compile time (int8/uint8
+    constants extended, added and subtracted in all-parallel generics), the
+    activation side is built the same way from 8-bit values (so it is exact
+    in f32, and so are its products with the weight), and every use of the
+    i32 result converts it to f32 (`sitofp`, possibly after a reshape): the
+    form ONNX Runtime's `quantize_dynamic` emits (`DynamicQuantizeLinear ->
+    MatMulInteger -> Cast -> Mul`). The product becomes `spx.quant_matmul`
+    of `sitofp(a - a_zero_point)` with unit scales. Its f32 accumulation
+    equals the integer sum rounded to f32 while partial sums stay below
+    2^24 (and is a float reassociation of it beyond). A product whose i32
+    result is used as an integer keeps its exact integer lowering.
+
+    The kernels have no zero points: the raised weight holds `q -
+    zero_point` exactly. When an output feature's differences do not fit
+    int8 (uint8 weights, asymmetric int8 weights) they are stored shifted
+    by the offset `o[n]` closest to zero that makes them fit (they always
+    span at most 256 values per feature), and the product gets `o[n] *
+    scale[n] * sum_k x[.., k]` added back (a row-sum reduction and one
+    elementwise op).
+
+    Anything else (scales along K, non-constant weights) is left as written.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::spx::SpxDialect"];
