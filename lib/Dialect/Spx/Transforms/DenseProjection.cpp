@@ -29,13 +29,20 @@ bool isZeroInit(Value init) {
 
 } // namespace
 
+Value mlir::spx::lookThroughTranspose(Value value, bool &transposed) {
+  auto transpose = value.getDefiningOp<linalg::TransposeOp>();
+  if (!transpose)
+    return value;
+  if (transpose.getPermutation() != ArrayRef<int64_t>{1, 0})
+    return {};
+  transposed = !transposed;
+  return transpose.getInput();
+}
+
 Value mlir::spx::weightThroughTranspose(Value value, bool &transposed) {
-  if (auto transpose = value.getDefiningOp<linalg::TransposeOp>()) {
-    if (transpose.getPermutation() != ArrayRef<int64_t>{1, 0})
-      return {};
-    transposed = !transposed;
-    value = transpose.getInput();
-  }
+  value = lookThroughTranspose(value, transposed);
+  if (!value)
+    return {};
   auto type = dyn_cast<RankedTensorType>(value.getType());
   if (!type || type.getRank() != 2 || !type.getElementType().isF32())
     return {};

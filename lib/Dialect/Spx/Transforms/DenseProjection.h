@@ -23,6 +23,11 @@ struct DenseProjection {
   int64_t k = 0, n = 0;
 };
 
+/// The input of a 2-D `linalg.transpose` defining `value` (flipping
+/// `transposed`), `value` itself when no transpose defines it, null for a
+/// transpose with another permutation.
+Value lookThroughTranspose(Value value, bool &transposed);
+
 /// The 2-D f32 tensor behind a weight operand: `value` itself or the input
 /// of a 2-D linalg.transpose of it (which flips `transposed`); null for
 /// anything else.

@@ -266,15 +266,32 @@ std::optional<IntegerTensor> evaluateInteger(Value value, int depth = 0) {
   llvm::DenseMap<Value, unsigned> slot;
   for (unsigned i = 0; i < inputs.size(); ++i)
     slot[body.getArgument(i)] = i;
-  SmallVector<Operation *> program;
+  // One instruction per op, decoded once: what it does and its operand
+  // slots.
+  enum class Opcode { Copy, Mask, Add, Sub };
+  struct Instruction {
+    Opcode opcode;
+    unsigned lhs, rhs = 0;
+    int64_t mask = 0;
+  };
+  SmallVector<Instruction> program;
   for (Operation &op : body.without_terminator()) {
     if (!isa<arith::ExtSIOp, arith::ExtUIOp, arith::AddIOp, arith::SubIOp>(op))
       return std::nullopt;
     for (Value operand : op.getOperands())
       if (!slot.count(operand))
         return std::nullopt;
+    Instruction inst{Opcode::Copy, slot[op.getOperand(0)]};
+    if (auto ext = dyn_cast<arith::ExtUIOp>(op)) {
+      inst.opcode = Opcode::Mask;
+      inst.mask =
+          (int64_t(1) << ext.getIn().getType().getIntOrFloatBitWidth()) - 1;
+    } else if (isa<arith::AddIOp, arith::SubIOp>(op)) {
+      inst.opcode = isa<arith::AddIOp>(op) ? Opcode::Add : Opcode::Sub;
+      inst.rhs = slot[op.getOperand(1)];
+    }
     slot[op.getResult(0)] = inputs.size() + program.size();
-    program.push_back(&op);
+    program.push_back(inst);
   }
   Value yielded = body.getTerminator()->getOperand(0);
   if (!slot.count(yielded))
@@ -293,20 +310,21 @@ std::optional<IntegerTensor> evaluateInteger(Value value, int depth = 0) {
       regs[a] = inputs[a].values[index];
     }
     for (unsigned p = 0; p < program.size(); ++p) {
-      Operation *op = program[p];
-      auto reg = [&](unsigned operand) {
-        return regs[slot[op->getOperand(operand)]];
-      };
-      int64_t v;
-      if (isa<arith::ExtSIOp>(op))
-        v = reg(0);
-      else if (auto ext = dyn_cast<arith::ExtUIOp>(op))
-        v = reg(0) &
-            ((int64_t(1) << ext.getIn().getType().getIntOrFloatBitWidth()) - 1);
-      else if (isa<arith::AddIOp>(op))
-        v = reg(0) + reg(1);
-      else
-        v = reg(0) - reg(1);
+      const Instruction &inst = program[p];
+      int64_t v = regs[inst.lhs];
+      switch (inst.opcode) {
+      case Opcode::Copy: // extsi: the value is already sign-extended
+        break;
+      case Opcode::Mask:
+        v &= inst.mask;
+        break;
+      case Opcode::Add:
+        v += regs[inst.rhs];
+        break;
+      case Opcode::Sub:
+        v -= regs[inst.rhs];
+        break;
+      }
       if (v < INT32_MIN || v > INT32_MAX)
         return std::nullopt;
       regs[inputs.size() + p] = v;
@@ -463,29 +481,33 @@ Value addRowSumCorrection(OpBuilder &b, Location loc, Value product,
       .getResult(0);
 }
 
-/// `input * (values * scales)` as spx.quant_matmul for a projection `p`
-/// whose stored weight holds the exact integers `stored` ([K, N], or [N, K]
-/// when p.weightNK) and whose output feature n has scale `scales[n]`;
-/// null when a feature's values span more than int8 can hold.
-Value buildQuantizedProduct(OpBuilder &b, Location loc,
-                            const DenseProjection &p, Value input,
-                            ArrayRef<int32_t> stored, std::vector<float> scales,
-                            Type resultType, int64_t &counter) {
+/// The exact integers `stored` of a projection `p`'s weight ([K, N], or
+/// [N, K] when p.weightNK) as nk int8 rows with per-row offsets; nothing
+/// when a row spans more than int8 can hold.
+std::optional<Int8WithOffsets> splitWeight(const DenseProjection &p,
+                                           ArrayRef<int32_t> stored) {
   // Values as nk ([N, K]): one contiguous row per output feature.
   std::vector<int32_t> nk(stored.size());
   for (int64_t n = 0; n < p.n; ++n)
     for (int64_t k = 0; k < p.k; ++k)
       nk[n * p.k + k] = p.weightNK ? stored[n * p.k + k] : stored[k * p.n + n];
-  std::optional<Int8WithOffsets> split = splitInt8(nk, p.n, p.k);
-  if (!split)
-    return {};
+  return splitInt8(nk, p.n, p.k);
+}
+
+/// `input * ((q + offset) * scales)` as spx.quant_matmul for a projection
+/// `p` whose weight `splitWeight` returned as `split`, and whose output
+/// feature n has scale `scales[n]`.
+Value buildQuantizedProduct(OpBuilder &b, Location loc,
+                            const DenseProjection &p, Value input,
+                            Int8WithOffsets split, std::vector<float> scales,
+                            Type resultType, int64_t &counter) {
   QuantizedWeight w;
   w.bits = 8;
   w.group = 0;
   w.layout = WeightLayout::nk;
   w.k = p.k;
   w.n = p.n;
-  w.q = std::move(split->q);
+  w.q = std::move(split.q);
   w.scales = scales;
   std::string name = "prequantized_" + std::to_string(counter++);
   auto [weight, scaleValues] =
@@ -497,11 +519,11 @@ Value buildQuantizedProduct(OpBuilder &b, Location loc,
                             WeightLayoutAttr::get(ctx, WeightLayout::nk),
                             QuantAttr::get(ctx, 8, 0))
           .getOutput();
-  if (!split->anyOffset)
+  if (!split.anyOffset)
     return product;
   std::vector<float> correction(p.n);
   for (int64_t n = 0; n < p.n; ++n)
-    correction[n] = static_cast<float>(split->offset[n]) * scales[n];
+    correction[n] = static_cast<float>(split.offset[n]) * scales[n];
   return addRowSumCorrection(b, loc, product, input, correction,
                              name + "_offset");
 }
@@ -527,13 +549,9 @@ struct RaiseDequantizedWeightsPass
   void raiseDequantized(linalg::LinalgOp op, int64_t &counter) {
     std::optional<Dequantized> found;
     auto weightOf = [&](Value operand, bool &transposed) -> Value {
-      if (auto transpose = operand.getDefiningOp<linalg::TransposeOp>()) {
-        if (transpose.getPermutation() != ArrayRef<int64_t>{1, 0})
-          return {};
-        transposed = !transposed;
-        operand = transpose.getInput();
-      }
-      auto generic = operand.getDefiningOp<linalg::GenericOp>();
+      operand = lookThroughTranspose(operand, transposed);
+      auto generic =
+          operand ? operand.getDefiningOp<linalg::GenericOp>() : nullptr;
       if (!generic)
         return {};
       found = matchDequantize(generic);
@@ -550,12 +568,13 @@ struct RaiseDequantizedWeightsPass
     std::vector<float> scales = found->perTensor
                                     ? std::vector<float>(p->n, found->scales[0])
                                     : found->scales;
+    std::optional<Int8WithOffsets> split = splitWeight(*p, found->q);
+    if (!split)
+      return;
     OpBuilder b(op);
     Value product =
-        buildQuantizedProduct(b, op.getLoc(), *p, p->input, found->q, scales,
-                              op->getResult(0).getType(), counter);
-    if (!product)
-      return;
+        buildQuantizedProduct(b, op.getLoc(), *p, p->input, std::move(*split),
+                              scales, op->getResult(0).getType(), counter);
     op->getResult(0).replaceAllUsesWith(product);
     op->erase();
   }
@@ -568,13 +587,8 @@ struct RaiseDequantizedWeightsPass
   void raiseIntegerProduct(linalg::LinalgOp op, int64_t &counter) {
     std::optional<IntegerTensor> found;
     auto weightOf = [&](Value operand, bool &transposed) -> Value {
-      if (auto transpose = operand.getDefiningOp<linalg::TransposeOp>()) {
-        if (transpose.getPermutation() != ArrayRef<int64_t>{1, 0})
-          return {};
-        transposed = !transposed;
-        operand = transpose.getInput();
-      }
-      RankedTensorType type = smallStaticType(operand);
+      operand = lookThroughTranspose(operand, transposed);
+      RankedTensorType type = operand ? smallStaticType(operand) : nullptr;
       if (!type || type.getRank() != 2)
         return {};
       found = evaluateInteger(operand);
@@ -600,6 +614,9 @@ struct RaiseDequantizedWeightsPass
     };
     if (result.use_empty() || !llvm::all_of(result.getUsers(), convertsToF32))
       return;
+    std::optional<Int8WithOffsets> split = splitWeight(*p, found->values);
+    if (!split)
+      return;
     OpBuilder b(op);
     Location loc = op.getLoc();
     auto inputType = cast<RankedTensorType>(p->input.getType());
@@ -623,14 +640,9 @@ struct RaiseDequantizedWeightsPass
             .getResult(0);
     auto resultType =
         cast<RankedTensorType>(result.getType()).clone(b.getF32Type());
-    Value product = buildQuantizedProduct(b, loc, *p, input, found->values,
+    Value product = buildQuantizedProduct(b, loc, *p, input, std::move(*split),
                                           std::vector<float>(p->n, 1.0f),
                                           resultType, counter);
-    if (!product) {
-      input.getDefiningOp()->erase();
-      empty.getDefiningOp()->erase();
-      return;
-    }
     auto replaceCasts = [](Value integer, Value replacement) {
       for (Operation *cast : llvm::to_vector(integer.getUsers())) {
         cast->getResult(0).replaceAllUsesWith(replacement);
