@@ -491,6 +491,88 @@ TEST(SpxQuantMatmul, EpilogueBiasActivationResidual) {
   });
 }
 
+bool cpuHasVnni() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512vnni") &&
+         __builtin_cpu_supports("avx512bw");
+#else
+  return false;
+#endif
+}
+
+TEST(SpxQuantMatmul, IntegerActivations) {
+  // parsimony_quant_matmul_u8_f32: (x - zp) * W for uint8 and int8 x, with
+  // and without a zero point and an epilogue, K with and without a 64-byte
+  // tail, T across the 4-token tiles. On AVX-512 VNNI with int8 per-channel
+  // nk weights the integer sum is exact: the result must equal
+  // float(sum) * scale bit for bit. Everywhere else (other ISAs and
+  // formats: the f32 kernels on x - zp) within the f32 tolerance.
+  forEachConfig([](const std::string &cfg) {
+    bool vnni = cpuHasVnni() && parsimony_get_isa() == PARSIMONY_ISA_AVX512;
+    std::mt19937 rng(41);
+    for (Format fmt :
+         {Format{8, 0, false, true}, Format{8, 0, true, true},
+          Format{4, 32, false, true, true}, Format{8, 0, false, false}})
+      for (int64_t K : {int64_t(1), int64_t(64), int64_t(96), int64_t(200)})
+        for (int64_t N : {int64_t(13), int64_t(40)}) {
+          if (fmt.group && K % fmt.group)
+            continue;
+          TestWeight w = makeWeight(rng, fmt, 1, K, N, false);
+          for (int isSigned : {0, 1})
+            for (int64_t T : {1, 3, 4, 6, 17})
+              for (int variant = 0; variant < 3; ++variant) {
+                // 0: zero point 0; 1: a random one; 2: with an epilogue.
+                std::uniform_int_distribution<int> byte(0, 255);
+                std::vector<uint8_t> in(size_t(T * K));
+                for (uint8_t &b : in)
+                  b = uint8_t(byte(rng));
+                int32_t zp =
+                    variant == 0 ? 0 : byte(rng) - (isSigned ? 128 : 0);
+                std::vector<double> centered(in.size());
+                for (size_t i = 0; i < in.size(); ++i)
+                  centered[i] =
+                      (isSigned ? int(int8_t(in[i])) : int(in[i])) - zp;
+                bool epilogue = variant == 2;
+                std::vector<float> bias = uniform(rng, size_t(N));
+                std::vector<float> residual = uniform(rng, size_t(T * N));
+                std::vector<float> out(size_t(T * N), NaN);
+                parsimony_quant_matmul_u8_f32(
+                    in.data(), T, K, N, TW_ARGS(w), isSigned, zp,
+                    epilogue ? bias.data() : nullptr, epilogue ? 1 : 0,
+                    epilogue ? residual.data() : nullptr, out.data());
+                std::string what =
+                    cfg + " " + fmt.name() + " K=" + std::to_string(K) +
+                    " N=" + std::to_string(N) + " T=" + std::to_string(T) +
+                    " signed=" + std::to_string(isSigned) +
+                    " variant=" + std::to_string(variant);
+                Ref ref = refMatmul(centered, T, w);
+                if (epilogue)
+                  for (int64_t t = 0; t < T; ++t)
+                    for (int64_t j = 0; j < N; ++j) {
+                      size_t i = size_t(t * N + j);
+                      double x = ref.v[i] + bias[j];
+                      ref.mag[i] += std::fabs(bias[j]) + std::fabs(residual[i]);
+                      ref.v[i] = std::max(x, 0.0) + residual[i];
+                    }
+                expectClose(out, ref, what);
+                if (!vnni || fmt.bits != 8 || !fmt.nk || epilogue)
+                  continue;
+                for (int64_t t = 0; t < T; ++t)
+                  for (int64_t j = 0; j < N; ++j) {
+                    int64_t sum = 0;
+                    for (int64_t k = 0; k < K; ++k)
+                      sum += int64_t(centered[size_t(t * K + k)]) *
+                             w.q[size_t(w.storedIndex(0, k, j))];
+                    float scale = fmt.f16 ? float(refHalf(w.s16[size_t(j)]))
+                                          : w.s32[size_t(j)];
+                    ASSERT_EQ(out[size_t(t * N + j)], float(sum) * scale)
+                        << what << " t=" << t << " n=" << j;
+                  }
+              }
+        }
+  });
+}
+
 TEST(SpxQuantMatmul, PackedInt4InEverySpxKernel) {
   // Packed int4 weights read the same as one value per byte in the other
   // kernels (generic dequantization paths).

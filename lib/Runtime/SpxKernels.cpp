@@ -566,6 +566,73 @@ void quantMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
   });
 }
 
+/// Whether the exact integer kernels (AVX-512 VNNI) run: the CPU has them
+/// and the AVX-512 path is selected.
+bool integerDotSupported() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool cpu = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") &&
+           __builtin_cpu_supports("avx512bw");
+  }();
+  return cpu && parsimony_get_isa() == PARSIMONY_ISA_AVX512;
+#else
+  return false;
+#endif
+}
+
+/// Largest K whose u8 x s8 sums, and their zero-point correction, stay
+/// within int32: K * 255 * 128 * 2 < 2^31.
+constexpr int64_t MaxIntegerDotK = 32768;
+
+/// Whether integerMatmul runs on `w`: int8 nk rows with one scale per row.
+bool integerMatmulApplies(const WeightView &w) {
+  return integerDotSupported() && w.nk && w.bits == 8 &&
+         (w.group == 0 || w.group == w.k) && w.k > 0 && w.k <= MaxIntegerDotK;
+}
+
+/// c[t, 0:N] = epilogue(float(sum_k (x[t, k] - zeroPoint) * q[n, k]) *
+/// scale[n]) for unsigned 8-bit activations x (row stride K) and an int8
+/// nk weight: the integer sums are exact. Parallel over chunks of rows, as
+/// quantMatmul's dot-product path; every 4-token tile re-reads the chunk
+/// from L2.
+void integerMatmul(const uint8_t *x, int64_t T, int32_t zeroPoint,
+                   const WeightView &w, float *c, int64_t ldc,
+                   const OutputEpilogue &epilogue) {
+  int64_t K = w.k, N = w.n;
+  const IntegerDotSimd &dot = getIntegerDotVnni();
+  IntegerRows rows{static_cast<const int8_t *>(w.w), w.storedRowBytes(), K};
+  QuantRows quant(w);
+  int64_t byBytes = std::max<int64_t>(4, QuantChunkBytes / rows.rowBytes);
+  int64_t chunk = std::min(byBytes, ceilDiv(N, 4 * numThreads()));
+  chunk = std::max<int64_t>(4, (chunk + 3) & ~int64_t(3));
+  forEach(ceilDiv(N, chunk), T * K * N > (int64_t(1) << 16), [&](int64_t task) {
+    int64_t r0 = task * chunk, m = std::min(chunk, N - r0);
+    int32_t *acc = taskScratch<int32_t>(TaskOut, TokenBlock * m);
+    int32_t *sums = zeroPoint ? taskScratch<int32_t>(TaskOut2, m) : nullptr;
+    float *scales = taskScratch<float>(TaskDequant, m);
+    for (int64_t i = 0; i < m; ++i)
+      scales[i] = quant.scale(r0 + i, 0);
+    for (int64_t t0 = 0; t0 < T; t0 += TokenBlock) {
+      int tb = int(std::min(TokenBlock, T - t0));
+      // The row sums (for the zero point) come with the first tile.
+      dot.dotRows(rows, r0, m, tb, x + t0 * K, K, acc, m,
+                  t0 == 0 ? sums : nullptr);
+      for (int t = 0; t < tb; ++t) {
+        float *ct = c + (t0 + t) * ldc + r0;
+        const int32_t *at = acc + t * m;
+        if (sums)
+          for (int64_t i = 0; i < m; ++i)
+            ct[i] = float(at[i] - zeroPoint * sums[i]) * scales[i];
+        else
+          for (int64_t i = 0; i < m; ++i)
+            ct[i] = float(at[i]) * scales[i];
+      }
+    }
+    epilogue.apply(T, r0, m, c, ldc);
+  });
+}
+
 bool denseMatmulImpl(const float *a, int64_t lda, int64_t T,
                      const WeightView &w, float *c, int64_t ldc,
                      const float *bias, int32_t activation);
@@ -1053,6 +1120,39 @@ void parsimony_quant_matmul_epilogue_f32(const float *in, int64_t T, int64_t K,
       applyGemmEpilogue(1, N, out + t * N, N, nullptr, ActIdentity,
                         residual + t * N, N);
     });
+}
+
+void parsimony_quant_matmul_u8_f32(const uint8_t *in, int64_t T, int64_t K,
+                                   int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                   int32_t in_signed, int32_t zero_point,
+                                   const float *bias, int32_t activation,
+                                   const float *residual, float *out) {
+  WeightView w = SPX_WEIGHT(weight, K, N);
+  if (T <= 0 || N <= 0)
+    return;
+  OutputEpilogue epilogue{bias, activation, residual, N};
+  if (integerMatmulApplies(w)) {
+    if (!in_signed) {
+      integerMatmul(in, T, zero_point, w, out, N, epilogue);
+      return;
+    }
+    // int8 activations: x - zp = (x + 128) - (zp + 128), and x + 128 is
+    // the byte with its sign bit flipped.
+    uint8_t *flipped = callScratch<uint8_t>(CallMisc, T * K);
+    for (int64_t i = 0; i < T * K; ++i)
+      flipped[i] = in[i] ^ 0x80;
+    integerMatmul(flipped, T, zero_point + 128, w, out, N, epilogue);
+    return;
+  }
+  // Without VNNI, or on other weight formats: the f32 kernels on x - zp
+  // (each product exact; the sums rounded as f32).
+  std::vector<float> x(size_t(T * K));
+  for (int64_t i = 0; i < T * K; ++i)
+    x[i] = float((in_signed ? int32_t(int8_t(in[i])) : int32_t(in[i])) -
+                 zero_point);
+  parsimony_quant_matmul_epilogue_f32(
+      x.data(), T, K, N, weight_w, weight_scales, weight_layout, weight_bits,
+      weight_group, weight_scales_f16, bias, activation, residual, out);
 }
 
 void parsimony_support_matmul_f32(const float *in, int64_t T, int64_t K,

@@ -192,6 +192,28 @@ struct QuantSimd {
                   const float *x, int64_t ldx, float *out, int64_t ldo);
 };
 
+/// Rows of an int8 nk weight for the integer dot-product kernels.
+struct IntegerRows {
+  const int8_t *q = nullptr;
+  int64_t rowBytes = 0; // bytes per stored row (>= k)
+  int64_t k = 0;        // values per row
+};
+
+/// Exact integer dot products of unsigned 8-bit activations with int8 rows
+/// (QuantMatmulVnni.cpp).
+struct IntegerDotSimd {
+  const char *name;
+  /// out[t * ldo + i] = sum_{c < k} x[t * ldx + c] * q(r0 + i, c) for
+  /// t < tb (1..4) and i < m, in int32 (exact for k <= 2^31 / (255 * 128));
+  /// when rowSums is not null also rowSums[i] = sum_c q(r0 + i, c).
+  void (*dotRows)(const IntegerRows &w, int64_t r0, int64_t m, int tb,
+                  const uint8_t *x, int64_t ldx, int32_t *out, int64_t ldo,
+                  int32_t *rowSums);
+};
+
+/// The AVX-512 VNNI kernels; call only when integerDotSupported().
+const IntegerDotSimd &getIntegerDotVnni();
+
 const QuantSimd &getQuantSimdScalar();
 const QuantSimd &getQuantSimdAvx2();
 const QuantSimd &getQuantSimdAvx512();

@@ -230,6 +230,32 @@ func.func @quant_bias_sigmoid_residual(%x: tensor<4x8xf32>, %q: tensor<16x8xi8>,
 #id = affine_map<(i, j) -> (i, j)>
 #col = affine_map<(i, j) -> (j)>
 
+// A product of 8-bit integer activations (a raised MatMulInteger) keeps its
+// zero point and unsigned reading when it takes the epilogue.
+// CHECK-LABEL: func.func @quant_integer_input_bias_relu(
+// CHECK-SAME: %[[X:.*]]: tensor<4x8xi8>, %[[Q:.*]]: tensor<16x8xi8>, %[[S:.*]]: tensor<16xf32>, %[[Z:.*]]: i32, %[[B:.*]]: tensor<16xf32>)
+// CHECK: %[[Y:.*]] = spx.quant_matmul %[[X]], %[[Q]] scales %[[S]] input_zero_point %[[Z]] bias %[[B]] {activation = #spx<activation relu>, input_unsigned, layout = #spx<layout nk>, quant = #spx.quant<bits = 8>}
+// CHECK-NOT: linalg.
+// CHECK: return %[[Y]]
+func.func @quant_integer_input_bias_relu(%x: tensor<4x8xi8>, %q: tensor<16x8xi8>, %s: tensor<16xf32>, %zp: i32, %b: tensor<16xf32>) -> tensor<4x16xf32> {
+  %m = spx.quant_matmul %x, %q scales %s input_zero_point %zp {input_unsigned, layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<4x8xi8>, tensor<16x8xi8>, tensor<16xf32>, i32) -> tensor<4x16xf32>
+  %e = tensor.empty() : tensor<4x16xf32>
+  %r = linalg.generic {indexing_maps = [#id, #col, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%m, %b : tensor<4x16xf32>, tensor<16xf32>) outs(%e : tensor<4x16xf32>) {
+  ^bb0(%v: f32, %bias: f32, %o: f32):
+    %a = arith.addf %v, %bias : f32
+    %zero = arith.constant 0.0 : f32
+    %y = arith.maximumf %a, %zero : f32
+    linalg.yield %y : f32
+  } -> tensor<4x16xf32>
+  return %r : tensor<4x16xf32>
+}
+
+// -----
+
+#id = affine_map<(i, j) -> (i, j)>
+#col = affine_map<(i, j) -> (j)>
+
 // Not fused into a quantized projection: its product is also returned, and
 // a product with an epilogue already takes no second one.
 // CHECK-LABEL: func.func @quant_not_fused(

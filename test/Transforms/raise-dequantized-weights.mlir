@@ -198,18 +198,19 @@ func.func @uint8_out_of_range(%x: tensor<4x2xf32>) -> tensor<4x3xf32> {
 // MatMulInteger (the importer's form): (ext(a) - a_zp) x (ext(q) - zp) in
 // i32, only converted to f32 after. The weight minus its zero point is
 // evaluated at compile time (q - zp = [[1 - 1, 2 - 2], [3 - 1, -4 - 2],
-// [5 - 1, 6 - 2]], rows of q^T: [0, 2, 4], [0, -6, 4]) and the activation
-// converted to f32 runs through spx.quant_matmul with unit scales; the i32
-// product and the cast are gone.
+// [5 - 1, 6 - 2]], rows of q^T: [0, 2, 4], [0, -6, 4]). The activation is
+// uint8 bytes minus a scalar zero point: spx.quant_matmul reads the bytes
+// themselves (input_unsigned) with the zero point widened to i32, and unit
+// scales; the i32 product, the cast and the activation's i32 form are gone.
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #scalar = affine_map<(d0, d1) -> ()>
 #col = affine_map<(d0, d1) -> (d1)>
 #v = affine_map<(d0) -> (d0)>
 // CHECK-LABEL: func.func @matmul_integer
-// CHECK: %[[A:.*]] = linalg.generic {{.*}} ins(%arg0, %arg1 : tensor<4x3xi8>, tensor<i8>)
-// CHECK: %[[AF:.*]] = linalg.generic {{.*}} ins(%[[A]] : tensor<4x3xi32>)
-// CHECK: arith.sitofp
-// CHECK: %[[Y:.*]] = spx.quant_matmul %[[AF]], %{{.*}} scales %{{.*}} {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<4x3xf32>, tensor<2x3xi8>, tensor<2xf32>) -> tensor<4x2xf32>
+// CHECK-NOT: linalg.generic
+// CHECK: %[[Z:.*]] = tensor.extract %arg1[] : tensor<i8>
+// CHECK: %[[ZW:.*]] = arith.extui %[[Z]] : i8 to i32
+// CHECK: %[[Y:.*]] = spx.quant_matmul %arg0, %{{.*}} scales %{{.*}} input_zero_point %[[ZW]] {input_unsigned, layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<4x3xi8>, tensor<2x3xi8>, tensor<2xf32>, i32) -> tensor<4x2xf32>
 // CHECK-NOT: linalg.matmul
 // CHECK: return %[[Y]]
 // CHECK-DAG: prequantized_0_q: "0x0100000000020400FA04"
@@ -341,6 +342,112 @@ func.func @matmul_integer_tensor_zero_point(%a: tensor<4x3xi8>) -> tensor<4x2xf3
       ins(%qw, %zw : tensor<3x2xi32>, tensor<i32>) outs(%eq : tensor<3x2xi32>) {
   ^bb0(%x: i32, %z: i32, %o: i32):
     %0 = arith.subi %x, %z : i32
+    linalg.yield %0 : i32
+  } -> tensor<3x2xi32>
+  %c0 = arith.constant 0 : i32
+  %init = tensor.empty() : tensor<4x2xi32>
+  %f = linalg.fill ins(%c0 : i32) outs(%init : tensor<4x2xi32>) -> tensor<4x2xi32>
+  %m = linalg.matmul ins(%aw, %w : tensor<4x3xi32>, tensor<3x2xi32>) outs(%f : tensor<4x2xi32>) -> tensor<4x2xi32>
+  %ef = tensor.empty() : tensor<4x2xf32>
+  %y = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%m : tensor<4x2xi32>) outs(%ef : tensor<4x2xf32>) {
+  ^bb0(%x: i32, %o: f32):
+    %0 = arith.sitofp %x : i32 to f32
+    linalg.yield %0 : f32
+  } -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// The importer's unfused form of a signed (int8) activation: separate
+// extensions of the 3-D activation and of a one-element zero point, their
+// difference, and the collapse to 2-D in front of the matmul. The bytes are
+// collapsed the same way and read signed (no input_unsigned), the zero
+// point sign-extended.
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#s3 = affine_map<(d0, d1, d2) -> (0)>
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#v = affine_map<(d0) -> (d0)>
+// CHECK-LABEL: func.func @matmul_integer_signed_unfused
+// CHECK: %[[C:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0, 1], [2]] : tensor<2x2x3xi8> into tensor<4x3xi8>
+// CHECK: %[[Z:.*]] = tensor.extract %arg1[%{{.*}}] : tensor<1xi8>
+// CHECK: %[[ZW:.*]] = arith.extsi %[[Z]] : i8 to i32
+// CHECK: spx.quant_matmul %[[C]], %{{.*}} scales %{{.*}} input_zero_point %[[ZW]] {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<4x3xi8>, tensor<2x3xi8>, tensor<2xf32>, i32) -> tensor<4x2xf32>
+// CHECK-NOT: linalg.matmul
+func.func @matmul_integer_signed_unfused(%a: tensor<2x2x3xi8>, %azp: tensor<1xi8>) -> tensor<4x2xf32> {
+  %e = tensor.empty() : tensor<2x2x3xi32>
+  %ax = linalg.generic {indexing_maps = [#id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%a : tensor<2x2x3xi8>) outs(%e : tensor<2x2x3xi32>) {
+  ^bb0(%x: i8, %o: i32):
+    %0 = arith.extsi %x : i8 to i32
+    linalg.yield %0 : i32
+  } -> tensor<2x2x3xi32>
+  %ez = tensor.empty() : tensor<1xi32>
+  %zx = linalg.generic {indexing_maps = [#v, #v], iterator_types = ["parallel"]}
+      ins(%azp : tensor<1xi8>) outs(%ez : tensor<1xi32>) {
+  ^bb0(%x: i8, %o: i32):
+    %0 = arith.extsi %x : i8 to i32
+    linalg.yield %0 : i32
+  } -> tensor<1xi32>
+  %aw = linalg.generic {indexing_maps = [#id3, #s3, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%ax, %zx : tensor<2x2x3xi32>, tensor<1xi32>) outs(%e : tensor<2x2x3xi32>) {
+  ^bb0(%x: i32, %z: i32, %o: i32):
+    %0 = arith.subi %x, %z : i32
+    linalg.yield %0 : i32
+  } -> tensor<2x2x3xi32>
+  %flat = tensor.collapse_shape %aw [[0, 1], [2]] : tensor<2x2x3xi32> into tensor<4x3xi32>
+  %q = arith.constant dense<[[1, 2], [3, -4], [5, 6]]> : tensor<3x2xi8>
+  %eq = tensor.empty() : tensor<3x2xi32>
+  %w = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%q : tensor<3x2xi8>) outs(%eq : tensor<3x2xi32>) {
+  ^bb0(%x: i8, %o: i32):
+    %0 = arith.extsi %x : i8 to i32
+    linalg.yield %0 : i32
+  } -> tensor<3x2xi32>
+  %c0 = arith.constant 0 : i32
+  %init = tensor.empty() : tensor<4x2xi32>
+  %f = linalg.fill ins(%c0 : i32) outs(%init : tensor<4x2xi32>) -> tensor<4x2xi32>
+  %m = linalg.matmul ins(%flat, %w : tensor<4x3xi32>, tensor<3x2xi32>) outs(%f : tensor<4x2xi32>) -> tensor<4x2xi32>
+  %ef = tensor.empty() : tensor<4x2xf32>
+  %y = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%m : tensor<4x2xi32>) outs(%ef : tensor<4x2xf32>) {
+  ^bb0(%x: i32, %o: f32):
+    %0 = arith.sitofp %x : i32 to f32
+    linalg.yield %0 : f32
+  } -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// A zero point per row of the activation (MatMulInteger allows a 1-D
+// a_zero_point of M values) is not one scalar: the activation is not read
+// as bytes, and the product runs on float(a - a_zp) instead.
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL: func.func @matmul_integer_row_zero_point
+// CHECK: %[[A:.*]] = linalg.generic {{.*}} ins(%arg0, %arg1 : tensor<4x3xi8>, tensor<4xi8>)
+// CHECK: %[[AF:.*]] = linalg.generic {{.*}} ins(%[[A]] : tensor<4x3xi32>)
+// CHECK: arith.sitofp
+// CHECK: spx.quant_matmul %[[AF]], %{{.*}} scales %{{.*}} {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<4x3xf32>, tensor<2x3xi8>, tensor<2xf32>) -> tensor<4x2xf32>
+// CHECK-NOT: linalg.matmul
+func.func @matmul_integer_row_zero_point(%a: tensor<4x3xi8>, %azp: tensor<4xi8>) -> tensor<4x2xf32> {
+  %e = tensor.empty() : tensor<4x3xi32>
+  %aw = linalg.generic {indexing_maps = [#id, #row, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%a, %azp : tensor<4x3xi8>, tensor<4xi8>) outs(%e : tensor<4x3xi32>) {
+  ^bb0(%x: i8, %z: i8, %o: i32):
+    %0 = arith.extui %x : i8 to i32
+    %1 = arith.extui %z : i8 to i32
+    %2 = arith.subi %0, %1 : i32
+    linalg.yield %2 : i32
+  } -> tensor<4x3xi32>
+  %q = arith.constant dense<[[1, 2], [3, -4], [5, 6]]> : tensor<3x2xi8>
+  %eq = tensor.empty() : tensor<3x2xi32>
+  %w = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%q : tensor<3x2xi8>) outs(%eq : tensor<3x2xi32>) {
+  ^bb0(%x: i8, %o: i32):
+    %0 = arith.extsi %x : i8 to i32
     linalg.yield %0 : i32
   } -> tensor<3x2xi32>
   %c0 = arith.constant 0 : i32

@@ -99,6 +99,21 @@ void parsimony_quant_matmul_epilogue_f32(const float *in, int64_t T, int64_t K,
                                          const float *bias, int32_t activation,
                                          const float *residual, float *out);
 
+/* spx.quant_matmul on 8-bit integer activations (an ONNX MatMulInteger):
+ *   out[T, N] = act(float(sum_k (in[T, k] - zero_point) * q[k, N]) * scale
+ *                   + bias) + residual
+ * with `in` read as int8 when in_signed, as uint8 otherwise, and the zero
+ * point already widened. On CPUs with AVX-512 VNNI and int8 nk weights with
+ * one scale per output feature (K <= 32768) the integer sums are exact
+ * (u8 x s8 dot products, vpdpbusd); otherwise x - zero_point runs through
+ * parsimony_quant_matmul_epilogue_f32 (exact products, f32 sums). bias,
+ * residual and the activation as in parsimony_quant_matmul_epilogue_f32. */
+void parsimony_quant_matmul_u8_f32(const uint8_t *in, int64_t T, int64_t K,
+                                   int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                   int32_t in_signed, int32_t zero_point,
+                                   const float *bias, int32_t activation,
+                                   const float *residual, float *out);
+
 /* spx.support_matmul. side 0 (output): out[T, S] = in[T, K] * W[:, support];
  * side 1 (input): out[T, N] = sum_j in[T, j] * W[support[t, j], :], where
  * `in` is the compact [T, S] activation. Indices outside [0, neurons)

@@ -251,8 +251,8 @@ static FailureOr<TokenwiseBuffers>
 addTokenwisePrologue(KernelCallBuilder &k, Operation *op, Value input,
                      Value result, StringRef weightName, Value weight,
                      Value scales, QuantAttr quant, WeightLayout layout,
-                     int64_t kDim, int64_t nDim) {
-  if (failed(k.requireF32(input, "the input")) ||
+                     int64_t kDim, int64_t nDim, bool byteInput = false) {
+  if ((!byteInput && failed(k.requireF32(input, "the input"))) ||
       failed(requireStaticWeight(op, weight)))
     return failure();
   FailureOr<Value> in = k.buffer(input);
@@ -289,13 +289,20 @@ static FailureOr<SmallVector<Value>> lower(QuantMatmulOp op,
                                            KernelCallBuilder &k) {
   auto [kDim, nDim] =
       weightDims(op.getWeight(), op.getLayout(), op.getQuantAttr());
+  bool byteInput = op.getInput().getType().getElementType().isInteger(8);
   FailureOr<TokenwiseBuffers> buffers = addTokenwisePrologue(
       k, op, op.getInput(), op.getOutput(), "matmul", op.getWeight(),
-      op.getScales(), op.getQuantAttr(), op.getLayout(), kDim, nDim);
+      op.getScales(), op.getQuantAttr(), op.getLayout(), kDim, nDim, byteInput);
   if (failed(buffers))
     return failure();
   bool hasEpilogue = op.getBias() || op.getResidual() ||
                      op.getActivation() != Activation::identity;
+  if (byteInput) {
+    // Integer activations: one entry point, the epilogue optional.
+    k.addI32(op.getInputUnsigned() ? 0 : 1);
+    k.add(op.getInputZeroPoint() ? op.getInputZeroPoint() : k.constI32(0));
+    hasEpilogue = true;
+  }
   if (hasEpilogue) {
     FailureOr<Value> bias = k.buffer(op.getBias());
     FailureOr<Value> residual = k.buffer(op.getResidual());
@@ -306,8 +313,9 @@ static FailureOr<SmallVector<Value>> lower(QuantMatmulOp op,
     k.addPointer(*residual);
   }
   k.addPointer(buffers->result);
-  k.call(hasEpilogue ? "parsimony_quant_matmul_epilogue_f32"
-                     : "parsimony_quant_matmul_f32");
+  k.call(byteInput     ? "parsimony_quant_matmul_u8_f32"
+         : hasEpilogue ? "parsimony_quant_matmul_epilogue_f32"
+                       : "parsimony_quant_matmul_f32");
   return SmallVector<Value>{buffers->result};
 }
 

@@ -631,3 +631,35 @@ func.func @matmul_k_mismatch(%x: tensor<4x9xf32>, %w: tensor<8x16xf32>) -> tenso
   %0 = spx.matmul %x, %w : (tensor<4x9xf32>, tensor<8x16xf32>) -> tensor<4x16xf32>
   return %0 : tensor<4x16xf32>
 }
+
+// -----
+
+func.func @quant_matmul_zero_point_float_input(%h: tensor<4x8xf32>, %w: tensor<8x4xi8>, %s: tensor<4xf32>, %zp: i32) -> tensor<4x4xf32> {
+  // expected-error @+1 {{input_zero_point and input_unsigned need an 8-bit integer input, got 'tensor<4x8xf32>'}}
+  %0 = spx.quant_matmul %h, %w scales %s input_zero_point %zp {quant = #spx.quant<bits = 8>} : (tensor<4x8xf32>, tensor<8x4xi8>, tensor<4xf32>, i32) -> tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
+func.func @quant_matmul_unsigned_float_input(%h: tensor<4x8xf32>, %w: tensor<8x4xi8>, %s: tensor<4xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{input_zero_point and input_unsigned need an 8-bit integer input}}
+  %0 = spx.quant_matmul %h, %w scales %s {input_unsigned, quant = #spx.quant<bits = 8>} : (tensor<4x8xf32>, tensor<8x4xi8>, tensor<4xf32>) -> tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
+func.func @quant_matmul_integer_input_f16_result(%h: tensor<4x8xi8>, %w: tensor<8x4xi8>, %s: tensor<4xf32>) -> tensor<4x4xf16> {
+  // expected-error @+1 {{with 8-bit integer input must produce f32, got 'tensor<4x4xf16>'}}
+  %0 = spx.quant_matmul %h, %w scales %s {quant = #spx.quant<bits = 8>} : (tensor<4x8xi8>, tensor<8x4xi8>, tensor<4xf32>) -> tensor<4x4xf16>
+  return %0 : tensor<4x4xf16>
+}
+
+// -----
+
+func.func @quant_matmul_i32_input(%h: tensor<4x8xi32>, %w: tensor<8x4xi8>, %s: tensor<4xf32>) -> tensor<4x4xf32> {
+  // expected-error @+1 {{operand #0 must be ranked tensor of}}
+  %0 = spx.quant_matmul %h, %w scales %s {quant = #spx.quant<bits = 8>} : (tensor<4x8xi32>, tensor<8x4xi8>, tensor<4xf32>) -> tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}

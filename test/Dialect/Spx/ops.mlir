@@ -43,6 +43,21 @@ func.func @quant_matmul(%x: tensor<1x768xf32>, %q: tensor<3072x768xi8>, %s: tens
   return %0, %1, %2 : tensor<1x3072xf32>, tensor<2x8x3072xf32>, tensor<1x3072xf32>
 }
 
+// 8-bit integer activations (a raised MatMulInteger): uint8 with a zero
+// point and an epilogue, int8 without.
+// CHECK-LABEL: func @quant_matmul_integer_input
+func.func @quant_matmul_integer_input(%x: tensor<4x768xi8>, %q: tensor<3072x768xi8>, %s: tensor<3072xf32>,
+                                      %zp: i32, %b: tensor<3072xf32>)
+    -> (tensor<4x3072xf32>, tensor<4x3072xf32>) {
+  // CHECK: spx.quant_matmul %{{.*}}, %{{.*}} scales %{{.*}} input_zero_point %{{.*}} bias %{{.*}} {activation = #spx<activation relu>, input_unsigned, layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<4x768xi8>, tensor<3072x768xi8>, tensor<3072xf32>, i32, tensor<3072xf32>) -> tensor<4x3072xf32>
+  %0 = spx.quant_matmul %x, %q scales %s input_zero_point %zp bias %b {activation = #spx<activation relu>, input_unsigned, layout = #spx<layout nk>, quant = #spx.quant<bits = 8>}
+      : (tensor<4x768xi8>, tensor<3072x768xi8>, tensor<3072xf32>, i32, tensor<3072xf32>) -> tensor<4x3072xf32>
+  // CHECK: spx.quant_matmul %{{.*}}, %{{.*}} scales %{{.*}} {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>} : (tensor<4x768xi8>, tensor<3072x768xi8>, tensor<3072xf32>) -> tensor<4x3072xf32>
+  %1 = spx.quant_matmul %x, %q scales %s {layout = #spx<layout nk>, quant = #spx.quant<bits = 8>}
+      : (tensor<4x768xi8>, tensor<3072x768xi8>, tensor<3072xf32>) -> tensor<4x3072xf32>
+  return %0, %1 : tensor<4x3072xf32>, tensor<4x3072xf32>
+}
+
 // CHECK-LABEL: func @quant_matmul_epilogue
 func.func @quant_matmul_epilogue(%x: tensor<1x768xf32>, %q: tensor<3072x768xi8>, %s: tensor<3072xf32>,
                                  %b: tensor<3072xf32>, %r: tensor<1x3072xf32>)

@@ -239,9 +239,20 @@ LogicalResult QuantMatmulOp::verify() {
       failed(verifyTokenShape(*this, "input", getInput(), getInput(),
                               dims->inFeatures)) ||
       failed(verifyTokenShape(*this, "result", getOutput(), getInput(),
-                              dims->outFeatures)) ||
-      failed(verifySameElementType(*this, getInput(), getOutput())))
+                              dims->outFeatures)))
     return failure();
+  if (getInput().getType().getElementType().isInteger(8)) {
+    if (!getOutput().getType().getElementType().isF32())
+      return emitOpError() << "with 8-bit integer input must produce f32, got "
+                           << getOutput().getType();
+  } else {
+    if (getInputZeroPoint() || getInputUnsigned())
+      return emitOpError() << "input_zero_point and input_unsigned need an "
+                              "8-bit integer input, got "
+                           << getInput().getType();
+    if (failed(verifySameElementType(*this, getInput(), getOutput())))
+      return failure();
+  }
   return verifyEpilogue(*this, getBias(), getResidual(), getActivation(),
                         dims->outFeatures, getOutput());
 }

@@ -259,7 +259,8 @@ bool fuseIntoQuantMatmul(RewriterBase &rewriter, linalg::GenericOp g,
   Value residual = body->residual ? g.getDpsInputs()[*body->residual] : Value();
   auto fused = QuantMatmulOp::create(
       rewriter, g.getLoc(), g->getResult(0).getType(), matmul.getInput(),
-      matmul.getWeight(), matmul.getScales(), bias, residual,
+      matmul.getWeight(), matmul.getScales(), matmul.getInputZeroPoint(), bias,
+      residual, matmul.getInputUnsignedAttr(),
       ActivationAttr::get(g.getContext(), body->activation),
       matmul.getLayoutAttr(), matmul.getQuantAttr());
   rewriter.replaceOp(g, fused.getResult());

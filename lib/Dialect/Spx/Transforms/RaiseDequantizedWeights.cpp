@@ -394,6 +394,157 @@ bool isSignedToF32Cast(Operation *op) {
          body.getTerminator()->getOperand(0) == cast.getResult();
 }
 
+/// A term of an integer activation: +-ext(tensor) for an 8-bit tensor read
+/// elementwise, or as one scalar.
+struct ByteTerm {
+  Value tensor;
+  bool isUnsigned = false;
+  bool scalar = false;
+  bool negated = false;
+};
+
+/// The terms whose sum `value` is, when it is computed by all-parallel
+/// linalg.generic ops (identity outputs) that only extend 8-bit values and
+/// add or subtract: the importer's MatMulInteger operands `ext(a) -
+/// ext(a_zero_point)`, fused into one generic or not. `scalar`: `value` is
+/// read as one element by its consumer.
+std::optional<SmallVector<ByteTerm>> byteTerms(Value value, bool scalar,
+                                               int depth = 0) {
+  auto generic = value.getDefiningOp<linalg::GenericOp>();
+  if (depth > 6 || !generic || generic->getNumResults() != 1 ||
+      generic.getNumLoops() != generic.getNumParallelLoops() ||
+      !generic.getIndexingMapsArray().back().isIdentity())
+    return std::nullopt;
+  Block &body = generic.getRegion().front();
+  llvm::DenseMap<Value, SmallVector<ByteTerm>> terms;
+  // Block arguments of 8-bit operands (only extensions may read them), and
+  // whether each is read as a scalar.
+  llvm::DenseMap<Value, std::pair<Value, bool>> bytes;
+  for (OpOperand *operand : generic.getDpsInputOperands()) {
+    AffineMap map = generic.getMatchingIndexingMap(operand);
+    bool operandScalar = scalar;
+    if (!map.isIdentity()) {
+      if (!llvm::all_of(map.getResults(), [](AffineExpr e) {
+            auto c = dyn_cast<AffineConstantExpr>(e);
+            return c && c.getValue() == 0;
+          }))
+        return std::nullopt;
+      operandScalar = true;
+    }
+    Value arg = body.getArgument(operand->getOperandNumber());
+    Type element = getElementTypeOrSelf(operand->get().getType());
+    if (element.isInteger(8)) {
+      bytes[arg] = {operand->get(), operandScalar};
+      continue;
+    }
+    if (!element.isSignlessInteger())
+      return std::nullopt;
+    std::optional<SmallVector<ByteTerm>> inner =
+        byteTerms(operand->get(), operandScalar, depth + 1);
+    if (!inner)
+      return std::nullopt;
+    terms[arg] = std::move(*inner);
+  }
+  for (Operation &op : body.without_terminator()) {
+    SmallVector<ByteTerm> result;
+    if (isa<arith::ExtSIOp, arith::ExtUIOp>(op)) {
+      auto it = bytes.find(op.getOperand(0));
+      if (it == bytes.end())
+        return std::nullopt;
+      auto type = cast<RankedTensorType>(it->second.first.getType());
+      ByteTerm term;
+      term.tensor = it->second.first;
+      term.isUnsigned = isa<arith::ExtUIOp>(op);
+      term.scalar = it->second.second || type.getNumElements() == 1;
+      result.push_back(term);
+    } else if (isa<arith::AddIOp, arith::SubIOp>(op)) {
+      for (unsigned i = 0; i < 2; ++i) {
+        auto it = terms.find(op.getOperand(i));
+        if (it == terms.end())
+          return std::nullopt;
+        for (ByteTerm term : it->second) {
+          term.negated ^= i == 1 && isa<arith::SubIOp>(op);
+          result.push_back(term);
+        }
+      }
+    } else {
+      return std::nullopt;
+    }
+    terms[op.getResult(0)] = std::move(result);
+  }
+  auto it = terms.find(body.getTerminator()->getOperand(0));
+  if (it == terms.end())
+    return std::nullopt;
+  return it->second;
+}
+
+/// An integer activation `ext(bytes) - ext(zeroPoint)` (zero point
+/// optional) behind `reshapes`, as spx.quant_matmul reads 8-bit input.
+struct ByteActivation {
+  Value bytes;
+  bool isUnsigned = false;
+  std::optional<ByteTerm> zeroPoint;
+  /// The reshapes between the activation and the product, outermost first.
+  SmallVector<Operation *> reshapes;
+};
+
+std::optional<ByteActivation> matchByteActivation(Value input) {
+  ByteActivation a;
+  while (Operation *def = input.getDefiningOp()) {
+    if (!isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(def))
+      break;
+    a.reshapes.push_back(def);
+    input = def->getOperand(0);
+  }
+  std::optional<SmallVector<ByteTerm>> terms = byteTerms(input, false);
+  if (!terms)
+    return std::nullopt;
+  for (const ByteTerm &term : *terms) {
+    if (!term.scalar && !term.negated && !a.bytes &&
+        term.tensor.getType() ==
+            cast<RankedTensorType>(input.getType())
+                .clone(getElementTypeOrSelf(term.tensor.getType()))) {
+      a.bytes = term.tensor;
+      a.isUnsigned = term.isUnsigned;
+    } else if (term.scalar && term.negated && !a.zeroPoint &&
+               cast<RankedTensorType>(term.tensor.getType()).getNumElements() ==
+                   1) {
+      a.zeroPoint = term;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (!a.bytes)
+    return std::nullopt;
+  return a;
+}
+
+/// The 8-bit activation of `a` in the product's input shape, and its zero
+/// point widened to i32 (null when it has none).
+std::pair<Value, Value> buildByteInput(OpBuilder &b, Location loc,
+                                       const ByteActivation &a) {
+  Value bytes = a.bytes;
+  for (Operation *reshape : llvm::reverse(a.reshapes)) {
+    Operation *clone = b.clone(*reshape);
+    clone->setOperand(0, bytes);
+    Value result = clone->getResult(0);
+    result.setType(
+        cast<RankedTensorType>(result.getType()).clone(b.getIntegerType(8)));
+    bytes = result;
+  }
+  if (!a.zeroPoint)
+    return {bytes, Value()};
+  auto zpType = cast<RankedTensorType>(a.zeroPoint->tensor.getType());
+  Value zeroIndex = arith::ConstantIndexOp::create(b, loc, 0);
+  SmallVector<Value> indices(zpType.getRank(), zeroIndex);
+  Value zp = tensor::ExtractOp::create(b, loc, a.zeroPoint->tensor, indices);
+  Type i32 = b.getI32Type();
+  Value widened = a.zeroPoint->isUnsigned
+                      ? arith::ExtUIOp::create(b, loc, i32, zp).getResult()
+                      : arith::ExtSIOp::create(b, loc, i32, zp).getResult();
+  return {bytes, widened};
+}
+
 //===----------------------------------------------------------------------===//
 // Building the quantized product.
 //===----------------------------------------------------------------------===//
@@ -496,11 +647,15 @@ std::optional<Int8WithOffsets> splitWeight(const DenseProjection &p,
 
 /// `input * ((q + offset) * scales)` as spx.quant_matmul for a projection
 /// `p` whose weight `splitWeight` returned as `split`, and whose output
-/// feature n has scale `scales[n]`.
+/// feature n has scale `scales[n]`. `floatInput` builds the f32 input;
+/// with `bytes` the product reads that 8-bit form instead, and the f32
+/// input is only built when the offsets need its row sums.
 Value buildQuantizedProduct(OpBuilder &b, Location loc,
-                            const DenseProjection &p, Value input,
+                            const DenseProjection &p,
+                            function_ref<Value()> floatInput,
                             Int8WithOffsets split, std::vector<float> scales,
-                            Type resultType, int64_t &counter) {
+                            Type resultType, int64_t &counter,
+                            const ByteActivation *bytes = nullptr) {
   QuantizedWeight w;
   w.bits = 8;
   w.group = 0;
@@ -514,17 +669,28 @@ Value buildQuantizedProduct(OpBuilder &b, Location loc,
       createQuantizedConstants(b, loc, w, name, /*pack=*/false,
                                /*stacked=*/false);
   MLIRContext *ctx = b.getContext();
-  Value product =
-      QuantMatmulOp::create(b, loc, resultType, input, weight, scaleValues,
-                            WeightLayoutAttr::get(ctx, WeightLayout::nk),
-                            QuantAttr::get(ctx, 8, 0))
-          .getOutput();
+  auto layout = WeightLayoutAttr::get(ctx, WeightLayout::nk);
+  auto quant = QuantAttr::get(ctx, 8, 0);
+  Value product;
+  if (bytes) {
+    auto [input, zeroPoint] = buildByteInput(b, loc, *bytes);
+    product = QuantMatmulOp::create(
+                  b, loc, resultType, input, weight, scaleValues, zeroPoint,
+                  /*bias=*/Value(), /*residual=*/Value(),
+                  bytes->isUnsigned ? b.getUnitAttr() : UnitAttr(),
+                  ActivationAttr::get(ctx, Activation::identity), layout, quant)
+                  .getOutput();
+  } else {
+    product = QuantMatmulOp::create(b, loc, resultType, floatInput(), weight,
+                                    scaleValues, layout, quant)
+                  .getOutput();
+  }
   if (!split.anyOffset)
     return product;
   std::vector<float> correction(p.n);
   for (int64_t n = 0; n < p.n; ++n)
     correction[n] = static_cast<float>(split.offset[n]) * scales[n];
-  return addRowSumCorrection(b, loc, product, input, correction,
+  return addRowSumCorrection(b, loc, product, floatInput(), correction,
                              name + "_offset");
 }
 
@@ -572,9 +738,9 @@ struct RaiseDequantizedWeightsPass
     if (!split)
       return;
     OpBuilder b(op);
-    Value product =
-        buildQuantizedProduct(b, op.getLoc(), *p, p->input, std::move(*split),
-                              scales, op->getResult(0).getType(), counter);
+    Value product = buildQuantizedProduct(
+        b, op.getLoc(), *p, [&] { return p->input; }, std::move(*split), scales,
+        op->getResult(0).getType(), counter);
     op->getResult(0).replaceAllUsesWith(product);
     op->erase();
   }
@@ -619,30 +785,41 @@ struct RaiseDequantizedWeightsPass
       return;
     OpBuilder b(op);
     Location loc = op.getLoc();
-    auto inputType = cast<RankedTensorType>(p->input.getType());
-    auto floatType = inputType.clone(b.getF32Type());
-    Value empty = tensor::EmptyOp::create(
-        b, loc, tensor::getMixedSizes(b, loc, p->input), b.getF32Type());
-    AffineMap identity =
-        AffineMap::getMultiDimIdentityMap(inputType.getRank(), b.getContext());
-    Value input =
-        linalg::GenericOp::create(
-            b, loc, floatType, ValueRange{p->input}, ValueRange{empty},
-            ArrayRef<AffineMap>{identity, identity},
-            SmallVector<utils::IteratorType>(inputType.getRank(),
-                                             utils::IteratorType::parallel),
-            [&](OpBuilder &nb, Location nloc, ValueRange args) {
-              linalg::YieldOp::create(
-                  nb, nloc,
-                  arith::SIToFPOp::create(nb, nloc, nb.getF32Type(), args[0])
-                      .getResult());
-            })
-            .getResult(0);
+    // float(a - a_zp), built once if needed.
+    Value floatInput;
+    auto buildFloatInput = [&]() -> Value {
+      if (floatInput)
+        return floatInput;
+      auto inputType = cast<RankedTensorType>(p->input.getType());
+      Value empty = tensor::EmptyOp::create(
+          b, loc, tensor::getMixedSizes(b, loc, p->input), b.getF32Type());
+      AffineMap identity = AffineMap::getMultiDimIdentityMap(
+          inputType.getRank(), b.getContext());
+      floatInput =
+          linalg::GenericOp::create(
+              b, loc, inputType.clone(b.getF32Type()), ValueRange{p->input},
+              ValueRange{empty}, ArrayRef<AffineMap>{identity, identity},
+              SmallVector<utils::IteratorType>(inputType.getRank(),
+                                               utils::IteratorType::parallel),
+              [&](OpBuilder &nb, Location nloc, ValueRange args) {
+                linalg::YieldOp::create(
+                    nb, nloc,
+                    arith::SIToFPOp::create(nb, nloc, nb.getF32Type(), args[0])
+                        .getResult());
+              })
+              .getResult(0);
+      return floatInput;
+    };
+    // An activation that is 8-bit values minus a scalar zero point is read
+    // as bytes by the kernel (exact integer dot products where the CPU has
+    // them).
+    std::optional<ByteActivation> bytes = matchByteActivation(p->input);
     auto resultType =
         cast<RankedTensorType>(result.getType()).clone(b.getF32Type());
-    Value product = buildQuantizedProduct(b, loc, *p, input, std::move(*split),
-                                          std::vector<float>(p->n, 1.0f),
-                                          resultType, counter);
+    Value product =
+        buildQuantizedProduct(b, loc, *p, buildFloatInput, std::move(*split),
+                              std::vector<float>(p->n, 1.0f), resultType,
+                              counter, bytes ? &*bytes : nullptr);
     auto replaceCasts = [](Value integer, Value replacement) {
       for (Operation *cast : llvm::to_vector(integer.getUsers())) {
         cast->getResult(0).replaceAllUsesWith(replacement);

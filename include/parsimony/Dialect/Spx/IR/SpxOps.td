@@ -18,6 +18,7 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def Spx_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
 def Spx_F32Tensor : RankedTensorOf<[F32]>;
+def Spx_FloatOrByteTensor : RankedTensorOf<[F32, F16, BF16, I<8>]>;
 def Spx_WeightTensor : RankedTensorOf<[F32, F16, BF16, I<8>, I<4>]>;
 def Spx_IndexTensor : RankedTensorOf<[I32, I64]>;
 def Spx_I64Tensor : RankedTensorOf<[I64]>;
@@ -124,6 +125,15 @@ def Spx_QuantMatmulOp : Spx_Op<"quant_matmul",
     accumulated; `--spx-fuse-epilogues` folds the elementwise op after the
     product into it.
 
+    The input may also be 8-bit integers (an ONNX `MatMulInteger`, raised
+    by `--spx-raise-dequantized-weights`): bytes read as int8, or as uint8
+    with `input_unsigned`, minus the optional i32 `input_zero_point`. The
+    result is then `float(sum_c (input[..., c] - zp) * q[c, n]) * scale`,
+    f32. On CPUs with AVX-512 VNNI and an int8 `nk` weight with one scale
+    per output feature the integer sum is exact (u8 x s8 dot products);
+    elsewhere the f32 kernels run on `input - zp` (exact products, sums
+    rounded as f32).
+
     ```mlir
     %y = spx.quant_matmul %x, %q scales %s bias %b
         {activation = #spx<activation gelu>, layout = #spx<layout nk>,
@@ -132,11 +142,13 @@ def Spx_QuantMatmulOp : Spx_Op<"quant_matmul",
            tensor<3072xf32>) -> tensor<1x3072xf32>
     ```
   }];
-  let arguments = (ins Spx_FloatTensor:$input,
+  let arguments = (ins Spx_FloatOrByteTensor:$input,
                        Spx_WeightTensor:$weight,
                        Spx_FloatTensor:$scales,
+                       Optional<I32>:$input_zero_point,
                        Optional<Spx_FloatTensor>:$bias,
                        Optional<Spx_FloatTensor>:$residual,
+                       UnitAttr:$input_unsigned,
                        DefaultValuedAttr<Spx_ActivationAttr,
                            "::mlir::spx::Activation::identity">:$activation,
                        DefaultValuedAttr<Spx_WeightLayoutAttr,
@@ -144,17 +156,19 @@ def Spx_QuantMatmulOp : Spx_Op<"quant_matmul",
                        Spx_QuantAttr:$quant);
   let results = (outs Spx_FloatTensor:$output);
   let assemblyFormat = [{
-    $input `,` $weight `scales` $scales (`bias` $bias^)?
+    $input `,` $weight `scales` $scales
+    (`input_zero_point` $input_zero_point^)? (`bias` $bias^)?
     (`residual` $residual^)? attr-dict `:` functional-type(operands, results)
   }];
   let builders = [
-    // A product without an epilogue.
+    // A product of float activations without an epilogue.
     OpBuilder<(ins "::mlir::Type":$output, "::mlir::Value":$input,
                    "::mlir::Value":$weight, "::mlir::Value":$scales,
                    "::mlir::spx::WeightLayoutAttr":$layout,
                    "::mlir::spx::QuantAttr":$quant), [{
       build($_builder, $_state, output, input, weight, scales,
-            /*bias=*/::mlir::Value(), /*residual=*/::mlir::Value(),
+            /*input_zero_point=*/::mlir::Value(), /*bias=*/::mlir::Value(),
+            /*residual=*/::mlir::Value(), /*input_unsigned=*/::mlir::UnitAttr(),
             ::mlir::spx::ActivationAttr::get($_builder.getContext(),
                 ::mlir::spx::Activation::identity),
             layout, quant);

@@ -1,0 +1,178 @@
+//===- QuantMatmulVnni.cpp - exact u8 x s8 dot products, AVX-512 VNNI ----===//
+//
+// Compiled with -mavx512f -mavx512bw -mavx512vnni; only called after the
+// CPU check (integerDotSupported). vpdpbusd multiplies 64 unsigned
+// activation bytes with 64 signed weight bytes and adds each group of four
+// products to one of 16 int32 lanes: the sums are exact, and a 64-byte
+// step costs one instruction per (row, token) instead of the widen,
+// convert and FMA of four f32 vectors.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SpxKernelsInternal.h"
+
+#include <algorithm>
+#include <immintrin.h>
+
+namespace {
+
+using parsimony::runtime::spx::IntegerRows;
+
+/// acc + the u8 x s8 dot products of x and w (vpdpbusd). GCC 12 copies the
+/// accumulator of _mm512_dpbusd_epi32 through a temporary register on every
+/// use (two extra moves per instruction in the kernels below); the asm ties
+/// it in place.
+inline __m512i dpbusd(__m512i acc, __m512i x, __m512i w) {
+#if defined(__GNUC__) && !defined(__clang__)
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
+  return acc;
+#else
+  return _mm512_dpbusd_epi32(acc, x, w);
+#endif
+}
+
+/// Lane i of the result is the sum of the 16 lanes of v[i].
+__m512i reduce16(const __m512i v[16]) {
+  // Pairs: per 128-bit lane [a0+a2, b0+b2, a1+a3, b1+b3].
+  __m512i t[8];
+  for (int i = 0; i < 8; ++i)
+    t[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
+                            _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
+  // Quads: per 128-bit lane [a, b, c, d] partial sums.
+  __m512i u[4];
+  for (int i = 0; i < 4; ++i)
+    u[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1]),
+                            _mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]));
+  // The four 128-bit lanes of each quad, added across.
+  __m512i w[2];
+  for (int i = 0; i < 2; ++i)
+    w[i] = _mm512_add_epi32(
+        _mm512_shuffle_i32x4(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+        _mm512_shuffle_i32x4(u[2 * i], u[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_epi32(
+      _mm512_shuffle_i32x4(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),
+      _mm512_shuffle_i32x4(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/// Bytes ahead to prefetch in one of R interleaved rows (as the f32 dot
+/// kernels do): the same offset at least R rows and 4 KiB ahead.
+int64_t prefetchAhead(int64_t rowBytes, int R) {
+  int64_t rowsAhead = std::max<int64_t>(R, (4096 + rowBytes - 1) / rowBytes);
+  rowsAhead = (rowsAhead + R - 1) / R * R;
+  return rowsAhead * rowBytes;
+}
+
+/// out[t * ldo + r] = sum_c x[t * ldx + c] * q(r0 + r, c) for R rows and
+/// TB tokens; with Sums also rowSums[r] = sum_c q(r0 + r, c).
+template <int R, int TB, bool Sums>
+void dotRowsT(const IntegerRows &w, int64_t r0, const uint8_t *x, int64_t ldx,
+              int32_t *out, int64_t ldo, int32_t *rowSums) {
+  const int64_t K = w.k;
+  const int8_t *rows[R];
+  for (int r = 0; r < R; ++r)
+    rows[r] = w.q + (r0 + r) * w.rowBytes;
+  const int64_t ahead = prefetchAhead(w.rowBytes, R);
+  const __m512i ones = _mm512_set1_epi8(1);
+  __m512i acc[R][TB], sums[R];
+  for (int r = 0; r < R; ++r) {
+    sums[r] = _mm512_setzero_si512();
+    for (int t = 0; t < TB; ++t)
+      acc[r][t] = _mm512_setzero_si512();
+  }
+  // Written out twice (full steps, then the masked tail) rather than as a
+  // lambda: GCC keeps the accumulators of a capturing lambda in memory.
+  int64_t c = 0;
+  for (; c + 64 <= K; c += 64) {
+    __m512i wv[R];
+    for (int r = 0; r < R; ++r) {
+      __builtin_prefetch(rows[r] + c + ahead);
+      wv[r] = _mm512_loadu_si512(rows[r] + c);
+      if (Sums)
+        sums[r] = dpbusd(sums[r], ones, wv[r]);
+    }
+    for (int t = 0; t < TB; ++t) {
+      __m512i xv = _mm512_loadu_si512(x + t * ldx + c);
+      for (int r = 0; r < R; ++r)
+        acc[r][t] = dpbusd(acc[r][t], xv, wv[r]);
+    }
+  }
+  // The tail: masked loads read zeros past K, whose products are zero.
+  if (c < K) {
+    __mmask64 mask = _cvtu64_mask64((uint64_t(1) << (K - c)) - 1);
+    __m512i wv[R];
+    for (int r = 0; r < R; ++r) {
+      wv[r] = _mm512_maskz_loadu_epi8(mask, rows[r] + c);
+      if (Sums)
+        sums[r] = dpbusd(sums[r], ones, wv[r]);
+    }
+    for (int t = 0; t < TB; ++t) {
+      __m512i xv = _mm512_maskz_loadu_epi8(mask, x + t * ldx + c);
+      for (int r = 0; r < R; ++r)
+        acc[r][t] = dpbusd(acc[r][t], xv, wv[r]);
+    }
+  }
+  if constexpr (R == 4) {
+    __m512i v[16];
+    for (int t = 0; t < 4; ++t)
+      for (int r = 0; r < 4; ++r)
+        v[t * 4 + r] = t < TB ? acc[r][t] : _mm512_setzero_si512();
+    __m512i total = reduce16(v);
+    alignas(64) int32_t lanes[16];
+    _mm512_store_si512(lanes, total);
+    for (int t = 0; t < TB; ++t)
+      for (int r = 0; r < 4; ++r)
+        out[t * ldo + r] = lanes[t * 4 + r];
+  } else {
+    for (int t = 0; t < TB; ++t)
+      for (int r = 0; r < R; ++r)
+        out[t * ldo + r] = _mm512_reduce_add_epi32(acc[r][t]);
+  }
+  if (Sums)
+    for (int r = 0; r < R; ++r)
+      rowSums[r] = _mm512_reduce_add_epi32(sums[r]);
+}
+
+template <int TB, bool Sums>
+void dotRowsTB(const IntegerRows &w, int64_t r0, int64_t m, const uint8_t *x,
+               int64_t ldx, int32_t *out, int64_t ldo, int32_t *rowSums) {
+  int64_t i = 0;
+  for (; i + 4 <= m; i += 4)
+    dotRowsT<4, TB, Sums>(w, r0 + i, x, ldx, out + i, ldo,
+                          Sums ? rowSums + i : nullptr);
+  for (; i < m; ++i)
+    dotRowsT<1, TB, Sums>(w, r0 + i, x, ldx, out + i, ldo,
+                          Sums ? rowSums + i : nullptr);
+}
+
+template <bool Sums>
+void dotRowsSums(const IntegerRows &w, int64_t r0, int64_t m, int tb,
+                 const uint8_t *x, int64_t ldx, int32_t *out, int64_t ldo,
+                 int32_t *rowSums) {
+  switch (tb) {
+  case 1:
+    return dotRowsTB<1, Sums>(w, r0, m, x, ldx, out, ldo, rowSums);
+  case 2:
+    return dotRowsTB<2, Sums>(w, r0, m, x, ldx, out, ldo, rowSums);
+  case 3:
+    return dotRowsTB<3, Sums>(w, r0, m, x, ldx, out, ldo, rowSums);
+  default:
+    return dotRowsTB<4, Sums>(w, r0, m, x, ldx, out, ldo, rowSums);
+  }
+}
+
+void dotRows(const IntegerRows &w, int64_t r0, int64_t m, int tb,
+             const uint8_t *x, int64_t ldx, int32_t *out, int64_t ldo,
+             int32_t *rowSums) {
+  if (rowSums)
+    dotRowsSums<true>(w, r0, m, tb, x, ldx, out, ldo, rowSums);
+  else
+    dotRowsSums<false>(w, r0, m, tb, x, ldx, out, ldo, nullptr);
+}
+
+} // namespace
+
+const parsimony::runtime::spx::IntegerDotSimd &
+parsimony::runtime::spx::getIntegerDotVnni() {
+  static const IntegerDotSimd table = {"avx512-vnni", dotRows};
+  return table;
+}
