@@ -378,6 +378,52 @@ TEST(SpxTopk, RandomTiesNaNAndShapes) {
   });
 }
 
+TEST(SpxTopk, LongRowsSmallK) {
+  // Rows of 1024 and more with k <= n / 8 select among the keys above a
+  // threshold from a strided sample; the cases below cover a sample that
+  // represents the row, one that misses the row's largest values (the
+  // selection falls back), ties at the cut, and a tail after the last
+  // 16-lane vector.
+  forEachConfig([](const std::string &cfg) {
+    std::mt19937 rng(9);
+    for (int64_t n : {int64_t(1024), int64_t(1500), int64_t(3072)}) {
+      std::vector<int64_t> ks = {1, 16, 128, 255, n / 8};
+      // ReLU of a normal sample: mostly zeros, like an FFN's hidden row.
+      std::normal_distribution<float> normal(-0.3f, 1.0f);
+      std::vector<float> relu(size_t(4 * n));
+      for (float &v : relu)
+        v = std::max(0.0f, normal(rng));
+      // Few distinct values: many keys equal to the cut.
+      std::vector<float> ties = integers(rng, size_t(2 * n), -3, 3);
+      ties[5] = NaN;
+      // Ascending and descending rows.
+      std::vector<float> sorted(size_t(2 * n));
+      for (int64_t i = 0; i < n; ++i) {
+        sorted[size_t(i)] = float(i);
+        sorted[size_t(n + i)] = float(n - i);
+      }
+      // Large values only where a stride of n / 256 never samples.
+      std::vector<float> hidden = uniform(rng, size_t(n), -1.0f, 0.0f);
+      for (int64_t i = 1; i < n; i += n / 256)
+        hidden[size_t(i)] = 10.0f + float(i);
+      // The sampled positions (multiples of n / 256) above the rest: for
+      // k > 256 fewer than k keys pass the sample's threshold, and the
+      // selection falls back to the histogram.
+      std::vector<float> sampledHigh = uniform(rng, size_t(n), 0.0f, 1.0f);
+      for (int64_t i = 0; i < 256; ++i)
+        sampledHigh[size_t(i * (n / 256))] = 5.0f;
+      for (int64_t k : ks) {
+        std::string what = cfg + " n=" + std::to_string(n);
+        checkTopk(relu, 4, n, 1, k, what + " relu");
+        checkTopk(ties, 2, n, 1, k, what + " ties");
+        checkTopk(sorted, 2, n, 1, k, what + " sorted");
+        checkTopk(hidden, 1, n, 1, k, what + " hidden from the sample");
+        checkTopk(sampledHigh, 1, n, 1, k, what + " sampled high");
+      }
+    }
+  });
+}
+
 //===----------------------------------------------------------------------===//
 // sparse_matmul
 //===----------------------------------------------------------------------===//

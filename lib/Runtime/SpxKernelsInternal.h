@@ -148,6 +148,14 @@ struct SpxSimd {
   void (*qaxpy)(int64_t n, int tb, int64_t m, const float *a, int64_t lda,
                 const int8_t *q, int64_t ldq, bool nibble, float *y,
                 int64_t ldy);
+  /// Copies the keys[i] >= threshold (i < n), in order, to out (room for n)
+  /// and returns their number (the candidates of a top-k selection).
+  int64_t (*keysAtLeast)(const uint32_t *keys, int64_t n, uint32_t threshold,
+                         uint32_t *out);
+  /// v[i] = 0 for i < n unless keys[i] > key or keys[i] is one of the first
+  /// takeEqual keys equal to key (a top-k cut applied in place).
+  void (*applyCut)(float *v, const uint32_t *keys, int64_t n, uint32_t key,
+                   int64_t takeEqual);
 };
 
 /// Rows of a quantized nk weight (one stored row per output feature) as the

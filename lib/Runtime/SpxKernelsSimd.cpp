@@ -19,6 +19,8 @@
 
 #include "SpxKernelsInternal.h"
 
+#include <algorithm>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define PARSIMONY_SPX_X86 1
@@ -97,6 +99,28 @@ void qaxpyScalar(int64_t n, int tb, int64_t m, const float *a, int64_t lda,
 }
 
 #ifdef PARSIMONY_SPX_X86
+
+int64_t keysAtLeastScalar(const uint32_t *keys, int64_t n, uint32_t threshold,
+                          uint32_t *out) {
+  // Branch-free: the comparison is unpredictable (a few percent pass).
+  int64_t m = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    out[m] = keys[i];
+    m += keys[i] >= threshold;
+  }
+  return m;
+}
+
+void applyCutScalar(float *v, const uint32_t *keys, int64_t n, uint32_t key,
+                    int64_t takeEqual) {
+  int64_t eq = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    bool equal = keys[i] == key;
+    bool keep = keys[i] > key || (equal && eq < takeEqual);
+    eq += equal;
+    v[i] = keep ? v[i] : 0.0f;
+  }
+}
 
 //===----------------------------------------------------------------------===//
 // AVX-512.
@@ -314,6 +338,48 @@ SPX_AVX512 void qaxpy512(int64_t n, int tb, int64_t m, const float *a,
   }
 }
 
+/// keysAtLeast: 16 keys per step, the passing ones compressed in a
+/// register and stored unaligned (a compressing store to memory is slow
+/// on some cores).
+SPX_AVX512 int64_t keysAtLeast512(const uint32_t *keys, int64_t n,
+                                  uint32_t threshold, uint32_t *out) {
+  const __m512i t = _mm512_set1_epi32(int32_t(threshold));
+  int64_t m = 0, i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512i k = _mm512_loadu_si512(keys + i);
+    __mmask16 pass = _mm512_cmpge_epu32_mask(k, t);
+    if (!pass)
+      continue;
+    _mm512_storeu_si512(out + m, _mm512_maskz_compress_epi32(pass, k));
+    m += __builtin_popcount(pass);
+  }
+  // The last full store may have written past m (within n): fine, out has
+  // room for n keys and only [0, m) is read.
+  return m + keysAtLeastScalar(keys + i, n - i, threshold, out + m);
+}
+
+SPX_AVX512 void applyCut512(float *v, const uint32_t *keys, int64_t n,
+                            uint32_t key, int64_t takeEqual) {
+  const __m512i kv = _mm512_set1_epi32(int32_t(key));
+  int64_t eq = 0, i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512i k = _mm512_loadu_si512(keys + i);
+    __mmask16 keep = _mm512_cmpgt_epu32_mask(k, kv);
+    __mmask16 equal = _mm512_cmpeq_epu32_mask(k, kv);
+    // Equal keys are kept in index order while takeEqual lasts.
+    while (equal && eq < takeEqual) {
+      __mmask16 first = equal & __mmask16(-equal);
+      keep |= first;
+      equal &= equal - 1;
+      ++eq;
+    }
+    eq += __builtin_popcount(equal);
+    _mm512_storeu_ps(v + i, _mm512_maskz_mov_ps(keep, _mm512_loadu_ps(v + i)));
+  }
+  applyCutScalar(v + i, keys + i, n - i, key,
+                 std::max<int64_t>(0, takeEqual - eq));
+}
+
 //===----------------------------------------------------------------------===//
 // AVX2 + FMA.
 //===----------------------------------------------------------------------===//
@@ -511,15 +577,17 @@ SPX_AVX2 void qaxpy256(int64_t n, int tb, int64_t m, const float *a,
 } // namespace
 
 const SpxSimd &parsimony::runtime::spx::getSpxSimdScalar() {
-  static const SpxSimd Set = {"scalar", rowsFmaScalar, dotRowsScalar,
-                              nonzeroBitsScalar, qaxpyScalar};
+  static const SpxSimd Set = {
+      "scalar",    rowsFmaScalar,     dotRowsScalar, nonzeroBitsScalar,
+      qaxpyScalar, keysAtLeastScalar, applyCutScalar};
   return Set;
 }
 
 const SpxSimd &parsimony::runtime::spx::getSpxSimdAvx2() {
 #ifdef PARSIMONY_SPX_X86
-  static const SpxSimd Set = {"avx2", rowsFma256, dotRows256, nonzeroBits256,
-                              qaxpy256};
+  static const SpxSimd Set = {"avx2",         rowsFma256, dotRows256,
+                              nonzeroBits256, qaxpy256,   keysAtLeastScalar,
+                              applyCutScalar};
   return Set;
 #else
   return getSpxSimdScalar();
@@ -528,8 +596,9 @@ const SpxSimd &parsimony::runtime::spx::getSpxSimdAvx2() {
 
 const SpxSimd &parsimony::runtime::spx::getSpxSimdAvx512() {
 #ifdef PARSIMONY_SPX_X86
-  static const SpxSimd Set = {"avx512", rowsFma512, dotRows512, nonzeroBits512,
-                              qaxpy512};
+  static const SpxSimd Set = {"avx512",       rowsFma512, dotRows512,
+                              nonzeroBits512, qaxpy512,   keysAtLeast512,
+                              applyCut512};
   return Set;
 #else
   return getSpxSimdScalar();
