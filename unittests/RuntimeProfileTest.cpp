@@ -69,7 +69,8 @@ struct TinyFfn {
     std::vector<float> y(size_t(T * D));
     parsimony_sparse_ffn_f32(x.data(), T, D, F, F32_WEIGHT(up.data()), nullptr,
                              NO_WEIGHT, F32_WEIGHT(down.data()), nullptr,
-                             support, 0, S, 1, /*relu*/ 1, topk, y.data());
+                             support, 0, S, 1, /*relu*/ 1, topk,
+                             /*residual=*/nullptr, y.data());
   }
 };
 

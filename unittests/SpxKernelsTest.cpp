@@ -787,6 +787,7 @@ struct FfnCase {
   Format upFmt{32, 0, false, false}, gateFmt{32, 0, false, false},
       downFmt{32, 0, false, false};
   bool gated = false, upBias = true, downBias = true;
+  bool residual = false; // a fused skip connection
   int act = 1;
   int64_t topk = 0;
   bool exact = false; // integer data (selection-safe)
@@ -805,6 +806,8 @@ void runFfn(std::mt19937 &rng, const FfnCase &c, const std::string &what) {
       c.exact ? integers(rng, size_t(c.F), -4, 4) : uniform(rng, size_t(c.F));
   std::vector<float> bd =
       c.exact ? integers(rng, size_t(c.D), -4, 4) : uniform(rng, size_t(c.D));
+  std::vector<float> res = c.exact ? integers(rng, size_t(c.T * c.D), -4, 4)
+                                   : uniform(rng, size_t(c.T * c.D));
   std::vector<int64_t> sup;
   if (c.S > 0) {
     std::uniform_int_distribution<int64_t> idx(0, c.F - 1);
@@ -857,12 +860,13 @@ void runFfn(std::mt19937 &rng, const FfnCase &c, const std::string &what) {
     }
   }
   Ref y = refMatmul(h, c.T, down, 0, &hMag);
-  if (c.downBias)
-    for (int64_t t = 0; t < c.T; ++t)
-      for (int64_t d = 0; d < c.D; ++d) {
-        y.v[t * c.D + d] += bd[d];
-        y.mag[t * c.D + d] += std::fabs(bd[d]);
-      }
+  for (int64_t t = 0; t < c.T; ++t)
+    for (int64_t d = 0; d < c.D; ++d) {
+      double add = (c.downBias ? bd[d] : 0.0) +
+                   (c.residual ? res[size_t(t * c.D + d)] : 0.0);
+      y.v[t * c.D + d] += add;
+      y.mag[t * c.D + d] += std::fabs(add);
+    }
 
   std::vector<int32_t> sup32 = toIndex<int32_t>(sup);
   const void *supPtr = c.S == 0       ? nullptr
@@ -870,15 +874,17 @@ void runFfn(std::mt19937 &rng, const FfnCase &c, const std::string &what) {
                                       : sup32.data();
   std::vector<float> out(size_t(c.T * c.D), NaN);
   if (c.gated)
-    parsimony_sparse_ffn_f32(
-        x.data(), c.T, c.D, c.F, TW_ARGS(up), c.upBias ? bu.data() : nullptr,
-        TW_ARGS(gate), TW_ARGS(down), c.downBias ? bd.data() : nullptr, supPtr,
-        c.supportI64, c.S, c.block, c.act, c.topk, out.data());
+    parsimony_sparse_ffn_f32(x.data(), c.T, c.D, c.F, TW_ARGS(up),
+                             c.upBias ? bu.data() : nullptr, TW_ARGS(gate),
+                             TW_ARGS(down), c.downBias ? bd.data() : nullptr,
+                             supPtr, c.supportI64, c.S, c.block, c.act, c.topk,
+                             c.residual ? res.data() : nullptr, out.data());
   else
-    parsimony_sparse_ffn_f32(
-        x.data(), c.T, c.D, c.F, TW_ARGS(up), c.upBias ? bu.data() : nullptr,
-        NO_WEIGHT, TW_ARGS(down), c.downBias ? bd.data() : nullptr, supPtr,
-        c.supportI64, c.S, c.block, c.act, c.topk, out.data());
+    parsimony_sparse_ffn_f32(x.data(), c.T, c.D, c.F, TW_ARGS(up),
+                             c.upBias ? bu.data() : nullptr, NO_WEIGHT,
+                             TW_ARGS(down), c.downBias ? bd.data() : nullptr,
+                             supPtr, c.supportI64, c.S, c.block, c.act, c.topk,
+                             c.residual ? res.data() : nullptr, out.data());
   expectClose(out, y, what, c.exact ? 1e-6 : 2e-5);
 }
 
@@ -915,6 +921,7 @@ TEST(SpxSparseFfn, ExactTopkAndTies) {
             c.exact = true;
             c.downBias = T != 4;
             c.upBias = T != 9;
+            c.residual = topk != 8;
             runFfn(rng, c,
                    cfg + " topk " + std::to_string(topk) + " act " +
                        std::to_string(act) + " T " + std::to_string(T));
@@ -935,6 +942,7 @@ TEST(SpxSparseFfn, QuantizedFormats) {
       c.downFmt = formats[(i + 11) % formats.size()];
       c.gated = i % 2;
       c.act = int(i % 6);
+      c.residual = i % 3 != 0;
       runFfn(rng, c, cfg + " exact-mode " + c.upFmt.name());
       // The same with a support and with exact top-k.
       c.exact = true;
@@ -973,6 +981,7 @@ TEST(SpxSparseFfn, PredictedSupport) {
               if (!c.exact)
                 c.topk = 0;
               c.supportI64 = block == 3;
+              c.residual = T == 7;
               runFfn(rng, c,
                      cfg + " predicted block " + std::to_string(block) + " T " +
                          std::to_string(T) + " topk " + std::to_string(topk) +
@@ -993,6 +1002,7 @@ TEST(SpxSparseFfn, LargerShapesCrossDenseFallback) {
       c.topk = topk;
       c.exact = true;
       c.downFmt.nk = topk == 100;
+      c.residual = true;
       runFfn(rng, c, cfg + " wide topk " + std::to_string(topk));
     }
   });
@@ -1204,8 +1214,20 @@ TEST(SpxCombine, GatesAndDroppedSlots) {
     parsimony_combine_f32(eo.data(), R, D,
                           i64 ? static_cast<const void *>(slots.data())
                               : s32.data(),
-                          i64, T, k, gates.data(), out.data());
+                          i64, T, k, gates.data(), nullptr, out.data());
     expectClose(out, ref, "combine");
+    // With a residual: the same plus residual[t].
+    std::vector<float> residual = uniform(rng, size_t(T * D));
+    Ref withResidual = ref;
+    for (size_t i = 0; i < residual.size(); ++i) {
+      withResidual.v[i] += residual[i];
+      withResidual.mag[i] += std::fabs(residual[i]);
+    }
+    parsimony_combine_f32(eo.data(), R, D,
+                          i64 ? static_cast<const void *>(slots.data())
+                              : s32.data(),
+                          i64, T, k, gates.data(), residual.data(), out.data());
+    expectClose(out, withResidual, "combine with residual");
   }
 }
 
@@ -1402,7 +1424,7 @@ TEST(SpxMoE, ChainMatchesDirectMixture) {
                                      0.0f, NaN, eo.data());
             std::vector<float> y(static_cast<size_t>(T * D));
             parsimony_combine_f32(eo.data(), R, D, slots.data(), 1, T, k,
-                                  gates.data(), y.data());
+                                  gates.data(), nullptr, y.data());
             // Direct: y_t = sum_j gate_tj * Expert_{e_tj}(x_t), skipping
             // assignments that capacity mode dropped.
             Ref ref(static_cast<size_t>(T * D));

@@ -130,7 +130,8 @@ int main(int argc, char **argv) {
         parsimony_gpu_sparse_ffn_f32(
             in, 1, D, F, ly.upNk, nullptr, 1, 32, 0, 0, nullptr, nullptr,
             nullptr, 0, 32, 0, 0, ly.downKn, nullptr, 0, 32, 0, 0, nullptr,
-            nullptr, 1, 0, 1, /*relu*/ 1, mode == "exact" ? K : 0, out);
+            nullptr, 1, 0, 1, /*relu*/ 1, mode == "exact" ? K : 0,
+            /*residual=*/nullptr, out);
       } else {
         bool i8 = mode == "int8";
         parsimony_gpu_predict_support_f32(
@@ -139,7 +140,8 @@ int main(int argc, char **argv) {
         parsimony_gpu_sparse_ffn_f32(in, 1, D, F, ly.upNk, nullptr, 1, 32, 0, 0,
                                      nullptr, nullptr, nullptr, 0, 32, 0, 0,
                                      ly.downKn, nullptr, 0, 32, 0, 0, nullptr,
-                                     support, 1, K, 1, /*relu*/ 1, 0, out);
+                                     support, 1, K, 1, /*relu*/ 1, 0,
+                                     /*residual=*/nullptr, out);
       }
     }
   };

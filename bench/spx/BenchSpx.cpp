@@ -239,15 +239,15 @@ void benchFfn() {
                                  0, 32, 0, 0, layers[l].bUp.data, nullptr,
                                  nullptr, 0, 32, 0, 0, layers[l].down.data,
                                  nullptr, 0, 32, 0, 0, layers[l].bDown.data,
-                                 nullptr, 0, 0, 1, 1, TopK, y.data);
+                                 nullptr, 0, 0, 1, 1, TopK, nullptr, y.data);
     };
     auto predicted = [&] {
       for (int64_t l = 0; l < Layers; ++l)
-        parsimony_sparse_ffn_f32(x.data, T, D, F, layers[l].upNk.data, nullptr,
-                                 1, 32, 0, 0, layers[l].bUp.data, nullptr,
-                                 nullptr, 0, 32, 0, 0, layers[l].down.data,
-                                 nullptr, 0, 32, 0, 0, layers[l].bDown.data,
-                                 sup[l].data, 0, TopK, 1, 1, 0, y.data);
+        parsimony_sparse_ffn_f32(
+            x.data, T, D, F, layers[l].upNk.data, nullptr, 1, 32, 0, 0,
+            layers[l].bUp.data, nullptr, nullptr, 0, 32, 0, 0,
+            layers[l].down.data, nullptr, 0, 32, 0, 0, layers[l].bDown.data,
+            sup[l].data, 0, TopK, 1, 1, 0, nullptr, y.data);
     };
     Array<int32_t> predicted32(T * TopK);
     auto withPredictor = [&] {
@@ -255,11 +255,11 @@ void benchFfn() {
         parsimony_predict_support_f32(
             x.data, T, D, F, layers[l].predQ.data, layers[l].predS.data, 0, 8,
             0, 0, nullptr, 0, layers[l].bUp.data, TopK, predicted32.data, 0);
-        parsimony_sparse_ffn_f32(x.data, T, D, F, layers[l].upNk.data, nullptr,
-                                 1, 32, 0, 0, layers[l].bUp.data, nullptr,
-                                 nullptr, 0, 32, 0, 0, layers[l].down.data,
-                                 nullptr, 0, 32, 0, 0, layers[l].bDown.data,
-                                 predicted32.data, 0, TopK, 1, 1, 0, y.data);
+        parsimony_sparse_ffn_f32(
+            x.data, T, D, F, layers[l].upNk.data, nullptr, 1, 32, 0, 0,
+            layers[l].bUp.data, nullptr, nullptr, 0, 32, 0, 0,
+            layers[l].down.data, nullptr, 0, 32, 0, 0, layers[l].bDown.data,
+            predicted32.data, 0, TopK, 1, 1, 0, nullptr, y.data);
       }
     };
 
@@ -330,7 +330,7 @@ void benchMoe() {
                                    nullptr, nullptr, 1, 32, 0, 0, nullptr, 1, 0,
                                    1.0f, 0.0f, NAN, eo.data);
           parsimony_combine_f32(eo.data, T * k, D, slots.data, 1, T, k,
-                                gates.data, y.data);
+                                gates.data, nullptr, y.data);
         };
         double t = timeMedian(layer);
         int64_t touched = 0;

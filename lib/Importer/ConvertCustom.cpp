@@ -174,9 +174,10 @@ LogicalResult convertSparseFFN(NodeContext &nc) {
   auto op = SparseFFNOp::create(
       b, nc.loc, x.getType(), x, up, /*up_scales=*/Value(), upBias,
       /*gate_weight=*/Value(), /*gate_scales=*/Value(), down,
-      /*down_scales=*/Value(), downBias, /*support=*/Value(),
-      ActivationAttr::get(ctx, *act), topk, b.getI64IntegerAttr(1), kn, kn, kn,
-      QuantAttr(), QuantAttr(), QuantAttr());
+      /*down_scales=*/Value(), downBias, /*residual=*/Value(),
+      /*support=*/Value(), ActivationAttr::get(ctx, *act), topk,
+      b.getI64IntegerAttr(1), kn, kn, kn, QuantAttr(), QuantAttr(),
+      QuantAttr());
   if (failed(verifyBuilt(nc, op))) {
     op->erase();
     return failure();

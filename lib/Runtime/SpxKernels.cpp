@@ -856,14 +856,17 @@ const float *inputRowOf(const WeightView &w, int64_t i, int64_t N, float *tmp) {
   return tmp;
 }
 
-/// y[t, 0:N] = bias + sum over tasks of partial[task, t, 0:N] for t < T
-/// (bias may be null): the reduction of per-task partial sums.
+/// y[t, 0:N] = bias + residual[t] + sum over tasks of partial[task, t,
+/// 0:N] for t < T (bias and residual may be null): the reduction of
+/// per-task partial sums.
 void sumPartials(float *y, int64_t T, int64_t N, const float *partial,
-                 int64_t tasks, const float *bias) {
+                 int64_t tasks, const float *bias,
+                 const float *residual = nullptr) {
   for (int64_t t = 0; t < T; ++t) {
     float *yt = y + t * N;
+    const float *rt = residual ? residual + t * N : nullptr;
     for (int64_t d = 0; d < N; ++d)
-      yt[d] = bias ? bias[d] : 0.0f;
+      yt[d] = (bias ? bias[d] : 0.0f) + (rt ? rt[d] : 0.0f);
     for (int64_t task = 0; task < tasks; ++task) {
       const float *pt = partial + (task * T + t) * N;
       for (int64_t d = 0; d < N; ++d)
@@ -911,10 +914,13 @@ double crossoverFor(int64_t T) {
 /// Rows of a quantized or nk weight dequantized per rowsFma call.
 constexpr int64_t DequantRowGroup = 32;
 
-/// y[t] = h[t] * W (+ bias) for t < T, reading only the rows of W (logical
-/// [K, N]) whose entry of h is nonzero in some token of the block.
+/// y[t] = h[t] * W (+ bias) (+ residual[t], row stride ldy) for t < T,
+/// reading only the rows of W (logical [K, N]) whose entry of h is nonzero
+/// in some token of the block. The sparse path accumulates onto bias +
+/// residual.
 void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
-                   const float *bias, float *y, int64_t ldy) {
+                   const float *bias, float *y, int64_t ldy,
+                   const float *residual = nullptr) {
   int64_t K = w.k, N = w.n;
   if (T <= 0 || N <= 0)
     return;
@@ -942,6 +948,11 @@ void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
 
   if (double(sparseWork) > crossoverFor(T) * double(T) * double(K)) {
     denseMatmul(h, ldh, T, w, y, ldy, bias);
+    if (residual)
+      forEach(T, T * N > (int64_t(1) << 15), [&](int64_t t) {
+        applyGemmEpilogue(1, N, y + t * ldy, ldy, nullptr, ActIdentity,
+                          residual + t * ldy, ldy);
+      });
     return;
   }
 
@@ -954,48 +965,53 @@ void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
   colTasks = ceilDiv(N, colChunk);
   bool direct = w.isF32() && !w.nk;
 
-  forEach(blocks * colTasks, sparseWork * N > (int64_t(1) << 15),
-          [&](int64_t task) {
-            int64_t b = task / colTasks, cc = task % colTasks;
-            int64_t t0 = b * TokenBlock, tb = std::min(TokenBlock, T - t0);
-            int64_t n0 = cc * colChunk, n1 = std::min(N, n0 + colChunk);
-            int64_t cols = n1 - n0;
-            float *yb = y + t0 * ldy + n0;
-            for (int64_t t = 0; t < tb; ++t) {
-              if (bias)
-                std::memcpy(yb + t * ldy, bias + n0, sizeof(float) * cols);
-              else
-                std::fill(yb + t * ldy, yb + t * ldy + cols, 0.0f);
-            }
-            int64_t m = unionN[b];
-            if (m == 0)
-              return;
-            const int32_t *u = unions + b * K;
-            float *a = taskScratch<float>(TaskA, tb * m);
-            for (int64_t t = 0; t < tb; ++t) {
-              const float *ht = h + (t0 + t) * ldh;
-              for (int64_t p = 0; p < m; ++p)
-                a[t * m + p] = ht[u[p]];
-            }
-            const float **rows = taskScratch<const float *>(
-                TaskRows, direct ? m : DequantRowGroup);
-            if (direct) {
-              for (int64_t p = 0; p < m; ++p)
-                rows[p] = w.f32() + int64_t(u[p]) * N + n0;
-              vec.rowsFma(cols, int(tb), m, a, m, rows, yb, ldy);
-              return;
-            }
-            float *deq =
-                taskScratch<float>(TaskDequant, DequantRowGroup * cols);
-            for (int64_t p0 = 0; p0 < m; p0 += DequantRowGroup) {
-              int64_t g = std::min(DequantRowGroup, m - p0);
-              for (int64_t p = 0; p < g; ++p) {
-                w.inputRow(u[p0 + p], n0, n1, deq + p * cols);
-                rows[p] = deq + p * cols;
-              }
-              vec.rowsFma(cols, int(tb), g, a + p0, m, rows, yb, ldy);
-            }
-          });
+  forEach(
+      blocks * colTasks, sparseWork * N > (int64_t(1) << 15),
+      [&](int64_t task) {
+        int64_t b = task / colTasks, cc = task % colTasks;
+        int64_t t0 = b * TokenBlock, tb = std::min(TokenBlock, T - t0);
+        int64_t n0 = cc * colChunk, n1 = std::min(N, n0 + colChunk);
+        int64_t cols = n1 - n0;
+        float *yb = y + t0 * ldy + n0;
+        for (int64_t t = 0; t < tb; ++t) {
+          float *yt = yb + t * ldy;
+          const float *rt = residual ? residual + (t0 + t) * ldy + n0 : nullptr;
+          if (bias && rt)
+            for (int64_t c = 0; c < cols; ++c)
+              yt[c] = bias[n0 + c] + rt[c];
+          else if (bias || rt)
+            std::memcpy(yt, bias ? bias + n0 : rt, sizeof(float) * cols);
+          else
+            std::fill(yt, yt + cols, 0.0f);
+        }
+        int64_t m = unionN[b];
+        if (m == 0)
+          return;
+        const int32_t *u = unions + b * K;
+        float *a = taskScratch<float>(TaskA, tb * m);
+        for (int64_t t = 0; t < tb; ++t) {
+          const float *ht = h + (t0 + t) * ldh;
+          for (int64_t p = 0; p < m; ++p)
+            a[t * m + p] = ht[u[p]];
+        }
+        const float **rows =
+            taskScratch<const float *>(TaskRows, direct ? m : DequantRowGroup);
+        if (direct) {
+          for (int64_t p = 0; p < m; ++p)
+            rows[p] = w.f32() + int64_t(u[p]) * N + n0;
+          vec.rowsFma(cols, int(tb), m, a, m, rows, yb, ldy);
+          return;
+        }
+        float *deq = taskScratch<float>(TaskDequant, DequantRowGroup * cols);
+        for (int64_t p0 = 0; p0 < m; p0 += DequantRowGroup) {
+          int64_t g = std::min(DequantRowGroup, m - p0);
+          for (int64_t p = 0; p < g; ++p) {
+            w.inputRow(u[p0 + p], n0, n1, deq + p * cols);
+            rows[p] = deq + p * cols;
+          }
+          vec.rowsFma(cols, int(tb), g, a + p0, m, rows, yb, ldy);
+        }
+      });
 }
 
 //===----------------------------------------------------------------------===//
@@ -1339,7 +1355,7 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
                               const float *down_bias, const void *support,
                               int32_t support_i64, int64_t S,
                               int64_t support_block, int32_t activation,
-                              int64_t topk, float *y) {
+                              int64_t topk, const float *residual, float *y) {
   if (T <= 0 || D <= 0)
     return;
   WeightView up = SPX_WEIGHT(up, D, F);
@@ -1379,7 +1395,7 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
     if (profile::active())
       profileSparseFFN(x, T, D, F, up, up_bias, gate, h, nullptr, false, 0,
                        activation, topk);
-    sparseProject(h, F, T, down, down_bias, y, D);
+    sparseProject(h, F, T, down, down_bias, y, D, residual);
     return;
   }
 
@@ -1452,7 +1468,7 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
       std::fill(py, py + T * D, 0.0f);
       vec.rowsFma(D, int(T), cnt, uc, cnt, rows + 2 * cnt, py, D);
     });
-    sumPartials(y, T, D, partial, tasks, down_bias);
+    sumPartials(y, T, D, partial, tasks, down_bias, residual);
     return;
   }
 
@@ -1532,7 +1548,7 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
   if (profiling)
     profileSparseFFN(x, T, D, F, up, up_bias, gate, h, support, i64, S,
                      activation, topk);
-  sparseProject(h, F, T, down, down_bias, y, D);
+  sparseProject(h, F, T, down, down_bias, y, D, residual);
 }
 
 void parsimony_route_f32(const float *x, int64_t T, int64_t D,
@@ -1804,7 +1820,8 @@ void parsimony_expert_ffn_f32(
 
 void parsimony_combine_f32(const float *expert_out, int64_t R, int64_t D,
                            const void *slots, int32_t slots_i64, int64_t T,
-                           int64_t k, const float *gates, float *out) {
+                           int64_t k, const float *gates, const float *residual,
+                           float *out) {
   if (T <= 0 || D <= 0)
     return;
   bool i64 = slots_i64 != 0;
@@ -1812,7 +1829,10 @@ void parsimony_combine_f32(const float *expert_out, int64_t R, int64_t D,
     int64_t t1 = std::min(T, (task + 1) * 16);
     for (int64_t t = task * 16; t < t1; ++t) {
       float *o = out + t * D;
-      std::fill(o, o + D, 0.0f);
+      if (residual)
+        std::memcpy(o, residual + t * D, sizeof(float) * size_t(D));
+      else
+        std::fill(o, o + D, 0.0f);
       for (int64_t j = 0; j < k; ++j) {
         int64_t s = loadIndex(slots, i64, t * k + j);
         if (s < 0 || s >= R)

@@ -34,7 +34,8 @@ func.func @topk_dynamic(%a: tensor<?x64xf32>) -> tensor<?x64xf32> {
 // -----
 
 // CHECK-LABEL: func @sparse_ffn
-// CHECK: call @parsimony_sparse_ffn_f32(%{{.*}}, %c16_i64, %c768_i64, %c3072_i64, {{.*}}, %c128_i64, %{{.*}}) : (!llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr, i32, i32, i64, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, i32, i64, i32, !llvm.ptr, !llvm.ptr, i32, i32, i64, i32, !llvm.ptr, !llvm.ptr, i32, i64, i64, i32, i64, !llvm.ptr) -> ()
+// CHECK: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
+// CHECK: call @parsimony_sparse_ffn_f32(%{{.*}}, %c16_i64, %c768_i64, %c3072_i64, {{.*}}, %c128_i64, %[[NULL]], %{{.*}}) : (!llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr, i32, i32, i64, i32, !llvm.ptr, !llvm.ptr, !llvm.ptr, i32, i32, i64, i32, !llvm.ptr, !llvm.ptr, i32, i32, i64, i32, !llvm.ptr, !llvm.ptr, i32, i64, i64, i32, i64, !llvm.ptr, !llvm.ptr) -> ()
 func.func @sparse_ffn(%x: tensor<16x768xf32>, %w1: tensor<768x3072xf32>, %b1: tensor<3072xf32>, %w2: tensor<3072x768xf32>, %b2: tensor<768xf32>) -> tensor<16x768xf32> {
   %0 = spx.sparse_ffn %x up %w1 up_bias %b1 down %w2 down_bias %b2 {topk = 128 : i64}
       : (tensor<16x768xf32>, tensor<768x3072xf32>, tensor<3072xf32>, tensor<3072x768xf32>, tensor<768xf32>) -> tensor<16x768xf32>
@@ -77,7 +78,7 @@ func.func @sparse_matmul_and_predictor(%h: tensor<2x3072xf32>, %w: tensor<3072x7
 // CHECK: %[[ROWS:.*]] = memref.alloc() {{.*}} : memref<24x64xf32>
 // CHECK: call @parsimony_dispatch_f32({{.*}}, %c8_i64, %c1_i32, %c3_i64, %{{.*}}, %c24_i64,
 // CHECK: call @parsimony_expert_ffn_f32(
-// CHECK: call @parsimony_combine_f32(
+// CHECK: call @parsimony_combine_f32({{.*}}, %[[NULL:.*]], %{{.*}}) : (!llvm.ptr, i64, i64, !llvm.ptr, i32, i64, i64, !llvm.ptr, !llvm.ptr, !llvm.ptr) -> ()
 func.func @experts(%x: tensor<16x64xf32>, %logits: tensor<16x8xf32>, %w1: tensor<8x128x64xf32>, %w2: tensor<8x64x128xf32>) -> tensor<16x64xf32> {
   %gates, %ids = spx.route %logits {k = 2 : i64} : (tensor<16x8xf32>) -> (tensor<16x2xf32>, tensor<16x2xi64>)
   %rows, %off, %sizes, %slots = spx.dispatch %x, %ids {num_experts = 8 : i64, mode = #spx<dispatch capacity>, capacity_factor = 1.5 : f32}
@@ -105,4 +106,32 @@ func.func @fused_matmul(%x: tensor<2x3x8xf32>, %w: tensor<16x8xf32>, %b: tensor<
   %0 = spx.matmul %x, %w bias %b residual %r {activation = #spx<activation gelu>, layout = #spx<layout nk>}
       : (tensor<2x3x8xf32>, tensor<16x8xf32>, tensor<16xf32>, tensor<2x3x16xf32>) -> tensor<2x3x16xf32>
   return %0 : tensor<2x3x16xf32>
+}
+
+// -----
+
+// A fused skip connection is one more pointer, just before the result.
+// CHECK-LABEL: func @sparse_ffn_residual(
+// CHECK: %[[RB:.*]], %{{.*}}, %{{.*}}:2, %{{.*}}:2 = memref.extract_strided_metadata %arg3
+// CHECK: %[[RI:.*]] = memref.extract_aligned_pointer_as_index %[[RB]]
+// CHECK: %[[RC:.*]] = arith.index_cast %[[RI]]
+// CHECK: %[[RP:.*]] = llvm.inttoptr %[[RC]]
+// CHECK: call @parsimony_sparse_ffn_f32({{.*}}, %c128_i64, %[[RP]], %{{.*}})
+func.func @sparse_ffn_residual(%x: tensor<16x768xf32>, %w1: tensor<768x3072xf32>, %w2: tensor<3072x768xf32>, %r: tensor<16x768xf32>) -> tensor<16x768xf32> {
+  %0 = spx.sparse_ffn %x up %w1 down %w2 residual %r {topk = 128 : i64}
+      : (tensor<16x768xf32>, tensor<768x3072xf32>, tensor<3072x768xf32>, tensor<16x768xf32>) -> tensor<16x768xf32>
+  return %0 : tensor<16x768xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func @combine_residual(
+// CHECK: %[[RB:.*]], %{{.*}}, %{{.*}}:2, %{{.*}}:2 = memref.extract_strided_metadata %arg3
+// CHECK: %[[RI:.*]] = memref.extract_aligned_pointer_as_index %[[RB]]
+// CHECK: %[[RC:.*]] = arith.index_cast %[[RI]]
+// CHECK: %[[RP:.*]] = llvm.inttoptr %[[RC]]
+// CHECK: call @parsimony_combine_f32({{.*}}, %[[RP]], %{{.*}}) : (!llvm.ptr, i64, i64, !llvm.ptr, i32, i64, i64, !llvm.ptr, !llvm.ptr, !llvm.ptr) -> ()
+func.func @combine_residual(%out: tensor<24x64xf32>, %slots: tensor<16x2xi64>, %gates: tensor<16x2xf32>, %r: tensor<16x64xf32>) -> tensor<16x64xf32> {
+  %y = spx.combine %out, %slots, %gates residual %r : (tensor<24x64xf32>, tensor<16x2xi64>, tensor<16x2xf32>, tensor<16x64xf32>) -> tensor<16x64xf32>
+  return %y : tensor<16x64xf32>
 }

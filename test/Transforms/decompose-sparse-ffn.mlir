@@ -48,3 +48,19 @@ func.func @kept(%x: tensor<4x8xf32>, %q: tensor<16x8xi8>, %s: tensor<16xf32>, %w
      : (tensor<4x8xf32>, tensor<8x16xf32>, tensor<16x8xf32>, tensor<4x2xi32>) -> tensor<4x8xf32>
   return %0, %1 : tensor<4x8xf32>, tensor<4x8xf32>
 }
+
+// -----
+
+// A fused residual is added after the down bias, flattened like the input.
+// CHECK-LABEL: func @residual
+// CHECK: %[[DOWN:.*]] = linalg.generic {{.*}} ins(%{{.*}}, %arg2
+// CHECK: %[[B:.*]] = linalg.generic {{.*}} ins(%[[DOWN]], %arg3 : tensor<6x8xf32>, tensor<8xf32>)
+// CHECK: %[[R:.*]] = tensor.collapse_shape %arg4 {{\[\[}}0, 1], [2]] : tensor<2x3x8xf32> into tensor<6x8xf32>
+// CHECK: %[[Y:.*]] = linalg.generic {{.*}} ins(%[[B]], %[[R]] : tensor<6x8xf32>, tensor<6x8xf32>)
+// CHECK: arith.addf
+// CHECK: tensor.expand_shape %[[Y]] {{\[\[}}0, 1], [2]] output_shape [2, 3, 8]
+func.func @residual(%x: tensor<2x3x8xf32>, %w1: tensor<8x32xf32>, %w2: tensor<32x8xf32>, %b2: tensor<8xf32>, %r: tensor<2x3x8xf32>) -> tensor<2x3x8xf32> {
+  %0 = spx.sparse_ffn %x up %w1 down %w2 down_bias %b2 residual %r
+     : (tensor<2x3x8xf32>, tensor<8x32xf32>, tensor<32x8xf32>, tensor<8xf32>, tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  return %0 : tensor<2x3x8xf32>
+}

@@ -283,3 +283,95 @@ func.func @quant_not_fused(%x: tensor<4x8xf32>, %q: tensor<16x8xi8>, %s: tensor<
   } -> tensor<4x16xf32>
   return %r, %m, %t : tensor<4x16xf32>, tensor<4x16xf32>, tensor<4x16xf32>
 }
+
+// -----
+
+#id = affine_map<(i, j) -> (i, j)>
+#col = affine_map<(i, j) -> (j)>
+
+// A residual add after a sparse FFN becomes its residual operand (the
+// FFN moves to the add's place, where the residual is defined).
+// CHECK-LABEL: func.func @sparse_ffn_residual(
+// CHECK-SAME: %[[X:.*]]: tensor<4x8xf32>, %[[U:.*]]: tensor<8x32xf32>, %[[D:.*]]: tensor<32x8xf32>)
+// CHECK: %[[R:.*]] = math.tanh %[[X]]
+// CHECK: %[[Y:.*]] = spx.sparse_ffn %[[X]] up %[[U]] down %[[D]] residual %[[R]] {topk = 4 : i64}
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[Y]]
+func.func @sparse_ffn_residual(%x: tensor<4x8xf32>, %u: tensor<8x32xf32>, %d: tensor<32x8xf32>) -> tensor<4x8xf32> {
+  %f = spx.sparse_ffn %x up %u down %d {topk = 4 : i64} : (tensor<4x8xf32>, tensor<8x32xf32>, tensor<32x8xf32>) -> tensor<4x8xf32>
+  %r = math.tanh %x : tensor<4x8xf32>
+  %e = tensor.empty() : tensor<4x8xf32>
+  %y = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%r, %f : tensor<4x8xf32>, tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %s = arith.addf %a, %b : f32
+    linalg.yield %s : f32
+  } -> tensor<4x8xf32>
+  return %y : tensor<4x8xf32>
+}
+
+// -----
+
+#id3 = affine_map<(b, s, j) -> (b, s, j)>
+
+// The residual add after an expert layer: spx.combine's flat tokens are
+// reshaped back to [batch, sequence, features] before the add, so the
+// residual is flattened the same way and the reshape follows the combine.
+// CHECK-LABEL: func.func @combine_residual(
+// CHECK-SAME: %[[O:.*]]: tensor<6x16xf32>, %[[S:.*]]: tensor<6x1xi64>, %[[G:.*]]: tensor<6x1xf32>, %[[X:.*]]: tensor<2x3x16xf32>)
+// CHECK: %[[RF:.*]] = tensor.collapse_shape %[[X]] {{\[\[}}0, 1], [2]] : tensor<2x3x16xf32> into tensor<6x16xf32>
+// CHECK: %[[C:.*]] = spx.combine %[[O]], %[[S]], %[[G]] residual %[[RF]]
+// CHECK: %[[Y:.*]] = tensor.expand_shape %[[C]] {{\[\[}}0, 1], [2]] output_shape [2, 3, 16]
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[Y]]
+func.func @combine_residual(%o: tensor<6x16xf32>, %s: tensor<6x1xi64>, %g: tensor<6x1xf32>, %x: tensor<2x3x16xf32>) -> tensor<2x3x16xf32> {
+  %c = spx.combine %o, %s, %g : (tensor<6x16xf32>, tensor<6x1xi64>, tensor<6x1xf32>) -> tensor<6x16xf32>
+  %c3 = tensor.expand_shape %c [[0, 1], [2]] output_shape [2, 3, 16] : tensor<6x16xf32> into tensor<2x3x16xf32>
+  %e = tensor.empty() : tensor<2x3x16xf32>
+  %y = linalg.generic {indexing_maps = [#id3, #id3, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%c3, %x : tensor<2x3x16xf32>, tensor<2x3x16xf32>) outs(%e : tensor<2x3x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %sum = arith.addf %a, %b : f32
+    linalg.yield %sum : f32
+  } -> tensor<2x3x16xf32>
+  return %y : tensor<2x3x16xf32>
+}
+
+// -----
+
+#id = affine_map<(i, j) -> (i, j)>
+#col = affine_map<(i, j) -> (j)>
+
+// Not fused: an add of a bias as well (the FFN has its own down_bias), an
+// activation after the add, and an FFN result that is also returned.
+// CHECK-LABEL: func.func @sparse_ffn_not_fused(
+// CHECK-NOT: residual
+// CHECK: return
+func.func @sparse_ffn_not_fused(%x: tensor<4x8xf32>, %u: tensor<8x32xf32>, %d: tensor<32x8xf32>, %b: tensor<8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>) {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %f1 = spx.sparse_ffn %x up %u down %d : (tensor<4x8xf32>, tensor<8x32xf32>, tensor<32x8xf32>) -> tensor<4x8xf32>
+  %y1 = linalg.generic {indexing_maps = [#id, #col, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%f1, %b, %x : tensor<4x8xf32>, tensor<8xf32>, tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %bias: f32, %r: f32, %o: f32):
+    %s = arith.addf %a, %bias : f32
+    %t = arith.addf %s, %r : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %f2 = spx.sparse_ffn %x up %u down %d : (tensor<4x8xf32>, tensor<8x32xf32>, tensor<32x8xf32>) -> tensor<4x8xf32>
+  %y2 = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%f2, %x : tensor<4x8xf32>, tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %r: f32, %o: f32):
+    %s = arith.addf %a, %r : f32
+    %zero = arith.constant 0.0 : f32
+    %t = arith.maximumf %s, %zero : f32
+    linalg.yield %t : f32
+  } -> tensor<4x8xf32>
+  %f3 = spx.sparse_ffn %x up %u down %d : (tensor<4x8xf32>, tensor<8x32xf32>, tensor<32x8xf32>) -> tensor<4x8xf32>
+  %y3 = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%f3, %x : tensor<4x8xf32>, tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%a: f32, %r: f32, %o: f32):
+    %s = arith.addf %a, %r : f32
+    linalg.yield %s : f32
+  } -> tensor<4x8xf32>
+  return %y1, %y2, %y3, %f3 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
+}

@@ -50,29 +50,32 @@ PARSIMONY_RUNTIME_API void *parsimony_gpu_constant(const void *host,
                                                    int64_t bytes);
 
 /* Device-pointer kernels: same contracts as the CPU versions. */
-PARSIMONY_RUNTIME_API void parsimony_gpu_sgemm_batched(
-    int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
-    const float *A, int64_t lda, int64_t strideA, int32_t transA,
-    const float *B, int64_t ldb, int64_t strideB, int32_t transB, float beta,
-    float *C, int64_t ldc, int64_t strideC);
+PARSIMONY_RUNTIME_API void
+parsimony_gpu_sgemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K,
+                            float alpha, const float *A, int64_t lda,
+                            int64_t strideA, int32_t transA, const float *B,
+                            int64_t ldb, int64_t strideB, int32_t transB,
+                            float beta, float *C, int64_t ldc, int64_t strideC);
 
-PARSIMONY_RUNTIME_API void parsimony_gpu_quant_matmul_f32(
-    const float *in, int64_t T, int64_t K, int64_t N,
-    PARSIMONY_WEIGHT_PARAMS(weight), float *out);
+PARSIMONY_RUNTIME_API void
+parsimony_gpu_quant_matmul_f32(const float *in, int64_t T, int64_t K, int64_t N,
+                               PARSIMONY_WEIGHT_PARAMS(weight), float *out);
 
 PARSIMONY_RUNTIME_API void
 parsimony_gpu_topk_activation_f32(const float *in, float *out, int64_t outer,
                                   int64_t axis, int64_t inner, int64_t k,
                                   int32_t approx, float recall_target);
 
-PARSIMONY_RUNTIME_API void parsimony_gpu_sparse_matmul_f32(
-    const float *in, int64_t T, int64_t K, int64_t N,
-    PARSIMONY_WEIGHT_PARAMS(weight), float *out);
+PARSIMONY_RUNTIME_API void
+parsimony_gpu_sparse_matmul_f32(const float *in, int64_t T, int64_t K,
+                                int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                float *out);
 
-PARSIMONY_RUNTIME_API void parsimony_gpu_support_matmul_f32(
-    const float *in, int64_t T, int64_t K, int64_t N,
-    PARSIMONY_WEIGHT_PARAMS(weight), const void *support, int32_t support_i64,
-    int64_t S, int32_t side, float *out);
+PARSIMONY_RUNTIME_API void
+parsimony_gpu_support_matmul_f32(const float *in, int64_t T, int64_t K,
+                                 int64_t N, PARSIMONY_WEIGHT_PARAMS(weight),
+                                 const void *support, int32_t support_i64,
+                                 int64_t S, int32_t side, float *out);
 
 PARSIMONY_RUNTIME_API void parsimony_gpu_predict_support_f32(
     const float *x, int64_t T, int64_t K, int64_t N,
@@ -83,14 +86,14 @@ PARSIMONY_RUNTIME_API void parsimony_gpu_sparse_ffn_f32(
     const float *x, int64_t T, int64_t D, int64_t F,
     PARSIMONY_WEIGHT_PARAMS(up), const float *up_bias,
     PARSIMONY_WEIGHT_PARAMS(gate), PARSIMONY_WEIGHT_PARAMS(down),
-    const float *down_bias, const void *support, int32_t support_i64,
-    int64_t S, int64_t support_block, int32_t activation, int64_t topk,
-    float *y);
+    const float *down_bias, const void *support, int32_t support_i64, int64_t S,
+    int64_t support_block, int32_t activation, int64_t topk,
+    const float *residual, float *y);
 
 PARSIMONY_RUNTIME_API void
 parsimony_gpu_route_f32(const float *x, int64_t T, int64_t D,
-                        const float *router_w, const float *router_b,
-                        int64_t E, int64_t k, int32_t normalize, float *gates,
+                        const float *router_w, const float *router_b, int64_t E,
+                        int64_t k, int32_t normalize, float *gates,
                         void *experts, int32_t experts_i64);
 
 PARSIMONY_RUNTIME_API void parsimony_gpu_dispatch_f32(
@@ -101,15 +104,16 @@ PARSIMONY_RUNTIME_API void parsimony_gpu_dispatch_f32(
 PARSIMONY_RUNTIME_API void parsimony_gpu_expert_ffn_f32(
     const float *rows, int64_t R, int64_t D, const int64_t *offsets,
     const int64_t *sizes, int64_t E, int64_t F, PARSIMONY_WEIGHT_PARAMS(fc1),
-    const float *fc1_bias, PARSIMONY_WEIGHT_PARAMS(fc2),
-    const float *fc2_bias, PARSIMONY_WEIGHT_PARAMS(fc3),
-    const float *fc3_bias, int32_t activation, int32_t swiglu_fusion,
-    float alpha, float beta, float swiglu_limit, float *out);
+    const float *fc1_bias, PARSIMONY_WEIGHT_PARAMS(fc2), const float *fc2_bias,
+    PARSIMONY_WEIGHT_PARAMS(fc3), const float *fc3_bias, int32_t activation,
+    int32_t swiglu_fusion, float alpha, float beta, float swiglu_limit,
+    float *out);
 
 PARSIMONY_RUNTIME_API void
 parsimony_gpu_combine_f32(const float *expert_out, int64_t R, int64_t D,
                           const void *slots, int32_t slots_i64, int64_t T,
-                          int64_t k, const float *gates, float *out);
+                          int64_t k, const float *gates, const float *residual,
+                          float *out);
 
 #ifdef __cplusplus
 }

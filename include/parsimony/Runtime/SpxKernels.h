@@ -140,7 +140,7 @@ void parsimony_predict_support_f32(const float *x, int64_t T, int64_t K,
  *   u = x * W_up + b_up; h = act(u) or act(x * W_gate) * u (gate != NULL)
  *   h restricted to support (support != NULL; tokens in blocks of
  *   support_block share the union of their supports), then top-k (topk > 0)
- *   y = h * W_down + b_down
+ *   y = h * W_down + b_down + residual (residual, [T, D], may be null)
  * x: [T, D], y: [T, D], F hidden neurons. The support is a set: duplicates
  * and indices outside [0, F) are ignored. Top-k ranks the whole hidden row,
  * unsupported neurons counting as zeros (so a zero can outrank a negative
@@ -153,7 +153,7 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
                               const float *down_bias, const void *support,
                               int32_t support_i64, int64_t S,
                               int64_t support_block, int32_t activation,
-                              int64_t topk, float *y);
+                              int64_t topk, const float *residual, float *y);
 
 /* spx.route: logits = router_w ? x[T, D] * router_w[D, E] (+ router_b) : x
  * ([T, E]); p = softmax(logits); the k most probable experts per token
@@ -195,11 +195,13 @@ void parsimony_expert_ffn_f32(
     int32_t swiglu_fusion, float alpha, float beta, float swiglu_limit,
     float *out);
 
-/* spx.combine: out[t] = sum_j gates[t, j] * expert_out[slots[t, j]]
- * (slots outside [0, R) contribute zero). */
+/* spx.combine: out[t] = residual[t] + sum_j gates[t, j] *
+ * expert_out[slots[t, j]] (slots outside [0, R) contribute zero; residual,
+ * T x D, may be null). */
 void parsimony_combine_f32(const float *expert_out, int64_t R, int64_t D,
                            const void *slots, int32_t slots_i64, int64_t T,
-                           int64_t k, const float *gates, float *out);
+                           int64_t k, const float *gates, const float *residual,
+                           float *out);
 
 #ifdef __cplusplus
 }

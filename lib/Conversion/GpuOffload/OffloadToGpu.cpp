@@ -41,11 +41,11 @@ const llvm::StringMap<SmallVector<unsigned>> &gpuKernels() {
       {"parsimony_quant_matmul_f32", {10}},
       {"parsimony_support_matmul_f32", {14}},
       {"parsimony_predict_support_f32", {14}},
-      {"parsimony_sparse_ffn_f32", {30}},
+      {"parsimony_sparse_ffn_f32", {31}},
       {"parsimony_route_f32", {8, 9}},
       {"parsimony_dispatch_f32", {9, 11, 12, 13}},
       {"parsimony_expert_ffn_f32", {33}},
-      {"parsimony_combine_f32", {8}}};
+      {"parsimony_combine_f32", {9}}};
   return kernels;
 }
 

@@ -415,7 +415,8 @@ static FailureOr<SmallVector<Value>> lower(SparseFFNOp op,
   FailureOr<Value> upBias = k.buffer(op.getUpBias());
   FailureOr<Value> downBias = k.buffer(op.getDownBias());
   FailureOr<Value> support = k.buffer(op.getSupport());
-  if (failed(upBias) || failed(downBias) || failed(support))
+  FailureOr<Value> residual = k.buffer(op.getResidual());
+  if (failed(upBias) || failed(downBias) || failed(support) || failed(residual))
     return failure();
   auto [model, hidden] =
       weightDims(op.getUpWeight(), op.getUpLayout(), op.getUpQuantAttr());
@@ -443,6 +444,7 @@ static FailureOr<SmallVector<Value>> lower(SparseFFNOp op,
   k.addI64(static_cast<int64_t>(op.getSupportBlock()));
   k.addI32(kActivationCodes[static_cast<int>(op.getActivation())]);
   k.addI64(op.getTopk() ? static_cast<int64_t>(*op.getTopk()) : 0);
+  k.addPointer(*residual);
   k.addPointer(buffers->result);
   k.call("parsimony_sparse_ffn_f32");
   return SmallVector<Value>{buffers->result};
@@ -602,7 +604,8 @@ static FailureOr<SmallVector<Value>> lower(CombineOp op, KernelCallBuilder &k) {
   FailureOr<Value> expertOut = k.buffer(op.getExpertOutput());
   FailureOr<Value> slots = k.buffer(op.getSlots());
   FailureOr<Value> gates = k.buffer(op.getGates());
-  if (failed(expertOut) || failed(slots) || failed(gates))
+  FailureOr<Value> residual = k.buffer(op.getResidual());
+  if (failed(expertOut) || failed(slots) || failed(gates) || failed(residual))
     return failure();
   FailureOr<Value> out =
       k.allocate(op.getOutput(), k.tokenSizes(op.getOutput(), *slots));
@@ -616,6 +619,7 @@ static FailureOr<SmallVector<Value>> lower(CombineOp op, KernelCallBuilder &k) {
   k.add(k.dimI64(*slots, 0));
   k.add(k.dimI64(*slots, 1));
   k.addPointer(*gates);
+  k.addPointer(*residual);
   k.addPointer(*out);
   k.call("parsimony_combine_f32");
   return SmallVector<Value>{*out};

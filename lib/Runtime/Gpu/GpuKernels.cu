@@ -749,6 +749,14 @@ __global__ void parsimony_gpu_add_bias(float *x, i64 T, i64 N,
     x[i] += bias[i % N];
 }
 
+/// x[i] += residual[i] for i < n (a fused skip connection).
+__global__ void parsimony_gpu_add_rows(float *x, i64 n,
+                                       const float *residual) {
+  i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n)
+    x[i] += residual[i];
+}
+
 //===----------------------------------------------------------------------===//
 // Mixture of experts.
 //===----------------------------------------------------------------------===//
@@ -970,12 +978,13 @@ __global__ void __launch_bounds__(256)
 /// spx.combine: out[t, d] = sum_j gates[t, j] expert_out[slots[t, j], d].
 __global__ void parsimony_gpu_combine(const float *expertOut, i64 R, i64 D,
                                       const void *slots, int slotsI64, i64 T,
-                                      i64 k, const float *gates, float *out) {
+                                      i64 k, const float *gates,
+                                      const float *residual, float *out) {
   i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= T * D)
     return;
   i64 t = i / D, d = i % D;
-  float acc = 0.0f;
+  float acc = residual ? residual[i] : 0.0f;
   for (i64 j = 0; j < k; ++j) {
     i64 s = loadIndex(slots, slotsI64, t * k + j);
     if (s >= 0 && s < R)

@@ -627,7 +627,8 @@ void parsimony_gpu_sparse_ffn_f32(
     PARSIMONY_WEIGHT_PARAMS(up), const float *up_bias,
     PARSIMONY_WEIGHT_PARAMS(gate), PARSIMONY_WEIGHT_PARAMS(down),
     const float *down_bias, const void *support, int32_t support_i64, int64_t S,
-    int64_t support_block, int32_t activation, int64_t topk, float *y) {
+    int64_t support_block, int32_t activation, int64_t topk,
+    const float *residual, float *y) {
   if (T <= 0 || D <= 0)
     return;
   Scratch scratch;
@@ -652,6 +653,8 @@ void parsimony_gpu_sparse_ffn_f32(
   if (topk > 0 && topk < F)
     launchBlocks("parsimony_gpu_topk_rows", {T}, kTopkBlock, h, F, topk);
   sparseRows(h, T, WEIGHT(down, F, D), down_bias, y);
+  if (residual)
+    launch("parsimony_gpu_add_rows", {ceilDiv(T * D, 256)}, y, T * D, residual);
 }
 
 void parsimony_gpu_route_f32(const float *x, int64_t T, int64_t D,
@@ -719,11 +722,12 @@ void parsimony_gpu_expert_ffn_f32(
 
 void parsimony_gpu_combine_f32(const float *expert_out, int64_t R, int64_t D,
                                const void *slots, int32_t slots_i64, int64_t T,
-                               int64_t k, const float *gates, float *out) {
+                               int64_t k, const float *gates,
+                               const float *residual, float *out) {
   if (T <= 0 || D <= 0)
     return;
   launch("parsimony_gpu_combine", {ceilDiv(T * D, 256)}, expert_out, R, D,
-         slots, slots_i64, T, k, gates, out);
+         slots, slots_i64, T, k, gates, residual, out);
 }
 
 } // extern "C"

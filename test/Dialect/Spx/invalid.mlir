@@ -663,3 +663,19 @@ func.func @quant_matmul_i32_input(%h: tensor<4x8xi32>, %w: tensor<8x4xi8>, %s: t
   %0 = spx.quant_matmul %h, %w scales %s {quant = #spx.quant<bits = 8>} : (tensor<4x8xi32>, tensor<8x4xi8>, tensor<4xf32>) -> tensor<4x4xf32>
   return %0 : tensor<4x4xf32>
 }
+
+// -----
+
+func.func @sparse_ffn_residual_type(%x: tensor<4x8xf32>, %u: tensor<8x32xf32>, %d: tensor<32x8xf32>, %r: tensor<4x1xf32>) -> tensor<4x8xf32> {
+  // expected-error @+1 {{residual must have the result's type 'tensor<4x8xf32>', got 'tensor<4x1xf32>'}}
+  %0 = spx.sparse_ffn %x up %u down %d residual %r : (tensor<4x8xf32>, tensor<8x32xf32>, tensor<32x8xf32>, tensor<4x1xf32>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @combine_residual_type(%o: tensor<6x16xf32>, %s: tensor<3x2xi64>, %g: tensor<3x2xf32>, %r: tensor<6x16xf32>) -> tensor<3x16xf32> {
+  // expected-error @+1 {{residual must have the result's type 'tensor<3x16xf32>', got 'tensor<6x16xf32>'}}
+  %0 = spx.combine %o, %s, %g residual %r : (tensor<6x16xf32>, tensor<3x2xi64>, tensor<3x2xf32>, tensor<6x16xf32>) -> tensor<3x16xf32>
+  return %0 : tensor<3x16xf32>
+}

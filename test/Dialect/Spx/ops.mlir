@@ -129,9 +129,10 @@ func.func @sparse_ffn(%x: tensor<16x768xf32>, %w1: tensor<768x3072xf32>,
                       %q2: tensor<3072x768xi4>, %q2s: tensor<24x768xf32>)
     -> (tensor<16x768xf32>, tensor<16x768xf32>, tensor<16x768xf32>,
         tensor<?x?x768xf32>) {
-  // CHECK: spx.sparse_ffn %{{.*}} up %{{.*}} up_bias %{{.*}} down %{{.*}} down_bias %{{.*}} {topk = 128 : i64}
-  %0 = spx.sparse_ffn %x up %w1 up_bias %b1 down %w2 down_bias %b2 {topk = 128 : i64}
-      : (tensor<16x768xf32>, tensor<768x3072xf32>, tensor<3072xf32>, tensor<3072x768xf32>, tensor<768xf32>) -> tensor<16x768xf32>
+  // With a fused residual (the skip connection x + FFN(x)).
+  // CHECK: spx.sparse_ffn %{{.*}} up %{{.*}} up_bias %{{.*}} down %{{.*}} down_bias %{{.*}} residual %{{.*}} {topk = 128 : i64}
+  %0 = spx.sparse_ffn %x up %w1 up_bias %b1 down %w2 down_bias %b2 residual %x {topk = 128 : i64}
+      : (tensor<16x768xf32>, tensor<768x3072xf32>, tensor<3072xf32>, tensor<3072x768xf32>, tensor<768xf32>, tensor<16x768xf32>) -> tensor<16x768xf32>
   // Gated (LLaMA-style) FFN, neuron-major gate, predicted support shared by blocks of 4 tokens.
   // CHECK: spx.sparse_ffn %{{.*}} up %{{.*}} gate %{{.*}} down %{{.*}} support %{{.*}} {activation = #spx<activation silu>, gate_layout = #spx<layout nk>, support_block = 4 : i64}
   %1 = spx.sparse_ffn %x up %w1 gate %wg down %w2 support %s

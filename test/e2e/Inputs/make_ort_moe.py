@@ -1,7 +1,8 @@
 """An ONNX Runtime com.microsoft:MoE model and its inputs (fixed seed).
 
-  make_ort_moe.py DIR E K ACTIVATION BIAS(0|1) TOKENS
-writes DIR/moe.onnx, DIR/x.npy and DIR/router.npy. swiglu uses ONNX
+  make_ort_moe.py DIR E K ACTIVATION BIAS(0|1) TOKENS [D F] [--residual]
+writes DIR/moe.onnx, DIR/x.npy and DIR/router.npy. --residual adds the
+layer's skip connection, y = x + MoE(x), on a [1, TOKENS, D] input. swiglu uses ONNX
 Runtime's interleaved fused fc1 (swiglu_fusion=1) with alpha 1.702, beta 1,
 limit 7 (the gpt-oss configuration).
 """
@@ -11,12 +12,14 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-out = sys.argv[1]
-E, k, act, bias, T = (int(sys.argv[2]), int(sys.argv[3]), sys.argv[4],
-                      sys.argv[5] == "1", int(sys.argv[6]))
+residual = "--residual" in sys.argv
+argv = [a for a in sys.argv if a != "--residual"]
+out = argv[1]
+E, k, act, bias, T = (int(argv[2]), int(argv[3]), argv[4], argv[5] == "1",
+                      int(argv[6]))
 # Optional hidden and FFN sizes (default 16, 32).
-D = int(sys.argv[7]) if len(sys.argv) > 7 else 16
-F = int(sys.argv[8]) if len(sys.argv) > 8 else 32
+D = int(argv[7]) if len(argv) > 7 else 16
+F = int(argv[8]) if len(argv) > 8 else 32
 rng = np.random.default_rng(E * 10 + k)
 fused = act == "swiglu"
 w1 = rng.standard_normal((E, (2 if fused else 1) * F, D)).astype(np.float32) * 0.3
@@ -29,11 +32,15 @@ if bias:
 attrs = dict(k=k, activation_type=act, normalize_routing_weights=1)
 if fused:
     attrs.update(swiglu_fusion=1, swiglu_limit=7.0, activation_alpha=1.702, activation_beta=1.0)
-node = helper.make_node("MoE", ins, ["y"], domain="com.microsoft", **attrs)
-g = helper.make_graph([node], "moe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [T, D]),
+xshape = [1, T, D] if residual else [T, D]
+nodes = [helper.make_node("MoE", ins, ["moe" if residual else "y"],
+                          domain="com.microsoft", **attrs)]
+if residual:
+    nodes.append(helper.make_node("Add", ["x", "moe"], ["y"]))
+g = helper.make_graph(nodes, "moe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, xshape),
     helper.make_tensor_value_info("router", TensorProto.FLOAT, [T, E])],
-    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [T, D])], inits)
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, xshape)], inits)
 m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
 onnx.save(m, f"{out}/moe.onnx")
-np.save(f"{out}/x.npy", rng.standard_normal((T, D)).astype(np.float32))
+np.save(f"{out}/x.npy", rng.standard_normal(xshape).astype(np.float32))
 np.save(f"{out}/router.npy", rng.standard_normal((T, E)).astype(np.float32))

@@ -405,6 +405,10 @@ LogicalResult SparseFFNOp::verify() {
   if (getDownBias() &&
       failed(verifyShape(*this, "down bias", getDownBias(), {model})))
     return failure();
+  if (getResidual() && getResidual().getType() != getOutput().getType())
+    return emitOpError() << "residual must have the result's type "
+                         << getOutput().getType() << ", got "
+                         << getResidual().getType();
   if (std::optional<uint64_t> topk = getTopk();
       topk && !ShapedType::isDynamic(hidden) &&
       static_cast<int64_t>(*topk) > hidden)
@@ -633,6 +637,10 @@ LogicalResult CombineOp::verify() {
       failed(verifyShape(*this, "result", getOutput(),
                          {slots.getDimSize(0), out.getDimSize(1)})))
     return failure();
+  if (getResidual() && getResidual().getType() != getOutput().getType())
+    return emitOpError() << "residual must have the result's type "
+                         << getOutput().getType() << ", got "
+                         << getResidual().getType();
   return verifySameElementType(*this, getExpertOutput(), getOutput());
 }
 
@@ -700,8 +708,8 @@ struct SingleExpertMoEToFFN : OpRewritePattern<MoEOp> {
         op, op.getType(), op.getInput(), drop(op.getFc1Weight()),
         drop(op.getFc1Scales()), drop(op.getFc1Bias()), /*gate_weight=*/Value(),
         /*gate_scales=*/Value(), drop(op.getFc2Weight()),
-        drop(op.getFc2Scales()), drop(op.getFc2Bias()), /*support=*/Value(),
-        op.getActivationAttr(), /*topk=*/IntegerAttr(),
+        drop(op.getFc2Scales()), drop(op.getFc2Bias()), /*residual=*/Value(),
+        /*support=*/Value(), op.getActivationAttr(), /*topk=*/IntegerAttr(),
         rewriter.getI64IntegerAttr(1), op.getFc1LayoutAttr(),
         WeightLayoutAttr::get(op.getContext(), WeightLayout::kn),
         op.getFc2LayoutAttr(), op.getFc1QuantAttr(), /*gate_quant=*/QuantAttr(),

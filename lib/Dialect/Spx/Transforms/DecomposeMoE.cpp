@@ -81,7 +81,8 @@ struct DecomposeMoE : OpRewritePattern<MoEOp> {
 
     Value combined =
         CombineOp::create(rewriter, loc, tokensType, expertFFN.getOutput(),
-                          dispatch.getSlots(), route.getGates());
+                          dispatch.getSlots(), route.getGates(),
+                          /*residual=*/Value());
 
     if (inputType.getRank() == 3) {
       SmallVector<OpFoldResult> outputShape =

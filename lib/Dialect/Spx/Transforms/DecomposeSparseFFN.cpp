@@ -149,22 +149,27 @@ struct DecomposeSparseFFN : OpRewritePattern<SparseFFNOp> {
     RankedTensorType inputType = op.getInput().getType();
     int64_t rank = inputType.getRank();
 
-    // Flatten the leading (token) dimensions.
-    Value x = op.getInput();
+    // Flatten the leading (token) dimensions (of the input and residual).
     SmallVector<ReassociationIndices> toTokens;
-    if (rank == 1) {
-      x = tensor::ExpandShapeOp::create(
-          rewriter, loc,
-          RankedTensorType::get({1, inputType.getDimSize(0)},
-                                inputType.getElementType()),
-          x, ArrayRef<ReassociationIndices>{{0, 1}});
-    } else if (rank > 2) {
+    if (rank > 2) {
       ReassociationIndices leading;
       for (int64_t i = 0; i < rank - 1; ++i)
         leading.push_back(i);
       toTokens = {leading, {rank - 1}};
-      x = tensor::CollapseShapeOp::create(rewriter, loc, x, toTokens);
     }
+    auto flatten = [&](Value v) -> Value {
+      auto type = cast<RankedTensorType>(v.getType());
+      if (rank == 1)
+        return tensor::ExpandShapeOp::create(
+            rewriter, loc,
+            RankedTensorType::get({1, type.getDimSize(0)},
+                                  type.getElementType()),
+            v, ArrayRef<ReassociationIndices>{{0, 1}});
+      if (rank > 2)
+        return tensor::CollapseShapeOp::create(rewriter, loc, v, toTokens);
+      return v;
+    };
+    Value x = flatten(op.getInput());
 
     Value u = buildMatmul(rewriter, loc, x, op.getUpWeight(), op.getUpLayout());
     Value gate = op.getGateWeight()
@@ -199,12 +204,14 @@ struct DecomposeSparseFFN : OpRewritePattern<SparseFFNOp> {
 
     Value y =
         buildMatmul(rewriter, loc, h, op.getDownWeight(), op.getDownLayout());
+    auto add = [](OpBuilder &b, Location l, ValueRange args) {
+      return arith::AddFOp::create(b, l, args[0], args[1]).getResult();
+    };
     if (Value bias = op.getDownBias())
-      y = buildElementwise(
-          rewriter, loc, ValueRange{y, bias},
-          [](OpBuilder &b, Location l, ValueRange args) {
-            return arith::AddFOp::create(b, l, args[0], args[1]).getResult();
-          });
+      y = buildElementwise(rewriter, loc, ValueRange{y, bias}, add);
+    if (Value residual = op.getResidual())
+      y = buildElementwise(rewriter, loc, ValueRange{y, flatten(residual)},
+                           add);
 
     // Restore the leading dimensions.
     if (rank == 1) {

@@ -23,6 +23,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -268,6 +269,50 @@ bool fuseIntoQuantMatmul(RewriterBase &rewriter, linalg::GenericOp g,
   return true;
 }
 
+/// Folds a residual-only epilogue `g` (reading the product as input
+/// `product`) into the spx.sparse_ffn or spx.combine producing it, directly
+/// or through one reshape (spx.combine's tokens are flattened; the MoE
+/// decomposition reshapes them back). Returns whether it did.
+bool fuseResidual(RewriterBase &rewriter, linalg::GenericOp g,
+                  unsigned product) {
+  Value value = g.getDpsInputs()[product];
+  Operation *reshape = value.getDefiningOp();
+  if (!isa_and_nonnull<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(reshape))
+    reshape = nullptr;
+  Value result = reshape ? reshape->getOperand(0) : value;
+  Operation *op = result.getDefiningOp();
+  if (!isa_and_nonnull<SparseFFNOp, CombineOp>(op) || !result.hasOneUse())
+    return false;
+  MutableOperandRange residualOperand =
+      isa<SparseFFNOp>(op) ? cast<SparseFFNOp>(op).getResidualMutable()
+                           : cast<CombineOp>(op).getResidualMutable();
+  if (!residualOperand.empty())
+    return false;
+  std::optional<EpilogueBody> body = matchBody(g, product);
+  if (!body || !body->residual || body->bias ||
+      body->activation != Activation::identity)
+    return false;
+  // Everything moves to the epilogue's place, where the residual is
+  // defined; the producer's operands dominate it there too.
+  rewriter.setInsertionPoint(g);
+  Value residual = g.getDpsInputs()[*body->residual];
+  if (auto expand = dyn_cast_or_null<tensor::ExpandShapeOp>(reshape))
+    residual = tensor::CollapseShapeOp::create(
+        rewriter, g.getLoc(), result.getType(), residual,
+        expand.getReassociationIndices());
+  else if (auto collapse = dyn_cast_or_null<tensor::CollapseShapeOp>(reshape))
+    residual = tensor::ExpandShapeOp::create(
+        rewriter, g.getLoc(), result.getType(), residual,
+        collapse.getReassociationIndices(),
+        tensor::getMixedSizes(rewriter, g.getLoc(), op->getOperand(0)));
+  rewriter.moveOpBefore(op, g);
+  rewriter.modifyOpInPlace(op, [&] { residualOperand.assign(residual); });
+  if (reshape)
+    rewriter.moveOpBefore(reshape, g);
+  rewriter.replaceOp(g, value);
+  return true;
+}
+
 struct FuseEpilogues : spx::impl::SpxFuseEpiloguesBase<FuseEpilogues> {
   void runOnOperation() override {
     SmallVector<linalg::GenericOp> epilogues;
@@ -293,6 +338,8 @@ struct FuseEpilogues : spx::impl::SpxFuseEpiloguesBase<FuseEpilogues> {
             break;
           continue;
         }
+        if (fuseResidual(rewriter, g, i))
+          break;
         auto producer = product.getDefiningOp<linalg::LinalgOp>();
         if (!producer || !isContraction(producer))
           continue;

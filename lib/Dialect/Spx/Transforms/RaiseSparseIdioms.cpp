@@ -733,8 +733,8 @@ void RaiseSparseIdioms::raiseFFN(IRRewriter &rewriter, Operation *root) {
   auto ffn = SparseFFNOp::create(
       rewriter, root->getLoc(), outType, x, up->weight, /*up_scales=*/Value(),
       upBias, /*gate_weight=*/Value(), /*gate_scales=*/Value(), down->weight,
-      /*down_scales=*/Value(), downBias, /*support=*/Value(),
-      ActivationAttr::get(ctx, act),
+      /*down_scales=*/Value(), downBias, /*residual=*/Value(),
+      /*support=*/Value(), ActivationAttr::get(ctx, act),
       topk ? rewriter.getI64IntegerAttr(*topk) : IntegerAttr(),
       rewriter.getI64IntegerAttr(1), WeightLayoutAttr::get(ctx, up->layout),
       WeightLayoutAttr::get(ctx, WeightLayout::kn),
@@ -1246,8 +1246,9 @@ void RaiseSparseIdioms::raiseMoE(IRRewriter &rewriter, Operation *root) {
   bool hasDownBias = static_cast<bool>(first.getDownBias());
   for (SparseFFNOp ffn : experts) {
     if (ffn.getInput() != x || ffn.getType() != outType || ffn.getTopkAttr() ||
-        ffn.getGateWeight() || ffn.getSupport() || ffn.getUpScales() ||
-        ffn.getDownScales() || ffn.getUpQuantAttr() || ffn.getDownQuantAttr() ||
+        ffn.getGateWeight() || ffn.getSupport() || ffn.getResidual() ||
+        ffn.getUpScales() || ffn.getDownScales() || ffn.getUpQuantAttr() ||
+        ffn.getDownQuantAttr() ||
         ffn.getActivation() != first.getActivation() ||
         static_cast<bool>(ffn.getUpBias()) != hasUpBias ||
         static_cast<bool>(ffn.getDownBias()) != hasDownBias)

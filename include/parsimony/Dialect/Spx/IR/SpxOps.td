@@ -313,7 +313,7 @@ def Spx_SparseFFNOp : Spx_Op<"sparse_ffn", [Pure, AttrSizedOperandSegments]> {
     h = act(x * W_gate) * u     (gated, e.g. SwiGLU-style LLaMA FFNs)
     h = h restricted to `support`                (if present)
     h = TopK_k(h)                                (if `topk` is set, exact)
-    y = h * W_down + b_down                      // [..., D]
+    y = h * W_down + b_down + residual           // [..., D]
     ```
 
     `activation` is one of `identity`, `relu`, `gelu` (erf), `gelu_tanh`,
@@ -329,6 +329,10 @@ def Spx_SparseFFNOp : Spx_Op<"sparse_ffn", [Pure, AttrSizedOperandSegments]> {
     form used by the sparse kernels is `up_layout = nk` (and
     `gate_layout = nk`) with `down_layout = kn`: one neuron's weights are one
     contiguous row in every projection.
+
+    `residual` (optional, the result's type) is the transformer's skip
+    connection: the down projection accumulates onto it instead of onto
+    zeros. `--spx-fuse-epilogues` folds the add after the block into it.
 
     ```mlir
     %y = spx.sparse_ffn %x up %w1 up_bias %b1 down %w2 down_bias %b2
@@ -346,6 +350,7 @@ def Spx_SparseFFNOp : Spx_Op<"sparse_ffn", [Pure, AttrSizedOperandSegments]> {
                        Spx_WeightTensor:$down_weight,
                        Optional<Spx_FloatTensor>:$down_scales,
                        Optional<Spx_FloatTensor>:$down_bias,
+                       Optional<Spx_FloatTensor>:$residual,
                        Optional<Spx_IndexTensor>:$support,
                        DefaultValuedAttr<Spx_ActivationAttr,
                            "::mlir::spx::Activation::relu">:$activation,
@@ -365,7 +370,8 @@ def Spx_SparseFFNOp : Spx_Op<"sparse_ffn", [Pure, AttrSizedOperandSegments]> {
     $input `up` $up_weight (`up_scales` $up_scales^)? (`up_bias` $up_bias^)?
     (`gate` $gate_weight^)? (`gate_scales` $gate_scales^)?
     `down` $down_weight (`down_scales` $down_scales^)?
-    (`down_bias` $down_bias^)? (`support` $support^)? attr-dict `:`
+    (`down_bias` $down_bias^)? (`residual` $residual^)?
+    (`support` $support^)? attr-dict `:`
     functional-type(operands, results)
   }];
   let hasVerifier = 1;
@@ -539,18 +545,21 @@ def Spx_ExpertFFNOp : Spx_Op<"expert_ffn", [Pure, AttrSizedOperandSegments]> {
 def Spx_CombineOp : Spx_Op<"combine", [Pure]> {
   let summary = "gate-weighted sum of each token's expert outputs";
   let description = [{
-    `output[t] = sum_j gates[t, j] * expert_output[slots[t, j]]`, where a
-    slot of -1 (a dropped assignment) or outside `[0, R)` contributes zero.
-    Gates are f32; the sum is accumulated in f32 and the result has the
-    element type of `expert_output`.
+    `output[t] = residual[t] + sum_j gates[t, j] *
+    expert_output[slots[t, j]]`, where a slot of -1 (a dropped assignment)
+    or outside `[0, R)` contributes zero and `residual` (optional, the
+    result's type) is the layer's skip connection, which
+    `--spx-fuse-epilogues` folds in. Gates are f32; the sum is accumulated
+    in f32 and the result has the element type of `expert_output`.
   }];
   let arguments = (ins Spx_FloatTensor:$expert_output,
                        Spx_IndexTensor:$slots,
-                       Spx_F32Tensor:$gates);
+                       Spx_F32Tensor:$gates,
+                       Optional<Spx_FloatTensor>:$residual);
   let results = (outs Spx_FloatTensor:$output);
   let assemblyFormat = [{
-    $expert_output `,` $slots `,` $gates attr-dict `:`
-    functional-type(operands, results)
+    $expert_output `,` $slots `,` $gates (`residual` $residual^)? attr-dict
+    `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

@@ -304,7 +304,11 @@ def SpxFuseEpilogues : Pass<"spx-fuse-epilogues", "::mlir::ModuleOp"> {
     the register-dequantizing dot products (or in sgemm's epilogue on the
     dequantized tiles of longer inputs). The activations and top-k of sparse
     and expert GEMMs are already fused in `spx.sparse_ffn` and
-    `spx.expert_ffn`.
+    `spx.expert_ffn`; a residual add (`y = product + residual`, nothing
+    else) after an `spx.sparse_ffn`, or after the `spx.combine` of an
+    expert layer (directly or through the reshape back to the input's
+    shape), becomes that op's `residual` operand: the down projection, or
+    the gate-weighted sum, accumulates onto it.
   }];
   let dependentDialects = ["::mlir::spx::SpxDialect"];
 }
