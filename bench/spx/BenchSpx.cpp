@@ -14,8 +14,11 @@
 //  * --crossover: sparse vs dense down-projection time against the union
 //    density, the measurement behind the crossover constants in
 //    SpxKernels.cpp.
+//  * --topk: the top-k selection on FFN hidden rows (one thread, warm)
+//    against a copy of the rows and the up-projection GEMM.
 //
-//   parsimony-bench-spx [--samples=S] [--crossover] [--no-ffn] [--no-moe]
+//   parsimony-bench-spx [--samples=S] [--crossover] [--quant] [--topk]
+//                       [--no-ffn] [--no-moe]
 //
 // Each figure is the median of S samples (default 7) of one pass over all
 // layers (the stack) or of one MoE layer call, each sample starting with
@@ -502,10 +505,64 @@ void benchQuant() {
   std::printf("\n");
 }
 
+//===----------------------------------------------------------------------===//
+// Top-k selection.
+//===----------------------------------------------------------------------===//
+
+/// parsimony_topk_activation_f32 on FFN hidden rows (F = 3072 wide, ReLU of
+/// a normal sample: about 38% nonzero), k = 128, one thread, against one
+/// pass that copies the rows (the least any top-k must cost) and one
+/// sgemm of an FFN projection for the same tokens (what the selection sits
+/// between). Warm caches: the rows of 16 tokens fit in L2.
+void benchTopk() {
+  std::printf("## Top-k activation (F = %lld, k = %lld, one thread)\n\n",
+              (long long)F, (long long)TopK);
+  std::printf("| tokens | top-k (ms) | per row (us) | row copy (ms) | "
+              "up-projection sgemm (ms) |\n|---|---|---|---|---|\n");
+  parsimony_set_num_threads(1);
+  for (int64_t T : {16, 128, 1536}) {
+    Array<float> h(size_t(T * F)), out(size_t(T * F)), x(size_t(T * D)),
+        w(size_t(D * F)), u(size_t(T * F));
+    // Box-Muller-free "normal-ish" values: a sum of uniforms, shifted so
+    // that ReLU keeps about 38% of them.
+    Array<float> a(size_t(T * F)), b(size_t(T * F));
+    fill(a.data, a.size, 5, 1.0f);
+    fill(b.data, b.size, 6, 1.0f);
+    for (size_t i = 0; i < h.size; ++i)
+      h[i] = std::max(0.0f, (a[i] + b[i]) * 1.2f - 0.3f);
+    fill(x.data, x.size, 7, 1.0f);
+    fill(w.data, w.size, 8, 0.05f);
+    auto best = [](const std::function<void()> &fn) {
+      fn();
+      double t = 1e30;
+      for (int s = 0; s < Samples; ++s) {
+        auto start = Clock::now();
+        fn();
+        t = std::min(
+            t, std::chrono::duration<double>(Clock::now() - start).count());
+      }
+      return t;
+    };
+    double topk = best([&] {
+      parsimony_topk_activation_f32(h.data, out.data, T, F, 1, TopK, 0, 0.95f);
+    });
+    double copy =
+        best([&] { std::memcpy(out.data, h.data, sizeof(float) * h.size); });
+    double gemm = best([&] {
+      parsimony_sgemm(T, F, D, 1.0f, x.data, D, 0, w.data, F, 0, 0.0f, u.data,
+                      F);
+    });
+    std::printf("| %lld | %.3f | %.2f | %.3f | %.3f |\n", (long long)T,
+                topk * 1e3, topk * 1e6 / double(T), copy * 1e3, gemm * 1e3);
+  }
+  parsimony_set_num_threads(0);
+  std::printf("\n");
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
-  bool ffn = true, moe = true, crossover = false, quant = false;
+  bool ffn = true, moe = true, crossover = false, quant = false, topk = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--samples=", 0) == 0)
@@ -514,6 +571,8 @@ int main(int argc, char **argv) {
       crossover = true;
     else if (a == "--quant")
       quant = true;
+    else if (a == "--topk")
+      topk = true;
     else if (a == "--no-ffn")
       ffn = false;
     else if (a == "--no-moe")
@@ -521,7 +580,7 @@ int main(int argc, char **argv) {
     else {
       std::fprintf(stderr,
                    "usage: parsimony-bench-spx [--samples=S] [--crossover] "
-                   "[--quant] [--no-ffn] [--no-moe]\n");
+                   "[--quant] [--topk] [--no-ffn] [--no-moe]\n");
       return 2;
     }
   }
@@ -529,6 +588,8 @@ int main(int argc, char **argv) {
     benchCrossover();
   if (quant)
     benchQuant();
+  if (topk)
+    benchTopk();
   if (ffn)
     benchFfn();
   if (moe)
