@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "QuantRowPrefetch.h"
 #include "SpxKernelsInternal.h"
 
 #include <algorithm>
@@ -52,14 +53,6 @@ __m512i reduce16(const __m512i v[16]) {
   return _mm512_add_epi32(
       _mm512_shuffle_i32x4(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),
       _mm512_shuffle_i32x4(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
-}
-
-/// Bytes ahead to prefetch in one of R interleaved rows (as the f32 dot
-/// kernels do): the same offset at least R rows and 4 KiB ahead.
-int64_t prefetchAhead(int64_t rowBytes, int R) {
-  int64_t rowsAhead = std::max<int64_t>(R, (4096 + rowBytes - 1) / rowBytes);
-  rowsAhead = (rowsAhead + R - 1) / R * R;
-  return rowsAhead * rowBytes;
 }
 
 /// out[t * ldo + r] = sum_c x[t * ldx + c] * q(r0 + r, c) for R rows and

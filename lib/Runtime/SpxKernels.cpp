@@ -573,6 +573,16 @@ constexpr int64_t QuantDotTokens = 16;
 /// every 4-token tile).
 constexpr int64_t QuantChunkBytes = 96 * 1024;
 
+/// Rows of N (each rowBytes long) per dot-product task: at least ~4 tasks
+/// per thread so dynamic scheduling can balance a slowed core, multiples
+/// of 4 rows (the kernels' row block), and small enough to stay in L2
+/// across token tiles.
+int64_t quantRowChunk(int64_t N, int64_t rowBytes) {
+  int64_t byBytes = std::max<int64_t>(4, QuantChunkBytes / rowBytes);
+  int64_t chunk = std::min(byBytes, ceilDiv(N, 4 * numThreads()));
+  return std::max<int64_t>(4, (chunk + 3) & ~int64_t(3));
+}
+
 /// What runs on a block of a product's output right after its
 /// accumulation: c = act(c + bias) + residual (each part optional).
 struct OutputEpilogue {
@@ -598,13 +608,7 @@ void quantMatmul(const float *a, int64_t lda, int64_t T, const WeightView &w,
   if (T <= QuantDotTokens) {
     const QuantSimd &vec = quantSimd();
     QuantRows rows(w);
-    // Chunks of rows: at least ~4 per thread so dynamic scheduling can
-    // balance a slowed core, multiples of 4 rows (the kernel's row block),
-    // and small enough to stay in L2 across token tiles.
-    int64_t byBytes =
-        std::max<int64_t>(4, QuantChunkBytes / w.storedRowBytes());
-    int64_t chunk = std::min(byBytes, ceilDiv(N, 4 * numThreads()));
-    chunk = std::max<int64_t>(4, (chunk + 3) & ~int64_t(3));
+    int64_t chunk = quantRowChunk(N, w.storedRowBytes());
     forEach(ceilDiv(N, chunk), T * K * N > (int64_t(1) << 16),
             [&](int64_t task) {
               int64_t r0 = task * chunk, m = std::min(chunk, N - r0);
@@ -670,9 +674,7 @@ void integerMatmul(const uint8_t *x, int64_t T, int32_t zeroPoint,
   const IntegerDotSimd &dot = getIntegerDotVnni();
   IntegerRows rows{static_cast<const int8_t *>(w.w), w.storedRowBytes(), K};
   QuantRows quant(w);
-  int64_t byBytes = std::max<int64_t>(4, QuantChunkBytes / rows.rowBytes);
-  int64_t chunk = std::min(byBytes, ceilDiv(N, 4 * numThreads()));
-  chunk = std::max<int64_t>(4, (chunk + 3) & ~int64_t(3));
+  int64_t chunk = quantRowChunk(N, rows.rowBytes);
   forEach(ceilDiv(N, chunk), T * K * N > (int64_t(1) << 16), [&](int64_t task) {
     int64_t r0 = task * chunk, m = std::min(chunk, N - r0);
     int32_t *acc = taskScratch<int32_t>(TaskOut, TokenBlock * m);
@@ -883,6 +885,16 @@ void addBias(float *y, int64_t ldy, int64_t T, int64_t N, const float *bias) {
       y[t * ldy + j] += bias[j];
 }
 
+/// y[t, 0:N] += residual[t, 0:N] for t < T (both with row stride ld), with
+/// the active ISA's epilogue.
+void addResidual(float *y, int64_t T, int64_t N, const float *residual,
+                 int64_t ld) {
+  forEach(T, T * N > (int64_t(1) << 15), [&](int64_t t) {
+    applyGemmEpilogue(1, N, y + t * ld, ld, nullptr, ActIdentity,
+                      residual + t * ld, ld);
+  });
+}
+
 //===----------------------------------------------------------------------===//
 // Activation-sparse projection.
 //===----------------------------------------------------------------------===//
@@ -949,10 +961,7 @@ void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
   if (double(sparseWork) > crossoverFor(T) * double(T) * double(K)) {
     denseMatmul(h, ldh, T, w, y, ldy, bias);
     if (residual)
-      forEach(T, T * N > (int64_t(1) << 15), [&](int64_t t) {
-        applyGemmEpilogue(1, N, y + t * ldy, ldy, nullptr, ActIdentity,
-                          residual + t * ldy, ldy);
-      });
+      addResidual(y, T, N, residual, ldy);
     return;
   }
 
@@ -1199,10 +1208,7 @@ void parsimony_quant_matmul_epilogue_f32(const float *in, int64_t T, int64_t K,
   // Other layouts: the product with bias and activation, then the residual.
   denseMatmul(in, K, T, w, out, N, bias, activation);
   if (residual)
-    forEach(T, T * N > (int64_t(1) << 15), [&](int64_t t) {
-      applyGemmEpilogue(1, N, out + t * N, N, nullptr, ActIdentity,
-                        residual + t * N, N);
-    });
+    addResidual(out, T, N, residual, N);
 }
 
 void parsimony_quant_matmul_u8_f32(const uint8_t *in, int64_t T, int64_t K,

@@ -50,14 +50,28 @@ struct Dequantized {
 };
 
 /// `value` without the reshapes in front of it (they keep the order of the
-/// elements).
-Value lookThroughReshapes(Value value) {
+/// elements); appends them, outermost first, to `reshapes` if given.
+Value lookThroughReshapes(Value value,
+                          SmallVectorImpl<Operation *> *reshapes = nullptr) {
   while (Operation *def = value.getDefiningOp()) {
     if (!isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(def))
       break;
+    if (reshapes)
+      reshapes->push_back(def);
     value = def->getOperand(0);
   }
   return value;
+}
+
+/// `reshape` (an expand or collapse) applied to `source` instead, its
+/// result with `source`'s element type.
+Value cloneReshape(OpBuilder &b, Operation *reshape, Value source) {
+  Operation *clone = b.clone(*reshape);
+  clone->setOperand(0, source);
+  Value result = clone->getResult(0);
+  result.setType(cast<RankedTensorType>(result.getType())
+                     .clone(getElementTypeOrSelf(source.getType())));
+  return result;
 }
 
 /// The elements of an i8 constant (inline or a resource blob) behind
@@ -490,12 +504,7 @@ struct ByteActivation {
 
 std::optional<ByteActivation> matchByteActivation(Value input) {
   ByteActivation a;
-  while (Operation *def = input.getDefiningOp()) {
-    if (!isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(def))
-      break;
-    a.reshapes.push_back(def);
-    input = def->getOperand(0);
-  }
+  input = lookThroughReshapes(input, &a.reshapes);
   std::optional<SmallVector<ByteTerm>> terms = byteTerms(input, false);
   if (!terms)
     return std::nullopt;
@@ -524,14 +533,8 @@ std::optional<ByteActivation> matchByteActivation(Value input) {
 std::pair<Value, Value> buildByteInput(OpBuilder &b, Location loc,
                                        const ByteActivation &a) {
   Value bytes = a.bytes;
-  for (Operation *reshape : llvm::reverse(a.reshapes)) {
-    Operation *clone = b.clone(*reshape);
-    clone->setOperand(0, bytes);
-    Value result = clone->getResult(0);
-    result.setType(
-        cast<RankedTensorType>(result.getType()).clone(b.getIntegerType(8)));
-    bytes = result;
-  }
+  for (Operation *reshape : llvm::reverse(a.reshapes))
+    bytes = cloneReshape(b, reshape, bytes);
   if (!a.zeroPoint)
     return {bytes, Value()};
   auto zpType = cast<RankedTensorType>(a.zeroPoint->tensor.getType());
@@ -831,12 +834,7 @@ struct RaiseDequantizedWeightsPass
         continue;
       // The same reshape of the f32 product.
       b.setInsertionPoint(user);
-      Operation *reshaped = b.clone(*user);
-      reshaped->setOperand(0, product);
-      Value reshapedResult = reshaped->getResult(0);
-      reshapedResult.setType(cast<RankedTensorType>(reshapedResult.getType())
-                                 .clone(b.getF32Type()));
-      replaceCasts(user->getResult(0), reshapedResult);
+      replaceCasts(user->getResult(0), cloneReshape(b, user, product));
       user->erase();
     }
     replaceCasts(result, product);
