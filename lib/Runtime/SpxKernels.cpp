@@ -11,12 +11,13 @@
 //    over the row, then passes over the few survivors), then one pass that
 //    keeps keys above the threshold and the lowest-index ties. The row is
 //    never sorted.
-//  * Sparse down-projection (sparseProject): tokens in blocks of four share
-//    the union of their nonzero neurons; only those rows of the weight are
-//    read (kn f32 rows in place, others dequantized), accumulated by the
-//    register-blocked rowsFma loop, parallel over (token block, column
-//    range). Above a measured union-density crossover the dense sgemm wins
-//    and is used instead.
+//  * Sparse down-projection (sparseProject): tokens in blocks of four; only
+//    the rows of the weight for their nonzero neurons are read (kn f32 rows
+//    in place, others dequantized), accumulated by the register-blocked
+//    rowsFma loop, parallel over (token block, column range). Rows two or
+//    more tokens of the block use are multiplied into all four at once,
+//    rows one token uses into that token alone. Above a measured
+//    union-density crossover the dense sgemm wins and is used instead.
 //  * Predicted support: per support block the union of the supports; only
 //    those neurons' up/gate columns (contiguous rows for nk weights) and
 //    down rows are touched.
@@ -930,6 +931,13 @@ constexpr int64_t DequantRowGroup = 32;
 /// reading only the rows of W (logical [K, N]) whose entry of h is nonzero
 /// in some token of the block. The sparse path accumulates onto bias +
 /// residual.
+///
+/// A block's union is split into the rows that two or more of its tokens
+/// use, multiplied into all of them at once (one load per row serves every
+/// token), and the rows only one token uses, multiplied into that token
+/// alone: top-k supports of different tokens overlap little (4 tokens'
+/// top-128 of 3072 share ~30 of ~490 rows), so the single-token rows would
+/// otherwise cost four multiply-adds, three of them by zero.
 void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
                    const float *bias, float *y, int64_t ldy,
                    const float *residual = nullptr) {
@@ -939,9 +947,13 @@ void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
   const SpxSimd &vec = simd();
   int64_t blocks = ceilDiv(T, TokenBlock);
   int64_t words = ceilDiv(K, 64);
+  // Per block: the shared rows (ascending), then each token's own rows;
+  // counts[b] = {shared, own rows of token 0, ..., of token TokenBlock - 1}.
+  constexpr int64_t CountsPerBlock = TokenBlock + 1;
   int32_t *unions = callScratch<int32_t>(CallUnion, blocks * K);
-  int64_t *unionN = callScratch<int64_t>(CallUnionN, blocks);
+  int64_t *counts = callScratch<int64_t>(CallUnionN, blocks * CountsPerBlock);
   uint64_t *bits = callScratch<uint64_t>(CallBits, words);
+  int32_t *own = callScratch<int32_t>(CallMisc, TokenBlock * K);
 
   int64_t sparseWork = 0;
   for (int64_t b = 0; b < blocks; ++b) {
@@ -950,12 +962,26 @@ void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
     for (int64_t t = 0; t < tb; ++t)
       vec.nonzeroBits(h + (t0 + t) * ldh, K, bits);
     int32_t *u = unions + b * K;
-    int64_t m = 0;
+    int64_t *cnt = counts + b * CountsPerBlock;
+    std::fill(cnt, cnt + CountsPerBlock, 0);
     for (int64_t q = 0; q < words; ++q)
-      for (uint64_t word = bits[q]; word; word &= word - 1)
-        u[m++] = int32_t(q * 64 + __builtin_ctzll(word));
-    unionN[b] = m;
-    sparseWork += tb * m;
+      for (uint64_t word = bits[q]; word; word &= word - 1) {
+        int32_t i = int32_t(q * 64 + __builtin_ctzll(word));
+        int64_t users = 0, last = 0;
+        for (int64_t t = 0; t < tb && tb > 1; ++t)
+          if (h[(t0 + t) * ldh + i] != 0.0f) {
+            ++users;
+            last = t;
+          }
+        if (users != 1)
+          u[cnt[0]++] = i;
+        else
+          own[last * K + cnt[1 + last]++] = i;
+      }
+    int32_t *dst = u + cnt[0];
+    for (int64_t t = 0; t < tb; ++t)
+      dst = std::copy(own + t * K, own + t * K + cnt[1 + t], dst);
+    sparseWork += tb * cnt[0] + (dst - (u + cnt[0]));
   }
 
   if (double(sparseWork) > crossoverFor(T) * double(T) * double(K)) {
@@ -974,53 +1000,79 @@ void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
   colTasks = ceilDiv(N, colChunk);
   bool direct = w.isF32() && !w.nk;
 
-  forEach(
-      blocks * colTasks, sparseWork * N > (int64_t(1) << 15),
-      [&](int64_t task) {
-        int64_t b = task / colTasks, cc = task % colTasks;
-        int64_t t0 = b * TokenBlock, tb = std::min(TokenBlock, T - t0);
-        int64_t n0 = cc * colChunk, n1 = std::min(N, n0 + colChunk);
-        int64_t cols = n1 - n0;
-        float *yb = y + t0 * ldy + n0;
-        for (int64_t t = 0; t < tb; ++t) {
-          float *yt = yb + t * ldy;
-          const float *rt = residual ? residual + (t0 + t) * ldy + n0 : nullptr;
-          if (bias && rt)
-            for (int64_t c = 0; c < cols; ++c)
-              yt[c] = bias[n0 + c] + rt[c];
-          else if (bias || rt)
-            std::memcpy(yt, bias ? bias + n0 : rt, sizeof(float) * cols);
-          else
-            std::fill(yt, yt + cols, 0.0f);
-        }
-        int64_t m = unionN[b];
-        if (m == 0)
-          return;
-        const int32_t *u = unions + b * K;
-        float *a = taskScratch<float>(TaskA, tb * m);
-        for (int64_t t = 0; t < tb; ++t) {
-          const float *ht = h + (t0 + t) * ldh;
-          for (int64_t p = 0; p < m; ++p)
-            a[t * m + p] = ht[u[p]];
-        }
-        const float **rows =
-            taskScratch<const float *>(TaskRows, direct ? m : DequantRowGroup);
-        if (direct) {
-          for (int64_t p = 0; p < m; ++p)
-            rows[p] = w.f32() + int64_t(u[p]) * N + n0;
-          vec.rowsFma(cols, int(tb), m, a, m, rows, yb, ldy);
-          return;
-        }
-        float *deq = taskScratch<float>(TaskDequant, DequantRowGroup * cols);
-        for (int64_t p0 = 0; p0 < m; p0 += DequantRowGroup) {
-          int64_t g = std::min(DequantRowGroup, m - p0);
-          for (int64_t p = 0; p < g; ++p) {
-            w.inputRow(u[p0 + p], n0, n1, deq + p * cols);
-            rows[p] = deq + p * cols;
-          }
-          vec.rowsFma(cols, int(tb), g, a + p0, m, rows, yb, ldy);
-        }
-      });
+  forEach(blocks * colTasks, sparseWork * N > (int64_t(1) << 15),
+          [&](int64_t task) {
+            int64_t b = task / colTasks, cc = task % colTasks;
+            int64_t t0 = b * TokenBlock, tb = std::min(TokenBlock, T - t0);
+            int64_t n0 = cc * colChunk, n1 = std::min(N, n0 + colChunk);
+            int64_t cols = n1 - n0;
+            float *yb = y + t0 * ldy + n0;
+            for (int64_t t = 0; t < tb; ++t) {
+              float *yt = yb + t * ldy;
+              const float *rt =
+                  residual ? residual + (t0 + t) * ldy + n0 : nullptr;
+              if (bias && rt)
+                for (int64_t c = 0; c < cols; ++c)
+                  yt[c] = bias[n0 + c] + rt[c];
+              else if (bias || rt)
+                std::memcpy(yt, bias ? bias + n0 : rt, sizeof(float) * cols);
+              else
+                std::fill(yt, yt + cols, 0.0f);
+            }
+            const int64_t *cnt = counts + b * CountsPerBlock;
+            int64_t total = cnt[0];
+            for (int64_t t = 0; t < tb; ++t)
+              total += cnt[1 + t];
+            if (total == 0)
+              return;
+            const int32_t *u = unions + b * K;
+            float *a = taskScratch<float>(TaskA, tb * total);
+            const float **rows = taskScratch<const float *>(
+                TaskRows, direct ? total : DequantRowGroup);
+            float *deq = direct ? nullptr
+                                : taskScratch<float>(TaskDequant,
+                                                     DequantRowGroup * cols);
+            // y[tokens tok0 .. tok0 + ntok) += a * rows u[0, m).
+            auto accumulate = [&](const int32_t *idx, int64_t m, int64_t tok0,
+                                  int64_t ntok, const float *coef) {
+              float *yt = yb + tok0 * ldy;
+              if (direct) {
+                for (int64_t p = 0; p < m; ++p)
+                  rows[p] = w.f32() + int64_t(idx[p]) * N + n0;
+                vec.rowsFma(cols, int(ntok), m, coef, m, rows, yt, ldy);
+                return;
+              }
+              for (int64_t p0 = 0; p0 < m; p0 += DequantRowGroup) {
+                int64_t g = std::min(DequantRowGroup, m - p0);
+                for (int64_t p = 0; p < g; ++p) {
+                  w.inputRow(idx[p0 + p], n0, n1, deq + p * cols);
+                  rows[p] = deq + p * cols;
+                }
+                vec.rowsFma(cols, int(ntok), g, coef + p0, m, rows, yt, ldy);
+              }
+            };
+            // Shared rows into every token of the block.
+            if (int64_t m = cnt[0]) {
+              for (int64_t t = 0; t < tb; ++t) {
+                const float *ht = h + (t0 + t) * ldh;
+                for (int64_t p = 0; p < m; ++p)
+                  a[t * m + p] = ht[u[p]];
+              }
+              accumulate(u, m, 0, tb, a);
+            }
+            // Each token's own rows into that token alone.
+            const int32_t *mine = u + cnt[0];
+            for (int64_t t = 0; t < tb; ++t) {
+              int64_t m = cnt[1 + t];
+              if (m == 0)
+                continue;
+              const float *ht = h + (t0 + t) * ldh;
+              for (int64_t p = 0; p < m; ++p)
+                a[p] = ht[mine[p]];
+              accumulate(mine, m, t, 1, a);
+              mine += m;
+            }
+          });
 }
 
 //===----------------------------------------------------------------------===//
