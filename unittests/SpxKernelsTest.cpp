@@ -778,6 +778,83 @@ TEST(SpxPredictSupport, QuantizedAndLowRank) {
   });
 }
 
+/// The integer-dot predictor (AVX-512 VNNI): packed int4 rows per row and in
+/// groups of 32 and 64 (a 32-value tail step included) and int8 rows, with
+/// each token's activations rounded to 8 bits by a power-of-two scale.
+/// Integer data is exact on every path; continuous data must select the
+/// support of the rounded activations' scores, which the f32 kernels (other
+/// ISAs) approximate by the unrounded ones.
+TEST(SpxPredictSupport, IntegerDotProducts) {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  bool vnni = __builtin_cpu_supports("avx512vnni") &&
+              __builtin_cpu_supports("avx512bw");
+#else
+  bool vnni = false;
+#endif
+  forEachConfig([&](const std::string &cfg) {
+    std::mt19937 rng(9);
+    const int64_t N = 42, k = 9;
+    bool integerPath =
+        vnni &&
+        cfg.rfind("isa " + std::to_string(PARSIMONY_ISA_AVX512), 0) == 0;
+    std::vector<Format> formats = {{8, 0, false, true}};
+    for (int64_t group : {int64_t(0), int64_t(32), int64_t(64)})
+      formats.push_back({4, group, false, true, true});
+    for (const Format &fmt : formats)
+      for (int64_t K : {int64_t(64), int64_t(96), int64_t(160), int64_t(768)})
+        for (int64_t T : {int64_t(1), int64_t(3), int64_t(6)})
+          for (bool exact : {true, false}) {
+            if (fmt.group && K % fmt.group)
+              continue;
+            TestWeight w = makeWeight(rng, fmt, 1, K, N, exact);
+            std::vector<float> x = exact ? integers(rng, size_t(T * K), -2, 2)
+                                         : uniform(rng, size_t(T * K));
+            // Activations as the integer path rounds them.
+            std::vector<double> xr = toDouble(x);
+            if (integerPath)
+              for (int64_t t = 0; t < T; ++t) {
+                double maxAbs = 0;
+                for (int64_t c = 0; c < K; ++c)
+                  maxAbs = std::max(maxAbs, std::fabs(xr[t * K + c]));
+                double scale = 1;
+                while (maxAbs / scale > 127)
+                  scale *= 2;
+                while (maxAbs / (scale / 2) <= 127)
+                  scale /= 2;
+                for (int64_t c = 0; c < K; ++c)
+                  xr[t * K + c] = std::nearbyint(xr[t * K + c] / scale) * scale;
+              }
+            Ref scores = refMatmul(xr, T, w);
+            std::vector<int32_t> out(size_t(T * k), -7);
+            parsimony_predict_support_f32(x.data(), T, K, N, TW_ARGS(w),
+                                          nullptr, 0, nullptr, k, out.data(),
+                                          0);
+            std::string what =
+                cfg + " " + fmt.name() + " K=" + std::to_string(K) +
+                " T=" + std::to_string(T) + (exact ? " exact" : " continuous");
+            for (int64_t t = 0; t < T; ++t) {
+              std::vector<double> st(scores.v.begin() + t * N,
+                                     scores.v.begin() + (t + 1) * N);
+              std::vector<int64_t> want = refSupport(st, k);
+              if (exact || integerPath) {
+                for (int64_t j = 0; j < k; ++j)
+                  ASSERT_EQ(out[t * k + j], want[j]) << what << " t=" << t;
+                continue;
+              }
+              // The f32 kernels: every chosen score at least the k-th
+              // largest reference score, up to rounding.
+              std::vector<double> sorted = st;
+              std::sort(sorted.rbegin(), sorted.rend());
+              for (int64_t j = 0; j < k; ++j)
+                ASSERT_GE(st[size_t(out[t * k + j])],
+                          sorted[size_t(k - 1)] - 1e-4)
+                    << what << " t=" << t;
+            }
+          }
+  });
+}
+
 //===----------------------------------------------------------------------===//
 // sparse_ffn
 //===----------------------------------------------------------------------===//

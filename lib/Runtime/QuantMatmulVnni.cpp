@@ -13,6 +13,7 @@
 #include "SpxKernelsInternal.h"
 
 #include <algorithm>
+#include <cstring>
 #include <immintrin.h>
 
 namespace {
@@ -162,10 +163,145 @@ void dotRows(const IntegerRows &w, int64_t r0, int64_t m, int tb,
     dotRowsSums<false>(w, r0, m, tb, x, ldx, out, ldo, nullptr);
 }
 
+//===----------------------------------------------------------------------===//
+// Packed int4 rows against int8 activations (the quantized predictor).
+//===----------------------------------------------------------------------===//
+
+using parsimony::runtime::spx::QuantRows;
+
+/// The 64 int4 values of 32 packed bytes (two 32-value blocks: values i
+/// and i + 16 of a block in the low and high nibbles of its byte i) as
+/// unsigned bytes q + 8, ordered [0, 16), [32, 48), [16, 32), [48, 64).
+inline __m512i unpackInt4(const int8_t *p) {
+  __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p));
+  __m512i z =
+      _mm512_inserti64x4(_mm512_castsi256_si512(y), _mm256_srli_epi16(y, 4), 1);
+  // (z & 0x0F) ^ 0x08: the nibble's two's complement value plus 8.
+  return _mm512_ternarylogic_epi32(z, _mm512_set1_epi8(0x0F),
+                                   _mm512_set1_epi8(0x08), 0x6A);
+}
+
+/// The last 32 values of a row whose length is 32 mod 64, in order, then
+/// zero bytes (which read as +8 but meet zero activations).
+inline __m512i unpackInt4Half(const int8_t *p) {
+  __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+  __m256i z = _mm256_inserti128_si256(_mm256_castsi128_si256(y),
+                                      _mm_srli_epi16(y, 4), 1);
+  return _mm512_ternarylogic_epi32(_mm512_zextsi256_si512(z),
+                                   _mm512_set1_epi8(0x0F),
+                                   _mm512_set1_epi8(0x08), 0x6A);
+}
+
+/// p[0], p[1] in lanes 0 and 1.
+inline __m512 loadPair(const float *p) {
+  double d;
+  std::memcpy(&d, p, sizeof(d));
+  return _mm512_castpd_ps(_mm512_set1_pd(d));
+}
+
+/// out[t * ldo + r] for R rows and TB tokens (see dotInt4Rows). Each 64-
+/// value step is one vpdpbusd per (row, token), started from the token's
+/// +8 correction, then converted and multiplied by the step's scales: with
+/// 32-value groups the two groups' scales sit in the lanes that hold them.
+template <int R, int TB, bool Group32>
+void dotInt4T(const QuantRows &w, int64_t r0, const int8_t *x,
+              const int32_t *corr, int64_t ldx, float *out, int64_t ldo) {
+  const int64_t K = w.k, full = K / 64, groups = w.groups();
+  const int64_t span = w.group > 0 ? w.group : K;
+  const int8_t *rows[R];
+  const float *scales[R];
+  for (int r = 0; r < R; ++r) {
+    rows[r] = w.q + (r0 + r) * w.rowBytes;
+    scales[r] = static_cast<const float *>(w.scales) + (r0 + r) * groups;
+  }
+  const int64_t ahead = prefetchAhead(w.rowBytes, R);
+  // Lanes of the 64-value step that belong to its second 32-value group.
+  const __m512i pairIdx =
+      _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+  __m512 acc[R][TB];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < TB; ++t)
+      acc[r][t] = _mm512_setzero_ps();
+  for (int64_t s = 0; s < full; ++s) {
+    __m512i wv[R];
+    __m512 sv[R];
+    for (int r = 0; r < R; ++r) {
+      __builtin_prefetch(rows[r] + s * 32 + ahead);
+      wv[r] = unpackInt4(rows[r] + s * 32);
+      if (Group32)
+        sv[r] = _mm512_permutexvar_ps(pairIdx, loadPair(scales[r] + 2 * s));
+      else
+        sv[r] = _mm512_set1_ps(scales[r][s * 64 / span]);
+    }
+    for (int t = 0; t < TB; ++t) {
+      __m512i xv = _mm512_loadu_si512(x + t * ldx + s * 64);
+      __m512i cv = _mm512_loadu_si512(corr + t * (ldx / 4) + s * 16);
+      for (int r = 0; r < R; ++r)
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dpbusd(cv, wv[r], xv)),
+                                    sv[r], acc[r][t]);
+    }
+  }
+  if (K % 64) {
+    // One 32-value group (or part of a larger one) remains.
+    __m512i wv[R];
+    __m512 sv[R];
+    for (int r = 0; r < R; ++r) {
+      wv[r] = unpackInt4Half(rows[r] + full * 32);
+      sv[r] = _mm512_set1_ps(scales[r][full * 64 / span]);
+    }
+    for (int t = 0; t < TB; ++t) {
+      __m512i xv = _mm512_loadu_si512(x + t * ldx + full * 64);
+      __m512i cv = _mm512_loadu_si512(corr + t * (ldx / 4) + full * 16);
+      for (int r = 0; r < R; ++r)
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dpbusd(cv, wv[r], xv)),
+                                    sv[r], acc[r][t]);
+    }
+  }
+  for (int t = 0; t < TB; ++t)
+    for (int r = 0; r < R; ++r)
+      out[t * ldo + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+template <int TB, bool Group32>
+void dotInt4TB(const QuantRows &w, int64_t r0, int64_t m, const int8_t *x,
+               const int32_t *corr, int64_t ldx, float *out, int64_t ldo) {
+  constexpr int R = 4;
+  int64_t i = 0;
+  for (; i + R <= m; i += R)
+    dotInt4T<R, TB, Group32>(w, r0 + i, x, corr, ldx, out + i, ldo);
+  for (; i < m; ++i)
+    dotInt4T<1, TB, Group32>(w, r0 + i, x, corr, ldx, out + i, ldo);
+}
+
+template <bool Group32>
+void dotInt4Group(const QuantRows &w, int64_t r0, int64_t m, int tb,
+                  const int8_t *x, const int32_t *corr, int64_t ldx, float *out,
+                  int64_t ldo) {
+  switch (tb) {
+  case 1:
+    return dotInt4TB<1, Group32>(w, r0, m, x, corr, ldx, out, ldo);
+  case 2:
+    return dotInt4TB<2, Group32>(w, r0, m, x, corr, ldx, out, ldo);
+  case 3:
+    return dotInt4TB<3, Group32>(w, r0, m, x, corr, ldx, out, ldo);
+  default:
+    return dotInt4TB<4, Group32>(w, r0, m, x, corr, ldx, out, ldo);
+  }
+}
+
+void dotInt4Rows(const QuantRows &w, int64_t r0, int64_t m, int tb,
+                 const int8_t *x, const int32_t *corr, int64_t ldx, float *out,
+                 int64_t ldo) {
+  if (w.group == 32)
+    dotInt4Group<true>(w, r0, m, tb, x, corr, ldx, out, ldo);
+  else
+    dotInt4Group<false>(w, r0, m, tb, x, corr, ldx, out, ldo);
+}
+
 } // namespace
 
 const parsimony::runtime::spx::IntegerDotSimd &
 parsimony::runtime::spx::getIntegerDotVnni() {
-  static const IntegerDotSimd table = {"avx512-vnni", dotRows};
+  static const IntegerDotSimd table = {"avx512-vnni", dotRows, dotInt4Rows};
   return table;
 }

@@ -185,6 +185,43 @@ void WeightView::storedCol(int64_t c, int64_t r0, int64_t r1,
   }
 }
 
+float parsimony::runtime::spx::prepareInt4Activations(const float *x, int64_t k,
+                                                      int8_t *xq,
+                                                      int32_t *corr) {
+  float maxAbs = 0.0f;
+  for (int64_t c = 0; c < k; ++c) {
+    if (!std::isfinite(x[c]))
+      return 0.0f;
+    maxAbs = std::max(maxAbs, std::fabs(x[c]));
+  }
+  // The smallest power of two that maps maxAbs into [-127, 127]: x / scale
+  // is then exact before rounding, and small integers stay exact.
+  float scale = 1.0f;
+  if (maxAbs > 0.0f) {
+    int e = 0;
+    std::frexp(maxAbs / 127.0f, &e);
+    scale = std::ldexp(1.0f, e);
+    while (maxAbs / scale > 127.0f)
+      scale *= 2.0f;
+  }
+  if (k <= 0)
+    return scale;
+  int64_t steps = (k + 63) / 64;
+  std::memset(xq, 0, size_t(steps) * 64);
+  for (int64_t s = 0; s < steps; ++s) {
+    bool full = (s + 1) * 64 <= k;
+    for (int j = 0; j < 64 && s * 64 + j < k; ++j) {
+      // Position of value j of the step in the unpacked weight order.
+      int pos = !full || j < 16 || j >= 48 ? j : j < 32 ? j + 16 : j - 16;
+      xq[s * 64 + pos] = int8_t(std::nearbyint(x[s * 64 + j] / scale));
+    }
+  }
+  for (int64_t i = 0; i < steps * 16; ++i)
+    corr[i] = -8 * (int32_t(xq[4 * i]) + xq[4 * i + 1] + xq[4 * i + 2] +
+                    xq[4 * i + 3]);
+  return scale;
+}
+
 namespace {
 
 //===----------------------------------------------------------------------===//
@@ -701,6 +738,66 @@ void integerMatmul(const uint8_t *x, int64_t T, int32_t zeroPoint,
     }
     epilogue.apply(T, r0, m, c, ldc);
   });
+}
+
+/// Whether a quantized predictor's scores run on integer dot products
+/// (AVX-512 VNNI): int8 nk rows with one scale per row, or packed int4 nk
+/// rows with f32 scales per row or in groups of 32 or of a multiple of 64.
+bool integerPredictorApplies(const WeightView &w) {
+  if (integerMatmulApplies(w))
+    return true;
+  return integerDotSupported() && w.nk && w.bits == 4 && w.packed && w.scales &&
+         !w.scalesF16 && w.k % 32 == 0 && w.k <= MaxIntegerDotK &&
+         (w.group == 0 || w.group == w.k || w.group == 32 || w.group % 64 == 0);
+}
+
+/// scores[t, 0:N] = x[t] * W for a quantized nk predictor weight, with each
+/// token's activations rounded to 8 bits (a power-of-two scale per token,
+/// see prepareInt4Activations) and exact integer dot products. A predictor
+/// only ranks neurons; the rounding moves a score by about 0.3% of the
+/// token's largest activation times the row's norm. Returns false, having
+/// done nothing, where integerPredictorApplies does not hold or x is not
+/// finite (the f32 kernels then run).
+bool integerPredictorScores(const float *x, int64_t T, const WeightView &w,
+                            float *scores) {
+  if (!integerPredictorApplies(w))
+    return false;
+  int64_t K = w.k, N = w.n, Kp = ceilDiv(K, 64) * 64;
+  int8_t *xq = callScratch<int8_t>(CallMisc, T * Kp);
+  int32_t *corr = callScratch<int32_t>(CallUnion, T * Kp / 4);
+  float *scale = callScratch<float>(CallBits, T);
+  for (int64_t t = 0; t < T; ++t) {
+    scale[t] =
+        prepareInt4Activations(x + t * K, K, xq + t * Kp, corr + t * (Kp / 4));
+    if (scale[t] == 0.0f)
+      return false;
+  }
+  if (w.bits == 8) {
+    // u8 activations xq + 128 with zero point 128, in natural order.
+    uint8_t *xu = callScratch<uint8_t>(CallUnionN, T * K);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t c = 0; c < K; ++c)
+        xu[t * K + c] =
+            uint8_t(int32_t(std::nearbyint(x[t * K + c] / scale[t])) + 128);
+    integerMatmul(xu, T, 128, w, scores, N, OutputEpilogue{});
+  } else {
+    const IntegerDotSimd &dot = getIntegerDotVnni();
+    QuantRows rows(w);
+    int64_t chunk = quantRowChunk(N, rows.rowBytes);
+    forEach(
+        ceilDiv(N, chunk), T * K * N > (int64_t(1) << 16), [&](int64_t task) {
+          int64_t r0 = task * chunk, m = std::min(chunk, N - r0);
+          for (int64_t t0 = 0; t0 < T; t0 += TokenBlock) {
+            int tb = int(std::min(TokenBlock, T - t0));
+            dot.dotInt4Rows(rows, r0, m, tb, xq + t0 * Kp, corr + t0 * (Kp / 4),
+                            Kp, scores + t0 * N + r0, N);
+          }
+        });
+  }
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < N; ++n)
+      scores[t * N + n] *= scale[t];
+  return true;
 }
 
 bool denseMatmulImpl(const float *a, int64_t lda, int64_t T,
@@ -1393,7 +1490,9 @@ void parsimony_predict_support_f32(const float *x, int64_t T, int64_t K,
     parsimony_sgemm(T, N, rank, 1.0f, mid, rank, 0, factor, N, 0, 0.0f, scores,
                     N);
   } else {
-    denseMatmul(x, K, T, SPX_WEIGHT(weight, K, N), scores, N);
+    WeightView w = SPX_WEIGHT(weight, K, N);
+    if (!integerPredictorScores(x, T, w, scores))
+      denseMatmul(x, K, T, w, scores, N);
   }
   addBias(scores, N, T, N, bias);
   forEach(T, T * N > (int64_t(1) << 15), [&](int64_t t) {

@@ -217,7 +217,25 @@ struct IntegerDotSimd {
   void (*dotRows)(const IntegerRows &w, int64_t r0, int64_t m, int tb,
                   const uint8_t *x, int64_t ldx, int32_t *out, int64_t ldo,
                   int32_t *rowSums);
+  /// out[t * ldo + i] = sum_g scale(r0 + i, g) * sum_{c in g} q(r0 + i, c)
+  /// * x[t, c] for t < tb (1..4) and i < m, with packed int4 rows (w.format
+  /// Int4Packed, f32 scales, w.group 32, a multiple of 64, or 0) and int8
+  /// activations in the order of prepareInt4Activations; each group's sum
+  /// is exact, the sum over groups is f32.
+  void (*dotInt4Rows)(const QuantRows &w, int64_t r0, int64_t m, int tb,
+                      const int8_t *x, const int32_t *corr, int64_t ldx,
+                      float *out, int64_t ldo);
 };
+
+/// Int8 activations for dotInt4Rows: x[0, k) (k a multiple of 32) into
+/// xq[0, ceil(k / 64) * 64), each 64-value step ordered as the packed int4
+/// bytes unpack ([0, 16), [32, 48), [16, 32), [48, 64); a final 32-value
+/// step in order, zero padded), and corr[i] = -8 * (xq[4i] + ... +
+/// xq[4i + 3]), the correction for the weights' +8 offset. The values are
+/// x / scale rounded to nearest, scale the power of two that maps max |x|
+/// into [-127, 127]; returns the scale, or 0 if x is not finite.
+float prepareInt4Activations(const float *x, int64_t k, int8_t *xq,
+                             int32_t *corr);
 
 /// The AVX-512 VNNI kernels; call only when integerDotSupported().
 const IntegerDotSimd &getIntegerDotVnni();
