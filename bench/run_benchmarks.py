@@ -192,9 +192,15 @@ def main():
 
     ort = ["node", os.path.join(ROOT, "scripts", "ort", "run-ort.js")]
     prun = os.path.join(build, "bin", "parsimony-run")
-    stream = float(re.search(r"triad_gbps: ([0-9.]+)",
-                             run([os.path.join(build, "bin", "parsimony-bench-stream")])).group(1))
-    print(f"STREAM triad: {stream:.1f} GB/s", flush=True)
+    def stream_probe():
+        return float(re.search(r"triad_gbps: ([0-9.]+)",
+                               run([os.path.join(build, "bin", "parsimony-bench-stream")])).group(1))
+
+    # The VM's bandwidth drifts (and one probe once read 88 GB/s on a machine
+    # that sustains ~48): probe before the first case and after every case,
+    # and compare with the median of the probes.
+    probes = [stream_probe()]
+    print(f"STREAM triad: {probes[0]:.1f} GB/s", flush=True)
 
     rows = []
     for name in names:
@@ -228,6 +234,8 @@ def main():
                          ours_all=ours, ort_all=theirs, flags=" ".join(flags)))
         print(f"{name}: parsimony {p:.2f} ms, onnxruntime {o:.2f} ms, "
               f"ratio {o / p:.2f}x", flush=True)
+        probes.append(stream_probe())
+    stream = statistics.median(probes)
 
     command = ("/usr/bin/python3 bench/run_benchmarks.py "
                f"--rounds {args.rounds} --runs {args.runs}")
@@ -244,7 +252,9 @@ def main():
         "(compilation and session creation excluded).",
         "",
         f"Machine: {cpu_name()}, {os.cpu_count()} cores. "
-        f"STREAM triad bandwidth measured in the same run: **{stream:.1f} GB/s**.",
+        f"STREAM triad bandwidth measured in the same run: **{stream:.1f} GB/s** "
+        f"(median of {len(probes)} probes, one before the first case and one "
+        f"after each, {min(probes):.1f}-{max(probes):.1f} GB/s).",
         "",
         f"Command: `{command}`",
         "",
