@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstring>
 #include <immintrin.h>
+#include <type_traits>
 
 namespace {
 
@@ -31,6 +32,21 @@ inline __m512i dpbusd(__m512i acc, __m512i x, __m512i w) {
 #else
   return _mm512_dpbusd_epi32(acc, x, w);
 #endif
+}
+
+/// fn(std::integral_constant<int, tb>) for a token count tb in 1..4 (more
+/// reads as 4): the kernels are specialized per count.
+template <class Fn> void withTokenCount(int tb, Fn &&fn) {
+  switch (tb) {
+  case 1:
+    return fn(std::integral_constant<int, 1>());
+  case 2:
+    return fn(std::integral_constant<int, 2>());
+  case 3:
+    return fn(std::integral_constant<int, 3>());
+  default:
+    return fn(std::integral_constant<int, 4>());
+  }
 }
 
 /// Lane i of the result is the sum of the 16 lanes of v[i].
@@ -142,16 +158,9 @@ template <bool Sums>
 void dotRowsSums(const IntegerRows &w, int64_t r0, int64_t m, int tb,
                  const uint8_t *x, int64_t ldx, int32_t *out, int64_t ldo,
                  int32_t *rowSums) {
-  switch (tb) {
-  case 1:
-    return dotRowsTB<1, Sums>(w, r0, m, x, ldx, out, ldo, rowSums);
-  case 2:
-    return dotRowsTB<2, Sums>(w, r0, m, x, ldx, out, ldo, rowSums);
-  case 3:
-    return dotRowsTB<3, Sums>(w, r0, m, x, ldx, out, ldo, rowSums);
-  default:
-    return dotRowsTB<4, Sums>(w, r0, m, x, ldx, out, ldo, rowSums);
-  }
+  withTokenCount(tb, [&](auto TB) {
+    dotRowsTB<TB(), Sums>(w, r0, m, x, ldx, out, ldo, rowSums);
+  });
 }
 
 void dotRows(const IntegerRows &w, int64_t r0, int64_t m, int tb,
@@ -199,6 +208,22 @@ inline __m512 loadPair(const float *p) {
   return _mm512_castpd_ps(_mm512_set1_pd(d));
 }
 
+/// acc[r][t] += scales sv[r] * (the unpacked step wv[r] . token t's step
+/// x[t * ldx, +64), started from its correction corr[t * ldx / 4, +16)).
+/// Always inlined, so that the accumulators stay in registers.
+template <int R, int TB>
+__attribute__((always_inline)) inline void
+int4Step(__m512 (&acc)[R][TB], const __m512i (&wv)[R], const __m512 (&sv)[R],
+         const int8_t *x, const int32_t *corr, int64_t ldx) {
+  for (int t = 0; t < TB; ++t) {
+    __m512i xv = _mm512_loadu_si512(x + t * ldx);
+    __m512i cv = _mm512_loadu_si512(corr + t * (ldx / 4));
+    for (int r = 0; r < R; ++r)
+      acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dpbusd(cv, wv[r], xv)),
+                                  sv[r], acc[r][t]);
+  }
+}
+
 /// out[t * ldo + r] for R rows and TB tokens (see dotInt4Rows). Each 64-
 /// value step is one vpdpbusd per (row, token), started from the token's
 /// +8 correction, then converted and multiplied by the step's scales: with
@@ -233,13 +258,7 @@ void dotInt4T(const QuantRows &w, int64_t r0, const int8_t *x,
       else
         sv[r] = _mm512_set1_ps(scales[r][s * 64 / span]);
     }
-    for (int t = 0; t < TB; ++t) {
-      __m512i xv = _mm512_loadu_si512(x + t * ldx + s * 64);
-      __m512i cv = _mm512_loadu_si512(corr + t * (ldx / 4) + s * 16);
-      for (int r = 0; r < R; ++r)
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dpbusd(cv, wv[r], xv)),
-                                    sv[r], acc[r][t]);
-    }
+    int4Step<R, TB>(acc, wv, sv, x + s * 64, corr + s * 16, ldx);
   }
   if (K % 64) {
     // One 32-value group (or part of a larger one) remains.
@@ -249,13 +268,7 @@ void dotInt4T(const QuantRows &w, int64_t r0, const int8_t *x,
       wv[r] = unpackInt4Half(rows[r] + full * 32);
       sv[r] = _mm512_set1_ps(scales[r][full * 64 / span]);
     }
-    for (int t = 0; t < TB; ++t) {
-      __m512i xv = _mm512_loadu_si512(x + t * ldx + full * 64);
-      __m512i cv = _mm512_loadu_si512(corr + t * (ldx / 4) + full * 16);
-      for (int r = 0; r < R; ++r)
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dpbusd(cv, wv[r], xv)),
-                                    sv[r], acc[r][t]);
-    }
+    int4Step<R, TB>(acc, wv, sv, x + full * 64, corr + full * 16, ldx);
   }
   for (int t = 0; t < TB; ++t)
     for (int r = 0; r < R; ++r)
@@ -277,16 +290,9 @@ template <bool Group32>
 void dotInt4Group(const QuantRows &w, int64_t r0, int64_t m, int tb,
                   const int8_t *x, const int32_t *corr, int64_t ldx, float *out,
                   int64_t ldo) {
-  switch (tb) {
-  case 1:
-    return dotInt4TB<1, Group32>(w, r0, m, x, corr, ldx, out, ldo);
-  case 2:
-    return dotInt4TB<2, Group32>(w, r0, m, x, corr, ldx, out, ldo);
-  case 3:
-    return dotInt4TB<3, Group32>(w, r0, m, x, corr, ldx, out, ldo);
-  default:
-    return dotInt4TB<4, Group32>(w, r0, m, x, corr, ldx, out, ldo);
-  }
+  withTokenCount(tb, [&](auto TB) {
+    dotInt4TB<TB(), Group32>(w, r0, m, x, corr, ldx, out, ldo);
+  });
 }
 
 void dotInt4Rows(const QuantRows &w, int64_t r0, int64_t m, int tb,

@@ -185,17 +185,13 @@ void WeightView::storedCol(int64_t c, int64_t r0, int64_t r1,
   }
 }
 
-float parsimony::runtime::spx::prepareInt4Activations(const float *x, int64_t k,
-                                                      int8_t *xq,
-                                                      int32_t *corr) {
+float parsimony::runtime::spx::int8ActivationScale(const float *x, int64_t k) {
   float maxAbs = 0.0f;
   for (int64_t c = 0; c < k; ++c) {
     if (!std::isfinite(x[c]))
       return 0.0f;
     maxAbs = std::max(maxAbs, std::fabs(x[c]));
   }
-  // The smallest power of two that maps maxAbs into [-127, 127]: x / scale
-  // is then exact before rounding, and small integers stay exact.
   float scale = 1.0f;
   if (maxAbs > 0.0f) {
     int e = 0;
@@ -204,8 +200,14 @@ float parsimony::runtime::spx::prepareInt4Activations(const float *x, int64_t k,
     while (maxAbs / scale > 127.0f)
       scale *= 2.0f;
   }
+  return scale;
+}
+
+void parsimony::runtime::spx::prepareInt4Activations(const float *x, int64_t k,
+                                                     float scale, int8_t *xq,
+                                                     int32_t *corr) {
   if (k <= 0)
-    return scale;
+    return;
   int64_t steps = (k + 63) / 64;
   std::memset(xq, 0, size_t(steps) * 64);
   for (int64_t s = 0; s < steps; ++s) {
@@ -219,7 +221,6 @@ float parsimony::runtime::spx::prepareInt4Activations(const float *x, int64_t k,
   for (int64_t i = 0; i < steps * 16; ++i)
     corr[i] = -8 * (int32_t(xq[4 * i]) + xq[4 * i + 1] + xq[4 * i + 2] +
                     xq[4 * i + 3]);
-  return scale;
 }
 
 namespace {
@@ -753,7 +754,7 @@ bool integerPredictorApplies(const WeightView &w) {
 
 /// scores[t, 0:N] = x[t] * W for a quantized nk predictor weight, with each
 /// token's activations rounded to 8 bits (a power-of-two scale per token,
-/// see prepareInt4Activations) and exact integer dot products. A predictor
+/// int8ActivationScale) and exact integer dot products. A predictor
 /// only ranks neurons; the rounding moves a score by about 0.3% of the
 /// token's largest activation times the row's norm. Returns false, having
 /// done nothing, where integerPredictorApplies does not hold or x is not
@@ -762,25 +763,28 @@ bool integerPredictorScores(const float *x, int64_t T, const WeightView &w,
                             float *scores) {
   if (!integerPredictorApplies(w))
     return false;
-  int64_t K = w.k, N = w.n, Kp = ceilDiv(K, 64) * 64;
-  int8_t *xq = callScratch<int8_t>(CallMisc, T * Kp);
-  int32_t *corr = callScratch<int32_t>(CallUnion, T * Kp / 4);
+  int64_t K = w.k, N = w.n;
   float *scale = callScratch<float>(CallBits, T);
   for (int64_t t = 0; t < T; ++t) {
-    scale[t] =
-        prepareInt4Activations(x + t * K, K, xq + t * Kp, corr + t * (Kp / 4));
+    scale[t] = int8ActivationScale(x + t * K, K);
     if (scale[t] == 0.0f)
       return false;
   }
   if (w.bits == 8) {
-    // u8 activations xq + 128 with zero point 128, in natural order.
-    uint8_t *xu = callScratch<uint8_t>(CallUnionN, T * K);
+    // u8 activations (x / scale rounded) + 128 with zero point 128.
+    uint8_t *xu = callScratch<uint8_t>(CallMisc, T * K);
     for (int64_t t = 0; t < T; ++t)
       for (int64_t c = 0; c < K; ++c)
         xu[t * K + c] =
             uint8_t(int32_t(std::nearbyint(x[t * K + c] / scale[t])) + 128);
     integerMatmul(xu, T, 128, w, scores, N, OutputEpilogue{});
   } else {
+    int64_t Kp = ceilDiv(K, 64) * 64;
+    int8_t *xq = callScratch<int8_t>(CallMisc, T * Kp);
+    int32_t *corr = callScratch<int32_t>(CallUnion, T * Kp / 4);
+    for (int64_t t = 0; t < T; ++t)
+      prepareInt4Activations(x + t * K, K, scale[t], xq + t * Kp,
+                             corr + t * (Kp / 4));
     const IntegerDotSimd &dot = getIntegerDotVnni();
     QuantRows rows(w);
     int64_t chunk = quantRowChunk(N, rows.rowBytes);
@@ -1064,12 +1068,14 @@ void sparseProject(const float *h, int64_t ldh, int64_t T, const WeightView &w,
     for (int64_t q = 0; q < words; ++q)
       for (uint64_t word = bits[q]; word; word &= word - 1) {
         int32_t i = int32_t(q * 64 + __builtin_ctzll(word));
+        // A single token's block has no own rows: all are shared.
         int64_t users = 0, last = 0;
-        for (int64_t t = 0; t < tb && tb > 1; ++t)
-          if (h[(t0 + t) * ldh + i] != 0.0f) {
-            ++users;
-            last = t;
-          }
+        if (tb > 1)
+          for (int64_t t = 0; t < tb; ++t)
+            if (h[(t0 + t) * ldh + i] != 0.0f) {
+              ++users;
+              last = t;
+            }
         if (users != 1)
           u[cnt[0]++] = i;
         else

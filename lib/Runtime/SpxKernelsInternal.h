@@ -227,15 +227,19 @@ struct IntegerDotSimd {
                       float *out, int64_t ldo);
 };
 
-/// Int8 activations for dotInt4Rows: x[0, k) (k a multiple of 32) into
-/// xq[0, ceil(k / 64) * 64), each 64-value step ordered as the packed int4
-/// bytes unpack ([0, 16), [32, 48), [16, 32), [48, 64); a final 32-value
-/// step in order, zero padded), and corr[i] = -8 * (xq[4i] + ... +
-/// xq[4i + 3]), the correction for the weights' +8 offset. The values are
-/// x / scale rounded to nearest, scale the power of two that maps max |x|
-/// into [-127, 127]; returns the scale, or 0 if x is not finite.
-float prepareInt4Activations(const float *x, int64_t k, int8_t *xq,
-                             int32_t *corr);
+/// The scale of a token's int8 activations: the power of two that maps
+/// max |x[0, k)| into [-127, 127] (x / scale is then exact before rounding,
+/// and small integers stay exact); 0 if x is not finite.
+float int8ActivationScale(const float *x, int64_t k);
+
+/// Int8 activations for dotInt4Rows: x[0, k) / scale (k a multiple of 32)
+/// rounded to nearest into xq[0, ceil(k / 64) * 64), each 64-value step
+/// ordered as the packed int4 bytes unpack ([0, 16), [32, 48), [16, 32),
+/// [48, 64); a final 32-value step in order, zero padded), and corr[i] = -8
+/// * (xq[4i] + ... + xq[4i + 3]), the correction for the weights' +8
+/// offset.
+void prepareInt4Activations(const float *x, int64_t k, float scale, int8_t *xq,
+                            int32_t *corr);
 
 /// The AVX-512 VNNI kernels; call only when integerDotSupported().
 const IntegerDotSimd &getIntegerDotVnni();
