@@ -9,8 +9,9 @@ For every model (bench/models/make_models.py) both engines run on the same
 inputs, alternating Parsimony and ONNX Runtime for --rounds rounds of --runs
 timed runs each (after warm-up, compilation excluded); the median of the
 round medians is reported, with the ratio ONNX Runtime time / Parsimony time
-(> 1: Parsimony is faster). A STREAM triad probe measured in the same run
-gives the memory-bandwidth limit: for each model, weight bytes read per run
+(> 1: Parsimony is faster). STREAM triad probes in the same run (one before
+the first case, one after each; their median) give the memory-bandwidth
+limit: for each model, weight bytes read per run
 divided by the run time is stated as a fraction of it. Writes a Markdown
 table and a plot (PNG) next to --output.
 """
