@@ -31,17 +31,22 @@ D, FF, LAYERS, K = 768, 3072, 12, 128
 
 
 def ffn_bytes(mode, tokens):
-    """Weight bytes the FFN stack reads per run (f32 weights, per layer):
-    dense reads both projections; exact reads the up-projection and the
-    down-projection rows of the union of the tokens' top-k neurons (at most
-    tokens * k); predict reads the predictor, then only the chosen columns of
-    the up- and rows of the down-projection."""
+    """Bytes of weights the FFN stack reads per run (f32 weights and
+    biases, per layer): dense reads both projections; exact reads the
+    up-projection and the down-projection rows of the union of the tokens'
+    top-k neurons (at most tokens * k); predict reads the predictor (its
+    quantized copy of the up-projection and scales: one f32 per neuron for
+    int8, one per 32 inputs of a neuron for int4, and the up-projection's
+    bias), then only the chosen columns of the up- and rows of the
+    down-projection."""
     union = min(FF, tokens * K)
+    biases = (FF + D) * 4
     per_layer = {
-        "off": 2 * D * FF * 4,
-        "exact": D * FF * 4 + union * D * 4,
-        "int8": D * FF * 1 + 2 * union * D * 4,
-        "int4": D * FF // 2 + 2 * union * D * 4,  # packed two per byte
+        "off": 2 * D * FF * 4 + biases,
+        "exact": D * FF * 4 + union * D * 4 + biases,
+        "int8": D * FF * 1 + FF * 4 + 2 * union * D * 4 + biases,
+        "int4": (D * FF // 2 + FF * (D // 32) * 4  # packed two per byte
+                 + 2 * union * D * 4 + biases),
     }[mode]
     return LAYERS * per_layer
 

@@ -558,10 +558,13 @@ int64_t topkIndices(const float *v, int64_t n, int64_t k, int64_t *out) {
   uint32_t *tmp = taskScratch<uint32_t>(TaskTmp, n);
   computeKeys(v, n, keys);
   Cut cut = findCut(keys, n, 0, k, tmp);
+  // The candidates at or above the cut (in one vector pass), then the
+  // equal ones beyond the first takeEqual dropped.
+  int64_t m = simd().indicesAtLeast(keys, n, cut.key, tmp);
   int64_t w = 0, eq = 0;
-  for (int64_t i = 0; i < n; ++i)
-    if (keys[i] > cut.key || (keys[i] == cut.key && eq++ < cut.takeEqual))
-      out[w++] = i;
+  for (int64_t p = 0; p < m; ++p)
+    if (keys[tmp[p]] > cut.key || eq++ < cut.takeEqual)
+      out[w++] = tmp[p];
   return w;
 }
 
@@ -752,7 +755,8 @@ bool integerPredictorApplies(const WeightView &w) {
          (w.group == 0 || w.group == w.k || w.group == 32 || w.group % 64 == 0);
 }
 
-/// scores[t, 0:N] = x[t] * W for a quantized nk predictor weight, with each
+/// scores[t, 0:N] = x[t] * W + bias for a quantized nk predictor weight
+/// (bias may be null), with each
 /// token's activations rounded to 8 bits (a power-of-two scale per token,
 /// int8ActivationScale) and exact integer dot products. A predictor
 /// only ranks neurons; the rounding moves a score by about 0.3% of the
@@ -760,7 +764,7 @@ bool integerPredictorApplies(const WeightView &w) {
 /// done nothing, where integerPredictorApplies does not hold or x is not
 /// finite (the f32 kernels then run).
 bool integerPredictorScores(const float *x, int64_t T, const WeightView &w,
-                            float *scores) {
+                            const float *bias, float *scores) {
   if (!integerPredictorApplies(w))
     return false;
   int64_t K = w.k, N = w.n;
@@ -778,6 +782,10 @@ bool integerPredictorScores(const float *x, int64_t T, const WeightView &w,
         xu[t * K + c] =
             uint8_t(int32_t(std::nearbyint(x[t * K + c] / scale[t])) + 128);
     integerMatmul(xu, T, 128, w, scores, N, OutputEpilogue{});
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t n = 0; n < N; ++n)
+        scores[t * N + n] =
+            scores[t * N + n] * scale[t] + (bias ? bias[n] : 0.0f);
   } else {
     int64_t Kp = ceilDiv(K, 64) * 64;
     int8_t *xq = callScratch<int8_t>(CallMisc, T * Kp);
@@ -796,11 +804,14 @@ bool integerPredictorScores(const float *x, int64_t T, const WeightView &w,
             dot.dotInt4Rows(rows, r0, m, tb, xq + t0 * Kp, corr + t0 * (Kp / 4),
                             Kp, scores + t0 * N + r0, N);
           }
+          // Scale and bias while the task's scores are in its cache.
+          for (int64_t t = 0; t < T; ++t) {
+            float *st = scores + t * N + r0;
+            for (int64_t n = 0; n < m; ++n)
+              st[n] = st[n] * scale[t] + (bias ? bias[r0 + n] : 0.0f);
+          }
         });
   }
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t n = 0; n < N; ++n)
-      scores[t * N + n] *= scale[t];
   return true;
 }
 
@@ -1495,12 +1506,12 @@ void parsimony_predict_support_f32(const float *x, int64_t T, int64_t K,
     denseMatmul(x, K, T, SPX_WEIGHT(weight, K, rank), mid, rank);
     parsimony_sgemm(T, N, rank, 1.0f, mid, rank, 0, factor, N, 0, 0.0f, scores,
                     N);
+    addBias(scores, N, T, N, bias);
   } else {
     WeightView w = SPX_WEIGHT(weight, K, N);
-    if (!integerPredictorScores(x, T, w, scores))
-      denseMatmul(x, K, T, w, scores, N);
+    if (!integerPredictorScores(x, T, w, bias, scores))
+      denseMatmul(x, K, T, w, scores, N, bias);
   }
-  addBias(scores, N, T, N, bias);
   forEach(T, T * N > (int64_t(1) << 15), [&](int64_t t) {
     int64_t *idx = taskScratch<int64_t>(TaskRows, std::min(k, N));
     int64_t m = topkIndices(scores + t * N, N, k, idx);
@@ -1594,11 +1605,17 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
   // (Profiling needs the hidden activation, which only the general path
   // materializes.)
   bool profiling = profile::active();
-  if (blocks == 1 && T <= TokenBlock && !doTopk && !profiling) {
-    // Decode: one union for all tokens and no top-k, so each task can take
-    // its neurons through both projections (their up rows, then their down
-    // rows into a private partial sum): one fork-join per call instead of
-    // two, and the partial sums are reduced at the end.
+  // A top-k over a union of at most k neurons, with at least k virtual
+  // zeros beside it, keeps exactly the union's values above zero (and NaN):
+  // it needs no selection across tasks.
+  bool topkKeepsPositive =
+      doTopk && blocks == 1 && unionN[0] <= topk && F - unionN[0] >= topk;
+  if (blocks == 1 && T <= TokenBlock && (!doTopk || topkKeepsPositive) &&
+      !profiling) {
+    // Decode: one union for all tokens and no top-k selection, so each
+    // task can take its neurons through both projections (their up rows,
+    // then their down rows into a private partial sum): one fork-join per
+    // call instead of two, and the partial sums are reduced at the end.
     int64_t m = unionN[0];
     const int32_t *u = unions;
     int64_t tasks = std::min<int64_t>(ceilDiv(m, 16), 2 * threads);
@@ -1624,8 +1641,9 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
       for (int64_t t = 0; t < T; ++t)
         for (int64_t p = 0; p < cnt; ++p) {
           float v = uc[t * cnt + p] + (up_bias ? up_bias[un[p]] : 0.0f);
-          uc[t * cnt + p] = gated ? activate(activation, gc[t * cnt + p]) * v
-                                  : activate(activation, v);
+          v = gated ? activate(activation, gc[t * cnt + p]) * v
+                    : activate(activation, v);
+          uc[t * cnt + p] = topkKeepsPositive && v <= 0.0f ? 0.0f : v;
         }
       float *py = partial + task * T * D;
       std::fill(py, py + T * D, 0.0f);

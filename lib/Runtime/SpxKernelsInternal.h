@@ -152,6 +152,10 @@ struct SpxSimd {
   /// and returns their number (the candidates of a top-k selection).
   int64_t (*keysAtLeast)(const uint32_t *keys, int64_t n, uint32_t threshold,
                          uint32_t *out);
+  /// Writes the indices i < n with keys[i] >= threshold, ascending, to out
+  /// (room for n) and returns their number.
+  int64_t (*indicesAtLeast)(const uint32_t *keys, int64_t n, uint32_t threshold,
+                            uint32_t *out);
   /// v[i] = 0 for i < n unless keys[i] > key or keys[i] is one of the first
   /// takeEqual keys equal to key (a top-k cut applied in place).
   void (*applyCut)(float *v, const uint32_t *keys, int64_t n, uint32_t key,

@@ -98,14 +98,22 @@ void qaxpyScalar(int64_t n, int tb, int64_t m, const float *a, int64_t lda,
     }
 }
 
-#ifdef PARSIMONY_SPX_X86
-
 int64_t keysAtLeastScalar(const uint32_t *keys, int64_t n, uint32_t threshold,
                           uint32_t *out) {
   // Branch-free: the comparison is unpredictable (a few percent pass).
   int64_t m = 0;
   for (int64_t i = 0; i < n; ++i) {
     out[m] = keys[i];
+    m += keys[i] >= threshold;
+  }
+  return m;
+}
+
+int64_t indicesAtLeastScalar(const uint32_t *keys, int64_t n,
+                             uint32_t threshold, uint32_t *out) {
+  int64_t m = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    out[m] = uint32_t(i);
     m += keys[i] >= threshold;
   }
   return m;
@@ -121,6 +129,8 @@ void applyCutScalar(float *v, const uint32_t *keys, int64_t n, uint32_t key,
     v[i] = keep ? v[i] : 0.0f;
   }
 }
+
+#ifdef PARSIMONY_SPX_X86
 
 //===----------------------------------------------------------------------===//
 // AVX-512.
@@ -358,6 +368,27 @@ SPX_AVX512 int64_t keysAtLeast512(const uint32_t *keys, int64_t n,
   return m + keysAtLeastScalar(keys + i, n - i, threshold, out + m);
 }
 
+/// indicesAtLeast: as keysAtLeast, compressing the lane indices instead.
+SPX_AVX512 int64_t indicesAtLeast512(const uint32_t *keys, int64_t n,
+                                     uint32_t threshold, uint32_t *out) {
+  const __m512i t = _mm512_set1_epi32(int32_t(threshold));
+  __m512i idx =
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i step = _mm512_set1_epi32(16);
+  int64_t m = 0, i = 0;
+  for (; i + 16 <= n; i += 16, idx = _mm512_add_epi32(idx, step)) {
+    __mmask16 pass = _mm512_cmpge_epu32_mask(_mm512_loadu_si512(keys + i), t);
+    if (!pass)
+      continue;
+    _mm512_storeu_si512(out + m, _mm512_maskz_compress_epi32(pass, idx));
+    m += __builtin_popcount(pass);
+  }
+  int64_t tail = indicesAtLeastScalar(keys + i, n - i, threshold, out + m);
+  for (int64_t j = m; j < m + tail; ++j)
+    out[j] += uint32_t(i);
+  return m + tail;
+}
+
 SPX_AVX512 void applyCut512(float *v, const uint32_t *keys, int64_t n,
                             uint32_t key, int64_t takeEqual) {
   const __m512i kv = _mm512_set1_epi32(int32_t(key));
@@ -578,16 +609,16 @@ SPX_AVX2 void qaxpy256(int64_t n, int tb, int64_t m, const float *a,
 
 const SpxSimd &parsimony::runtime::spx::getSpxSimdScalar() {
   static const SpxSimd Set = {
-      "scalar",    rowsFmaScalar,     dotRowsScalar, nonzeroBitsScalar,
-      qaxpyScalar, keysAtLeastScalar, applyCutScalar};
+      "scalar",    rowsFmaScalar,     dotRowsScalar,        nonzeroBitsScalar,
+      qaxpyScalar, keysAtLeastScalar, indicesAtLeastScalar, applyCutScalar};
   return Set;
 }
 
 const SpxSimd &parsimony::runtime::spx::getSpxSimdAvx2() {
 #ifdef PARSIMONY_SPX_X86
-  static const SpxSimd Set = {"avx2",         rowsFma256, dotRows256,
-                              nonzeroBits256, qaxpy256,   keysAtLeastScalar,
-                              applyCutScalar};
+  static const SpxSimd Set = {
+      "avx2",   rowsFma256,        dotRows256,           nonzeroBits256,
+      qaxpy256, keysAtLeastScalar, indicesAtLeastScalar, applyCutScalar};
   return Set;
 #else
   return getSpxSimdScalar();
@@ -596,9 +627,9 @@ const SpxSimd &parsimony::runtime::spx::getSpxSimdAvx2() {
 
 const SpxSimd &parsimony::runtime::spx::getSpxSimdAvx512() {
 #ifdef PARSIMONY_SPX_X86
-  static const SpxSimd Set = {"avx512",       rowsFma512, dotRows512,
-                              nonzeroBits512, qaxpy512,   keysAtLeast512,
-                              applyCut512};
+  static const SpxSimd Set = {"avx512",          rowsFma512, dotRows512,
+                              nonzeroBits512,    qaxpy512,   keysAtLeast512,
+                              indicesAtLeast512, applyCut512};
   return Set;
 #else
   return getSpxSimdScalar();
