@@ -36,16 +36,16 @@ def ffn_bytes(mode, tokens):
     up-projection and the down-projection rows of the union of the tokens'
     top-k neurons (at most tokens * k); predict reads the predictor (its
     quantized copy of the up-projection and scales: one f32 per neuron for
-    int8, one per 32 inputs of a neuron for int4, and the up-projection's
-    bias), then only the chosen columns of the up- and rows of the
-    down-projection."""
+    int8, one f16 per 32 inputs of a neuron for int4, and the
+    up-projection's bias), then only the chosen columns of the up- and rows
+    of the down-projection."""
     union = min(FF, tokens * K)
     biases = (FF + D) * 4
     per_layer = {
         "off": 2 * D * FF * 4 + biases,
         "exact": D * FF * 4 + union * D * 4 + biases,
         "int8": D * FF * 1 + FF * 4 + 2 * union * D * 4 + biases,
-        "int4": (D * FF // 2 + FF * (D // 32) * 4  # packed two per byte
+        "int4": (D * FF // 2 + FF * (D // 32) * 2  # packed two per byte
                  + 2 * union * D * 4 + biases),
     }[mode]
     return LAYERS * per_layer

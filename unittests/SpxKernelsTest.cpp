@@ -800,7 +800,8 @@ TEST(SpxPredictSupport, IntegerDotProducts) {
         cfg.rfind("isa " + std::to_string(PARSIMONY_ISA_AVX512), 0) == 0;
     std::vector<Format> formats = {{8, 0, false, true}};
     for (int64_t group : {int64_t(0), int64_t(32), int64_t(64)})
-      formats.push_back({4, group, false, true, true});
+      for (bool f16 : {false, true})
+        formats.push_back({4, group, f16, true, true});
     for (const Format &fmt : formats)
       for (int64_t K : {int64_t(64), int64_t(96), int64_t(160), int64_t(768)})
         for (int64_t T : {int64_t(1), int64_t(3), int64_t(6)})

@@ -208,6 +208,18 @@ inline __m512 loadPair(const float *p) {
   return _mm512_castpd_ps(_mm512_set1_pd(d));
 }
 
+/// The f16 p[0], p[1] widened into lanes 0 and 1.
+inline __m512 loadPair(const uint16_t *p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return _mm512_cvtph_ps(_mm256_set1_epi32(v));
+}
+
+inline __m512 broadcastScale(const float *p) { return _mm512_set1_ps(*p); }
+inline __m512 broadcastScale(const uint16_t *p) {
+  return _mm512_cvtph_ps(_mm256_set1_epi16(int16_t(*p)));
+}
+
 /// acc[r][t] += scales sv[r] * (the unpacked step wv[r] . token t's step
 /// x[t * ldx, +64), started from its correction corr[t * ldx / 4, +16)).
 /// Always inlined, so that the accumulators stay in registers.
@@ -226,18 +238,19 @@ int4Step(__m512 (&acc)[R][TB], const __m512i (&wv)[R], const __m512 (&sv)[R],
 
 /// out[t * ldo + r] for R rows and TB tokens (see dotInt4Rows). Each 64-
 /// value step is one vpdpbusd per (row, token), started from the token's
-/// +8 correction, then converted and multiplied by the step's scales: with
-/// 32-value groups the two groups' scales sit in the lanes that hold them.
-template <int R, int TB, bool Group32>
+/// +8 correction, then converted and multiplied by the step's scales
+/// (Scale: float or f16 bits): with 32-value groups the two groups' scales
+/// sit in the lanes that hold them.
+template <int R, int TB, bool Group32, typename Scale>
 void dotInt4T(const QuantRows &w, int64_t r0, const int8_t *x,
               const int32_t *corr, int64_t ldx, float *out, int64_t ldo) {
   const int64_t K = w.k, full = K / 64, groups = w.groups();
   const int64_t span = w.group > 0 ? w.group : K;
   const int8_t *rows[R];
-  const float *scales[R];
+  const Scale *scales[R];
   for (int r = 0; r < R; ++r) {
     rows[r] = w.q + (r0 + r) * w.rowBytes;
-    scales[r] = static_cast<const float *>(w.scales) + (r0 + r) * groups;
+    scales[r] = static_cast<const Scale *>(w.scales) + (r0 + r) * groups;
   }
   const int64_t ahead = prefetchAhead(w.rowBytes, R);
   // Lanes of the 64-value step that belong to its second 32-value group.
@@ -256,7 +269,7 @@ void dotInt4T(const QuantRows &w, int64_t r0, const int8_t *x,
       if (Group32)
         sv[r] = _mm512_permutexvar_ps(pairIdx, loadPair(scales[r] + 2 * s));
       else
-        sv[r] = _mm512_set1_ps(scales[r][s * 64 / span]);
+        sv[r] = broadcastScale(scales[r] + s * 64 / span);
     }
     int4Step<R, TB>(acc, wv, sv, x + s * 64, corr + s * 16, ldx);
   }
@@ -266,7 +279,7 @@ void dotInt4T(const QuantRows &w, int64_t r0, const int8_t *x,
     __m512 sv[R];
     for (int r = 0; r < R; ++r) {
       wv[r] = unpackInt4Half(rows[r] + full * 32);
-      sv[r] = _mm512_set1_ps(scales[r][full * 64 / span]);
+      sv[r] = broadcastScale(scales[r] + full * 64 / span);
     }
     int4Step<R, TB>(acc, wv, sv, x + full * 64, corr + full * 16, ldx);
   }
@@ -275,39 +288,59 @@ void dotInt4T(const QuantRows &w, int64_t r0, const int8_t *x,
       out[t * ldo + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-template <int TB, bool Group32>
+template <int TB, bool Group32, typename Scale>
 void dotInt4TB(const QuantRows &w, int64_t r0, int64_t m, const int8_t *x,
                const int32_t *corr, int64_t ldx, float *out, int64_t ldo) {
   constexpr int R = 4;
   int64_t i = 0;
   for (; i + R <= m; i += R)
-    dotInt4T<R, TB, Group32>(w, r0 + i, x, corr, ldx, out + i, ldo);
+    dotInt4T<R, TB, Group32, Scale>(w, r0 + i, x, corr, ldx, out + i, ldo);
   for (; i < m; ++i)
-    dotInt4T<1, TB, Group32>(w, r0 + i, x, corr, ldx, out + i, ldo);
+    dotInt4T<1, TB, Group32, Scale>(w, r0 + i, x, corr, ldx, out + i, ldo);
 }
 
-template <bool Group32>
+template <bool Group32, typename Scale>
 void dotInt4Group(const QuantRows &w, int64_t r0, int64_t m, int tb,
                   const int8_t *x, const int32_t *corr, int64_t ldx, float *out,
                   int64_t ldo) {
   withTokenCount(tb, [&](auto TB) {
-    dotInt4TB<TB(), Group32>(w, r0, m, x, corr, ldx, out, ldo);
+    dotInt4TB<TB(), Group32, Scale>(w, r0, m, x, corr, ldx, out, ldo);
   });
+}
+
+template <typename Scale>
+void dotInt4Scales(const QuantRows &w, int64_t r0, int64_t m, int tb,
+                   const int8_t *x, const int32_t *corr, int64_t ldx,
+                   float *out, int64_t ldo) {
+  if (w.group == 32)
+    dotInt4Group<true, Scale>(w, r0, m, tb, x, corr, ldx, out, ldo);
+  else
+    dotInt4Group<false, Scale>(w, r0, m, tb, x, corr, ldx, out, ldo);
 }
 
 void dotInt4Rows(const QuantRows &w, int64_t r0, int64_t m, int tb,
                  const int8_t *x, const int32_t *corr, int64_t ldx, float *out,
                  int64_t ldo) {
-  if (w.group == 32)
-    dotInt4Group<true>(w, r0, m, tb, x, corr, ldx, out, ldo);
+  if (w.scalesF16)
+    dotInt4Scales<uint16_t>(w, r0, m, tb, x, corr, ldx, out, ldo);
   else
-    dotInt4Group<false>(w, r0, m, tb, x, corr, ldx, out, ldo);
+    dotInt4Scales<float>(w, r0, m, tb, x, corr, ldx, out, ldo);
+}
+
+void widenHalves(const uint16_t *h, int64_t n, float *f) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(f + i, _mm512_cvtph_ps(_mm256_loadu_si256(
+                                reinterpret_cast<const __m256i *>(h + i))));
+  for (; i < n; ++i)
+    f[i] = parsimony::runtime::spx::halfToFloat(h[i]);
 }
 
 } // namespace
 
 const parsimony::runtime::spx::IntegerDotSimd &
 parsimony::runtime::spx::getIntegerDotVnni() {
-  static const IntegerDotSimd table = {"avx512-vnni", dotRows, dotInt4Rows};
+  static const IntegerDotSimd table = {"avx512-vnni", dotRows, dotInt4Rows,
+                                       widenHalves};
   return table;
 }

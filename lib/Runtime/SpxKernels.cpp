@@ -746,12 +746,13 @@ void integerMatmul(const uint8_t *x, int64_t T, int32_t zeroPoint,
 
 /// Whether a quantized predictor's scores run on integer dot products
 /// (AVX-512 VNNI): int8 nk rows with one scale per row, or packed int4 nk
-/// rows with f32 scales per row or in groups of 32 or of a multiple of 64.
+/// rows with f32 or f16 scales per row or in groups of 32 or of a multiple
+/// of 64.
 bool integerPredictorApplies(const WeightView &w) {
   if (integerMatmulApplies(w))
     return true;
   return integerDotSupported() && w.nk && w.bits == 4 && w.packed && w.scales &&
-         !w.scalesF16 && w.k % 32 == 0 && w.k <= MaxIntegerDotK &&
+         w.k % 32 == 0 && w.k <= MaxIntegerDotK &&
          (w.group == 0 || w.group == w.k || w.group == 32 || w.group % 64 == 0);
 }
 
@@ -799,10 +800,26 @@ bool integerPredictorScores(const float *x, int64_t T, const WeightView &w,
     forEach(
         ceilDiv(N, chunk), T * K * N > (int64_t(1) << 16), [&](int64_t task) {
           int64_t r0 = task * chunk, m = std::min(chunk, N - r0);
+          // The task's rows; with several token blocks, f16 scales are
+          // widened once for all of them rather than in every block.
+          QuantRows taskRows = rows;
+          taskRows.q += r0 * rows.rowBytes;
+          if (rows.scalesF16 && T > TokenBlock) {
+            int64_t n = m * rows.groups();
+            float *wide = taskScratch<float>(TaskDequant, n);
+            dot.widenHalves(static_cast<const uint16_t *>(rows.scales) +
+                                r0 * rows.groups(),
+                            n, wide);
+            taskRows.scales = wide;
+            taskRows.scalesF16 = false;
+          } else {
+            taskRows.scales = static_cast<const char *>(rows.scales) +
+                              r0 * rows.groups() * (rows.scalesF16 ? 2 : 4);
+          }
           for (int64_t t0 = 0; t0 < T; t0 += TokenBlock) {
             int tb = int(std::min(TokenBlock, T - t0));
-            dot.dotInt4Rows(rows, r0, m, tb, xq + t0 * Kp, corr + t0 * (Kp / 4),
-                            Kp, scores + t0 * N + r0, N);
+            dot.dotInt4Rows(taskRows, 0, m, tb, xq + t0 * Kp,
+                            corr + t0 * (Kp / 4), Kp, scores + t0 * N + r0, N);
           }
           // Scale and bias while the task's scores are in its cache.
           for (int64_t t = 0; t < T; ++t) {

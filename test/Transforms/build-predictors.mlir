@@ -21,7 +21,11 @@
 // INT8: predictor_0_s: "0x040000000402813C
 // INT4-LABEL: func @ffn
 // Rows of 4 inputs cannot be packed (32-value blocks): int4 one per byte.
-// INT4: spx.predict_support {{.*}} {k = 2 : i64, layout = #spx<layout nk>, predictor = #spx<predictor quantized>, quant = #spx.quant<bits = 4, group_size = 2>} : (tensor<3x4xf32>, tensor<8x4xi4>, tensor<8x2xf32>, tensor<8xf32>) -> tensor<3x2xi32>
+// Grouped int4 scales are stored as f16 when they all fit its normal range.
+// INT4: spx.predict_support {{.*}} {k = 2 : i64, layout = #spx<layout nk>, predictor = #spx<predictor quantized>, quant = #spx.quant<bits = 4, group_size = 2>} : (tensor<3x4xf32>, tensor<8x4xi4>, tensor<8x2xf16>, tensor<8xf32>) -> tensor<3x2xi32>
+// Neuron 0's groups [1, 0.5] and [-1, 2]: scales 1/7 and 2/7, f16 0x3092
+// and 0x3492.
+// INT4: predictor_0_s: "0x0200000092309234
 // LOWRANK-LABEL: func @ffn
 // LOWRANK: spx.predict_support %arg0, %{{.*}} factor %{{.*}} bias %{{.*}} {k = 2 : i64, predictor = #spx<predictor lowrank>} : (tensor<3x4xf32>, tensor<4x2xf32>, tensor<2x8xf32>, tensor<8xf32>) -> tensor<3x2xi32>
 func.func @ffn(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
@@ -36,3 +40,17 @@ func.func @ffn(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
   return %0 : tensor<3x4xf32>
 }
 
+
+// -----
+
+// Weights so small that their int4 scales (1e-6 / 7) are below f16's
+// normal range: the scales stay f32.
+// INT4-LABEL: func @tiny
+// INT4: spx.predict_support {{.*}} : (tensor<1x4xf32>, tensor<8x4xi4>, tensor<8x2xf32>) -> tensor<1x2xi32>
+func.func @tiny(%x: tensor<1x4xf32>) -> tensor<1x4xf32> {
+  %w1 = arith.constant dense<1.0e-6> : tensor<4x8xf32>
+  %w2 = arith.constant dense<0.5> : tensor<8x4xf32>
+  %0 = spx.sparse_ffn %x up %w1 down %w2 {topk = 2 : i64}
+      : (tensor<1x4xf32>, tensor<4x8xf32>, tensor<8x4xf32>) -> tensor<1x4xf32>
+  return %0 : tensor<1x4xf32>
+}

@@ -192,8 +192,14 @@ struct SpxBuildPredictorsPass
       QuantizedWeight q =
           quantizeWeight(transpose(w->data, w->rows, w->cols), /*experts=*/1,
                          w->rows, w->cols, WeightLayout::nk, bits, group);
-      std::tie(weight, scales) = createQuantizedConstants(
-          b, loc, q, prefix, /*pack=*/true, /*stacked=*/false);
+      // At group 32, f32 scales are a fifth of an int4 predictor's bytes;
+      // f16 halves them, and a predictor only ranks neurons (rounding a
+      // scale by 2^-11 is far below the int4 rounding). Scales outside
+      // f16's normal range stay f32.
+      bool f16Scales = bits == 4 && group > 0 && scalesFitF16(q);
+      std::tie(weight, scales) =
+          createQuantizedConstants(b, loc, q, prefix, /*pack=*/true,
+                                   /*stacked=*/false, f16Scales);
       quant = QuantAttr::get(ctx, bits, group);
       layout = WeightLayout::nk;
     }

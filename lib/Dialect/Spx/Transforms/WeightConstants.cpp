@@ -188,11 +188,18 @@ spx::getQuantizedConstant(Value weight, Value scales, QuantAttr quant,
   return w;
 }
 
-std::pair<Value, Value> spx::createQuantizedConstants(OpBuilder &b,
-                                                      Location loc,
-                                                      const QuantizedWeight &w,
-                                                      StringRef name, bool pack,
-                                                      bool stacked) {
+bool spx::scalesFitF16(const QuantizedWeight &w) {
+  // The smallest normal and the largest finite f16.
+  constexpr float MinNormal = 0x1p-14f, MaxFinite = 65504.0f;
+  return llvm::all_of(w.scales, [](float s) {
+    return std::fabs(s) >= MinNormal && std::fabs(s) <= MaxFinite;
+  });
+}
+
+std::pair<Value, Value>
+spx::createQuantizedConstants(OpBuilder &b, Location loc,
+                              const QuantizedWeight &w, StringRef name,
+                              bool pack, bool stacked, bool f16Scales) {
   bool kn = w.layout == WeightLayout::kn;
   SmallVector<int64_t> shape;
   if (stacked)
@@ -238,8 +245,21 @@ std::pair<Value, Value> spx::createQuantizedConstants(OpBuilder &b,
     scaleShape.append({w.k / w.group, w.n});
   else
     scaleShape.append({w.n, w.k / w.group});
-  Value scales = createResourceConstant<float>(
-      b, loc, RankedTensorType::get(scaleShape, b.getF32Type()),
-      name.str() + "_s", w.scales);
-  return {weight, scales};
+  if (!f16Scales) {
+    Value scales = createResourceConstant<float>(
+        b, loc, RankedTensorType::get(scaleShape, b.getF32Type()),
+        name.str() + "_s", w.scales);
+    return {weight, scales};
+  }
+  std::vector<uint16_t> halves(w.scales.size());
+  for (size_t i = 0; i < halves.size(); ++i) {
+    bool lost;
+    APFloat h(w.scales[i]);
+    h.convert(APFloat::IEEEhalf(), APFloat::rmNearestTiesToEven, &lost);
+    halves[i] = uint16_t(h.bitcastToAPInt().getZExtValue());
+  }
+  auto attr = DenseResourceElementsAttr::get(
+      RankedTensorType::get(scaleShape, b.getF16Type()), name.str() + "_s",
+      HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef(halves)));
+  return {weight, arith::ConstantOp::create(b, loc, attr)};
 }

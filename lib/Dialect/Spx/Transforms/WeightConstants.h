@@ -67,13 +67,19 @@ std::optional<QuantizedWeight> getQuantizedConstant(Value weight, Value scales,
                                                     QuantAttr quant,
                                                     WeightLayout layout);
 
+/// Whether every scale of `w` is a normal f16 number (so that storing the
+/// scales as f16 only rounds them, by at most 2^-11 of their value).
+bool scalesFitF16(const QuantizedWeight &w);
+
 /// Constants holding `w`: the weight (i8; int4 packed two per byte as i8
-/// when `pack` and packable(), else i4) and its f32 scales. Returns {weight,
+/// when `pack` and packable(), else i4) and its scales, f32 or, with
+/// `f16Scales` (which needs scalesFitF16), rounded to f16. Returns {weight,
 /// scales}.
 std::pair<Value, Value> createQuantizedConstants(OpBuilder &b, Location loc,
                                                  const QuantizedWeight &w,
                                                  StringRef name, bool pack,
-                                                 bool stacked);
+                                                 bool stacked,
+                                                 bool f16Scales = false);
 
 } // namespace mlir::spx
 

@@ -267,8 +267,8 @@ def Spx_PredictSupportOp : Spx_Op<"predict_support",
       scores may round each token's `x` to 8 bits (a power-of-two scale per
       token) so that they are exact integer dot products: the CPU runtime
       does so on AVX-512 VNNI for neuron-major i8 weights with one scale per
-      neuron and packed i4 weights with f32 scales (per neuron or in groups
-      of 32 or of a multiple of 64).
+      neuron and packed i4 weights with f32 or f16 scales (per neuron or in
+      groups of 32 or of a multiple of 64).
     * `predictor = lowrank`: `P = weight * factor`, a rank-r factorisation
       (Deja Vu style); `weight` is `[K, r]` and `factor` is `[r, N]`, both
       floating point.
