@@ -28,6 +28,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 D, FF, LAYERS, K = 768, 3072, 12, 128
+# Tokens per block of the runtime's sparse kernels (TokenBlock).
+TOKEN_BLOCK = 4
 
 
 def ffn_bytes(mode, tokens):
@@ -90,14 +92,32 @@ for tokens in (1, 16, 128):
 
 
 def moe_bytes(experts, k, tokens):
-    """Expert weight bytes one run reads: both projections of every expert
-    that the benchmark's router input sends at least one token to (top-k of
-    each token's router logits, as routing does); the router is tiny."""
+    """Expert weight bytes one run reads: the experts that the benchmark's
+    router input sends at least one token to (top-k of each token's router
+    logits, as routing does), each with its fc1 and, for groups of up to
+    TOKEN_BLOCK tokens (which skip the fc2 rows of neurons the ReLU zeroes
+    for all of them), the fc2 rows of its live neurons, else all of fc2.
+    Biases and the router are tiny and not counted."""
     def count(work):
         import numpy as np
+        import onnx
+        from onnx import numpy_helper
         router = np.load(os.path.join(work, f"moe_e{experts}_t{tokens}.router.npy"))
+        x = np.load(os.path.join(work, f"moe_e{experts}_t{tokens}.x.npy"))
         chosen = np.argsort(-router.reshape(-1, experts), axis=1, kind="stable")[:, :k]
-        return len(np.unique(chosen)) * 2 * D * FF * 4
+        model = onnx.load(os.path.join(work, f"moe_e{experts}_k{k}.onnx"))
+        inits = {i.name: i for i in model.graph.initializer}
+        fc1 = numpy_helper.to_array(inits["fc1"])  # [E, FF, D]
+        fc1_b = numpy_helper.to_array(inits["fc1_b"])
+        total = 0
+        for e in np.unique(chosen):
+            group = np.nonzero((chosen == e).any(axis=1))[0]
+            rows = FF
+            if len(group) <= TOKEN_BLOCK:
+                h = np.maximum(x[group] @ fc1[e].T + fc1_b[e], 0)
+                rows = int((h != 0).any(axis=0).sum())
+            total += (FF + rows) * D * 4
+        return total
     return count
 
 

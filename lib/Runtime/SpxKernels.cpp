@@ -988,6 +988,27 @@ const float *inputRowOf(const WeightView &w, int64_t i, int64_t N, float *tmp) {
   return tmp;
 }
 
+/// Moves the columns of h[0:M, 0:cnt] (row stride ldh) that are nonzero
+/// for some token (NaN counts) to the front, in order, and writes their
+/// original positions to live; returns their number. A column of zeros
+/// adds nothing to the down-projection, so its weight row need not be read:
+/// after a ReLU that is about half of them.
+int64_t compactLiveColumns(float *h, int64_t M, int64_t cnt, int64_t ldh,
+                           int64_t *live) {
+  int64_t n = 0;
+  for (int64_t p = 0; p < cnt; ++p) {
+    bool nonzero = false;
+    for (int64_t m = 0; m < M; ++m)
+      nonzero |= h[m * ldh + p] != 0.0f;
+    if (!nonzero)
+      continue;
+    for (int64_t m = 0; m < M; ++m)
+      h[m * ldh + n] = h[m * ldh + p];
+    live[n++] = p;
+  }
+  return n;
+}
+
 /// y[t, 0:N] = bias + residual[t] + sum over tasks of partial[task, t,
 /// 0:N] for t < T (bias and residual may be null): the reduction of
 /// per-task partial sums.
@@ -1648,7 +1669,6 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
         rows[p] = outputColOf(up, un[p], D, deq + p * D);
         if (gated)
           rows[cnt + p] = outputColOf(gate, un[p], D, deq + (cnt + p) * D);
-        rows[2 * cnt + p] = inputRowOf(down, un[p], D, deq + (2 * cnt + p) * D);
       }
       float *uc = taskScratch<float>(TaskOut, T * cnt);
       float *gc = taskScratch<float>(TaskOut2, T * cnt);
@@ -1662,9 +1682,14 @@ void parsimony_sparse_ffn_f32(const float *x, int64_t T, int64_t D, int64_t F,
                     : activate(activation, v);
           uc[t * cnt + p] = topkKeepsPositive && v <= 0.0f ? 0.0f : v;
         }
+      int64_t *live = taskScratch<int64_t>(TaskKeys, cnt);
+      int64_t nLive = compactLiveColumns(uc, T, cnt, cnt, live);
+      for (int64_t q = 0; q < nLive; ++q)
+        rows[2 * cnt + q] =
+            inputRowOf(down, un[live[q]], D, deq + (2 * cnt + q) * D);
       float *py = partial + task * T * D;
       std::fill(py, py + T * D, 0.0f);
-      vec.rowsFma(D, int(T), cnt, uc, cnt, rows + 2 * cnt, py, D);
+      vec.rowsFma(D, int(T), nLive, uc, cnt, rows + 2 * cnt, py, D);
     });
     sumPartials(y, T, D, partial, tasks, down_bias, residual);
     return;
@@ -1912,18 +1937,20 @@ void expertDecode(const float *x, int64_t M, int64_t D, int64_t F,
     int64_t j0 = task * chunk, cnt = std::min(F, j0 + chunk) - j0;
     const float **rowPtrs = taskScratch<const float *>(TaskRows, 2 * cnt);
     float *deq = taskScratch<float>(TaskDequant, 2 * cnt * D);
-    for (int64_t p = 0; p < cnt; ++p) {
+    for (int64_t p = 0; p < cnt; ++p)
       rowPtrs[p] = outputColOf(fc1, j0 + p, D, deq + p * D);
-      rowPtrs[cnt + p] = inputRowOf(fc2, j0 + p, D, deq + (cnt + p) * D);
-    }
     float *h = taskScratch<float>(TaskOut, M * cnt);
     vec.dotRows(D, int(M), x, D, cnt, rowPtrs, h, cnt);
     for (int64_t m = 0; m < M; ++m)
       biasActivate(activation, fc1Bias ? fc1Bias + j0 : nullptr, h + m * cnt,
                    cnt);
+    int64_t *live = taskScratch<int64_t>(TaskKeys, cnt);
+    int64_t nLive = compactLiveColumns(h, M, cnt, cnt, live);
+    for (int64_t q = 0; q < nLive; ++q)
+      rowPtrs[cnt + q] = inputRowOf(fc2, j0 + live[q], D, deq + (cnt + q) * D);
     float *py = partial + task * M * D;
     std::fill(py, py + M * D, 0.0f);
-    vec.rowsFma(D, int(M), cnt, h, cnt, rowPtrs + cnt, py, D);
+    vec.rowsFma(D, int(M), nLive, h, cnt, rowPtrs + cnt, py, D);
   });
   sumPartials(y, M, D, partial, tasks, fc2Bias);
 }
