@@ -506,7 +506,10 @@ def Spx_ExpertFFNOp : Spx_Op<"expert_ffn", [Pure, AttrSizedOperandSegments]> {
     ```
 
     Group offsets/sizes normally come from `spx.dispatch`; groups must not
-    overlap and must lie inside `rows`.
+    overlap and must lie inside `rows`. `h * fc2_e` may skip the rows of
+    `fc2_e` whose entries of `h` are zero for every row of the group (the
+    CPU runtime does for groups of up to 4 rows): those rows are then never
+    read, so a non-finite weight in them does not reach the output.
   }];
   let arguments = (ins Spx_FloatTensor:$rows,
                        Spx_I64Tensor:$group_offsets,
