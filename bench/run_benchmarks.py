@@ -17,6 +17,7 @@ table and a plot (PNG) next to --output.
 """
 
 import argparse
+import functools
 import os
 import platform
 import re
@@ -91,6 +92,18 @@ for tokens in (1, 16, 128):
         LAYERS * 2 * D * FF)
 
 
+@functools.lru_cache(maxsize=None)
+def moe_fc1(work, experts, k):
+    """fc1 weights [E, FF, D] and biases of a benchmark MoE model (loaded
+    once for all token counts: the E = 64 model is 1.2 GB)."""
+    import onnx
+    from onnx import numpy_helper
+    model = onnx.load(os.path.join(work, f"moe_e{experts}_k{k}.onnx"))
+    inits = {i.name: i for i in model.graph.initializer}
+    return (numpy_helper.to_array(inits["fc1"]),
+            numpy_helper.to_array(inits["fc1_b"]))
+
+
 def moe_bytes(experts, k, tokens):
     """Expert weight bytes one run reads: the experts that the benchmark's
     router input sends at least one token to (top-k of each token's router
@@ -100,15 +113,10 @@ def moe_bytes(experts, k, tokens):
     Biases and the router are tiny and not counted."""
     def count(work):
         import numpy as np
-        import onnx
-        from onnx import numpy_helper
         router = np.load(os.path.join(work, f"moe_e{experts}_t{tokens}.router.npy"))
         x = np.load(os.path.join(work, f"moe_e{experts}_t{tokens}.x.npy"))
         chosen = np.argsort(-router.reshape(-1, experts), axis=1, kind="stable")[:, :k]
-        model = onnx.load(os.path.join(work, f"moe_e{experts}_k{k}.onnx"))
-        inits = {i.name: i for i in model.graph.initializer}
-        fc1 = numpy_helper.to_array(inits["fc1"])  # [E, FF, D]
-        fc1_b = numpy_helper.to_array(inits["fc1_b"])
+        fc1, fc1_b = moe_fc1(work, experts, k)
         total = 0
         for e in np.unique(chosen):
             group = np.nonzero((chosen == e).any(axis=1))[0]

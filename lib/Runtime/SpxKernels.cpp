@@ -757,9 +757,9 @@ bool integerPredictorApplies(const WeightView &w) {
 }
 
 /// scores[t, 0:N] = x[t] * W + bias for a quantized nk predictor weight
-/// (bias may be null), with each
-/// token's activations rounded to 8 bits (a power-of-two scale per token,
-/// int8ActivationScale) and exact integer dot products. A predictor
+/// (bias may be null), with each token's activations rounded to 8 bits (a
+/// power-of-two scale per token, int8ActivationScale) and exact integer dot
+/// products. A predictor
 /// only ranks neurons; the rounding moves a score by about 0.3% of the
 /// token's largest activation times the row's norm. Returns false, having
 /// done nothing, where integerPredictorApplies does not hold or x is not
@@ -800,25 +800,27 @@ bool integerPredictorScores(const float *x, int64_t T, const WeightView &w,
     forEach(
         ceilDiv(N, chunk), T * K * N > (int64_t(1) << 16), [&](int64_t task) {
           int64_t r0 = task * chunk, m = std::min(chunk, N - r0);
-          // The task's rows; with several token blocks, f16 scales are
-          // widened once for all of them rather than in every block.
-          QuantRows taskRows = rows;
-          taskRows.q += r0 * rows.rowBytes;
+          // With several token blocks, f16 scales are widened once for all
+          // of them rather than in every block: the task's rows then run as
+          // rows [0, m) of a view with f32 scales.
+          const QuantRows *taskRows = &rows;
+          int64_t first = r0;
+          QuantRows widened = rows;
           if (rows.scalesF16 && T > TokenBlock) {
             int64_t n = m * rows.groups();
             float *wide = taskScratch<float>(TaskDequant, n);
             dot.widenHalves(static_cast<const uint16_t *>(rows.scales) +
                                 r0 * rows.groups(),
                             n, wide);
-            taskRows.scales = wide;
-            taskRows.scalesF16 = false;
-          } else {
-            taskRows.scales = static_cast<const char *>(rows.scales) +
-                              r0 * rows.groups() * (rows.scalesF16 ? 2 : 4);
+            widened.q += r0 * rows.rowBytes;
+            widened.scales = wide;
+            widened.scalesF16 = false;
+            taskRows = &widened;
+            first = 0;
           }
           for (int64_t t0 = 0; t0 < T; t0 += TokenBlock) {
             int tb = int(std::min(TokenBlock, T - t0));
-            dot.dotInt4Rows(taskRows, 0, m, tb, xq + t0 * Kp,
+            dot.dotInt4Rows(*taskRows, first, m, tb, xq + t0 * Kp,
                             corr + t0 * (Kp / 4), Kp, scores + t0 * N + r0, N);
           }
           // Scale and bias while the task's scores are in its cache.

@@ -224,9 +224,8 @@ struct IntegerDotSimd {
   /// out[t * ldo + i] = sum_g scale(r0 + i, g) * sum_{c in g} q(r0 + i, c)
   /// * x[t, c] for t < tb (1..4) and i < m, with packed int4 rows (w.format
   /// Int4Packed, f32 or f16 scales, w.group 32, a multiple of 64, or 0) and
-  /// int8
-  /// activations in the order of prepareInt4Activations; each group's sum
-  /// is exact, the sum over groups is f32.
+  /// int8 activations in the order of prepareInt4Activations; each group's
+  /// sum is exact, the sum over groups is f32.
   void (*dotInt4Rows)(const QuantRows &w, int64_t r0, int64_t m, int tb,
                       const int8_t *x, const int32_t *corr, int64_t ldx,
                       float *out, int64_t ldo);
