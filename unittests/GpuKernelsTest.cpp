@@ -1,0 +1,469 @@
+//===- GpuKernelsTest.cpp - the GPU kernel library against the CPU kernels ===//
+//
+// Runs every parsimony_gpu_* launcher of GpuRuntime.h, unchanged, on the
+// emulated CUDA driver (GpuEmulator/): the kernels of GpuKernels.cu run as
+// host code on fibers, with "device" memory in host memory, so the
+// launchers get host buffers. Each result is compared with the CPU kernel
+// of the same name (SpxKernels.h, Kernels.h), which SpxKernelsTest.cpp
+// checks against double-precision references.
+//
+// Tolerances: continuous random data agrees to 2e-5 of the output's
+// largest magnitude (f32 sums of a few hundred terms in another order).
+// Anything that selects (top-k, predicted supports, routing, dispatch)
+// runs on small-integer data with power-of-two scales, where f32 is exact,
+// and must match exactly, ties included.
+//
+// What this cannot check: timing, memory coalescing, and races between
+// blocks (blocks run one after another).
+//
+//===----------------------------------------------------------------------===//
+
+#include "parsimony/Runtime/GpuRuntime.h"
+#include "parsimony/Runtime/Kernels.h"
+
+#include "KernelTestData.h"
+
+#include "gtest/gtest.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern "C" int64_t parsimony_emulator_launches();
+extern "C" int32_t parsimony_emulator_has_kernel(const char *name);
+
+namespace {
+
+using namespace kernel_test;
+
+constexpr float NaN = std::numeric_limits<float>::quiet_NaN();
+
+/// Runs `body` between the GPU runtime's run brackets and fails with the
+/// runtime's first error if a launch failed.
+void onGpu(const std::string &what, const std::function<void()> &body) {
+  ASSERT_EQ(parsimony_gpu_begin_run(), 0) << parsimony_gpu_last_error();
+  body();
+  EXPECT_EQ(parsimony_gpu_end_run(), 0)
+      << what << ": " << parsimony_gpu_last_error();
+}
+
+/// |gpu - cpu| <= tol * max(1, largest |cpu|), NaN where the CPU has NaN.
+void expectNear(const std::vector<float> &gpu, const std::vector<float> &cpu,
+                const std::string &what, double tol = 2e-5) {
+  ASSERT_EQ(gpu.size(), cpu.size()) << what;
+  double scale = 1.0;
+  for (float v : cpu)
+    if (std::isfinite(v))
+      scale = std::max(scale, double(std::fabs(v)));
+  int failures = 0;
+  for (size_t i = 0; i < cpu.size() && failures < 5; ++i) {
+    bool good = std::isnan(cpu[i])
+                    ? std::isnan(gpu[i])
+                    : std::fabs(double(gpu[i]) - cpu[i]) <= tol * scale;
+    if (!good) {
+      ADD_FAILURE() << what << ": element " << i << " gpu " << gpu[i] << " cpu "
+                    << cpu[i];
+      ++failures;
+    }
+  }
+}
+
+/// Bitwise equality (NaN included).
+template <typename T>
+void expectSame(const std::vector<T> &gpu, const std::vector<T> &cpu,
+                const std::string &what) {
+  ASSERT_EQ(gpu.size(), cpu.size()) << what;
+  int failures = 0;
+  for (size_t i = 0; i < cpu.size() && failures < 5; ++i)
+    if (std::memcmp(&gpu[i], &cpu[i], sizeof(T)) != 0) {
+      ADD_FAILURE() << what << ": element " << i << " gpu " << gpu[i] << " cpu "
+                    << cpu[i];
+      ++failures;
+    }
+}
+
+TEST(GpuKernels, EmulatorRunsEveryLibraryKernel) {
+  std::ifstream ptx(PARSIMONY_GPU_KERNELS_PTX);
+  ASSERT_TRUE(ptx) << "missing " << PARSIMONY_GPU_KERNELS_PTX;
+  std::stringstream text;
+  text << ptx.rdbuf();
+  std::string s = text.str();
+  std::regex entry(R"(\.entry\s+([A-Za-z_][A-Za-z0-9_]*))");
+  int count = 0;
+  for (std::sregex_iterator it(s.begin(), s.end(), entry), end; it != end;
+       ++it, ++count)
+    EXPECT_EQ(parsimony_emulator_has_kernel((*it)[1].str().c_str()), 1)
+        << (*it)[1].str() << " is in the kernel library but not in "
+        << "unittests/GpuEmulator/EmulatedDriver.cpp's table";
+  EXPECT_GT(count, 20);
+}
+
+TEST(GpuKernels, SgemmEveryKernelAndTransposition) {
+  std::mt19937 rng(1);
+  for (int64_t M : {1, 3, 8, 9, 67})
+    for (int64_t N : {1, 40, 130})
+      for (int64_t K : {1, 23, 70})
+        for (int transA : {0, 1})
+          for (int transB : {0, 1})
+            for (float beta : {0.0f, 0.5f}) {
+              const int64_t batch = 2;
+              int64_t lda = transA ? M : K, ldb = transB ? K : N;
+              // B is shared by both batch items when M is odd.
+              int64_t strideB = M % 2 ? 0 : K * N;
+              std::vector<float> A = uniform(rng, size_t(batch * M * K));
+              std::vector<float> B = uniform(rng, size_t(batch * K * N));
+              std::vector<float> cpu = uniform(rng, size_t(batch * M * N));
+              std::vector<float> gpu = cpu;
+              parsimony_sgemm_batched(batch, M, N, K, 0.75f, A.data(), lda,
+                                      M * K, transA, B.data(), ldb, strideB,
+                                      transB, beta, cpu.data(), N, M * N);
+              std::string what =
+                  "M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                  " K=" + std::to_string(K) + " trans " +
+                  std::to_string(transA) + std::to_string(transB) +
+                  " beta=" + std::to_string(beta);
+              onGpu(what, [&] {
+                parsimony_gpu_sgemm_batched(
+                    batch, M, N, K, 0.75f, A.data(), lda, M * K, transA,
+                    B.data(), ldb, strideB, transB, beta, gpu.data(), N, M * N);
+              });
+              expectNear(gpu, cpu, what);
+            }
+}
+
+std::vector<Format> everyFormat() {
+  std::vector<Format> formats = allFormats();
+  for (const Format &f : quantFormats())
+    if (f.packed)
+      formats.push_back(f);
+  return formats;
+}
+
+TEST(GpuKernels, QuantMatmulEveryFormat) {
+  std::mt19937 rng(2);
+  const int64_t K = 64, N = 96;
+  for (const Format &fmt : everyFormat()) {
+    TestWeight w = makeWeight(rng, fmt, 1, K, N, false);
+    for (int64_t T : {1, 3}) {
+      std::vector<float> in = uniform(rng, size_t(T * K));
+      std::vector<float> cpu(size_t(T * N)), gpu(size_t(T * N), NaN);
+      parsimony_quant_matmul_f32(in.data(), T, K, N, TW_ARGS(w), cpu.data());
+      std::string what = fmt.name() + " T=" + std::to_string(T);
+      onGpu(what, [&] {
+        parsimony_gpu_quant_matmul_f32(in.data(), T, K, N, TW_ARGS(w),
+                                       gpu.data());
+      });
+      expectNear(gpu, cpu, what);
+    }
+  }
+}
+
+TEST(GpuKernels, TopkActivationTiesNaNAndLongRows) {
+  std::mt19937 rng(3);
+  struct Case {
+    int64_t outer, axis, inner, k;
+  };
+  for (Case c : {Case{2, 37, 3, 5}, Case{1, 37, 1, 1}, Case{3, 64, 1, 63},
+                 Case{2, 64, 1, 64}, Case{2, 30, 2, 0}, Case{1, 5000, 1, 100},
+                 Case{1, 3072, 2, 128}}) {
+    size_t n = size_t(c.outer * c.axis * c.inner);
+    // Few distinct values: many ties at the cut.
+    std::vector<float> in = integers(rng, n, -4, 4);
+    in[1] = NaN;
+    in[2] = -0.0f;
+    std::vector<float> cpu(n), gpu(n, NaN);
+    parsimony_topk_activation_f32(in.data(), cpu.data(), c.outer, c.axis,
+                                  c.inner, c.k, 0, 1.0f);
+    std::string what = "outer " + std::to_string(c.outer) + " axis " +
+                       std::to_string(c.axis) + " inner " +
+                       std::to_string(c.inner) + " k " + std::to_string(c.k);
+    onGpu(what, [&] {
+      parsimony_gpu_topk_activation_f32(in.data(), gpu.data(), c.outer, c.axis,
+                                        c.inner, c.k, 0, 1.0f);
+    });
+    expectSame(gpu, cpu, what);
+  }
+}
+
+TEST(GpuKernels, SparseMatmulEveryFormat) {
+  std::mt19937 rng(4);
+  const int64_t K = 320, N = 64;
+  for (const Format &fmt : everyFormat()) {
+    TestWeight w = makeWeight(rng, fmt, 1, K, N, false);
+    for (int64_t T : {1, 3}) {
+      std::vector<float> in = uniform(rng, size_t(T * K));
+      sparsify(rng, in, 0.7);
+      std::vector<float> cpu(size_t(T * N)), gpu(size_t(T * N), NaN);
+      parsimony_sparse_matmul_f32(in.data(), T, K, N, TW_ARGS(w), cpu.data());
+      std::string what = fmt.name() + " T=" + std::to_string(T);
+      onGpu(what, [&] {
+        parsimony_gpu_sparse_matmul_f32(in.data(), T, K, N, TW_ARGS(w),
+                                        gpu.data());
+      });
+      expectNear(gpu, cpu, what);
+    }
+  }
+}
+
+/// Indices in [-1, range + 2): out-of-range ones and duplicates included.
+std::vector<int64_t> randomSupport(std::mt19937 &rng, size_t n, int64_t range) {
+  std::uniform_int_distribution<int64_t> pick(-1, range + 1);
+  std::vector<int64_t> v(n);
+  for (int64_t &x : v)
+    x = pick(rng);
+  return v;
+}
+
+template <typename T> std::vector<T> narrow(const std::vector<int64_t> &v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+TEST(GpuKernels, SupportMatmulBothSides) {
+  std::mt19937 rng(5);
+  const int64_t K = 64, N = 96, S = 12, T = 3;
+  for (const Format &fmt : everyFormat())
+    for (int side : {0, 1})
+      for (int i64 : {0, 1}) {
+        TestWeight w = makeWeight(rng, fmt, 1, K, N, false);
+        std::vector<int64_t> support =
+            randomSupport(rng, size_t(T * S), side == 0 ? N : K);
+        std::vector<int32_t> support32 = narrow<int32_t>(support);
+        const void *sup = i64 ? static_cast<const void *>(support.data())
+                              : static_cast<const void *>(support32.data());
+        std::vector<float> in = uniform(rng, size_t(T * (side == 0 ? K : S)));
+        size_t outN = size_t(T * (side == 0 ? S : N));
+        std::vector<float> cpu(outN), gpu(outN, NaN);
+        parsimony_support_matmul_f32(in.data(), T, K, N, TW_ARGS(w), sup, i64,
+                                     S, side, cpu.data());
+        std::string what = fmt.name() + " side " + std::to_string(side) +
+                           " i64 " + std::to_string(i64);
+        onGpu(what, [&] {
+          parsimony_gpu_support_matmul_f32(in.data(), T, K, N, TW_ARGS(w), sup,
+                                           i64, S, side, gpu.data());
+        });
+        expectNear(gpu, cpu, what);
+      }
+}
+
+TEST(GpuKernels, PredictSupportQuantizedAndLowRank) {
+  std::mt19937 rng(6);
+  const int64_t K = 64, N = 96, rank = 8;
+  std::vector<Format> predictors = {{8, 0, false, true},
+                                    {8, 32, true, true},
+                                    {4, 32, true, true, true},
+                                    {4, 0, false, false},
+                                    {32, 0, false, false}};
+  for (const Format &fmt : predictors)
+    for (bool lowRank : {false, true})
+      for (int64_t T : {1, 4})
+        for (int64_t k : {int64_t(7), int64_t(40), N + 2})
+          for (int i64 : {0, 1}) {
+            if (lowRank && fmt.bits != 32)
+              continue;
+            TestWeight w = makeWeight(rng, fmt, 1, K, lowRank ? rank : N, true);
+            std::vector<float> factor = integers(rng, size_t(rank * N), -2, 2);
+            std::vector<float> bias = integers(rng, size_t(N), -3, 3);
+            std::vector<float> x = integers(rng, size_t(T * K), -2, 2);
+            size_t n = size_t(T * k);
+            std::vector<int64_t> cpu(n), gpu(n, -7);
+            std::vector<int32_t> cpu32(n), gpu32(n, -7);
+            void *cpuOut = i64 ? static_cast<void *>(cpu.data()) : cpu32.data();
+            void *gpuOut = i64 ? static_cast<void *>(gpu.data()) : gpu32.data();
+            const float *f = lowRank ? factor.data() : nullptr;
+            parsimony_predict_support_f32(x.data(), T, K, N, TW_ARGS(w), f,
+                                          rank, bias.data(), k, cpuOut, i64);
+            std::string what = fmt.name() + (lowRank ? " low rank" : "") +
+                               " T=" + std::to_string(T) +
+                               " k=" + std::to_string(k);
+            onGpu(what, [&] {
+              parsimony_gpu_predict_support_f32(x.data(), T, K, N, TW_ARGS(w),
+                                                f, rank, bias.data(), k, gpuOut,
+                                                i64);
+            });
+            if (i64)
+              expectSame(gpu, cpu, what);
+            else
+              expectSame(gpu32, cpu32, what);
+          }
+}
+
+TEST(GpuKernels, SparseFfnEveryMode) {
+  std::mt19937 rng(7);
+  const int64_t D = 64, F = 96;
+  struct WeightPair {
+    Format up, down;
+  };
+  std::vector<WeightPair> pairs = {
+      {{32, 0, false, true}, {32, 0, false, false}},
+      {{32, 0, false, false}, {32, 0, false, true}},
+      {{8, 0, true, true}, {8, 32, false, false}},
+      {{4, 32, true, true, true}, {4, 32, true, false, true}},
+  };
+  for (const WeightPair &p : pairs)
+    for (int activation : {1, 2, 4})
+      for (bool gated : {false, true})
+        for (int supportMode : {0, 1, 2}) // none, block 1 i32, block 3 i64
+          for (int64_t topk : {int64_t(0), int64_t(9)})
+            for (int64_t T : {1, 5}) {
+              TestWeight up = makeWeight(rng, p.up, 1, D, F, false);
+              TestWeight gate = makeWeight(rng, p.up, 1, D, F, false);
+              TestWeight down = makeWeight(rng, p.down, 1, F, D, false);
+              std::vector<float> upBias = uniform(rng, size_t(F), -0.2f, 0.2f);
+              std::vector<float> downBias = uniform(rng, size_t(D));
+              std::vector<float> residual = uniform(rng, size_t(T * D));
+              std::vector<float> x = uniform(rng, size_t(T * D));
+              const int64_t S = 20;
+              std::vector<int64_t> support =
+                  randomSupport(rng, size_t(T * S), F);
+              std::vector<int32_t> support32 = narrow<int32_t>(support);
+              const void *sup =
+                  supportMode == 0 ? nullptr
+                  : supportMode == 1
+                      ? static_cast<const void *>(support32.data())
+                      : static_cast<const void *>(support.data());
+              int64_t block = supportMode == 2 ? 3 : 1;
+              int32_t i64 = supportMode == 2;
+              const float *res = T == 5 ? residual.data() : nullptr;
+              std::vector<float> cpu(size_t(T * D)), gpu(size_t(T * D), NaN);
+              auto run = [&](auto kernel, float *y) {
+                kernel(x.data(), T, D, F, TW_ARGS(up), upBias.data(),
+                       gated ? gate.w() : nullptr, gate.scales(), gate.layout(),
+                       gate.fmt.abiBits(), gate.fmt.group, gate.fmt.f16 ? 1 : 0,
+                       TW_ARGS(down), downBias.data(), sup, i64, S, block,
+                       activation, topk, res, y);
+              };
+              run(parsimony_sparse_ffn_f32, cpu.data());
+              std::string what =
+                  p.up.name() + "/" + p.down.name() + " act " +
+                  std::to_string(activation) + (gated ? " gated" : "") +
+                  " support " + std::to_string(supportMode) + " topk " +
+                  std::to_string(topk) + " T=" + std::to_string(T);
+              onGpu(what,
+                    [&] { run(parsimony_gpu_sparse_ffn_f32, gpu.data()); });
+              expectNear(gpu, cpu, what);
+            }
+}
+
+TEST(GpuKernels, MixtureOfExpertsStages) {
+  std::mt19937 rng(8);
+  const int64_t T = 7, D = 32, F = 64, E = 4;
+  for (int64_t k : {1, 2})
+    for (int normalize : {0, 1})
+      for (int mode : {0, 1}) {
+        // route: integer logits, so the choice is exact (ties included).
+        std::vector<float> x = integers(rng, size_t(T * D), -2, 2);
+        std::vector<float> routerW = integers(rng, size_t(D * E), -1, 1);
+        std::vector<float> routerB = integers(rng, size_t(E), -1, 1);
+        std::vector<float> gates(size_t(T * k)), gatesGpu(size_t(T * k), NaN);
+        std::vector<int64_t> experts(size_t(T * k)),
+            expertsGpu(size_t(T * k), -7);
+        parsimony_route_f32(x.data(), T, D, routerW.data(), routerB.data(), E,
+                            k, normalize, gates.data(), experts.data(), 1);
+        std::string what = "k=" + std::to_string(k) +
+                           " normalize=" + std::to_string(normalize) +
+                           " mode=" + std::to_string(mode);
+        onGpu(what + " route", [&] {
+          parsimony_gpu_route_f32(x.data(), T, D, routerW.data(),
+                                  routerB.data(), E, k, normalize,
+                                  gatesGpu.data(), expertsGpu.data(), 1);
+        });
+        expectSame(expertsGpu, experts, what + " experts");
+        expectNear(gatesGpu, gates, what + " gates");
+
+        // dispatch: capacity 2 drops assignments.
+        const int64_t capacity = 2;
+        int64_t R = mode == 0 ? T * k : E * capacity;
+        std::vector<float> rows(size_t(R * D)), rowsGpu(size_t(R * D), NaN);
+        std::vector<int64_t> offsets(static_cast<size_t>(E)),
+            sizes(static_cast<size_t>(E)), slots(size_t(T * k));
+        std::vector<int64_t> offsetsGpu(size_t(E), -7), sizesGpu(size_t(E), -7),
+            slotsGpu(size_t(T * k), -7);
+        parsimony_dispatch_f32(x.data(), T, D, experts.data(), 1, k, E, mode,
+                               capacity, rows.data(), R, offsets.data(),
+                               sizes.data(), slots.data());
+        onGpu(what + " dispatch", [&] {
+          parsimony_gpu_dispatch_f32(x.data(), T, D, experts.data(), 1, k, E,
+                                     mode, capacity, rowsGpu.data(), R,
+                                     offsetsGpu.data(), sizesGpu.data(),
+                                     slotsGpu.data());
+        });
+        expectSame(rowsGpu, rows, what + " rows");
+        expectSame(offsetsGpu, offsets, what + " offsets");
+        expectSame(sizesGpu, sizes, what + " sizes");
+        expectSame(slotsGpu, slots, what + " slots");
+
+        // expert_ffn over those groups: every activation and SwiGLU form.
+        std::vector<float> rowsIn = uniform(rng, size_t(R * D));
+        struct Act {
+          int activation, fusion;
+          bool fc3;
+        };
+        std::vector<float> combineIn;
+        for (Act a : {Act{1, 0, false}, Act{2, 0, true}, Act{4, 0, false},
+                      Act{6, 0, true}, Act{6, 1, false}, Act{6, 2, false}})
+          for (Format fmt :
+               {Format{32, 0, false, false}, Format{8, 32, true, true},
+                Format{4, 32, false, true, true}}) {
+            int64_t fc1N = a.fusion ? 2 * F : F;
+            TestWeight fc1 = makeWeight(rng, fmt, E, D, fc1N, false);
+            TestWeight fc2 = makeWeight(rng, fmt, E, F, D, false);
+            TestWeight fc3 = makeWeight(rng, fmt, E, D, F, false);
+            std::vector<float> b1 = uniform(rng, size_t(E * fc1N));
+            std::vector<float> b2 = uniform(rng, size_t(E * D));
+            std::vector<float> b3 = uniform(rng, size_t(E * F));
+            std::vector<float> out(size_t(R * D)), outGpu(size_t(R * D), NaN);
+            auto run = [&](auto kernel, float *y) {
+              kernel(rowsIn.data(), R, D, offsets.data(), sizes.data(), E, F,
+                     TW_ARGS(fc1), b1.data(), TW_ARGS(fc2), b2.data(),
+                     a.fc3 ? fc3.w() : nullptr, fc3.scales(), fc3.layout(),
+                     fc3.fmt.abiBits(), fc3.fmt.group, fc3.fmt.f16 ? 1 : 0,
+                     b3.data(), a.activation, a.fusion, 1.702f, 1.0f, 7.0f, y);
+            };
+            run(parsimony_expert_ffn_f32, out.data());
+            std::string stage = what + " expert_ffn act " +
+                                std::to_string(a.activation) + " fusion " +
+                                std::to_string(a.fusion) + " " + fmt.name();
+            onGpu(stage,
+                  [&] { run(parsimony_gpu_expert_ffn_f32, outGpu.data()); });
+            expectNear(outGpu, out, stage);
+            combineIn = out;
+          }
+
+        // combine with a residual.
+        std::vector<float> residual = uniform(rng, size_t(T * D));
+        std::vector<float> y(size_t(T * D)), yGpu(size_t(T * D), NaN);
+        parsimony_combine_f32(combineIn.data(), R, D, slots.data(), 1, T, k,
+                              gates.data(), residual.data(), y.data());
+        onGpu(what + " combine", [&] {
+          parsimony_gpu_combine_f32(combineIn.data(), R, D, slots.data(), 1, T,
+                                    k, gates.data(), residual.data(),
+                                    yGpu.data());
+        });
+        expectNear(yGpu, y, what + " combine");
+      }
+}
+
+TEST(GpuKernels, OversizedLaunchIsAnErrorNotACrash) {
+  int64_t before = parsimony_emulator_launches();
+  ASSERT_EQ(parsimony_gpu_begin_run(), 0);
+  // 2^32 slices: more blocks than one launch can have; nothing is read.
+  parsimony_gpu_topk_activation_f32(nullptr, nullptr, int64_t(1) << 20, 4,
+                                    int64_t(1) << 12, 2, 0, 1.0f);
+  EXPECT_EQ(parsimony_gpu_end_run(), 1);
+  EXPECT_NE(std::string(parsimony_gpu_last_error()).find("too large"),
+            std::string::npos)
+      << parsimony_gpu_last_error();
+  EXPECT_EQ(parsimony_emulator_launches(), before);
+  // The next run starts clean.
+  ASSERT_EQ(parsimony_gpu_begin_run(), 0);
+  EXPECT_EQ(parsimony_gpu_end_run(), 0);
+}
+
+} // namespace
