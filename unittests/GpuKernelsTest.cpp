@@ -310,7 +310,7 @@ TEST(GpuKernels, SparseFfnEveryMode) {
     for (int activation : {1, 2, 4})
       for (bool gated : {false, true})
         for (int supportMode : {0, 1, 2}) // none, block 1 i32, block 3 i64
-          for (int64_t topk : {int64_t(0), int64_t(9)})
+          for (int64_t topk : {int64_t(0), int64_t(9), int64_t(60)})
             for (int64_t T : {1, 5}) {
               TestWeight up = makeWeight(rng, p.up, 1, D, F, false);
               TestWeight gate = makeWeight(rng, p.up, 1, D, F, false);

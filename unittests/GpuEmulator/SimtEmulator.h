@@ -104,6 +104,9 @@ template <typename T> T fromBits(uint64_t b) {
 struct alignas(16) float4 {
   float x, y, z, w;
 };
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
+};
 struct alignas(4) char4 {
   signed char x, y, z, w;
 };
@@ -160,6 +163,9 @@ template <typename T> T atomicCAS(T *address, T compare, T value) {
 }
 
 template <typename T> T __ldg(const T *p) { return *p; }
+template <typename T> T __ldcg(const T *p) { return *p; }
+// Blocks run one after another: every write is visible to later blocks.
+inline void __threadfence() {}
 inline int __popc(unsigned v) { return __builtin_popcount(v); }
 inline int __popcll(unsigned long long v) { return __builtin_popcountll(v); }
 inline int __ffs(int v) { return __builtin_ffs(v); }

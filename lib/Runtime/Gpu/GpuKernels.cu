@@ -53,6 +53,12 @@ __device__ __forceinline__ float halfToFloat(uint16_t h) {
   return __int_as_float((int)bits);
 }
 
+/// Scale s of weight w (f32 or f16 storage).
+__device__ __forceinline__ float scaleAt(const Weight &w, i64 s) {
+  return w.scalesF16 ? halfToFloat(static_cast<const uint16_t *>(w.scales)[s])
+                     : static_cast<const float *>(w.scales)[s];
+}
+
 /// PARSIMONY_INT4_PACKED: int4 two per byte, in 32-value blocks of 16
 /// bytes (byte i: value i low nibble, value i + 16 high nibble).
 constexpr int32_t kInt4Packed = 4 | 0x100;
@@ -77,14 +83,11 @@ __device__ __forceinline__ float weightAt(const Weight &w, i64 k, i64 n,
   }
   bool grouped = w.group > 0 && w.K % w.group == 0;
   i64 groups = grouped ? w.K / w.group : 1;
-  i64 s = !grouped           ? n
-          : w.layout == 0    ? (k / w.group) * w.N + n
-                             : n * groups + k / w.group;
+  i64 s = !grouped        ? n
+          : w.layout == 0 ? (k / w.group) * w.N + n
+                          : n * groups + k / w.group;
   s += e * groups * w.N;
-  float scale = w.scalesF16
-                    ? halfToFloat(static_cast<const uint16_t *>(w.scales)[s])
-                    : static_cast<const float *>(w.scales)[s];
-  return (float)v * scale;
+  return (float)v * scaleAt(w, s);
 }
 
 __device__ __forceinline__ float sigmoidf_(float v) {
@@ -121,8 +124,7 @@ __device__ __forceinline__ i64 loadIndex(const void *p, int i64Flag, i64 i) {
                  : (i64) static_cast<const int32_t *>(p)[i];
 }
 
-__device__ __forceinline__ void storeIndex(void *p, int i64Flag, i64 i,
-                                           i64 v) {
+__device__ __forceinline__ void storeIndex(void *p, int i64Flag, i64 i, i64 v) {
   if (i64Flag)
     static_cast<i64 *>(p)[i] = v;
   else
@@ -160,8 +162,7 @@ struct TopkShared {
 
 /// Stages the keys of row[i * stride], i < n, in sh.keys if they fit;
 /// returns whether they did.
-__device__ bool stageKeys(const float *row, i64 n, i64 stride,
-                          TopkShared &sh) {
+__device__ bool stageKeys(const float *row, i64 n, i64 stride, TopkShared &sh) {
   if (n > kStagedKeys)
     return false;
   for (i64 i = threadIdx.x; i < n; i += blockDim.x)
@@ -276,14 +277,23 @@ __device__ void blockExclusiveScan(TopkShared &sh) {
   __syncthreads();
 }
 
+/// The signed low / high nibble of byte `byte` of a little-endian word.
+__device__ __forceinline__ float lowNibble(uint32_t word, int byte) {
+  return (float)((int)(word << (28 - 8 * byte)) >> 28);
+}
+__device__ __forceinline__ float highNibble(uint32_t word, int byte) {
+  return (float)((int)(word << (24 - 8 * byte)) >> 28);
+}
+
 /// One lane's share of x . W(:, n) over k (the caller reduces the warp).
 /// Neuron-major f32, int8 and int4 (per-channel) weights read 16 or 4
-/// bytes per lane and step; other formats element by element.
-__device__ __forceinline__ float laneDot(const float *x, const Weight &w,
-                                         i64 n, int lane) {
+/// bytes per lane and step, packed int4 16 bytes (32 values); other
+/// formats element by element.
+__device__ __forceinline__ float laneDot(const float *x, const Weight &w, i64 n,
+                                         int lane) {
   i64 K = w.K;
-  bool vector = w.layout == 1 && (K & 3) == 0 &&
-                ((uintptr_t)x & 15) == 0 && ((uintptr_t)w.w & 15) == 0;
+  bool vector = w.layout == 1 && (K & 3) == 0 && ((uintptr_t)x & 15) == 0 &&
+                ((uintptr_t)w.w & 15) == 0;
   bool perChannel = !(w.group > 0 && K % w.group == 0);
   float acc = 0.0f;
   if (vector && w.bits == 32) {
@@ -312,12 +322,42 @@ __device__ __forceinline__ float laneDot(const float *x, const Weight &w,
         q3 = (int)(int8_t)(q3 << 4) >> 4;
       }
       acc = fmaf((float)q0, b.x,
-                 fmaf((float)q1, b.y, fmaf((float)q2, b.z, fmaf((float)q3, b.w, acc))));
+                 fmaf((float)q1, b.y,
+                      fmaf((float)q2, b.z, fmaf((float)q3, b.w, acc))));
     }
-    float scale = w.scalesF16
-                      ? halfToFloat(static_cast<const uint16_t *>(w.scales)[n])
-                      : static_cast<const float *>(w.scales)[n];
-    return acc * scale;
+    return acc * scaleAt(w, n);
+  }
+  if (w.layout == 1 && w.bits == kInt4Packed && (K & 31) == 0 &&
+      ((uintptr_t)x & 15) == 0 && ((uintptr_t)w.w & 15) == 0 &&
+      (perChannel || w.group % 32 == 0)) {
+    // A lane takes a 32-value block: one 16-byte load (byte i: value i in
+    // the low nibble, value i + 16 in the high one) and one group scale.
+    const uint4 *row = reinterpret_cast<const uint4 *>(
+        static_cast<const uint8_t *>(w.w) + n * (K / 2));
+    i64 groups = perChannel ? 1 : K / w.group;
+    for (i64 b = lane; b < K / 32; b += 32) {
+      uint4 q = __ldg(row + b);
+      const float4 *xv = reinterpret_cast<const float4 *>(x + b * 32);
+      uint32_t words[4] = {q.x, q.y, q.z, q.w};
+      float part = 0.0f;
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        float4 lo = xv[j], hi = xv[4 + j];
+        uint32_t v = words[j];
+        part = fmaf(lowNibble(v, 0), lo.x, part);
+        part = fmaf(lowNibble(v, 1), lo.y, part);
+        part = fmaf(lowNibble(v, 2), lo.z, part);
+        part = fmaf(lowNibble(v, 3), lo.w, part);
+        part = fmaf(highNibble(v, 0), hi.x, part);
+        part = fmaf(highNibble(v, 1), hi.y, part);
+        part = fmaf(highNibble(v, 2), hi.z, part);
+        part = fmaf(highNibble(v, 3), hi.w, part);
+      }
+      acc = perChannel
+                ? acc + part
+                : fmaf(part, scaleAt(w, n * groups + b * 32 / w.group), acc);
+    }
+    return perChannel ? acc * scaleAt(w, n) : acc;
   }
   for (i64 k = lane; k < K; k += 32)
     acc = fmaf(x[k], weightAt(w, k, n), acc);
@@ -353,9 +393,8 @@ __global__ void __launch_bounds__(256)
       int kk = transA ? l / 64 : l % 16;
       int mm = transA ? l % 64 : l / 16;
       i64 m = m0 + mm, k = k0 + kk;
-      As[kk][mm] = (m < M && k < K)
-                       ? (transA ? A[k * lda + m] : A[m * lda + k])
-                       : 0.0f;
+      As[kk][mm] =
+          (m < M && k < K) ? (transA ? A[k * lda + m] : A[m * lda + k]) : 0.0f;
       int kb = transB ? l % 16 : l / 64;
       int nb = transB ? l / 16 : l % 64;
       i64 n = n0 + nb, kq = k0 + kb;
@@ -591,17 +630,14 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-/// Writes the k best indices of each row of scores [T, N] in ascending
-/// order (-1 past N). Grid: T blocks.
-__global__ void __launch_bounds__(kBlock)
-    parsimony_gpu_topk_indices(const float *scores, i64 N, i64 k, void *out,
-                               int outI64) {
-  __shared__ TopkShared sh;
-  i64 t = blockIdx.x;
-  const float *row = scores + t * N;
+/// Writes the k best indices of row[0, N) to out[t * k, t * k + k) in
+/// ascending order (-1 past N); the whole block calls it, keys staged or
+/// not.
+__device__ void blockTopkIndices(const float *row, i64 N, i64 k, void *out,
+                                 int outI64, i64 t, TopkShared &sh,
+                                 bool staged) {
   i64 kk = k < N ? k : N;
   uint32_t cut = 0, takeEqual = (uint32_t)N;
-  bool staged = stageKeys(row, N, 1, sh);
   if (kk < N && kk > 0) {
     blockTopkCut(row, N, 1, kk, sh, staged);
     cut = sh.prefix;
@@ -621,8 +657,8 @@ __global__ void __launch_bounds__(kBlock)
   {
     uint32_t b = before;
     for (i64 i = c0; i < c1; ++i)
-      sel += kk > 0 &&
-             selected(keyAt(row, i, 1, sh, staged), cut, b, takeEqual);
+      sel +=
+          kk > 0 && selected(keyAt(row, i, 1, sh, staged), cut, b, takeEqual);
   }
   sh.chunkCount[threadIdx.x] = sel;
   blockExclusiveScan(sh);
@@ -633,6 +669,62 @@ __global__ void __launch_bounds__(kBlock)
       storeIndex(out, outI64, t * k + pos++, i);
   for (i64 j = kk + threadIdx.x; j < k; j += blockDim.x)
     storeIndex(out, outI64, t * k + j, -1);
+}
+
+/// Whether this block is the last of `blocks` to get here, for a step that
+/// needs every block's results (written before the call). The last block
+/// resets the counter, so counters stay zero between launches. Every
+/// thread of the block calls it.
+__device__ bool lastBlockOf(unsigned *counter, unsigned blocks) {
+  __shared__ unsigned ticket;
+  __threadfence(); // this block's results are visible before the ticket
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    ticket = atomicAdd(counter, 1u);
+    if (ticket == blocks - 1)
+      *counter = 0;
+  }
+  __syncthreads();
+  return ticket == blocks - 1;
+}
+
+/// Writes the k best indices of each row of scores [T, N] in ascending
+/// order (-1 past N). Grid: T blocks.
+__global__ void __launch_bounds__(kBlock)
+    parsimony_gpu_topk_indices(const float *scores, i64 N, i64 k, void *out,
+                               int outI64) {
+  __shared__ TopkShared sh;
+  i64 t = blockIdx.x;
+  const float *row = scores + t * N;
+  bool staged = stageKeys(row, N, 1, sh);
+  blockTopkIndices(row, N, k, out, outI64, t, sh, staged);
+}
+
+/// spx.predict_support in one launch (decode): warps compute scores[t, n] =
+/// x[t] . W(:, n) + bias[n]; the last block of token t to finish
+/// (counters[t]) selects the row's k best. Needs N <= kStagedKeys.
+/// Grid: (ceil(N / 8), T) blocks of 256.
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_predict_topk(const float *x, i64 T, Weight w,
+                               const float *bias, i64 k, float *scores,
+                               unsigned *counters, void *out, int outI64) {
+  __shared__ TopkShared sh;
+  int lane = threadIdx.x % 32;
+  i64 n = (i64)blockIdx.x * 8 + threadIdx.x / 32;
+  i64 t = blockIdx.y;
+  if (n < w.N) {
+    float acc = warpSum(laneDot(x + t * w.K, w, n, lane));
+    if (lane == 0)
+      scores[t * w.N + n] = acc + (bias ? bias[n] : 0.0f);
+  }
+  if (!lastBlockOf(counters + t, gridDim.x))
+    return;
+  // Other blocks' scores: read through L2 (__ldcg), not a stale L1.
+  const float *row = scores + t * w.N;
+  for (i64 i = threadIdx.x; i < w.N; i += blockDim.x)
+    sh.keys[i] = orderKey(__ldcg(row + i));
+  __syncthreads();
+  blockTopkIndices(row, w.N, k, out, outI64, t, sh, true);
 }
 
 /// Row-wise top-k mask in place over h [T, F] (sparse FFN). Grid: T blocks.
@@ -681,8 +773,8 @@ __global__ void parsimony_gpu_support_mask(const void *support, int i64Flag,
 __global__ void __launch_bounds__(256)
     parsimony_gpu_ffn_hidden(const float *x, i64 T, Weight up,
                              const float *upBias, Weight gate, int gated,
-                             const uint8_t *mask, i64 blockSize,
-                             int activation, float *h) {
+                             const uint8_t *mask, i64 blockSize, int activation,
+                             float *h) {
   int lane = threadIdx.x % 32;
   i64 f = (i64)blockIdx.x * 8 + threadIdx.x / 32;
   if (f >= up.N)
@@ -699,8 +791,89 @@ __global__ void __launch_bounds__(256)
     float g = gated ? warpSum(laneDot(xt, gate, f, lane)) : 0.0f;
     if (lane == 0) {
       u += upBias ? upBias[f] : 0.0f;
-      h[t * F + f] = gated ? activate(activation, g) * u : activate(activation, u);
+      h[t * F + f] =
+          gated ? activate(activation, g) * u : activate(activation, u);
     }
+  }
+}
+
+/// Token rows and floats of y that parsimony_gpu_support_ffn keeps per
+/// block (GpuRuntime.cpp checks them before choosing it).
+constexpr int kFusedTokens = 8;
+constexpr int kFusedFloats = 8192;
+
+/// spx.sparse_ffn over explicit supports in one launch. The tokens of a
+/// token block (blockSize tokens sharing the union of their supports) are
+/// served by gridDim.x blocks whose warps take the block's support entries
+/// in turn, skip indices outside [0, F) and repeats of an earlier entry,
+/// compute h for the block's tokens from the neuron's up (and gate) row and
+/// add h * W_down(n, :) into the block's y in shared memory; neurons whose
+/// h is zero for every token read no down row. Each block stores its
+/// partial y; the last to finish sums them in block order with the bias
+/// and residual into y. keepPositive zeroes h <= 0: a top-k that keeps
+/// every positive supported value (the launcher checks that it does).
+/// Grid: (blocks per token block, token blocks) of 256 threads.
+__global__ void __launch_bounds__(256) parsimony_gpu_support_ffn(
+    const float *x, i64 T, Weight up, const float *upBias, Weight gate,
+    int gated, Weight down, const float *downBias, const void *support,
+    int i64Flag, i64 S, i64 blockSize, int activation, int keepPositive,
+    const float *residual, float *partials, unsigned *counters, float *y) {
+  __shared__ float part[kFusedFloats];
+  int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  i64 F = up.N, D = up.K;
+  i64 t0 = (i64)blockIdx.y * blockSize;
+  int tokens = (int)(T - t0 < blockSize ? T - t0 : blockSize);
+  i64 stride = (blockSize < T ? blockSize : T) * D; // partial y per block
+  for (i64 i = threadIdx.x; i < tokens * D; i += blockDim.x)
+    part[i] = 0.0f;
+  __syncthreads();
+  i64 entries = tokens * S, first = t0 * S;
+  for (i64 e = (i64)blockIdx.x * 8 + warp; e < entries;
+       e += (i64)gridDim.x * 8) {
+    i64 n = loadIndex(support, i64Flag, first + e);
+    if (n < 0 || n >= F)
+      continue;
+    bool repeat = false;
+    for (i64 base = 0; base < e && !repeat; base += 32) {
+      i64 j = base + lane;
+      bool same = j < e && loadIndex(support, i64Flag, first + j) == n;
+      repeat = __ballot_sync(0xffffffffu, same) != 0;
+    }
+    if (repeat)
+      continue;
+    float h[kFusedTokens];
+    bool any = false;
+    for (int t = 0; t < tokens; ++t) {
+      const float *xt = x + (t0 + t) * D;
+      float u = warpSum(laneDot(xt, up, n, lane)) + (upBias ? upBias[n] : 0.0f);
+      float v =
+          gated ? activate(activation, warpSum(laneDot(xt, gate, n, lane))) * u
+                : activate(activation, u);
+      if (keepPositive && v <= 0.0f)
+        v = 0.0f; // NaN ranks largest: kept
+      h[t] = v;
+      any |= v != 0.0f;
+    }
+    if (!any)
+      continue;
+    for (i64 d = lane; d < D; d += 32) {
+      float wv = weightAt(down, n, d);
+      for (int t = 0; t < tokens; ++t)
+        if (h[t] != 0.0f)
+          atomicAdd(&part[t * D + d], h[t] * wv);
+    }
+  }
+  __syncthreads();
+  float *all = partials + (i64)blockIdx.y * gridDim.x * stride;
+  for (i64 i = threadIdx.x; i < tokens * D; i += blockDim.x)
+    all[blockIdx.x * stride + i] = part[i];
+  if (!lastBlockOf(counters + blockIdx.y, gridDim.x))
+    return;
+  for (i64 i = threadIdx.x; i < tokens * D; i += blockDim.x) {
+    float acc = downBias ? downBias[i % D] : 0.0f;
+    for (unsigned b = 0; b < gridDim.x; ++b)
+      acc += __ldcg(all + b * stride + i);
+    y[t0 * D + i] = acc + (residual ? residual[t0 * D + i] : 0.0f);
   }
 }
 
@@ -750,8 +923,7 @@ __global__ void parsimony_gpu_add_bias(float *x, i64 T, i64 N,
 }
 
 /// x[i] += residual[i] for i < n (a fused skip connection).
-__global__ void parsimony_gpu_add_rows(float *x, i64 n,
-                                       const float *residual) {
+__global__ void parsimony_gpu_add_rows(float *x, i64 n, const float *residual) {
   i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n)
     x[i] += residual[i];
@@ -830,11 +1002,11 @@ __global__ void __launch_bounds__(256)
 /// spx.dispatch bookkeeping, sequential (token order, then choice order):
 /// offsets, sizes, slots and rowSource[r] (the token of row r, or -1).
 /// One thread.
-__global__ void parsimony_gpu_dispatch_plan(const void *experts,
-                                            int expertsI64, i64 T, i64 k,
-                                            i64 E, int mode, i64 capacity,
-                                            i64 R, i64 *offsets, i64 *sizes,
-                                            i64 *slots, i64 *rowSource) {
+__global__ void parsimony_gpu_dispatch_plan(const void *experts, int expertsI64,
+                                            i64 T, i64 k, i64 E, int mode,
+                                            i64 capacity, i64 R, i64 *offsets,
+                                            i64 *sizes, i64 *slots,
+                                            i64 *rowSource) {
   if (threadIdx.x != 0 || blockIdx.x != 0)
     return; // sequential by definition (token order)
   bool dropless = mode == 0;

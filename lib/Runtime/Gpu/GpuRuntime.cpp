@@ -83,6 +83,9 @@ struct State {
   // Caching allocator: free blocks by exact size; live blocks' sizes.
   std::multimap<size_t, CUdeviceptr> freeBlocks;
   std::unordered_map<CUdeviceptr, size_t> liveBlocks;
+  // Zeroed counters for the kernels' last-block steps (they reset them).
+  void *counters = nullptr;
+  int64_t counterCount = 0;
   // Uploaded constants by (host address, size).
   std::map<std::pair<const void *, int64_t>, CUdeviceptr> constants;
 };
@@ -306,6 +309,32 @@ void launch(const char *name, Dim3 grid, Args... args) {
 
 /// Threads per block of the top-k kernels (kBlock in GpuKernels.cu).
 constexpr unsigned kTopkBlock = 1024;
+/// Longest row parsimony_gpu_predict_topk selects from (kStagedKeys).
+constexpr int64_t kPredictTopkMax = 4096;
+/// Limits of parsimony_gpu_support_ffn (kFusedTokens, kFusedFloats).
+constexpr int64_t kFusedTokens = 8, kFusedFloats = 8192;
+
+/// `n` device counters that are zero whenever no kernel runs: a kernel
+/// that counts finished blocks in one resets it before it ends. Grown on
+/// demand; all work is on one stream, so the old buffer can be recycled.
+unsigned *launchCounters(int64_t n) {
+  State &s = state();
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.counterCount >= n)
+      return static_cast<unsigned *>(s.counters);
+  }
+  void *p = allocate(size_t(n) * sizeof(unsigned));
+  if (!p ||
+      !check(drv().cuMemsetD32(reinterpret_cast<CUdeviceptr>(p), 0, size_t(n)),
+             "cuMemsetD32"))
+    return nullptr;
+  release(s.counters);
+  std::lock_guard<std::mutex> lock(s.mutex);
+  s.counters = p;
+  s.counterCount = n;
+  return static_cast<unsigned *>(p);
+}
 
 /// Device-side twin of GpuKernels.cu's Weight.
 struct Weight {
@@ -616,7 +645,16 @@ void parsimony_gpu_predict_support_f32(const float *x, int64_t T, int64_t K,
   } else {
     if (!scratch.valid())
       return;
-    matmul(x, T, WEIGHT(weight, K, N), bias, scores);
+    Weight w = WEIGHT(weight, K, N);
+    if (w.layout == 1 && N <= kPredictTopkMax) {
+      // Decode-sized rows: scores and selection in one launch.
+      unsigned *counters = launchCounters(T);
+      if (counters)
+        launch("parsimony_gpu_predict_topk", {ceilDiv(N, 8), T}, x, T, w, bias,
+               k, scores, counters, out, out_i64);
+      return;
+    }
+    matmul(x, T, w, bias, scores);
   }
   launchBlocks("parsimony_gpu_topk_indices", {T}, kTopkBlock,
                static_cast<const float *>(scores), N, k, out, out_i64);
@@ -632,8 +670,31 @@ void parsimony_gpu_sparse_ffn_f32(
   if (T <= 0 || D <= 0)
     return;
   Scratch scratch;
-  float *h = scratch.get<float>(T * F);
   int64_t block = std::max<int64_t>(support_block, 1);
+  Weight upW = WEIGHT(up, D, F), gateW = WEIGHT(gate, D, F);
+  int32_t gated = gate_w != nullptr;
+  // Explicit supports go through one fused launch when the token rows of a
+  // block fit in shared memory and the top-k, if any, only zeroes h <= 0:
+  // that holds when the block's union U (<= tokens * S) has |U| <= topk
+  // and at least topk unsupported zeros beside it.
+  int64_t rows = std::min(block, T);
+  int64_t unionBound = std::min(rows * S, F);
+  bool ranks = topk > 0 && topk < F;
+  if (support && rows <= kFusedTokens && rows * D <= kFusedFloats &&
+      (!ranks || (unionBound <= topk && F - unionBound >= topk))) {
+    int64_t tokenBlocks = ceilDiv(T, block);
+    int64_t perBlock = std::clamp<int64_t>(ceilDiv(rows * S, 8), 1, 32);
+    float *partials = scratch.get<float>(tokenBlocks * perBlock * rows * D);
+    unsigned *counters = launchCounters(tokenBlocks);
+    if (!scratch.valid() || !counters)
+      return;
+    launch("parsimony_gpu_support_ffn", {perBlock, tokenBlocks}, x, T, upW,
+           up_bias, gateW, gated, WEIGHT(down, F, D), down_bias, support,
+           support_i64, S, block, activation, int32_t(ranks), residual,
+           partials, counters, y);
+    return;
+  }
+  float *h = scratch.get<float>(T * F);
   uint8_t *mask =
       support ? scratch.get<uint8_t>(ceilDiv(T, block) * F) : nullptr;
   if (!scratch.valid())
@@ -646,8 +707,6 @@ void parsimony_gpu_sparse_ffn_f32(
     launch("parsimony_gpu_support_mask", {ceilDiv(T * S, 256)}, support,
            support_i64, T, S, F, block, mask);
   }
-  Weight upW = WEIGHT(up, D, F), gateW = WEIGHT(gate, D, F);
-  int32_t gated = gate_w != nullptr;
   launch("parsimony_gpu_ffn_hidden", {ceilDiv(F, 8)}, x, T, upW, up_bias, gateW,
          gated, static_cast<const uint8_t *>(mask), block, activation, h);
   if (topk > 0 && topk < F)
