@@ -1,7 +1,7 @@
 //===- BenchGpuFfn.cpp - GPU sparse-FFN decode benchmark ------------------===//
 //
 //   parsimony-bench-gpu [--layers 12] [--d 768] [--ff 3072] [--k 128]
-//                       [--iters 200] [--mode dense|exact|int8|int4]
+//                       [--iters 200] [--mode dense|exact|int8|int4|int4g]
 //
 // A stack of ReLU FFN layers at one token (decode), weights far above the
 // GPU's L2 with the default 12 layers (226 MB f32), run through the GPU
@@ -12,6 +12,8 @@
 //   int8     predicted support: int8 predictor GEMV, top-k 128, then only
 //            the 128 chosen up columns and down rows
 //   int4     the same with an int4 predictor (stored one value per byte)
+//   int4g    the predictor format spx-build-predictors emits: int4 packed
+//            two per byte, one f16 scale per 32 values
 // and a device-to-device copy as the bandwidth reference. Prints one line
 // per mode: ms per token (all layers), bytes the kernels must read, and
 // GB/s = bytes / time. Timings are host wall-clock over `iters` tokens
@@ -46,7 +48,16 @@ void *upload(const void *host, size_t bytes) {
 struct Layer {
   void *upNk, *downKn;                     // f32 [F, D] both (neuron-major)
   void *pred8, *pred4, *scales8, *scales4; // [F, D] int8 / int4-in-int8
+  void *pred4g, *scales4g; // [F, D / 2] packed int4, [F, D / 32] f16
 };
+
+/// f32 to f16 bits, rounding to nearest.
+uint16_t toHalf(float v) {
+  _Float16 h = static_cast<_Float16>(v);
+  uint16_t bits;
+  std::memcpy(&bits, &h, 2);
+  return bits;
+}
 
 double now() {
   return std::chrono::duration<double>(
@@ -106,6 +117,27 @@ int main(int argc, char **argv) {
       (bits == 8 ? layer.scales8 : layer.scales4) =
           upload(s.data(), s.size() * 4);
     }
+    // Grouped packed int4 (PARSIMONY_INT4_PACKED): byte i of a 32-value
+    // block holds value i in its low nibble and value i + 16 in its high.
+    std::vector<uint8_t> packed(static_cast<size_t>(F * ((D + 1) / 2)), 0);
+    std::vector<uint16_t> halves(static_cast<size_t>(F * D / 32));
+    for (int64_t f = 0; f < F; ++f)
+      for (int64_t g = 0; g < D / 32; ++g) {
+        const float *v = &w[size_t(f * D + g * 32)];
+        float m = 0;
+        for (int i = 0; i < 32; ++i)
+          m = std::max(m, std::fabs(v[i]));
+        float scale = m > 0 ? m / 7.0f : 1.0f;
+        halves[size_t(f * (D / 32) + g)] = toHalf(scale);
+        for (int i = 0; i < 32; ++i) {
+          int n = std::max(-8, std::min(7, int(std::lrint(v[i] / scale))));
+          uint8_t nibble = uint8_t(n) & 15;
+          packed[size_t(f * D / 2 + g * 16 + i % 16)] |=
+              i < 16 ? nibble : uint8_t(nibble << 4);
+        }
+      }
+    layer.pred4g = upload(packed.data(), packed.size());
+    layer.scales4g = upload(halves.data(), halves.size() * 2);
     for (float &v : w)
       v = normal(rng);
     layer.downKn = upload(w.data(), w.size() * 4);
@@ -133,10 +165,18 @@ int main(int argc, char **argv) {
             nullptr, 1, 0, 1, /*relu*/ 1, mode == "exact" ? K : 0,
             /*residual=*/nullptr, out);
       } else {
-        bool i8 = mode == "int8";
-        parsimony_gpu_predict_support_f32(
-            in, 1, D, F, i8 ? ly.pred8 : ly.pred4, i8 ? ly.scales8 : ly.scales4,
-            1, i8 ? 8 : 4, 0, 0, nullptr, 0, nullptr, K, support, 1);
+        if (mode == "int4g")
+          parsimony_gpu_predict_support_f32(in, 1, D, F, ly.pred4g, ly.scales4g,
+                                            1, 4 | 0x100, 32, 1, nullptr, 0,
+                                            nullptr, K, support, 1);
+        else if (mode == "int8")
+          parsimony_gpu_predict_support_f32(in, 1, D, F, ly.pred8, ly.scales8,
+                                            1, 8, 0, 0, nullptr, 0, nullptr, K,
+                                            support, 1);
+        else
+          parsimony_gpu_predict_support_f32(in, 1, D, F, ly.pred4, ly.scales4,
+                                            1, 4, 0, 0, nullptr, 0, nullptr, K,
+                                            support, 1);
         parsimony_gpu_sparse_ffn_f32(in, 1, D, F, ly.upNk, nullptr, 1, 32, 0, 0,
                                      nullptr, nullptr, nullptr, 0, 32, 0, 0,
                                      ly.downKn, nullptr, 0, 32, 0, 0, nullptr,
@@ -149,12 +189,13 @@ int main(int argc, char **argv) {
   double fullLayer = 2.0 * double(F) * double(D) * 4;
   double relu = 0.5; // ReLU of a symmetric pre-activation keeps about half
   double bytes[] = {
-      L * (F * D * 4.0 + relu * F * D * 4.0),           // dense (ReLU rows)
-      L * (F * D * 4.0 + K * D * 4.0),                  // exact top-k
-      L * (F * D * 1.0 + F * 4.0 + 2.0 * K * D * 4.0),  // int8 predictor
-      L * (F * D * 1.0 + F * 4.0 + 2.0 * K * D * 4.0)}; // int4 (byte each)
+      L * (F * D * 4.0 + relu * F * D * 4.0),          // dense (ReLU rows)
+      L * (F * D * 4.0 + K * D * 4.0),                 // exact top-k
+      L * (F * D * 1.0 + F * 4.0 + 2.0 * K * D * 4.0), // int8 predictor
+      L * (F * D * 1.0 + F * 4.0 + 2.0 * K * D * 4.0), // int4 (byte each)
+      L * (F * D * 0.5 + F * D / 32 * 2.0 + 2.0 * K * D * 4.0)}; // int4g
   (void)fullLayer;
-  const char *modes[] = {"dense", "exact", "int8", "int4"};
+  const char *modes[] = {"dense", "exact", "int8", "int4", "int4g"};
 
   // The bandwidth reference: a device-to-device copy of 1 GiB.
   size_t copyBytes = size_t(1) << 30;
@@ -171,9 +212,13 @@ int main(int argc, char **argv) {
   std::printf("layers %lld, d %lld, ff %lld, k %lld, %lld tokens per mode\n",
               (long long)L, (long long)D, (long long)F, (long long)K,
               (long long)iters);
-  for (int m = 0; m < 4; ++m) {
+  for (int m = 0; m < 5; ++m) {
     if (!only.empty() && only != modes[m])
       continue;
+    if (m == 4 && D % 32) {
+      std::printf("int4g  skipped: d must be a multiple of 32\n");
+      continue;
+    }
     parsimony_gpu_begin_run();
     for (int i = 0; i < 5; ++i)
       token(modes[m]);
