@@ -307,48 +307,51 @@ TEST(GpuKernels, SparseFfnEveryMode) {
       {{4, 32, true, true, true}, {4, 32, true, false, true}},
   };
   for (const WeightPair &p : pairs)
+    // Every activation on the f32 pair; the quantized pairs with ReLU.
     for (int activation : {1, 2, 4})
-      for (bool gated : {false, true})
-        for (int supportMode : {0, 1, 2}) // none, block 1 i32, block 3 i64
-          for (int64_t topk : {int64_t(0), int64_t(9), int64_t(60)})
-            for (int64_t T : {1, 5}) {
-              TestWeight up = makeWeight(rng, p.up, 1, D, F, false);
-              TestWeight gate = makeWeight(rng, p.up, 1, D, F, false);
-              TestWeight down = makeWeight(rng, p.down, 1, F, D, false);
-              std::vector<float> upBias = uniform(rng, size_t(F), -0.2f, 0.2f);
-              std::vector<float> downBias = uniform(rng, size_t(D));
-              std::vector<float> residual = uniform(rng, size_t(T * D));
-              std::vector<float> x = uniform(rng, size_t(T * D));
-              const int64_t S = 20;
-              std::vector<int64_t> support =
-                  randomSupport(rng, size_t(T * S), F);
-              std::vector<int32_t> support32 = narrow<int32_t>(support);
-              const void *sup =
-                  supportMode == 0 ? nullptr
-                  : supportMode == 1
-                      ? static_cast<const void *>(support32.data())
-                      : static_cast<const void *>(support.data());
-              int64_t block = supportMode == 2 ? 3 : 1;
-              int32_t i64 = supportMode == 2;
-              const float *res = T == 5 ? residual.data() : nullptr;
-              std::vector<float> cpu(size_t(T * D)), gpu(size_t(T * D), NaN);
-              auto run = [&](auto kernel, float *y) {
-                kernel(x.data(), T, D, F, TW_ARGS(up), upBias.data(),
-                       gated ? gate.w() : nullptr, gate.scales(), gate.layout(),
-                       gate.fmt.abiBits(), gate.fmt.group, gate.fmt.f16 ? 1 : 0,
-                       TW_ARGS(down), downBias.data(), sup, i64, S, block,
-                       activation, topk, res, y);
-              };
-              run(parsimony_sparse_ffn_f32, cpu.data());
-              std::string what =
-                  p.up.name() + "/" + p.down.name() + " act " +
-                  std::to_string(activation) + (gated ? " gated" : "") +
-                  " support " + std::to_string(supportMode) + " topk " +
-                  std::to_string(topk) + " T=" + std::to_string(T);
-              onGpu(what,
-                    [&] { run(parsimony_gpu_sparse_ffn_f32, gpu.data()); });
-              expectNear(gpu, cpu, what);
-            }
+      if (&p == &pairs[0] || activation == 1)
+        for (bool gated : {false, true})
+          for (int supportMode : {0, 1, 2}) // none, block 1 i32, block 3 i64
+            for (int64_t topk : {int64_t(0), int64_t(9), int64_t(60)})
+              for (int64_t T : {1, 5}) {
+                TestWeight up = makeWeight(rng, p.up, 1, D, F, false);
+                TestWeight gate = makeWeight(rng, p.up, 1, D, F, false);
+                TestWeight down = makeWeight(rng, p.down, 1, F, D, false);
+                std::vector<float> upBias =
+                    uniform(rng, size_t(F), -0.2f, 0.2f);
+                std::vector<float> downBias = uniform(rng, size_t(D));
+                std::vector<float> residual = uniform(rng, size_t(T * D));
+                std::vector<float> x = uniform(rng, size_t(T * D));
+                const int64_t S = 20;
+                std::vector<int64_t> support =
+                    randomSupport(rng, size_t(T * S), F);
+                std::vector<int32_t> support32 = narrow<int32_t>(support);
+                const void *sup =
+                    supportMode == 0 ? nullptr
+                    : supportMode == 1
+                        ? static_cast<const void *>(support32.data())
+                        : static_cast<const void *>(support.data());
+                int64_t block = supportMode == 2 ? 3 : 1;
+                int32_t i64 = supportMode == 2;
+                const float *res = T == 5 ? residual.data() : nullptr;
+                std::vector<float> cpu(size_t(T * D)), gpu(size_t(T * D), NaN);
+                auto run = [&](auto kernel, float *y) {
+                  kernel(x.data(), T, D, F, TW_ARGS(up), upBias.data(),
+                         gated ? gate.w() : nullptr, gate.scales(),
+                         gate.layout(), gate.fmt.abiBits(), gate.fmt.group,
+                         gate.fmt.f16 ? 1 : 0, TW_ARGS(down), downBias.data(),
+                         sup, i64, S, block, activation, topk, res, y);
+                };
+                run(parsimony_sparse_ffn_f32, cpu.data());
+                std::string what =
+                    p.up.name() + "/" + p.down.name() + " act " +
+                    std::to_string(activation) + (gated ? " gated" : "") +
+                    " support " + std::to_string(supportMode) + " topk " +
+                    std::to_string(topk) + " T=" + std::to_string(T);
+                onGpu(what,
+                      [&] { run(parsimony_gpu_sparse_ffn_f32, gpu.data()); });
+                expectNear(gpu, cpu, what);
+              }
 }
 
 TEST(GpuKernels, MixtureOfExpertsStages) {
