@@ -2,13 +2,14 @@
 """Builds the GPU parity cases that scripts/gpu_check.py runs.
 
   make_gpu_cases.py BUILD_DIR OUT_DIR [--gpu-arch sm_90] [--quick]
+                    [--only NAME,NAME...]
 
 Each case is a model made by the test generators (fixed seeds), compiled
 with `parsimony-compile --target=nvptx` and the case's options, plus the
 outputs of the CPU build with the same options (`parsimony-run`, checked
 against ONNX Runtime and NumPy by the other tests) as the reference.
 Writes OUT_DIR/cases.json. --quick makes a three-case subset for
-`make test`.
+`make test`; --only keeps the named cases.
 """
 import json
 import os
@@ -25,6 +26,8 @@ build, out = sys.argv[1], sys.argv[2]
 arch = sys.argv[sys.argv.index("--gpu-arch") + 1] \
     if "--gpu-arch" in sys.argv else "sm_90"
 quick = "--quick" in sys.argv
+only = set(sys.argv[sys.argv.index("--only") + 1].split(",")) \
+    if "--only" in sys.argv else None
 BIN = os.path.join(build, "bin")
 os.makedirs(out, exist_ok=True)
 cases = []
@@ -37,6 +40,8 @@ def sh(*args):
 
 def case(name, model, inputs, options=(), rtol=1e-4):
     """inputs: {graph input name: path relative to out}."""
+    if only is not None and name not in only:
+        return
     sh(os.path.join(BIN, "parsimony-compile"), model, "--target=nvptx",
        f"--gpu-arch={arch}", "--cpu=x86-64-v3", *options, "-o",
        os.path.join(out, name + ".so"))
@@ -120,5 +125,8 @@ if not quick:
         case(sub, f"{d}/moe.onnx",
              {"x": f"{sub}/x.npy", "router": f"{sub}/router.npy"}, opts)
 
+if only is not None and len(cases) != len(only):
+    missing = only - {c["name"] for c in cases}
+    sys.exit(f"make_gpu_cases.py: no case named {', '.join(sorted(missing))}")
 json.dump(cases, open(os.path.join(out, "cases.json"), "w"), indent=1)
 print(f"{len(cases)} GPU cases in {out}")

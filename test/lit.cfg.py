@@ -55,3 +55,19 @@ if os.path.exists(ptxas):
 config.substitutions.append(("%ptxas", ptxas))
 if config.parsimony_enable_gpu:
     config.available_features.add("gpu-target")
+
+# The emulated CUDA driver (unittests/GpuEmulator, soname libcuda.so.1,
+# built with AddressSanitizer): preloaded, with the sanitizer's runtime
+# first, it runs the GPU kernel library of a --target=nvptx model on the
+# host.
+emulator = os.path.join(config.parsimony_obj_root, "lib", "cuda-emulator",
+                        "libcuda.so.1")
+if os.path.exists(emulator):
+    import subprocess
+    asan = subprocess.run(["gcc", "-print-file-name=libasan.so"],
+                          capture_output=True, text=True).stdout.strip()
+    if os.path.isabs(asan) and os.path.exists(asan):
+        config.available_features.add("cuda-emulator")
+        config.substitutions.append(
+            ("%with_cuda_emulator",
+             f'env ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD="{asan} {emulator}"'))

@@ -294,6 +294,58 @@ TEST(GpuKernels, PredictSupportQuantizedAndLowRank) {
           }
 }
 
+bool cpuScoresOnIntegers() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512vnni") &&
+         __builtin_cpu_supports("avx512bw");
+#else
+  return false;
+#endif
+}
+
+TEST(GpuKernels, PredictorRoundsActivationsLikeTheCpu) {
+  // On CPUs with AVX-512 VNNI a quantized predictor scores 8-bit rounded
+  // activations on exact integer dot products; the GPU does the same, so
+  // continuous activations pick the same supports. A token with a NaN is
+  // scored in f32 on both (checked alone: the CPU then scores every token
+  // of the call in f32, the GPU only that token).
+  if (!cpuScoresOnIntegers())
+    GTEST_SKIP() << "the CPU scores predictors in f32 without AVX-512 VNNI";
+  std::mt19937 rng(9);
+  const int64_t K = 128, N = 200, k = 24;
+  for (const Format &fmt :
+       {Format{8, 0, false, true}, Format{8, 0, true, true},
+        Format{4, 0, false, true, true}, Format{4, 32, true, true, true},
+        Format{4, 32, false, true, true}, Format{4, 64, true, true, true},
+        Format{4, 128, false, true, true}})
+    for (int64_t T : {1, 3}) {
+      TestWeight w = makeWeight(rng, fmt, 1, K, N, false);
+      std::vector<float> x = uniform(rng, size_t(T * K), -3.0f, 3.0f);
+      std::vector<float> bias = uniform(rng, size_t(N), -0.1f, 0.1f);
+      std::vector<int64_t> cpu(size_t(T * k)), gpu(size_t(T * k), -7);
+      parsimony_predict_support_f32(x.data(), T, K, N, TW_ARGS(w), nullptr, 0,
+                                    bias.data(), k, cpu.data(), 1);
+      std::string what = fmt.name() + " T=" + std::to_string(T);
+      onGpu(what, [&] {
+        parsimony_gpu_predict_support_f32(x.data(), T, K, N, TW_ARGS(w),
+                                          nullptr, 0, bias.data(), k,
+                                          gpu.data(), 1);
+      });
+      expectSame(gpu, cpu, what);
+      if (T == 1) {
+        x[5] = NaN; // every score NaN: the lowest k indices, on both
+        parsimony_predict_support_f32(x.data(), T, K, N, TW_ARGS(w), nullptr, 0,
+                                      bias.data(), k, cpu.data(), 1);
+        onGpu(what + " NaN", [&] {
+          parsimony_gpu_predict_support_f32(x.data(), T, K, N, TW_ARGS(w),
+                                            nullptr, 0, bias.data(), k,
+                                            gpu.data(), 1);
+        });
+        expectSame(gpu, cpu, what + " NaN");
+      }
+    }
+}
+
 TEST(GpuKernels, SparseFfnEveryMode) {
   std::mt19937 rng(7);
   const int64_t D = 64, F = 96;

@@ -69,6 +69,7 @@ const std::map<std::string, Entry> &kernels() {
       PARSIMONY_KERNEL(parsimony_gpu_matmul_columns),
       PARSIMONY_KERNEL(parsimony_gpu_matmul_warp),
       PARSIMONY_KERNEL(parsimony_gpu_predict_topk),
+      PARSIMONY_KERNEL(parsimony_gpu_predictor_scores),
       PARSIMONY_KERNEL(parsimony_gpu_route),
       PARSIMONY_KERNEL(parsimony_gpu_row_experts),
       PARSIMONY_KERNEL(parsimony_gpu_scale),

@@ -173,6 +173,12 @@ inline int __clz(int v) { return v == 0 ? 32 : __builtin_clz(unsigned(v)); }
 inline int __float_as_int(float v) {
   return simt::fromBits<int>(simt::toBits(v));
 }
+inline unsigned __float_as_uint(float v) {
+  return simt::fromBits<unsigned>(simt::toBits(v));
+}
+inline float __uint_as_float(unsigned v) {
+  return simt::fromBits<float>(simt::toBits(v));
+}
 inline float __int_as_float(int v) {
   return simt::fromBits<float>(simt::toBits(v));
 }

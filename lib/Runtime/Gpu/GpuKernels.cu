@@ -671,6 +671,128 @@ __device__ void blockTopkIndices(const float *row, i64 N, i64 k, void *out,
     storeIndex(out, outI64, t * k + j, -1);
 }
 
+/// Whether predictor weight w scores on integers against 8-bit
+/// activations, as on the CPU (SpxKernels.cpp, integerPredictorApplies):
+/// neuron-major int8 with one scale per row, or packed int4 per row or in
+/// groups of 32 or of a multiple of 64; K <= 32768.
+__device__ __forceinline__ bool integerPredictor(const Weight &w) {
+  if (w.layout != 1 || w.K <= 0 || w.K > 32768 || !w.scales)
+    return false;
+  bool perRow = w.group == 0 || w.group == w.K;
+  if (w.bits == 8)
+    return perRow;
+  return w.bits == kInt4Packed && w.K % 32 == 0 &&
+         (perRow || w.group == 32 || w.group % 64 == 0);
+}
+
+/// The CPU's int8ActivationScale of x[0, K): the power of two p with
+/// max |x| / p <= 127 (1 for all zeros), or 0 if x has a non-finite value.
+/// The whole block calls it.
+__device__ float blockActivationScale(const float *x, i64 K) {
+  __shared__ unsigned maxBits;
+  if (threadIdx.x == 0)
+    maxBits = 0;
+  __syncthreads();
+  unsigned bits = 0; // |x| as bits: ordered like the values, NaN largest
+  for (i64 i = threadIdx.x; i < K; i += blockDim.x) {
+    unsigned b = __float_as_uint(x[i]) & 0x7fffffffu;
+    bits = b > bits ? b : bits;
+  }
+  atomicMax(&maxBits, bits);
+  __syncthreads();
+  unsigned m = maxBits;
+  __syncthreads(); // maxBits is reused by the next call
+  if (m >= 0x7f800000u)
+    return 0.0f;
+  float maxAbs = __uint_as_float(m);
+  if (maxAbs == 0.0f)
+    return 1.0f;
+  int e = 0;
+  frexpf(maxAbs / 127.0f, &e);
+  float scale = ldexpf(1.0f, e);
+  while (maxAbs / scale > 127.0f)
+    scale *= 2.0f;
+  return scale;
+}
+
+__device__ __forceinline__ int warpSumInt(int v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+/// x[k] rounded to 8 bits at scale 1 / inv (round half to even).
+__device__ __forceinline__ int roundedActivation(const float *x, i64 k,
+                                                 float inv) {
+  return (int)rintf(x[k] * inv);
+}
+
+/// Integer dot product of 8-bit x (at scale 1 / inv) with the int4 values
+/// of packed block b of a row.
+__device__ __forceinline__ int int4BlockDot(const uint8_t *row, i64 b,
+                                            const float *x, float inv) {
+  int sum = 0;
+  for (int i = 0; i < 16; ++i) {
+    int byte = row[b * 16 + i];
+    int lo = (int)(int8_t)(byte << 4) >> 4, hi = (int)(int8_t)byte >> 4;
+    sum += lo * roundedActivation(x, b * 32 + i, inv) +
+           hi * roundedActivation(x, b * 32 + 16 + i, inv);
+  }
+  return sum;
+}
+
+/// score(x, n) without the bias for an integerPredictor weight, with x
+/// rounded to 8 bits at `xScale`: exact integer sums, scaled per row or per
+/// group, times xScale, in the CPU's order of operations. Every lane gets
+/// it.
+__device__ float integerPredictorScore(const float *x, float xScale,
+                                       const Weight &w, i64 n, int lane) {
+  float inv = 1.0f / xScale; // a power of two: x * inv is exact
+  i64 K = w.K;
+  if (w.group == 0 || w.group == K) {
+    int sum = 0;
+    if (w.bits == 8) {
+      const int8_t *row = static_cast<const int8_t *>(w.w) + n * K;
+      for (i64 k = lane; k < K; k += 32)
+        sum += row[k] * roundedActivation(x, k, inv);
+    } else {
+      const uint8_t *row = static_cast<const uint8_t *>(w.w) + n * (K / 2);
+      for (i64 b = lane; b < K / 32; b += 32)
+        sum += int4BlockDot(row, b, x, inv);
+    }
+    return (float)warpSumInt(sum) * scaleAt(w, n) * xScale;
+  }
+  // Packed int4 in groups of 32 or of a multiple of 64: a lane per group.
+  const uint8_t *row = static_cast<const uint8_t *>(w.w) + n * (K / 2);
+  i64 groups = K / w.group, blocks = w.group / 32;
+  float acc = 0.0f;
+  for (i64 g = lane; g < groups; g += 32) {
+    int sum = 0;
+    for (i64 b = g * blocks; b < (g + 1) * blocks; ++b)
+      sum += int4BlockDot(row, b, x, inv);
+    acc = fmaf((float)sum, scaleAt(w, n * groups + g), acc);
+  }
+  return warpSum(acc) * xScale;
+}
+
+/// scores[t, n] for this block's 8 neurons (a warp each) of token
+/// blockIdx.y: x[t] . W(:, n) + bias[n], on integers with 8-bit
+/// activations where the CPU does so (integerPredictor and x[t] finite).
+__device__ void blockPredictorScores(const float *x, Weight w,
+                                     const float *bias, float *scores) {
+  int lane = threadIdx.x % 32;
+  i64 n = (i64)blockIdx.x * 8 + threadIdx.x / 32;
+  i64 t = blockIdx.y;
+  const float *xt = x + t * w.K;
+  float xScale = integerPredictor(w) ? blockActivationScale(xt, w.K) : 0.0f;
+  if (n >= w.N)
+    return;
+  float acc = xScale != 0.0f ? integerPredictorScore(xt, xScale, w, n, lane)
+                             : warpSum(laneDot(xt, w, n, lane));
+  if (lane == 0)
+    scores[t * w.N + n] = acc + (bias ? bias[n] : 0.0f);
+}
+
 /// Whether this block is the last of `blocks` to get here, for a step that
 /// needs every block's results (written before the call). The last block
 /// resets the counter, so counters stay zero between launches. Every
@@ -700,23 +822,25 @@ __global__ void __launch_bounds__(kBlock)
   blockTopkIndices(row, N, k, out, outI64, t, sh, staged);
 }
 
+/// Predictor scores alone (rows longer than predict_topk takes).
+/// Grid: (ceil(N / 8), T) blocks of 256.
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_predictor_scores(const float *x, Weight w, const float *bias,
+                                   float *scores) {
+  blockPredictorScores(x, w, bias, scores);
+}
+
 /// spx.predict_support in one launch (decode): warps compute scores[t, n] =
-/// x[t] . W(:, n) + bias[n]; the last block of token t to finish
-/// (counters[t]) selects the row's k best. Needs N <= kStagedKeys.
+/// x[t] . W(:, n) + bias[n] (blockPredictorScores); the last block of token t
+/// to finish (counters[t]) selects the row's k best. Needs N <= kStagedKeys.
 /// Grid: (ceil(N / 8), T) blocks of 256.
 __global__ void __launch_bounds__(256)
     parsimony_gpu_predict_topk(const float *x, i64 T, Weight w,
                                const float *bias, i64 k, float *scores,
                                unsigned *counters, void *out, int outI64) {
   __shared__ TopkShared sh;
-  int lane = threadIdx.x % 32;
-  i64 n = (i64)blockIdx.x * 8 + threadIdx.x / 32;
   i64 t = blockIdx.y;
-  if (n < w.N) {
-    float acc = warpSum(laneDot(x + t * w.K, w, n, lane));
-    if (lane == 0)
-      scores[t * w.N + n] = acc + (bias ? bias[n] : 0.0f);
-  }
+  blockPredictorScores(x, w, bias, scores);
   if (!lastBlockOf(counters + t, gridDim.x))
     return;
   // Other blocks' scores: read through L2 (__ldcg), not a stale L1.

@@ -654,7 +654,11 @@ void parsimony_gpu_predict_support_f32(const float *x, int64_t T, int64_t K,
                k, scores, counters, out, out_i64);
       return;
     }
-    matmul(x, T, w, bias, scores);
+    if (w.layout == 1)
+      launch("parsimony_gpu_predictor_scores", {ceilDiv(N, 8), T}, x, w, bias,
+             scores);
+    else
+      matmul(x, T, w, bias, scores);
   }
   launchBlocks("parsimony_gpu_topk_indices", {T}, kTopkBlock,
                static_cast<const float *>(scores), N, k, out, out_i64);
