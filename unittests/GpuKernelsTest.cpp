@@ -294,22 +294,13 @@ TEST(GpuKernels, PredictSupportQuantizedAndLowRank) {
           }
 }
 
-bool cpuScoresOnIntegers() {
-#if defined(__x86_64__)
-  return __builtin_cpu_supports("avx512vnni") &&
-         __builtin_cpu_supports("avx512bw");
-#else
-  return false;
-#endif
-}
-
 TEST(GpuKernels, PredictorRoundsActivationsLikeTheCpu) {
   // On CPUs with AVX-512 VNNI a quantized predictor scores 8-bit rounded
   // activations on exact integer dot products; the GPU does the same, so
   // continuous activations pick the same supports. A token with a NaN is
   // scored in f32 on both (checked alone: the CPU then scores every token
   // of the call in f32, the GPU only that token).
-  if (!cpuScoresOnIntegers())
+  if (!cpuHasVnni())
     GTEST_SKIP() << "the CPU scores predictors in f32 without AVX-512 VNNI";
   std::mt19937 rng(9);
   const int64_t K = 128, N = 200, k = 24;

@@ -25,6 +25,16 @@ namespace kernel_test {
 // Random data.
 //===----------------------------------------------------------------------===//
 
+/// Whether the CPU kernels take their AVX-512 VNNI integer paths.
+inline bool cpuHasVnni() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512vnni") &&
+         __builtin_cpu_supports("avx512bw");
+#else
+  return false;
+#endif
+}
+
 inline std::vector<float> uniform(std::mt19937 &rng, size_t n, float lo = -1.0f,
                                   float hi = 1.0f) {
   std::uniform_real_distribution<float> dist(lo, hi);

@@ -356,15 +356,6 @@ TEST(SpxQuantMatmul, EpilogueBiasActivationResidual) {
   });
 }
 
-bool cpuHasVnni() {
-#if defined(__x86_64__)
-  return __builtin_cpu_supports("avx512vnni") &&
-         __builtin_cpu_supports("avx512bw");
-#else
-  return false;
-#endif
-}
-
 TEST(SpxQuantMatmul, IntegerActivations) {
   // parsimony_quant_matmul_u8_f32: (x - zp) * W for uint8 and int8 x, with
   // and without a zero point and an epilogue, K with and without a 64-byte
