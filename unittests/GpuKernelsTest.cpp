@@ -146,23 +146,34 @@ std::vector<Format> everyFormat() {
   return formats;
 }
 
-TEST(GpuKernels, QuantMatmulEveryFormat) {
-  std::mt19937 rng(2);
-  const int64_t K = 64, N = 96;
+using MatmulKernel = void (*)(const float *, int64_t, int64_t, int64_t,
+                              PARSIMONY_WEIGHT_PARAMS(weight), float *);
+
+/// A [T, K] x [K, N] product kernel against its CPU twin on every weight
+/// format, with `zeros` of the inputs zeroed.
+void compareMatmulEveryFormat(MatmulKernel cpuKernel, MatmulKernel gpuKernel,
+                              unsigned seed, int64_t K, int64_t N,
+                              double zeros) {
+  std::mt19937 rng(seed);
   for (const Format &fmt : everyFormat()) {
     TestWeight w = makeWeight(rng, fmt, 1, K, N, false);
     for (int64_t T : {1, 3}) {
       std::vector<float> in = uniform(rng, size_t(T * K));
+      if (zeros > 0)
+        sparsify(rng, in, zeros);
       std::vector<float> cpu(size_t(T * N)), gpu(size_t(T * N), NaN);
-      parsimony_quant_matmul_f32(in.data(), T, K, N, TW_ARGS(w), cpu.data());
+      cpuKernel(in.data(), T, K, N, TW_ARGS(w), cpu.data());
       std::string what = fmt.name() + " T=" + std::to_string(T);
-      onGpu(what, [&] {
-        parsimony_gpu_quant_matmul_f32(in.data(), T, K, N, TW_ARGS(w),
-                                       gpu.data());
-      });
+      onGpu(what,
+            [&] { gpuKernel(in.data(), T, K, N, TW_ARGS(w), gpu.data()); });
       expectNear(gpu, cpu, what);
     }
   }
+}
+
+TEST(GpuKernels, QuantMatmulEveryFormat) {
+  compareMatmulEveryFormat(parsimony_quant_matmul_f32,
+                           parsimony_gpu_quant_matmul_f32, 2, 64, 96, 0.0);
 }
 
 TEST(GpuKernels, TopkActivationTiesNaNAndLongRows) {
@@ -193,23 +204,8 @@ TEST(GpuKernels, TopkActivationTiesNaNAndLongRows) {
 }
 
 TEST(GpuKernels, SparseMatmulEveryFormat) {
-  std::mt19937 rng(4);
-  const int64_t K = 320, N = 64;
-  for (const Format &fmt : everyFormat()) {
-    TestWeight w = makeWeight(rng, fmt, 1, K, N, false);
-    for (int64_t T : {1, 3}) {
-      std::vector<float> in = uniform(rng, size_t(T * K));
-      sparsify(rng, in, 0.7);
-      std::vector<float> cpu(size_t(T * N)), gpu(size_t(T * N), NaN);
-      parsimony_sparse_matmul_f32(in.data(), T, K, N, TW_ARGS(w), cpu.data());
-      std::string what = fmt.name() + " T=" + std::to_string(T);
-      onGpu(what, [&] {
-        parsimony_gpu_sparse_matmul_f32(in.data(), T, K, N, TW_ARGS(w),
-                                        gpu.data());
-      });
-      expectNear(gpu, cpu, what);
-    }
-  }
+  compareMatmulEveryFormat(parsimony_sparse_matmul_f32,
+                           parsimony_gpu_sparse_matmul_f32, 4, 320, 64, 0.7);
 }
 
 /// Indices in [-1, range + 2): out-of-range ones and duplicates included.

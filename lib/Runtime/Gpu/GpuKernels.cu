@@ -63,6 +63,14 @@ __device__ __forceinline__ float scaleAt(const Weight &w, i64 s) {
 /// bytes (byte i: value i low nibble, value i + 16 high nibble).
 constexpr int32_t kInt4Packed = 4 | 0x100;
 
+/// The signed int4 in the low / high nibble of a byte.
+__device__ __forceinline__ int lowNibbleOf(int byte) {
+  return (int)(int8_t)(byte << 4) >> 4;
+}
+__device__ __forceinline__ int highNibbleOf(int byte) {
+  return (int)(int8_t)byte >> 4;
+}
+
 /// Element (k, n) of expert `e` of weight `w`, dequantized.
 __device__ __forceinline__ float weightAt(const Weight &w, i64 k, i64 n,
                                           i64 e = 0) {
@@ -75,11 +83,11 @@ __device__ __forceinline__ float weightAt(const Weight &w, i64 k, i64 n,
     // 32 values, so blocks never straddle rows.
     i64 block = idx / 32, lane = idx % 32;
     int byte = static_cast<const int8_t *>(w.w)[block * 16 + lane % 16];
-    v = lane < 16 ? (int)(int8_t)(byte << 4) >> 4 : byte >> 4;
+    v = lane < 16 ? lowNibbleOf(byte) : highNibbleOf(byte);
   } else {
     v = static_cast<const int8_t *>(w.w)[idx];
     if (w.bits == 4)
-      v = (int)(int8_t)(v << 4) >> 4; // low nibble, sign-extended
+      v = lowNibbleOf(v);
   }
   bool grouped = w.group > 0 && w.K % w.group == 0;
   i64 groups = grouped ? w.K / w.group : 1;
@@ -316,10 +324,10 @@ __device__ __forceinline__ float laneDot(const float *x, const Weight &w, i64 n,
       float4 b = xv[i];
       int q0 = q.x, q1 = q.y, q2 = q.z, q3 = q.w;
       if (nibble) {
-        q0 = (int)(int8_t)(q0 << 4) >> 4;
-        q1 = (int)(int8_t)(q1 << 4) >> 4;
-        q2 = (int)(int8_t)(q2 << 4) >> 4;
-        q3 = (int)(int8_t)(q3 << 4) >> 4;
+        q0 = lowNibbleOf(q0);
+        q1 = lowNibbleOf(q1);
+        q2 = lowNibbleOf(q2);
+        q3 = lowNibbleOf(q3);
       }
       acc = fmaf((float)q0, b.x,
                  fmaf((float)q1, b.y,
@@ -734,9 +742,8 @@ __device__ __forceinline__ int int4BlockDot(const uint8_t *row, i64 b,
   int sum = 0;
   for (int i = 0; i < 16; ++i) {
     int byte = row[b * 16 + i];
-    int lo = (int)(int8_t)(byte << 4) >> 4, hi = (int)(int8_t)byte >> 4;
-    sum += lo * roundedActivation(x, b * 32 + i, inv) +
-           hi * roundedActivation(x, b * 32 + 16 + i, inv);
+    sum += lowNibbleOf(byte) * roundedActivation(x, b * 32 + i, inv) +
+           highNibbleOf(byte) * roundedActivation(x, b * 32 + 16 + i, inv);
   }
   return sum;
 }
