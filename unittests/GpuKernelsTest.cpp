@@ -54,7 +54,20 @@ void onGpu(const std::string &what, const std::function<void()> &body) {
       << what << ": " << parsimony_gpu_last_error();
 }
 
-/// |gpu - cpu| <= tol * max(1, largest |cpu|), NaN where the CPU has NaN.
+/// Selects the tensor-core kernels (the default) or the f32 SIMT ones for
+/// products of many rows, for the scope.
+class TensorCores {
+public:
+  explicit TensorCores(bool on) {
+    setenv("PARSIMONY_GPU_TENSOR_CORES", on ? "1" : "0", 1);
+  }
+  ~TensorCores() { unsetenv("PARSIMONY_GPU_TENSOR_CORES"); }
+  TensorCores(const TensorCores &) = delete;
+  TensorCores &operator=(const TensorCores &) = delete;
+};
+
+/// |gpu - cpu| <= tol * max(1, largest |cpu|), NaN where the CPU has NaN,
+/// the same infinity where it has one.
 void expectNear(const std::vector<float> &gpu, const std::vector<float> &cpu,
                 const std::string &what, double tol = 2e-5) {
   ASSERT_EQ(gpu.size(), cpu.size()) << what;
@@ -64,8 +77,9 @@ void expectNear(const std::vector<float> &gpu, const std::vector<float> &cpu,
       scale = std::max(scale, double(std::fabs(v)));
   int failures = 0;
   for (size_t i = 0; i < cpu.size() && failures < 5; ++i) {
-    bool good = std::isnan(cpu[i])
-                    ? std::isnan(gpu[i])
+    bool good = std::isnan(cpu[i]) ? std::isnan(gpu[i])
+                : std::isinf(cpu[i])
+                    ? gpu[i] == cpu[i]
                     : std::fabs(double(gpu[i]) - cpu[i]) <= tol * scale;
     if (!good) {
       ADD_FAILURE() << what << ": element " << i << " gpu " << gpu[i] << " cpu "
@@ -112,30 +126,77 @@ TEST(GpuKernels, SgemmEveryKernelAndTransposition) {
       for (int64_t K : {1, 23, 70})
         for (int transA : {0, 1})
           for (int transB : {0, 1})
-            for (float beta : {0.0f, 0.5f}) {
-              const int64_t batch = 2;
-              int64_t lda = transA ? M : K, ldb = transB ? K : N;
-              // B is shared by both batch items when M is odd.
-              int64_t strideB = M % 2 ? 0 : K * N;
-              std::vector<float> A = uniform(rng, size_t(batch * M * K));
-              std::vector<float> B = uniform(rng, size_t(batch * K * N));
-              std::vector<float> cpu = uniform(rng, size_t(batch * M * N));
-              std::vector<float> gpu = cpu;
-              parsimony_sgemm_batched(batch, M, N, K, 0.75f, A.data(), lda,
-                                      M * K, transA, B.data(), ldb, strideB,
-                                      transB, beta, cpu.data(), N, M * N);
-              std::string what =
-                  "M=" + std::to_string(M) + " N=" + std::to_string(N) +
-                  " K=" + std::to_string(K) + " trans " +
-                  std::to_string(transA) + std::to_string(transB) +
-                  " beta=" + std::to_string(beta);
-              onGpu(what, [&] {
-                parsimony_gpu_sgemm_batched(
-                    batch, M, N, K, 0.75f, A.data(), lda, M * K, transA,
-                    B.data(), ldb, strideB, transB, beta, gpu.data(), N, M * N);
-              });
-              expectNear(gpu, cpu, what);
-            }
+            for (float beta : {0.0f, 0.5f})
+              for (bool tensorCores : {true, false}) {
+                if (!tensorCores && M <= 8)
+                  continue; // the same kernels either way
+                TensorCores scope(tensorCores);
+                const int64_t batch = 2;
+                int64_t lda = transA ? M : K, ldb = transB ? K : N;
+                // B is shared by both batch items when M is odd.
+                int64_t strideB = M % 2 ? 0 : K * N;
+                std::vector<float> A = uniform(rng, size_t(batch * M * K));
+                std::vector<float> B = uniform(rng, size_t(batch * K * N));
+                std::vector<float> cpu = uniform(rng, size_t(batch * M * N));
+                std::vector<float> gpu = cpu;
+                parsimony_sgemm_batched(batch, M, N, K, 0.75f, A.data(), lda,
+                                        M * K, transA, B.data(), ldb, strideB,
+                                        transB, beta, cpu.data(), N, M * N);
+                std::string what =
+                    "M=" + std::to_string(M) + " N=" + std::to_string(N) +
+                    " K=" + std::to_string(K) + " trans " +
+                    std::to_string(transA) + std::to_string(transB) +
+                    " beta=" + std::to_string(beta) +
+                    (tensorCores ? " tensor cores" : " SIMT");
+                onGpu(what, [&] {
+                  parsimony_gpu_sgemm_batched(batch, M, N, K, 0.75f, A.data(),
+                                              lda, M * K, transA, B.data(), ldb,
+                                              strideB, transB, beta, gpu.data(),
+                                              N, M * N);
+                });
+                expectNear(gpu, cpu, what);
+              }
+}
+
+TEST(GpuKernels, TensorCoreGemmIsF32AccurateWithInfAndNaN) {
+  // 3xTF32 must stay within the f32 tolerance where a single TF32 product
+  // (10-bit mantissas) would not: operands span 2^-8..2^8 and K is long.
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> exponent(-8, 8);
+  const int64_t M = 130, N = 72, K = 333;
+  auto spread = [&](size_t n) {
+    std::vector<float> v = uniform(rng, n);
+    for (float &x : v)
+      x = std::ldexp(x, exponent(rng));
+    return v;
+  };
+  std::vector<float> A = spread(size_t(M * K)), B = spread(size_t(K * N));
+  for (bool special : {false, true}) {
+    if (special) {
+      // The partners of the infinities are exact in TF32 (their low half is
+      // 0), where hi(inf) lo(b) would be inf * 0 = NaN.
+      for (int64_t n = 0; n < N; ++n)
+        B[size_t(17 * N + n)] = n % 2 ? 1.5f : -2.0f;
+      for (int64_t m = 0; m < M; ++m)
+        A[size_t(m * K + 3)] = m % 2 ? 0.75f : -4.0f;
+      A[size_t(5 * K + 17)] = std::numeric_limits<float>::infinity();
+      B[size_t(3 * N + 40)] = -std::numeric_limits<float>::infinity();
+      A[size_t(100 * K + 2)] = NaN;
+    }
+    std::vector<float> cpu(size_t(M * N)), gpu(size_t(M * N), 7.0f);
+    parsimony_sgemm_batched(1, M, N, K, 1.0f, A.data(), K, 0, 0, B.data(), N, 0,
+                            0, 0.0f, cpu.data(), N, 0);
+    std::string what = special ? "with inf and NaN" : "finite";
+    onGpu(what, [&] {
+      parsimony_gpu_sgemm_batched(1, M, N, K, 1.0f, A.data(), K, 0, 0, B.data(),
+                                  N, 0, 0, 0.0f, gpu.data(), N, 0);
+    });
+    expectNear(gpu, cpu, what);
+    if (special) {
+      EXPECT_TRUE(std::isinf(gpu[size_t(5 * N)])) << gpu[size_t(5 * N)];
+      EXPECT_TRUE(std::isnan(gpu[size_t(100 * N + 1)]));
+    }
+  }
 }
 
 std::vector<Format> everyFormat() {
@@ -150,14 +211,14 @@ using MatmulKernel = void (*)(const float *, int64_t, int64_t, int64_t,
                               PARSIMONY_WEIGHT_PARAMS(weight), float *);
 
 /// A [T, K] x [K, N] product kernel against its CPU twin on every weight
-/// format, with `zeros` of the inputs zeroed.
+/// format, with `zeros` of the inputs zeroed, for each token count.
 void compareMatmulEveryFormat(MatmulKernel cpuKernel, MatmulKernel gpuKernel,
-                              unsigned seed, int64_t K, int64_t N,
-                              double zeros) {
+                              unsigned seed, int64_t K, int64_t N, double zeros,
+                              std::vector<int64_t> tokens) {
   std::mt19937 rng(seed);
   for (const Format &fmt : everyFormat()) {
     TestWeight w = makeWeight(rng, fmt, 1, K, N, false);
-    for (int64_t T : {1, 3}) {
+    for (int64_t T : tokens) {
       std::vector<float> in = uniform(rng, size_t(T * K));
       if (zeros > 0)
         sparsify(rng, in, zeros);
@@ -173,7 +234,8 @@ void compareMatmulEveryFormat(MatmulKernel cpuKernel, MatmulKernel gpuKernel,
 
 TEST(GpuKernels, QuantMatmulEveryFormat) {
   compareMatmulEveryFormat(parsimony_quant_matmul_f32,
-                           parsimony_gpu_quant_matmul_f32, 2, 64, 96, 0.0);
+                           parsimony_gpu_quant_matmul_f32, 2, 64, 96, 0.0,
+                           {1, 3, 70}); // 70: tensor cores
 }
 
 TEST(GpuKernels, TopkActivationTiesNaNAndLongRows) {
@@ -205,7 +267,8 @@ TEST(GpuKernels, TopkActivationTiesNaNAndLongRows) {
 
 TEST(GpuKernels, SparseMatmulEveryFormat) {
   compareMatmulEveryFormat(parsimony_sparse_matmul_f32,
-                           parsimony_gpu_sparse_matmul_f32, 4, 320, 64, 0.7);
+                           parsimony_gpu_sparse_matmul_f32, 4, 320, 64, 0.7,
+                           {1, 3});
 }
 
 /// Indices in [-1, range + 2): out-of-range ones and duplicates included.
@@ -489,6 +552,52 @@ TEST(GpuKernels, MixtureOfExpertsStages) {
                                     yGpu.data());
         });
         expectNear(yGpu, y, what + " combine");
+      }
+}
+
+TEST(GpuKernels, ExpertFfnGroupedOverRaggedGroups) {
+  // Enough rows for the grouped tensor-core GEMMs: groups of 70 (two row
+  // tiles, the second partial), 0, 25 and 40 rows and one of 10, with rows
+  // 95-99 in no group (as capacity drops leave them) and must be zero.
+  std::mt19937 rng(12);
+  const int64_t R = 150, D = 64, F = 96, E = 5;
+  std::vector<int64_t> offsets = {0, 70, 70, 100, 140};
+  std::vector<int64_t> sizes = {70, 0, 25, 40, 10};
+  std::vector<float> rows = uniform(rng, size_t(R * D));
+  struct Act {
+    int activation, fusion;
+    bool fc3;
+  };
+  for (Act a : {Act{1, 0, false}, Act{2, 0, true}, Act{6, 0, true},
+                Act{6, 1, false}, Act{6, 2, false}})
+    for (Format fmt : {Format{32, 0, false, false}, Format{32, 0, false, true},
+                       Format{8, 32, true, true}, Format{4, 0, false, false},
+                       Format{4, 64, true, true, true}})
+      for (bool tensorCores : {true, false}) {
+        TensorCores scope(tensorCores);
+        int64_t fc1N = a.fusion ? 2 * F : F;
+        TestWeight fc1 = makeWeight(rng, fmt, E, D, fc1N, false);
+        TestWeight fc2 = makeWeight(rng, fmt, E, F, D, false);
+        TestWeight fc3 = makeWeight(rng, fmt, E, D, F, false);
+        std::vector<float> b1 = uniform(rng, size_t(E * fc1N));
+        std::vector<float> b2 = uniform(rng, size_t(E * D));
+        std::vector<float> b3 = uniform(rng, size_t(E * F));
+        std::vector<float> out(size_t(R * D)), outGpu(size_t(R * D), NaN);
+        auto run = [&](auto kernel, float *y) {
+          kernel(rows.data(), R, D, offsets.data(), sizes.data(), E, F,
+                 TW_ARGS(fc1), b1.data(), TW_ARGS(fc2), b2.data(),
+                 a.fc3 ? fc3.w() : nullptr, fc3.scales(), fc3.layout(),
+                 fc3.fmt.abiBits(), fc3.fmt.group, fc3.fmt.f16 ? 1 : 0,
+                 b3.data(), a.activation, a.fusion, 1.702f, 1.0f, 7.0f, y);
+        };
+        run(parsimony_expert_ffn_f32, out.data());
+        std::string what = "act " + std::to_string(a.activation) + " fusion " +
+                           std::to_string(a.fusion) + " " + fmt.name() +
+                           (tensorCores ? " tensor cores" : " SIMT");
+        onGpu(what, [&] { run(parsimony_gpu_expert_ffn_f32, outGpu.data()); });
+        expectNear(outGpu, out, what);
+        for (int64_t r = 95; r < 100; ++r)
+          EXPECT_EQ(outGpu[size_t(r * D)], 0.0f) << what << " row " << r;
       }
 }
 

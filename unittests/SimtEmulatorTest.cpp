@@ -44,6 +44,62 @@ TEST(SimtEmulator, ShufflesMatchAndBallot) {
   }
 }
 
+TEST(SimtEmulator, MmaTf32MatchesTheProductOfItsFragments) {
+  // Each lane loads its fragments by the PTX ISA layout of
+  // mma.m16n8k8 .tf32 (lane = 4 g + t): A(g + 8i, t + 4j) in a[i + 2j],
+  // B(t + 4j, g) in b[j], C/D(g + 8i, 2t + j) in d[2i + j]. TF32-exact
+  // integers keep the product exact; the low 13 bits of A's inputs are
+  // garbage that the tensor core ignores.
+  float A[16][8], B[8][8], C[16][8], D[16][8];
+  for (int r = 0; r < 16; ++r)
+    for (int k = 0; k < 8; ++k)
+      A[r][k] = float((r * 7 + k * 3) % 11 - 5);
+  for (int k = 0; k < 8; ++k)
+    for (int n = 0; n < 8; ++n)
+      B[k][n] = float((k * 5 + n) % 7 - 3);
+  for (int r = 0; r < 16; ++r)
+    for (int n = 0; n < 8; ++n)
+      C[r][n] = float(r - n);
+  std::string error = simt::launch({1, 1, 1}, {32, 1, 1}, [&] {
+    int g = threadIdx.x / 4, t = threadIdx.x % 4;
+    uint32_t a[4], b[2];
+    float d[4];
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 2; ++j) {
+        a[i + 2 * j] = cvtRnaTf32(A[g + 8 * i][t + 4 * j]) | 0x1fffu;
+        b[j] = cvtRnaTf32(B[t + 4 * j][g]);
+        d[2 * i + j] = C[g + 8 * i][2 * t + j];
+      }
+    mmaSyncM16N8K8Tf32(d, a, b);
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 2; ++j)
+        D[g + 8 * i][2 * t + j] = d[2 * i + j];
+  });
+  ASSERT_EQ(error, "");
+  for (int r = 0; r < 16; ++r)
+    for (int n = 0; n < 8; ++n) {
+      float expect = C[r][n];
+      for (int k = 0; k < 8; ++k)
+        expect += A[r][k] * B[k][n];
+      EXPECT_EQ(D[r][n], expect) << r << ", " << n;
+    }
+  // TF32 rounding: to 10 mantissa bits, ties away from zero.
+  EXPECT_EQ(cvtRnaTf32(1.0f + 0x1p-11f), 0x3f802000u);
+  EXPECT_EQ(cvtRnaTf32(-(1.0f + 0x1p-11f)), 0xbf802000u);
+  EXPECT_EQ(cvtRnaTf32(1.0f + 0x1p-12f), 0x3f800000u);
+}
+
+TEST(SimtEmulator, MmaWithExitedLanesFails) {
+  std::string error = simt::launch({1, 1, 1}, {32, 1, 1}, [&] {
+    if (threadIdx.x == 3)
+      return;
+    uint32_t a[4] = {}, b[2] = {};
+    float d[4] = {};
+    mmaSyncM16N8K8Tf32(d, a, b);
+  });
+  EXPECT_NE(error.find("mma"), std::string::npos) << error;
+}
+
 TEST(SimtEmulator, BarrierOrdersSharedMemory) {
   std::vector<int> out(3 * 128);
   std::string error = simt::launch({3, 1, 1}, {128, 1, 1}, [&] {

@@ -88,6 +88,8 @@ const char *opName(WarpOp op) {
     return "__match_any_sync";
   case WarpOp::Ballot:
     return "__ballot_sync";
+  case WarpOp::MmaTf32:
+    return "mma.sync.m16n8k8.tf32";
   }
   return "?";
 }
@@ -96,6 +98,40 @@ std::string where(const Launch &l, unsigned thread) {
   return "block (" + std::to_string(l.blockIdx.x) + ", " +
          std::to_string(l.blockIdx.y) + ", " + std::to_string(l.blockIdx.z) +
          ") thread " + std::to_string(thread);
+}
+
+/// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 over the fragments
+/// the 32 lanes deposited (value: a MmaTf32Fragment *). Lane l = 4g + t
+/// holds A(g + 8i, t + 4j) in a[i + 2j], B(t + 4j, g) in b[j] and
+/// D(g + 8i, 2t + j) in d[2i + j].
+bool completeMma(Launch &l, unsigned first, unsigned live, Fiber **lane) {
+  if (live != 0xffffffffu) {
+    l.error = where(l, first) +
+              ": mma.sync with fewer than 32 live lanes in the warp";
+    return false;
+  }
+  MmaTf32Fragment *frag[32];
+  for (unsigned i = 0; i < 32; ++i)
+    frag[i] = reinterpret_cast<MmaTf32Fragment *>(lane[i]->value);
+  auto tf32 = [](uint32_t b) { return fromBits<float>(b & 0xffffe000u); };
+  auto a = [&](int row, int k) {
+    return tf32(frag[row % 8 * 4 + k % 4]->a[row / 8 + 2 * (k / 4)]);
+  };
+  auto b = [&](int k, int n) { return tf32(frag[n * 4 + k % 4]->b[k / 4]); };
+  float d[32][4];
+  for (int i = 0; i < 32; ++i)
+    for (int r = 0; r < 4; ++r) {
+      int row = i / 4 + 8 * (r / 2), col = 2 * (i % 4) + r % 2;
+      float acc = frag[i]->d[r];
+      for (int k = 0; k < 8; ++k)
+        acc = std::fma(a(row, k), b(k, col), acc);
+      d[i][r] = acc;
+    }
+  for (unsigned i = 0; i < 32; ++i) {
+    std::copy(d[i], d[i] + 4, frag[i]->d);
+    lane[i]->state = State::Runnable;
+  }
+  return true;
 }
 
 /// Completes the warp intrinsic that lanes [first, first + lanes) wait at.
@@ -129,6 +165,8 @@ bool completeWarpOp(Launch &l, unsigned first, unsigned lanes) {
       return false;
     }
   }
+  if (lead.op == WarpOp::MmaTf32)
+    return completeMma(l, first, live, lane);
   for (unsigned i = 0; i < 32; ++i) {
     if (!(live >> i & 1))
       continue;
@@ -163,6 +201,8 @@ bool completeWarpOp(Launch &l, unsigned first, unsigned lanes) {
       f.result = votes;
       break;
     }
+    case WarpOp::MmaTf32: // completeMma
+      break;
     }
     if (source >= 0) {
       if (source > 31 || !(live >> source & 1)) {
@@ -269,6 +309,11 @@ uint64_t warpExchange(WarpOp op, unsigned mask, uint64_t value, int arg) {
   f.state = State::AtWarpOp;
   yieldToScheduler();
   return f.result;
+}
+
+void warpMmaTf32(MmaTf32Fragment &lane) {
+  warpExchange(WarpOp::MmaTf32, 0xffffffffu,
+               uint64_t(reinterpret_cast<uintptr_t>(&lane)), 0);
 }
 
 std::string launch(Dim3 grid, Dim3 block, const std::function<void()> &body) {

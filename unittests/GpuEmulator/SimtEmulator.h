@@ -54,13 +54,26 @@ enum class WarpOp {
   ShuffleDown,
   ShuffleIndex,
   MatchAny,
-  Ballot
+  Ballot,
+  MmaTf32
 };
 
 /// A warp-synchronous exchange: every lane of `mask` deposits `value`
 /// (and `arg`: lane offset or source lane) and gets the op's result.
 SIMT_API uint64_t warpExchange(WarpOp op, unsigned mask, uint64_t value,
                                int arg);
+
+/// One lane's registers of mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32
+/// (PTX ISA fragment layouts; TF32 values are f32 bit patterns whose low 13
+/// bits the tensor core ignores).
+struct MmaTf32Fragment {
+  uint32_t a[4];
+  uint32_t b[2];
+  float d[4]; // C on entry, D = A * B + C on return
+};
+
+/// The warp-wide mma: every one of the 32 lanes must call it.
+SIMT_API void warpMmaTf32(MmaTf32Fragment &lane);
 
 /// Runs `body` for every thread of a grid; returns "" or what went wrong.
 SIMT_API std::string launch(Dim3 grid, Dim3 block,
@@ -183,6 +196,24 @@ inline float __int_as_float(int v) {
   return simt::fromBits<float>(simt::toBits(v));
 }
 inline float __expf(float v) { return std::exp(v); }
+
+/// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 d, a, b, d.
+inline void mmaSyncM16N8K8Tf32(float d[4], const uint32_t a[4],
+                               const uint32_t b[2]) {
+  simt::MmaTf32Fragment f = {
+      {a[0], a[1], a[2], a[3]}, {b[0], b[1]}, {d[0], d[1], d[2], d[3]}};
+  simt::warpMmaTf32(f);
+  for (int r = 0; r < 4; ++r)
+    d[r] = f.d[r];
+}
+
+/// cvt.rna.tf32.f32: round to 10 mantissa bits, ties away from zero.
+inline uint32_t cvtRnaTf32(float v) {
+  uint32_t b = simt::fromBits<uint32_t>(simt::toBits(v));
+  if ((b & 0x7f800000u) == 0x7f800000u) // inf stays, NaN stays NaN
+    return (b & 0x7fffffu) ? 0x7fffffffu : b;
+  return (b + 0x1000u) & 0xffffe000u;
+}
 inline float __fdividef(float a, float b) { return a / b; }
 
 #endif // SIMT_IMPLEMENTATION

@@ -98,6 +98,21 @@ __device__ __forceinline__ float weightAt(const Weight &w, i64 k, i64 n,
   return (float)v * scaleAt(w, s);
 }
 
+/// Expert e of stacked weight w as a weight of its own (weightAt(w, k, n, e)
+/// == weightAt(expertWeight(w, e), k, n)), for loops that index one expert.
+__device__ __forceinline__ Weight expertWeight(Weight w, i64 e) {
+  i64 values = e * w.K * w.N;
+  i64 bytes = w.bits == 32            ? 4 * values
+              : w.bits == kInt4Packed ? values / 2
+                                      : values;
+  bool grouped = w.group > 0 && w.K % w.group == 0;
+  i64 scales = e * (grouped ? w.K / w.group : 1) * w.N;
+  w.w = static_cast<const char *>(w.w) + bytes;
+  w.scales = static_cast<const char *>(w.scales) +
+             (w.bits == 32 ? 0 : scales * (w.scalesF16 ? 2 : 4));
+  return w;
+}
+
 __device__ __forceinline__ float sigmoidf_(float v) {
   return 1.0f / (1.0f + __expf(-v));
 }
@@ -372,6 +387,227 @@ __device__ __forceinline__ float laneDot(const float *x, const Weight &w, i64 n,
   return acc;
 }
 
+//===----------------------------------------------------------------------===//
+// Tensor-core tiles: mma.sync m16n8k8 on TF32 (sm_80 and later), with f32
+// accuracy by the 3xTF32 split: a = hi(a) + lo(a) with both halves TF32,
+// and a b ~= hi(a) hi(b) + hi(a) lo(b) + lo(a) hi(b), an error near 2^-21
+// relative instead of TF32's 2^-11.
+//===----------------------------------------------------------------------===//
+
+/// cvt.rna.tf32.f32.
+__device__ __forceinline__ uint32_t tf32Of(float v) {
+#ifdef __CUDA_ARCH__
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+  return r;
+#else
+  return cvtRnaTf32(v);
+#endif
+}
+
+/// d += a b for one 16x8x8 tile; a and b hold this lane's TF32 fragments.
+__device__ __forceinline__ void mmaTf32(float d[4], const uint32_t a[4],
+                                        const uint32_t b[2]) {
+#ifdef __CUDA_ARCH__
+  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+               "{%0, %1, %2, %3};"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]),
+                 "r"(b[1]));
+#else
+  mmaSyncM16N8K8Tf32(d, a, b);
+#endif
+}
+
+/// v = hi + lo as two TF32 values. hi truncates v (it never rounds up to
+/// infinity, and v - hi is exact); non-finite v has lo = 0.
+__device__ __forceinline__ void splitTf32(float v, uint32_t &hi, uint32_t &lo) {
+  uint32_t b = __float_as_uint(v);
+  if ((b & 0x7f800000u) == 0x7f800000u) {
+    hi = (b & 0x7fffffu) ? 0x7fffffffu : b;
+    lo = 0;
+    return;
+  }
+  hi = b & 0xffffe000u;
+  lo = tf32Of(v - __uint_as_float(hi));
+}
+
+/// hi with inf and NaN replaced by 0, for the cross terms hi(a) lo(b) and
+/// lo(a) hi(b): a non-finite operand then reaches the result only through
+/// hi(a) hi(b), as inf b and not inf * 0 = NaN when lo(b) is 0.
+__device__ __forceinline__ uint32_t finiteTf32(uint32_t hi) {
+  return (hi & 0x7f800000u) == 0x7f800000u ? 0u : hi;
+}
+
+/// Shape of mmaTile: a 64x64 tile per block of 4 warps (32x32 each), K
+/// staged through shared memory 16 at a time.
+constexpr int kMmaTile = 64, kMmaK = 16, kMmaThreads = 128;
+
+/// One 64x64 tile of C = A B, C[m, n] for m in [m0, min(m0 + 64, mEnd)) and
+/// n in [n0, min(n0 + 64, N)), on tensor cores. loadA(m, k) and loadB(k, n)
+/// read in-range elements; aKContiguous / bKContiguous say which index is
+/// contiguous in memory, so that global loads coalesce. store(m, n, v)
+/// writes one result. The next K slice is loaded into registers while the
+/// current one is multiplied.
+template <typename LoadA, typename LoadB, typename Store>
+__device__ __forceinline__ void mmaTile(i64 m0, i64 mEnd, i64 n0, i64 N, i64 K,
+                                        bool aKContiguous, bool bKContiguous,
+                                        LoadA loadA, LoadB loadB, Store store) {
+  // [m][k] and [n][k]; the padding makes a warp's fragment reads
+  // (rows g = 0..7, columns t = 0..3) hit 32 different banks.
+  __shared__ float As[kMmaTile][kMmaK + 4];
+  __shared__ float Bs[kMmaTile][kMmaK + 4];
+  constexpr int kPerThread = kMmaTile * kMmaK / kMmaThreads;
+  int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  int g = lane / 4, t = lane % 4;
+  int wm = warp / 2 * 32, wn = warp % 2 * 32;
+  // Element j of this thread's share: (row, k) of the A tile / B tile.
+  auto aAt = [&](int j, int &row, int &kk) {
+    int e = tid + kMmaThreads * j;
+    row = aKContiguous ? e / kMmaK : e % kMmaTile;
+    kk = aKContiguous ? e % kMmaK : e / kMmaTile;
+  };
+  auto bAt = [&](int j, int &col, int &kk) {
+    int e = tid + kMmaThreads * j;
+    col = bKContiguous ? e / kMmaK : e % kMmaTile;
+    kk = bKContiguous ? e % kMmaK : e / kMmaTile;
+  };
+  float ra[kPerThread], rb[kPerThread];
+  // Inlined, so that ra and rb stay in registers.
+  auto fetch = [&](i64 k0) __attribute__((always_inline)) {
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      int row, col, kk;
+      aAt(j, row, kk);
+      i64 m = m0 + row, k = k0 + kk;
+      ra[j] = m < mEnd && k < K ? loadA(m, k) : 0.0f;
+      bAt(j, col, kk);
+      i64 n = n0 + col;
+      k = k0 + kk;
+      rb[j] = n < N && k < K ? loadB(k, n) : 0.0f;
+    }
+  };
+  float acc[2][4][4] = {};
+  fetch(0);
+  for (i64 k0 = 0; k0 < K; k0 += kMmaK) {
+#pragma unroll
+    for (int j = 0; j < kPerThread; ++j) {
+      int row, col, kk;
+      aAt(j, row, kk);
+      As[row][kk] = ra[j];
+      bAt(j, col, kk);
+      Bs[col][kk] = rb[j];
+    }
+    __syncthreads();
+    if (k0 + kMmaK < K)
+      fetch(k0 + kMmaK);
+#pragma unroll
+    for (int ks = 0; ks < kMmaK; ks += 8) {
+      uint32_t aHi[2][4], aLo[2][4], bHi[4][2], bLo[4][2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+          splitTf32(As[wm + 16 * i + g + 8 * (r % 2)][ks + t + 4 * (r / 2)],
+                    aHi[i][r], aLo[i][r]);
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int r = 0; r < 2; ++r)
+          splitTf32(Bs[wn + 8 * j + g][ks + t + 4 * r], bHi[j][r], bLo[j][r]);
+      uint32_t aHiF[2][4], bHiF[4][2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+          aHiF[i][r] = finiteTf32(aHi[i][r]);
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+#pragma unroll
+        for (int r = 0; r < 2; ++r)
+          bHiF[j][r] = finiteTf32(bHi[j][r]);
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          // The small terms first, so they are not lost against the big one.
+          mmaTf32(acc[i][j], aLo[i], bHiF[j]);
+          mmaTf32(acc[i][j], aHiF[i], bLo[j]);
+          mmaTf32(acc[i][j], aHi[i], bHi[j]);
+        }
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        i64 m = m0 + wm + 16 * i + g + 8 * (r / 2);
+        i64 n = n0 + wn + 8 * j + 2 * t + r % 2;
+        if (m < mEnd && n < N)
+          store(m, n, acc[i][j][r]);
+      }
+}
+
+/// The expert whose group tile blockIdx.y is, for a grouped product over
+/// rows [offsets[e], offsets[e] + sizes[e]) (clipped to [0, R)) in tiles of
+/// kMmaTile rows: sets e, the tile's first row and its group's end; false
+/// for the spare blocks of the grid's upper bound.
+__device__ __forceinline__ bool groupTile(const i64 *offsets, const i64 *sizes,
+                                          i64 E, i64 R, i64 &e, i64 &m0,
+                                          i64 &mEnd) {
+  i64 tile = blockIdx.y;
+  for (e = 0; e < E; ++e) {
+    i64 begin = offsets[e] < 0 ? 0 : offsets[e];
+    i64 end = offsets[e] + (sizes[e] > 0 ? sizes[e] : 0);
+    end = end > R ? R : end;
+    i64 tiles = end > begin ? (end - begin + kMmaTile - 1) / kMmaTile : 0;
+    if (tile < tiles) {
+      m0 = begin + tile * kMmaTile;
+      mEnd = end;
+      return true;
+    }
+    tile -= tiles;
+  }
+  return false;
+}
+
+/// Hidden activation i of a row routed to expert e, with ORT's activation
+/// and SwiGLU fusion modes: fc1At(n) / fc3At(n) give the row's product with
+/// column n of fc1 / fc3, before the bias.
+template <typename Fc1, typename Fc3>
+__device__ __forceinline__ float
+expertHiddenValue(i64 i, i64 e, i64 F, i64 F1, Fc1 fc1At, const float *fc1Bias,
+                  Fc3 fc3At, int hasFc3, const float *fc3Bias, int activation,
+                  int swigluFusion, float alpha, float beta, float limit) {
+  auto fc1 = [&](i64 n) {
+    return fc1At(n) + (fc1Bias ? fc1Bias[e * F1 + n] : 0.0f);
+  };
+  auto fc3 = [&](i64 n) {
+    return fc3At(n) + (fc3Bias ? fc3Bias[e * F + n] : 0.0f);
+  };
+  if (activation != 6) {
+    float v = activate(activation, fc1(i));
+    return hasFc3 ? v * fc3(i) : v;
+  }
+  float gt, val;
+  if (swigluFusion == 1 || swigluFusion == 2) {
+    gt = fc1(swigluFusion == 1 ? 2 * i : i);
+    val = fc1(swigluFusion == 1 ? 2 * i + 1 : F + i);
+  } else {
+    gt = fc1(i);
+    val = hasFc3 ? fc3(i) : 1.0f;
+  }
+  if (limit == limit) {
+    gt = fminf(gt, limit);
+    val = fminf(fmaxf(val, -limit), limit);
+  }
+  return gt * (1.0f / (1.0f + expf(-alpha * gt))) * (val + beta);
+}
+
 } // namespace
 
 extern "C" {
@@ -439,6 +675,27 @@ __global__ void __launch_bounds__(256)
       *c = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * *c;
     }
   }
+}
+
+/// The same product on tensor cores (3xTF32, see mmaTile): a 64x64 tile per
+/// block of 128 threads. Grid: (ceil(N/64), ceil(M/64), batch).
+__global__ void __launch_bounds__(kMmaThreads)
+    parsimony_gpu_sgemm_mma(i64 M, i64 N, i64 K, float alpha, const float *A,
+                            i64 lda, i64 strideA, int transA, const float *B,
+                            i64 ldb, i64 strideB, int transB, float beta,
+                            float *C, i64 ldc, i64 strideC) {
+  A += blockIdx.z * strideA;
+  B += blockIdx.z * strideB;
+  C += blockIdx.z * strideC;
+  mmaTile(
+      (i64)blockIdx.y * kMmaTile, M, (i64)blockIdx.x * kMmaTile, N, K, !transA,
+      transB != 0,
+      [&](i64 m, i64 k) { return transA ? A[k * lda + m] : A[m * lda + k]; },
+      [&](i64 k, i64 n) { return transB ? B[n * ldb + k] : B[k * ldb + n]; },
+      [&](i64 m, i64 n, float v) {
+        float *c = C + m * ldc + n;
+        *c = beta == 0.0f ? alpha * v : alpha * v + beta * *c;
+      });
 }
 
 /// Few rows (decode): thread per output column, K split over gridDim.y
@@ -539,6 +796,20 @@ __global__ void __launch_bounds__(256)
   for (i64 k = 0; k < w.K; ++k)
     acc = fmaf(x[k], weightAt(w, k, n), acc);
   out[t * w.N + n] = acc + (bias ? bias[n] : 0.0f);
+}
+
+/// out[t, n] = in[t, :] W(:, n) (+ bias[n]) on tensor cores for many tokens,
+/// W dequantized as it is staged. Grid: (ceil(N/64), ceil(T/64)).
+__global__ void __launch_bounds__(kMmaThreads)
+    parsimony_gpu_matmul_mma(const float *in, i64 T, Weight w,
+                             const float *bias, float *out) {
+  i64 K = w.K;
+  mmaTile((i64)blockIdx.y * kMmaTile, T, (i64)blockIdx.x * kMmaTile, w.N, K,
+          true, w.layout == 1, [&](i64 m, i64 k) { return in[m * K + k]; },
+          [&](i64 k, i64 n) { return weightAt(w, k, n); },
+          [&](i64 m, i64 n, float v) {
+            out[m * w.N + n] = v + (bias ? bias[n] : 0.0f);
+          });
 }
 
 /// out[t, :] = bias (or 0): the start of atomically accumulated products.
@@ -1204,8 +1475,8 @@ __global__ void parsimony_gpu_row_experts(const i64 *offsets, const i64 *sizes,
   rowExpert[r] = found;
 }
 
-/// Expert hidden activations, one thread per (row, neuron), with ORT's
-/// activation and SwiGLU fusion modes. Grid: (ceil(F / 256), R).
+/// Expert hidden activations, one thread per (row, neuron).
+/// Grid: (ceil(F / 256), R).
 __global__ void __launch_bounds__(256)
     parsimony_gpu_expert_hidden(const float *rows, i64 D, const i64 *rowExpert,
                                 i64 F, Weight fc1, const float *fc1Bias,
@@ -1222,39 +1493,58 @@ __global__ void __launch_bounds__(256)
     return;
   }
   const float *x = rows + r * D;
-  bool swiglu = activation == 6;
-  bool fused = swiglu && (swigluFusion == 1 || swigluFusion == 2);
-  i64 F1 = fc1.N;
   auto dot = [&](const Weight &w, i64 n) {
     float acc = 0.0f;
     for (i64 d = 0; d < D; ++d)
       acc = fmaf(x[d], weightAt(w, d, n, e), acc);
     return acc;
   };
-  float v;
-  if (swiglu) {
-    float gt, val;
-    if (fused) {
-      i64 gi = swigluFusion == 1 ? 2 * i : i;
-      i64 vi = swigluFusion == 1 ? 2 * i + 1 : F + i;
-      gt = dot(fc1, gi) + (fc1Bias ? fc1Bias[e * F1 + gi] : 0.0f);
-      val = dot(fc1, vi) + (fc1Bias ? fc1Bias[e * F1 + vi] : 0.0f);
-    } else {
-      gt = dot(fc1, i) + (fc1Bias ? fc1Bias[e * F1 + i] : 0.0f);
-      val = hasFc3 ? dot(fc3, i) + (fc3Bias ? fc3Bias[e * F + i] : 0.0f) : 1.0f;
-    }
-    if (limit == limit) {
-      gt = fminf(gt, limit);
-      val = fminf(fmaxf(val, -limit), limit);
-    }
-    v = gt * (1.0f / (1.0f + expf(-alpha * gt))) * (val + beta);
-  } else {
-    v = activate(activation,
-                 dot(fc1, i) + (fc1Bias ? fc1Bias[e * F1 + i] : 0.0f));
-    if (hasFc3)
-      v *= dot(fc3, i) + (fc3Bias ? fc3Bias[e * F + i] : 0.0f);
-  }
-  hidden[r * F + i] = v;
+  hidden[r * F + i] = expertHiddenValue(
+      i, e, F, fc1.N, [&](i64 n) { return dot(fc1, n); }, fc1Bias,
+      [&](i64 n) { return dot(fc3, n); }, hasFc3, fc3Bias, activation,
+      swigluFusion, alpha, beta, limit);
+}
+
+/// Grouped product over ragged expert groups on tensor cores:
+/// out[r, n] = rows[r, :] W_e(:, n) (+ bias_e[n]) for the rows r of expert
+/// e's group; rows of no group are not written. Grid: (ceil(N/64),
+/// ceil(R/64) + E), an upper bound on the groups' tiles.
+__global__ void __launch_bounds__(kMmaThreads)
+    parsimony_gpu_expert_matmul_mma(const float *rows, i64 R,
+                                    const i64 *offsets, const i64 *sizes, i64 E,
+                                    Weight w, const float *bias, float *out) {
+  i64 e, m0, mEnd;
+  if (!groupTile(offsets, sizes, E, R, e, m0, mEnd))
+    return;
+  i64 K = w.K, N = w.N;
+  Weight we = expertWeight(w, e);
+  mmaTile(
+      m0, mEnd, (i64)blockIdx.x * kMmaTile, N, K, true, w.layout == 1,
+      [&](i64 m, i64 k) { return rows[m * K + k]; },
+      [&](i64 k, i64 n) { return weightAt(we, k, n); },
+      [&](i64 m, i64 n, float v) {
+        out[m * N + n] = v + (bias ? bias[e * N + n] : 0.0f);
+      });
+}
+
+/// hidden from the grouped products pre1 = rows fc1_e ([R, F1]) and
+/// pre3 = rows fc3_e ([R, F], when hasFc3), biases not yet added; 0 for
+/// rows of no expert. Grid: ceil(R * F / 256).
+__global__ void parsimony_gpu_expert_activation(
+    const float *pre1, const float *pre3, const i64 *rowExpert, i64 R, i64 F,
+    i64 F1, const float *fc1Bias, int hasFc3, const float *fc3Bias,
+    int activation, int swigluFusion, float alpha, float beta, float limit,
+    float *hidden) {
+  i64 idx = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  if (idx >= R * F)
+    return;
+  i64 r = idx / F, i = idx % F, e = rowExpert[r];
+  hidden[idx] =
+      e < 0 ? 0.0f
+            : expertHiddenValue(
+                  i, e, F, F1, [&](i64 n) { return pre1[r * F1 + n]; }, fc1Bias,
+                  [&](i64 n) { return pre3[r * F + n]; }, hasFc3, fc3Bias,
+                  activation, swigluFusion, alpha, beta, limit);
 }
 
 /// out[r, d] = hidden[r, :] . fc2_e(:, d) + b2 (0 for rows of no expert).

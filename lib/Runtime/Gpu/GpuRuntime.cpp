@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -371,10 +372,29 @@ struct Scratch {
   }
 };
 
-/// out[T, N] = in[T, K] * W (+ bias), choosing the kernel by layout.
+/// Threads per block of the tensor-core kernels (kMmaThreads), their tile
+/// (kMmaTile), and the fewest rows for which they beat the row kernels.
+constexpr unsigned kMmaThreads = 128;
+constexpr int64_t kMmaTile = 64, kMmaMinRows = 9;
+
+/// Whether products of many rows run on tensor cores (3xTF32, about f32
+/// accuracy). PARSIMONY_GPU_TENSOR_CORES=0 selects the f32 SIMT kernels.
+bool tensorCores(int64_t rows) {
+  if (rows < kMmaMinRows)
+    return false;
+  const char *env = std::getenv("PARSIMONY_GPU_TENSOR_CORES");
+  return !env || std::strcmp(env, "0") != 0;
+}
+
+/// out[T, N] = in[T, K] * W (+ bias), choosing the kernel by shape and
+/// layout.
 void matmul(const float *in, int64_t T, const Weight &w, const float *bias,
             float *out) {
-  if (w.layout == 1)
+  if (tensorCores(T))
+    launchBlocks("parsimony_gpu_matmul_mma",
+                 {ceilDiv(w.N, kMmaTile), ceilDiv(T, kMmaTile)}, kMmaThreads,
+                 in, T, w, bias, out);
+  else if (w.layout == 1)
     launch("parsimony_gpu_matmul_warp", {ceilDiv(w.N, 8), T}, in, T, w, bias,
            out);
   else
@@ -553,6 +573,13 @@ void parsimony_gpu_sgemm_batched(int64_t batch, int64_t M, int64_t N, int64_t K,
                                  int64_t ldc, int64_t strideC) {
   if (batch <= 0 || M <= 0 || N <= 0)
     return;
+  if (tensorCores(M)) {
+    launchBlocks("parsimony_gpu_sgemm_mma",
+                 {ceilDiv(N, kMmaTile), ceilDiv(M, kMmaTile), batch},
+                 kMmaThreads, M, N, K, alpha, A, lda, strideA, transA, B, ldb,
+                 strideB, transB, beta, C, ldc, strideC);
+    return;
+  }
   if (M > 8) {
     launch("parsimony_gpu_sgemm_tiled", {ceilDiv(N, 64), ceilDiv(M, 64), batch},
            M, N, K, alpha, A, lda, strideA, transA, B, ldb, strideB, transB,
@@ -771,16 +798,44 @@ void parsimony_gpu_expert_ffn_f32(
   launch("parsimony_gpu_row_experts", {ceilDiv(R, 256)}, offsets, sizes, E, R,
          rowExpert);
   Weight fc1 = WEIGHT(fc1, D, fused ? 2 * F : F);
+  Weight fc2 = WEIGHT(fc2, F, D);
   Weight fc3 = WEIGHT(fc3, D, F);
   int32_t hasFc3 = fc3_w != nullptr && !fused;
-  launch("parsimony_gpu_expert_hidden", {ceilDiv(F, 256), R}, rows, D,
-         static_cast<const int64_t *>(rowExpert), F, fc1, fc1_bias, fc3, hasFc3,
-         fc3_bias, activation, swiglu_fusion, alpha, beta, swiglu_limit,
-         hidden);
-  launch("parsimony_gpu_expert_out", {ceilDiv(D, 256), R},
-         static_cast<const float *>(hidden), F,
-         static_cast<const int64_t *>(rowExpert), WEIGHT(fc2, F, D), fc2_bias,
-         out);
+  const int64_t *rowExpert64 = rowExpert;
+  if (!tensorCores(R)) {
+    launch("parsimony_gpu_expert_hidden", {ceilDiv(F, 256), R}, rows, D,
+           rowExpert64, F, fc1, fc1_bias, fc3, hasFc3, fc3_bias, activation,
+           swiglu_fusion, alpha, beta, swiglu_limit, hidden);
+    launch("parsimony_gpu_expert_out", {ceilDiv(D, 256), R},
+           static_cast<const float *>(hidden), F, rowExpert64, fc2, fc2_bias,
+           out);
+    return;
+  }
+  // Grouped GEMMs over the experts' row groups, whose sizes are on the
+  // device: the grid covers every way R rows can split into E groups.
+  float *pre1 = scratch.get<float>(R * fc1.N);
+  float *pre3 = hasFc3 ? scratch.get<float>(R * F) : nullptr;
+  if (!scratch.valid())
+    return;
+  auto grouped = [&](const float *in, const Weight &w, const float *bias,
+                     float *y) {
+    launchBlocks("parsimony_gpu_expert_matmul_mma",
+                 {ceilDiv(w.N, kMmaTile), ceilDiv(R, kMmaTile) + E},
+                 kMmaThreads, in, R, offsets, sizes, E, w, bias, y);
+  };
+  grouped(rows, fc1, nullptr, pre1);
+  if (hasFc3)
+    grouped(rows, fc3, nullptr, pre3);
+  launch("parsimony_gpu_expert_activation", {ceilDiv(R * F, 256)},
+         static_cast<const float *>(pre1), static_cast<const float *>(pre3),
+         rowExpert64, R, F, fc1.N, fc1_bias, hasFc3, fc3_bias, activation,
+         swiglu_fusion, alpha, beta, swiglu_limit, hidden);
+  // Rows of no group (dropped by capacity) are zero.
+  if (!check(drv().cuMemsetD32(reinterpret_cast<CUdeviceptr>(out), 0,
+                               size_t(R * D)),
+             "cuMemsetD32"))
+    return;
+  grouped(hidden, fc2, fc2_bias, out);
 }
 
 void parsimony_gpu_combine_f32(const float *expert_out, int64_t R, int64_t D,
