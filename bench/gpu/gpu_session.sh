@@ -5,7 +5,8 @@
 # lacks):
 #   /usr/bin/python3 scripts/make_gpu_cases.py build gpu-run/cases --gpu-arch sm_90
 #   tar czf gpu-run/cases.tgz -C gpu-run cases && rm -r gpu-run/cases
-#   cp build/bin/parsimony-bench-gpu gpu-run/
+#   ninja -C build parsimony-bench-gpu parsimony-bench-gpu-gemm
+#   cp build/bin/parsimony-bench-gpu build/bin/parsimony-bench-gpu-gemm gpu-run/
 # (the 23 cases take 89 MB, 45 MB compressed: under the 64 MiB that the
 # run tool carries)
 # On the GPU machine (the `run` tool, carry ["gpu-run"]; gpu-run/ is
@@ -19,6 +20,8 @@
 #               device copy bandwidth
 #   cublas.txt  the cuBLAS baseline on the same shapes (PyTorch; skipped
 #               if PyTorch has no CUDA)
+#   gemm.txt    parsimony-bench-gpu-gemm: prefill products on tensor cores
+#               and on the SIMT kernels, then cuBLAS f32 and TF32
 # PYTHON picks the interpreter (default python3; it needs NumPy, and
 # PyTorch for the baseline).
 # Put the figures in docs/benchmarks.md ("GPU (NVIDIA H100)").
@@ -37,7 +40,13 @@ echo "gpu_check exit status $?" >>"$out/parity.txt"
 echo "parsimony-bench-gpu exit status $?" >>"$out/bench.txt"
 "${PYTHON:-python3}" bench/gpu/cublas_ffn.py >"$out/cublas.txt" 2>&1
 echo "cublas_ffn.py exit status $?" >>"$out/cublas.txt"
-for f in gpu parity bench cublas; do
+{
+  "$dir/parsimony-bench-gpu-gemm"
+  echo "parsimony-bench-gpu-gemm exit status $?"
+  "${PYTHON:-python3}" bench/gpu/cublas_gemm.py
+  echo "cublas_gemm.py exit status $?"
+} >"$out/gemm.txt" 2>&1
+for f in gpu parity bench cublas gemm; do
   echo "== $f"
   tail -n 12 "$out/$f.txt"
 done
