@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Builds the GPU parity cases that scripts/gpu_check.py runs.
 
-  make_gpu_cases.py BUILD_DIR OUT_DIR [--gpu-arch sm_90] [--quick]
-                    [--only NAME,NAME...]
+  make_gpu_cases.py BUILD_DIR OUT_DIR [--gpu-arch sm_90] [--gpu-binary ptx]
+                    [--quick] [--only NAME,NAME...]
 
 Each case is a model made by the test generators (fixed seeds), compiled
 with `parsimony-compile --target=nvptx` and the case's options, plus the
@@ -25,6 +25,10 @@ PY = sys.executable
 build, out = sys.argv[1], sys.argv[2]
 arch = sys.argv[sys.argv.index("--gpu-arch") + 1] \
     if "--gpu-arch" in sys.argv else "sm_90"
+# ptx: the libraries embed their generated kernels as PTX (what the
+# emulated driver of unittests/GpuEmulator interprets) instead of cubins.
+binary = sys.argv[sys.argv.index("--gpu-binary") + 1] \
+    if "--gpu-binary" in sys.argv else "fatbin"
 quick = "--quick" in sys.argv
 only = set(sys.argv[sys.argv.index("--only") + 1].split(",")) \
     if "--only" in sys.argv else None
@@ -43,7 +47,8 @@ def case(name, model, inputs, options=(), rtol=1e-4):
     if only is not None and name not in only:
         return
     sh(os.path.join(BIN, "parsimony-compile"), model, "--target=nvptx",
-       f"--gpu-arch={arch}", "--cpu=x86-64-v3", *options, "-o",
+       f"--gpu-arch={arch}", f"--gpu-binary={binary}", "--cpu=x86-64-v3",
+       *options, "-o",
        os.path.join(out, name + ".so"))
     refdir = os.path.join(out, name + ".ref")
     sh(os.path.join(BIN, "parsimony-run"), model, *options, "--output-dir",

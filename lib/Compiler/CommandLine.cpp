@@ -33,6 +33,13 @@ struct SharedOptions {
       cl::desc("GPU architecture for --target=nvptx: sm_80 (default), "
                "sm_90, ..."),
       cl::init("sm_80"), cl::cat(getCompileOptionCategory())};
+  cl::opt<std::string> gpuBinary{
+      "gpu-binary",
+      cl::desc("What a --target=nvptx library embeds for its generated "
+               "kernels: fatbin (default: cubin for --gpu-arch) or ptx "
+               "(compiled by the CUDA driver when the library loads, for "
+               "the GPU at hand)"),
+      cl::init("fatbin"), cl::cat(getCompileOptionCategory())};
   cl::opt<std::string> cpu{
       "cpu",
       cl::desc("Target CPU: native (default), x86-64-v3 (AVX2), x86-64-v4 "
@@ -125,6 +132,7 @@ mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
   SmallVector<std::pair<StringRef, std::string>> given = {
       {"target", cl.target},
       {"gpu-arch", cl.gpuArch},
+      {"gpu-binary", cl.gpuBinary},
       {"weights", cl.weights},
       {"cpu", cl.cpu},
       {"sparse-ffn", cl.sparseFFN},

@@ -62,6 +62,12 @@ OptionStatus parsimony::setCompileOption(CompileOptions &o, StringRef name,
     o.gpuArch = value.str();
     return OptionStatus::ok;
   }
+  if (key == "gpu-binary") {
+    if (value != "fatbin" && value != "ptx")
+      return invalid("fatbin or ptx");
+    o.gpuBinaryFormat = value == "ptx" ? "isa" : "fatbin";
+    return OptionStatus::ok;
+  }
   if (key == "cpu") {
     if (value.empty())
       return invalid("native, x86-64-v3, x86-64-v4 or an LLVM CPU name");

@@ -8,12 +8,14 @@
 // kernels (GpuKernels.cu compiled as host C++) on fibers.
 //
 // "Device" memory is host memory, so a test passes host buffers to the
-// parsimony_gpu_* launchers. Kernel images are not read: any image loads,
-// and a module's functions are the kernel library's kernels (a generated
-// kernel of a compiled model is reported as not found).
+// parsimony_gpu_* launchers. A module's functions are the kernel library's
+// kernels, plus, when its image is PTX text (a model compiled with
+// --gpu-binary=ptx), the PTX's kernels, which PtxInterpreter runs. Other
+// images (cubins, fatbins) load, but their own kernels are not found.
 //
 //===----------------------------------------------------------------------===//
 
+#include "PtxInterpreter.h"
 #include "SimtEmulator.h"
 
 // The kernel library itself, compiled for the host.
@@ -21,6 +23,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -34,6 +37,7 @@ using CUdeviceptr = unsigned long long;
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr CUresult CUDA_ERROR_INVALID_VALUE = 1;
 constexpr CUresult CUDA_ERROR_OUT_OF_MEMORY = 2;
+constexpr CUresult CUDA_ERROR_INVALID_PTX = 218;
 constexpr CUresult CUDA_ERROR_NOT_FOUND = 500;
 constexpr CUresult CUDA_ERROR_LAUNCH_FAILED = 719;
 
@@ -104,9 +108,29 @@ Emulator &emulator() {
   return *e;
 }
 
-struct Module {
-  int unused = 0;
+/// A launchable function: a library kernel or a PTX kernel.
+struct Function {
+  const Entry *library = nullptr;
+  const ptx::Kernel *ptx = nullptr;
 };
+
+struct Module {
+  std::unique_ptr<ptx::Module> ptx;
+  std::map<std::string, Function> functions;
+};
+
+/// Whether a module image is PTX text (NUL-terminated), not a binary.
+bool isPtx(const void *image) {
+  const char *p = static_cast<const char *>(image);
+  for (size_t i = 0; i < 4096 && p[i]; ++i) {
+    unsigned char c = static_cast<unsigned char>(p[i]);
+    if (c != '\n' && c != '\t' && c != '\r' && (c < 32 || c > 126))
+      return false;
+    if (std::strncmp(p + i, ".version", 8) == 0)
+      return true;
+  }
+  return false;
+}
 
 } // namespace
 
@@ -139,18 +163,40 @@ EXPORT CUresult cuCtxSynchronize() { return CUDA_SUCCESS; }
 EXPORT CUresult cuModuleLoadData(void **module, const void *image) {
   if (!image)
     return CUDA_ERROR_INVALID_VALUE;
-  *module = new Module;
+  auto m = std::make_unique<Module>();
+  if (isPtx(image)) {
+    std::string error;
+    m->ptx = ptx::Module::parse(static_cast<const char *>(image), error);
+    if (!m->ptx) {
+      Emulator &e = emulator();
+      std::lock_guard<std::mutex> lock(e.mutex);
+      e.lastFailure = error;
+      return CUDA_ERROR_INVALID_PTX;
+    }
+  }
+  *module = m.release();
   return CUDA_SUCCESS;
 }
 EXPORT CUresult cuModuleUnload(void *module) {
   delete static_cast<Module *>(module);
   return CUDA_SUCCESS;
 }
-EXPORT CUresult cuModuleGetFunction(void **function, void *, const char *name) {
+EXPORT CUresult cuModuleGetFunction(void **function, void *module,
+                                    const char *name) {
+  if (!module)
+    return CUDA_ERROR_INVALID_VALUE;
+  Module &m = *static_cast<Module *>(module);
+  Function f;
+  if (m.ptx)
+    f.ptx = m.ptx->kernel(name);
   auto it = kernels().find(name);
-  if (it == kernels().end())
+  if (!f.ptx && it != kernels().end())
+    f.library = &it->second;
+  if (!f.ptx && !f.library)
     return CUDA_ERROR_NOT_FOUND;
-  *function = const_cast<Entry *>(&it->second);
+  Emulator &e = emulator();
+  std::lock_guard<std::mutex> lock(e.mutex);
+  *function = &(m.functions[name] = f);
   return CUDA_SUCCESS;
 }
 
@@ -160,9 +206,11 @@ EXPORT CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy,
                                void **params, void **extra) {
   if (!function || extra || stream || sharedBytes)
     return CUDA_ERROR_INVALID_VALUE;
-  const Entry &kernel = *static_cast<const Entry *>(function);
+  const Function &f = *static_cast<const Function *>(function);
   std::string error =
-      simt::launch({gx, gy, gz}, {bx, by, bz}, [&] { kernel(params); });
+      f.ptx ? ptx::launch(*f.ptx, {gx, gy, gz}, {bx, by, bz}, params)
+            : simt::launch({gx, gy, gz}, {bx, by, bz},
+                           [&] { (*f.library)(params); });
   Emulator &e = emulator();
   std::lock_guard<std::mutex> lock(e.mutex);
   ++e.launches;
@@ -229,13 +277,16 @@ EXPORT CUresult cuGetErrorName(CUresult result, const char **name) {
   case CUDA_ERROR_LAUNCH_FAILED:
     *name = "CUDA_ERROR_LAUNCH_FAILED";
     break;
+  case CUDA_ERROR_INVALID_PTX:
+    *name = "CUDA_ERROR_INVALID_PTX";
+    break;
   default:
     *name = "CUDA_ERROR_UNKNOWN";
   }
   return CUDA_SUCCESS;
 }
 EXPORT CUresult cuGetErrorString(CUresult result, const char **text) {
-  if (result == CUDA_ERROR_LAUNCH_FAILED) {
+  if (result == CUDA_ERROR_LAUNCH_FAILED || result == CUDA_ERROR_INVALID_PTX) {
     Emulator &e = emulator();
     std::lock_guard<std::mutex> lock(e.mutex);
     *text = e.lastFailure.c_str();

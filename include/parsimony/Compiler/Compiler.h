@@ -85,7 +85,8 @@ struct CompileOptions {
   /// --gpu-arch for --target=nvptx: the kernels' sm_XX architecture.
   std::string gpuArch = "sm_80";
   /// What the model library embeds for its generated kernels: fatbin
-  /// (cubin for gpuArch), bin (cubin), isa (PTX). --emit=ptx/cubin set it.
+  /// (cubin for gpuArch), bin (cubin), isa (PTX, JIT-compiled by the driver
+  /// at load). --gpu-binary=fatbin|ptx and --emit=ptx/cubin set it.
   std::string gpuBinaryFormat = "fatbin";
   /// C identifier prefix of the generated API (<name>_run, <name>_info).
   std::string modelName = "model";

@@ -491,6 +491,12 @@ void *mgpuModuleLoad(void *data, size_t /*size*/) {
   return module;
 }
 
+/// Kernels embedded as PTX (--gpu-binary=ptx): the driver compiles them
+/// for the GPU at hand (cuModuleLoadData takes NUL-terminated PTX too).
+void *mgpuModuleLoadJIT(void *data, int /*optLevel*/) {
+  return mgpuModuleLoad(data, 0);
+}
+
 void mgpuModuleUnload(void *module) {
   if (module && state().initError.empty())
     drv().cuModuleUnload(static_cast<CUmodule>(module));
