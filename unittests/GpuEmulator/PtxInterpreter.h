@@ -26,7 +26,7 @@ namespace ptx {
 struct Kernel;
 
 /// The .entry kernels of one PTX module.
-class Module {
+class SIMT_API Module {
 public:
   /// Parses `text`; on failure returns null and sets `error`.
   static std::unique_ptr<Module> parse(const std::string &text,
@@ -42,8 +42,8 @@ private:
 
 /// Runs `kernel` over a grid; `params` as cuLaunchKernel takes them (one
 /// pointer per .param). Returns "" or what went wrong.
-std::string launch(const Kernel &kernel, simt::Dim3 grid, simt::Dim3 block,
-                   void **params);
+SIMT_API std::string launch(const Kernel &kernel, simt::Dim3 grid,
+                            simt::Dim3 block, void **params);
 
 } // namespace ptx
 
