@@ -456,6 +456,50 @@ TEST(GpuKernels, SparseFfnEveryMode) {
               }
 }
 
+/// One expert_ffn configuration: ORT activation, SwiGLU fusion mode, and
+/// whether fc3 is given.
+struct ExpertAct {
+  int activation, fusion;
+  bool fc3;
+};
+
+struct ExpertOutputs {
+  std::vector<float> cpu, gpu;
+};
+
+/// expert_ffn over `rows` grouped by offsets/sizes, with random weights of
+/// `fmt`, on the CPU and the GPU; the outputs are compared.
+ExpertOutputs compareExpertFfn(std::mt19937 &rng,
+                               const std::vector<float> &rows, int64_t R,
+                               int64_t D, int64_t F,
+                               const std::vector<int64_t> &offsets,
+                               const std::vector<int64_t> &sizes, ExpertAct a,
+                               Format fmt, const std::string &what) {
+  int64_t E = int64_t(offsets.size());
+  int64_t fc1N = a.fusion ? 2 * F : F;
+  TestWeight fc1 = makeWeight(rng, fmt, E, D, fc1N, false);
+  TestWeight fc2 = makeWeight(rng, fmt, E, F, D, false);
+  TestWeight fc3 = makeWeight(rng, fmt, E, D, F, false);
+  std::vector<float> b1 = uniform(rng, size_t(E * fc1N));
+  std::vector<float> b2 = uniform(rng, size_t(E * D));
+  std::vector<float> b3 = uniform(rng, size_t(E * F));
+  ExpertOutputs out{std::vector<float>(size_t(R * D)),
+                    std::vector<float>(size_t(R * D), NaN)};
+  auto run = [&](auto kernel, float *y) {
+    kernel(rows.data(), R, D, offsets.data(), sizes.data(), E, F, TW_ARGS(fc1),
+           b1.data(), TW_ARGS(fc2), b2.data(), a.fc3 ? fc3.w() : nullptr,
+           fc3.scales(), fc3.layout(), fc3.fmt.abiBits(), fc3.fmt.group,
+           fc3.fmt.f16 ? 1 : 0, b3.data(), a.activation, a.fusion, 1.702f, 1.0f,
+           7.0f, y);
+  };
+  run(parsimony_expert_ffn_f32, out.cpu.data());
+  std::string stage = what + " expert_ffn act " + std::to_string(a.activation) +
+                      " fusion " + std::to_string(a.fusion) + " " + fmt.name();
+  onGpu(stage, [&] { run(parsimony_gpu_expert_ffn_f32, out.gpu.data()); });
+  expectNear(out.gpu, out.cpu, stage);
+  return out;
+}
+
 TEST(GpuKernels, MixtureOfExpertsStages) {
   std::mt19937 rng(8);
   const int64_t T = 7, D = 32, F = 64, E = 4;
@@ -506,39 +550,16 @@ TEST(GpuKernels, MixtureOfExpertsStages) {
 
         // expert_ffn over those groups: every activation and SwiGLU form.
         std::vector<float> rowsIn = uniform(rng, size_t(R * D));
-        struct Act {
-          int activation, fusion;
-          bool fc3;
-        };
         std::vector<float> combineIn;
-        for (Act a : {Act{1, 0, false}, Act{2, 0, true}, Act{4, 0, false},
-                      Act{6, 0, true}, Act{6, 1, false}, Act{6, 2, false}})
+        for (ExpertAct a : {ExpertAct{1, 0, false}, ExpertAct{2, 0, true},
+                            ExpertAct{4, 0, false}, ExpertAct{6, 0, true},
+                            ExpertAct{6, 1, false}, ExpertAct{6, 2, false}})
           for (Format fmt :
                {Format{32, 0, false, false}, Format{8, 32, true, true},
                 Format{4, 32, false, true, true}}) {
-            int64_t fc1N = a.fusion ? 2 * F : F;
-            TestWeight fc1 = makeWeight(rng, fmt, E, D, fc1N, false);
-            TestWeight fc2 = makeWeight(rng, fmt, E, F, D, false);
-            TestWeight fc3 = makeWeight(rng, fmt, E, D, F, false);
-            std::vector<float> b1 = uniform(rng, size_t(E * fc1N));
-            std::vector<float> b2 = uniform(rng, size_t(E * D));
-            std::vector<float> b3 = uniform(rng, size_t(E * F));
-            std::vector<float> out(size_t(R * D)), outGpu(size_t(R * D), NaN);
-            auto run = [&](auto kernel, float *y) {
-              kernel(rowsIn.data(), R, D, offsets.data(), sizes.data(), E, F,
-                     TW_ARGS(fc1), b1.data(), TW_ARGS(fc2), b2.data(),
-                     a.fc3 ? fc3.w() : nullptr, fc3.scales(), fc3.layout(),
-                     fc3.fmt.abiBits(), fc3.fmt.group, fc3.fmt.f16 ? 1 : 0,
-                     b3.data(), a.activation, a.fusion, 1.702f, 1.0f, 7.0f, y);
-            };
-            run(parsimony_expert_ffn_f32, out.data());
-            std::string stage = what + " expert_ffn act " +
-                                std::to_string(a.activation) + " fusion " +
-                                std::to_string(a.fusion) + " " + fmt.name();
-            onGpu(stage,
-                  [&] { run(parsimony_gpu_expert_ffn_f32, outGpu.data()); });
-            expectNear(outGpu, out, stage);
-            combineIn = out;
+            combineIn = compareExpertFfn(rng, rowsIn, R, D, F, offsets, sizes,
+                                         a, fmt, what)
+                            .cpu;
           }
 
         // combine with a residual.
@@ -560,42 +581,22 @@ TEST(GpuKernels, ExpertFfnGroupedOverRaggedGroups) {
   // tiles, the second partial), 0, 25 and 40 rows and one of 10, with rows
   // 95-99 in no group (as capacity drops leave them) and must be zero.
   std::mt19937 rng(12);
-  const int64_t R = 150, D = 64, F = 96, E = 5;
+  const int64_t R = 150, D = 64, F = 96;
   std::vector<int64_t> offsets = {0, 70, 70, 100, 140};
   std::vector<int64_t> sizes = {70, 0, 25, 40, 10};
   std::vector<float> rows = uniform(rng, size_t(R * D));
-  struct Act {
-    int activation, fusion;
-    bool fc3;
-  };
-  for (Act a : {Act{1, 0, false}, Act{2, 0, true}, Act{6, 0, true},
-                Act{6, 1, false}, Act{6, 2, false}})
+  for (ExpertAct a :
+       {ExpertAct{1, 0, false}, ExpertAct{2, 0, true}, ExpertAct{6, 0, true},
+        ExpertAct{6, 1, false}, ExpertAct{6, 2, false}})
     for (Format fmt : {Format{32, 0, false, false}, Format{32, 0, false, true},
                        Format{8, 32, true, true}, Format{4, 0, false, false},
                        Format{4, 64, true, true, true}})
       for (bool tensorCores : {true, false}) {
         TensorCores scope(tensorCores);
-        int64_t fc1N = a.fusion ? 2 * F : F;
-        TestWeight fc1 = makeWeight(rng, fmt, E, D, fc1N, false);
-        TestWeight fc2 = makeWeight(rng, fmt, E, F, D, false);
-        TestWeight fc3 = makeWeight(rng, fmt, E, D, F, false);
-        std::vector<float> b1 = uniform(rng, size_t(E * fc1N));
-        std::vector<float> b2 = uniform(rng, size_t(E * D));
-        std::vector<float> b3 = uniform(rng, size_t(E * F));
-        std::vector<float> out(size_t(R * D)), outGpu(size_t(R * D), NaN);
-        auto run = [&](auto kernel, float *y) {
-          kernel(rows.data(), R, D, offsets.data(), sizes.data(), E, F,
-                 TW_ARGS(fc1), b1.data(), TW_ARGS(fc2), b2.data(),
-                 a.fc3 ? fc3.w() : nullptr, fc3.scales(), fc3.layout(),
-                 fc3.fmt.abiBits(), fc3.fmt.group, fc3.fmt.f16 ? 1 : 0,
-                 b3.data(), a.activation, a.fusion, 1.702f, 1.0f, 7.0f, y);
-        };
-        run(parsimony_expert_ffn_f32, out.data());
-        std::string what = "act " + std::to_string(a.activation) + " fusion " +
-                           std::to_string(a.fusion) + " " + fmt.name() +
-                           (tensorCores ? " tensor cores" : " SIMT");
-        onGpu(what, [&] { run(parsimony_gpu_expert_ffn_f32, outGpu.data()); });
-        expectNear(outGpu, out, what);
+        std::string what = tensorCores ? "tensor cores" : "SIMT";
+        std::vector<float> outGpu =
+            compareExpertFfn(rng, rows, R, D, F, offsets, sizes, a, fmt, what)
+                .gpu;
         for (int64_t r = 95; r < 100; ++r)
           EXPECT_EQ(outGpu[size_t(r * D)], 0.0f) << what << " row " << r;
       }

@@ -21,6 +21,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BenchGpuCommon.h"
 #include "parsimony/Runtime/GpuRuntime.h"
 
 #include <chrono>
@@ -32,18 +33,10 @@
 #include <string>
 #include <vector>
 
-extern "C" {
-void *mgpuMemAlloc(uint64_t, void *, bool);
-void mgpuMemcpy(void *, void *, size_t, void *);
-}
-
 namespace {
 
-void *upload(const void *host, size_t bytes) {
-  void *device = mgpuMemAlloc(bytes, nullptr, false);
-  mgpuMemcpy(device, const_cast<void *>(host), bytes, nullptr);
-  return device;
-}
+using bench_gpu::now;
+using bench_gpu::upload;
 
 struct Layer {
   void *upNk, *downKn;                     // f32 [F, D] both (neuron-major)
@@ -57,12 +50,6 @@ uint16_t toHalf(float v) {
   uint16_t bits;
   std::memcpy(&bits, &h, 2);
   return bits;
-}
-
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
 }
 
 } // namespace

@@ -18,6 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BenchGpuCommon.h"
 #include "parsimony/Runtime/GpuRuntime.h"
 
 #include <chrono>
@@ -29,24 +30,10 @@
 #include <string>
 #include <vector>
 
-extern "C" {
-void *mgpuMemAlloc(uint64_t, void *, bool);
-void mgpuMemcpy(void *, void *, size_t, void *);
-}
-
 namespace {
 
-void *upload(const void *host, size_t bytes) {
-  void *device = mgpuMemAlloc(bytes, nullptr, false);
-  mgpuMemcpy(device, const_cast<void *>(host), bytes, nullptr);
-  return device;
-}
-
-double now() {
-  return std::chrono::duration<double>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+using bench_gpu::now;
+using bench_gpu::upload;
 
 std::vector<float> normals(std::mt19937 &rng, size_t n, float scale) {
   std::normal_distribution<float> normal(0.0f, scale);
