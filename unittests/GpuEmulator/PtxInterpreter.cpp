@@ -11,6 +11,8 @@
 #define SIMT_IMPLEMENTATION
 #include "PtxInterpreter.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <limits>
