@@ -128,6 +128,49 @@ TEST(PtxInterpreter, RunsAKernelWithPtxSemantics) {
   }
 }
 
+TEST(PtxInterpreter, SharedMemoryAndBarriers) {
+  // Each of 64 threads writes its index to shared memory; after the
+  // barrier, thread t reads the slot of thread 63 - t. Without the barrier
+  // the emulator's schedule would expose unwritten slots.
+  const char *text = R"(
+.version 7.0
+.visible .entry k(
+	.param .u64 .ptr .align 1 k_param_0
+)
+{
+	.shared .align 4 .b8 __wg_k_0[256];
+	.reg .b32 	%r<5>;
+	.reg .b64 	%rd<8>;
+	ld.param.b64 	%rd1, [k_param_0];
+	mov.u32 	%r1, %tid.x;
+	mov.b64 	%rd2, __wg_k_0;
+	mul.wide.u32 	%rd3, %r1, 4;
+	add.s64 	%rd4, %rd2, %rd3;
+	st.shared.b32 	[%rd4], %r1;
+	bar.sync 	0;
+	sub.s32 	%r2, 63, %r1;
+	mul.wide.u32 	%rd5, %r2, 4;
+	add.s64 	%rd6, %rd2, %rd5;
+	ld.shared.b32 	%r3, [%rd6];
+	ld.shared.b32 	%r4, [__wg_k_0+4];
+	add.s32 	%r3, %r3, %r4;
+	add.s64 	%rd7, %rd1, %rd3;
+	st.global.b32 	[%rd7], %r3;
+	ret;
+}
+)";
+  std::string error;
+  auto module = ptx::Module::parse(text, error);
+  ASSERT_TRUE(module) << error;
+  std::vector<int32_t> out(64, -1);
+  int32_t *outp = out.data();
+  void *params[] = {&outp};
+  ASSERT_EQ(ptx::launch(*module->kernel("k"), {2, 1, 1}, {64, 1, 1}, params),
+            "");
+  for (int t = 0; t < 64; ++t)
+    EXPECT_EQ(out[size_t(t)], 63 - t + 1) << t;
+}
+
 TEST(PtxInterpreter, RefusesWhatItDoesNotImplement) {
   auto parseError = [](const std::string &body) {
     std::string text = ".version 7.0\n.target sm_80\n.address_size 64\n"
@@ -144,8 +187,8 @@ TEST(PtxInterpreter, RefusesWhatItDoesNotImplement) {
   EXPECT_NE(parseError("\tbra.uni $L__nowhere;\n\tret;")
                 .find("unknown label '$L__nowhere'"),
             std::string::npos);
-  EXPECT_NE(parseError("\tld.shared.b32 %r1, [%rd1];\n\tret;")
-                .find("unsupported state space .shared"),
+  EXPECT_NE(parseError("\tld.local.b32 %r1, [%rd1];\n\tret;")
+                .find("unsupported state space .local"),
             std::string::npos);
   EXPECT_NE(parseError("\tld.global.b32 %r1, [table];\n\tret;")
                 .find("unknown symbol 'table'"),

@@ -80,3 +80,161 @@ func.func @reduction(%m: memref<8xf32>) -> f32 {
   }
   return %r : f32
 }
+
+// -----
+
+// Rows whose body is one long accumulation (a layer norm's or softmax's
+// row sum) run a block per row: each thread folds a strided share from the
+// identity, a tree in workgroup memory combines the partials between
+// barriers, and thread 0 folds the total into the row's element.
+// CHECK-LABEL: func.func @row_sums
+// CHECK:         %[[C256:.*]] = arith.constant 256 : index
+// CHECK:         gpu.launch blocks(%[[BX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[TOTAL:.*]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C256]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) workgroup(%[[SCRATCH:.*]] : memref<256xf32, #gpu.address_space<workgroup>>)
+// CHECK:           %[[RS:.*]] = arith.muli %[[BX]], %{{.*}} : index
+// CHECK:           %[[ROW:.*]] = arith.addi %{{.*}}, %[[RS]] : index
+// CHECK:           %[[TS:.*]] = arith.muli %[[TX]], %{{.*}} : index
+// CHECK:           %[[START:.*]] = arith.addi %{{.*}}, %[[TS]] : index
+// CHECK:           %[[PART:.*]] = scf.for %[[K:.*]] = %[[START]] to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %{{.*}}) -> (f32)
+// CHECK:             %[[V:.*]] = memref.load %{{.*}}[%[[ROW]], %[[K]]]
+// CHECK:             %[[SQ:.*]] = arith.mulf %[[V]], %[[V]]
+// CHECK:             %[[NEXT:.*]] = arith.addf %[[ACC]], %[[SQ]]
+// CHECK:             scf.yield %[[NEXT]]
+// CHECK:           memref.store %[[PART]], %[[SCRATCH]][%[[TX]]]
+// CHECK:           gpu.barrier
+// CHECK:           arith.cmpi ult, %[[TX]], %{{.*}}
+// CHECK-COUNT-8:   gpu.barrier
+// CHECK:           arith.cmpi eq, %[[TX]]
+// CHECK:           scf.if
+// CHECK:             %[[INIT:.*]] = memref.load %{{.*}}[%[[ROW]]]
+// CHECK:             %[[TOT:.*]] = memref.load %[[SCRATCH]]
+// CHECK:             %[[SUM:.*]] = arith.addf %[[INIT]], %[[TOT]]
+// CHECK:             memref.store %[[SUM]], %{{.*}}[%[[ROW]]]
+// B128-LABEL: func.func @row_sums
+// B128: workgroup(%{{.*}} : memref<128xf32, #gpu.address_space<workgroup>>)
+func.func @row_sums(%x: memref<3x768xf32>, %out: memref<3xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %c768 = arith.constant 768 : index
+  scf.parallel (%i) = (%c0) to (%c3) step (%c1) {
+    scf.for %k = %c0 to %c768 step %c1 {
+      %v = memref.load %x[%i, %k] : memref<3x768xf32>
+      %a = memref.load %out[%i] : memref<3xf32>
+      %sq = arith.mulf %v, %v : f32
+      %s = arith.addf %a, %sq : f32
+      memref.store %s, %out[%i] : memref<3xf32>
+    }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A row maximum of 100 (a softmax's first pass): 64 threads, the largest
+// power of two not above the trip count, and -inf as the identity.
+// CHECK-LABEL: func.func @row_max
+// CHECK:         gpu.launch {{.*}} workgroup(%{{.*}} : memref<64xf32, #gpu.address_space<workgroup>>)
+// CHECK:           %[[NEGINF:.*]] = arith.constant 0xFF800000 : f32
+// CHECK:           scf.for {{.*}} iter_args(%{{.*}} = %[[NEGINF]]) -> (f32)
+// CHECK:             arith.maximumf
+func.func @row_max(%x: memref<4x100xf32>, %out: memref<4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c100 = arith.constant 100 : index
+  scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
+    scf.for %k = %c0 to %c100 step %c1 {
+      %v = memref.load %x[%i, %k] : memref<4x100xf32>
+      %a = memref.load %out[%i] : memref<4xf32>
+      %m = arith.maximumf %a, %v : f32
+      memref.store %m, %out[%i] : memref<4xf32>
+    }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Not reassociable (subtraction), too short (8 iterations), or reading
+// the accumulated row inside the loop: one thread per row, as before.
+// CHECK-LABEL: func.func @stays_serial
+// CHECK-NOT:     workgroup
+// CHECK-LABEL: func.func @short_rows
+// CHECK-NOT:     workgroup
+// CHECK-LABEL: func.func @reads_accumulator
+// CHECK-NOT:     workgroup
+func.func @stays_serial(%x: memref<3x768xf32>, %out: memref<3xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %c768 = arith.constant 768 : index
+  scf.parallel (%i) = (%c0) to (%c3) step (%c1) {
+    scf.for %k = %c0 to %c768 step %c1 {
+      %v = memref.load %x[%i, %k] : memref<3x768xf32>
+      %a = memref.load %out[%i] : memref<3xf32>
+      %s = arith.subf %a, %v : f32
+      memref.store %s, %out[%i] : memref<3xf32>
+    }
+    scf.reduce
+  }
+  return
+}
+func.func @short_rows(%x: memref<3x8xf32>, %out: memref<3xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %c8 = arith.constant 8 : index
+  scf.parallel (%i) = (%c0) to (%c3) step (%c1) {
+    scf.for %k = %c0 to %c8 step %c1 {
+      %v = memref.load %x[%i, %k] : memref<3x8xf32>
+      %a = memref.load %out[%i] : memref<3xf32>
+      %s = arith.addf %a, %v : f32
+      memref.store %s, %out[%i] : memref<3xf32>
+    }
+    scf.reduce
+  }
+  return
+}
+func.func @reads_accumulator(%x: memref<3x768xf32>, %out: memref<3xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %c768 = arith.constant 768 : index
+  scf.parallel (%i) = (%c0) to (%c3) step (%c1) {
+    scf.for %k = %c0 to %c768 step %c1 {
+      %v = memref.load %x[%i, %k] : memref<3x768xf32>
+      %a = memref.load %out[%i] : memref<3xf32>
+      %b = memref.load %out[%c0] : memref<3xf32>
+      %t = arith.mulf %v, %b : f32
+      %s = arith.addf %a, %t : f32
+      memref.store %s, %out[%i] : memref<3xf32>
+    }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A long full reduction on the host gets one block instead of one thread.
+// CHECK-LABEL: func.func @serial_long
+// CHECK:         %[[C1024:.*]] = arith.constant 1024 : index
+// CHECK-NEXT:    %[[ONE:.*]] = arith.constant 1 : index
+// CHECK-NEXT:    %[[C256:.*]] = arith.constant 256 : index
+// CHECK:         gpu.launch blocks({{.*}}) in (%{{.*}} = %[[ONE]], {{.*}}) threads({{.*}}) in (%{{.*}} = %[[C256]], {{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>)
+// CHECK:           scf.for {{.*}} iter_args
+// CHECK-NOT:     scf.for %{{.*}} = %c0 to %c1024 step %c1 {
+func.func @serial_long(%m: memref<1024xf32>, %out: memref<f32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c1024 = arith.constant 1024 : index
+  scf.for %i = %c0 to %c1024 step %c1 {
+    %v = memref.load %m[%i] : memref<1024xf32>
+    %a = memref.load %out[] : memref<f32>
+    %s = arith.addf %a, %v : f32
+    memref.store %s, %out[] : memref<f32>
+  }
+  return
+}

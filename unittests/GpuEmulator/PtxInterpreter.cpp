@@ -156,10 +156,20 @@ enum Special : int {
 };
 
 struct Operand {
-  enum Kind : uint8_t { None, Reg, Imm, Spec, Mem, Label, Vec } kind = None;
-  int reg = -1;     // Reg; Mem: base register or -1
-  int param = -1;   // Mem: the kernel parameter it addresses
-  uint64_t imm = 0; // Imm: bits; Mem: byte offset
+  enum Kind : uint8_t {
+    None,
+    Reg,
+    Imm,
+    Spec,
+    Mem,
+    Label,
+    Vec,
+    SharedAddress // the address of a .shared variable (imm: its offset)
+  } kind = None;
+  int reg = -1;        // Reg; Mem: base register or -1
+  int param = -1;      // Mem: the kernel parameter it addresses
+  bool shared = false; // Mem: imm is an offset in the block's shared memory
+  uint64_t imm = 0;    // Imm: bits; Mem: byte offset
   int special = 0;
   int target = -1; // Label: instruction index
   bool negated = false;
@@ -274,6 +284,9 @@ struct Kernel {
   std::string name;
   std::vector<unsigned> paramBytes;
   std::unordered_map<std::string, int> params;
+  // .shared variables: offset in the block's shared memory.
+  std::unordered_map<std::string, size_t> shared;
+  size_t sharedBytes = 0;
   std::unordered_map<std::string, int> registers;
   std::vector<Instr> code;
 };
@@ -310,6 +323,9 @@ public:
         o.imm = uint64_t(std::stoll(trim(inner.substr(plus + 1)), nullptr, 0));
       if (!base.empty() && base[0] == '%') {
         o.reg = reg(base);
+      } else if (k.shared.count(base)) {
+        o.shared = true;
+        o.imm += k.shared[base];
       } else if (k.params.count(base)) {
         o.param = k.params[base];
       } else if (!base.empty() &&
@@ -375,6 +391,11 @@ public:
                                : std::stoull(digits, nullptr, 0);
       return true;
     }
+    if (k.shared.count(t)) {
+      o.kind = Operand::SharedAddress;
+      o.imm = k.shared[t];
+      return true;
+    }
     o.kind = Operand::Label;
     return true; // resolved after the body is read
   }
@@ -390,6 +411,8 @@ public:
       for (const char *d : ignored)
         if (s.compare(0, std::strlen(d), d) == 0)
           return true;
+      if (s.compare(0, 7, ".shared") == 0)
+        return sharedVariable(s);
       return fail("unsupported directive", s);
     }
     Instr in;
@@ -473,7 +496,7 @@ public:
                  : m == "normal"     ? 5
                  : m == "subnormal"  ? 6
                                      : 0;
-      else if (m == "shared" || m == "local" || m == "const")
+      else if (m == "local" || m == "const")
         return fail("unsupported state space ." + m, s);
       // Rounding, ftz, approx, full, uni, global, nc, to, lo, cache hints,
       // sync/aligned: no effect here.
@@ -508,6 +531,31 @@ public:
          (in.ops.empty() || in.ops[0].kind != Operand::Label)))
       return fail("branch without a label", s);
     k.code.push_back(std::move(in));
+    return true;
+  }
+
+  /// ".shared .align A .b8 NAME[N]": N bytes aligned to A.
+  bool sharedVariable(const std::string &s) {
+    size_t open = s.find('['), close = s.find(']');
+    size_t nameStart = s.find_last_of(" \t", open);
+    if (open == std::string::npos || close == std::string::npos ||
+        nameStart == std::string::npos)
+      return fail("unsupported .shared declaration", s);
+    std::string name = s.substr(nameStart + 1, open - nameStart - 1);
+    size_t elements = std::stoul(s.substr(open + 1, close - open - 1));
+    size_t element = 1, align = 1;
+    for (const std::string &word : splitDots(s.substr(0, nameStart))) {
+      Type t = typeNamed(trim(word));
+      if (t != Type::None)
+        element = std::max(1u, bitsOf(t) / 8);
+    }
+    size_t alignAt = s.find(".align");
+    if (alignAt != std::string::npos)
+      align = std::stoul(s.substr(alignAt + 6));
+    align = std::max<size_t>(align, 1);
+    k.sharedBytes = (k.sharedBytes + align - 1) / align * align;
+    k.shared[name] = k.sharedBytes;
+    k.sharedBytes += elements * element;
     return true;
   }
 
@@ -629,8 +677,8 @@ uint64_t floatBits(double d, Type t) {
 
 class Thread {
 public:
-  Thread(const Kernel &k, void **params)
-      : k(k), params(params), regs(k.registers.size(), 0) {}
+  Thread(const Kernel &k, void **params, char *shared)
+      : k(k), params(params), shared(shared), regs(k.registers.size(), 0) {}
 
   std::string run() {
     size_t pc = 0;
@@ -694,7 +742,9 @@ private:
   uint64_t read(const Operand &o, Type t) const {
     uint64_t v = o.kind == Operand::Reg    ? regs[size_t(o.reg)]
                  : o.kind == Operand::Spec ? special(o.special)
-                                           : o.imm;
+                 : o.kind == Operand::SharedAddress
+                     ? reinterpret_cast<uint64_t>(shared + o.imm)
+                     : o.imm;
     if (o.negated)
       v = !v;
     return t == Type::Pred ? (v != 0) : maskTo(v, bitsOf(t));
@@ -717,6 +767,8 @@ private:
   char *address(const Operand &o) const {
     if (o.param >= 0)
       return static_cast<char *>(params[o.param]) + o.imm;
+    if (o.shared)
+      return shared + o.imm;
     uint64_t base = o.reg >= 0 ? regs[size_t(o.reg)] : 0;
     return reinterpret_cast<char *>(base + o.imm);
   }
@@ -887,6 +939,8 @@ private:
     case Op::Mov:
       if (!need(2))
         return "missing operands";
+      if (o[1].kind == Operand::SharedAddress && bitsOf(t) != 64)
+        return "32-bit shared addresses are not supported";
       if (o[1].kind == Operand::Vec) { // pack {lo, hi}
         unsigned part = bitsOf(t) / unsigned(o[1].regs.size());
         uint64_t v = 0;
@@ -1152,6 +1206,7 @@ private:
 
   const Kernel &k;
   void **params;
+  char *shared; // this block's shared memory
   std::vector<uint64_t> regs;
 };
 
@@ -1249,8 +1304,10 @@ const Kernel *Module::kernel(const std::string &name) const {
 std::string launch(const Kernel &kernel, simt::Dim3 grid, simt::Dim3 block,
                    void **params) {
   std::string failure;
+  // Blocks run one after another, so they can share one buffer.
+  std::vector<char> shared(std::max<size_t>(kernel.sharedBytes, 1));
   std::string error = simt::launch(grid, block, [&] {
-    Thread thread(kernel, params);
+    Thread thread(kernel, params, shared.data());
     std::string e = thread.run();
     if (!e.empty() && failure.empty())
       failure = e;

@@ -6,6 +6,13 @@
 // from linalg are simpler to run as one flat iteration space: one thread per
 // iteration, the induction variables recovered by delinearization.
 //
+// Reductions are the exception: a point whose body is one long loop
+// accumulating into a buffer element (a row of a softmax, a layer norm or
+// a mean) would leave one thread walking the whole row. Such a loop runs
+// with a block per point instead: each thread folds a strided share of the
+// iterations, and a tree in workgroup memory combines the partial results
+// (the reduction is reassociated, as the CPU's vectorized loops do).
+//
 //===----------------------------------------------------------------------===//
 
 #include "parsimony/Conversion/Passes.h"
@@ -14,8 +21,12 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 namespace parsimony {
 #define GEN_PASS_DEF_PARALLELLOOPSTOGPU
@@ -51,6 +62,191 @@ bool accessesMemory(Operation *op) {
     return WalkResult::advance();
   });
   return result.wasInterrupted();
+}
+
+/// The reassociable combining kind of `op`, if it has one.
+std::optional<arith::AtomicRMWKind> combiningKind(Operation *op) {
+  using Kind = arith::AtomicRMWKind;
+  return llvm::TypeSwitch<Operation *, std::optional<Kind>>(op)
+      .Case([](arith::AddFOp) { return Kind::addf; })
+      .Case([](arith::MulFOp) { return Kind::mulf; })
+      .Case([](arith::MaximumFOp) { return Kind::maximumf; })
+      .Case([](arith::MinimumFOp) { return Kind::minimumf; })
+      .Case([](arith::MaxNumFOp) { return Kind::maxnumf; })
+      .Case([](arith::MinNumFOp) { return Kind::minnumf; })
+      .Case([](arith::AddIOp) { return Kind::addi; })
+      .Case([](arith::MulIOp) { return Kind::muli; })
+      .Case([](arith::MaxSIOp) { return Kind::maxs; })
+      .Case([](arith::MinSIOp) { return Kind::mins; })
+      .Case([](arith::MaxUIOp) { return Kind::maxu; })
+      .Case([](arith::MinUIOp) { return Kind::minu; })
+      .Case([](arith::AndIOp) { return Kind::andi; })
+      .Case([](arith::OrIOp) { return Kind::ori; })
+      .Default([](Operation *) { return std::nullopt; });
+}
+
+/// The buffer a memref value views (through subviews, casts, ...).
+Value rootBuffer(Value memref) {
+  while (auto view = memref.getDefiningOp<ViewLikeOpInterface>())
+    memref = view.getViewSource();
+  return memref;
+}
+
+/// A loop that only accumulates into one buffer element:
+///   scf.for %k { ...pure ops and loads...
+///                %a = memref.load %buf[I]; %v = combine %a, %x
+///                memref.store %v, %buf[I] }
+/// with I defined outside the loop and no other read of %buf's storage.
+struct Reduction {
+  scf::ForOp loop;
+  memref::LoadOp load;
+  memref::StoreOp store;
+  Operation *combine = nullptr;
+  Value operand; // %x
+  arith::AtomicRMWKind kind;
+};
+
+std::optional<Reduction> matchReduction(scf::ForOp loop) {
+  if (loop.getNumResults() != 0)
+    return std::nullopt;
+  Reduction r;
+  r.loop = loop;
+  for (Operation &op : loop.getBody()->without_terminator()) {
+    if (auto store = dyn_cast<memref::StoreOp>(op)) {
+      if (r.store)
+        return std::nullopt;
+      r.store = store;
+    } else if (!isa<memref::LoadOp>(op) && !isMemoryEffectFree(&op)) {
+      return std::nullopt;
+    }
+  }
+  if (!r.store || !loop.isDefinedOutsideOfLoop(r.store.getMemRef()) ||
+      !llvm::all_of(r.store.getIndices(),
+                    [&](Value v) { return loop.isDefinedOutsideOfLoop(v); }))
+    return std::nullopt;
+  r.combine = r.store.getValueToStore().getDefiningOp();
+  if (!r.combine || r.combine->getBlock() != loop.getBody() ||
+      r.combine->getNumOperands() != 2 || !r.combine->hasOneUse())
+    return std::nullopt;
+  std::optional<arith::AtomicRMWKind> kind = combiningKind(r.combine);
+  if (!kind)
+    return std::nullopt;
+  r.kind = *kind;
+  for (unsigned i = 0; i < 2 && !r.load; ++i) {
+    auto load = r.combine->getOperand(i).getDefiningOp<memref::LoadOp>();
+    if (load && load.getMemRef() == r.store.getMemRef() &&
+        load->getBlock() == loop.getBody() && load->hasOneUse() &&
+        llvm::equal(load.getIndices(), r.store.getIndices())) {
+      r.load = load;
+      r.operand = r.combine->getOperand(1 - i);
+    }
+  }
+  if (!r.load)
+    return std::nullopt;
+  // Nothing else in the loop may read the accumulated storage.
+  Value root = rootBuffer(r.store.getMemRef());
+  WalkResult aliased = loop.getBody()->walk([&](memref::LoadOp load) {
+    if (load != r.load && rootBuffer(load.getMemRef()) == root)
+      return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  if (aliased.wasInterrupted())
+    return std::nullopt;
+  return r;
+}
+
+/// Fewest iterations for which a reduction gets a block per point.
+constexpr int64_t kMinBlockReduction = 64;
+
+/// Threads for a block-wide `r`: a power of two up to `blockSize` and the
+/// loop's constant trip count; 0 when it should stay in one thread.
+int64_t reductionThreads(Reduction r, int64_t blockSize) {
+  std::optional<int64_t> lb = getConstantIntValue(r.loop.getLowerBound());
+  std::optional<int64_t> ub = getConstantIntValue(r.loop.getUpperBound());
+  std::optional<int64_t> step = getConstantIntValue(r.loop.getStep());
+  if (!lb || !ub || !step || *step <= 0)
+    return 0;
+  int64_t trips = (*ub - *lb + *step - 1) / *step;
+  if (trips < kMinBlockReduction)
+    return 0;
+  int64_t threads = 1;
+  while (threads * 2 <= std::min(trips, blockSize))
+    threads *= 2;
+  return threads;
+}
+
+/// Emits `r` block-wide at b's insertion point in `launch` (`threads`
+/// threads; `scratch`, workgroup memory of `threads` elements): thread t
+/// folds iterations t, t + threads, ... from the combining identity, a tree
+/// combines the partials, and thread 0 folds the total into the buffer
+/// element. `mapping` maps the values the loop uses from outside.
+void emitBlockReduction(OpBuilder &b, Location loc, Reduction r,
+                        gpu::LaunchOp launch, Value scratch, int64_t threads,
+                        IRMapping &mapping) {
+  Type type = r.store.getValueToStore().getType();
+  Value tid = launch.getThreadIds().x;
+  Value lb = mapping.lookupOrDefault(r.loop.getLowerBound());
+  Value ub = mapping.lookupOrDefault(r.loop.getUpperBound());
+  Value step = mapping.lookupOrDefault(r.loop.getStep());
+  Value start = arith::AddIOp::create(b, loc, lb,
+                                      arith::MulIOp::create(b, loc, tid, step));
+  Value stride = arith::MulIOp::create(
+      b, loc, step, arith::ConstantIndexOp::create(b, loc, threads));
+  Value identity = arith::getIdentityValue(r.kind, type, b, loc);
+  auto partial = scf::ForOp::create(
+      b, loc, start, ub, stride, ValueRange{identity},
+      [&](OpBuilder &nb, Location l, Value k, ValueRange acc) {
+        IRMapping inner = mapping;
+        inner.map(r.loop.getInductionVar(), k);
+        for (Operation &op : r.loop.getBody()->without_terminator())
+          if (&op != r.load.getOperation() && &op != r.store.getOperation() &&
+              &op != r.combine)
+            nb.clone(op, inner);
+        Value next = arith::getReductionOp(r.kind, nb, l, acc[0],
+                                           inner.lookupOrDefault(r.operand));
+        scf::YieldOp::create(nb, l, next);
+      });
+  memref::StoreOp::create(b, loc, partial.getResult(0), scratch, tid);
+  gpu::BarrierOp::create(b, loc);
+  for (int64_t half = threads / 2; half >= 1; half /= 2) {
+    Value h = arith::ConstantIndexOp::create(b, loc, half);
+    Value active =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, tid, h);
+    auto level = scf::IfOp::create(b, loc, active, /*withElse=*/false);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&level.getThenRegion().front());
+      Value mine = memref::LoadOp::create(b, loc, scratch, tid);
+      Value other = memref::LoadOp::create(
+          b, loc, scratch, ValueRange{arith::AddIOp::create(b, loc, tid, h)});
+      memref::StoreOp::create(
+          b, loc, arith::getReductionOp(r.kind, b, loc, mine, other), scratch,
+          tid);
+    }
+    gpu::BarrierOp::create(b, loc);
+  }
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value first =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, tid, zero);
+  auto last = scf::IfOp::create(b, loc, first, /*withElse=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&last.getThenRegion().front());
+  SmallVector<Value> indices;
+  for (Value index : r.store.getIndices())
+    indices.push_back(mapping.lookupOrDefault(index));
+  Value buffer = mapping.lookupOrDefault(r.store.getMemRef());
+  Value init = memref::LoadOp::create(b, loc, buffer, indices);
+  Value total = memref::LoadOp::create(b, loc, scratch, zero);
+  memref::StoreOp::create(b, loc,
+                          arith::getReductionOp(r.kind, b, loc, init, total),
+                          buffer, indices);
+}
+
+/// Workgroup memory for `threads` elements of `type`.
+MemRefType scratchType(Type type, int64_t threads) {
+  return MemRefType::get({threads}, type, MemRefLayoutAttrInterface{},
+                         gpu::AddressSpaceAttr::get(
+                             type.getContext(), gpu::AddressSpace::Workgroup));
 }
 
 struct ParallelLoopsToGpuPass
@@ -89,6 +285,21 @@ struct ParallelLoopsToGpuPass
         }
         OpBuilder b(&op);
         Value one = arith::ConstantIndexOp::create(b, op.getLoc(), 1);
+        if (auto loop = dyn_cast<scf::ForOp>(op))
+          if (std::optional<Reduction> r = matchReduction(loop))
+            if (int64_t threads = reductionThreads(*r, blockSize)) {
+              Value count =
+                  arith::ConstantIndexOp::create(b, op.getLoc(), threads);
+              auto launch = createLaunch(b, op.getLoc(), one, count);
+              Value scratch = launch.addWorkgroupAttribution(
+                  scratchType(r->store.getValueToStore().getType(), threads),
+                  op.getLoc());
+              IRMapping mapping;
+              emitBlockReduction(b, op.getLoc(), *r, launch, scratch, threads,
+                                 mapping);
+              op.erase();
+              continue;
+            }
         auto launch = createLaunch(b, op.getLoc(), one, one);
         op.moveBefore(launch.getBody().front().getTerminator());
       }
@@ -100,6 +311,21 @@ struct ParallelLoopsToGpuPass
                             "reductions are not supported");
     Location loc = loop.getLoc();
     OpBuilder b(loop);
+    // A body that is index arithmetic around one reduction loop gets a
+    // block per point.
+    std::optional<Reduction> reduction;
+    for (Operation &op : loop.getBody()->without_terminator()) {
+      if (auto inner = dyn_cast<scf::ForOp>(op); inner && !reduction) {
+        reduction = matchReduction(inner);
+        if (!reduction)
+          break;
+      } else if (!isMemoryEffectFree(&op)) {
+        reduction.reset();
+        break;
+      }
+    }
+    int64_t reductionBlock =
+        reduction ? reductionThreads(*reduction, blockSize) : 0;
     // Trip count of each dimension, and their product.
     SmallVector<Value> counts;
     Value zero = arith::ConstantIndexOp::create(b, loc, 0);
@@ -112,20 +338,28 @@ struct ParallelLoopsToGpuPass
       counts.push_back(count);
       total = arith::MulIOp::create(b, loc, total, count);
     }
-    Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
-    Value blocks = arith::CeilDivSIOp::create(b, loc, total, threads);
-    auto launch = createLaunch(b, loc, blocks, threads);
-
-    // linear = blockIdx.x * blockDim.x + threadIdx.x, guarded.
-    Value linear = arith::AddIOp::create(
-        b, loc,
-        arith::MulIOp::create(b, loc, launch.getBlockIds().x,
-                              launch.getBlockSize().x),
-        launch.getThreadIds().x);
-    Value inRange =
-        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, linear, total);
-    auto guard = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
-    b.setInsertionPointToStart(&guard.getThenRegion().front());
+    Value linear;
+    gpu::LaunchOp launch;
+    if (reductionBlock) {
+      // Block b takes point b.
+      Value threads = arith::ConstantIndexOp::create(b, loc, reductionBlock);
+      launch = createLaunch(b, loc, total, threads);
+      linear = launch.getBlockIds().x;
+    } else {
+      Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
+      Value blocks = arith::CeilDivSIOp::create(b, loc, total, threads);
+      launch = createLaunch(b, loc, blocks, threads);
+      // linear = blockIdx.x * blockDim.x + threadIdx.x, guarded.
+      linear = arith::AddIOp::create(
+          b, loc,
+          arith::MulIOp::create(b, loc, launch.getBlockIds().x,
+                                launch.getBlockSize().x),
+          launch.getThreadIds().x);
+      Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt,
+                                            linear, total);
+      auto guard = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
+      b.setInsertionPointToStart(&guard.getThenRegion().front());
+    }
 
     IRMapping mapping;
     Value rest = linear;
@@ -141,8 +375,18 @@ struct ParallelLoopsToGpuPass
           arith::MulIOp::create(b, loc, index, loop.getStep()[d]));
       mapping.map(ivs[d], iv);
     }
-    for (Operation &op : loop.getBody()->without_terminator())
+    for (Operation &op : loop.getBody()->without_terminator()) {
+      if (reductionBlock && &op == reduction->loop.getOperation()) {
+        Value scratch = launch.addWorkgroupAttribution(
+            scratchType(reduction->store.getValueToStore().getType(),
+                        reductionBlock),
+            loc);
+        emitBlockReduction(b, loc, *reduction, launch, scratch, reductionBlock,
+                           mapping);
+        continue;
+      }
       b.clone(op, mapping);
+    }
     loop.erase();
     return success();
   }
