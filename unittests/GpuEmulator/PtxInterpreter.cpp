@@ -631,48 +631,17 @@ int64_t signExtend(uint64_t v, unsigned bits) {
   v = maskTo(v, bits);
   return int64_t((v ^ m) - m);
 }
-float asF32(uint64_t v) {
-  uint32_t b = uint32_t(v);
-  float f;
-  std::memcpy(&f, &b, 4);
-  return f;
-}
-double asF64(uint64_t v) {
-  double d;
-  std::memcpy(&d, &v, 8);
-  return d;
-}
-uint64_t bitsOfF32(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, 4);
-  return b;
-}
-uint64_t bitsOfF64(double d) {
-  uint64_t b;
-  std::memcpy(&b, &d, 8);
-  return b;
-}
-float asF16(uint64_t v) {
-  _Float16 h;
-  uint16_t b = uint16_t(v);
-  std::memcpy(&h, &b, 2);
-  return float(h);
-}
-uint64_t bitsOfF16(float f) {
-  _Float16 h = static_cast<_Float16>(f);
-  uint16_t b;
-  std::memcpy(&b, &h, 2);
-  return b;
-}
-
-/// A float-typed value as double (exact for f16 and f32).
+/// A float-typed value as double (exact for f16 and f32); the low bits of
+/// the register hold it.
 double floatValue(uint64_t v, Type t) {
-  return t == Type::F64 ? asF64(v) : t == Type::F32 ? asF32(v) : asF16(v);
+  return t == Type::F64   ? simt::fromBits<double>(v)
+         : t == Type::F32 ? double(simt::fromBits<float>(v))
+                          : double(simt::fromBits<_Float16>(v));
 }
 uint64_t floatBits(double d, Type t) {
-  return t == Type::F64   ? bitsOfF64(d)
-         : t == Type::F32 ? bitsOfF32(float(d))
-                          : bitsOfF16(float(d));
+  return t == Type::F64   ? simt::toBits(d)
+         : t == Type::F32 ? simt::toBits(float(d))
+                          : simt::toBits(static_cast<_Float16>(float(d)));
 }
 
 class Thread {

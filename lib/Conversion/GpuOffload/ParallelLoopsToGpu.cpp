@@ -175,15 +175,25 @@ int64_t reductionThreads(Reduction r, int64_t blockSize) {
   return threads;
 }
 
+/// Workgroup memory for `threads` elements of `type`.
+MemRefType scratchType(Type type, int64_t threads) {
+  return MemRefType::get({threads}, type, MemRefLayoutAttrInterface{},
+                         gpu::AddressSpaceAttr::get(
+                             type.getContext(), gpu::AddressSpace::Workgroup));
+}
+
 /// Emits `r` block-wide at b's insertion point in `launch` (`threads`
-/// threads; `scratch`, workgroup memory of `threads` elements): thread t
-/// folds iterations t, t + threads, ... from the combining identity, a tree
-/// combines the partials, and thread 0 folds the total into the buffer
-/// element. `mapping` maps the values the loop uses from outside.
+/// threads), with `threads` elements of workgroup memory added to it:
+/// thread t folds iterations t, t + threads, ... from the combining
+/// identity, a tree combines the partials, and thread 0 folds the total
+/// into the buffer element. `mapping` maps the values the loop uses from
+/// outside.
 void emitBlockReduction(OpBuilder &b, Location loc, Reduction r,
-                        gpu::LaunchOp launch, Value scratch, int64_t threads,
+                        gpu::LaunchOp launch, int64_t threads,
                         IRMapping &mapping) {
   Type type = r.store.getValueToStore().getType();
+  Value scratch =
+      launch.addWorkgroupAttribution(scratchType(type, threads), loc);
   Value tid = launch.getThreadIds().x;
   Value lb = mapping.lookupOrDefault(r.loop.getLowerBound());
   Value ub = mapping.lookupOrDefault(r.loop.getUpperBound());
@@ -242,13 +252,6 @@ void emitBlockReduction(OpBuilder &b, Location loc, Reduction r,
                           buffer, indices);
 }
 
-/// Workgroup memory for `threads` elements of `type`.
-MemRefType scratchType(Type type, int64_t threads) {
-  return MemRefType::get({threads}, type, MemRefLayoutAttrInterface{},
-                         gpu::AddressSpaceAttr::get(
-                             type.getContext(), gpu::AddressSpace::Workgroup));
-}
-
 struct ParallelLoopsToGpuPass
     : parsimony::impl::ParallelLoopsToGpuBase<ParallelLoopsToGpuPass> {
   using Base::Base;
@@ -291,12 +294,8 @@ struct ParallelLoopsToGpuPass
               Value count =
                   arith::ConstantIndexOp::create(b, op.getLoc(), threads);
               auto launch = createLaunch(b, op.getLoc(), one, count);
-              Value scratch = launch.addWorkgroupAttribution(
-                  scratchType(r->store.getValueToStore().getType(), threads),
-                  op.getLoc());
               IRMapping mapping;
-              emitBlockReduction(b, op.getLoc(), *r, launch, scratch, threads,
-                                 mapping);
+              emitBlockReduction(b, op.getLoc(), *r, launch, threads, mapping);
               op.erase();
               continue;
             }
@@ -377,12 +376,7 @@ struct ParallelLoopsToGpuPass
     }
     for (Operation &op : loop.getBody()->without_terminator()) {
       if (reductionBlock && &op == reduction->loop.getOperation()) {
-        Value scratch = launch.addWorkgroupAttribution(
-            scratchType(reduction->store.getValueToStore().getType(),
-                        reductionBlock),
-            loc);
-        emitBlockReduction(b, loc, *reduction, launch, scratch, reductionBlock,
-                           mapping);
+        emitBlockReduction(b, loc, *reduction, launch, reductionBlock, mapping);
         continue;
       }
       b.clone(op, mapping);
