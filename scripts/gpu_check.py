@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Runs GPU-compiled model libraries and compares them with references.
 
-  gpu_check.py CASES_DIR [--benchmark N]
+  gpu_check.py CASES_DIR [--benchmark N] [--repeat N] [--only NAME,...]
 
 CASES_DIR/cases.json (written by scripts/make_gpu_cases.py) lists cases:
 {"name", "library", "inputs": {name: npy}, "expected": {name: npy}, "rtol"}.
 Each library (parsimony-compile --target=nvptx) is loaded with ctypes
 through the C ABI of docs/abi.md, run on the inputs, and every output is
 compared with the reference: max |ours - ref| / max |ref| <= rtol.
+--repeat N runs each model N times, each time from fresh copies of the
+inputs into fresh output buffers, and checks every run: the GPU runtime
+replays repeated runs from a CUDA graph, so this checks the replays.
+--only restricts the check to the named cases.
 
 Needs only Python 3 and NumPy, so it runs on a GPU machine without the
 compiler. Prints one line per case and a summary; exits 1 on a mismatch.
@@ -48,6 +52,17 @@ def tensors(array, count):
     return out
 
 
+def graph_launches():
+    """CUDA graph launches so far, where the driver tells (the emulated
+    driver of unittests/GpuEmulator does), else None."""
+    try:
+        fn = ctypes.CDLL("libcuda.so.1").parsimony_emulator_graph_launches
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int64
+    return fn()
+
+
 class Model:
     def __init__(self, path):
         self.lib = ctypes.CDLL(os.path.abspath(path))
@@ -63,7 +78,7 @@ class Model:
     def prepare(self, feeds):
         self.arrays = []
         for name, dtype, shape in self.inputs:
-            a = np.ascontiguousarray(feeds[name], dtype=dtype)
+            a = np.array(feeds[name], dtype=dtype, order="C", copy=True)
             assert a.shape == shape, (name, a.shape, shape)
             self.arrays.append(a)
         self.results = [np.empty(shape, dtype) for _, dtype, shape in
@@ -81,17 +96,38 @@ class Model:
 
 def main():
     root = sys.argv[1]
-    bench = int(sys.argv[sys.argv.index("--benchmark") + 1]) \
-        if "--benchmark" in sys.argv else 0
+    def option(flag, default):
+        return sys.argv[sys.argv.index(flag) + 1] if flag in sys.argv \
+            else default
+    bench = int(option("--benchmark", 0))
+    repeat = max(int(option("--repeat", 1)), 1)
+    only = set(option("--only", "").split(",")) - {""}
     cases = json.load(open(os.path.join(root, "cases.json")))
+    if only:
+        unknown = only - {case["name"] for case in cases}
+        if unknown:
+            print(f"error: no such case: {', '.join(sorted(unknown))}")
+            return 2
+        cases = [case for case in cases if case["name"] in only]
     failed = 0
     for case in cases:
         model = Model(os.path.join(root, case["library"]))
         feeds = {k: np.load(os.path.join(root, v))
                  for k, v in case["inputs"].items()}
-        model.prepare(feeds)
+        expected = {name: np.load(os.path.join(root, path))
+                    for name, path in case["expected"].items()}
+        before = graph_launches()
+        worst = 0.0
         try:
-            outputs = model.run()
+            for _ in range(repeat):
+                model.prepare(feeds)
+                outputs = model.run()
+                for name, ref in expected.items():
+                    got = outputs[name]
+                    scale = max(float(np.abs(ref).max()), 1e-30)
+                    err = float(np.abs(got.astype(np.float64) - ref).max()) \
+                        / scale
+                    worst = max(worst, err)
         except RuntimeError as e:
             if "no CUDA driver" in str(e) or "no usable GPU" in str(e):
                 print(f"skipped: no GPU ({e})")
@@ -99,17 +135,14 @@ def main():
             print(f"FAIL {case['name']}: {e}")
             failed += 1
             continue
-        worst = 0.0
-        for name, path in case["expected"].items():
-            ref = np.load(os.path.join(root, path))
-            got = outputs[name]
-            scale = max(float(np.abs(ref).max()), 1e-30)
-            err = float(np.abs(got.astype(np.float64) - ref).max()) / scale
-            worst = max(worst, err)
         ok = worst <= case["rtol"]
         failed += not ok
         line = (f"{'PASS' if ok else 'FAIL'} {case['name']}: max error "
                 f"{worst:.2e} of max |ref| (tolerance {case['rtol']:g})")
+        if repeat > 1:
+            line += f", {repeat} runs"
+            if before is not None:
+                line += f", {graph_launches() - before} graph launches"
         if bench:
             for _ in range(3):
                 model.run()

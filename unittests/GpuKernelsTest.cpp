@@ -38,6 +38,10 @@
 
 extern "C" int64_t parsimony_emulator_launches();
 extern "C" int32_t parsimony_emulator_has_kernel(const char *name);
+extern "C" int64_t parsimony_emulator_graph_launches();
+extern "C" void *mgpuMemAlloc(uint64_t, void *, bool);
+extern "C" void mgpuMemFree(void *, void *);
+extern "C" void mgpuMemcpy(void *, void *, size_t, void *);
 
 namespace {
 
@@ -600,6 +604,89 @@ TEST(GpuKernels, ExpertFfnGroupedOverRaggedGroups) {
         for (int64_t r = 95; r < 100; ++r)
           EXPECT_EQ(outGpu[size_t(r * D)], 0.0f) << what << " row " << r;
       }
+}
+
+/// One decode-like run as a model's generated code does it: device
+/// buffers from mgpuMemAlloc, the input copied in (and the host buffer
+/// overwritten right after: the copy must have read it), dense up
+/// projection, top-k, sparse down projection, the output copied out.
+std::vector<float> decodeRun(std::vector<float> input, int64_t T,
+                             const std::vector<float> &up,
+                             const std::vector<float> &down) {
+  const int64_t D = 48, F = 160, k = 16;
+  std::vector<float> out(size_t(T * D), NaN);
+  onGpu("decode run", [&] {
+    auto *x = static_cast<float *>(mgpuMemAlloc(T * D * 4, nullptr, false));
+    auto *h = static_cast<float *>(mgpuMemAlloc(T * F * 4, nullptr, false));
+    auto *y = static_cast<float *>(mgpuMemAlloc(T * D * 4, nullptr, false));
+    mgpuMemcpy(x, input.data(), input.size() * 4, nullptr);
+    std::fill(input.begin(), input.end(), NaN);
+    parsimony_gpu_quant_matmul_f32(x, T, D, F, up.data(), nullptr, 0, 32, 0, 0,
+                                   h);
+    parsimony_gpu_topk_activation_f32(h, h, T, F, 1, k, 0, 1.0f);
+    parsimony_gpu_sparse_matmul_f32(h, T, F, D, down.data(), nullptr, 0, 32, 0,
+                                    0, y);
+    mgpuMemcpy(out.data(), y, out.size() * 4, nullptr);
+    mgpuMemFree(y, nullptr);
+    mgpuMemFree(h, nullptr);
+    mgpuMemFree(x, nullptr);
+  });
+  return out;
+}
+
+/// Selects whether runs replay from CUDA graphs, for the scope.
+class Graphs {
+public:
+  explicit Graphs(bool on) {
+    setenv("PARSIMONY_GPU_GRAPHS", on ? "1" : "0", 1);
+  }
+  ~Graphs() { unsetenv("PARSIMONY_GPU_GRAPHS"); }
+  Graphs(const Graphs &) = delete;
+  Graphs &operator=(const Graphs &) = delete;
+};
+
+TEST(GpuKernels, RepeatedRunsReplayFromAGraph) {
+  std::mt19937 rng(21);
+  const int64_t D = 48, F = 160, T = 2;
+  std::vector<float> up = uniform(rng, size_t(D * F));
+  std::vector<float> down = uniform(rng, size_t(F * D));
+  std::vector<std::vector<float>> inputs, eager;
+  for (int i = 0; i < 5; ++i)
+    inputs.push_back(uniform(rng, size_t(T * D)));
+  {
+    Graphs off(false);
+    for (const std::vector<float> &in : inputs)
+      eager.push_back(decodeRun(in, T, up, down));
+  }
+  int64_t captured0, replayed0;
+  parsimony_gpu_replay_counts(&captured0, &replayed0);
+  int64_t graphLaunches0 = parsimony_emulator_graph_launches();
+  // The first run is issued directly, the second is captured and launched
+  // as a graph, the rest replay it; each with its own input.
+  for (size_t i = 0; i < inputs.size(); ++i)
+    expectSame(decodeRun(inputs[i], T, up, down), eager[i],
+               "run " + std::to_string(i));
+  int64_t captured, replayed;
+  parsimony_gpu_replay_counts(&captured, &replayed);
+  EXPECT_EQ(captured - captured0, 1);
+  EXPECT_EQ(replayed - replayed0, 4);
+  EXPECT_EQ(parsimony_emulator_graph_launches() - graphLaunches0, 4);
+  // Other work (another token count) does not match the graph: it runs
+  // directly, with the right result.
+  std::vector<float> three = uniform(rng, size_t(3 * D));
+  std::vector<float> threeEager;
+  {
+    Graphs off(false);
+    threeEager = decodeRun(three, 3, up, down);
+  }
+  expectSame(decodeRun(three, 3, up, down), threeEager, "T = 3");
+  parsimony_gpu_replay_counts(&captured, &replayed);
+  EXPECT_EQ(replayed - replayed0, 4);
+  // Back to the first shape: replayed again.
+  expectSame(decodeRun(inputs[0], T, up, down), eager[0], "run 0 again");
+  parsimony_gpu_replay_counts(&captured, &replayed);
+  EXPECT_EQ(captured - captured0, 1);
+  EXPECT_EQ(replayed - replayed0, 5);
 }
 
 TEST(GpuKernels, OversizedLaunchIsAnErrorNotACrash) {

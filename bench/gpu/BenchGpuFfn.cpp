@@ -15,9 +15,16 @@
 //   int4g    the predictor format spx-build-predictors emits: int4 packed
 //            two per byte, one f16 scale per 32 values
 // and a device-to-device copy as the bandwidth reference. Prints one line
-// per mode: ms per token (all layers), bytes the kernels must read, and
-// GB/s = bytes / time. Timings are host wall-clock over `iters` tokens
-// with one synchronisation at the end, so they include launch overhead.
+// per mode: bytes the kernels must read per token (all layers), then ms per
+// token and GB/s = bytes / time three ways, host wall-clock over `iters`
+// tokens, launch overhead included:
+//   streamed  tokens launched back to back, one synchronisation at the end
+//             (PARSIMONY_GPU_GRAPHS=0);
+//   runs      each token its own run, as a compiled model's run is
+//             (parsimony_gpu_begin_run ... _end_run, which waits), without
+//             CUDA graphs;
+//   graphs    the same with graphs: from the third token on, each run
+//             replays the token's work from one CUDA graph.
 //
 //===----------------------------------------------------------------------===//
 
@@ -199,6 +206,34 @@ int main(int argc, char **argv) {
   std::printf("layers %lld, d %lld, ff %lld, k %lld, %lld tokens per mode\n",
               (long long)L, (long long)D, (long long)F, (long long)K,
               (long long)iters);
+  enum class Timing { Streamed, Runs, Graphs };
+  // ms per token; negative on a runtime error.
+  auto time = [&](const char *mode, Timing how) {
+    setenv("PARSIMONY_GPU_GRAPHS", how == Timing::Graphs ? "1" : "0", 1);
+    auto runs = [&](int64_t n) {
+      bool ok = true;
+      if (how == Timing::Streamed) {
+        parsimony_gpu_begin_run();
+        for (int64_t i = 0; i < n; ++i)
+          token(mode);
+        return parsimony_gpu_end_run() == 0;
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        parsimony_gpu_begin_run();
+        token(mode);
+        ok &= parsimony_gpu_end_run() == 0;
+      }
+      return ok;
+    };
+    if (!runs(5))
+      return -1.0;
+    double start = now();
+    if (!runs(iters))
+      return -1.0;
+    return (now() - start) * 1e3 / double(iters);
+  };
+  std::printf("%-6s %8s  %-18s %-18s %-18s\n", "mode", "MB read",
+              "streamed ms GB/s", "runs ms GB/s", "graphs ms GB/s");
   for (int m = 0; m < 5; ++m) {
     if (!only.empty() && only != modes[m])
       continue;
@@ -206,20 +241,20 @@ int main(int argc, char **argv) {
       std::printf("int4g  skipped: d must be a multiple of 32\n");
       continue;
     }
-    parsimony_gpu_begin_run();
-    for (int i = 0; i < 5; ++i)
-      token(modes[m]);
-    parsimony_gpu_end_run();
-    double start = now();
-    for (int64_t i = 0; i < iters; ++i)
-      token(modes[m]);
-    if (parsimony_gpu_end_run()) {
-      std::printf("error: %s\n", parsimony_gpu_last_error());
-      return 1;
+    std::printf("%-6s %8.1f", modes[m], bytes[m] / 1e6);
+    for (Timing how : {Timing::Streamed, Timing::Runs, Timing::Graphs}) {
+      double ms = time(modes[m], how);
+      if (ms < 0) {
+        std::printf("\nerror: %s\n", parsimony_gpu_last_error());
+        return 1;
+      }
+      std::printf("  %8.4f %7.1f", ms, bytes[m] / (ms * 1e-3) / 1e9);
     }
-    double ms = (now() - start) * 1e3 / double(iters);
-    std::printf("%-6s %8.4f ms/token  %7.1f MB read  %7.1f GB/s\n", modes[m],
-                ms, bytes[m] / 1e6, bytes[m] / (ms * 1e-3) / 1e9);
+    std::printf("\n");
   }
+  int64_t captured, replayed;
+  parsimony_gpu_replay_counts(&captured, &replayed);
+  std::printf("CUDA graphs captured %lld, launched %lld\n", (long long)captured,
+              (long long)replayed);
   return 0;
 }

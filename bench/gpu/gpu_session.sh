@@ -15,9 +15,12 @@
 #
 # It writes under $OUT (or DIR/results):
 #   gpu.txt     the GPU (nvidia-smi)
-#   parity.txt  scripts/gpu_check.py over the cases (exit status last)
-#   bench.txt   parsimony-bench-gpu: the FFN stack in every mode, and the
-#               device copy bandwidth
+#   parity.txt  scripts/gpu_check.py over the cases, four runs each (the
+#               last two replay from CUDA graphs), with median run times
+#               (exit status last)
+#   bench.txt   parsimony-bench-gpu: the FFN stack in every mode (tokens
+#               streamed, one run each, one run each from CUDA graphs),
+#               and the device copy bandwidth
 #   cublas.txt  the cuBLAS baseline on the same shapes (PyTorch; skipped
 #               if PyTorch has no CUDA)
 #   gemm.txt    parsimony-bench-gpu-gemm: prefill products on tensor cores
@@ -34,7 +37,8 @@ if [ ! -d "$dir/cases" ] && [ -f "$dir/cases.tgz" ]; then
 fi
 nvidia-smi --query-gpu=name,memory.total,clocks.max.memory,driver_version \
   --format=csv >"$out/gpu.txt" 2>&1
-"${PYTHON:-python3}" scripts/gpu_check.py "$dir/cases" >"$out/parity.txt" 2>&1
+"${PYTHON:-python3}" scripts/gpu_check.py "$dir/cases" --repeat 4 \
+  --benchmark 50 >"$out/parity.txt" 2>&1
 echo "gpu_check exit status $?" >>"$out/parity.txt"
 "$dir/parsimony-bench-gpu" >"$out/bench.txt" 2>&1
 echo "parsimony-bench-gpu exit status $?" >>"$out/bench.txt"

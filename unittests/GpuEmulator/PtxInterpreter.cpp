@@ -1270,6 +1270,10 @@ const Kernel *Module::kernel(const std::string &name) const {
   return it == kernels.end() ? nullptr : it->second.get();
 }
 
+const std::vector<unsigned> &parameterSizes(const Kernel &kernel) {
+  return kernel.paramBytes;
+}
+
 std::string launch(const Kernel &kernel, simt::Dim3 grid, simt::Dim3 block,
                    void **params) {
   std::string failure;

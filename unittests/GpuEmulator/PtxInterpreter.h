@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "SimtEmulator.h"
 
@@ -39,6 +40,9 @@ public:
 private:
   std::map<std::string, std::unique_ptr<Kernel>> kernels;
 };
+
+/// The byte size of each of `kernel`'s parameters, in order.
+SIMT_API const std::vector<unsigned> &parameterSizes(const Kernel &kernel);
 
 /// Runs `kernel` over a grid; `params` as cuLaunchKernel takes them (one
 /// pointer per .param). Returns "" or what went wrong.

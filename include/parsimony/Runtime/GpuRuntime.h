@@ -14,9 +14,13 @@
 |*    the kernel library of lib/Runtime/Gpu/GpuKernels.cu;                  *|
 |*  - run brackets and constants for the generated code.                    *|
 |*                                                                          *|
-|* All work is ordered on the CUDA legacy default stream; device memory is  *|
-|* recycled through a caching allocator. Errors never abort: the first one  *|
-|* of a run is recorded and returned by parsimony_gpu_end_run.             *|
+|* All work is ordered on one stream of the runtime's; device memory is    *|
+|* recycled through a caching allocator. Within a run, work is queued until *|
+|* the host waits (a copy to the host, the end of the run); a queued        *|
+|* segment that repeats (a decode step) is captured into a CUDA graph once  *|
+|* and replayed from it (PARSIMONY_GPU_GRAPHS=0 turns this off). Runs from  *|
+|* several threads are serialised. Errors never abort: the first one of a   *|
+|* run is recorded and returned by parsimony_gpu_end_run.                   *|
 \*===----------------------------------------------------------------------===*/
 
 #ifndef PARSIMONY_RUNTIME_GPURUNTIME_H
@@ -41,6 +45,10 @@ PARSIMONY_RUNTIME_API int32_t parsimony_gpu_begin_run(void);
 PARSIMONY_RUNTIME_API int32_t parsimony_gpu_end_run(void);
 /* The first error since the last parsimony_gpu_begin_run ("" if none). */
 PARSIMONY_RUNTIME_API const char *parsimony_gpu_last_error(void);
+/* Segments of run work captured into CUDA graphs, and graph launches,
+ * since the process started (either pointer may be null). */
+PARSIMONY_RUNTIME_API void parsimony_gpu_replay_counts(int64_t *captured,
+                                                       int64_t *replayed);
 /* 1 if a CUDA driver and at least one GPU are present. */
 PARSIMONY_RUNTIME_API int32_t parsimony_gpu_available(void);
 

@@ -26,6 +26,7 @@ struct Weight {
   int32_t bits;   // 32, 8, 4 or kInt4Packed
   i64 group;      // 0: per output channel
   int32_t scalesF16;
+  int32_t padding; // the host zeroes it (its launches compare bytewise)
   i64 K, N;
 };
 

@@ -1,15 +1,14 @@
 //===- GpuRuntime.cpp - CUDA driver runtime for GPU-compiled models -------===//
 //
-// See include/parsimony/Runtime/GpuRuntime.h. The driver is opened with
-// dlopen so that nothing here needs a GPU to link or load; every driver
-// call goes through check(), which records the first failure of a run and
-// turns later work into no-ops instead of aborting the host process.
+// See include/parsimony/Runtime/GpuRuntime.h: the run brackets, MLIR's
+// mgpu* ABI and the kernel launchers. The driver, errors and the allocator
+// are in GpuDriver.cpp; how work reaches the GPU in WorkQueue.cpp.
 //
 //===----------------------------------------------------------------------===//
 
 #include "parsimony/Runtime/GpuRuntime.h"
 
-#include <dlfcn.h>
+#include "GpuDriver.h"
 
 #include <algorithm>
 #include <cmath>
@@ -27,235 +26,7 @@ extern "C" const size_t parsimony_gpu_kernels_fatbin_size;
 
 namespace {
 
-// The slice of cuda.h this runtime uses (driver ABI, stable across
-// versions); declared here so that building needs no CUDA headers.
-using CUresult = int;
-using CUdevice = int;
-using CUdeviceptr = unsigned long long;
-struct CUctx_st;
-struct CUmod_st;
-struct CUfunc_st;
-struct CUstream_st;
-using CUcontext = CUctx_st *;
-using CUmodule = CUmod_st *;
-using CUfunction = CUfunc_st *;
-using CUstream = CUstream_st *;
-constexpr CUresult CUDA_SUCCESS = 0;
-constexpr CUresult CUDA_ERROR_NO_BINARY_FOR_GPU = 209;
-constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
-constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
-
-struct Driver {
-  CUresult (*cuInit)(unsigned);
-  CUresult (*cuDeviceGetCount)(int *);
-  CUresult (*cuDeviceGet)(CUdevice *, int);
-  CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
-  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
-  CUresult (*cuCtxSetCurrent)(CUcontext);
-  CUresult (*cuCtxSynchronize)();
-  CUresult (*cuModuleLoadData)(CUmodule *, const void *);
-  CUresult (*cuModuleUnload)(CUmodule);
-  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
-  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
-                             unsigned, unsigned, unsigned, CUstream, void **,
-                             void **);
-  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
-  CUresult (*cuMemFree)(CUdeviceptr);
-  CUresult (*cuMemcpy)(CUdeviceptr, CUdeviceptr, size_t);
-  CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
-  CUresult (*cuMemsetD32)(CUdeviceptr, unsigned, size_t);
-  CUresult (*cuMemsetD16)(CUdeviceptr, unsigned short, size_t);
-  CUresult (*cuGetErrorName)(CUresult, const char **);
-  CUresult (*cuGetErrorString)(CUresult, const char **);
-};
-
-struct State {
-  std::mutex mutex;
-  bool initialised = false;
-  Driver driver{};
-  CUcontext context = nullptr;
-  int ccMajor = 0, ccMinor = 0;
-  // Sticky: the driver or device cannot be used at all.
-  std::string initError;
-  // The first failure since the run began.
-  std::string runError;
-  CUmodule library = nullptr;
-  std::unordered_map<std::string, CUfunction> functions;
-  // Caching allocator: free blocks by exact size; live blocks' sizes.
-  std::multimap<size_t, CUdeviceptr> freeBlocks;
-  std::unordered_map<CUdeviceptr, size_t> liveBlocks;
-  // Zeroed counters for the kernels' last-block steps (they reset them).
-  void *counters = nullptr;
-  int64_t counterCount = 0;
-  // Uploaded constants by (host address, size).
-  std::map<std::pair<const void *, int64_t>, CUdeviceptr> constants;
-};
-
-State &state() {
-  static State *s = new State; // never destroyed: used from static dtors
-  return *s;
-}
-
-std::string describe(CUresult result) {
-  Driver &d = state().driver;
-  const char *name = nullptr, *text = nullptr;
-  if (d.cuGetErrorName)
-    d.cuGetErrorName(result, &name);
-  if (d.cuGetErrorString)
-    d.cuGetErrorString(result, &text);
-  std::string s = name ? name : "CUDA error " + std::to_string(result);
-  if (text)
-    s += std::string(" (") + text + ")";
-  return s;
-}
-
-void fail(const std::string &message) {
-  State &s = state();
-  if (s.runError.empty())
-    s.runError = message;
-}
-
-bool ok() {
-  State &s = state();
-  return s.initError.empty() && s.runError.empty();
-}
-
-bool check(CUresult result, const char *what) {
-  if (result == CUDA_SUCCESS)
-    return true;
-  std::string message = std::string(what) + ": " + describe(result);
-  State &s = state();
-  if (result == CUDA_ERROR_NO_BINARY_FOR_GPU)
-    message += "; this GPU is sm_" + std::to_string(s.ccMajor) +
-               std::to_string(s.ccMinor) +
-               ": recompile the model with --gpu-arch=sm_" +
-               std::to_string(s.ccMajor) + std::to_string(s.ccMinor);
-  fail(message);
-  return false;
-}
-
-template <typename F> bool resolve(void *handle, const char *name, F &fn) {
-  fn = reinterpret_cast<F>(dlsym(handle, name));
-  return fn != nullptr;
-}
-
-/// Opens the driver and the first device's primary context once; returns
-/// false (with initError set) when there is none.
-bool initialise() {
-  State &s = state();
-  std::lock_guard<std::mutex> lock(s.mutex);
-  if (s.initialised)
-    return s.initError.empty();
-  s.initialised = true;
-  void *handle = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!handle) {
-    s.initError = "no CUDA driver (libcuda.so.1 not found): this model was "
-                  "compiled for an NVIDIA GPU";
-    return false;
-  }
-  Driver &d = s.driver;
-  bool all =
-      resolve(handle, "cuInit", d.cuInit) &&
-      resolve(handle, "cuDeviceGetCount", d.cuDeviceGetCount) &&
-      resolve(handle, "cuDeviceGet", d.cuDeviceGet) &&
-      resolve(handle, "cuDeviceGetAttribute", d.cuDeviceGetAttribute) &&
-      resolve(handle, "cuDevicePrimaryCtxRetain", d.cuDevicePrimaryCtxRetain) &&
-      resolve(handle, "cuCtxSetCurrent", d.cuCtxSetCurrent) &&
-      resolve(handle, "cuCtxSynchronize", d.cuCtxSynchronize) &&
-      resolve(handle, "cuModuleLoadData", d.cuModuleLoadData) &&
-      resolve(handle, "cuModuleUnload", d.cuModuleUnload) &&
-      resolve(handle, "cuModuleGetFunction", d.cuModuleGetFunction) &&
-      resolve(handle, "cuLaunchKernel", d.cuLaunchKernel) &&
-      resolve(handle, "cuMemAlloc_v2", d.cuMemAlloc) &&
-      resolve(handle, "cuMemFree_v2", d.cuMemFree) &&
-      resolve(handle, "cuMemcpy", d.cuMemcpy) &&
-      resolve(handle, "cuMemsetD8_v2", d.cuMemsetD8) &&
-      resolve(handle, "cuMemsetD32_v2", d.cuMemsetD32) &&
-      resolve(handle, "cuMemsetD16_v2", d.cuMemsetD16) &&
-      resolve(handle, "cuGetErrorName", d.cuGetErrorName) &&
-      resolve(handle, "cuGetErrorString", d.cuGetErrorString);
-  if (!all) {
-    s.initError = "the CUDA driver lacks a required entry point";
-    return false;
-  }
-  CUresult r = d.cuInit(0);
-  int count = 0;
-  if (r == CUDA_SUCCESS)
-    r = d.cuDeviceGetCount(&count);
-  if (r != CUDA_SUCCESS || count == 0) {
-    s.initError = "no usable GPU: " +
-                  (r != CUDA_SUCCESS ? describe(r) : std::string("0 devices"));
-    return false;
-  }
-  CUdevice device;
-  if ((r = d.cuDeviceGet(&device, 0)) != CUDA_SUCCESS ||
-      (r = d.cuDevicePrimaryCtxRetain(&s.context, device)) != CUDA_SUCCESS) {
-    s.initError = "cannot create a CUDA context: " + describe(r);
-    return false;
-  }
-  d.cuDeviceGetAttribute(&s.ccMajor,
-                         CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
-  d.cuDeviceGetAttribute(&s.ccMinor,
-                         CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
-  return true;
-}
-
-/// Makes the context current on the calling thread.
-bool enter() {
-  if (!initialise())
-    return false;
-  thread_local CUcontext current = nullptr;
-  State &s = state();
-  if (current != s.context) {
-    if (!check(s.driver.cuCtxSetCurrent(s.context), "cuCtxSetCurrent"))
-      return false;
-    current = s.context;
-  }
-  return true;
-}
-
-Driver &drv() { return state().driver; }
-
-void *allocate(size_t bytes) {
-  if (!enter() || !ok())
-    return nullptr;
-  State &s = state();
-  bytes = std::max<size_t>(bytes, 1);
-  std::lock_guard<std::mutex> lock(s.mutex);
-  auto it = s.freeBlocks.find(bytes);
-  CUdeviceptr p = 0;
-  if (it != s.freeBlocks.end()) {
-    p = it->second;
-    s.freeBlocks.erase(it);
-  } else {
-    CUresult r = drv().cuMemAlloc(&p, bytes);
-    if (r != CUDA_SUCCESS) {
-      // Out of memory: give the cache back and try once more.
-      for (auto &[size, block] : s.freeBlocks)
-        drv().cuMemFree(block);
-      s.freeBlocks.clear();
-      r = drv().cuMemAlloc(&p, bytes);
-    }
-    if (!check(r, "cuMemAlloc"))
-      return nullptr;
-  }
-  s.liveBlocks[p] = bytes;
-  return reinterpret_cast<void *>(p);
-}
-
-void release(void *ptr) {
-  if (!ptr)
-    return;
-  State &s = state();
-  std::lock_guard<std::mutex> lock(s.mutex);
-  auto it = s.liveBlocks.find(reinterpret_cast<CUdeviceptr>(ptr));
-  if (it == s.liveBlocks.end())
-    return;
-  // Work is ordered on one stream, so a later allocation that reuses the
-  // block only touches it after the work that used it.
-  s.freeBlocks.emplace(it->second, it->first);
-  s.liveBlocks.erase(it);
-}
+using namespace parsimony::gpu;
 
 CUfunction libraryFunction(const char *name) {
   if (!enter() || !ok())
@@ -277,10 +48,6 @@ CUfunction libraryFunction(const char *name) {
   return f;
 }
 
-struct Dim3 {
-  int64_t x = 1, y = 1, z = 1;
-};
-
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// Launches library kernel `name` with `threads` threads per block.
@@ -296,10 +63,8 @@ void launchBlocks(const char *name, Dim3 grid, unsigned threads, Args... args) {
     return;
   }
   void *params[] = {static_cast<void *>(&args)..., nullptr};
-  check(drv().cuLaunchKernel(f, unsigned(grid.x), unsigned(grid.y),
-                             unsigned(grid.z), threads, 1, 1, 0, nullptr,
-                             params, nullptr),
-        name);
+  size_t sizes[] = {sizeof(Args)..., 0};
+  submitLaunch(f, name, grid, {threads}, 0, params, sizes, sizeof...(Args));
 }
 
 /// The same with 256 threads per block (most kernels).
@@ -325,11 +90,10 @@ unsigned *launchCounters(int64_t n) {
     if (s.counterCount >= n)
       return static_cast<unsigned *>(s.counters);
   }
-  void *p = allocate(size_t(n) * sizeof(unsigned));
-  if (!p ||
-      !check(drv().cuMemsetD32(reinterpret_cast<CUdeviceptr>(p), 0, size_t(n)),
-             "cuMemsetD32"))
+  void *p = allocate(size_t(n) * sizeof(unsigned), /*runScoped=*/false);
+  if (!p)
     return nullptr;
+  submitMemset(reinterpret_cast<CUdeviceptr>(p), 0, 4, size_t(n));
   release(s.counters);
   std::lock_guard<std::mutex> lock(s.mutex);
   s.counters = p;
@@ -345,13 +109,14 @@ struct Weight {
   int32_t bits;
   int64_t group;
   int32_t scalesF16;
+  int32_t padding; // explicit and zero: launches are compared bytewise
   int64_t K, N;
 };
 
 #define WEIGHT(prefix, k, n)                                                   \
   Weight {                                                                     \
     prefix##_w, prefix##_scales, prefix##_layout, prefix##_bits,               \
-        prefix##_group, prefix##_scales_f16, (k), (n)                          \
+        prefix##_group, prefix##_scales_f16, 0, (k), (n)                       \
   }
 
 /// Scratch device memory for one launcher call.
@@ -427,10 +192,18 @@ int32_t parsimony_gpu_available(void) { return initialise() ? 1 : 0; }
 
 int32_t parsimony_gpu_begin_run(void) {
   State &s = state();
+  if (!initialise()) {
+    s.runError = s.initError;
+    return 1;
+  }
+  beginQueueing(); // waits for another thread's run to end
   s.runError.clear();
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.runAllocations = 0;
+  }
   if (!enter()) {
-    if (s.runError.empty())
-      s.runError = s.initError;
+    endQueueing();
     return 1;
   }
   return 0;
@@ -438,11 +211,18 @@ int32_t parsimony_gpu_begin_run(void) {
 
 int32_t parsimony_gpu_end_run(void) {
   State &s = state();
-  if (s.initError.empty())
-    check(drv().cuCtxSynchronize(), "running the model's GPU kernels");
+  endQueueing();
   if (!s.initError.empty() && s.runError.empty())
     s.runError = s.initError;
   return s.runError.empty() ? 0 : 1;
+}
+
+void parsimony_gpu_replay_counts(int64_t *captured, int64_t *replayed) {
+  ReplayCounts counts = replayCounts();
+  if (captured)
+    *captured = counts.captured;
+  if (replayed)
+    *replayed = counts.replayed;
 }
 
 const char *parsimony_gpu_last_error(void) { return state().runError.c_str(); }
@@ -457,11 +237,14 @@ void *parsimony_gpu_constant(const void *host, int64_t bytes) {
     if (it != s.constants.end())
       return reinterpret_cast<void *>(it->second);
   }
-  void *device = allocate(size_t(bytes));
+  void *device = allocate(size_t(bytes), /*runScoped=*/false);
   if (!device)
     return nullptr;
-  if (!check(drv().cuMemcpy(reinterpret_cast<CUdeviceptr>(device),
-                            reinterpret_cast<CUdeviceptr>(host), size_t(bytes)),
+  // Straight to the stream (after the queued work): constants are uploaded
+  // by a run's first use only, so they are no part of what repeats.
+  flushWork();
+  if (!check(drv().cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(device),
+                                     host, size_t(bytes), state().stream),
              "uploading a constant"))
     return nullptr;
   std::lock_guard<std::mutex> lock(s.mutex);
@@ -514,21 +297,25 @@ void *mgpuModuleGetFunction(void *module, const char *name) {
 void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
                       intptr_t gridZ, intptr_t blockX, intptr_t blockY,
                       intptr_t blockZ, int32_t smem, void * /*stream*/,
-                      void **params, void **extra, size_t /*paramsCount*/) {
+                      void **params, void **extra, size_t paramsCount) {
   if (!function || !ok())
     return;
   if (gridX <= 0 || gridY <= 0 || gridZ <= 0)
     return; // an empty iteration space
-  check(drv().cuLaunchKernel(static_cast<CUfunction>(function), unsigned(gridX),
-                             unsigned(gridY), unsigned(gridZ), unsigned(blockX),
-                             unsigned(blockY), unsigned(blockZ), unsigned(smem),
-                             nullptr, params, extra),
-        "launching a generated kernel");
+  auto f = static_cast<CUfunction>(function);
+  const char *what = "launching a generated kernel";
+  Dim3 grid{gridX, gridY, gridZ}, block{blockX, blockY, blockZ};
+  std::vector<size_t> sizes;
+  if (!extra && generatedParamSizes(f, paramsCount, sizes))
+    submitLaunch(f, what, grid, block, unsigned(smem), params, sizes.data(),
+                 paramsCount);
+  else
+    submitUnsizedLaunch(f, what, grid, block, unsigned(smem), params, extra);
 }
 
-// One stream: the legacy default stream (nullptr). The host only reads
-// device memory through mgpuMemcpy, which is synchronous, so stream
-// synchronisation is not needed between kernels.
+// The runtime's one stream serves every mgpu stream. The host only reads
+// device memory through mgpuMemcpy, which waits, so stream synchronisation
+// is not needed between kernels.
 void *mgpuStreamCreate() { return nullptr; }
 void mgpuStreamDestroy(void *) {}
 void mgpuStreamSynchronize(void *) {}
@@ -548,21 +335,29 @@ void mgpuMemFree(void *ptr, void * /*stream*/) { release(ptr); }
 void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void * /*stream*/) {
   if (!sizeBytes || !enter() || !ok() || !dst || !src)
     return;
-  check(drv().cuMemcpy(reinterpret_cast<CUdeviceptr>(dst),
-                       reinterpret_cast<CUdeviceptr>(src), sizeBytes),
-        "cuMemcpy");
+  auto dstDevice = reinterpret_cast<CUdeviceptr>(dst);
+  auto srcDevice = reinterpret_cast<CUdeviceptr>(src);
+  bool toDevice = isDevicePointer(dst), fromDevice = isDevicePointer(src);
+  if (toDevice && fromDevice) {
+    submitCopyOnDevice(dstDevice, srcDevice, sizeBytes);
+  } else if (toDevice) {
+    submitCopyToDevice(dstDevice, src, sizeBytes);
+  } else if (fromDevice) {
+    copyToHost(dst, srcDevice, sizeBytes);
+  } else {
+    synchronize();
+    std::memmove(dst, src, sizeBytes);
+  }
 }
 
 void mgpuMemset32(void *dst, unsigned value, size_t count, void *) {
   if (count && dst && enter() && ok())
-    check(drv().cuMemsetD32(reinterpret_cast<CUdeviceptr>(dst), value, count),
-          "cuMemsetD32");
+    submitMemset(reinterpret_cast<CUdeviceptr>(dst), value, 4, count);
 }
 
 void mgpuMemset16(void *dst, unsigned short value, size_t count, void *) {
   if (count && dst && enter() && ok())
-    check(drv().cuMemsetD16(reinterpret_cast<CUdeviceptr>(dst), value, count),
-          "cuMemsetD16");
+    submitMemset(reinterpret_cast<CUdeviceptr>(dst), value, 2, count);
 }
 
 void mgpuSetDefaultDevice(int32_t) {}
@@ -737,10 +532,8 @@ void parsimony_gpu_sparse_ffn_f32(
   if (!scratch.valid())
     return;
   if (mask) {
-    if (!check(drv().cuMemsetD8(reinterpret_cast<CUdeviceptr>(mask), 0,
-                                size_t(ceilDiv(T, block) * F)),
-               "cuMemsetD8"))
-      return;
+    submitMemset(reinterpret_cast<CUdeviceptr>(mask), 0, 1,
+                 size_t(ceilDiv(T, block) * F));
     launch("parsimony_gpu_support_mask", {ceilDiv(T * S, 256)}, support,
            support_i64, T, S, F, block, mask);
   }
@@ -837,10 +630,7 @@ void parsimony_gpu_expert_ffn_f32(
          rowExpert64, R, F, fc1.N, fc1_bias, hasFc3, fc3_bias, activation,
          swiglu_fusion, alpha, beta, swiglu_limit, hidden);
   // Rows of no group (dropped by capacity) are zero.
-  if (!check(drv().cuMemsetD32(reinterpret_cast<CUdeviceptr>(out), 0,
-                               size_t(R * D)),
-             "cuMemsetD32"))
-    return;
+  submitMemset(reinterpret_cast<CUdeviceptr>(out), 0, 4, size_t(R * D));
   grouped(hidden, fc2, fc2_bias, out);
 }
 
