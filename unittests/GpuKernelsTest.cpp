@@ -34,6 +34,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 extern "C" int64_t parsimony_emulator_launches();
@@ -687,6 +688,31 @@ TEST(GpuKernels, RepeatedRunsReplayFromAGraph) {
   parsimony_gpu_replay_counts(&captured, &replayed);
   EXPECT_EQ(captured - captured0, 1);
   EXPECT_EQ(replayed - replayed0, 5);
+}
+
+TEST(GpuKernels, RunsFromTwoThreadsTakeTurns) {
+  std::mt19937 rng(22);
+  const int64_t D = 48, F = 160, T = 2;
+  std::vector<float> up = uniform(rng, size_t(D * F));
+  std::vector<float> down = uniform(rng, size_t(F * D));
+  std::vector<float> inputs[2] = {uniform(rng, size_t(T * D)),
+                                  uniform(rng, size_t(T * D))};
+  std::vector<float> expected[2];
+  for (int t = 0; t < 2; ++t)
+    expected[t] = decodeRun(inputs[t], T, up, down);
+  std::vector<float> got[2][3];
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 3; ++i)
+        got[t][i] = decodeRun(inputs[t], T, up, down);
+    });
+  for (std::thread &thread : threads)
+    thread.join();
+  for (int t = 0; t < 2; ++t)
+    for (int i = 0; i < 3; ++i)
+      expectSame(got[t][i], expected[t],
+                 "thread " + std::to_string(t) + " run " + std::to_string(i));
 }
 
 TEST(GpuKernels, OversizedLaunchIsAnErrorNotACrash) {
