@@ -69,6 +69,9 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "sizes and --iters must be positive\n");
     return 2;
   }
+  // Kernel throughput: launches go straight to the stream (no queueing or
+  // CUDA graph replay, which only saves launch overhead).
+  setenv("PARSIMONY_GPU_GRAPHS", "0", 1);
   if (parsimony_gpu_begin_run()) {
     std::printf("skipped: no GPU (%s)\n", parsimony_gpu_last_error());
     return 0;
