@@ -31,6 +31,12 @@ struct Weight {
 };
 
 __device__ __forceinline__ float halfToFloat(uint16_t h) {
+#ifdef __CUDA_ARCH__
+  // One exact conversion instruction (subnormals included).
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+  return f;
+#endif
   uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1f;
   uint32_t mant = h & 0x3ffu;
@@ -82,7 +88,7 @@ __device__ __forceinline__ float weightAt(const Weight &w, i64 k, i64 n,
   if (w.bits == kInt4Packed) {
     // Element idx of the stored row-major matrix; rows hold a multiple of
     // 32 values, so blocks never straddle rows.
-    i64 block = idx / 32, lane = idx % 32;
+    uint64_t block = (uint64_t)idx / 32, lane = (uint64_t)idx % 32;
     int byte = static_cast<const int8_t *>(w.w)[block * 16 + lane % 16];
     v = lane < 16 ? lowNibbleOf(byte) : highNibbleOf(byte);
   } else {
@@ -92,9 +98,9 @@ __device__ __forceinline__ float weightAt(const Weight &w, i64 k, i64 n,
   }
   bool grouped = w.group > 0 && w.K % w.group == 0;
   i64 groups = grouped ? w.K / w.group : 1;
-  i64 s = !grouped        ? n
-          : w.layout == 0 ? (k / w.group) * w.N + n
-                          : n * groups + k / w.group;
+  // K and the group size fit in 32 bits: a 32-bit division is far cheaper.
+  i64 kGroup = grouped ? (i64)((uint32_t)k / (uint32_t)w.group) : 0;
+  i64 s = !grouped ? n : w.layout == 0 ? kGroup * w.N + n : n * groups + kGroup;
   s += e * groups * w.N;
   return (float)v * scaleAt(w, s);
 }
