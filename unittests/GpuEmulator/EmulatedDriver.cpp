@@ -16,8 +16,8 @@
 // Work runs when it is submitted, whatever the stream, except on a stream
 // that is capturing: there it is recorded into a graph (parameters copied,
 // host copies reading their source when the graph runs, as on a GPU), and
-// calls that would not be captured on a GPU (synchronous copies, waiting
-// for the capturing stream) fail.
+// calls that a GPU refuses during capture (allocation, launches on the
+// legacy stream, waiting for the capturing stream) fail.
 //
 //===----------------------------------------------------------------------===//
 
@@ -190,7 +190,6 @@ EXPORT CUresult cuDevicePrimaryCtxRetain(void **context, int) {
   return CUDA_SUCCESS;
 }
 EXPORT CUresult cuCtxSetCurrent(void *) { return CUDA_SUCCESS; }
-EXPORT CUresult cuCtxSynchronize() { return CUDA_SUCCESS; }
 
 EXPORT CUresult cuModuleLoadData(void **module, const void *image) {
   if (!image)
@@ -355,31 +354,6 @@ EXPORT CUresult cuMemFree_v2(CUdeviceptr ptr) {
   std::free(reinterpret_cast<void *>(ptr));
   return CUDA_SUCCESS;
 }
-EXPORT CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
-  if (anyCapturing())
-    return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-  copy(dst, src, bytes);
-  return CUDA_SUCCESS;
-}
-EXPORT CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char v, size_t n) {
-  if (anyCapturing())
-    return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-  fill(dst, v, 1, n);
-  return CUDA_SUCCESS;
-}
-EXPORT CUresult cuMemsetD16_v2(CUdeviceptr dst, unsigned short v, size_t n) {
-  if (anyCapturing())
-    return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-  fill(dst, v, 2, n);
-  return CUDA_SUCCESS;
-}
-EXPORT CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned v, size_t n) {
-  if (anyCapturing())
-    return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-  fill(dst, v, 4, n);
-  return CUDA_SUCCESS;
-}
-
 namespace {
 
 /// A copy on `stream`: recorded if it is capturing.

@@ -168,10 +168,10 @@ void flushWork();
 void synchronize();
 /// Whether the calling thread is inside a run.
 bool inRun();
-/// The parameter sizes of a generated kernel with `count` parameters, if
-/// the driver tells them (cuFuncGetParamInfo); cached per function.
-bool generatedParamSizes(CUfunction function, size_t count,
-                         std::vector<size_t> &sizes);
+/// The parameter sizes of a generated kernel with `count` parameters, or
+/// null if the driver does not tell them (cuFuncGetParamInfo); cached per
+/// function.
+const size_t *generatedParamSizes(CUfunction function, size_t count);
 /// Run brackets for the calling thread: queueing starts and stops.
 void beginQueueing();
 void endQueueing();

@@ -36,7 +36,7 @@ __device__ __forceinline__ float halfToFloat(uint16_t h) {
   float f;
   asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
   return f;
-#endif
+#else
   uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1f;
   uint32_t mant = h & 0x3ffu;
@@ -58,6 +58,7 @@ __device__ __forceinline__ float halfToFloat(uint16_t h) {
     bits = sign | ((exp - 15 + 127) << 23) | (mant << 13);
   }
   return __int_as_float((int)bits);
+#endif
 }
 
 /// Scale s of weight w (f32 or f16 storage).

@@ -11,15 +11,10 @@
 #include "GpuDriver.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <mutex>
 #include <string>
-#include <unordered_map>
-#include <vector>
 
 extern "C" const unsigned char parsimony_gpu_kernels_fatbin[];
 extern "C" const size_t parsimony_gpu_kernels_fatbin_size;
@@ -305,9 +300,9 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
   auto f = static_cast<CUfunction>(function);
   const char *what = "launching a generated kernel";
   Dim3 grid{gridX, gridY, gridZ}, block{blockX, blockY, blockZ};
-  std::vector<size_t> sizes;
-  if (!extra && generatedParamSizes(f, paramsCount, sizes))
-    submitLaunch(f, what, grid, block, unsigned(smem), params, sizes.data(),
+  const size_t *sizes = extra ? nullptr : generatedParamSizes(f, paramsCount);
+  if (sizes)
+    submitLaunch(f, what, grid, block, unsigned(smem), params, sizes,
                  paramsCount);
   else
     submitUnsizedLaunch(f, what, grid, block, unsigned(smem), params, extra);

@@ -55,7 +55,7 @@ struct Queue {
   std::vector<Op> ops;
   std::vector<size_t> paramOffsets;
   std::vector<unsigned char> paramBytes, hostData;
-  // Everything that must match for a replay, as bytes.
+  // Everything that must match for a replay, as bytes (see enqueue).
   std::string key;
 
   void clear() {
@@ -118,7 +118,15 @@ thread_local bool queueing = false; // ... and queues its work
 
 CUstream stream() { return state().stream; }
 
-/// Issues one op to the stream; a copy to the device reads `host`.
+/// Launches kernel op `op` with the given parameter pointers.
+CUresult launch(const Op &op, void **params, void **extra = nullptr) {
+  return drv().cuLaunchKernel(op.function, op.grid[0], op.grid[1], op.grid[2],
+                              op.block[0], op.block[1], op.block[2], op.shared,
+                              stream(), params, extra);
+}
+
+/// Issues one op to the stream, a launch with its parameters from `q`; a
+/// copy to the device reads `host`.
 CUresult issue(const Queue &q, const Op &op, const void *host) {
   Driver &d = drv();
   switch (op.kind) {
@@ -127,9 +135,7 @@ CUresult issue(const Queue &q, const Op &op, const void *host) {
     for (size_t i = 0; i < op.numParams; ++i)
       params[i] = const_cast<unsigned char *>(
           q.paramBytes.data() + q.paramOffsets[op.firstParam + i]);
-    return d.cuLaunchKernel(op.function, op.grid[0], op.grid[1], op.grid[2],
-                            op.block[0], op.block[1], op.block[2], op.shared,
-                            stream(), params.data(), nullptr);
+    return launch(op, params.data());
   }
   case Op::CopyToDevice:
     return d.cuMemcpyHtoDAsync(op.dst, host, op.count, stream());
@@ -267,11 +273,57 @@ void flushQueue() {
   q.clear();
 }
 
-/// Queues `op` (its key fields already added); issues long segments.
-void enqueue(Queue &q, const Op &op) {
+/// Queues `op`, copying the host data of a copy to the device and a
+/// launch's parameters (`params[i]` points at `sizes[i]` bytes). The replay
+/// key gets every field that reaches the driver except host addresses.
+void enqueue(Queue &q, Op op, const void *host, void *const *params,
+             const size_t *sizes) {
+  if (op.kind == Op::CopyToDevice)
+    op.dataOffset = Queue::append(q.hostData, host, op.count);
+  q.addKey(op.kind);
+  q.addKey(op.function);
+  q.addKey(op.grid);
+  q.addKey(op.block);
+  q.addKey(op.shared);
+  q.addKey(op.dst);
+  q.addKey(op.src);
+  q.addKey(op.count);
+  q.addKey(op.value);
+  q.addKey(op.elementBytes);
+  q.addKey(op.numParams);
+  op.firstParam = q.paramOffsets.size();
+  for (size_t i = 0; i < op.numParams; ++i) {
+    q.paramOffsets.push_back(Queue::append(q.paramBytes, params[i], sizes[i]));
+    q.addKey(sizes[i]);
+    q.key.append(static_cast<const char *>(params[i]), sizes[i]);
+  }
   q.ops.push_back(op);
   if (q.ops.size() >= kMaxQueuedOps)
     flushQueue();
+}
+
+/// Queues `op` within a run; issues it now outside one.
+void submit(const Op &op, const void *host = nullptr,
+            void *const *params = nullptr, const size_t *sizes = nullptr) {
+  if (queueing)
+    enqueue(queue(), op, host, params, sizes);
+  else if (op.kind == Op::Launch)
+    check(launch(op, const_cast<void **>(params)), op.what);
+  else
+    check(issue(queue(), op, host), op.what);
+}
+
+Op launchOp(CUfunction function, const char *what, Dim3 grid, Dim3 block,
+            unsigned sharedBytes) {
+  Op op{Op::Launch};
+  op.function = function;
+  op.what = what;
+  op.grid[0] = unsigned(grid.x), op.grid[1] = unsigned(grid.y);
+  op.grid[2] = unsigned(grid.z);
+  op.block[0] = unsigned(block.x), op.block[1] = unsigned(block.y);
+  op.block[2] = unsigned(block.z);
+  op.shared = sharedBytes;
+  return op;
 }
 
 bool graphsEnabled() {
@@ -288,37 +340,9 @@ void submitLaunch(CUfunction function, const char *what, Dim3 grid, Dim3 block,
                   const size_t *sizes, size_t count) {
   if (!function || !ok())
     return;
-  Op op{Op::Launch};
-  op.function = function;
-  op.what = what;
-  op.grid[0] = unsigned(grid.x), op.grid[1] = unsigned(grid.y);
-  op.grid[2] = unsigned(grid.z);
-  op.block[0] = unsigned(block.x), op.block[1] = unsigned(block.y);
-  op.block[2] = unsigned(block.z);
-  op.shared = sharedBytes;
-  if (!queueing) {
-    check(drv().cuLaunchKernel(function, op.grid[0], op.grid[1], op.grid[2],
-                               op.block[0], op.block[1], op.block[2],
-                               sharedBytes, stream(),
-                               const_cast<void **>(params), nullptr),
-          what);
-    return;
-  }
-  Queue &q = queue();
-  q.key += 'L';
-  q.addKey(function);
-  q.addKey(op.grid);
-  q.addKey(op.block);
-  q.addKey(sharedBytes);
-  q.addKey(count);
-  op.firstParam = q.paramOffsets.size();
+  Op op = launchOp(function, what, grid, block, sharedBytes);
   op.numParams = count;
-  for (size_t i = 0; i < count; ++i) {
-    q.paramOffsets.push_back(Queue::append(q.paramBytes, params[i], sizes[i]));
-    q.addKey(sizes[i]);
-    q.key.append(static_cast<const char *>(params[i]), sizes[i]);
-  }
-  enqueue(q, op);
+  submit(op, nullptr, params, sizes);
 }
 
 void submitUnsizedLaunch(CUfunction function, const char *what, Dim3 grid,
@@ -327,32 +351,21 @@ void submitUnsizedLaunch(CUfunction function, const char *what, Dim3 grid,
   if (!function || !ok())
     return;
   flushQueue();
-  check(drv().cuLaunchKernel(function, unsigned(grid.x), unsigned(grid.y),
-                             unsigned(grid.z), unsigned(block.x),
-                             unsigned(block.y), unsigned(block.z), sharedBytes,
-                             stream(), params, extra),
-        what);
+  check(
+      launch(launchOp(function, what, grid, block, sharedBytes), params, extra),
+      what);
 }
 
 void submitCopyToDevice(CUdeviceptr dst, const void *host, size_t bytes) {
   if (!bytes || !ok())
     return;
-  if (!queueing) {
-    // Pageable host memory is staged before the call returns.
-    check(drv().cuMemcpyHtoDAsync(dst, host, bytes, stream()),
-          "copying to the GPU");
-    return;
-  }
-  Queue &q = queue();
+  // Outside a run the copy is issued now: pageable host memory is staged
+  // before the call returns.
   Op op{Op::CopyToDevice};
   op.what = "copying to the GPU";
   op.dst = dst;
   op.count = bytes;
-  op.dataOffset = Queue::append(q.hostData, host, bytes);
-  q.key += 'H';
-  q.addKey(dst);
-  q.addKey(bytes);
-  enqueue(q, op);
+  submit(op, host);
 }
 
 void submitCopyOnDevice(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
@@ -363,16 +376,7 @@ void submitCopyOnDevice(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
   op.dst = dst;
   op.src = src;
   op.count = bytes;
-  if (!queueing) {
-    check(issue(queue(), op, nullptr), op.what);
-    return;
-  }
-  Queue &q = queue();
-  q.key += 'D';
-  q.addKey(dst);
-  q.addKey(src);
-  q.addKey(bytes);
-  enqueue(q, op);
+  submit(op);
 }
 
 void submitMemset(CUdeviceptr dst, unsigned value, unsigned elementBytes,
@@ -385,17 +389,7 @@ void submitMemset(CUdeviceptr dst, unsigned value, unsigned elementBytes,
   op.value = value;
   op.elementBytes = elementBytes;
   op.count = count;
-  if (!queueing) {
-    check(issue(queue(), op, nullptr), op.what);
-    return;
-  }
-  Queue &q = queue();
-  q.key += 'M';
-  q.addKey(dst);
-  q.addKey(value);
-  q.addKey(elementBytes);
-  q.addKey(count);
-  enqueue(q, op);
+  submit(op);
 }
 
 void copyToHost(void *host, CUdeviceptr src, size_t bytes) {
@@ -441,8 +435,7 @@ ReplayCounts replayCounts() {
   return {all.captured.load(), all.replayed.load()};
 }
 
-bool generatedParamSizes(CUfunction function, size_t count,
-                         std::vector<size_t> &sizes) {
+const size_t *generatedParamSizes(CUfunction function, size_t count) {
   Replays &all = replays();
   std::lock_guard<std::mutex> lock(all.paramSizesMutex);
   auto [it, fresh] = all.paramSizes.try_emplace(function);
@@ -457,10 +450,8 @@ bool generatedParamSizes(CUfunction function, size_t count,
       it->second.push_back(size);
     }
   }
-  if (it->second.size() != count || !count)
-    return false;
-  sizes = it->second;
-  return true;
+  // Entries are never changed once made, and map nodes do not move.
+  return it->second.size() == count && count ? it->second.data() : nullptr;
 }
 
 } // namespace parsimony::gpu
