@@ -7,6 +7,12 @@ and writes a per-test report (pass / fail / reason) to docs/conformance.md.
 
   conformance.py [--build-dir build] [--data DIR] [--output docs/conformance.md]
                  [--jobs 2] [--filter REGEX] [--min-pass-rate 0.95]
+                 [--target cpu|nvptx]
+
+--target nvptx compiles each test for the GPU (--gpu-binary=ptx) and runs it
+on the host through the emulated CUDA driver of the build
+(lib/cuda-emulator/libcuda.so.1, preloaded with AddressSanitizer's runtime,
+as lit's %with_cuda_emulator does); without one it fails with a message.
 
 Exits non-zero when the pass rate of the supported tests is below
 --min-pass-rate. Prints `conformance: N passed, M failed`.
@@ -74,7 +80,21 @@ def first_error(text):
     return lines[-1] if lines else "no output"
 
 
-def run_test(build_dir, test_dir, timeout):
+def emulator_env(build_dir):
+    """The environment that runs --target=nvptx models on the emulated CUDA
+    driver, or None when the build has no emulator."""
+    emulator = os.path.join(build_dir, "lib", "cuda-emulator", "libcuda.so.1")
+    asan = subprocess.run(["gcc", "-print-file-name=libasan.so"],
+                          capture_output=True, text=True).stdout.strip()
+    if not os.path.exists(emulator) or not os.path.isabs(asan):
+        return None
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = "detect_leaks=0"
+    env["LD_PRELOAD"] = f"{asan} {emulator}"
+    return env
+
+
+def run_test(build_dir, test_dir, timeout, target_args, env):
     """Runs every data set of one test; returns (status, reason, seconds)."""
     run = os.path.join(build_dir, "bin", "parsimony-run")
     model = os.path.join(test_dir, "model.onnx")
@@ -87,8 +107,8 @@ def run_test(build_dir, test_dir, timeout):
         try:
             proc = subprocess.run(
                 [run, model, "--check", os.path.join(test_dir, dataset),
-                 "--freeze-integer-inputs"],
-                capture_output=True, text=True, timeout=timeout)
+                 "--freeze-integer-inputs"] + target_args,
+                capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             return "fail", f"timeout after {timeout}s", time.time() - start
         if proc.returncode != 0:
@@ -115,6 +135,7 @@ def main():
     parser.add_argument("--filter", default="")
     parser.add_argument("--timeout", type=int, default=120)
     parser.add_argument("--min-pass-rate", type=float, default=0.95)
+    parser.add_argument("--target", choices=("cpu", "nvptx"), default="cpu")
     args = parser.parse_args()
 
     build_dir = os.path.abspath(args.build_dir)
@@ -122,6 +143,15 @@ def main():
         print(f"error: no ONNX node tests at {args.data} "
               "(install libonnx-testdata)", file=sys.stderr)
         return 1
+    target_args, env = [], None
+    if args.target == "nvptx":
+        env = emulator_env(build_dir)
+        if env is None:
+            print(f"error: --target nvptx needs the emulated CUDA driver "
+                  f"({build_dir}/lib/cuda-emulator/libcuda.so.1) and gcc's "
+                  "libasan.so", file=sys.stderr)
+            return 1
+        target_args = ["--target=nvptx", "--gpu-binary=ptx"]
     supported = supported_ops(build_dir)
     tests = sorted(t for t in os.listdir(args.data)
                    if os.path.isfile(os.path.join(args.data, t, "model.onnx"))
@@ -148,7 +178,8 @@ def main():
     start = time.time()
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(run_test, build_dir,
-                               os.path.join(args.data, t), args.timeout): t
+                               os.path.join(args.data, t), args.timeout,
+                               target_args, env): t
                    for t in selected}
         for future in concurrent.futures.as_completed(futures):
             results[futures[future]] = future.result()
@@ -160,21 +191,39 @@ def main():
     counted = len(passed) + len(failed)
     rate = len(passed) / counted if counted else 0.0
 
+    target_flags = " ".join(target_args)
+    command = "/usr/bin/python3 scripts/conformance.py --build-dir build"
+    if args.target == "nvptx":
+        command += " --target nvptx --output docs/conformance-gpu.md"
     lines = [
-        "# ONNX backend node-test conformance",
+        "# ONNX backend node-test conformance" +
+        (" on the GPU target" if args.target == "nvptx" else ""),
         "",
         "Every ONNX backend node test in `libonnx-testdata` "
         f"(`{DEFAULT_DATA}`) whose operators are all supported by the "
         f"importer, at a default-domain opset from {MIN_OPSET} to "
         f"{MAX_OPSET}, runs through `parsimony-run model.onnx --check "
-        "test_data_set_N --freeze-integer-inputs` (every data set; rtol "
+        "test_data_set_N --freeze-integer-inputs"
+        + (f" {target_flags}" if target_flags else "") +
+        "` (every data set; rtol "
         "1e-3, atol 1e-5, and at least one ulp for bfloat16/float16 "
         "outputs). `--freeze-integer-inputs` compiles integer inputs (axes, "
         "shapes, split sizes that the node tests feed as graph inputs) as "
         "the constants exported models have.",
         "",
-        "Produced by `make test` (command: `/usr/bin/python3 "
-        "scripts/conformance.py --build-dir build`).",
+    ]
+    if args.target == "nvptx":
+        lines += [
+            "The models are compiled for the GPU with their generated kernels "
+            "embedded as PTX, and run on the host through the emulated CUDA "
+            "driver of the build (`unittests/GpuEmulator`: its PTX "
+            "interpreter runs the generated kernels, the SIMT emulator the "
+            "kernel library), under AddressSanitizer. A real GPU runs the "
+            "same PTX; see [gpu.md](gpu.md#tests).",
+            "",
+        ]
+    lines += [
+        f"Produced by `make test` (command: `{command}`).",
         "",
         "| | count |",
         "|---|---|",

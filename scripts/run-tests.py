@@ -3,7 +3,8 @@
 
 Suites: the lit/FileCheck regression tests (test/), the GoogleTest unit
 tests (unittests/), the ONNX backend node-test conformance run
-(scripts/conformance.py, one aggregate check) and the Python package tests
+(scripts/conformance.py, one aggregate check; again for the GPU target on
+the emulated CUDA driver, another check) and the Python package tests
 (python-bindings/tests). Prints per-suite results, then `N passed, M failed`, and
 exits non-zero if anything failed or a suite could not run.
 """
@@ -86,6 +87,26 @@ def run_conformance(build_dir):
     return 0, 1, ["conformance: below the 95% pass rate (see docs/conformance.md)"]
 
 
+def run_conformance_gpu(build_dir):
+    """The same node tests compiled for the GPU (--target=nvptx) and run on
+    the emulated CUDA driver; skipped when the build has no GPU target or
+    emulator. Per-test results go to docs/conformance-gpu.md."""
+    if not os.path.exists(os.path.join(build_dir, "lib", "cuda-emulator",
+                                       "libcuda.so.1")):
+        print("conformance-gpu: skipped (no emulated CUDA driver in the build)")
+        return 0, 0, []
+    script = os.path.join(os.path.dirname(__file__), "conformance.py")
+    output = os.path.join(os.path.dirname(__file__), "..", "docs",
+                          "conformance-gpu.md")
+    proc = subprocess.run([sys.executable, script, "--build-dir", build_dir,
+                           "--output", output, "--jobs", "2",
+                           "--target", "nvptx", "--timeout", "300"])
+    if proc.returncode == 0:
+        return 1, 0, []
+    return 0, 1, ["conformance-gpu: below the 95% pass rate "
+                  "(see docs/conformance-gpu.md)"]
+
+
 def run_python(build_dir):
     """The `parsimony` Python package tests (python-bindings/tests) against
     the build tree's package, with /usr/bin/python3."""
@@ -128,7 +149,9 @@ def main():
     build_dir = os.path.abspath(args.build_dir)
 
     suites = [("lit", run_lit), ("gtest", run_gtest),
-              ("conformance", run_conformance), ("fuzz", run_fuzz), ("python", run_python)]
+              ("conformance", run_conformance),
+              ("conformance-gpu", run_conformance_gpu), ("fuzz", run_fuzz),
+              ("python", run_python)]
     total_passed, total_failed, all_failures = 0, 0, []
     rows = []
     for name, runner in suites:

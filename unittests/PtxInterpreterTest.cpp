@@ -171,6 +171,67 @@ TEST(PtxInterpreter, SharedMemoryAndBarriers) {
     EXPECT_EQ(out[size_t(t)], 63 - t + 1) << t;
 }
 
+TEST(PtxInterpreter, Bfloat16AndInlineScopes) {
+  // out[2t] = the bf16 bits of x[t] (round to nearest even) widened back
+  // to f32; out[2t + 1] = the high word of the f64 y[t], split by an
+  // inline scope with its own register (how NVPTX emits f64 exp).
+  const char *text = R"(
+.version 7.8
+.visible .entry k(
+	.param .u64 .ptr .align 1 k_param_0,
+	.param .u64 .ptr .align 1 k_param_1,
+	.param .u64 .ptr .align 1 k_param_2
+)
+{
+	.reg .b16 	%rs<2>;
+	.reg .b32 	%r<6>;
+	.reg .b64 	%rd<10>;
+	ld.param.b64 	%rd1, [k_param_0];
+	ld.param.b64 	%rd2, [k_param_1];
+	ld.param.b64 	%rd3, [k_param_2];
+	mov.u32 	%r1, %tid.x;
+	mul.wide.u32 	%rd4, %r1, 4;
+	add.s64 	%rd5, %rd1, %rd4;
+	ld.global.b32 	%r2, [%rd5];
+	cvt.rn.bf16.f32 	%rs1, %r2;
+	cvt.f32.bf16 	%r3, %rs1;
+	mul.wide.u32 	%rd6, %r1, 8;
+	add.s64 	%rd7, %rd2, %rd6;
+	ld.global.b64 	%rd8, [%rd7];
+	{ .reg .b32 tmp; mov.b64 {tmp, %r4}, %rd8; }
+	add.s64 	%rd9, %rd3, %rd6;
+	st.global.v2.b32 	[%rd9], {%r3, %r4};
+	ret;
+}
+)";
+  std::string error;
+  auto module = ptx::Module::parse(text, error);
+  ASSERT_TRUE(module) << error;
+  float nan = std::numeric_limits<float>::quiet_NaN();
+  // Ties (bf16 keeps 7 fraction bits) round to even: 1 + 2^-8 down to 1,
+  // 1 + 3 * 2^-8 up to 1 + 2^-6.
+  std::vector<float> x = {1.0f + 0x1p-8f, 1.0f + 3 * 0x1p-8f, -2.5f, nan};
+  std::vector<double> y = {1.0, -2.0, 1e300, 0.5};
+  std::vector<float> out(8, 0.0f);
+  float *xp = x.data();
+  double *yp = y.data();
+  float *outp = out.data();
+  void *params[] = {&xp, &yp, &outp};
+  ASSERT_EQ(ptx::launch(*module->kernel("k"), {1, 1, 1}, {4, 1, 1}, params),
+            "");
+  EXPECT_EQ(out[0], 1.0f);
+  EXPECT_EQ(out[2], 1.0f + 0x1p-6f);
+  EXPECT_EQ(out[4], -2.5f);
+  EXPECT_TRUE(std::isnan(out[6]));
+  for (int t = 0; t < 4; ++t) {
+    uint64_t bits;
+    std::memcpy(&bits, &y[size_t(t)], 8);
+    uint32_t high;
+    std::memcpy(&high, &out[size_t(2 * t + 1)], 4);
+    EXPECT_EQ(high, uint32_t(bits >> 32)) << t;
+  }
+}
+
 TEST(PtxInterpreter, RefusesWhatItDoesNotImplement) {
   auto parseError = [](const std::string &body) {
     std::string text = ".version 7.0\n.target sm_80\n.address_size 64\n"

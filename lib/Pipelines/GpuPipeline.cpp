@@ -14,6 +14,7 @@
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/MathToFuncs/MathToFuncs.h"
 #include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Conversion/SCFToControlFlow/SCFToControlFlow.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -31,6 +32,7 @@ void parsimony::buildGpuPipeline(OpPassManager &pm,
   // Device buffers, GPU runtime kernels; the rest becomes loops and the
   // loops become kernels.
   pm.addPass(createOffloadToGpu());
+  pm.addNestedPass<func::FuncOp>(createParallelIteratorsFirst());
   pm.addPass(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createCanonicalizerPass());
   ParallelLoopsToGpuOptions loops;
@@ -38,6 +40,9 @@ void parsimony::buildGpuPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createParallelLoopsToGpu(loops));
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // Integer powers and the like become functions, which outlining copies
+  // into the kernels' module.
+  pm.addPass(createConvertMathToFuncs());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createMergeGpuModules());
   // Allocations, copies and launches as one chain of async tokens (what
@@ -56,6 +61,9 @@ void parsimony::buildGpuPipeline(OpPassManager &pm,
   kernels.addPass(createCanonicalizerPass());
   kernels.addPass(createCSEPass());
   kernels.addPass(createReconcileUnrealizedCastsPass());
+  // The NVVM lowering adds C-interface wrappers of helper functions (from
+  // convert-math-to-funcs) that nothing calls.
+  kernels.addPass(createSymbolDCEPass());
 
   // Host: the CPU pipeline's tail plus the launches.
   buildHostToLLVMPipeline(pm, /*launchesGpuKernels=*/true);

@@ -64,6 +64,73 @@ func.func @host_needs_value(%m: memref<8xf32>) -> f32 {
 
 // -----
 
+// Scalar code between kernels (a mean over every element: the division
+// after the sum) runs with the loop that feeds it, in one single-thread
+// kernel; index arithmetic the host needs stays on the host.
+// CHECK-LABEL: func.func @scalar_tail
+// CHECK:         %[[VIEW:.*]] = memref.expand_shape %arg4
+// CHECK-NEXT:    %[[N:.*]] = arith.muli
+// CHECK-NEXT:    gpu.launch blocks({{.*}}) in (%{{.*}} = %[[ONE:[^,]*]], {{.*}}) threads({{.*}}) in (%{{.*}} = %[[ONE]], {{.*}})
+// CHECK-NEXT:      memref.store %{{.*}}, %arg4[] : memref<f32>
+// CHECK-NEXT:      scf.for
+// CHECK:           }
+// CHECK-NEXT:      %[[TOTAL:.*]] = memref.load %[[VIEW]]
+// CHECK-NEXT:      %[[MEAN:.*]] = arith.divf %[[TOTAL]]
+// CHECK-NEXT:      memref.store %[[MEAN]], %arg1
+// CHECK-NEXT:      gpu.terminator
+// CHECK:         gpu.launch
+// CHECK-SAME:      threads({{.*}}) in (%{{.*}} = %[[N]],
+// CHECK-NOT:     gpu.launch
+func.func @scalar_tail(%m: memref<8xf32>, %out: memref<1xf32>,
+                       %n: index, %big: memref<?xf32>, %sum: memref<f32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %z = arith.constant 0.0 : f32
+  %eight = arith.constant 8.0 : f32
+  memref.store %z, %sum[] : memref<f32>
+  scf.for %i = %c0 to %c8 step %c1 {
+    %v = memref.load %m[%i] : memref<8xf32>
+    %a = memref.load %sum[] : memref<f32>
+    %s = arith.addf %a, %v : f32
+    memref.store %s, %sum[] : memref<f32>
+  }
+  %view = memref.expand_shape %sum [] output_shape [1] : memref<f32> into memref<1xf32>
+  %total = memref.load %view[%c0] : memref<1xf32>
+  // Computed among the kernel's ops, needed by the host for the next launch.
+  %threads = arith.muli %n, %c8 : index
+  %mean = arith.divf %total, %eight : f32
+  memref.store %mean, %out[%c0] : memref<1xf32>
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %threads, %sy = %c1, %sz = %c1) {
+    memref.store %z, %big[%tx] : memref<?xf32>
+    gpu.terminator
+  }
+  return
+}
+
+// -----
+
+// A host loop around a kernel cannot also touch buffers itself.
+func.func @host_loop_around_kernel(%m: memref<8xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %z = arith.constant 0.0 : f32
+  // expected-error @+1 {{host code around kernels reads or writes device memory}}
+  scf.for %i = %c0 to %c8 step %c1 {
+    memref.store %z, %m[%i] : memref<8xf32>
+    gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+               threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+      memref.store %z, %m[%tx] : memref<8xf32>
+      gpu.terminator
+    }
+  }
+  return
+}
+
+// -----
+
 func.func @reduction(%m: memref<8xf32>) -> f32 {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <limits>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace ptx {
@@ -38,6 +39,7 @@ enum class Type : uint8_t {
   S32,
   S64,
   F16,
+  BF16,
   F32,
   F64
 };
@@ -48,8 +50,8 @@ Type typeNamed(const std::string &s) {
       {"b32", Type::B32},   {"b64", Type::B64}, {"u8", Type::U8},
       {"u16", Type::U16},   {"u32", Type::U32}, {"u64", Type::U64},
       {"s8", Type::S8},     {"s16", Type::S16}, {"s32", Type::S32},
-      {"s64", Type::S64},   {"f16", Type::F16}, {"f32", Type::F32},
-      {"f64", Type::F64}};
+      {"s64", Type::S64},   {"f16", Type::F16}, {"bf16", Type::BF16},
+      {"f32", Type::F32},   {"f64", Type::F64}};
   auto it = names.find(s);
   return it == names.end() ? Type::None : it->second;
 }
@@ -66,6 +68,7 @@ unsigned bitsOf(Type t) {
   case Type::U16:
   case Type::S16:
   case Type::F16:
+  case Type::BF16:
     return 16;
   case Type::B32:
   case Type::U32:
@@ -80,7 +83,7 @@ bool isSigned(Type t) {
   return t == Type::S8 || t == Type::S16 || t == Type::S32 || t == Type::S64;
 }
 bool isFloat(Type t) {
-  return t == Type::F16 || t == Type::F32 || t == Type::F64;
+  return t == Type::F16 || t == Type::BF16 || t == Type::F32 || t == Type::F64;
 }
 
 enum class Op : uint8_t {
@@ -297,6 +300,8 @@ class Parser {
 public:
   Parser(Kernel &k, std::string &error) : k(k), error(error) {}
 
+  std::unordered_set<std::string> namedRegisters;
+
   bool fail(const std::string &what, const std::string &where) {
     error = "PTX kernel " + k.name + ": " + what + " in `" + where + "`";
     return false;
@@ -339,7 +344,7 @@ public:
     if (s[0] == '{') {
       o.kind = Operand::Vec;
       for (const std::string &r : splitOperands(s.substr(1, s.find('}') - 1))) {
-        if (r.empty() || r[0] != '%')
+        if (r.empty() || (r[0] != '%' && !namedRegisters.count(r)))
           return fail("vector element that is not a register", where);
         o.regs.push_back(reg(r));
       }
@@ -391,6 +396,11 @@ public:
                                : std::stoull(digits, nullptr, 0);
       return true;
     }
+    if (namedRegisters.count(t)) {
+      o.kind = Operand::Reg;
+      o.reg = reg(t);
+      return true;
+    }
     if (k.shared.count(t)) {
       o.kind = Operand::SharedAddress;
       o.imm = k.shared[t];
@@ -400,6 +410,21 @@ public:
     return true; // resolved after the body is read
   }
 
+  /// A register declaration: "%r<5>" ranges are created on first use;
+  /// plain names ("tmp", declared in inline scopes) are remembered so that
+  /// operands can name them.
+  bool registerNames(const std::string &s) {
+    size_t type = s.find('.', 4);
+    size_t names =
+        type == std::string::npos ? type : s.find_first_of(" \t", type);
+    if (names == std::string::npos)
+      return fail("malformed register declaration", s);
+    for (const std::string &name : splitOperands(s.substr(names)))
+      if (!name.empty() && name[0] != '%')
+        namedRegisters.insert(name);
+    return true;
+  }
+
   /// One statement of a kernel body (no trailing ';').
   bool statement(std::string s, std::vector<std::string> &labelsOf) {
     s = trim(s);
@@ -407,10 +432,12 @@ public:
       return true;
     if (s[0] == '.') {
       // Declarations: registers are created on first use.
-      static const char *ignored[] = {".reg", ".loc", ".pragma", ".file"};
+      static const char *ignored[] = {".loc", ".pragma", ".file"};
       for (const char *d : ignored)
         if (s.compare(0, std::strlen(d), d) == 0)
           return true;
+      if (s.compare(0, 4, ".reg") == 0)
+        return registerNames(s);
       if (s.compare(0, 7, ".shared") == 0)
         return sharedVariable(s);
       return fail("unsupported directive", s);
@@ -582,9 +609,14 @@ public:
         continue;
       std::string chunk = text.substr(start, i - start);
       start = i + 1;
-      // Leading labels ("$L__BB0_3:"), not cache hints ("L1::...").
+      // Leading labels ("$L__BB0_3:"), not cache hints ("L1::..."), and
+      // the braces of inline scopes ("{ .reg .b32 tmp; mov.b64 ...; }").
       for (;;) {
         std::string t = trim(chunk);
+        if (!t.empty() && (t[0] == '{' || t[0] == '}')) {
+          chunk = t.substr(1);
+          continue;
+        }
         size_t colon = t.find(':');
         if (colon == std::string::npos || t.find_first_of(" \t,[{") < colon ||
             (colon + 1 < t.size() && t[colon + 1] == ':'))
@@ -633,15 +665,39 @@ int64_t signExtend(uint64_t v, unsigned bits) {
 }
 /// A float-typed value as double (exact for f16 and f32); the low bits of
 /// the register hold it.
-double floatValue(uint64_t v, Type t) {
-  return t == Type::F64   ? simt::fromBits<double>(v)
-         : t == Type::F32 ? double(simt::fromBits<float>(v))
-                          : double(simt::fromBits<_Float16>(v));
+/// bfloat16 bits of `f`, rounded to nearest even (NaN stays quiet NaN).
+uint16_t bfloat16Of(float f) {
+  uint32_t bits = simt::toBits(f);
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return uint16_t((bits >> 16) | 0x40u);
+  return uint16_t((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
 }
+
+double floatValue(uint64_t v, Type t) {
+  switch (t) {
+  case Type::F64:
+    return simt::fromBits<double>(v);
+  case Type::F32:
+    return double(simt::fromBits<float>(v));
+  case Type::BF16:
+    return double(simt::fromBits<float>(uint32_t(v) << 16));
+  default:
+    return double(simt::fromBits<_Float16>(v));
+  }
+}
+/// The bits of `d` in type t. Narrower types round from double through
+/// f32, which is exact for the f32 sources that kernels convert.
 uint64_t floatBits(double d, Type t) {
-  return t == Type::F64   ? simt::toBits(d)
-         : t == Type::F32 ? simt::toBits(float(d))
-                          : simt::toBits(static_cast<_Float16>(float(d)));
+  switch (t) {
+  case Type::F64:
+    return simt::toBits(d);
+  case Type::F32:
+    return simt::toBits(float(d));
+  case Type::BF16:
+    return bfloat16Of(float(d));
+  default:
+    return simt::toBits(static_cast<_Float16>(float(d)));
+  }
 }
 
 class Thread {

@@ -131,10 +131,13 @@ def ParallelLoopsToGpu : Pass<"parsimony-parallel-loops-to-gpu",
     per block, one iteration per thread, the loop's induction variables
     recovered from the linear thread index and guarded against the
     remainder. Inner loops (reductions, nested parallel loops) run
-    sequentially in each thread. Any other host-level operation that reads
-    or writes a buffer (a loop of a full reduction, a scalar load or store)
-    runs in a single-thread kernel, since buffers live in device memory; if
-    its results are needed on the host the pass fails with a diagnostic.
+    sequentially in each thread. Host code between kernels that reads or
+    writes buffers (the loop of a full reduction, a scalar load, arithmetic
+    on it, a store) runs in single-thread kernels, since buffers live in
+    device memory: consecutive operations share one kernel, and pure
+    computations that do not depend on what it reads stay on the host. The
+    pass fails with a diagnostic if the host needs a value read from a
+    buffer, or if a host loop around a kernel also touches buffers itself.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",
@@ -143,6 +146,22 @@ def ParallelLoopsToGpu : Pass<"parsimony-parallel-loops-to-gpu",
     Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
            "Threads per block of the generated kernels">
   ];
+}
+
+def ParallelIteratorsFirst : Pass<"parsimony-parallel-iterators-first",
+                                  "::mlir::func::FuncOp"> {
+  let summary = "Interchange linalg iterators so parallel ones come first";
+  let description = [{
+    Reorders the loops of every linalg op whose reduction iterators come
+    before some parallel ones (named ops are generalized first), keeping
+    the order within each group. `convert-linalg-to-parallel-loops` then
+    makes one `scf.parallel` over the parallel dimensions with the
+    reduction loops inside it, which `parsimony-parallel-loops-to-gpu`
+    turns into one kernel, instead of a sequential host loop around a
+    parallel loop. Each output element is folded in the same order, so
+    results are unchanged.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
 def MergeGpuModules : Pass<"parsimony-merge-gpu-modules", "::mlir::ModuleOp"> {

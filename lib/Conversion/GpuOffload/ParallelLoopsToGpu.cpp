@@ -26,6 +26,8 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 namespace parsimony {
@@ -52,7 +54,7 @@ gpu::LaunchOp createLaunch(OpBuilder &b, Location loc, Value blocks,
 
 /// Whether `op` reads or writes a buffer outside any kernel.
 bool accessesMemory(Operation *op) {
-  WalkResult result = op->walk([](Operation *nested) {
+  WalkResult result = op->walk<WalkOrder::PreOrder>([](Operation *nested) {
     if (isa<gpu::LaunchOp>(nested))
       return WalkResult::skip();
     if (isa<memref::LoadOp, memref::StoreOp, vector::LoadOp, vector::StoreOp,
@@ -62,6 +64,26 @@ bool accessesMemory(Operation *op) {
     return WalkResult::advance();
   });
   return result.wasInterrupted();
+}
+
+/// Whether `op` can run in a kernel as it is: pure computation, and reads
+/// and writes of buffers, under any control flow.
+bool runsOnDevice(Operation *op) {
+  if (op->hasTrait<OpTrait::IsTerminator>())
+    return false;
+  WalkResult result = op->walk([](Operation *nested) {
+    if (isa<gpu::LaunchOp>(nested))
+      return WalkResult::interrupt();
+    if (isa<memref::LoadOp, memref::StoreOp, vector::LoadOp, vector::StoreOp,
+            vector::TransferReadOp, vector::TransferWriteOp,
+            memref::AtomicRMWOp, memref::GenericAtomicRMWOp>(nested) ||
+        nested->hasTrait<OpTrait::IsTerminator>() ||
+        nested->hasTrait<OpTrait::HasRecursiveMemoryEffects>() ||
+        isMemoryEffectFree(nested))
+      return WalkResult::advance();
+    return WalkResult::interrupt();
+  });
+  return !result.wasInterrupted();
 }
 
 /// The reassociable combining kind of `op`, if it has one.
@@ -278,30 +300,75 @@ struct ParallelLoopsToGpuPass
 
     // What is left on the host and touches buffers runs in one thread.
     for (Block &block : func.getBody())
-      for (Operation &op : llvm::make_early_inc_range(block)) {
-        if (isa<gpu::LaunchOp>(op) || !accessesMemory(&op))
-          continue;
-        if (!op.use_empty()) {
-          op.emitError("parsimony-parallel-loops-to-gpu: the host needs "
-                       "this value computed from device memory");
-          return signalPassFailure();
-        }
-        OpBuilder b(&op);
-        Value one = arith::ConstantIndexOp::create(b, op.getLoc(), 1);
-        if (auto loop = dyn_cast<scf::ForOp>(op))
-          if (std::optional<Reduction> r = matchReduction(loop))
-            if (int64_t threads = reductionThreads(*r, blockSize)) {
-              Value count =
-                  arith::ConstantIndexOp::create(b, op.getLoc(), threads);
-              auto launch = createLaunch(b, op.getLoc(), one, count);
-              IRMapping mapping;
-              emitBlockReduction(b, op.getLoc(), *r, launch, threads, mapping);
-              op.erase();
-              continue;
-            }
-        auto launch = createLaunch(b, op.getLoc(), one, one);
-        op.moveBefore(launch.getBody().front().getTerminator());
+      if (failed(runHostCodeOnDevice(block)))
+        return signalPassFailure();
+  }
+
+  /// Moves the host code of `block` that reads or writes buffers into
+  /// single-thread launches (block-wide ones for matched reductions). Runs
+  /// of consecutive device-runnable ops share a launch, so a scalar loaded
+  /// from a buffer can feed arithmetic and a store in the same kernel.
+  LogicalResult runHostCodeOnDevice(Block &block) {
+    SmallVector<Operation *> run;
+    for (Operation &op : llvm::make_early_inc_range(block)) {
+      if (auto loop = dyn_cast<scf::ForOp>(op))
+        if (std::optional<Reduction> r = matchReduction(loop))
+          if (int64_t threads = reductionThreads(*r, blockSize)) {
+            if (failed(launchRun(run)))
+              return failure();
+            OpBuilder b(&op);
+            Value one = arith::ConstantIndexOp::create(b, op.getLoc(), 1);
+            Value count =
+                arith::ConstantIndexOp::create(b, op.getLoc(), threads);
+            auto launch = createLaunch(b, op.getLoc(), one, count);
+            IRMapping mapping;
+            emitBlockReduction(b, op.getLoc(), *r, launch, threads, mapping);
+            op.erase();
+            continue;
+          }
+      if (runsOnDevice(&op)) {
+        run.push_back(&op);
+        continue;
       }
+      if (failed(launchRun(run)))
+        return failure();
+      if (accessesMemory(&op))
+        return op.emitError("parsimony-parallel-loops-to-gpu: host code "
+                            "around kernels reads or writes device memory");
+    }
+    return launchRun(run);
+  }
+
+  /// Moves `run` (consecutive ops of a block) into one single-thread launch
+  /// before it, if any of it touches buffers. Pure ops that do not depend on
+  /// what the kernel reads stay on the host, before the launch.
+  LogicalResult launchRun(SmallVectorImpl<Operation *> &run) {
+    llvm::scope_exit clear([&] { run.clear(); });
+    if (llvm::none_of(run, accessesMemory))
+      return success();
+    llvm::SmallPtrSet<Operation *, 16> inRun(run.begin(), run.end());
+    OpBuilder b(run.front());
+    Value one = arith::ConstantIndexOp::create(b, run.front()->getLoc(), 1);
+    auto launch = createLaunch(b, run.front()->getLoc(), one, one);
+    Operation *end = launch.getBody().front().getTerminator();
+    for (Operation *op : run) {
+      bool readsKernelValues = llvm::any_of(op->getOperands(), [&](Value v) {
+        return launch->isAncestor(v.getParentBlock()->getParentOp());
+      });
+      if (isMemoryEffectFree(op) && !readsKernelValues) {
+        op->moveBefore(launch);
+        continue;
+      }
+      bool usedAfterRun = llvm::any_of(op->getUsers(), [&](Operation *user) {
+        Operation *top = op->getBlock()->findAncestorOpInBlock(*user);
+        return !top || !inRun.contains(top);
+      });
+      if (usedAfterRun)
+        return op->emitError("parsimony-parallel-loops-to-gpu: the host "
+                             "needs this value computed from device memory");
+      op->moveBefore(end);
+    }
+    return success();
   }
 
   LogicalResult convertLoop(scf::ParallelOp loop) {
