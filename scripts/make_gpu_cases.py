@@ -105,6 +105,8 @@ if not quick:
     case("gpt2_block_int8", f"{d}/model.onnx", {"x": "gpt2/x.npy"},
          ["--quantize=int8"])
 if not quick:
+    d = generate("make_torch_models.py", "llama", "llama", "16")
+    case("llama_block", f"{d}/model.onnx", {"x": "llama/x.npy"})
     for act, seq in (("relu", 16), ("gelu", 32)):
         d = generate("make_torch_models.py", f"enc_{act}", "encoder", act,
                      str(seq))

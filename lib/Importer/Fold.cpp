@@ -462,6 +462,42 @@ Results foldConst(NodeContext &nc, ArrayRef<const ConstTensor *> in) {
     }
     return one(std::move(r));
   }
+  if (op == "Split") {
+    const ConstTensor &a = *in[0];
+    if (a.numElements() > kMaxFoldElements)
+      return std::nullopt;
+    int64_t rank = a.shape.size();
+    auto axis = normAxis(nc.attrInt("axis", 0), rank);
+    if (!axis)
+      return std::nullopt;
+    int64_t parts = nc.numOutputs(), d = a.shape[*axis];
+    SmallVector<int64_t> sizes;
+    if (input(1))
+      sizes.assign(in[1]->ints.begin(), in[1]->ints.end());
+    else if (std::optional<SmallVector<int64_t>> split = nc.attrInts("split"))
+      sizes = *split;
+    else if (d % parts == 0)
+      sizes.assign(parts, d / parts);
+    if (static_cast<int64_t>(sizes.size()) != parts ||
+        llvm::any_of(sizes, [](int64_t n) { return n < 0; }) ||
+        llvm::sum_of(sizes) != d)
+      return std::nullopt; // The converter reports the bad split.
+    int64_t outer = product(ArrayRef<int64_t>(a.shape).take_front(*axis));
+    int64_t inner = product(ArrayRef<int64_t>(a.shape).drop_front(*axis + 1));
+    SmallVector<ConstTensor> results;
+    int64_t start = 0;
+    for (int64_t size : sizes) {
+      SmallVector<int64_t> shape(a.shape);
+      shape[*axis] = size;
+      ConstTensor r = like(a, shape);
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < size * inner; ++i)
+          pushFrom(r, a, (o * d + start) * inner + i);
+      start += size;
+      results.push_back(std::move(r));
+    }
+    return results;
+  }
   if (op == "ConstantOfShape") {
     SmallVector<int64_t> shape(in[0]->ints.begin(), in[0]->ints.end());
     if (llvm::any_of(shape, [](int64_t d) { return d < 0; }) ||
@@ -773,8 +809,10 @@ bool parsimony::onnximport::tryFoldNode(NodeContext &nc) {
                                              "Slice",
                                              "ConstantOfShape",
                                              "Range",
-                                             "Expand"};
-  if (!foldable.contains(nc.opType()) || nc.numOutputs() != 1)
+                                             "Expand",
+                                             "Split"};
+  if (!foldable.contains(nc.opType()) ||
+      (nc.numOutputs() != 1 && nc.opType() != "Split"))
     return false;
   SmallVector<const ConstTensor *> inputs;
   bool allConstant = true, allKnown = true;
@@ -797,9 +835,10 @@ bool parsimony::onnximport::tryFoldNode(NodeContext &nc) {
     allConstant = allConstant && !inputs.empty() && inputs[0];
   if (allConstant) {
     Results r = foldConst(nc, inputs);
-    if (!r)
+    if (!r || r->size() != nc.numOutputs())
       return false;
-    nc.setConstOutput(0, std::move((*r)[0]));
+    for (auto [i, value] : llvm::enumerate(*r))
+      nc.setConstOutput(i, std::move(value));
     return true;
   }
   if (allKnown)
