@@ -454,6 +454,15 @@ LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
     common(pipeline);
     buildCpuPipeline(pm, pipeline);
   }
+  // Ops keep the location of the ONNX node they came from (a NameLoc);
+  // pass errors name that node, since file:0:0 alone does not say where.
+  ScopedDiagnosticHandler nameNodes(module.getContext(), [](Diagnostic &diag) {
+    auto node = diag.getLocation()->findInstanceOf<NameLoc>();
+    if (diag.getSeverity() == DiagnosticSeverity::Error && node &&
+        !StringRef(diag.str()).contains("node '"))
+      diag << " (ONNX node '" << node.getName().getValue() << "')";
+    return failure(); // on to the tool's handler
+  });
   if (failed(pm.run(module)))
     return failure();
   // The conversions to LLVM are partial: name whatever they left behind

@@ -100,6 +100,9 @@ int main(int argc, char **argv) {
   registerCompilerDialects(registry);
   mlir::MLIRContext context(registry);
   context.loadAllAvailableDialects();
+  // Errors name the ONNX node; a dump of the failing op's IR is for
+  // compiler developers (parsimony-opt prints it).
+  context.printOpOnDiagnostic(false);
   SourceMgr sourceMgr;
   mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
 

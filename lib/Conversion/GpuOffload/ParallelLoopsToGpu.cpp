@@ -364,8 +364,10 @@ struct ParallelLoopsToGpuPass
         return !top || !inRun.contains(top);
       });
       if (usedAfterRun)
-        return op->emitError("parsimony-parallel-loops-to-gpu: the host "
-                             "needs this value computed from device memory");
+        return op->emitError(
+            "parsimony-parallel-loops-to-gpu: the host needs this value "
+            "computed from device memory (on the GPU target, sizes and "
+            "shapes cannot depend on the contents of tensors)");
       op->moveBefore(end);
     }
     return success();
