@@ -93,8 +93,13 @@ def run_pipeline(mlir, pipeline):
 
 
 def _option_list(target, sparse_ffn, topk, predictor, moe, quantize, cpu,
-                 capacity_factor, entry, group_size=None):
+                 capacity_factor, entry, group_size=None, gpu_arch=None,
+                 gpu_binary=None):
     options = [("target", target), ("cpu", cpu), ("sparse_ffn", sparse_ffn)]
+    if gpu_arch is not None:
+        options.append(("gpu_arch", gpu_arch))
+    if gpu_binary is not None:
+        options.append(("gpu_binary", gpu_binary))
     if moe is not None:
         options.append(("moe", moe))
     if capacity_factor is not None:
@@ -178,13 +183,20 @@ def _frozen_list(freeze):
 
 def compile(model, target="cpu", sparse_ffn="off", topk=None, predictor=None,
             moe="dropless", quantize=None, cpu="native", dims=None,
-            capacity_factor=None, freeze=None, entry=None, group_size=None):
+            capacity_factor=None, freeze=None, entry=None, group_size=None,
+            gpu_arch=None, gpu_binary=None):
     """Compiles a model to native code and loads it.
 
     model: a path to an .onnx model (anything else is parsed as MLIR), or the
       bytes of a serialized ONNX ModelProto.
     Options mean the same as parsimony-compile's (docs/cli.md):
-      target: "cpu".
+      target: "cpu" or "nvptx" (NVIDIA GPUs, where the build has the GPU
+        target; UnsupportedOptionError otherwise; docs/gpu.md).
+      gpu_arch: "sm_80" (None: the default), "sm_90", ...: the GPU
+        architecture of target="nvptx" (--gpu-arch).
+      gpu_binary: "fatbin" (None: the default, a cubin for gpu_arch) or
+        "ptx" (compiled by the CUDA driver when the model loads), what the
+        model embeds for its generated kernels (--gpu-binary).
       cpu: "native", "x86-64-v3" (AVX2), "x86-64-v4" (AVX-512) or an LLVM
         CPU name.
       moe: "dropless" or "capacity": the dispatch of every MoE layer
@@ -213,7 +225,8 @@ def compile(model, target="cpu", sparse_ffn="off", topk=None, predictor=None,
     not compile, ValueError for malformed options.
     """
     options = _option_list(target, sparse_ffn, topk, predictor, moe, quantize,
-                           cpu, capacity_factor, entry, group_size)
+                           cpu, capacity_factor, entry, group_size, gpu_arch,
+                           gpu_binary)
     dim_list = _dim_list(dims)
     frozen = _frozen_list(freeze)
     if isinstance(model, (bytes, bytearray, memoryview)):

@@ -825,7 +825,8 @@ class ErrorTest(unittest.TestCase):
                         {"target": "tpu"}, {"sparse_ffn": "always"},
                         {"topk": 0}, {"predictor": "int3"},
                         {"predictor": "lowrank:0"}, {"dims": {"n": 0}},
-                        {"quantize": "int3"}, {"group_size": 48}):
+                        {"quantize": "int3"}, {"group_size": 48},
+                        {"gpu_arch": "sm_5"}, {"gpu_binary": "cubin"}):
             with self.subTest(options=options):
                 with self.assertRaises(ValueError) as ctx:
                     parsimony.compile(path, **options)
@@ -853,6 +854,40 @@ class ErrorTest(unittest.TestCase):
         with self.assertRaises(RuntimeError) as ctx:
             model.run(inputs)
         self.assertIn("no CUDA driver", str(ctx.exception))
+
+    def test_gpu_target_on_the_emulated_driver(self):
+        # gpu_binary="ptx" embeds the generated kernels as PTX, which the
+        # build's emulated CUDA driver runs (docs/gpu.md#tests); preloaded,
+        # it must give the CPU's results. A subprocess, since the driver is
+        # opened once per process.
+        emulator = os.path.join(BUILD_DIR, "lib", "cuda-emulator",
+                                "libcuda.so.1")
+        asan = subprocess.run(["gcc", "-print-file-name=libasan.so"],
+                              capture_output=True, text=True).stdout.strip()
+        if not os.path.exists(emulator) or not os.path.isabs(asan):
+            self.skipTest("no emulated CUDA driver in this build")
+        script = (
+            "import numpy as np, parsimony\n"
+            "path = %r\n"
+            "gpu = parsimony.compile(path, target='nvptx', gpu_arch='sm_90',\n"
+            "                        gpu_binary='ptx')\n"
+            "cpu = parsimony.compile(path)\n"
+            "rng = np.random.default_rng(3)\n"
+            "x = {n: rng.standard_normal(s).astype(np.float32)\n"
+            "     for n, s in zip(cpu.input_names, cpu.input_shapes)}\n"
+            "want, got = cpu.run(x), gpu.run(x)\n"
+            "for n in want:\n"
+            "    np.testing.assert_allclose(got[n], want[n], rtol=1e-5,\n"
+            "                               atol=1e-6)\n"
+            "print('gpu matches cpu')\n" % small_model_path())
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0",
+                   LD_PRELOAD="%s %s" % (asan, emulator),
+                   PYTHONPATH=os.path.dirname(
+                       os.path.dirname(os.path.abspath(parsimony.__file__))))
+        proc = subprocess.run([sys.executable, "-c", script], env=env,
+                              capture_output=True, text=True, timeout=300)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("gpu matches cpu", proc.stdout)
 
     def test_malformed_models(self):
         with self.assertRaises(parsimony.CompileError) as ctx:

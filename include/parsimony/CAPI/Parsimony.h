@@ -106,7 +106,11 @@ void parsimonyCompileOptionsDestroy(ParsimonyCompileOptions *options);
 
 /* Sets one option by its parsimony-compile name, with the same meaning and
    value syntax as the command line:
-     target           "cpu"
+     target           "cpu" or "nvptx" (PARSIMONY_STATUS_UNSUPPORTED where
+                      the build has no GPU target)
+     gpu-arch         "sm_80", "sm_90", ... (target "nvptx")
+     gpu-binary       "fatbin" or "ptx" (target "nvptx")
+     weights          "auto", "embed" or "sidecar"
      cpu              "native", "x86-64-v3", "x86-64-v4" or an LLVM CPU name
      moe              "dropless" or "capacity" (overrides every MoE layer)
      capacity-factor  a positive number (overrides every MoE layer)
@@ -121,6 +125,7 @@ void parsimonyCompileOptionsDestroy(ParsimonyCompileOptions *options);
      entry            the function to compile
      kernels          "true" or "false"
      approximate-math "true" or "false"
+     fuse-epilogues   "true" or "false"
    Underscores are accepted for dashes (capacity_factor). An unknown option
    or a malformed value is PARSIMONY_STATUS_INVALID_ARGUMENT; a value of a
    feature this build does not implement is PARSIMONY_STATUS_UNSUPPORTED.
