@@ -24,23 +24,26 @@
 using namespace llvm;
 using namespace parsimony;
 
+static cl::OptionCategory toolOptions("Output options");
+
 static cl::opt<std::string> inputPath(cl::Positional,
                                       cl::desc("<model.onnx|model.mlir>"),
-                                      cl::Required);
+                                      cl::Required, cl::cat(toolOptions));
 static cl::opt<std::string> outputPath("o", cl::desc("Output file"),
-                                       cl::value_desc("path"), cl::init(""));
+                                       cl::value_desc("path"), cl::init(""),
+                                       cl::cat(toolOptions));
 static cl::opt<std::string>
     emitKind("emit",
              cl::desc("What to produce: so (shared library + C header, "
                       "default), obj, llvm (LLVM IR), mlir (LLVM dialect); "
                       "with --target=nvptx also ptx (the generated kernels' "
                       "PTX) and cubin"),
-             cl::init("so"));
+             cl::init("so"), cl::cat(toolOptions));
 static cl::opt<std::string>
     headerPath("header",
                cl::desc("Where to write the C header (--emit=so; default: "
                         "the library path with .h)"),
-               cl::init(""));
+               cl::init(""), cl::cat(toolOptions));
 
 /// A C identifier derived from the output file name.
 static std::string defaultModelName(StringRef output) {
@@ -57,6 +60,9 @@ int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
+  // --help lists this tool's options; LLVM's and MLIR's stay accepted
+  // (--help-hidden lists them).
+  cl::HideUnrelatedOptions({&toolOptions, &getCompileOptionCategory()});
   cl::ParseCommandLineOptions(argc, argv,
                               "Parsimony ahead-of-time model compiler\n");
 

@@ -37,71 +37,77 @@
 using namespace llvm;
 using namespace parsimony;
 
+static cl::OptionCategory toolOptions("Run options");
+
 static cl::opt<std::string>
     modelPath(cl::Positional, cl::desc("<model.onnx|model.mlir|model.so>"),
-              cl::Required);
+              cl::Required, cl::cat(toolOptions));
 static cl::list<std::string>
     inputFiles("input", cl::desc("An input tensor: --input NAME=file.npy|.pb"),
-               cl::value_desc("NAME=file"));
+               cl::value_desc("NAME=file"), cl::cat(toolOptions));
 static cl::opt<bool> randomInputs(
     "random-inputs",
-    cl::desc("Fill inputs not given with --input with random values"));
+    cl::desc("Fill inputs not given with --input with random values"),
+    cl::cat(toolOptions));
 static cl::opt<unsigned> seed("seed", cl::desc("Seed for --random-inputs"),
-                              cl::init(0));
+                              cl::init(0), cl::cat(toolOptions));
 static cl::opt<std::string>
     outputDir("output-dir", cl::desc("Write every output as NAME.npy here"),
-              cl::init(""));
+              cl::init(""), cl::cat(toolOptions));
 static cl::opt<std::string> checkDir(
     "check",
     cl::desc("An ONNX backend-test test_data_set_N folder: take inputs from "
              "its input_*.pb and compare every output with output_*.pb"),
-    cl::init(""));
+    cl::init(""), cl::cat(toolOptions));
 static cl::opt<double> relTolerance("rtol",
                                     cl::desc("--check relative tolerance"),
-                                    cl::init(1e-3));
+                                    cl::init(1e-3), cl::cat(toolOptions));
 static cl::opt<double> absTolerance("atol",
                                     cl::desc("--check absolute tolerance"),
-                                    cl::init(1e-5));
+                                    cl::init(1e-5), cl::cat(toolOptions));
 static cl::opt<unsigned>
     benchmarkRuns("benchmark",
                   cl::desc("Time N runs after warm-up (compilation excluded) "
                            "and print median_ms, min_ms, max_ms"),
-                  cl::init(0));
+                  cl::init(0), cl::cat(toolOptions));
 static cl::list<std::string> freezeInputs(
     "freeze-input",
     cl::desc("Compile input NAME as a constant with its provided value "
              "(specializes shape computations that depend on it)"),
-    cl::value_desc("NAME"));
+    cl::value_desc("NAME"), cl::cat(toolOptions));
 static cl::opt<bool> freezeIntegerInputs(
     "freeze-integer-inputs",
     cl::desc("--freeze-input every provided int32/int64 input (axes, "
-             "shapes, split sizes, k, ...)"));
+             "shapes, split sizes, k, ...)"),
+    cl::cat(toolOptions));
 static cl::opt<bool> profileSparsity(
     "profile-sparsity",
     cl::desc("Run once with activation-sparsity profiling and print per-layer "
              "nonzero % per token (sparse FFNs, top-k), the predictor's "
              "recall, and per-expert token counts and dropped tokens (MoE). "
              "FFNs are compiled --sparse-ffn=exact unless --sparse-ffn is "
-             "given"));
+             "given"),
+    cl::cat(toolOptions));
 static cl::opt<std::string> profileJson(
     "profile-json",
     cl::desc("With --profile-sparsity: also write the JSON report here"),
-    cl::value_desc("FILE"), cl::init(""));
+    cl::value_desc("FILE"), cl::init(""), cl::cat(toolOptions));
 static cl::opt<bool> compareToF32(
     "compare-to-f32",
     cl::desc("With --quantize: also compile the model with f32 weights, run "
              "both on the same inputs and print each output's max and mean "
              "relative error (max|y_q - y_f32| / max|y_f32|, "
-             "mean|y_q - y_f32| / mean|y_f32|)"));
+             "mean|y_q - y_f32| / mean|y_f32|)"),
+    cl::cat(toolOptions));
 static cl::opt<unsigned> flushCachesMB(
     "flush-caches",
     cl::desc("With --benchmark: read N MB of other memory on every core "
              "before every timed run, so the weights come from DRAM (as in a "
              "model far larger than the caches; 0: off)"),
-    cl::value_desc("N"), cl::init(0));
+    cl::value_desc("N"), cl::init(0), cl::cat(toolOptions));
 static cl::opt<unsigned> warmupRuns("warmup",
                                     cl::desc("Warm-up runs before --benchmark"),
-                                    cl::init(3));
+                                    cl::init(3), cl::cat(toolOptions));
 
 namespace {
 
@@ -367,6 +373,9 @@ std::string fileSafe(StringRef name) {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  // --help lists this tool's options; LLVM's and MLIR's stay accepted
+  // (--help-hidden lists them).
+  cl::HideUnrelatedOptions({&toolOptions, &getCompileOptionCategory()});
   cl::ParseCommandLineOptions(argc, argv,
                               "Parsimony: compile (or load) and run a model\n");
   FailureOr<CompileOptions> parsed = getCompileOptionsFromCommandLine();
