@@ -305,3 +305,29 @@ func.func @serial_long(%m: memref<1024xf32>, %out: memref<f32>) {
   }
   return
 }
+
+// -----
+
+// A full reduction over two dimensions (ReduceMean over every axis) is
+// coalesced into one loop over 2048 elements, which gets a block.
+// CHECK-LABEL: func.func @serial_2d
+// CHECK:         %[[C256:.*]] = arith.constant 256 : index
+// CHECK:         gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %[[C256]], {{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>)
+// CHECK:           scf.for {{.*}} to %c2048
+// CHECK:             affine.delinearize_index %{{.*}} into (32, 64)
+// CHECK:           gpu.barrier
+func.func @serial_2d(%m: memref<32x64xf32>, %out: memref<f32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  %c64 = arith.constant 64 : index
+  scf.for %i = %c0 to %c32 step %c1 {
+    scf.for %j = %c0 to %c64 step %c1 {
+      %v = memref.load %m[%i, %j] : memref<32x64xf32>
+      %a = memref.load %out[] : memref<f32>
+      %s = arith.addf %a, %v : f32
+      memref.store %s, %out[] : memref<f32>
+    }
+  }
+  return
+}

@@ -131,7 +131,10 @@ def ParallelLoopsToGpu : Pass<"parsimony-parallel-loops-to-gpu",
     per block, one iteration per thread, the loop's induction variables
     recovered from the linear thread index and guarded against the
     remainder. Inner loops (reductions, nested parallel loops) run
-    sequentially in each thread. Host code between kernels that reads or
+    sequentially in each thread. A host loop nest that accumulates into one
+    buffer element (a full reduction) is coalesced into one loop and, from
+    64 iterations on, runs block-wide like a row reduction. Other host code
+    between kernels that reads or
     writes buffers (the loop of a full reduction, a scalar load, arithmetic
     on it, a store) runs in single-thread kernels, since buffers live in
     device memory: consecutive operations share one kernel, and pure

@@ -21,6 +21,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
@@ -309,6 +310,11 @@ struct ParallelLoopsToGpuPass
   /// of consecutive device-runnable ops share a launch, so a scalar loaded
   /// from a buffer can feed arithmetic and a store in the same kernel.
   LogicalResult runHostCodeOnDevice(Block &block) {
+    // A full reduction over several dimensions is a loop nest: one loop
+    // over the flattened space can become a block-wide reduction.
+    for (auto loop : llvm::make_early_inc_range(block.getOps<scf::ForOp>()))
+      if (accessesMemory(loop))
+        (void)coalescePerfectlyNestedSCFForLoops(loop);
     SmallVector<Operation *> run;
     for (Operation &op : llvm::make_early_inc_range(block)) {
       if (auto loop = dyn_cast<scf::ForOp>(op))
