@@ -44,13 +44,15 @@ SmallVector<unsigned> parallelFirstOrder(linalg::LinalgOp op) {
 struct ParallelIteratorsFirstPass
     : parsimony::impl::ParallelIteratorsFirstBase<ParallelIteratorsFirstPass> {
   void runOnOperation() override {
-    SmallVector<linalg::LinalgOp> ops;
+    // Generalizing keeps the iterators, so an op's order holds for its
+    // generic form too.
+    SmallVector<std::pair<linalg::LinalgOp, SmallVector<unsigned>>> ops;
     getOperation().walk([&](linalg::LinalgOp op) {
-      if (!parallelFirstOrder(op).empty())
-        ops.push_back(op);
+      if (SmallVector<unsigned> order = parallelFirstOrder(op); !order.empty())
+        ops.emplace_back(op, std::move(order));
     });
     IRRewriter rewriter(&getContext());
-    for (linalg::LinalgOp op : ops) {
+    for (auto &[op, order] : ops) {
       rewriter.setInsertionPoint(op);
       auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
       if (!generic) {
@@ -60,8 +62,7 @@ struct ParallelIteratorsFirstPass
           continue; // No region to interchange: stays as it is.
         generic = *generalized;
       }
-      if (failed(linalg::interchangeGenericOp(rewriter, generic,
-                                              parallelFirstOrder(generic)))) {
+      if (failed(linalg::interchangeGenericOp(rewriter, generic, order))) {
         generic.emitError("parsimony-parallel-iterators-first: cannot "
                           "interchange the iterators of this op");
         return signalPassFailure();

@@ -53,14 +53,19 @@ gpu::LaunchOp createLaunch(OpBuilder &b, Location loc, Value blocks,
   return launch;
 }
 
+/// Whether `op` itself reads or writes a buffer element.
+bool isBufferAccess(Operation *op) {
+  return isa<memref::LoadOp, memref::StoreOp, vector::LoadOp, vector::StoreOp,
+             vector::TransferReadOp, vector::TransferWriteOp,
+             memref::AtomicRMWOp, memref::GenericAtomicRMWOp>(op);
+}
+
 /// Whether `op` reads or writes a buffer outside any kernel.
 bool accessesMemory(Operation *op) {
   WalkResult result = op->walk<WalkOrder::PreOrder>([](Operation *nested) {
     if (isa<gpu::LaunchOp>(nested))
       return WalkResult::skip();
-    if (isa<memref::LoadOp, memref::StoreOp, vector::LoadOp, vector::StoreOp,
-            vector::TransferReadOp, vector::TransferWriteOp,
-            memref::AtomicRMWOp, memref::GenericAtomicRMWOp>(nested))
+    if (isBufferAccess(nested))
       return WalkResult::interrupt();
     return WalkResult::advance();
   });
@@ -75,10 +80,7 @@ bool runsOnDevice(Operation *op) {
   WalkResult result = op->walk([](Operation *nested) {
     if (isa<gpu::LaunchOp>(nested))
       return WalkResult::interrupt();
-    if (isa<memref::LoadOp, memref::StoreOp, vector::LoadOp, vector::StoreOp,
-            vector::TransferReadOp, vector::TransferWriteOp,
-            memref::AtomicRMWOp, memref::GenericAtomicRMWOp>(nested) ||
-        nested->hasTrait<OpTrait::IsTerminator>() ||
+    if (isBufferAccess(nested) || nested->hasTrait<OpTrait::IsTerminator>() ||
         nested->hasTrait<OpTrait::HasRecursiveMemoryEffects>() ||
         isMemoryEffectFree(nested))
       return WalkResult::advance();
