@@ -763,3 +763,158 @@ Value Emitter::concat(ValueRange values, int64_t axis) {
   }
   return result;
 }
+
+//===----------------------------------------------------------------------===//
+// Normalizations and activations shared by several operators
+//===----------------------------------------------------------------------===//
+
+FailureOr<Value> Emitter::softmax(Value x, int64_t axis, bool isLog) {
+  Type elementType = getElementTypeOrSelf(x.getType());
+  FailureOr<Value> m = reduce(x, {axis}, ReduceKind::Max, /*keepDims=*/true);
+  if (failed(m))
+    return failure();
+  FailureOr<Value> shifted =
+      map({x, *m}, elementType, [](OpBuilder &b, Location l, ValueRange a) {
+        return arith::SubFOp::create(b, l, a[0], a[1]).getResult();
+      });
+  if (failed(shifted))
+    return failure();
+  FailureOr<Value> e =
+      map({*shifted}, elementType, [](OpBuilder &b, Location l, ValueRange a) {
+        return math::ExpOp::create(b, l, a[0]).getResult();
+      });
+  if (failed(e))
+    return failure();
+  FailureOr<Value> s = reduce(*e, {axis}, ReduceKind::Sum, /*keepDims=*/true);
+  if (failed(s))
+    return failure();
+  if (isLog)
+    return map({*shifted, *s}, elementType,
+               [](OpBuilder &b, Location l, ValueRange a) {
+                 Value lg = math::LogOp::create(b, l, a[1]);
+                 return arith::SubFOp::create(b, l, a[0], lg).getResult();
+               });
+  return map({*e, *s}, elementType, [](OpBuilder &b, Location l, ValueRange a) {
+    return arith::DivFOp::create(b, l, a[0], a[1]).getResult();
+  });
+}
+
+FailureOr<Emitter::Normalized> Emitter::layerNorm(Value x, Value scale,
+                                                  Value bias, int64_t axis,
+                                                  double epsilon, Type compute,
+                                                  bool rms) {
+  auto type = cast<RankedTensorType>(x.getType());
+  Type elementType = type.getElementType();
+  Value xc = x;
+  if (compute != elementType) {
+    FailureOr<Value> c = castTo(x, compute, false, false);
+    if (failed(c))
+      return failure();
+    xc = *c;
+  }
+  SmallVector<int64_t> axes;
+  for (int64_t i = axis; i < type.getRank(); ++i)
+    axes.push_back(i);
+  Value count = countOver(xc, axes, compute);
+  Normalized result;
+  // centered = x - mean(x), or x itself for the RMS form.
+  Value centered = xc;
+  if (!rms) {
+    FailureOr<Value> sum = reduce(xc, axes, ReduceKind::Sum, /*keepDims=*/true);
+    if (failed(sum))
+      return failure();
+    FailureOr<Value> mean =
+        map({*sum}, compute, [&](OpBuilder &b, Location l, ValueRange a) {
+          return arith::DivFOp::create(b, l, a[0], count).getResult();
+        });
+    if (failed(mean))
+      return failure();
+    FailureOr<Value> c =
+        map({xc, *mean}, compute, [](OpBuilder &b, Location l, ValueRange a) {
+          return arith::SubFOp::create(b, l, a[0], a[1]).getResult();
+        });
+    if (failed(c))
+      return failure();
+    result.mean = *mean;
+    centered = *c;
+  }
+  FailureOr<Value> sq =
+      map({centered}, compute, [](OpBuilder &b, Location l, ValueRange a) {
+        return arith::MulFOp::create(b, l, a[0], a[0]).getResult();
+      });
+  if (failed(sq))
+    return failure();
+  FailureOr<Value> sqSum =
+      reduce(*sq, axes, ReduceKind::Sum, /*keepDims=*/true);
+  if (failed(sqSum))
+    return failure();
+  FailureOr<Value> invStd =
+      map({*sqSum}, compute, [&](OpBuilder &b, Location l, ValueRange a) {
+        Emitter s(b, l, nullptr);
+        Value var = arith::DivFOp::create(b, l, a[0], count);
+        Value v =
+            arith::AddFOp::create(b, l, var, s.scalarConst(compute, epsilon));
+        return math::RsqrtOp::create(b, l, v).getResult();
+      });
+  if (failed(invStd))
+    return failure();
+  SmallVector<Value> ins = {centered, *invStd, scale};
+  if (bias)
+    ins.push_back(bias);
+  FailureOr<Value> y =
+      map(ins, elementType, [&](OpBuilder &b, Location l, ValueRange a) {
+        Emitter s(b, l, nullptr);
+        Value n = arith::MulFOp::create(b, l, a[0], a[1]);
+        n = s.convertScalar(n, elementType, false, false);
+        Value r = arith::MulFOp::create(b, l, n, a[2]);
+        if (bias)
+          r = arith::AddFOp::create(b, l, r, a[3]);
+        return r;
+      });
+  if (failed(y))
+    return failure();
+  if (cast<RankedTensorType>(y->getType()).getShape() != type.getShape() &&
+      type.hasStaticShape())
+    return err() << "the scale and bias do not broadcast to the input shape";
+  result.y = *y;
+  result.invStdDev = *invStd;
+  return result;
+}
+
+FailureOr<Value> Emitter::gelu(Value x) {
+  Type t = getElementTypeOrSelf(x.getType());
+  auto step = [&](Value v, auto fn) {
+    return map({v}, t, [&](OpBuilder &b, Location l, ValueRange a) {
+      Emitter s(b, l, nullptr);
+      return fn(b, l, s, a[0]);
+    });
+  };
+  FailureOr<Value> scaled =
+      step(x, [&](OpBuilder &b, Location l, Emitter &s, Value v) -> Value {
+        return arith::DivFOp::create(b, l, v, s.scalarConst(t, std::sqrt(2.0)));
+      });
+  if (failed(scaled))
+    return failure();
+  FailureOr<Value> erf =
+      step(*scaled, [&](OpBuilder &b, Location l, Emitter &, Value v) -> Value {
+        return math::ErfOp::create(b, l, v);
+      });
+  if (failed(erf))
+    return failure();
+  FailureOr<Value> onePlus =
+      step(*erf, [&](OpBuilder &b, Location l, Emitter &s, Value v) -> Value {
+        return arith::AddFOp::create(b, l, v, s.scalarConst(t, 1.0));
+      });
+  if (failed(onePlus))
+    return failure();
+  FailureOr<Value> prod =
+      map({x, *onePlus}, t, [](OpBuilder &b, Location l, ValueRange a) {
+        return arith::MulFOp::create(b, l, a[0], a[1]).getResult();
+      });
+  if (failed(prod))
+    return failure();
+  return step(*prod,
+              [&](OpBuilder &b, Location l, Emitter &s, Value v) -> Value {
+                return arith::MulFOp::create(b, l, v, s.scalarConst(t, 0.5));
+              });
+}

@@ -23,10 +23,6 @@ using namespace parsimony::onnximport;
 
 namespace {
 
-Emitter emitterFor(NodeContext &nc) {
-  return Emitter(nc.importer.builder, nc.loc, [&nc] { return nc.error(); });
-}
-
 /// Fetches the required inputs [0, n); fails with a diagnostic if absent.
 LogicalResult requireInputs(NodeContext &nc, unsigned n,
                             SmallVectorImpl<Value> &out) {
@@ -177,7 +173,7 @@ template <Binary kind> LogicalResult convertBinary(NodeContext &nc) {
   SmallVector<Value> in;
   if (failed(requireInputs(nc, 2, in)))
     return failure();
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   bool isUnsigned = nc.inputUnsigned(0);
   Type elementType = getElementTypeOrSelf(in[0].getType());
   if (kind == Binary::Pow) {
@@ -227,7 +223,7 @@ LogicalResult convertVariadic(NodeContext &nc) {
     return nc.error() << "needs at least one input";
   if (failed(requireSameElementType(nc, in)))
     return failure();
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   bool isUnsigned = nc.inputUnsigned(0);
   Type elementType = getElementTypeOrSelf(in[0].getType());
   if (mean && !isa<FloatType>(elementType))
@@ -312,7 +308,7 @@ template <Unary kind> LogicalResult convertUnary(NodeContext &nc) {
                                                   : 1.0f);
   float beta = nc.attrFloat("beta", 0.5f);
   float gamma = nc.attrFloat("gamma", 1.05070102214813232421875f);
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   Type resultType =
       kind == Unary::IsNaN ? nc.importer.builder.getI1Type() : elementType;
   FailureOr<Value> r = em.map(
@@ -443,7 +439,7 @@ LogicalResult convertClip(NodeContext &nc) {
     if (bound && cast<RankedTensorType>(bound.getType()).getRank() != 0)
       return nc.error() << "min and max must be scalars";
   bool isUnsigned = nc.inputUnsigned(0);
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   Type elementType = getElementTypeOrSelf(x.getType());
   FailureOr<Value> r =
       em.map(in, elementType, [&](OpBuilder &b, Location loc, ValueRange a) {
@@ -469,7 +465,7 @@ LogicalResult convertWhere(NodeContext &nc) {
     return nc.error() << "condition must be boolean";
   if (failed(requireSameElementType(nc, {in[1], in[2]})))
     return failure();
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   FailureOr<Value> r = em.map(
       in, getElementTypeOrSelf(in[1].getType()),
       [&](OpBuilder &b, Location loc, ValueRange a) {
@@ -489,7 +485,7 @@ LogicalResult convertCast(NodeContext &nc) {
   Type toType = getElementType(nc.importer.ctx, to);
   if (!toType)
     return nc.error() << "unsupported target type " << onnxTypeName(to);
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   FailureOr<Value> r =
       em.castTo(x, toType, nc.inputUnsigned(0), isUnsignedOnnxType(to));
   if (failed(r))
@@ -502,7 +498,7 @@ LogicalResult convertCastLike(NodeContext &nc) {
   Value x = nc.input(0), like = nc.input(1);
   if (!x || !like)
     return nc.error() << "needs two inputs";
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   FailureOr<Value> r = em.castTo(x, getElementTypeOrSelf(like.getType()),
                                  nc.inputUnsigned(0), nc.inputUnsigned(1));
   if (failed(r))
@@ -524,7 +520,7 @@ LogicalResult convertMatMul(NodeContext &nc) {
   if (!isa<FloatType>(elementType) && !elementType.isInteger(32) &&
       !elementType.isInteger(64))
     return nc.error() << "unsupported element type " << elementType;
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   FailureOr<Value> r = em.matmul(in[0], in[1]);
   if (failed(r))
     return failure();
@@ -548,7 +544,7 @@ LogicalResult convertGemm(NodeContext &nc) {
   Type elementType = getElementTypeOrSelf(a.getType());
   if (!isa<FloatType>(elementType))
     return nc.error() << "unsupported element type " << elementType;
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   if (nc.attrInt("transA", 0))
     a = em.transpose(a, {1, 0});
   if (nc.attrInt("transB", 0))
@@ -638,7 +634,7 @@ LogicalResult convertMatMulInteger(NodeContext &nc) {
   for (Value v : {a, b})
     if (!getElementTypeOrSelf(v.getType()).isInteger(8))
       return nc.error() << "A and B must be int8 or uint8";
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   FailureOr<Value> wa = widenWithZeroPoint(nc, em, 0, 2, /*rowWise=*/true);
   FailureOr<Value> wb = widenWithZeroPoint(nc, em, 1, 3, /*rowWise=*/false);
   if (failed(wa) || failed(wb))
@@ -793,7 +789,7 @@ LogicalResult convertEinsum(NodeContext &nc) {
   }
   SmallVector<AffineExpr> outExprs;
   SmallVector<int64_t> outShape;
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   SmallVector<Value> dynDims;
   for (int64_t i = 0; i < static_cast<int64_t>(outLabels.size()); ++i) {
     outExprs.push_back(getAffineDimExpr(i, ctx));
@@ -890,7 +886,7 @@ template <Reduction kind> LogicalResult convertReduce(NodeContext &nc) {
       reductionAxes(nc, axes, type.getRank());
   if (failed(norm))
     return failure();
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   Value input = x;
   if (kind == Reduction::SumSquare || kind == Reduction::L2) {
     FailureOr<Value> sq =
@@ -964,7 +960,7 @@ template <Reduction kind> LogicalResult convertReduce(NodeContext &nc) {
   return success();
 }
 
-/// softmax(x) or log-softmax(x) along `axis`, decomposed.
+/// softmax(x) or log-softmax(x) along `axis`.
 template <bool isLog> LogicalResult convertSoftmax(NodeContext &nc) {
   Value x = nc.input(0);
   if (!x)
@@ -979,39 +975,7 @@ template <bool isLog> LogicalResult convertSoftmax(NodeContext &nc) {
     return failure();
   if (type.getRank() == 0)
     return nc.error() << "needs an input of rank >= 1";
-  Emitter em = emitterFor(nc);
-  FailureOr<Value> m =
-      em.reduce(x, {*axis}, Emitter::ReduceKind::Max, /*keepDims=*/true);
-  if (failed(m))
-    return failure();
-  FailureOr<Value> shifted =
-      em.map({x, *m}, elementType, [](OpBuilder &b, Location l, ValueRange a) {
-        return arith::SubFOp::create(b, l, a[0], a[1]).getResult();
-      });
-  if (failed(shifted))
-    return failure();
-  FailureOr<Value> e = em.map(
-      {*shifted}, elementType, [](OpBuilder &b, Location l, ValueRange a) {
-        return math::ExpOp::create(b, l, a[0]).getResult();
-      });
-  if (failed(e))
-    return failure();
-  FailureOr<Value> s =
-      em.reduce(*e, {*axis}, Emitter::ReduceKind::Sum, /*keepDims=*/true);
-  if (failed(s))
-    return failure();
-  FailureOr<Value> r;
-  if (isLog)
-    r = em.map({*shifted, *s}, elementType,
-               [](OpBuilder &b, Location l, ValueRange a) {
-                 Value lg = math::LogOp::create(b, l, a[1]);
-                 return arith::SubFOp::create(b, l, a[0], lg).getResult();
-               });
-  else
-    r = em.map({*e, *s}, elementType,
-               [](OpBuilder &b, Location l, ValueRange a) {
-                 return arith::DivFOp::create(b, l, a[0], a[1]).getResult();
-               });
+  FailureOr<Value> r = nc.emitter().softmax(x, *axis, isLog);
   if (failed(r))
     return failure();
   nc.setOutput(0, *r, nc.inputOnnxType(0));
@@ -1030,79 +994,17 @@ LogicalResult convertLayerNorm(NodeContext &nc) {
       nc.attrInt("axis", -1), type.getRank(), [&] { return nc.error(); });
   if (failed(axis))
     return failure();
-  double epsilon = nc.attrFloat("epsilon", 1e-5f);
-  Emitter em = emitterFor(nc);
-  Type f32 = nc.importer.builder.getF32Type();
   // Statistics in f32 (stash_type = 1), the result in the input type.
-  Type compute = nc.attrInt("stash_type", 1) == 1 ? f32 : elementType;
-  Value xc = x;
-  if (compute != elementType) {
-    FailureOr<Value> c = em.castTo(x, compute, false, false);
-    if (failed(c))
-      return failure();
-    xc = *c;
-  }
-  SmallVector<int64_t> axes;
-  for (int64_t i = *axis; i < type.getRank(); ++i)
-    axes.push_back(i);
-  FailureOr<Value> sum =
-      em.reduce(xc, axes, Emitter::ReduceKind::Sum, /*keepDims=*/true);
-  if (failed(sum))
+  Type compute = nc.attrInt("stash_type", 1) == 1
+                     ? nc.importer.builder.getF32Type()
+                     : elementType;
+  FailureOr<Emitter::Normalized> n = nc.emitter().layerNorm(
+      x, scale, bias, *axis, nc.attrFloat("epsilon", 1e-5f), compute);
+  if (failed(n))
     return failure();
-  Value count = em.countOver(xc, axes, compute);
-  FailureOr<Value> mean =
-      em.map({*sum}, compute, [&](OpBuilder &b, Location l, ValueRange a) {
-        return arith::DivFOp::create(b, l, a[0], count).getResult();
-      });
-  if (failed(mean))
-    return failure();
-  FailureOr<Value> centered =
-      em.map({xc, *mean}, compute, [](OpBuilder &b, Location l, ValueRange a) {
-        return arith::SubFOp::create(b, l, a[0], a[1]).getResult();
-      });
-  if (failed(centered))
-    return failure();
-  FailureOr<Value> sq =
-      em.map({*centered}, compute, [](OpBuilder &b, Location l, ValueRange a) {
-        return arith::MulFOp::create(b, l, a[0], a[0]).getResult();
-      });
-  if (failed(sq))
-    return failure();
-  FailureOr<Value> sqSum =
-      em.reduce(*sq, axes, Emitter::ReduceKind::Sum, /*keepDims=*/true);
-  if (failed(sqSum))
-    return failure();
-  FailureOr<Value> invStd =
-      em.map({*sqSum}, compute, [&](OpBuilder &b, Location l, ValueRange a) {
-        Emitter s(b, l, nullptr);
-        Value var = arith::DivFOp::create(b, l, a[0], count);
-        Value v =
-            arith::AddFOp::create(b, l, var, s.scalarConst(compute, epsilon));
-        return math::RsqrtOp::create(b, l, v).getResult();
-      });
-  if (failed(invStd))
-    return failure();
-  SmallVector<Value> ins = {*centered, *invStd, scale};
-  if (bias)
-    ins.push_back(bias);
-  FailureOr<Value> y =
-      em.map(ins, elementType, [&](OpBuilder &b, Location l, ValueRange a) {
-        Emitter s(b, l, nullptr);
-        Value n = arith::MulFOp::create(b, l, a[0], a[1]);
-        n = s.convertScalar(n, elementType, false, false);
-        Value r = arith::MulFOp::create(b, l, n, a[2]);
-        if (bias)
-          r = arith::AddFOp::create(b, l, r, a[3]);
-        return r;
-      });
-  if (failed(y))
-    return failure();
-  if (cast<RankedTensorType>(y->getType()).getShape() != type.getShape() &&
-      type.hasStaticShape())
-    return nc.error() << "Scale/B do not broadcast to the input shape";
-  nc.setOutput(0, *y, nc.inputOnnxType(0));
-  nc.setOutput(1, *mean, onnxTypeFor(compute));
-  nc.setOutput(2, *invStd, onnxTypeFor(compute));
+  nc.setOutput(0, n->y, nc.inputOnnxType(0));
+  nc.setOutput(1, n->mean, onnxTypeFor(compute));
+  nc.setOutput(2, n->invStdDev, onnxTypeFor(compute));
   return success();
 }
 
@@ -1133,7 +1035,7 @@ LogicalResult convertDequantize(NodeContext &nc) {
   Type floatType = getElementTypeOrSelf(scale.getType());
   if (!isa<FloatType>(floatType))
     return nc.error() << "x_scale must be floating point";
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   // The axis only matters for per-axis (1-D) parameters.
   int64_t axis = 0;
   if (cast<RankedTensorType>(scale.getType()).getRank() > 0) {
@@ -1204,7 +1106,7 @@ LogicalResult convertQuantize(NodeContext &nc) {
   if (outOnnx != onnx::TensorProto::UINT8 && outOnnx != onnx::TensorProto::INT8)
     return nc.error() << "unsupported quantized type " << onnxTypeName(outOnnx);
   bool isUnsigned = outOnnx == onnx::TensorProto::UINT8;
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   // The axis only matters for per-axis (1-D) parameters.
   int64_t axis = 0;
   if (cast<RankedTensorType>(scale.getType()).getRank() > 0) {
@@ -1258,7 +1160,7 @@ LogicalResult convertDynamicQuantizeLinear(NodeContext &nc) {
   if (!isa<FloatType>(type.getElementType()))
     return nc.error() << "x must be floating point (float32), got "
                       << onnxTypeName(nc.inputOnnxType(0));
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   // The parameters are computed in f32 (the type of y_scale).
   Type f32 = nc.importer.builder.getF32Type();
   if (type.getElementType() != f32) {

@@ -27,10 +27,6 @@ static constexpr int64_t kDyn = ShapedType::kDynamic;
 
 namespace {
 
-Emitter emitterFor(NodeContext &nc) {
-  return Emitter(nc.importer.builder, nc.loc, [&nc] { return nc.error(); });
-}
-
 Value requireInput(NodeContext &nc, unsigned i) {
   Value v = nc.input(i);
   if (!v)
@@ -112,7 +108,7 @@ LogicalResult convertShape(NodeContext &nc) {
     end += rank;
   start = std::clamp<int64_t>(start, 0, rank);
   end = std::clamp<int64_t>(end, 0, rank);
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   SmallVector<OpFoldResult> elements;
   for (int64_t d = start; d < end; ++d) {
     if (type.isDynamicDim(d))
@@ -130,7 +126,7 @@ LogicalResult convertSize(NodeContext &nc) {
   if (!x)
     return failure();
   auto type = typeOf(x);
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   int64_t staticCount = 1;
   Value dynamicCount;
   for (int64_t d = 0; d < type.getRank(); ++d) {
@@ -176,7 +172,7 @@ LogicalResult convertConstantOfShape(NodeContext &nc) {
     value = *e.constant;
   }
   Type elementType = getElementType(nc.importer.ctx, value.onnxType);
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   SmallVector<int64_t> shape;
   SmallVector<Value> dyn;
   for (OpFoldResult d : *dims) {
@@ -220,7 +216,7 @@ LogicalResult convertDropout(NodeContext &nc) {
   }
   nc.setOutput(0, x, nc.inputOnnxType(0));
   if (nc.hasOutput(1)) {
-    Emitter em = emitterFor(nc);
+    Emitter em = nc.emitter();
     auto type = typeOf(x).clone(em.b.getI1Type());
     SmallVector<OpFoldResult> s = em.sizes(x);
     nc.setOutput(1,
@@ -241,7 +237,7 @@ LogicalResult convertReshape(NodeContext &nc) {
     return failure();
   auto type = typeOf(x);
   bool allowZero = nc.attrInt("allowzero", 0) != 0;
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   // Runtime shape tensors may hold 0 and -1 entries: handled below.
   std::optional<SmallVector<OpFoldResult>> dims =
       nc.shapeInput(1, /*allowRuntime=*/false);
@@ -388,7 +384,7 @@ LogicalResult convertFlatten(NodeContext &nc) {
     axis += rank;
   if (axis < 0 || axis > rank)
     return nc.error() << "axis out of range";
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   SmallVector<OpFoldResult> s = em.sizes(x);
   auto product = [&](int64_t from, int64_t to) -> std::pair<int64_t, Value> {
     int64_t st = 1;
@@ -451,7 +447,7 @@ LogicalResult convertSqueeze(NodeContext &nc) {
     for (int64_t i = 0; i < type.getRank(); ++i)
       if (type.getDimSize(i) == 1)
         axes->push_back(i);
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   FailureOr<Value> r = em.squeeze(x, *axes);
   if (failed(r))
     return failure();
@@ -479,7 +475,7 @@ LogicalResult convertUnsqueeze(NodeContext &nc) {
     axes.push_back(*n);
   }
   llvm::sort(axes);
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   FailureOr<Value> r = em.unsqueeze(x, axes);
   if (failed(r))
     return failure();
@@ -505,7 +501,7 @@ LogicalResult convertTranspose(NodeContext &nc) {
     if (sorted[i] != i || static_cast<int64_t>(perm.size()) != rank)
       return nc.error() << "perm is not a permutation of the " << rank
                         << " dimensions";
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   bool identity = llvm::all_of(llvm::enumerate(perm), [](auto p) {
     return static_cast<int64_t>(p.index()) == p.value();
   });
@@ -535,7 +531,7 @@ LogicalResult convertConcat(NodeContext &nc) {
           t.getDimSize(d) != first.getDimSize(d))
         return nc.error() << "inputs disagree on dimension " << d;
   }
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   nc.setOutput(0, in.size() == 1 ? in[0] : em.concat(in, *axis),
                nc.inputOnnxType(0));
   return success();
@@ -550,7 +546,7 @@ LogicalResult convertSplit(NodeContext &nc) {
                                           [&] { return nc.error(); });
   if (failed(axis))
     return failure();
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   int64_t n = nc.numOutputs();
   SmallVector<OpFoldResult> sizes;
   std::optional<SmallVector<int64_t>> split;
@@ -643,7 +639,7 @@ LogicalResult convertSlice(NodeContext &nc) {
   }
   if (axes.size() != starts->size() || steps.size() != starts->size())
     return nc.error() << "starts, ends, axes and steps differ in length";
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   SmallVector<OpFoldResult> offsets(rank, em.b.getIndexAttr(0));
   SmallVector<OpFoldResult> sizes = em.sizes(x);
   SmallVector<OpFoldResult> strides(rank, em.b.getIndexAttr(1));
@@ -774,7 +770,7 @@ LogicalResult convertExpand(NodeContext &nc) {
   if (!dims)
     return nc.error() << "the shape input must be known at import time "
                          "(constant or derived from Shape)";
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   int64_t rank = std::max<int64_t>(type.getRank(), dims->size());
   SmallVector<int64_t> shape;
   SmallVector<Value> dyn;
@@ -822,7 +818,7 @@ LogicalResult convertRange(NodeContext &nc) {
     return failure();
   Type elementType = getElementTypeOrSelf(start.getType());
   bool isFloat = isa<FloatType>(elementType);
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   auto scalar = [&](Value v) {
     return tensor::ExtractOp::create(em.b, nc.loc, v, ValueRange{}).getResult();
   };
@@ -898,7 +894,7 @@ LogicalResult convertGather(NodeContext &nc) {
       normalizeAxis(nc.attrInt("axis", 0), r, [&] { return nc.error(); });
   if (failed(axis))
     return failure();
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   // A constant scalar index is a slice.
   if (const ConstTensor *c = nc.constInput(1); c && q == 0) {
     int64_t idx = c->getInt(0);
@@ -988,7 +984,7 @@ LogicalResult convertGatherElements(NodeContext &nc) {
       normalizeAxis(nc.attrInt("axis", 0), r, [&] { return nc.error(); });
   if (failed(axis))
     return failure();
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   auto outType = idxType.clone(dataType.getElementType());
   Value init = em.empty(outType, em.dynamicSizes(em.sizes(indices)));
   Value axisSize = toIndex(em, em.sizes(data)[*axis]);
@@ -1162,7 +1158,7 @@ LogicalResult convertTopK(NodeContext &nc) {
   bool largest = nc.attrInt("largest", 1) != 0;
   bool sorted = nc.attrInt("sorted", 1) != 0;
   bool isUnsigned = nc.inputUnsigned(0);
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   OpBuilder &b = nc.importer.builder;
   // K: static if known at import time.
   int64_t kStatic = kDyn;
@@ -1339,7 +1335,7 @@ template <bool isMax> LogicalResult convertArgExtreme(NodeContext &nc) {
   bool keepDims = nc.attrInt("keepdims", 1) != 0;
   bool selectLast = nc.attrInt("select_last_index", 0) != 0;
   bool isUnsigned = nc.inputUnsigned(0);
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   OpBuilder &b = nc.importer.builder;
   MLIRContext *ctx = nc.importer.ctx;
   Type elementType = type.getElementType();
@@ -1421,7 +1417,7 @@ LogicalResult convertOneHot(NodeContext &nc) {
     return failure();
   if (typeOf(values).getNumElements() != 2)
     return nc.error() << "values must hold [off_value, on_value]";
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   OpBuilder &b = nc.importer.builder;
   MLIRContext *ctx = nc.importer.ctx;
   Type elementType = typeOf(values).getElementType();
@@ -1491,7 +1487,7 @@ LogicalResult convertTrilu(NodeContext &nc) {
     k = (*kv)[0];
   }
   bool upper = nc.attrInt("upper", 1) != 0;
-  Emitter em = emitterFor(nc);
+  Emitter em = nc.emitter();
   Type elementType = type.getElementType();
   FailureOr<Value> result =
       em.map({x}, elementType, [&](OpBuilder &b, Location l, ValueRange a) {

@@ -205,6 +205,9 @@ public:
   float attrFloat(StringRef name, float def) const;
   std::string attrString(StringRef name, StringRef def) const;
   std::optional<SmallVector<int64_t>> attrInts(StringRef name) const;
+
+  /// Emission helpers at this node's location, reporting through error().
+  class Emitter emitter();
 };
 
 //===----------------------------------------------------------------------===//
@@ -283,6 +286,29 @@ public:
                      ArrayRef<OpFoldResult> sizes,
                      ArrayRef<OpFoldResult> strides);
   Value concat(ValueRange values, int64_t axis);
+
+  /// Softmax (or log-softmax) of `x` along `axis`, decomposed into
+  /// reductions and elementwise generics.
+  FailureOr<Value> softmax(Value x, int64_t axis, bool isLog = false);
+
+  struct Normalized {
+    Value y;
+    /// Null for the RMS form.
+    Value mean;
+    Value invStdDev;
+  };
+  /// Layer normalization of `x` over dimensions [axis, rank): statistics in
+  /// `compute` (an f32 or the input type), the result in the input type,
+  /// times `scale` plus `bias` (optional). With `rms`, the RMS form
+  /// (SimplifiedLayerNormalization): x / sqrt(mean(x^2) + epsilon), no mean.
+  FailureOr<Normalized> layerNorm(Value x, Value scale, Value bias,
+                                  int64_t axis, double epsilon, Type compute,
+                                  bool rms = false);
+
+  /// GELU with erf, x * 0.5 * (1 + erf(x / sqrt 2)), as one elementwise
+  /// generic per step: the form PyTorch exports, which the sparse-idiom
+  /// raising and the epilogue fusion recognise.
+  FailureOr<Value> gelu(Value x);
 };
 
 /// Normalises `axis` for `rank`; fails (with `err`) if out of range.
@@ -301,6 +327,15 @@ const llvm::StringMap<ConverterFn> &getConverters();
 void registerMathConverters(llvm::StringMap<ConverterFn> &map);
 void registerTensorConverters(llvm::StringMap<ConverterFn> &map);
 void registerCustomDomainConverters(llvm::StringMap<ConverterFn> &map);
+/// ONNX Runtime's contrib operators (com.microsoft, and the few it registers
+/// in the default domain), decomposed into the same linalg/spx forms as the
+/// standard operators they fuse: elementwise, normalization and matmul
+/// operators (ConvertContrib.cpp), attention and embeddings
+/// (ConvertContribAttention.cpp), block-quantized matmuls
+/// (ConvertContribQuant.cpp).
+void registerContribConverters(llvm::StringMap<ConverterFn> &map);
+void registerContribAttentionConverters(llvm::StringMap<ConverterFn> &map);
+void registerContribQuantConverters(llvm::StringMap<ConverterFn> &map);
 
 /// Import-time folding of nodes whose inputs are all known (small) constants.
 /// Returns true and sets the outputs if the node was folded.
@@ -374,6 +409,10 @@ private:
   openExternalFile(StringRef location, const std::function<NodeError()> &err);
   unsigned blobCounter = 0;
 };
+
+inline Emitter NodeContext::emitter() {
+  return Emitter(importer.builder, loc, [this] { return error(); });
+}
 
 } // namespace parsimony::onnximport
 

@@ -385,6 +385,9 @@ const llvm::StringMap<ConverterFn> &onnximport::getConverters() {
     registerMathConverters(map);
     registerTensorConverters(map);
     registerCustomDomainConverters(map);
+    registerContribConverters(map);
+    registerContribAttentionConverters(map);
+    registerContribQuantConverters(map);
     return map;
   }();
   return converters;

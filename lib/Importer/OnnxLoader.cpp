@@ -130,6 +130,37 @@ void registerSchemas() {
   addMoEContract(moe);
   OpSchemaRegistry::OpSchemaRegisterOnce moeOnce(moe);
 
+  // ONNX Runtime registers its RMSNorm in the default domain; models from
+  // its model builder use it there.
+  if (!OpSchemaRegistry::Schema("SimplifiedLayerNormalization", 1, "")) {
+    OpSchema rms("SimplifiedLayerNormalization", __FILE__, __LINE__);
+    rms.SetDomain("")
+        .SinceVersion(1)
+        .SetDoc("ONNX Runtime's RMS normalization: X / sqrt(mean(X^2) + "
+                "epsilon) * scale over the axes [axis, rank).")
+        .Attr("axis", "First normalized axis.", AttributeProto::INT,
+              static_cast<int64_t>(-1))
+        .Attr("epsilon", "Added to the mean square.", AttributeProto::FLOAT,
+              1e-5f)
+        .Attr("stash_type", "Type of the statistics (1: float).",
+              AttributeProto::INT, static_cast<int64_t>(1))
+        .Input(0, "X", "input", "T")
+        .Input(1, "scale", "scale over the normalized axes", "V")
+        .Output(0, "Y", "same shape as X", "V")
+        .Output(1, "inv_std_var", "1 / sqrt(mean(X^2) + epsilon)", "U",
+                OpSchema::Optional)
+        .TypeConstraint("T", kFloatTypes, "Floating-point input.")
+        .TypeConstraint("U", {"tensor(float)", "tensor(double)"},
+                        "Statistics type.")
+        .TypeConstraint("V", kFloatTypes, "Floating-point scale and output.")
+        .TypeAndShapeInferenceFunction([](InferenceContext &ctx) {
+          propagateElemTypeFromInputToOutput(ctx, 1, 0);
+          if (hasInputShape(ctx, 0))
+            propagateShapeFromInputToOutput(ctx, 0, 0);
+        });
+    OpSchemaRegistry::OpSchemaRegisterOnce rmsOnce(rms);
+  }
+
   if (!OpSchemaRegistry::Schema("MoE", 1, "com.microsoft")) {
     OpSchema msMoE("MoE", __FILE__, __LINE__);
     msMoE.SetDomain("com.microsoft")

@@ -424,6 +424,55 @@ def ms_moe(activation="relu", k=2, normalize=1, fusion=0, fc3=False,
                  extra_opsets=[("com.microsoft", 1)])
 
 
+# --- ONNX Runtime contrib operators -------------------------------------------
+
+MS = [("com.microsoft", 1)]
+
+
+def contrib_bert_ffn():
+    """The FFN of a BERT layer as ONNX Runtime's optimizer leaves it."""
+    nodes = [N("MatMul", ["x", "w1"], ["h"]),
+             N("BiasGelu", ["h", "b1"], ["g"], domain="com.microsoft"),
+             N("MatMul", ["g", "w2"], ["o"]),
+             N("SkipLayerNormalization", ["o", "x", "gamma", "beta", "b2"],
+               ["y"], domain="com.microsoft", epsilon=1e-12)]
+    return model(nodes, [vi("x", T.FLOAT, [2, 3, 8])],
+                 [vi("y", T.FLOAT, [2, 3, 8])],
+                 [init("w1", f32(8, 32)), init("b1", f32(32)),
+                  init("w2", f32(32, 8)), init("b2", f32(8)),
+                  init("gamma", f32(8)), init("beta", f32(8))],
+                 extra_opsets=MS)
+
+
+def contrib_rms_norm():
+    """SimplifiedLayerNormalization lives in the default domain."""
+    nodes = [N("SimplifiedLayerNormalization", ["x", "g"], ["y"], epsilon=1e-6)]
+    return model(nodes, [vi("x", T.FLOAT, [4, 8])], [vi("y", T.FLOAT, [4, 8])],
+                 [init("g", f32(8))])
+
+
+def contrib_fused_matmul():
+    nodes = [N("FusedMatMul", ["a", "b"], ["y"], domain="com.microsoft",
+               alpha=0.25, transB=1)]
+    return model(nodes, [vi("a", T.FLOAT, [3, 8]), vi("b", T.FLOAT, [5, 8])],
+                 [vi("y", T.FLOAT, [3, 5])], extra_opsets=MS)
+
+
+def contrib_bad(op, inputs, attrs=None, outputs=("y",)):
+    """One contrib node over float inputs given as {name: shape}."""
+    nodes = [N(op, list(inputs), list(outputs), name="bad",
+               domain="com.microsoft", **(attrs or {}))]
+    ins = [vi(n, T.FLOAT, shape) for n, shape in inputs.items() if n]
+    return model(nodes, ins, [vi(o, T.FLOAT, [2, 3, 8]) for o in outputs if o],
+                 extra_opsets=MS)
+
+
+def contrib_int_gelu():
+    nodes = [N("Gelu", ["x"], ["y"], name="bad", domain="com.microsoft")]
+    return model(nodes, [vi("x", T.INT32, [4])], [vi("y", T.INT32, [4])],
+                 extra_opsets=MS)
+
+
 # --- bad inputs ---------------------------------------------------------------
 
 def unsupported_ops():
@@ -550,6 +599,25 @@ MODELS = {
                                    biases=False),
     "moe_sparse_mixer": lambda: ms_moe(sparse_mixer=1),
     "moe_bad_experts": lambda: ms_moe(experts=4, k=5),
+    "contrib_bert_ffn": contrib_bert_ffn,
+    "contrib_rms_norm": contrib_rms_norm,
+    "contrib_fused_matmul": contrib_fused_matmul,
+    "contrib_bad_bias_add_skip": lambda: contrib_bad(
+        "BiasAdd", {"x": [2, 3, 8], "b": [8], "s": [2, 1, 8]}),
+    "contrib_bad_skip_ln_gamma": lambda: contrib_bad(
+        "SkipLayerNormalization", {"x": [2, 3, 8], "s": [2, 3, 8], "g": [4]}),
+    "contrib_bad_skip_ln_skip": lambda: contrib_bad(
+        "SkipLayerNormalization", {"x": [2, 3, 8], "s": [3, 3, 8], "g": [8]}),
+    "contrib_bad_skip_ln_missing": lambda: contrib_bad(
+        "SkipLayerNormalization", {"x": [2, 3, 8], "s": [2, 3, 8]}),
+    "contrib_bad_rms_mean": lambda: contrib_bad(
+        "SkipSimplifiedLayerNormalization",
+        {"x": [2, 3, 8], "s": [2, 3, 8], "g": [8]}, outputs=("y", "mean")),
+    "contrib_bad_fused_matmul_rank": lambda: contrib_bad(
+        "FusedMatMul", {"a": [8], "b": [8, 8]}, {"transA": 1}),
+    "contrib_bad_fused_matmul_shapes": lambda: contrib_bad(
+        "FusedMatMul", {"a": [2, 3, 8], "b": [8, 5]}, {"transB": 1}),
+    "contrib_int_gelu": contrib_int_gelu,
     "unsupported_ops": unsupported_ops,
     "missing_initializer": missing_initializer,
     "cycle": cycle,
