@@ -374,6 +374,66 @@ LogicalResult convertGemmFastGelu(NodeContext &nc) {
   return success();
 }
 
+/// Runs the standard-domain converter of `opType` on a copy of `nc`'s node
+/// with other inputs, outputs and attributes. The copy keeps the node's
+/// name, type and domain, so its errors name the fused node.
+LogicalResult convertAsStandard(NodeContext &nc, StringRef opType,
+                                ArrayRef<std::string> inputs,
+                                ArrayRef<std::string> outputs,
+                                ArrayRef<onnx::AttributeProto> attrs) {
+  ConverterFn convert = getConverters().lookup(("::" + opType).str());
+  if (!convert)
+    return nc.error() << "no converter for '" << opType << "'";
+  onnx::NodeProto node = nc.node;
+  node.clear_input();
+  node.clear_output();
+  node.clear_attribute();
+  for (const std::string &in : inputs)
+    node.add_input(in);
+  for (const std::string &out : outputs)
+    node.add_output(out);
+  for (const onnx::AttributeProto &attr : attrs)
+    *node.add_attribute() = attr;
+  auto opset = nc.importer.opsets.find("");
+  NodeContext inner(nc.importer, node, nc.loc,
+                    opset == nc.importer.opsets.end() ? 17 : opset->second);
+  return convert(inner);
+}
+
+/// FusedGemm (ONNX Runtime's level-2 Gemm + activation fusion): Gemm with
+/// its attributes, then the `activation` operator with activation_alpha,
+/// _beta and _gamma as its alpha, beta and gamma.
+LogicalResult convertFusedGemm(NodeContext &nc) {
+  std::string activation = nc.attrString("activation", "");
+  if (!llvm::is_contained({"Relu", "LeakyRelu", "Tanh", "Sigmoid",
+                           "HardSigmoid", "Selu", "Elu", "Softplus"},
+                          activation))
+    return nc.error() << "unsupported activation '" << activation
+                      << "' (expected Relu, LeakyRelu, Tanh, Sigmoid, "
+                         "HardSigmoid, Selu, Elu or Softplus)";
+  if (!nc.hasOutput(0))
+    return success();
+  std::string product = nc.node.output(0) + "::FusedGemm.product";
+  if (nc.importer.values.count(product))
+    return nc.error() << "value name '" << product << "' is taken";
+  SmallVector<onnx::AttributeProto> gemmAttrs, actAttrs;
+  for (const onnx::AttributeProto &attr : nc.node.attribute()) {
+    StringRef name = attr.name();
+    if (llvm::is_contained({"alpha", "beta", "transA", "transB"}, name)) {
+      gemmAttrs.push_back(attr);
+    } else if (name.consume_front("activation_")) {
+      actAttrs.push_back(attr);
+      actAttrs.back().set_name(name.str());
+    }
+  }
+  SmallVector<std::string> gemmInputs(nc.node.input().begin(),
+                                      nc.node.input().end());
+  if (failed(convertAsStandard(nc, "Gemm", gemmInputs, {product}, gemmAttrs)))
+    return failure();
+  return convertAsStandard(nc, activation, {product}, {nc.node.output(0)},
+                           actAttrs);
+}
+
 } // namespace
 
 void parsimony::onnximport::registerContribConverters(
@@ -390,4 +450,5 @@ void parsimony::onnximport::registerContribConverters(
   map["com.microsoft::FusedMatMul"] = convertFusedMatMul;
   map["com.microsoft::TransposeMatMul"] = convertFusedMatMul;
   map["com.microsoft::GemmFastGelu"] = convertGemmFastGelu;
+  map["com.microsoft::FusedGemm"] = convertFusedGemm;
 }

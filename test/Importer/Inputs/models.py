@@ -618,6 +618,8 @@ MODELS = {
     "contrib_bad_fused_matmul_shapes": lambda: contrib_bad(
         "FusedMatMul", {"a": [2, 3, 8], "b": [8, 5]}, {"transB": 1}),
     "contrib_int_gelu": contrib_int_gelu,
+    "contrib_bad_fused_gemm_act": lambda: contrib_bad(
+        "FusedGemm", {"a": [2, 8], "b": [8, 8]}, {"activation": "Gelu"}),
     "unsupported_ops": unsupported_ops,
     "missing_initializer": missing_initializer,
     "cycle": cycle,

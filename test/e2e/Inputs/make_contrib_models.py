@@ -142,6 +142,17 @@ add_case("gemm_fast_gelu",
          reference=[helper.make_node("MatMul", ["x", "w"], ["xw"]),
                     N("FastGelu", ["xw", "b"], ["y"])])
 
+# FusedGemm: Gemm attributes plus an activation and its parameters.
+for act, extra in [("Relu", {}), ("LeakyRelu", {"activation_alpha": 0.2}),
+                   ("Tanh", {}), ("Sigmoid", {}),
+                   ("HardSigmoid", {"activation_alpha": 0.3,
+                                    "activation_beta": 0.4})]:
+    add_case("fused_gemm_" + act.lower(),
+             [N("FusedGemm", ["a", "w", "c"], ["y"], activation=act,
+                transB=1, alpha=0.7, beta=0.5, **extra)],
+             {"a": arr(6, H)}, [("y", (6, 24))],
+             inits=[("w", arr(24, H, scale=0.3)), ("c", arr(24))])
+
 # A BERT-style block as ONNX Runtime's optimizer leaves it: FusedMatMul
 # projections, SkipLayerNormalization, BiasGelu.
 w1, b1, w2 = arr(H, 64, scale=0.2), arr(64), arr(64, H, scale=0.2)
