@@ -768,9 +768,9 @@ Value Emitter::concat(ValueRange values, int64_t axis) {
 // Normalizations and activations shared by several operators
 //===----------------------------------------------------------------------===//
 
-FailureOr<Value> Emitter::softmax(Value x, int64_t axis, bool isLog) {
+FailureOr<Value> Emitter::softmax(Value x, ArrayRef<int64_t> axes, bool isLog) {
   Type elementType = getElementTypeOrSelf(x.getType());
-  FailureOr<Value> m = reduce(x, {axis}, ReduceKind::Max, /*keepDims=*/true);
+  FailureOr<Value> m = reduce(x, axes, ReduceKind::Max, /*keepDims=*/true);
   if (failed(m))
     return failure();
   FailureOr<Value> shifted =
@@ -785,7 +785,7 @@ FailureOr<Value> Emitter::softmax(Value x, int64_t axis, bool isLog) {
       });
   if (failed(e))
     return failure();
-  FailureOr<Value> s = reduce(*e, {axis}, ReduceKind::Sum, /*keepDims=*/true);
+  FailureOr<Value> s = reduce(*e, axes, ReduceKind::Sum, /*keepDims=*/true);
   if (failed(s))
     return failure();
   if (isLog)

@@ -13,7 +13,6 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "llvm/ADT/SmallSet.h"
 
 #include <cmath>
 #include <limits>
@@ -714,13 +713,11 @@ LogicalResult convertEinsum(NodeContext &nc) {
     int64_t rank = cast<RankedTensorType>(operands[i].getType()).getRank();
     if (failed(parseTerm(term, rank, inLabels[i])))
       return failure();
-    llvm::SmallSet<int, 8> seen;
-    for (int l : inLabels[i]) {
-      if (!seen.insert(l).second)
-        return nc.error() << "repeated subscript in one operand (diagonals) "
-                             "is not supported";
+    // A subscript repeated within one operand reads its diagonal: both
+    // dimensions get the same loop. Like numpy, implicit mode leaves it out
+    // of the output.
+    for (int l : inLabels[i])
       ++counts[l];
-    }
   }
   SmallVector<int> outLabels;
   if (explicitOutput) {
@@ -960,7 +957,8 @@ template <Reduction kind> LogicalResult convertReduce(NodeContext &nc) {
   return success();
 }
 
-/// softmax(x) or log-softmax(x) along `axis`.
+/// softmax(x) or log-softmax(x) along `axis`; before opset 13, over the
+/// axes [axis, rank) flattened into one (default axis 1).
 template <bool isLog> LogicalResult convertSoftmax(NodeContext &nc) {
   Value x = nc.input(0);
   if (!x)
@@ -969,13 +967,18 @@ template <bool isLog> LogicalResult convertSoftmax(NodeContext &nc) {
   Type elementType = type.getElementType();
   if (!isa<FloatType>(elementType))
     return nc.error() << "unsupported element type " << elementType;
-  FailureOr<int64_t> axis = normalizeAxis(
-      nc.attrInt("axis", -1), type.getRank(), [&] { return nc.error(); });
-  if (failed(axis))
-    return failure();
   if (type.getRank() == 0)
     return nc.error() << "needs an input of rank >= 1";
-  FailureOr<Value> r = nc.emitter().softmax(x, *axis, isLog);
+  bool flattens = nc.opset < 13;
+  FailureOr<int64_t> axis =
+      normalizeAxis(nc.attrInt("axis", flattens ? 1 : -1), type.getRank(),
+                    [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  SmallVector<int64_t> axes = {*axis};
+  if (flattens)
+    axes = llvm::to_vector(llvm::seq<int64_t>(*axis, type.getRank()));
+  FailureOr<Value> r = nc.emitter().softmax(x, axes, isLog);
   if (failed(r))
     return failure();
   nc.setOutput(0, *r, nc.inputOnnxType(0));

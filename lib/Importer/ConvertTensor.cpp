@@ -460,12 +460,21 @@ LogicalResult convertUnsqueeze(NodeContext &nc) {
   if (!x)
     return failure();
   auto type = typeOf(x);
-  FailureOr<SmallVector<int64_t>> raw = nc.constInts(1, "axes");
-  if (failed(raw))
-    return failure();
-  int64_t outRank = type.getRank() + raw->size();
+  // Opsets before 13 give the axes as an attribute.
+  SmallVector<int64_t> raw;
+  if (nc.opset >= 13) {
+    FailureOr<SmallVector<int64_t>> in = nc.constInts(1, "axes");
+    if (failed(in))
+      return failure();
+    raw = *in;
+  } else if (std::optional<SmallVector<int64_t>> attr = nc.attrInts("axes")) {
+    raw = *attr;
+  } else {
+    return nc.error() << "missing attribute 'axes'";
+  }
+  int64_t outRank = type.getRank() + raw.size();
   SmallVector<int64_t> axes;
-  for (int64_t a : *raw) {
+  for (int64_t a : raw) {
     FailureOr<int64_t> n =
         normalizeAxis(a, outRank, [&] { return nc.error(); });
     if (failed(n))
@@ -1405,7 +1414,7 @@ LogicalResult convertOneHot(NodeContext &nc) {
     return failure();
   const ConstTensor *depthC = nc.constInput(1);
   if (!depthC || depthC->numElements() != 1)
-    return nc.error() << "depth must be a constant scalar";
+    return nc.error() << "depth must be a constant scalar known at import time";
   int64_t depth = depthC->getInt(0);
   if (depth <= 0)
     return nc.error() << "depth must be positive";

@@ -287,9 +287,10 @@ public:
                      ArrayRef<OpFoldResult> strides);
   Value concat(ValueRange values, int64_t axis);
 
-  /// Softmax (or log-softmax) of `x` along `axis`, decomposed into
-  /// reductions and elementwise generics.
-  FailureOr<Value> softmax(Value x, int64_t axis, bool isLog = false);
+  /// Softmax (or log-softmax) of `x` over `axes` (normalised, sorted; one
+  /// axis, or the trailing axes that opsets before 13 flatten into one),
+  /// decomposed into reductions and elementwise generics.
+  FailureOr<Value> softmax(Value x, ArrayRef<int64_t> axes, bool isLog = false);
 
   struct Normalized {
     Value y;

@@ -5,15 +5,15 @@ Usage: backend_node_tests.py <parsimony-translate> <testdata-node-dir>
 
 For each <dir>/*/model.onnx whose nodes use only operators that
 `parsimony-translate --list-supported-ops` lists (and only the default domain
-at opset 13..17), runs `parsimony-translate --import-onnx` (which verifies the
+at opset 11..17), runs `parsimony-translate --import-onnx` (which verifies the
 module) and reports failures.
 
 Tests whose graph inputs or outputs are not numeric tensors (strings,
 sequences, optionals) are skipped: those element types are outside what the
 importer handles. Many node tests feed operands the importer needs at import
 time (Reshape shapes, Squeeze axes, Slice starts, ...) as graph inputs; when
-such a test fails for that reason, its integer inputs are frozen into
-initializers from test_data_set_0 and the import is retried (as a deployment
+such a test fails for that reason, its integer and one-element inputs are
+frozen into initializers from test_data_set_0 and the import is retried (as a deployment
 would do with constant shape operands). Training-mode Dropout is expected to
 be rejected (the importer is inference-only).
 
@@ -52,7 +52,7 @@ def main():
             continue
         opsets = {o.domain or "ai.onnx": o.version for o in model.opset_import}
         version = opsets.get("ai.onnx", opsets.get("", 0))
-        if not 13 <= version <= 17:
+        if not 11 <= version <= 17:
             continue
         if any(n.domain not in ("", "ai.onnx") or n.op_type not in supported
                for n in model.graph.node):
@@ -71,7 +71,8 @@ def main():
         return proc.returncode, proc.stderr
 
     def freeze_integer_inputs(path, out):
-        """Turns integer graph inputs into initializers (test_data_set_0)."""
+        """Turns integer and one-element graph inputs (a OneHot depth) into
+        initializers (test_data_set_0)."""
         model = onnx.load(path)
         data_dir = os.path.join(os.path.dirname(path), "test_data_set_0")
         init_names = {t.name for t in model.graph.initializer}
@@ -80,8 +81,11 @@ def main():
         for index, value in enumerate(inputs):
             elem = value.type.tensor_type.elem_type
             pb = os.path.join(data_dir, "input_%d.pb" % index)
-            if elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and \
-                    os.path.exists(pb):
+            dims = value.type.tensor_type.shape.dim
+            scalar = all(d.HasField("dim_value") and d.dim_value == 1
+                         for d in dims)
+            if (elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) or
+                    scalar) and os.path.exists(pb):
                 tensor = onnx.TensorProto()
                 with open(pb, "rb") as f:
                     tensor.ParseFromString(f.read())
