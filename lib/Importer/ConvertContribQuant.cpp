@@ -1,9 +1,781 @@
-//===- ConvertContribQuant.cpp - ONNX Runtime contrib operators -----------===//
+//===- ConvertContribQuant.cpp - ONNX Runtime quantized matmuls -----------===//
+//
+// com.microsoft:MatMulNBits (2-, 4- and 8-bit block-quantized weights, the
+// form of ONNX Runtime's MatMul4BitsQuantizer and of the GenAI model
+// builder's int4 models) becomes spx.quant_matmul on the model's own
+// integers and scales, repacked at import time into the dialect's weight
+// format, so that it runs on the project's int4/int8 kernels without an f32
+// copy of the weight. The kernels are symmetric: the values are stored
+// relative to the default zero point 2^(bits-1), and other zero points add
+// the exact per-block correction `sum_block(A) * (2^(bits-1) - zp) * scale`,
+// a small f32 matmul over A's block sums accumulated into the product. Only
+// a weight whose g_idx reorders the blocks is dequantized to f32 at import
+// time.
+//
+// MatMulIntegerToFloat and DynamicQuantizeMatMul are expanded into the ONNX
+// operators they fuse (DynamicQuantizeLinear, MatMulInteger, Cast, then the
+// scale multiplication and bias), converted by the default-domain
+// converters, so that --spx-raise-dequantized-weights runs them on the int8
+// kernels as it does the same ONNX graph. The contrib DequantizeLinear /
+// QuantizeLinear are the ONNX ones.
+//
+//===----------------------------------------------------------------------===//
 
 #include "Importer.h"
 
+#include "parsimony/Dialect/Spx/IR/SpxOps.h"
+// The dialect's weight format (packed int4, scale layout) is written by the
+// helpers the weight-quantization passes use.
+#include "parsimony/Dialect/Spx/Transforms/WeightConstants.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/StringExtras.h"
+
+#include <cstring>
+#include <numeric>
+
 using namespace mlir;
+using namespace mlir::spx;
 using namespace parsimony::onnximport;
 
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Constant inputs
+//===----------------------------------------------------------------------===//
+
+/// The attribute holding constant input `i` (an initializer, a Constant
+/// node's value or an import-time folded result), without materialising
+/// it in the IR; null when the input is computed at run time.
+ElementsAttr constantAttr(NodeContext &nc, unsigned i) {
+  if (!nc.hasInput(i))
+    return {};
+  ValueEntry *e = nc.importer.entry(nc.node.input(i));
+  if (!e)
+    return {};
+  if (e->constant)
+    return e->constant->toAttr(nc.importer.ctx);
+  if (e->lazyAttr)
+    return e->lazyAttr;
+  if (e->value)
+    if (auto constant = e->value.getDefiningOp<arith::ConstantOp>())
+      return dyn_cast<ElementsAttr>(constant.getValue());
+  return {};
+}
+
+/// The row-major bytes of the elements of `attr` (dense or dense_resource;
+/// a splat is expanded into `storage`); false when its data is not
+/// available or its elements are not whole bytes.
+bool rawBytes(ElementsAttr attr, std::vector<char> &storage,
+              ArrayRef<char> &bytes) {
+  auto type = cast<ShapedType>(attr.getType());
+  unsigned bits = type.getElementType().getIntOrFloatBitWidth();
+  if (bits % 8 != 0 || !type.hasStaticShape())
+    return false;
+  size_t width = bits / 8, count = type.getNumElements();
+  ArrayRef<char> data;
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
+    if (type.getElementType().isInteger(1))
+      return false; // bit-packed
+    data = dense.getRawData();
+    if (dense.isSplat() && count != 1) {
+      storage.resize(count * width);
+      for (size_t i = 0; i < count; ++i)
+        std::memcpy(storage.data() + i * width, data.data(), width);
+      bytes = storage;
+      return true;
+    }
+  } else if (auto resource = dyn_cast<DenseResourceElementsAttr>(attr)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob)
+      return false;
+    data = blob->getData();
+  } else {
+    return false;
+  }
+  if (data.size() != count * width)
+    return false;
+  bytes = data;
+  return true;
+}
+
+float halfToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000) << 16;
+  uint32_t exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+  uint32_t bits;
+  if (exponent == 0) {
+    // Zero or subnormal: mantissa * 2^-24, exact in f32.
+    float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+    std::memcpy(&bits, &magnitude, 4);
+    bits |= sign;
+  } else if (exponent == 31) {
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+/// The elements of a constant f32, f16 or bf16 `attr` as f32 (exact).
+std::optional<std::vector<float>> floatValues(ElementsAttr attr) {
+  std::vector<char> storage;
+  ArrayRef<char> bytes;
+  if (!rawBytes(attr, storage, bytes))
+    return std::nullopt;
+  Type t = cast<ShapedType>(attr.getType()).getElementType();
+  std::vector<float> values;
+  if (t.isF32()) {
+    values.resize(bytes.size() / 4);
+    std::memcpy(values.data(), bytes.data(), bytes.size());
+  } else if (t.isF16() || t.isBF16()) {
+    values.resize(bytes.size() / 2);
+    for (size_t i = 0; i < values.size(); ++i) {
+      uint16_t h;
+      std::memcpy(&h, bytes.data() + 2 * i, 2);
+      if (t.isF16()) {
+        values[i] = halfToFloat(h);
+      } else {
+        uint32_t bits = uint32_t(h) << 16;
+        std::memcpy(&values[i], &bits, 4);
+      }
+    }
+  } else {
+    return std::nullopt;
+  }
+  return values;
+}
+
+/// The elements of a constant integer `attr` of `width` bits as int64
+/// (sign-extended, or zero-extended when `isUnsigned`).
+std::optional<std::vector<int64_t>> intValues(ElementsAttr attr,
+                                              bool isUnsigned) {
+  std::vector<char> storage;
+  ArrayRef<char> bytes;
+  Type t = cast<ShapedType>(attr.getType()).getElementType();
+  if (!t.isSignlessInteger() || !rawBytes(attr, storage, bytes))
+    return std::nullopt;
+  unsigned width = t.getIntOrFloatBitWidth() / 8;
+  std::vector<int64_t> values(bytes.size() / width);
+  for (size_t i = 0; i < values.size(); ++i) {
+    uint64_t raw = 0;
+    std::memcpy(&raw, bytes.data() + i * width, width); // little endian
+    unsigned shift = 64 - 8 * width;
+    values[i] =
+        isUnsigned ? int64_t(raw) : static_cast<int64_t>(raw << shift) >> shift;
+  }
+  return values;
+}
+
+/// A name for the constants created for `nc`'s node (the resource manager
+/// makes it unique).
+std::string blobName(NodeContext &nc, StringRef suffix) {
+  std::string name = GraphImporter::nodeName(nc.node);
+  for (char &c : name)
+    if (!llvm::isAlnum(c) && c != '_')
+      c = '_';
+  return name + "_" + suffix.str();
+}
+
+std::string shapeString(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (auto [i, d] : llvm::enumerate(shape))
+    s += (i ? ", " : "") +
+         (ShapedType::isDynamic(d) ? std::string("?") : std::to_string(d));
+  return s + "]";
+}
+
+//===----------------------------------------------------------------------===//
+// MatMulNBits
+//===----------------------------------------------------------------------===//
+
+/// `x` ([..., K] f32) as the input of a product: rank >= 2 (the leading
+/// dimensions are tokens) with a static K.
+Value productInput(Emitter &em, Value x, int64_t k) {
+  auto type = cast<RankedTensorType>(x.getType());
+  if (type.getRank() == 1)
+    x = tensor::ExpandShapeOp::create(
+        em.b, em.loc, RankedTensorType::get({1, k}, type.getElementType()), x,
+        SmallVector<ReassociationIndices>{{0, 1}});
+  // A dynamic feature size must be K (the kernels read K from the weight).
+  type = cast<RankedTensorType>(x.getType());
+  if (type.isDynamicDim(type.getRank() - 1)) {
+    SmallVector<int64_t> shape(type.getShape());
+    shape.back() = k;
+    x = tensor::CastOp::create(em.b, em.loc, type.clone(shape), x);
+  }
+  return x;
+}
+
+Value addScalars(OpBuilder &b, Location l, ValueRange a) {
+  return arith::AddFOp::create(b, l, a[0], a[1]);
+}
+
+/// Checks that input `i` has one of the shapes `shapes`; reports them
+/// otherwise.
+LogicalResult checkShape(NodeContext &nc, unsigned i, StringRef what,
+                         ArrayRef<SmallVector<int64_t>> shapes) {
+  RankedTensorType type = nc.inputType(i);
+  for (const SmallVector<int64_t> &shape : shapes)
+    if (type.getShape() == ArrayRef<int64_t>(shape))
+      return success();
+  NodeError err = nc.error();
+  err << what << " must have shape ";
+  for (auto [j, shape] : llvm::enumerate(shapes))
+    err << (j ? " or " : "") << shapeString(shape);
+  err << ", got " << shapeString(type.getShape());
+  return failure();
+}
+
+LogicalResult convertMatMulNBits(NodeContext &nc) {
+  OpBuilder &b = nc.importer.builder;
+  Value a = nc.input(0);
+  if (!a || !nc.hasInput(1) || !nc.hasInput(2))
+    return nc.error() << "needs inputs A, B and scales";
+  auto aType = cast<RankedTensorType>(a.getType());
+  Type floatType = aType.getElementType();
+  if (!floatType.isF32() && !floatType.isF16() && !floatType.isBF16())
+    return nc.error() << "A must be float, float16 or bfloat16, got "
+                      << onnxTypeName(nc.inputOnnxType(0));
+  for (StringRef name : {"K", "N", "block_size"})
+    if (!nc.attr(name))
+      return nc.error() << "attribute '" << name << "' is required";
+  int64_t K = nc.attrInt("K", 0), N = nc.attrInt("N", 0);
+  int64_t bits = nc.attrInt("bits", 4), blockSize = nc.attrInt("block_size", 0);
+  if (K <= 0 || N <= 0)
+    return nc.error() << "K and N must be positive, got K = " << K
+                      << ", N = " << N;
+  if (bits != 2 && bits != 4 && bits != 8)
+    return nc.error() << "bits = " << bits
+                      << " is not supported (expected 2, 4 or 8, the widths "
+                         "ONNX Runtime implements)";
+  if (blockSize < 16 || !llvm::isPowerOf2_64(blockSize))
+    return nc.error() << "block_size must be a power of two >= 16, got "
+                      << blockSize;
+  if (aType.getRank() < 1)
+    return nc.error() << "A must have rank >= 1";
+  int64_t aK = aType.getShape().back();
+  if (!ShapedType::isDynamic(aK) && aK != K)
+    return nc.error() << "the last dimension of A (" << aK
+                      << ") must be K = " << K;
+
+  int64_t blocks = (K + blockSize - 1) / blockSize;
+  int64_t blobSize = blockSize * bits / 8;
+  int64_t zpBlobSize = (blocks * bits + 7) / 8;
+  // B: [N, blocks, blob] bytes, `bits` per value, low bits first.
+  if (nc.inputOnnxType(1) != onnx::TensorProto::UINT8)
+    return nc.error() << "B must be uint8, got "
+                      << onnxTypeName(nc.inputOnnxType(1));
+  if (nc.inputType(1).getShape() != ArrayRef<int64_t>{N, blocks, blobSize})
+    return nc.error() << "B must have shape [N, ceil(K / block_size), "
+                         "block_size * bits / 8] = "
+                      << shapeString({N, blocks, blobSize}) << " (K = " << K
+                      << ", N = " << N << ", bits = " << bits
+                      << ", block_size = " << blockSize << "), got "
+                      << shapeString(nc.inputType(1).getShape());
+  if (nc.inputOnnxType(2) != nc.inputOnnxType(0))
+    return nc.error() << "scales must have A's type "
+                      << onnxTypeName(nc.inputOnnxType(0)) << ", got "
+                      << onnxTypeName(nc.inputOnnxType(2));
+  if (failed(checkShape(nc, 2, "scales (one per block)",
+                        {{N * blocks}, {N, blocks}})))
+    return failure();
+  bool hasZp = nc.hasInput(3), zpPacked = false;
+  if (hasZp) {
+    int32_t zpType = nc.inputOnnxType(3);
+    zpPacked = zpType == onnx::TensorProto::UINT8;
+    if (!zpPacked && zpType != nc.inputOnnxType(2))
+      return nc.error() << "zero_points must be uint8 (packed) or the type of "
+                           "scales, got "
+                        << onnxTypeName(zpType);
+    if (failed(zpPacked ? checkShape(nc, 3, "packed zero_points",
+                                     {{N * zpBlobSize}, {N, zpBlobSize}})
+                        : checkShape(nc, 3, "zero_points",
+                                     {{N * blocks}, {N, blocks}})))
+      return failure();
+  }
+  bool hasGIdx = nc.hasInput(4);
+  if (hasGIdx) {
+    if (nc.inputOnnxType(4) != onnx::TensorProto::INT32)
+      return nc.error() << "g_idx must be int32, got "
+                        << onnxTypeName(nc.inputOnnxType(4));
+    if (failed(checkShape(nc, 4, "g_idx", {{K}, {blocks * blockSize}})))
+      return failure();
+  }
+  Value bias = nc.input(5);
+  if (bias) {
+    if (nc.inputOnnxType(5) != nc.inputOnnxType(0))
+      return nc.error() << "bias must have A's type "
+                        << onnxTypeName(nc.inputOnnxType(0)) << ", got "
+                        << onnxTypeName(nc.inputOnnxType(5));
+    if (failed(checkShape(nc, 5, "bias", {{N}})))
+      return failure();
+  }
+
+  // The quantized weight is repacked at import time: it must be known.
+  auto requireConstant = [&](unsigned i, StringRef what) -> ElementsAttr {
+    ElementsAttr attr = constantAttr(nc, i);
+    if (!attr)
+      nc.error() << what << " (input " << i
+                 << ") must be a constant initializer: MatMulNBits weights "
+                    "are repacked at import time";
+    return attr;
+  };
+  ElementsAttr bAttr = requireConstant(1, "B");
+  if (!bAttr)
+    return failure();
+  ElementsAttr sAttr = requireConstant(2, "scales");
+  if (!sAttr)
+    return failure();
+  ElementsAttr zpAttr, gAttr;
+  if (hasZp && !(zpAttr = requireConstant(3, "zero_points")))
+    return failure();
+  if (hasGIdx && !(gAttr = requireConstant(4, "g_idx")))
+    return failure();
+  std::vector<char> bStorage;
+  ArrayRef<char> bBytes;
+  std::optional<std::vector<float>> scales = floatValues(sAttr);
+  if (!rawBytes(bAttr, bStorage, bBytes) || !scales)
+    return nc.error() << "the data of B or scales is not available";
+
+  // Zero points per block (the default is the middle of the range).
+  const int64_t mid = int64_t(1) << (bits - 1), mask = (1 << bits) - 1;
+  std::vector<float> zeroPoints(N * blocks, static_cast<float>(mid));
+  if (hasZp) {
+    if (zpPacked) {
+      std::optional<std::vector<int64_t>> packed =
+          intValues(zpAttr, /*isUnsigned=*/true);
+      if (!packed)
+        return nc.error() << "the data of zero_points is not available";
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t blk = 0; blk < blocks; ++blk) {
+          int64_t bit = blk * bits;
+          zeroPoints[n * blocks + blk] = static_cast<float>(
+              ((*packed)[n * zpBlobSize + bit / 8] >> (bit % 8)) & mask);
+        }
+    } else {
+      std::optional<std::vector<float>> values = floatValues(zpAttr);
+      if (!values)
+        return nc.error() << "the data of zero_points is not available";
+      zeroPoints = std::move(*values);
+    }
+  }
+  // The block of each input feature: k / block_size unless g_idx reorders.
+  bool reordered = false;
+  std::vector<int64_t> blockOf(K);
+  for (int64_t k = 0; k < K; ++k)
+    blockOf[k] = k / blockSize;
+  if (hasGIdx) {
+    std::optional<std::vector<int64_t>> g = intValues(gAttr, false);
+    if (!g)
+      return nc.error() << "the data of g_idx is not available";
+    for (int64_t k = 0; k < K; ++k) {
+      if ((*g)[k] < 0 || (*g)[k] >= blocks)
+        return nc.error() << "g_idx[" << k << "] = " << (*g)[k]
+                          << " is outside [0, " << blocks << ")";
+      reordered |= (*g)[k] != blockOf[k];
+      blockOf[k] = (*g)[k];
+    }
+  }
+  // The quantized value of input feature k of output feature n.
+  auto quantized = [&](int64_t n, int64_t k) -> int64_t {
+    int64_t bit = (k % blockSize) * bits;
+    auto byte = static_cast<uint8_t>(
+        bBytes[(n * blocks + k / blockSize) * blobSize + bit / 8]);
+    return (byte >> (bit % 8)) & mask;
+  };
+
+  Emitter em = nc.emitter();
+  Location loc = nc.loc;
+  Type f32 = b.getF32Type();
+  // Computed in f32 whatever A's type (as ONNX Runtime does).
+  Value x = a;
+  if (!floatType.isF32()) {
+    FailureOr<Value> c = em.castTo(a, f32, false, false);
+    if (failed(c))
+      return failure();
+    x = *c;
+  }
+  x = productInput(em, x, K);
+  auto xType = cast<RankedTensorType>(x.getType());
+  int64_t rank = xType.getRank();
+  Value y;
+  if (reordered) {
+    // A reordered weight has no block structure along K: dequantized, kn.
+    std::vector<float> w(K * N);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) {
+        int64_t blk = n * blocks + blockOf[k];
+        w[k * N + n] = (static_cast<float>(quantized(n, k)) - zeroPoints[blk]) *
+                       (*scales)[blk];
+      }
+    Value weight = createResourceConstant<float>(
+        b, loc, RankedTensorType::get({K, N}, f32), blobName(nc, "w"), w);
+    FailureOr<Value> product = em.matmul(x, weight);
+    if (failed(product))
+      return failure();
+    y = *product;
+  } else {
+    // The values relative to the default zero point fit the kernels'
+    // signed formats: [-8, 7] (int4) for bits <= 4, [-128, 127] for 8.
+    // Groups: the blocks, or (K not a multiple of block_size) the largest
+    // size dividing both, each with its block's scale; one block is a scale
+    // per output feature.
+    int64_t group = blocks == 1          ? 0
+                    : K % blockSize == 0 ? blockSize
+                                         : std::gcd(K, blockSize);
+    int64_t groups = group ? K / group : 1;
+    QuantizedWeight w;
+    // int4 is stored packed (two values per byte), which needs rows and
+    // groups of multiples of 32; otherwise one byte per value as int8
+    // (the same size as unpacked int4, and the faster kernels).
+    bool int4 = bits <= 4 && K % 32 == 0 && group % 32 == 0;
+    w.bits = int4 ? 4 : 8;
+    w.group = group;
+    w.layout = WeightLayout::nk;
+    w.k = K;
+    w.n = N;
+    w.q.resize(N * K);
+    w.scales.resize(N * groups);
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t k = 0; k < K; ++k)
+        w.q[n * K + k] = static_cast<int8_t>(quantized(n, k) - mid);
+      for (int64_t g = 0; g < groups; ++g)
+        w.scales[n * groups + g] =
+            (*scales)[n * blocks + (group ? g * group / blockSize : 0)];
+    }
+    // (mid - zp) * scale per block: the weight's part the kernel misses.
+    std::vector<float> offsets(groups * N); // [groups, N]
+    bool anyOffset = false;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t g = 0; g < groups; ++g) {
+        int64_t blk = n * blocks + (group ? g * group / blockSize : 0);
+        float zp = zeroPoints[blk];
+        float offset = (static_cast<float>(mid) - zp) * (*scales)[blk];
+        offsets[g * N + n] = offset;
+        anyOffset |= zp != static_cast<float>(mid);
+      }
+    auto [weight, scaleValues] =
+        createQuantizedConstants(b, loc, w, blobName(nc, "nbits"),
+                                 /*pack=*/true, /*stacked=*/false);
+    SmallVector<int64_t> resultShape(xType.getShape());
+    resultShape.back() = N;
+    auto resultType = RankedTensorType::get(resultShape, f32);
+    auto op = QuantMatmulOp::create(
+        b, loc, resultType, x, weight, scaleValues,
+        WeightLayoutAttr::get(b.getContext(), WeightLayout::nk),
+        QuantAttr::get(b.getContext(), w.bits, w.group));
+    if (failed(mlir::verify(op)))
+      return nc.error() << "the repacked weight does not form a valid "
+                           "spx.quant_matmul";
+    y = op.getOutput();
+    if (anyOffset) {
+      // sum_g (sum_{k in g} x[t, k]) * offsets[g, n].
+      // x as [..., groups, group], summed over the last dimension.
+      SmallVector<OpFoldResult> split = em.sizes(x);
+      split.back() = b.getIndexAttr(groups);
+      split.push_back(b.getIndexAttr(group ? group : K));
+      SmallVector<int64_t> splitShape(xType.getShape());
+      splitShape.back() = groups;
+      splitShape.push_back(group ? group : K);
+      SmallVector<ReassociationIndices> reassociation;
+      for (int64_t i = 0; i < rank - 1; ++i)
+        reassociation.push_back({i});
+      reassociation.push_back({rank - 1, rank});
+      Value grouped = tensor::ExpandShapeOp::create(
+          b, loc, RankedTensorType::get(splitShape, f32), x, reassociation,
+          split);
+      FailureOr<Value> sums =
+          em.reduce(grouped, {rank}, Emitter::ReduceKind::Sum, false);
+      if (failed(sums))
+        return failure();
+      Value offsetWeight = createResourceConstant<float>(
+          b, loc, RankedTensorType::get({groups, N}, f32),
+          blobName(nc, "zero_point_offsets"), offsets);
+      // Accumulated into the product (tokens flattened): an accumulating
+      // contraction is not a weight the --quantize pass requantizes.
+      Value acc = y, blockSums = *sums;
+      SmallVector<ReassociationIndices> flatten;
+      if (rank > 2) {
+        ReassociationIndices lead;
+        for (int64_t i = 0; i < rank - 1; ++i)
+          lead.push_back(i);
+        flatten = {lead, {rank - 1}};
+        acc = tensor::CollapseShapeOp::create(b, loc, y, flatten);
+        blockSums = tensor::CollapseShapeOp::create(b, loc, blockSums, flatten);
+      }
+      Value corrected =
+          linalg::MatmulOp::create(b, loc, TypeRange{acc.getType()},
+                                   ValueRange{blockSums, offsetWeight},
+                                   ValueRange{acc})
+              .getResult(0);
+      if (rank > 2)
+        corrected = tensor::ExpandShapeOp::create(
+            b, loc, y.getType(), corrected, flatten, em.sizes(y));
+      y = corrected;
+    }
+  }
+  if (bias) {
+    FailureOr<Value> b32 = em.castTo(bias, f32, false, false);
+    if (failed(b32))
+      return failure();
+    FailureOr<Value> sum = em.map({y, *b32}, f32, addScalars);
+    if (failed(sum))
+      return failure();
+    y = *sum;
+  }
+  if (aType.getRank() == 1)
+    y = tensor::CollapseShapeOp::create(
+        b, loc, RankedTensorType::get({N}, f32), y,
+        SmallVector<ReassociationIndices>{{0, 1}});
+  if (!floatType.isF32()) {
+    FailureOr<Value> c = em.castTo(y, floatType, false, false);
+    if (failed(c))
+      return failure();
+    y = *c;
+  }
+  nc.setOutput(0, y, nc.inputOnnxType(0));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Fused integer matmuls, expanded into the ONNX operators they fuse
+//===----------------------------------------------------------------------===//
+
+/// Runs default-domain converters on nodes that stand for parts of `nc`'s
+/// node: values are bound to private names in the importer's value table
+/// (removed again on destruction), so the expansion is exactly the IR the
+/// same ONNX graph imports to.
+class Expansion {
+public:
+  explicit Expansion(NodeContext &nc) : nc(nc) {}
+  ~Expansion() {
+    for (const std::string &name : names)
+      nc.importer.values.erase(name);
+  }
+
+  /// The name of `nc`'s input `i` ("" when absent).
+  std::string input(unsigned i) const {
+    return nc.hasInput(i) ? nc.node.input(i) : std::string();
+  }
+
+  /// A private name bound to `value`.
+  std::string bind(Value value, int32_t onnxType) {
+    std::string name = fresh();
+    ValueEntry &e = nc.importer.values[name];
+    e.value = value;
+    e.onnxType = onnxType;
+    return name;
+  }
+
+  struct Output {
+    Value value;
+    int32_t onnxType;
+  };
+
+  /// Converts `opType` (default domain) over the named inputs; returns its
+  /// `numOutputs` outputs.
+  FailureOr<SmallVector<Output>>
+  run(StringRef opType, ArrayRef<std::string> inputs, unsigned numOutputs) {
+    ConverterFn fn = getConverters().lookup(("::" + opType).str());
+    if (!fn)
+      return nc.error() << "no converter for " << opType;
+    onnx::NodeProto node;
+    node.set_name(GraphImporter::nodeName(nc.node) + "/" + opType.str());
+    node.set_op_type(opType.str());
+    for (const std::string &in : inputs)
+      node.add_input(in);
+    for (unsigned i = 0; i < numOutputs; ++i)
+      node.add_output(fresh());
+    NodeContext sub(nc.importer, node, nc.loc, nc.importer.opsets.lookup(""));
+    if (failed(fn(sub)))
+      return failure();
+    SmallVector<Output> outputs;
+    for (unsigned i = 0; i < numOutputs; ++i) {
+      Value value = nc.importer.lookup(node.output(i));
+      if (!value)
+        return nc.error() << opType << " produced no output " << i;
+      outputs.push_back({value, nc.importer.entry(node.output(i))->onnxType});
+    }
+    return outputs;
+  }
+
+private:
+  std::string fresh() {
+    std::string name;
+    do {
+      name = GraphImporter::nodeName(nc.node) + "/expansion_" +
+             std::to_string(counter++);
+    } while (nc.importer.values.count(name));
+    names.push_back(name);
+    nc.importer.values[name];
+    return name;
+  }
+
+  NodeContext &nc;
+  SmallVector<std::string> names;
+  unsigned counter = 0;
+};
+
+/// Checks that input `i` is a float scale with one element or, when
+/// `perColumn` is non-zero, `perColumn` elements (1-D).
+LogicalResult checkScale(NodeContext &nc, unsigned i, StringRef what,
+                         int64_t perColumn) {
+  RankedTensorType type = nc.inputType(i);
+  if (!type)
+    return nc.error() << "missing required input " << what;
+  if (!isa<FloatType>(type.getElementType()))
+    return nc.error() << what << " must be floating point, got "
+                      << onnxTypeName(nc.inputOnnxType(i));
+  if (type.getNumElements() == 1 && type.getRank() <= 1)
+    return success();
+  if (perColumn && type.getRank() == 1 && type.getDimSize(0) == perColumn)
+    return success();
+  NodeError err = nc.error();
+  err << what << " must be a scalar";
+  if (perColumn)
+    err << " or have one value per column of B (" << perColumn << ")";
+  err << ", got " << shapeString(type.getShape());
+  return failure();
+}
+
+/// The columns of the 8-bit weight B (input `i`), if it is an 8-bit integer
+/// matrix or batch of matrices.
+FailureOr<int64_t> checkWeight(NodeContext &nc, unsigned i) {
+  RankedTensorType type = nc.inputType(i);
+  if (!type)
+    return nc.error() << "missing required input B";
+  if (!type.getElementType().isInteger(8) || type.getRank() < 2)
+    return nc.error() << "B must be an int8 or uint8 matrix, got "
+                      << onnxTypeName(nc.inputOnnxType(i)) << " "
+                      << shapeString(type.getShape());
+  return type.getShape().back();
+}
+
+/// float(product) * scale (+ bias), in f32 (the type of the result; other
+/// float scale types are computed in f32 and the result converted).
+LogicalResult finishIntegerProduct(NodeContext &nc, Value product, Value scale,
+                                   Value bias, Type resultType) {
+  Emitter em = nc.emitter();
+  Type f32 = nc.importer.builder.getF32Type();
+  // A cast on its own (the ONNX Cast): --spx-raise-dequantized-weights
+  // runs an integer product only converted to f32 on the int8 kernels.
+  FailureOr<Value> y = em.castTo(product, f32, false, false);
+  if (failed(y))
+    return failure();
+  y = em.map({*y, scale}, f32, [&](OpBuilder &b, Location l, ValueRange a) {
+    return arith::MulFOp::create(b, l, a[0], a[1]).getResult();
+  });
+  if (failed(y))
+    return failure();
+  if (bias) {
+    if (cast<RankedTensorType>(bias.getType()).getRank() != 1)
+      return nc.error() << "bias must be 1-D";
+    y = em.map({*y, bias}, f32, [&](OpBuilder &b, Location l, ValueRange a) {
+      Emitter e(b, l, nullptr);
+      return arith::AddFOp::create(b, l, a[0],
+                                   e.convertScalar(a[1], f32, false, false))
+          .getResult();
+    });
+    if (failed(y))
+      return failure();
+  }
+  if (resultType != f32) {
+    y = em.castTo(*y, resultType, false, false);
+    if (failed(y))
+      return failure();
+  }
+  nc.setOutput(0, *y, onnxTypeFor(resultType));
+  return success();
+}
+
+/// a_scale * b_scale in f32 (per tensor or per column of B).
+FailureOr<Value> combinedScale(NodeContext &nc, Value aScale, Value bScale) {
+  Type f32 = nc.importer.builder.getF32Type();
+  return nc.emitter().map(
+      {aScale, bScale}, f32, [&](OpBuilder &b, Location l, ValueRange a) {
+        Emitter e(b, l, nullptr);
+        return arith::MulFOp::create(b, l,
+                                     e.convertScalar(a[0], f32, false, false),
+                                     e.convertScalar(a[1], f32, false, false))
+            .getResult();
+      });
+}
+
+/// MatMulIntegerToFloat: (A - a_zp) * (B - b_zp) * (a_scale * b_scale) +
+/// bias with 8-bit A and B, as MatMulInteger -> Cast -> Mul -> Add.
+LogicalResult convertMatMulIntegerToFloat(NodeContext &nc) {
+  RankedTensorType aType = nc.inputType(0);
+  if (!aType || !aType.getElementType().isInteger(8))
+    return nc.error() << "A must be int8 or uint8";
+  FailureOr<int64_t> n = checkWeight(nc, 1);
+  if (failed(n) || failed(checkScale(nc, 2, "a_scale", 0)) ||
+      failed(checkScale(nc, 3, "b_scale", *n)))
+    return failure();
+  if (nc.hasInput(6) && failed(checkShape(nc, 6, "bias", {{*n}})))
+    return failure();
+  Expansion ex(nc);
+  FailureOr<SmallVector<Expansion::Output>> product = ex.run(
+      "MatMulInteger", {ex.input(0), ex.input(1), ex.input(4), ex.input(5)}, 1);
+  if (failed(product))
+    return failure();
+  FailureOr<Value> scale = combinedScale(nc, nc.input(2), nc.input(3));
+  if (failed(scale))
+    return failure();
+  return finishIntegerProduct(nc, (*product)[0].value, *scale, nc.input(6),
+                              nc.inputType(2).getElementType());
+}
+
+/// DynamicQuantizeMatMul: A quantized per tensor at run time
+/// (DynamicQuantizeLinear), then as MatMulIntegerToFloat.
+LogicalResult convertDynamicQuantizeMatMul(NodeContext &nc) {
+  RankedTensorType aType = nc.inputType(0);
+  if (!aType || !aType.getElementType().isF32())
+    return nc.error() << "A must be float";
+  FailureOr<int64_t> n = checkWeight(nc, 1);
+  if (failed(n) || failed(checkScale(nc, 2, "b_scale", *n)))
+    return failure();
+  if (nc.hasInput(4) && failed(checkShape(nc, 4, "bias", {{*n}})))
+    return failure();
+  Expansion ex(nc);
+  FailureOr<SmallVector<Expansion::Output>> quantized =
+      ex.run("DynamicQuantizeLinear", {ex.input(0)}, 3);
+  if (failed(quantized))
+    return failure();
+  std::string aq = ex.bind((*quantized)[0].value, (*quantized)[0].onnxType);
+  std::string azp = ex.bind((*quantized)[2].value, (*quantized)[2].onnxType);
+  FailureOr<SmallVector<Expansion::Output>> product =
+      ex.run("MatMulInteger", {aq, ex.input(1), azp, ex.input(3)}, 1);
+  if (failed(product))
+    return failure();
+  FailureOr<Value> scale =
+      combinedScale(nc, (*quantized)[1].value, nc.input(2));
+  if (failed(scale))
+    return failure();
+  return finishIntegerProduct(nc, (*product)[0].value, *scale, nc.input(4),
+                              nc.inputType(2).getElementType());
+}
+
+/// com.microsoft QuantizeLinear / DequantizeLinear: the ONNX operators.
+LogicalResult convertAsOnnx(NodeContext &nc) {
+  ConverterFn fn = getConverters().lookup(("::" + nc.opType()).str());
+  if (!fn)
+    return nc.error() << "no converter for the ONNX " << nc.opType();
+  return fn(nc);
+}
+
+} // namespace
+
 void parsimony::onnximport::registerContribQuantConverters(
-    llvm::StringMap<ConverterFn> &map) {}
+    llvm::StringMap<ConverterFn> &map) {
+  map["com.microsoft::MatMulNBits"] = convertMatMulNBits;
+  map["com.microsoft::MatMulIntegerToFloat"] = convertMatMulIntegerToFloat;
+  map["com.microsoft::DynamicQuantizeMatMul"] = convertDynamicQuantizeMatMul;
+  map["com.microsoft::QuantizeLinear"] = convertAsOnnx;
+  map["com.microsoft::DequantizeLinear"] = convertAsOnnx;
+}

@@ -9,7 +9,7 @@
 
 #include "parsimony/Dialect/Spx/Transforms/Passes.h"
 
-#include "WeightConstants.h"
+#include "parsimony/Dialect/Spx/Transforms/WeightConstants.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/AsmState.h"

@@ -10,7 +10,7 @@
 #include "parsimony/Dialect/Spx/Transforms/Passes.h"
 
 #include "DenseProjection.h"
-#include "WeightConstants.h"
+#include "parsimony/Dialect/Spx/Transforms/WeightConstants.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"

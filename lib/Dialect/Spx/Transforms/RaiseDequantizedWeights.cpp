@@ -16,7 +16,7 @@
 #include "parsimony/Dialect/Spx/Transforms/Passes.h"
 
 #include "DenseProjection.h"
-#include "WeightConstants.h"
+#include "parsimony/Dialect/Spx/Transforms/WeightConstants.h"
 
 #include "parsimony/Dialect/Spx/IR/SpxOps.h"
 

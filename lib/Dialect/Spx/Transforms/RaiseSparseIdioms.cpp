@@ -20,7 +20,7 @@
 #include "parsimony/Dialect/Spx/IR/SpxDialect.h"
 #include "parsimony/Dialect/Spx/IR/SpxOps.h"
 
-#include "WeightConstants.h"
+#include "parsimony/Dialect/Spx/Transforms/WeightConstants.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

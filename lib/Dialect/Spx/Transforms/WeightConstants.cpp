@@ -1,6 +1,6 @@
 //===- WeightConstants.cpp - reading and writing constant weights ---------===//
 
-#include "WeightConstants.h"
+#include "parsimony/Dialect/Spx/Transforms/WeightConstants.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/AsmState.h"

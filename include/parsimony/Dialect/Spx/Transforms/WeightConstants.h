@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef PARSIMONY_LIB_DIALECT_SPX_TRANSFORMS_WEIGHTCONSTANTS_H
-#define PARSIMONY_LIB_DIALECT_SPX_TRANSFORMS_WEIGHTCONSTANTS_H
+#ifndef PARSIMONY_DIALECT_SPX_TRANSFORMS_WEIGHTCONSTANTS_H
+#define PARSIMONY_DIALECT_SPX_TRANSFORMS_WEIGHTCONSTANTS_H
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -83,4 +83,4 @@ std::pair<Value, Value> createQuantizedConstants(OpBuilder &b, Location loc,
 
 } // namespace mlir::spx
 
-#endif // PARSIMONY_LIB_DIALECT_SPX_TRANSFORMS_WEIGHTCONSTANTS_H
+#endif // PARSIMONY_DIALECT_SPX_TRANSFORMS_WEIGHTCONSTANTS_H
