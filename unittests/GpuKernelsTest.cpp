@@ -243,6 +243,180 @@ TEST(GpuKernels, QuantMatmulEveryFormat) {
                            {1, 3, 70}); // 70: tensor cores
 }
 
+/// 8-bit activations for parsimony_quant_matmul_u8_f32: T x K random bytes
+/// (read as uint8 or int8).
+std::vector<uint8_t> randomBytes(std::mt19937 &rng, size_t n, int lo = 0,
+                                 int hi = 255) {
+  std::uniform_int_distribution<int> dist(lo, hi);
+  std::vector<uint8_t> v(n);
+  for (uint8_t &b : v)
+    b = uint8_t(dist(rng));
+  return v;
+}
+
+/// sum over k in [k0, k1) of (x[t, k] - zp) * q(k, n), exactly: the integer
+/// part of the u8 product for a quantized weight.
+int64_t integerSum(const TestWeight &w, const std::vector<uint8_t> &x,
+                   bool isSigned, int zp, int64_t t, int64_t n, int64_t k0,
+                   int64_t k1) {
+  int64_t sum = 0;
+  for (int64_t k = k0; k < k1; ++k) {
+    uint8_t byte = x[size_t(t * w.K + k)];
+    int xv = isSigned ? int(int8_t(byte)) : int(byte);
+    int q = w.q[size_t(w.storedIndex(0, k, n))];
+    if (w.fmt.bits == 4) // sign-extended or a raw nibble
+      q = (q & 8) ? (q & 7) - 8 : (q & 7);
+    sum += int64_t(xv - zp) * q;
+  }
+  return sum;
+}
+
+float scaleOf(const TestWeight &w, int64_t k, int64_t n) {
+  int64_t s = w.scaleIndex(0, k, n);
+  return w.fmt.f16 ? float(refHalf(w.s16[size_t(s)])) : w.s32[size_t(s)];
+}
+
+/// The u8 product against its exact integer sums: with a per-channel
+/// quantized weight, float(sum) * scale bit for bit; with groups, the
+/// groups' scaled sums to f32 rounding (1e-6 of the largest output).
+void expectIntegerProduct(const std::vector<float> &gpu, const TestWeight &w,
+                          const std::vector<uint8_t> &x, bool isSigned, int zp,
+                          int64_t T, const std::string &what) {
+  int64_t K = w.K, N = w.N;
+  std::vector<float> ref(size_t(T * N));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t n = 0; n < N; ++n) {
+      if (w.fmt.group == 0) {
+        ref[size_t(t * N + n)] =
+            float(integerSum(w, x, isSigned, zp, t, n, 0, K)) *
+            scaleOf(w, 0, n);
+        continue;
+      }
+      double v = 0.0;
+      for (int64_t g0 = 0; g0 < K; g0 += w.fmt.group)
+        v +=
+            double(integerSum(w, x, isSigned, zp, t, n, g0, g0 + w.fmt.group)) *
+            scaleOf(w, g0, n);
+      ref[size_t(t * N + n)] = float(v);
+    }
+  if (w.fmt.group == 0)
+    expectSame(gpu, ref, what + " (exact integer sums)");
+  else
+    expectNear(gpu, ref, what + " (integer sums per group)", 1e-6);
+}
+
+/// One u8 product on the GPU and the CPU: the GPU's integer part is checked
+/// exactly (quantized weights, no epilogue), the whole against the CPU
+/// kernel (2e-5 of the largest output: the CPU's f32 fallback rounds its
+/// sums, and its epilogue's erf/exp differ in the last bits). With
+/// zpInMemory the GPU reads the zero point from a byte (zero_point_at) and
+/// its zero_point argument is a wrong value that must not be used.
+void compareU8Product(std::mt19937 &rng, const TestWeight &w, int64_t T,
+                      bool isSigned, int zp, bool zpInMemory,
+                      int32_t activation, bool epilogue,
+                      const std::string &what) {
+  int64_t K = w.K, N = w.N;
+  std::vector<uint8_t> x = randomBytes(rng, size_t(T * K));
+  std::vector<float> bias, residual;
+  if (epilogue) {
+    bias = uniform(rng, size_t(N), -20.0f, 20.0f);
+    residual = uniform(rng, size_t(T * N), -20.0f, 20.0f);
+  }
+  const float *b = epilogue ? bias.data() : nullptr;
+  const float *r = epilogue ? residual.data() : nullptr;
+  std::vector<float> cpu(size_t(T * N)), gpu(size_t(T * N), NaN);
+  parsimony_quant_matmul_u8_f32(x.data(), T, K, N, TW_ARGS(w), isSigned, zp, b,
+                                activation, r, cpu.data());
+  // Read when the run's queued work runs, at its end.
+  uint8_t zpByte = uint8_t(zp);
+  onGpu(what, [&] {
+    parsimony_gpu_quant_matmul_u8_f32(
+        x.data(), T, K, N, TW_ARGS(w), isSigned, zpInMemory ? 77 : zp,
+        zpInMemory ? &zpByte : nullptr, b, activation, r, gpu.data());
+  });
+  expectNear(gpu, cpu, what);
+  if (!epilogue && activation == 0 && w.fmt.bits != 32)
+    expectIntegerProduct(gpu, w, x, isSigned, zp, T, what);
+}
+
+TEST(GpuKernels, QuantMatmulU8EveryFormat) {
+  // Every weight format at K = 48 (vector loads, groups of 16), 70 (not a
+  // multiple of 4: element by element) and 96 (packed int4, groups of 32
+  // and 64); T = 1 and 3 (warp / thread per output), 17 and 64 (tensor
+  // cores) and 17 on the SIMT kernels. The runs alternate u8 and s8
+  // activations and cycle their zero points over each type's range, three
+  // in seven read from memory (zero_point_at); every fifth has a bias, an
+  // activation (codes 0-5 in turn) and a residual.
+  std::mt19937 rng(31);
+  const int64_t N = 96;
+  const int u8Points[] = {0, 131, 255}, s8Points[] = {0, -128, 127};
+  struct Run {
+    int64_t T;
+    bool tensorCores;
+  };
+  int count = 0;
+  for (const Format &fmt : everyFormat())
+    for (int64_t K : {48, 70, 96}) {
+      if ((fmt.group && K % fmt.group) || (fmt.packed && K != 96))
+        continue;
+      TestWeight w = makeWeight(rng, fmt, 1, K, N, false,
+                                /*rawNibbles=*/fmt.bits == 4 && !fmt.packed);
+      for (Run run : {Run{1, true}, Run{3, true}, Run{17, true}, Run{17, false},
+                      Run{64, true}}) {
+        TensorCores scope(run.tensorCores);
+        bool isSigned = count % 2;
+        int zp = (isSigned ? s8Points : u8Points)[count / 2 % 3];
+        bool zpInMemory = count % 7 < 3;
+        bool epilogue = count % 5 == 4;
+        int32_t activation = epilogue ? int32_t(count / 5 % 6) : 0;
+        std::string what =
+            fmt.name() + " K=" + std::to_string(K) +
+            " T=" + std::to_string(run.T) + (isSigned ? " s8" : " u8") +
+            " zp=" + std::to_string(zp) + (zpInMemory ? " at" : "") +
+            (run.tensorCores ? "" : " SIMT") +
+            (epilogue ? " epilogue act " + std::to_string(activation) : "");
+        compareU8Product(rng, w, run.T, isSigned, zp, zpInMemory, activation,
+                         epilogue, what);
+        ++count;
+      }
+    }
+}
+
+TEST(GpuKernels, QuantMatmulU8IntegerSumsPastF32) {
+  // Same-signed products whose sums pass 2^24 (f32 would round them): the
+  // GPU's integer sums stay exact on every kernel (int8 weights nk and
+  // kn), the tensor-core one across several moves of its f32 accumulators
+  // into int32 (K = 1056 is 66 slices of 16).
+  std::mt19937 rng(32);
+  const int64_t K = 1056, N = 40;
+  for (Format fmt : {Format{8, 0, false, true}, Format{8, 0, true, false}})
+    for (bool isSigned : {false, true}) {
+      TestWeight w = makeWeight(rng, fmt, 1, K, N, false);
+      std::uniform_int_distribution<int> big(100, 127);
+      for (int8_t &q : w.q)
+        q = int8_t(big(rng));
+      // x - zp in [200, 255] (u8, zp 0) or [-255, -200] (s8, zp 127).
+      int zp = isSigned ? 127 : 0;
+      for (int64_t T : {1, 3, 70}) {
+        std::vector<uint8_t> x =
+            isSigned ? randomBytes(rng, size_t(T * K), 128, 183)
+                     : randomBytes(rng, size_t(T * K), 200, 255);
+        std::vector<float> gpu(size_t(T * N), NaN);
+        std::string what =
+            fmt.name() + (isSigned ? " s8" : " u8") + " T=" + std::to_string(T);
+        onGpu(what, [&] {
+          parsimony_gpu_quant_matmul_u8_f32(x.data(), T, K, N, TW_ARGS(w),
+                                            isSigned, zp, nullptr, nullptr, 0,
+                                            nullptr, gpu.data());
+        });
+        EXPECT_GT(std::fabs(integerSum(w, x, isSigned, zp, 0, 0, 0, K)),
+                  double(1 << 24))
+            << what;
+        expectIntegerProduct(gpu, w, x, isSigned, zp, T, what);
+      }
+    }
+}
+
 TEST(GpuKernels, TopkActivationTiesNaNAndLongRows) {
   std::mt19937 rng(3);
   struct Case {

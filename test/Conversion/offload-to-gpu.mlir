@@ -72,6 +72,95 @@ func.func @strided_copy(%x: memref<4x8xf32>, %y: memref<4x4xf32>) {
 
 // -----
 
+// A product of 8-bit activations moves to its GPU twin, whose zero point
+// operand is followed by the zero point's device address. A zero point the
+// model computes (a byte in device memory, read on the host as ext(load))
+// passes by address and the host read goes; a host value passes with a
+// null address. `y` and `z` are the outputs (operand 15): copied back,
+// never in; the input `x` is copied in.
+
+func.func private @parsimony_quant_matmul_u8_f32(!llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr, i32, i32, i64, i32, i32, i32, !llvm.ptr, i32, !llvm.ptr, !llvm.ptr)
+
+memref.global "private" constant @q : memref<8x4xi8> = dense<1>
+memref.global "private" constant @s : memref<8xf32> = dense<5.000000e-01>
+
+// CHECK-NOT: func.func private @parsimony_quant_matmul_u8_f32(
+// CHECK: func.func private @parsimony_gpu_quant_matmul_u8_f32(!llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr, i32, i32, i64, i32, i32, i32, !llvm.ptr, !llvm.ptr, i32, !llvm.ptr, !llvm.ptr)
+// CHECK-NOT: func.func private @parsimony_quant_matmul_u8_f32(
+// CHECK-LABEL: func.func @byte_matmul(
+// CHECK-SAME:    %[[X:.*]]: memref<2x4xi8>, %[[Y:.*]]: memref<2x8xf32>, %[[Z:.*]]: memref<2x8xf32>)
+func.func @byte_matmul(%x: memref<2x4xi8>, %y: memref<2x8xf32>, %z: memref<2x8xf32>) {
+  // CHECK-DAG: %[[ZD:.*]] = gpu.alloc () : memref<2x8xf32>
+  // CHECK-DAG: %[[YD:.*]] = gpu.alloc () : memref<2x8xf32>
+  // CHECK-DAG: %[[XD:.*]] = gpu.alloc () : memref<2x4xi8>
+  // CHECK-DAG: gpu.memcpy %[[XD]], %[[X]]
+  // CHECK-NOT: gpu.memcpy %[[YD]], %[[Y]]
+  // CHECK-NOT: gpu.memcpy %[[ZD]], %[[Z]]
+  // CHECK: %[[ZP:.*]] = gpu.alloc () : memref<i8>
+  // CHECK: linalg.fill ins(%{{.*}} : i8) outs(%[[ZP]] : memref<i8>)
+  // CHECK-NOT: memref.load
+  // CHECK-NOT: arith.extui
+  %c2 = arith.constant 2 : i64
+  %c4 = arith.constant 4 : i64
+  %c8 = arith.constant 8 : i64
+  %c0_i64 = arith.constant 0 : i64
+  %c0 = arith.constant 0 : i32
+  %c1 = arith.constant 1 : i32
+  %c3 = arith.constant 3 : i32
+  %c8_i32 = arith.constant 8 : i32
+  %c7_i8 = arith.constant 7 : i8
+  %null = llvm.mlir.zero : !llvm.ptr
+  %zp = memref.alloc() : memref<i8>
+  linalg.fill ins(%c7_i8 : i8) outs(%zp : memref<i8>)
+  %zp8 = memref.load %zp[] : memref<i8>
+  %zp32 = arith.extui %zp8 : i8 to i32
+  %q = memref.get_global @q : memref<8x4xi8>
+  %s = memref.get_global @s : memref<8xf32>
+  %mx, %ox, %sx:2, %tx:2 = memref.extract_strided_metadata %x : memref<2x4xi8> -> memref<i8>, index, index, index, index, index
+  %ax = memref.extract_aligned_pointer_as_index %mx : memref<i8> -> index
+  %ix = arith.index_cast %ax : index to i64
+  %xp = llvm.inttoptr %ix : i64 to !llvm.ptr
+  %mq, %oq, %sq:2, %tq:2 = memref.extract_strided_metadata %q : memref<8x4xi8> -> memref<i8>, index, index, index, index, index
+  %aq = memref.extract_aligned_pointer_as_index %mq : memref<i8> -> index
+  %iq = arith.index_cast %aq : index to i64
+  %qp = llvm.inttoptr %iq : i64 to !llvm.ptr
+  %ms, %os, %ss, %ts = memref.extract_strided_metadata %s : memref<8xf32> -> memref<f32>, index, index, index
+  %as = memref.extract_aligned_pointer_as_index %ms : memref<f32> -> index
+  %is = arith.index_cast %as : index to i64
+  %sp = llvm.inttoptr %is : i64 to !llvm.ptr
+  %my, %oy, %sy:2, %ty:2 = memref.extract_strided_metadata %y : memref<2x8xf32> -> memref<f32>, index, index, index, index, index
+  %ay = memref.extract_aligned_pointer_as_index %my : memref<f32> -> index
+  %iy = arith.index_cast %ay : index to i64
+  %yp = llvm.inttoptr %iy : i64 to !llvm.ptr
+  %mz, %oz, %sz:2, %tz:2 = memref.extract_strided_metadata %z : memref<2x8xf32> -> memref<f32>, index, index, index, index, index
+  %az = memref.extract_aligned_pointer_as_index %mz : memref<f32> -> index
+  %iz = arith.index_cast %az : index to i64
+  %zpz = llvm.inttoptr %iz : i64 to !llvm.ptr
+  // CHECK: memref.extract_strided_metadata %[[XD]]
+  // CHECK: %[[XP:.*]] = llvm.inttoptr
+  // CHECK: memref.extract_strided_metadata %[[YD]]
+  // CHECK: %[[YP:.*]] = llvm.inttoptr
+  // CHECK: memref.extract_strided_metadata %[[ZD]]
+  // CHECK: %[[ZOUT:.*]] = llvm.inttoptr
+  // CHECK: memref.extract_strided_metadata %[[ZP]] : memref<i8>
+  // CHECK: %[[ZPP:.*]] = llvm.inttoptr
+  // CHECK: %[[ZERO:.*]] = arith.constant 0 : i32
+  // CHECK: call @parsimony_gpu_quant_matmul_u8_f32(%[[XP]], %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %[[ZERO]], %[[ZPP]], %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %[[YP]])
+  func.call @parsimony_quant_matmul_u8_f32(%xp, %c2, %c4, %c8, %qp, %sp, %c1, %c8_i32, %c0_i64, %c0, %c0, %zp32, %null, %c0, %null, %yp) : (!llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr, i32, i32, i64, i32, i32, i32, !llvm.ptr, i32, !llvm.ptr, !llvm.ptr) -> ()
+  // CHECK: %[[NULL:.*]] = llvm.mlir.zero : !llvm.ptr
+  // CHECK: call @parsimony_gpu_quant_matmul_u8_f32(%[[XP]], %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %c1_i32, %c3_i32, %[[NULL]], %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %[[ZOUT]])
+  func.call @parsimony_quant_matmul_u8_f32(%xp, %c2, %c4, %c8, %qp, %sp, %c1, %c8_i32, %c0_i64, %c0, %c1, %c3, %null, %c0, %null, %zpz) : (!llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr, i32, i32, i64, i32, i32, i32, !llvm.ptr, i32, !llvm.ptr, !llvm.ptr) -> ()
+  // CHECK: gpu.dealloc %[[ZP]]
+  memref.dealloc %zp : memref<i8>
+  // CHECK-DAG: gpu.memcpy %[[Y]], %[[YD]]
+  // CHECK-DAG: gpu.memcpy %[[Z]], %[[ZD]]
+  // CHECK-NOT: gpu.memcpy %[[X]]
+  // CHECK: return
+  return
+}
+
+// -----
+
 func.func private @unknown_library_call(!llvm.ptr)
 
 func.func @host_call(%x: memref<4xf32>) {

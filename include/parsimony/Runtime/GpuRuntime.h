@@ -69,6 +69,19 @@ PARSIMONY_RUNTIME_API void
 parsimony_gpu_quant_matmul_f32(const float *in, int64_t T, int64_t K, int64_t N,
                                PARSIMONY_WEIGHT_PARAMS(weight), float *out);
 
+/* parsimony_quant_matmul_u8_f32 with one more argument: the zero point is
+ * the byte at zero_point_at (device memory, of the activations' type), or
+ * `zero_point` when zero_point_at is null. A zero point the model computes
+ * (DynamicQuantizeLinear) stays on the device this way
+ * (--parsimony-offload-to-gpu passes its address). The integer sums are
+ * exact where the weight has one scale per output feature, and exact per
+ * group where it has grouped scales (the groups' scaled sums in f32). */
+PARSIMONY_RUNTIME_API void parsimony_gpu_quant_matmul_u8_f32(
+    const uint8_t *in, int64_t T, int64_t K, int64_t N,
+    PARSIMONY_WEIGHT_PARAMS(weight), int32_t in_signed, int32_t zero_point,
+    const void *zero_point_at, const float *bias, int32_t activation,
+    const float *residual, float *out);
+
 PARSIMONY_RUNTIME_API void
 parsimony_gpu_topk_activation_f32(const float *in, float *out, int64_t outer,
                                   int64_t axis, int64_t inner, int64_t k,

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/StringMap.h"
 
@@ -39,6 +40,7 @@ const llvm::StringMap<SmallVector<unsigned>> &gpuKernels() {
       {"parsimony_topk_activation_f32", {1}},
       {"parsimony_sparse_matmul_f32", {10}},
       {"parsimony_quant_matmul_f32", {10}},
+      {"parsimony_quant_matmul_u8_f32", {15}},
       {"parsimony_support_matmul_f32", {14}},
       {"parsimony_predict_support_f32", {14}},
       {"parsimony_sparse_ffn_f32", {31}},
@@ -319,9 +321,69 @@ struct OffloadToGpuPass : parsimony::impl::OffloadToGpuBase<OffloadToGpuPass> {
              WalkResult::interrupt();
     std::string name =
         ("parsimony_gpu_" + callee.drop_front(strlen("parsimony_"))).str();
+    if (callee == kByteMatmul) {
+      retargetByteMatmul(call, name);
+      return WalkResult::advance();
+    }
     parsimony::getOrDeclareKernel(module, name, decl.getFunctionType());
     call.setCallee(name);
     return WalkResult::advance();
+  }
+
+  /// parsimony_quant_matmul_u8_f32's operands: signedness of the activations
+  /// and their zero point.
+  static constexpr const char *kByteMatmul = "parsimony_quant_matmul_u8_f32";
+  static constexpr unsigned kInSigned = 10, kZeroPoint = 11;
+
+  /// The activations' zero point of a model that computes it
+  /// (DynamicQuantizeLinear) is a host read of a device buffer, `ext(load)`,
+  /// which the GPU target cannot do: the GPU twin takes the zero point's
+  /// device address after the zero point (`zero_point_at`, null when the
+  /// host value holds; GpuRuntime.h), and the read goes away.
+  void retargetByteMatmul(func::CallOp call, StringRef name) {
+    OpBuilder b(call);
+    Location loc = call.getLoc();
+    SmallVector<Value> operands(call.getOperands());
+    memref::LoadOp load = deviceZeroPoint(call);
+    Operation *ext = load ? operands[kZeroPoint].getDefiningOp() : nullptr;
+    Value address = load
+                        ? parsimony::getElementPointer(b, loc, load.getMemRef())
+                        : parsimony::getNullPointer(b, loc);
+    if (load)
+      operands[kZeroPoint] = arith::ConstantIntOp::create(b, loc, 0, 32);
+    operands.insert(operands.begin() + kZeroPoint + 1, address);
+    call->setOperands(operands);
+    call.setCallee(name);
+    parsimony::getOrDeclareKernel(
+        call, name,
+        b.getFunctionType(ValueRange(operands).getTypes(), TypeRange()));
+    // The host read goes, unless something else still needs the value.
+    if (ext && ext->use_empty()) {
+      ext->erase();
+      if (load->use_empty())
+        load->erase();
+    }
+  }
+
+  /// The load of a call's zero point from a one-byte buffer, widened as the
+  /// activations' type says (arith.extui for uint8, arith.extsi for int8),
+  /// or null.
+  static memref::LoadOp deviceZeroPoint(func::CallOp call) {
+    Value zeroPoint = call.getOperand(kZeroPoint);
+    Operation *ext = zeroPoint.getDefiningOp();
+    APInt inSigned;
+    if (!ext || !isa<arith::ExtUIOp, arith::ExtSIOp>(ext) ||
+        !matchPattern(call.getOperand(kInSigned), m_ConstantInt(&inSigned)) ||
+        isa<arith::ExtSIOp>(ext) != !inSigned.isZero())
+      return nullptr;
+    auto load = ext->getOperand(0).getDefiningOp<memref::LoadOp>();
+    if (!load)
+      return nullptr;
+    MemRefType type = load.getMemRefType();
+    if (!type.hasStaticShape() || type.getNumElements() != 1 ||
+        !type.getElementType().isInteger(8))
+      return nullptr;
+    return load;
   }
 };
 

@@ -79,31 +79,49 @@ __device__ __forceinline__ int highNibbleOf(int byte) {
   return (int)(int8_t)byte >> 4;
 }
 
-/// Element (k, n) of expert `e` of weight `w`, dequantized.
-__device__ __forceinline__ float weightAt(const Weight &w, i64 k, i64 n,
-                                          i64 e = 0) {
-  i64 idx = (w.layout == 0 ? k * w.N + n : n * w.K + k) + e * w.K * w.N;
-  if (w.bits == 32)
-    return __ldg(static_cast<const float *>(w.w) + idx);
-  int v;
+/// Whether w has one scale per group of K values (else one per output
+/// feature; a group that does not divide K counts as per channel).
+__device__ __forceinline__ bool isGrouped(const Weight &w) {
+  return w.group > 0 && w.K % w.group == 0;
+}
+
+/// Where element (k, n) of expert `e` of weight `w` is stored.
+__device__ __forceinline__ i64 storedIndex(const Weight &w, i64 k, i64 n,
+                                           i64 e = 0) {
+  return (w.layout == 0 ? k * w.N + n : n * w.K + k) + e * w.K * w.N;
+}
+
+/// The integer stored at `idx` (storedIndex) of a quantized weight.
+__device__ __forceinline__ int quantAt(const Weight &w, i64 idx) {
   if (w.bits == kInt4Packed) {
     // Element idx of the stored row-major matrix; rows hold a multiple of
     // 32 values, so blocks never straddle rows.
     uint64_t block = (uint64_t)idx / 32, lane = (uint64_t)idx % 32;
     int byte = static_cast<const int8_t *>(w.w)[block * 16 + lane % 16];
-    v = lane < 16 ? lowNibbleOf(byte) : highNibbleOf(byte);
-  } else {
-    v = static_cast<const int8_t *>(w.w)[idx];
-    if (w.bits == 4)
-      v = lowNibbleOf(v);
+    return lane < 16 ? lowNibbleOf(byte) : highNibbleOf(byte);
   }
-  bool grouped = w.group > 0 && w.K % w.group == 0;
+  int v = static_cast<const int8_t *>(w.w)[idx];
+  return w.bits == 4 ? lowNibbleOf(v) : v;
+}
+
+/// The index of the scale of element (k, n) of expert `e`.
+__device__ __forceinline__ i64 scaleIndex(const Weight &w, i64 k, i64 n,
+                                          i64 e = 0) {
+  bool grouped = isGrouped(w);
   i64 groups = grouped ? w.K / w.group : 1;
   // K and the group size fit in 32 bits: a 32-bit division is far cheaper.
   i64 kGroup = grouped ? (i64)((uint32_t)k / (uint32_t)w.group) : 0;
   i64 s = !grouped ? n : w.layout == 0 ? kGroup * w.N + n : n * groups + kGroup;
-  s += e * groups * w.N;
-  return (float)v * scaleAt(w, s);
+  return s + e * groups * w.N;
+}
+
+/// Element (k, n) of expert `e` of weight `w`, dequantized.
+__device__ __forceinline__ float weightAt(const Weight &w, i64 k, i64 n,
+                                          i64 e = 0) {
+  i64 idx = storedIndex(w, k, n, e);
+  if (w.bits == 32)
+    return __ldg(static_cast<const float *>(w.w) + idx);
+  return (float)quantAt(w, idx) * scaleAt(w, scaleIndex(w, k, n, e));
 }
 
 /// Expert e of stacked weight w as a weight of its own (weightAt(w, k, n, e)
@@ -113,8 +131,7 @@ __device__ __forceinline__ Weight expertWeight(Weight w, i64 e) {
   i64 bytes = w.bits == 32            ? 4 * values
               : w.bits == kInt4Packed ? values / 2
                                       : values;
-  bool grouped = w.group > 0 && w.K % w.group == 0;
-  i64 scales = e * (grouped ? w.K / w.group : 1) * w.N;
+  i64 scales = e * (isGrouped(w) ? w.K / w.group : 1) * w.N;
   w.w = static_cast<const char *>(w.w) + bytes;
   w.scales = static_cast<const char *>(w.scales) +
              (w.bits == 32 ? 0 : scales * (w.scalesF16 ? 2 : 4));
@@ -144,7 +161,7 @@ __device__ __forceinline__ float activate(int code, float v) {
   }
 }
 
-__device__ __forceinline__ float warpSum(float v) {
+template <typename T> __device__ __forceinline__ T warpSum(T v) {
   for (int o = 16; o > 0; o >>= 1)
     v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
@@ -316,84 +333,299 @@ __device__ __forceinline__ float highNibble(uint32_t word, int byte) {
   return (float)((int)(word << (24 - 8 * byte)) >> 28);
 }
 
-/// One lane's share of x . W(:, n) over k (the caller reduces the warp).
-/// Neuron-major f32, int8 and int4 (per-channel) weights read 16 or 4
-/// bytes per lane and step, packed int4 16 bytes (32 values); other
-/// formats element by element.
-__device__ __forceinline__ float laneDot(const float *x, const Weight &w, i64 n,
-                                         int lane) {
-  i64 K = w.K;
-  bool vector = w.layout == 1 && (K & 3) == 0 && ((uintptr_t)x & 15) == 0 &&
-                ((uintptr_t)w.w & 15) == 0;
-  bool perChannel = !(w.group > 0 && K % w.group == 0);
-  float acc = 0.0f;
-  if (vector && w.bits == 32) {
-    const float4 *row = reinterpret_cast<const float4 *>(
-        static_cast<const float *>(w.w) + n * K);
-    const float4 *xv = reinterpret_cast<const float4 *>(x);
-    for (i64 i = lane; i < K / 4; i += 32) {
-      float4 a = __ldg(row + i), b = xv[i];
-      acc = fmaf(a.x, b.x, fmaf(a.y, b.y, fmaf(a.z, b.z, fmaf(a.w, b.w, acc))));
+/// The signed low nibbles of a word's four bytes, as four signed bytes (bit
+/// 3 of a nibble times 0x1e sets bits 4-7 of its byte, without carries).
+__device__ __forceinline__ uint32_t lowNibbles(uint32_t word) {
+  uint32_t t = word & 0x0f0f0f0fu;
+  return t | ((t & 0x08080808u) * 0x1eu);
+}
+__device__ __forceinline__ uint32_t highNibbles(uint32_t word) {
+  return lowNibbles(word >> 4);
+}
+
+/// Signed byte j of a little-endian word.
+__device__ __forceinline__ int byteOf(uint32_t word, int j) {
+  return (int)(int8_t)(word >> (8 * j));
+}
+
+/// c + the dot product of the four bytes of a (signed when aSigned, else
+/// unsigned) with the four signed bytes of b (dp4a).
+__device__ __forceinline__ int dp4a(uint32_t a, uint32_t b, int c,
+                                    bool aSigned) {
+#ifdef __CUDA_ARCH__
+  int d;
+  if (aSigned)
+    asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  else
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+#else
+  for (int j = 0; j < 4; ++j)
+    c +=
+        (aSigned ? byteOf(a, j) : (int)((a >> (8 * j)) & 0xffu)) * byteOf(b, j);
+  return c;
+#endif
+}
+
+/// Whether p is a multiple of `bytes` (a power of two).
+__device__ __forceinline__ bool isAligned(const void *p, int bytes) {
+  return ((uintptr_t)p & (uintptr_t)(bytes - 1)) == 0;
+}
+
+/// The activations of one token as the products with a weight read them.
+/// Products with quantized weights multiply the stored integers and apply
+/// the scales afterwards: a chunk of values sums in Acc, a row in Sum.
+///
+/// FloatRow: f32 activations.
+struct FloatRow {
+  using Acc = float;
+  using Sum = float;
+  static constexpr bool kF32 = true;
+  /// Alignment dot4's load needs.
+  static constexpr int kQuadBytes = 16;
+  const float *x;
+
+  __device__ FloatRow plus(i64 offset) const { return {x + offset}; }
+  __device__ float at(i64 k) const { return x[k]; }
+  __device__ float mac(float acc, i64 k, int q) const {
+    return fmaf(x[k], (float)q, acc);
+  }
+  /// acc + sum_j x[4i + j] q_j over the signed bytes q_j of q.
+  __device__ float dot4(i64 i, uint32_t q, float acc) const {
+    float4 b = reinterpret_cast<const float4 *>(x)[i];
+    return fmaf((float)byteOf(q, 0), b.x,
+                fmaf((float)byteOf(q, 1), b.y,
+                     fmaf((float)byteOf(q, 2), b.z,
+                          fmaf((float)byteOf(q, 3), b.w, acc))));
+  }
+  /// acc + x[32b:32b + 32] times the packed int4 block q (byte i: value i
+  /// in the low nibble, value i + 16 in the high one).
+  __device__ float dotPacked(i64 b, uint4 q, float acc) const {
+    const float4 *xv = reinterpret_cast<const float4 *>(x + b * 32);
+    uint32_t words[4] = {q.x, q.y, q.z, q.w};
+    float part = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      float4 lo = xv[j], hi = xv[4 + j];
+      uint32_t v = words[j];
+      part = fmaf(lowNibble(v, 0), lo.x, part);
+      part = fmaf(lowNibble(v, 1), lo.y, part);
+      part = fmaf(lowNibble(v, 2), lo.z, part);
+      part = fmaf(lowNibble(v, 3), lo.w, part);
+      part = fmaf(highNibble(v, 0), hi.x, part);
+      part = fmaf(highNibble(v, 1), hi.y, part);
+      part = fmaf(highNibble(v, 2), hi.z, part);
+      part = fmaf(highNibble(v, 3), hi.w, part);
+    }
+    return acc + part;
+  }
+};
+
+/// ByteRow: 8-bit activations (int8 when isSigned, else uint8) minus a
+/// zero point in their range. Their products with quantized weights are
+/// integers of at most 255 * 128 in magnitude, summed exactly: dp4a over
+/// four bytes at a time, int32 per chunk, int64 per row.
+struct ByteRow {
+  using Acc = int32_t;
+  using Sum = i64;
+  static constexpr bool kF32 = false;
+  static constexpr int kQuadBytes = 4;
+  const uint8_t *x;
+  int32_t isSigned;
+  int32_t zeroPoint;
+
+  /// The zero point is the byte at zeroPointAt when that is not null.
+  __device__ static ByteRow of(const uint8_t *x, int32_t isSigned,
+                               int32_t zeroPoint, const void *zeroPointAt) {
+    if (zeroPointAt) {
+      uint8_t byte = *static_cast<const uint8_t *>(zeroPointAt);
+      zeroPoint = isSigned ? (int)(int8_t)byte : (int)byte;
+    }
+    return {x, isSigned, zeroPoint};
+  }
+  __device__ ByteRow plus(i64 offset) const {
+    return {x + offset, isSigned, zeroPoint};
+  }
+  __device__ int at(i64 k) const {
+    return (isSigned ? (int)(int8_t)x[k] : (int)x[k]) - zeroPoint;
+  }
+  __device__ i64 mac(i64 acc, i64 k, int q) const { return acc + at(k) * q; }
+  /// acc + sum_j (x_j - zeroPoint) q_j over the bytes of xw and q.
+  __device__ int dotBytes(uint32_t xw, uint32_t q, int acc) const {
+    acc = dp4a(xw, q, acc, isSigned);
+    return zeroPoint ? acc - zeroPoint * dp4a(0x01010101u, q, 0, true) : acc;
+  }
+  __device__ int dot4(i64 i, uint32_t q, int acc) const {
+    return dotBytes(reinterpret_cast<const uint32_t *>(x)[i], q, acc);
+  }
+  __device__ int dotPacked(i64 b, uint4 q, int acc) const {
+    const uint4 *xv = reinterpret_cast<const uint4 *>(x + b * 32);
+    uint4 lo = xv[0], hi = xv[1];
+    uint32_t words[4] = {q.x, q.y, q.z, q.w};
+    uint32_t low[4] = {lo.x, lo.y, lo.z, lo.w};
+    uint32_t high[4] = {hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      acc = dotBytes(low[j], lowNibbles(words[j]), acc);
+      acc = dotBytes(high[j], highNibbles(words[j]), acc);
     }
     return acc;
   }
-  if (vector && perChannel && (w.bits == 8 || w.bits == 4)) {
-    const char4 *row = reinterpret_cast<const char4 *>(
-        static_cast<const int8_t *>(w.w) + n * K);
-    const float4 *xv = reinterpret_cast<const float4 *>(x);
-    bool nibble = w.bits == 4;
-    for (i64 i = lane; i < K / 4; i += 32) {
-      char4 q = __ldg(row + i);
-      float4 b = xv[i];
-      int q0 = q.x, q1 = q.y, q2 = q.z, q3 = q.w;
-      if (nibble) {
-        q0 = lowNibbleOf(q0);
-        q1 = lowNibbleOf(q1);
-        q2 = lowNibbleOf(q2);
-        q3 = lowNibbleOf(q3);
-      }
-      acc = fmaf((float)q0, b.x,
-                 fmaf((float)q1, b.y,
-                      fmaf((float)q2, b.z, fmaf((float)q3, b.w, acc))));
-    }
-    return acc * scaleAt(w, n);
+};
+
+/// x . W(:, n), or one lane's share of it: `sum` collects the products
+/// with a per-channel quantized weight's integers, to be multiplied by
+/// `scale`; `scaled` the rest (f32 weights, grouped scales).
+template <typename Sum> struct DotParts {
+  Sum sum = 0;
+  float scale = 1.0f;
+  float scaled = 0.0f;
+};
+
+template <typename Sum>
+__device__ __forceinline__ float dotValue(const DotParts<Sum> &p) {
+  return (float)p.sum * p.scale + p.scaled;
+}
+
+/// The total of the warp's lanes' parts, in every lane. f32 activations:
+/// the lanes' values. Integer ones: the integer sums of a per-channel
+/// quantized weight (`perChannel`) are reduced exactly before their scale
+/// applies; with other weights everything is in `scaled`.
+__device__ __forceinline__ float warpDot(const DotParts<float> &p,
+                                         bool /*perChannel*/) {
+  return warpSum(dotValue(p));
+}
+__device__ __forceinline__ float warpDot(const DotParts<i64> &p,
+                                         bool perChannel) {
+  return perChannel ? (float)warpSum(p.sum) * p.scale : warpSum(p.scaled);
+}
+
+/// Adds chunks c = lane, lane + 32, ... < chunks, of `per` values within
+/// one scale group each, to p; dot(c, acc) returns acc plus chunk c's
+/// products with the stored integers.
+template <typename Row, typename Dot>
+__device__ __forceinline__ void laneChunks(DotParts<typename Row::Sum> &p,
+                                           const Weight &w, i64 n, i64 chunks,
+                                           uint32_t per, int lane, Dot dot) {
+  using Acc = typename Row::Acc;
+  bool grouped = isGrouped(w);
+  i64 groups = grouped ? w.K / w.group : 1;
+  for (i64 c = lane; c < chunks; c += 32) {
+    if (grouped)
+      p.scaled =
+          fmaf((float)dot(c, Acc(0)),
+               scaleAt(w, n * groups + (uint32_t)c * per / (uint32_t)w.group),
+               p.scaled);
+    else if constexpr (Row::kF32)
+      p.sum = dot(c, p.sum);
+    else
+      p.sum += dot(c, Acc(0)); // int32 per chunk, int64 per row
   }
-  if (w.layout == 1 && w.bits == kInt4Packed && (K & 31) == 0 &&
-      ((uintptr_t)x & 15) == 0 && ((uintptr_t)w.w & 15) == 0 &&
-      (perChannel || w.group % 32 == 0)) {
-    // A lane takes a 32-value block: one 16-byte load (byte i: value i in
-    // the low nibble, value i + 16 in the high one) and one group scale.
+  if (!grouped)
+    p.scale = scaleAt(w, n);
+}
+
+/// Adds x . W(:, n) over k = first, first + step, ... < K, element by
+/// element, to p: f32 activations (or weights) times each dequantized
+/// weight; integer activations times a quantized weight's integers, summed
+/// exactly per scale group (per row with one scale per output feature).
+template <typename Row>
+__device__ __forceinline__ void stridedDot(DotParts<typename Row::Sum> &p,
+                                           const Row &x, const Weight &w, i64 n,
+                                           i64 first, i64 step) {
+  i64 K = w.K;
+  if (Row::kF32 || w.bits == 32) {
+    float acc = 0.0f;
+    for (i64 k = first; k < K; k += step)
+      acc = fmaf((float)x.at(k), weightAt(w, k, n), acc);
+    p.scaled += acc;
+    return;
+  }
+  bool grouped = isGrouped(w);
+  i64 span = grouped ? w.group : K;
+  for (i64 g0 = 0; g0 < K; g0 += span) {
+    typename Row::Sum part = 0;
+    for (i64 k = g0 + first; k < g0 + span; k += step)
+      part = x.mac(part, k, quantAt(w, storedIndex(w, k, n)));
+    if (grouped)
+      p.scaled = fmaf((float)part, scaleAt(w, scaleIndex(w, g0, n)), p.scaled);
+    else
+      p.sum += part;
+  }
+  if (!grouped)
+    p.scale = scaleAt(w, n);
+}
+
+/// One lane's share of x . W(:, n) (the caller reduces the warp).
+/// Neuron-major rows read 16 bytes per lane and step (f32: 4 values;
+/// packed int4: 32) or 4 bytes (int8, int4: 4 values), where a step stays
+/// within a scale group; other layouts and groupings go element by element.
+template <typename Row>
+__device__ __forceinline__ DotParts<typename Row::Sum>
+laneDotParts(const Row &x, const Weight &w, i64 n, int lane) {
+  using Acc = typename Row::Acc;
+  DotParts<typename Row::Sum> p;
+  i64 K = w.K;
+  bool rows = w.layout == 1 && isAligned(w.w, 16);
+  bool grouped = isGrouped(w);
+  if constexpr (Row::kF32) {
+    if (rows && w.bits == 32 && (K & 3) == 0 && isAligned(x.x, 16)) {
+      const float4 *row = reinterpret_cast<const float4 *>(
+          static_cast<const float *>(w.w) + n * K);
+      const float4 *xv = reinterpret_cast<const float4 *>(x.x);
+      float acc = 0.0f;
+      for (i64 i = lane; i < K / 4; i += 32) {
+        float4 a = __ldg(row + i), b = xv[i];
+        acc =
+            fmaf(a.x, b.x, fmaf(a.y, b.y, fmaf(a.z, b.z, fmaf(a.w, b.w, acc))));
+      }
+      p.scaled = acc;
+      return p;
+    }
+  }
+  if (rows && (w.bits == 8 || w.bits == 4) && (K & 3) == 0 &&
+      isAligned(x.x, Row::kQuadBytes) && (!grouped || w.group % 4 == 0)) {
+    const uint32_t *row = reinterpret_cast<const uint32_t *>(
+        static_cast<const int8_t *>(w.w) + n * K);
+    bool nibble = w.bits == 4;
+    laneChunks<Row>(p, w, n, K / 4, 4, lane, [&](i64 i, Acc acc) {
+      uint32_t q = __ldg(row + i);
+      return x.dot4(i, nibble ? lowNibbles(q) : q, acc);
+    });
+    return p;
+  }
+  if (rows && w.bits == kInt4Packed && (K & 31) == 0 && isAligned(x.x, 16) &&
+      (!grouped || w.group % 32 == 0)) {
     const uint4 *row = reinterpret_cast<const uint4 *>(
         static_cast<const uint8_t *>(w.w) + n * (K / 2));
-    i64 groups = perChannel ? 1 : K / w.group;
-    for (i64 b = lane; b < K / 32; b += 32) {
-      uint4 q = __ldg(row + b);
-      const float4 *xv = reinterpret_cast<const float4 *>(x + b * 32);
-      uint32_t words[4] = {q.x, q.y, q.z, q.w};
-      float part = 0.0f;
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        float4 lo = xv[j], hi = xv[4 + j];
-        uint32_t v = words[j];
-        part = fmaf(lowNibble(v, 0), lo.x, part);
-        part = fmaf(lowNibble(v, 1), lo.y, part);
-        part = fmaf(lowNibble(v, 2), lo.z, part);
-        part = fmaf(lowNibble(v, 3), lo.w, part);
-        part = fmaf(highNibble(v, 0), hi.x, part);
-        part = fmaf(highNibble(v, 1), hi.y, part);
-        part = fmaf(highNibble(v, 2), hi.z, part);
-        part = fmaf(highNibble(v, 3), hi.w, part);
-      }
-      acc = perChannel
-                ? acc + part
-                : fmaf(part, scaleAt(w, n * groups + b * 32 / w.group), acc);
-    }
-    return perChannel ? acc * scaleAt(w, n) : acc;
+    laneChunks<Row>(p, w, n, K / 32, 32, lane, [&](i64 b, Acc acc) {
+      return x.dotPacked(b, __ldg(row + b), acc);
+    });
+    return p;
   }
-  for (i64 k = lane; k < K; k += 32)
-    acc = fmaf(x[k], weightAt(w, k, n), acc);
-  return acc;
+  stridedDot(p, x, w, n, lane, 32);
+  return p;
 }
+
+/// One lane's share of x . W(:, n) for f32 activations.
+__device__ __forceinline__ float laneDot(const float *x, const Weight &w, i64 n,
+                                         int lane) {
+  return dotValue(laneDotParts(FloatRow{x}, w, n, lane));
+}
+
+/// The output epilogue of the product kernels: act(v + bias[n]) +
+/// residual[t, n], bias and residual optional (activation codes as in
+/// parsimony_sgemm_epilogue).
+struct Epilogue {
+  const float *bias;
+  int32_t activation;
+  const float *residual;
+
+  __device__ float apply(float v, i64 t, i64 n, i64 N) const {
+    v = activate(activation, v + (bias ? bias[n] : 0.0f));
+    return residual ? v + residual[t * N + n] : v;
+  }
+};
 
 //===----------------------------------------------------------------------===//
 // Tensor-core tiles: mma.sync m16n8k8 on TF32 (sm_80 and later), with f32
@@ -458,7 +690,18 @@ constexpr int kMmaTile = 64, kMmaK = 16, kMmaThreads = 128;
 /// contiguous in memory, so that global loads coalesce. store(m, n, v)
 /// writes one result. The next K slice is loaded into registers while the
 /// current one is multiplied.
-template <typename LoadA, typename LoadB, typename Store>
+///
+/// kIntegers: the loads return integers of magnitude below 2^11, which are
+/// exact TF32 values, so one TF32 product per tile (not three) is exact,
+/// and every partial sum the tensor core forms below 2^24 is exact too
+/// whatever its internal rounding. With |a| <= 255 and |b| <= 128 a slice
+/// adds at most 16 * 32640 to a sum, so the f32 accumulators move into
+/// int32 every kExactSlices slices (below 2^23), and store(m, n, v) gets
+/// the exact int32 sum (the caller keeps it in range: K <= 65536).
+constexpr int kExactSlices = 16;
+
+template <bool kIntegers = false, typename LoadA, typename LoadB,
+          typename Store>
 __device__ __forceinline__ void mmaTile(i64 m0, i64 mEnd, i64 n0, i64 N, i64 K,
                                         bool aKContiguous, bool bKContiguous,
                                         LoadA loadA, LoadB loadB, Store store) {
@@ -497,6 +740,9 @@ __device__ __forceinline__ void mmaTile(i64 m0, i64 mEnd, i64 n0, i64 N, i64 K,
     }
   };
   float acc[2][4][4] = {};
+  // kIntegers: the sums moved out of acc, and the slices since.
+  [[maybe_unused]] int32_t whole[2][4][4] = {};
+  [[maybe_unused]] int slices = 0;
   fetch(0);
   for (i64 k0 = 0; k0 < K; k0 += kMmaK) {
 #pragma unroll
@@ -512,6 +758,26 @@ __device__ __forceinline__ void mmaTile(i64 m0, i64 mEnd, i64 n0, i64 N, i64 K,
       fetch(k0 + kMmaK);
 #pragma unroll
     for (int ks = 0; ks < kMmaK; ks += 8) {
+      if constexpr (kIntegers) {
+        uint32_t a[2][4], b[4][2];
+#pragma unroll
+        for (int i = 0; i < 2; ++i)
+#pragma unroll
+          for (int r = 0; r < 4; ++r)
+            a[i][r] = __float_as_uint(
+                As[wm + 16 * i + g + 8 * (r % 2)][ks + t + 4 * (r / 2)]);
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+#pragma unroll
+          for (int r = 0; r < 2; ++r)
+            b[j][r] = __float_as_uint(Bs[wn + 8 * j + g][ks + t + 4 * r]);
+#pragma unroll
+        for (int i = 0; i < 2; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j)
+            mmaTf32(acc[i][j], a[i], b[j]);
+        continue;
+      }
       uint32_t aHi[2][4], aLo[2][4], bHi[4][2], bLo[4][2];
 #pragma unroll
       for (int i = 0; i < 2; ++i)
@@ -546,6 +812,20 @@ __device__ __forceinline__ void mmaTile(i64 m0, i64 mEnd, i64 n0, i64 N, i64 K,
         }
     }
     __syncthreads();
+    if constexpr (kIntegers) {
+      if (++slices == kExactSlices) {
+        slices = 0;
+#pragma unroll
+        for (int i = 0; i < 2; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j)
+#pragma unroll
+            for (int r = 0; r < 4; ++r) {
+              whole[i][j][r] += (int32_t)acc[i][j][r];
+              acc[i][j][r] = 0.0f;
+            }
+      }
+    }
   }
 #pragma unroll
   for (int i = 0; i < 2; ++i)
@@ -555,8 +835,12 @@ __device__ __forceinline__ void mmaTile(i64 m0, i64 mEnd, i64 n0, i64 N, i64 K,
       for (int r = 0; r < 4; ++r) {
         i64 m = m0 + wm + 16 * i + g + 8 * (r / 2);
         i64 n = n0 + wn + 8 * j + 2 * t + r % 2;
-        if (m < mEnd && n < N)
-          store(m, n, acc[i][j][r]);
+        if (m < mEnd && n < N) {
+          if constexpr (kIntegers)
+            store(m, n, whole[i][j][r] + (int32_t)acc[i][j][r]);
+          else
+            store(m, n, acc[i][j][r]);
+        }
       }
 }
 
@@ -614,6 +898,68 @@ expertHiddenValue(i64 i, i64 e, i64 F, i64 F1, Fc1 fc1At, const float *fc1Bias,
     val = fminf(fmaxf(val, -limit), limit);
   }
   return gt * (1.0f / (1.0f + expf(-alpha * gt))) * (val + beta);
+}
+
+// The products with one weight operand, for f32 (FloatRow) or 8-bit
+// (ByteRow) activations; the kernels below instantiate them.
+
+/// out[t, n] = epilogue(in[t, :] . W(:, n)) (expert 0): one warp per (t, n),
+/// lanes over k; best for nk (neuron-major) weights. Grid: (ceil(N / 8), T).
+template <typename Row>
+__device__ __forceinline__ void matmulWarp(const Row &in, const Weight &w,
+                                           const Epilogue &epilogue,
+                                           float *out) {
+  int lane = threadIdx.x % 32;
+  i64 n = (i64)blockIdx.x * 8 + threadIdx.x / 32;
+  i64 t = blockIdx.y;
+  if (n >= w.N)
+    return;
+  float v = warpDot(laneDotParts(in.plus(t * w.K), w, n, lane),
+                    w.bits != 32 && !isGrouped(w));
+  if (lane == 0)
+    out[t * w.N + n] = epilogue.apply(v, t, n, w.N);
+}
+
+/// The same product with one thread per (t, n): coalesced for kn weights.
+/// Grid: (ceil(N / 256), T).
+template <typename Row>
+__device__ __forceinline__ void matmulColumns(const Row &in, const Weight &w,
+                                              const Epilogue &epilogue,
+                                              float *out) {
+  i64 n = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+  i64 t = blockIdx.y;
+  if (n >= w.N)
+    return;
+  DotParts<typename Row::Sum> p;
+  stridedDot(p, in.plus(t * w.K), w, n, 0, 1);
+  out[t * w.N + n] = epilogue.apply(dotValue(p), t, n, w.N);
+}
+
+/// The same product on tensor cores for many tokens, W dequantized as it is
+/// staged (3xTF32); with kIntegers (integer activations, a per-channel
+/// quantized W) the stored integers instead, summed exactly (mmaTile) and
+/// then scaled. Grid: (ceil(N/64), ceil(T/64)).
+template <bool kIntegers, typename Row>
+__device__ __forceinline__ void matmulMma(const Row &in, i64 T, const Weight &w,
+                                          const Epilogue &epilogue,
+                                          float *out) {
+  i64 K = w.K, N = w.N;
+  auto loadA = [&](i64 m, i64 k) { return (float)in.at(m * K + k); };
+  i64 m0 = (i64)blockIdx.y * kMmaTile, n0 = (i64)blockIdx.x * kMmaTile;
+  if constexpr (kIntegers)
+    mmaTile<true>(
+        m0, T, n0, N, K, true, w.layout == 1, loadA,
+        [&](i64 k, i64 n) { return (float)quantAt(w, storedIndex(w, k, n)); },
+        [&](i64 m, i64 n, int32_t sum) {
+          out[m * N + n] = epilogue.apply((float)sum * scaleAt(w, n), m, n, N);
+        });
+  else
+    mmaTile(
+        m0, T, n0, N, K, true, w.layout == 1, loadA,
+        [&](i64 k, i64 n) { return weightAt(w, k, n); },
+        [&](i64 m, i64 n, float v) {
+          out[m * N + n] = epilogue.apply(v, m, n, N);
+        });
 }
 
 } // namespace
@@ -774,51 +1120,65 @@ __global__ void parsimony_gpu_scale(float *x, i64 rows, i64 cols, i64 ld,
 // Weight-operand products shared by the spx kernels.
 //===----------------------------------------------------------------------===//
 
-/// out[t, n] = sum_k in[t, k] * W(k, n) (+ bias[n]) (expert 0): one warp per
-/// (t, n), lanes over k; best for nk (neuron-major) weights.
-/// Grid: (ceil(N / 8), T).
+/// out[t, n] = sum_k in[t, k] * W(k, n) (+ bias[n]) for f32 activations
+/// (matmulWarp, matmulColumns, matmulMma).
 __global__ void __launch_bounds__(256)
     parsimony_gpu_matmul_warp(const float *in, i64 T, Weight w,
                               const float *bias, float *out) {
-  int lane = threadIdx.x % 32;
-  i64 n = (i64)blockIdx.x * 8 + threadIdx.x / 32;
-  i64 t = blockIdx.y;
-  if (n >= w.N)
-    return;
-  float acc = warpSum(laneDot(in + t * w.K, w, n, lane));
-  if (lane == 0)
-    out[t * w.N + n] = acc + (bias ? bias[n] : 0.0f);
+  matmulWarp(FloatRow{in}, w, Epilogue{bias, 0, nullptr}, out);
 }
 
-/// The same product with one thread per (t, n): coalesced for kn weights.
-/// Grid: (ceil(N / 256), T).
 __global__ void __launch_bounds__(256)
     parsimony_gpu_matmul_columns(const float *in, i64 T, Weight w,
                                  const float *bias, float *out) {
-  i64 n = (i64)blockIdx.x * blockDim.x + threadIdx.x;
-  i64 t = blockIdx.y;
-  if (n >= w.N)
-    return;
-  const float *x = in + t * w.K;
-  float acc = 0.0f;
-  for (i64 k = 0; k < w.K; ++k)
-    acc = fmaf(x[k], weightAt(w, k, n), acc);
-  out[t * w.N + n] = acc + (bias ? bias[n] : 0.0f);
+  matmulColumns(FloatRow{in}, w, Epilogue{bias, 0, nullptr}, out);
 }
 
-/// out[t, n] = in[t, :] W(:, n) (+ bias[n]) on tensor cores for many tokens,
-/// W dequantized as it is staged. Grid: (ceil(N/64), ceil(T/64)).
 __global__ void __launch_bounds__(kMmaThreads)
     parsimony_gpu_matmul_mma(const float *in, i64 T, Weight w,
                              const float *bias, float *out) {
-  i64 K = w.K;
-  mmaTile((i64)blockIdx.y * kMmaTile, T, (i64)blockIdx.x * kMmaTile, w.N, K,
-          true, w.layout == 1, [&](i64 m, i64 k) { return in[m * K + k]; },
-          [&](i64 k, i64 n) { return weightAt(w, k, n); },
-          [&](i64 m, i64 n, float v) {
-            out[m * w.N + n] = v + (bias ? bias[n] : 0.0f);
-          });
+  matmulMma<false>(FloatRow{in}, T, w, Epilogue{bias, 0, nullptr}, out);
 }
+
+/// spx.quant_matmul on 8-bit activations (parsimony_quant_matmul_u8_f32):
+/// out[t, n] = act(sum_k (in[t, k] - zp) W(k, n) + bias[n]) + residual[t, n],
+/// `in` int8 when inSigned, else uint8, zp the byte at zeroPointAt (of the
+/// same type) or else zeroPoint. Per-channel quantized weights: the integer
+/// sums are exact and then scaled; grouped ones: exact per group, the
+/// groups' scaled sums added in f32.
+#define PARSIMONY_U8_PARAMS                                                    \
+  const uint8_t *in, int32_t inSigned, int32_t zeroPoint,                      \
+      const void *zeroPointAt, i64 T, Weight w, const float *bias,             \
+      int32_t activation, const float *residual, float *out
+#define PARSIMONY_U8_ROW ByteRow::of(in, inSigned, zeroPoint, zeroPointAt)
+#define PARSIMONY_U8_EPILOGUE                                                  \
+  Epilogue { bias, activation, residual }
+
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_quant_matmul_u8_warp(PARSIMONY_U8_PARAMS) {
+  matmulWarp(PARSIMONY_U8_ROW, w, PARSIMONY_U8_EPILOGUE, out);
+}
+
+__global__ void __launch_bounds__(256)
+    parsimony_gpu_quant_matmul_u8_columns(PARSIMONY_U8_PARAMS) {
+  matmulColumns(PARSIMONY_U8_ROW, w, PARSIMONY_U8_EPILOGUE, out);
+}
+
+/// Tensor cores, exact: per-channel quantized weights, K <= 65536.
+__global__ void __launch_bounds__(kMmaThreads)
+    parsimony_gpu_quant_matmul_u8_mma(PARSIMONY_U8_PARAMS) {
+  matmulMma<true>(PARSIMONY_U8_ROW, T, w, PARSIMONY_U8_EPILOGUE, out);
+}
+
+/// Tensor cores on dequantized weights (grouped scales, f32 weights).
+__global__ void __launch_bounds__(kMmaThreads)
+    parsimony_gpu_quant_matmul_u8_mma_dequant(PARSIMONY_U8_PARAMS) {
+  matmulMma<false>(PARSIMONY_U8_ROW, T, w, PARSIMONY_U8_EPILOGUE, out);
+}
+
+#undef PARSIMONY_U8_PARAMS
+#undef PARSIMONY_U8_ROW
+#undef PARSIMONY_U8_EPILOGUE
 
 /// out[t, :] = bias (or 0): the start of atomically accumulated products.
 __global__ void parsimony_gpu_init_rows(float *out, i64 T, i64 N,

@@ -146,20 +146,27 @@ bool tensorCores(int64_t rows) {
   return !env || std::strcmp(env, "0") != 0;
 }
 
-/// out[T, N] = in[T, K] * W (+ bias), choosing the kernel by shape and
-/// layout.
+/// A product of T rows with weight w: runs the tensor-core kernel `mma`
+/// for many rows, else the warp-per-output kernel `warp` on nk weights or
+/// the thread-per-output kernel `columns` (GpuKernels.cu's matmulMma,
+/// matmulWarp, matmulColumns), each with the arguments `args`.
+template <typename... Args>
+void launchProduct(const char *mma, const char *warp, const char *columns,
+                   int64_t T, const Weight &w, Args... args) {
+  if (tensorCores(T))
+    launchBlocks(mma, {ceilDiv(w.N, kMmaTile), ceilDiv(T, kMmaTile)},
+                 kMmaThreads, args...);
+  else if (w.layout == 1)
+    launch(warp, {ceilDiv(w.N, 8), T}, args...);
+  else
+    launch(columns, {ceilDiv(w.N, 256), T}, args...);
+}
+
+/// out[T, N] = in[T, K] * W (+ bias).
 void matmul(const float *in, int64_t T, const Weight &w, const float *bias,
             float *out) {
-  if (tensorCores(T))
-    launchBlocks("parsimony_gpu_matmul_mma",
-                 {ceilDiv(w.N, kMmaTile), ceilDiv(T, kMmaTile)}, kMmaThreads,
-                 in, T, w, bias, out);
-  else if (w.layout == 1)
-    launch("parsimony_gpu_matmul_warp", {ceilDiv(w.N, 8), T}, in, T, w, bias,
-           out);
-  else
-    launch("parsimony_gpu_matmul_columns", {ceilDiv(w.N, 256), T}, in, T, w,
-           bias, out);
+  launchProduct("parsimony_gpu_matmul_mma", "parsimony_gpu_matmul_warp",
+                "parsimony_gpu_matmul_columns", T, w, in, T, w, bias, out);
 }
 
 /// out[T, N] = bias + in * W reading only W's rows for nonzero inputs.
@@ -407,6 +414,35 @@ void parsimony_gpu_quant_matmul_f32(const float *in, int64_t T, int64_t K,
   if (T <= 0 || N <= 0)
     return;
   matmul(in, T, WEIGHT(weight, K, N), nullptr, out);
+}
+
+void parsimony_gpu_quant_matmul_u8_f32(const uint8_t *in, int64_t T, int64_t K,
+                                       int64_t N,
+                                       PARSIMONY_WEIGHT_PARAMS(weight),
+                                       int32_t in_signed, int32_t zero_point,
+                                       const void *zero_point_at,
+                                       const float *bias, int32_t activation,
+                                       const float *residual, float *out) {
+  if (T <= 0 || N <= 0)
+    return;
+  Weight w = WEIGHT(weight, K, N);
+  int32_t isSigned = in_signed != 0;
+  // The exact tensor-core kernel sums integers of at most 255 * 128 in
+  // int32: a per-channel quantized weight, a zero point in the
+  // activations' range (a byte at zero_point_at is) and K <= 65536 keep
+  // every sum in range. Otherwise the weights are dequantized as they are
+  // staged (f32 accuracy).
+  bool perChannel = w.bits != 32 && !(w.group > 0 && K % w.group == 0);
+  bool zeroPointInRange =
+      zero_point_at || (isSigned ? zero_point >= -128 && zero_point <= 127
+                                 : zero_point >= 0 && zero_point <= 255);
+  const char *mma = perChannel && zeroPointInRange && K <= 65536
+                        ? "parsimony_gpu_quant_matmul_u8_mma"
+                        : "parsimony_gpu_quant_matmul_u8_mma_dequant";
+  launchProduct(mma, "parsimony_gpu_quant_matmul_u8_warp",
+                "parsimony_gpu_quant_matmul_u8_columns", T, w, in, isSigned,
+                zero_point, zero_point_at, T, w, bias, activation, residual,
+                out);
 }
 
 void parsimony_gpu_topk_activation_f32(const float *in, float *out,
