@@ -463,8 +463,46 @@ LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
       diag << " (ONNX node '" << node.getName().getValue() << "')";
     return failure(); // on to the tool's handler
   });
+  // The generated C wrapper passes one bare pointer per tensor. An empty
+  // tensor in a public function's signature may not get the bare-pointer
+  // convention, and the function would then take descriptors instead.
+  llvm::StringMap<std::string> emptyTensors;
+  for (auto func : module.getOps<func::FuncOp>()) {
+    if (func.isPrivate() || func.isExternal())
+      continue;
+    FunctionType type = func.getFunctionType();
+    for (auto [i, t] : llvm::enumerate(
+             llvm::concat<const Type>(type.getInputs(), type.getResults()))) {
+      auto shaped = dyn_cast<ShapedType>(t);
+      if (!shaped || !shaped.hasStaticShape() || shaped.getNumElements() != 0)
+        continue;
+      bool isArg = i < type.getNumInputs();
+      unsigned index = isArg ? i : i - type.getNumInputs();
+      auto name =
+          isArg ? func.getArgAttrOfType<StringAttr>(index, "onnx.name")
+                : func.getResultAttrOfType<StringAttr>(index, "onnx.name");
+      llvm::raw_string_ostream os(emptyTensors[func.getSymName()]);
+      os << (name ? "tensor '" + name.str() + "'"
+                  : std::string(isArg ? "an input" : "an output"))
+         << " is empty (" << shaped << ")";
+      break;
+    }
+  }
   if (failed(pm.run(module)))
     return failure();
+  for (auto fn : module.getOps<LLVM::LLVMFuncOp>()) {
+    auto empty = emptyTensors.find(fn.getName());
+    if (empty == emptyTensors.end() ||
+        llvm::all_of(fn.getArgumentTypes(),
+                     llvm::IsaPred<LLVM::LLVMPointerType>))
+      continue;
+    return fn.emitError() << "the " << (gpu ? "GPU" : "CPU")
+                          << " pipeline cannot pass the signature of '"
+                          << fn.getName()
+                          << "' as one pointer per tensor: " << empty->second
+                          << "; empty tensors in a model's signature are not "
+                             "supported";
+  }
   // The conversions to LLVM are partial: name whatever they left behind
   // rather than failing later in translation.
   WalkResult leftover = module.walk([&](Operation *op) {
@@ -477,19 +515,17 @@ LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
     InFlightDiagnostic diag = op->emitError() << "the " << (gpu ? "GPU" : "CPU")
                                               << " pipeline could not lower '"
                                               << op->getName() << "' to LLVM";
-    // The usual cause for a function: an empty tensor in its signature,
-    // which the bare-pointer calling convention cannot always pass.
-    if (auto func = dyn_cast<func::FuncOp>(op))
-      for (auto [i, type] : llvm::enumerate(func.getArgumentTypes())) {
-        auto memref = dyn_cast<MemRefType>(type);
-        if (!memref || memref.getNumElements() != 0)
-          continue;
-        auto name = func.getArgAttrOfType<StringAttr>(i, "onnx.name");
-        diag << ": " << (name ? "tensor '" + name.str() + "'" : "an argument")
-             << " is empty (" << type << "); empty tensors of this shape are "
-             << "not supported";
-        break;
-      }
+    // The usual cause: an empty tensor in the function's signature, which
+    // the bare-pointer calling convention cannot always pass.
+    auto fn = dyn_cast<FunctionOpInterface>(op);
+    if (!fn)
+      fn = op->getParentOfType<FunctionOpInterface>();
+    if (fn) {
+      auto empty = emptyTensors.find(fn.getName());
+      if (empty != emptyTensors.end())
+        diag << ": " << empty->second
+             << "; empty tensors in a model's signature are not supported";
+    }
     return WalkResult::interrupt();
   });
   return failure(leftover.wasInterrupted());
