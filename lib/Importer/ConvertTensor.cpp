@@ -1430,13 +1430,15 @@ LogicalResult convertOneHot(NodeContext &nc) {
   OpBuilder &b = nc.importer.builder;
   MLIRContext *ctx = nc.importer.ctx;
   Type elementType = typeOf(values).getElementType();
-  SmallVector<Value> zeroIdx(typeOf(values).getRank() - 1, em.indexConst(0));
-  auto at = [&](int64_t i) {
-    SmallVector<Value> idx(zeroIdx);
-    idx.push_back(em.indexConst(i));
-    return tensor::ExtractOp::create(b, nc.loc, values, idx).getResult();
+  // off_value and on_value are read inside the body: on the GPU target the
+  // host cannot read them from device memory.
+  int64_t valuesRank = typeOf(values).getRank();
+  auto at = [&](OpBuilder &gb, Location gl, int64_t i) {
+    Emitter e(gb, gl, nullptr);
+    SmallVector<Value> idx(valuesRank - 1, e.indexConst(0));
+    idx.push_back(e.indexConst(i));
+    return tensor::ExtractOp::create(gb, gl, values, idx).getResult();
   };
-  Value off = at(0), on = at(1);
   SmallVector<int64_t> outShape;
   SmallVector<Value> dyn;
   SmallVector<AffineExpr> idxExprs;
@@ -1473,6 +1475,7 @@ LogicalResult convertOneHot(NodeContext &nc) {
         Value pos = linalg::IndexOp::create(gb, gl, ax);
         Value hit =
             arith::CmpIOp::create(gb, gl, arith::CmpIPredicate::eq, idx, pos);
+        Value on = at(gb, gl, 1), off = at(gb, gl, 0);
         linalg::YieldOp::create(
             gb, gl, arith::SelectOp::create(gb, gl, hit, on, off).getResult());
       });
