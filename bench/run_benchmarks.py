@@ -90,6 +90,14 @@ for tokens in (1, 16, 128):
         f"quantize_dynamic form, MatMulInteger), {tokens} token(s)",
         {"x": f"ffn12_t{tokens}.x"}, [f"--dim=tokens={tokens}"],
         LAYERS * 2 * D * FF)
+    # The same stack as ONNX Runtime's MatMul4BitsQuantizer leaves it
+    # (MatMulNBits, int4, block 32): both engines read the int4 weights and
+    # one f32 scale per block.
+    CASES[f"ffn12_nbits_t{tokens}"] = (
+        "ffn12_nbits", f"12-FFN stack, int4 MatMulNBits (ORT "
+        f"MatMul4BitsQuantizer form, block 32), {tokens} token(s)",
+        {"x": f"ffn12_t{tokens}.x"}, [f"--dim=tokens={tokens}"],
+        LAYERS * 2 * D * FF * (0.5 + 4 / 32))
 
 
 @functools.lru_cache(maxsize=None)
@@ -146,7 +154,7 @@ for experts in (8, 64):
 # larger than the caches.
 FLUSH_MB = 64
 COLD_CASES = {n for n in CASES if n.startswith("ffn12_t1_") or
-              n == "ffn12_dynq_t1" or
+              n in ("ffn12_dynq_t1", "ffn12_nbits_t1") or
               (n.startswith("moe_") and n.endswith("_t1"))}
 
 DEFAULT_CASES = ["bert_layer", "bert12", "decoder12"] + [

@@ -18,6 +18,10 @@ writes, with their inputs (NAME.x.npy, ...):
                    (x) -> MatMulInteger with int8 weights (symmetric, one
                    scale per tensor, zero point 0) -> Cast -> Mul by x_scale
                    * w_scale -> Add b (57 MB of weights); same inputs
+  ffn12_nbits.onnx ffn12 as ONNX Runtime's MatMul4BitsQuantizer rewrites it:
+                   every projection becomes com.microsoft:MatMulNBits (int4,
+                   block 32, symmetric: default zero point) -> Add b (32 MB
+                   of weights and scales); same inputs
   moe_e{8,64}_k{1,2}.onnx
                    ONNX Runtime com.microsoft:MoE layers (d=768, ff=3072,
                    relu, biases, normalized routing; E=8: 151 MB, E=64:
@@ -181,6 +185,52 @@ def dynamic_quantized(src, dst):
 
 
 dynamic_quantized(f"{out}/ffn12.onnx", f"{out}/ffn12_dynq.onnx")
+
+
+def nbits_quantized(src, dst, block=32):
+    """`src` with every Gemm(x, W, b, transB=1) of a constant weight
+    replaced by com.microsoft:MatMulNBits (int4, `block`-wide blocks,
+    symmetric) + Add b: the form of ONNX Runtime's MatMul4BitsQuantizer."""
+    model = onnx.load(src)
+    inits = {t.name: t for t in model.graph.initializer}
+    nodes, used = [], set()
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type != "Gemm" or node.input[1] not in inits or \
+                attrs.get("transB", 0) != 1 or attrs.get("transA", 0) != 0:
+            nodes.append(node)
+            continue
+        x, w, b = node.input[0], node.input[1], node.input[2]
+        weight = numpy_helper.to_array(inits[w])  # [N, K]
+        n, k = weight.shape
+        blocks = weight.reshape(n, k // block, block)
+        scale = np.abs(blocks).max(axis=2) / 7 + np.float32(1e-12)
+        q = np.clip(np.rint(blocks / scale[..., None]) + 8, 0, 15)
+        q = q.astype(np.uint8)
+        packed = (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
+        name = node.name or w
+        used.add(w)
+        model.graph.initializer.extend([
+            numpy_helper.from_array(packed, f"{w}_q4"),
+            numpy_helper.from_array(scale.astype(np.float32).reshape(-1),
+                                    f"{w}_scales")])
+        nodes += [
+            helper.make_node("MatMulNBits", [x, f"{w}_q4", f"{w}_scales"],
+                             [f"{name}/y"], name=f"{name}/nbits",
+                             domain="com.microsoft", K=k, N=n, bits=4,
+                             block_size=block),
+            helper.make_node("Add", [f"{name}/y", b], [node.output[0]],
+                             name=f"{name}/bias")]
+    kept = [i for i in model.graph.initializer if i.name not in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    onnx.save(model, dst)
+
+
+nbits_quantized(f"{out}/ffn12.onnx", f"{out}/ffn12_nbits.onnx")
 
 
 def export_moe(experts, k):
