@@ -21,26 +21,6 @@ using namespace parsimony::onnximport;
 
 namespace {
 
-/// The input `i`, which must be present and of a float element type.
-FailureOr<Value> requireFloatInput(NodeContext &nc, unsigned i,
-                                   StringRef what) {
-  Value v = nc.input(i);
-  if (!v)
-    return nc.error() << "missing required input '" << what << "'";
-  if (!isa<FloatType>(getElementTypeOrSelf(v.getType())))
-    return nc.error() << "input '" << what << "' must be a float tensor, got "
-                      << v.getType();
-  return v;
-}
-
-/// The optional float input `i`: null if absent, failure if of a wrong type.
-FailureOr<Value> optionalFloatInput(NodeContext &nc, unsigned i,
-                                    StringRef what) {
-  if (!nc.hasInput(i))
-    return Value();
-  return requireFloatInput(nc, i, what);
-}
-
 /// Checks that `v` is 1-D with `size` elements (a per-channel parameter).
 LogicalResult requireVector(NodeContext &nc, Value v, int64_t size,
                             StringRef what) {
@@ -84,13 +64,13 @@ FailureOr<Value> geluTanh(Emitter &em, Value x) {
 
 /// Gelu(X) and BiasGelu(A, B) = Gelu(A + B), erf form.
 template <bool withBias> LogicalResult convertGelu(NodeContext &nc) {
-  FailureOr<Value> x = requireFloatInput(nc, 0, withBias ? "A" : "X");
+  FailureOr<Value> x = nc.floatInput(0, withBias ? "A" : "X");
   if (failed(x))
     return failure();
   Emitter em = nc.emitter();
   Value in = *x;
   if (withBias) {
-    FailureOr<Value> bias = requireFloatInput(nc, 1, "B");
+    FailureOr<Value> bias = nc.floatInput(1, "B");
     if (failed(bias))
       return failure();
     FailureOr<Value> sum = add(em, in, *bias);
@@ -107,9 +87,10 @@ template <bool withBias> LogicalResult convertGelu(NodeContext &nc) {
 
 /// FastGelu(X [, bias]): tanh-approximated GELU of X + bias.
 LogicalResult convertFastGelu(NodeContext &nc) {
-  FailureOr<Value> x = requireFloatInput(nc, 0, "X");
-  FailureOr<Value> bias = failed(x) ? FailureOr<Value>(failure())
-                                    : optionalFloatInput(nc, 1, "bias");
+  FailureOr<Value> x = nc.floatInput(0, "X");
+  if (failed(x))
+    return failure();
+  FailureOr<Value> bias = nc.floatInput(1, "bias", /*required=*/false);
   if (failed(bias))
     return failure();
   Emitter em = nc.emitter();
@@ -129,7 +110,7 @@ LogicalResult convertFastGelu(NodeContext &nc) {
 
 /// QuickGelu(X) = X * sigmoid(alpha X).
 LogicalResult convertQuickGelu(NodeContext &nc) {
-  FailureOr<Value> x = requireFloatInput(nc, 0, "X");
+  FailureOr<Value> x = nc.floatInput(0, "X");
   if (failed(x))
     return failure();
   double alpha = nc.attrFloat("alpha", 1.702f);
@@ -150,13 +131,13 @@ LogicalResult convertQuickGelu(NodeContext &nc) {
 
 /// BiasAdd(X, bias, skip) = X + bias + skip.
 LogicalResult convertBiasAdd(NodeContext &nc) {
-  FailureOr<Value> x = requireFloatInput(nc, 0, "X");
+  FailureOr<Value> x = nc.floatInput(0, "X");
   if (failed(x))
     return failure();
-  FailureOr<Value> bias = requireFloatInput(nc, 1, "bias");
+  FailureOr<Value> bias = nc.floatInput(1, "bias");
   if (failed(bias))
     return failure();
-  FailureOr<Value> skip = requireFloatInput(nc, 2, "skip");
+  FailureOr<Value> skip = nc.floatInput(2, "skip");
   if (failed(skip))
     return failure();
   auto xt = cast<RankedTensorType>(x->getType());
@@ -187,22 +168,23 @@ LogicalResult convertBiasAdd(NodeContext &nc) {
 /// over the last dimension, statistics in f32. Outputs: output, mean,
 /// inv_std_var (both [..., 1]), input_skip_bias_sum.
 template <bool rms> LogicalResult convertSkipLayerNorm(NodeContext &nc) {
-  FailureOr<Value> x = requireFloatInput(nc, 0, "input");
+  FailureOr<Value> x = nc.floatInput(0, "input");
   if (failed(x))
     return failure();
-  FailureOr<Value> skip = requireFloatInput(nc, 1, "skip");
+  FailureOr<Value> skip = nc.floatInput(1, "skip");
   if (failed(skip))
     return failure();
-  FailureOr<Value> gamma = requireFloatInput(nc, 2, "gamma");
+  FailureOr<Value> gamma = nc.floatInput(2, "gamma");
   if (failed(gamma))
     return failure();
   // SkipLayerNormalization: gamma, beta, bias; the simplified form has no
   // beta: gamma, bias.
-  FailureOr<Value> beta =
-      rms ? FailureOr<Value>(Value()) : optionalFloatInput(nc, 3, "beta");
+  FailureOr<Value> beta = rms ? FailureOr<Value>(Value())
+                              : nc.floatInput(3, "beta", /*required=*/false);
   if (failed(beta))
     return failure();
-  FailureOr<Value> bias = optionalFloatInput(nc, rms ? 3 : 4, "bias");
+  FailureOr<Value> bias =
+      nc.floatInput(rms ? 3 : 4, "bias", /*required=*/false);
   if (failed(bias))
     return failure();
   auto xt = cast<RankedTensorType>(x->getType());
@@ -256,10 +238,10 @@ template <bool rms> LogicalResult convertSkipLayerNorm(NodeContext &nc) {
 /// default domain): Y = X / sqrt(mean(X^2) + epsilon) * scale over
 /// [axis, rank). Outputs Y and inv_std_var.
 LogicalResult convertSimplifiedLayerNorm(NodeContext &nc) {
-  FailureOr<Value> x = requireFloatInput(nc, 0, "X");
+  FailureOr<Value> x = nc.floatInput(0, "X");
   if (failed(x))
     return failure();
-  FailureOr<Value> scale = requireFloatInput(nc, 1, "scale");
+  FailureOr<Value> scale = nc.floatInput(1, "scale");
   if (failed(scale))
     return failure();
   auto xt = cast<RankedTensorType>(x->getType());
@@ -309,10 +291,10 @@ SmallVector<int64_t> fusedMatMulPerm(int64_t rank, bool trans,
 
 /// FusedMatMul / TransposeMatMul: Y = alpha * op(A) @ op(B).
 LogicalResult convertFusedMatMul(NodeContext &nc) {
-  FailureOr<Value> a = requireFloatInput(nc, 0, "A");
+  FailureOr<Value> a = nc.floatInput(0, "A");
   if (failed(a))
     return failure();
-  FailureOr<Value> bm = requireFloatInput(nc, 1, "B");
+  FailureOr<Value> bm = nc.floatInput(1, "B");
   if (failed(bm))
     return failure();
   Emitter em = nc.emitter();
@@ -349,13 +331,13 @@ LogicalResult convertFusedMatMul(NodeContext &nc) {
 
 /// GemmFastGelu(X, W [, bias]) = FastGelu(X @ W + bias).
 LogicalResult convertGemmFastGelu(NodeContext &nc) {
-  FailureOr<Value> x = requireFloatInput(nc, 0, "X");
+  FailureOr<Value> x = nc.floatInput(0, "X");
   if (failed(x))
     return failure();
-  FailureOr<Value> w = requireFloatInput(nc, 1, "W");
+  FailureOr<Value> w = nc.floatInput(1, "W");
   if (failed(w))
     return failure();
-  FailureOr<Value> bias = optionalFloatInput(nc, 2, "bias");
+  FailureOr<Value> bias = nc.floatInput(2, "bias", /*required=*/false);
   if (failed(bias))
     return failure();
   Emitter em = nc.emitter();
@@ -374,35 +356,9 @@ LogicalResult convertGemmFastGelu(NodeContext &nc) {
   return success();
 }
 
-/// Runs the standard-domain converter of `opType` on a copy of `nc`'s node
-/// with other inputs, outputs and attributes. The copy keeps the node's
-/// name, type and domain, so its errors name the fused node.
-LogicalResult convertAsStandard(NodeContext &nc, StringRef opType,
-                                ArrayRef<std::string> inputs,
-                                ArrayRef<std::string> outputs,
-                                ArrayRef<onnx::AttributeProto> attrs) {
-  ConverterFn convert = getConverters().lookup(("::" + opType).str());
-  if (!convert)
-    return nc.error() << "no converter for '" << opType << "'";
-  onnx::NodeProto node = nc.node;
-  node.clear_input();
-  node.clear_output();
-  node.clear_attribute();
-  for (const std::string &in : inputs)
-    node.add_input(in);
-  for (const std::string &out : outputs)
-    node.add_output(out);
-  for (const onnx::AttributeProto &attr : attrs)
-    *node.add_attribute() = attr;
-  auto opset = nc.importer.opsets.find("");
-  NodeContext inner(nc.importer, node, nc.loc,
-                    opset == nc.importer.opsets.end() ? 17 : opset->second);
-  return convert(inner);
-}
-
 /// FusedGemm (ONNX Runtime's level-2 Gemm + activation fusion): Gemm with
 /// its attributes, then the `activation` operator with activation_alpha,
-/// _beta and _gamma as its alpha, beta and gamma.
+/// _beta and _gamma as its alpha, beta and gamma, both by their converters.
 LogicalResult convertFusedGemm(NodeContext &nc) {
   std::string activation = nc.attrString("activation", "");
   if (!llvm::is_contained({"Relu", "LeakyRelu", "Tanh", "Sigmoid",
@@ -413,9 +369,6 @@ LogicalResult convertFusedGemm(NodeContext &nc) {
                          "HardSigmoid, Selu, Elu or Softplus)";
   if (!nc.hasOutput(0))
     return success();
-  std::string product = nc.node.output(0) + "::FusedGemm.product";
-  if (nc.importer.values.count(product))
-    return nc.error() << "value name '" << product << "' is taken";
   SmallVector<onnx::AttributeProto> gemmAttrs, actAttrs;
   for (const onnx::AttributeProto &attr : nc.node.attribute()) {
     StringRef name = attr.name();
@@ -426,12 +379,20 @@ LogicalResult convertFusedGemm(NodeContext &nc) {
       actAttrs.back().set_name(name.str());
     }
   }
-  SmallVector<std::string> gemmInputs(nc.node.input().begin(),
-                                      nc.node.input().end());
-  if (failed(convertAsStandard(nc, "Gemm", gemmInputs, {product}, gemmAttrs)))
+  Expansion ex(nc);
+  SmallVector<std::string> gemmInputs;
+  for (unsigned i = 0; i < nc.numInputs(); ++i)
+    gemmInputs.push_back(ex.input(i));
+  FailureOr<SmallVector<Expansion::Output>> product =
+      ex.run("Gemm", gemmInputs, 1, gemmAttrs);
+  if (failed(product))
     return failure();
-  return convertAsStandard(nc, activation, {product}, {nc.node.output(0)},
-                           actAttrs);
+  FailureOr<SmallVector<Expansion::Output>> y =
+      ex.run(activation, {(*product)[0].name}, 1, actAttrs);
+  if (failed(y))
+    return failure();
+  nc.setOutput(0, (*y)[0].value, (*y)[0].onnxType);
+  return success();
 }
 
 } // namespace

@@ -38,23 +38,6 @@ bool differ(int64_t a, int64_t b) {
 // Input checking
 //===----------------------------------------------------------------------===//
 
-/// The float input `i`; null if it is absent and optional.
-FailureOr<Value> floatInput(NodeContext &nc, unsigned i, StringRef what,
-                            bool required = true) {
-  if (!nc.hasInput(i)) {
-    if (required)
-      return nc.error() << "missing required input '" << what << "'";
-    return Value();
-  }
-  Value v = nc.input(i);
-  if (!v)
-    return nc.error() << "input '" << what << "' has no value";
-  if (!isa<FloatType>(typeOf(v).getElementType()))
-    return nc.error() << "input '" << what << "' must be a float tensor, got "
-                      << v.getType();
-  return v;
-}
-
 /// The integer input `i` of bit width `width`; null if absent and optional.
 FailureOr<Value> intInput(NodeContext &nc, unsigned i, StringRef what,
                           unsigned width, bool required = true) {
@@ -654,22 +637,22 @@ LogicalResult convertAttention(NodeContext &nc) {
   if (nc.hasInput(6))
     return nc.error() << "input 'past_sequence_length' is not supported (it "
                          "is only used with past_present_share_buffer)";
-  FailureOr<Value> x = floatInput(nc, 0, "input");
+  FailureOr<Value> x = nc.floatInput(0, "input");
   if (failed(x))
     return failure();
-  FailureOr<Value> w = floatInput(nc, 1, "weights");
+  FailureOr<Value> w = nc.floatInput(1, "weights");
   if (failed(w))
     return failure();
-  FailureOr<Value> bias = floatInput(nc, 2, "bias", false);
+  FailureOr<Value> bias = nc.floatInput(2, "bias", false);
   if (failed(bias))
     return failure();
   FailureOr<Value> mask = intInput(nc, 3, "mask_index", 32, false);
   if (failed(mask))
     return failure();
-  FailureOr<Value> past = floatInput(nc, 4, "past", false);
+  FailureOr<Value> past = nc.floatInput(4, "past", false);
   if (failed(past))
     return failure();
-  FailureOr<Value> attnBias = floatInput(nc, 5, "attention_bias", false);
+  FailureOr<Value> attnBias = nc.floatInput(5, "attention_bias", false);
   if (failed(attnBias))
     return failure();
   if (failed(requireRank(nc, *x, 3, "input")) ||
@@ -842,28 +825,28 @@ LogicalResult convertMultiHeadAttention(NodeContext &nc) {
                          "supported";
   if (nc.hasOutput(3))
     return nc.error() << "output 'qk' is not supported";
-  FailureOr<Value> query = floatInput(nc, 0, "query");
+  FailureOr<Value> query = nc.floatInput(0, "query");
   if (failed(query))
     return failure();
-  FailureOr<Value> key = floatInput(nc, 1, "key", false);
+  FailureOr<Value> key = nc.floatInput(1, "key", false);
   if (failed(key))
     return failure();
-  FailureOr<Value> value = floatInput(nc, 2, "value", false);
+  FailureOr<Value> value = nc.floatInput(2, "value", false);
   if (failed(value))
     return failure();
-  FailureOr<Value> bias = floatInput(nc, 3, "bias", false);
+  FailureOr<Value> bias = nc.floatInput(3, "bias", false);
   if (failed(bias))
     return failure();
   FailureOr<Value> mask = intInput(nc, 4, "key_padding_mask", 32, false);
   if (failed(mask))
     return failure();
-  FailureOr<Value> attnBias = floatInput(nc, 5, "attention_bias", false);
+  FailureOr<Value> attnBias = nc.floatInput(5, "attention_bias", false);
   if (failed(attnBias))
     return failure();
-  FailureOr<Value> pastKey = floatInput(nc, 6, "past_key", false);
+  FailureOr<Value> pastKey = nc.floatInput(6, "past_key", false);
   if (failed(pastKey))
     return failure();
-  FailureOr<Value> pastValue = floatInput(nc, 7, "past_value", false);
+  FailureOr<Value> pastValue = nc.floatInput(7, "past_value", false);
   if (failed(pastValue))
     return failure();
   if (!*pastKey != !*pastValue)
@@ -1149,13 +1132,13 @@ LogicalResult convertGroupQueryAttention(NodeContext &nc) {
   bool doRotary = nc.attrInt("do_rotary", 0) != 0;
   bool interleaved = nc.attrInt("rotary_interleaved", 0) != 0;
 
-  FailureOr<Value> query = floatInput(nc, 0, "query");
+  FailureOr<Value> query = nc.floatInput(0, "query");
   if (failed(query) || failed(requireRank(nc, *query, 3, "query")))
     return failure();
-  FailureOr<Value> key = floatInput(nc, 1, "key", false);
-  FailureOr<Value> value = floatInput(nc, 2, "value", false);
-  FailureOr<Value> pastKey = floatInput(nc, 3, "past_key", false);
-  FailureOr<Value> pastValue = floatInput(nc, 4, "past_value", false);
+  FailureOr<Value> key = nc.floatInput(1, "key", false);
+  FailureOr<Value> value = nc.floatInput(2, "value", false);
+  FailureOr<Value> pastKey = nc.floatInput(3, "past_key", false);
+  FailureOr<Value> pastValue = nc.floatInput(4, "past_value", false);
   if (failed(key) || failed(value) || failed(pastKey) || failed(pastValue))
     return failure();
   FailureOr<Value> seqlens = intInput(nc, 5, "seqlens_k", 32);
@@ -1164,9 +1147,9 @@ LogicalResult convertGroupQueryAttention(NodeContext &nc) {
   FailureOr<Value> totalSeq = intInput(nc, 6, "total_sequence_length", 32);
   if (failed(totalSeq))
     return failure();
-  FailureOr<Value> cosCache = floatInput(nc, 7, "cos_cache", false);
-  FailureOr<Value> sinCache = floatInput(nc, 8, "sin_cache", false);
-  FailureOr<Value> attnBias = floatInput(nc, 10, "attention_bias", false);
+  FailureOr<Value> cosCache = nc.floatInput(7, "cos_cache", false);
+  FailureOr<Value> sinCache = nc.floatInput(8, "sin_cache", false);
+  FailureOr<Value> attnBias = nc.floatInput(10, "attention_bias", false);
   if (failed(cosCache) || failed(sinCache) || failed(attnBias))
     return failure();
   if (!*key != !*value)
@@ -1402,15 +1385,15 @@ LogicalResult convertGroupQueryAttention(NodeContext &nc) {
 LogicalResult convertRotaryEmbedding(NodeContext &nc) {
   if (nc.attrInt("is_packed_batching", 0) != 0)
     return nc.error() << "is_packed_batching=1 is not supported";
-  FailureOr<Value> x = floatInput(nc, 0, "input");
+  FailureOr<Value> x = nc.floatInput(0, "input");
   if (failed(x))
     return failure();
   FailureOr<Value> positions = intInput(nc, 1, "position_ids", 64);
   if (failed(positions))
     return failure();
-  FailureOr<Value> cosCache = floatInput(nc, 2, "cos_cache");
+  FailureOr<Value> cosCache = nc.floatInput(2, "cos_cache");
   FailureOr<Value> sinCache = failed(cosCache) ? FailureOr<Value>(failure())
-                                               : floatInput(nc, 3, "sin_cache");
+                                               : nc.floatInput(3, "sin_cache");
   if (failed(sinCache))
     return failure();
   bool interleaved = nc.attrInt("interleaved", 0) != 0;
@@ -1528,11 +1511,11 @@ LogicalResult convertEmbedLayerNormalization(NodeContext &nc) {
   if (failed(ids) || failed(requireRank(nc, *ids, 2, "input_ids")))
     return failure();
   FailureOr<Value> segIds = intInput(nc, 1, "segment_ids", 32, false);
-  FailureOr<Value> word = floatInput(nc, 2, "word_embedding");
-  FailureOr<Value> posEmb = floatInput(nc, 3, "position_embedding");
-  FailureOr<Value> segEmb = floatInput(nc, 4, "segment_embedding", false);
-  FailureOr<Value> gamma = floatInput(nc, 5, "gamma");
-  FailureOr<Value> beta = floatInput(nc, 6, "beta");
+  FailureOr<Value> word = nc.floatInput(2, "word_embedding");
+  FailureOr<Value> posEmb = nc.floatInput(3, "position_embedding");
+  FailureOr<Value> segEmb = nc.floatInput(4, "segment_embedding", false);
+  FailureOr<Value> gamma = nc.floatInput(5, "gamma");
+  FailureOr<Value> beta = nc.floatInput(6, "beta");
   FailureOr<Value> mask = intInput(nc, 7, "mask", 32, false);
   FailureOr<Value> posIds = intInput(nc, 8, "position_ids", 32, false);
   if (failed(segIds) || failed(word) || failed(posEmb) || failed(segEmb) ||

@@ -172,6 +172,9 @@ public:
   /// The value of input `i`; null if the input is absent.
   Value input(unsigned i);
   RankedTensorType inputType(unsigned i);
+  /// Input `i` if it is a float tensor; null when it is absent and not
+  /// `required`. Otherwise an error naming it `what`.
+  FailureOr<Value> floatInput(unsigned i, StringRef what, bool required = true);
   int32_t inputOnnxType(unsigned i);
   bool inputUnsigned(unsigned i) {
     return isUnsignedOnnxType(inputOnnxType(i));
@@ -409,6 +412,45 @@ private:
   FailureOr<std::shared_ptr<llvm::MemoryBuffer>>
   openExternalFile(StringRef location, const std::function<NodeError()> &err);
   unsigned blobCounter = 0;
+};
+
+/// Runs default-domain converters on nodes that stand for parts of `nc`'s
+/// node (a contrib operator that fuses them): values are bound to private
+/// names in the importer's value table (removed again on destruction), so
+/// the expansion is exactly the IR the same ONNX graph imports to. The nodes
+/// are named "<node>/<OpType>" in errors.
+class Expansion {
+public:
+  explicit Expansion(NodeContext &nc) : nc(nc) {}
+  ~Expansion();
+
+  /// The name of `nc`'s input `i` ("" when absent).
+  std::string input(unsigned i) const {
+    return nc.hasInput(i) ? nc.node.input(i) : std::string();
+  }
+
+  /// A private name bound to `value`.
+  std::string bind(Value value, int32_t onnxType);
+
+  struct Output {
+    std::string name;
+    Value value;
+    int32_t onnxType;
+  };
+
+  /// Converts `opType` (default domain) with `attrs` over the named inputs;
+  /// returns its `numOutputs` outputs.
+  FailureOr<SmallVector<Output>> run(StringRef opType,
+                                     ArrayRef<std::string> inputs,
+                                     unsigned numOutputs,
+                                     ArrayRef<onnx::AttributeProto> attrs = {});
+
+private:
+  std::string fresh();
+
+  NodeContext &nc;
+  SmallVector<std::string> names;
+  unsigned counter = 0;
 };
 
 inline Emitter NodeContext::emitter() {

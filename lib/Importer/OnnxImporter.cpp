@@ -215,6 +215,75 @@ NodeError NodeContext::error() const {
   return NodeError(loc, importer.nodeSuffix(node));
 }
 
+FailureOr<Value> NodeContext::floatInput(unsigned i, StringRef what,
+                                         bool required) {
+  if (!hasInput(i)) {
+    if (required)
+      return error() << "missing required input '" << what << "'";
+    return Value();
+  }
+  Value v = input(i);
+  if (!v)
+    return error() << "input '" << what << "' has no value";
+  if (!isa<FloatType>(getElementTypeOrSelf(v.getType())))
+    return error() << "input '" << what << "' must be a float tensor, got "
+                   << v.getType();
+  return v;
+}
+
+Expansion::~Expansion() {
+  for (const std::string &name : names)
+    nc.importer.values.erase(name);
+}
+
+std::string Expansion::bind(Value value, int32_t onnxType) {
+  std::string name = fresh();
+  ValueEntry &e = nc.importer.values[name];
+  e.value = value;
+  e.onnxType = onnxType;
+  return name;
+}
+
+FailureOr<SmallVector<Expansion::Output>>
+Expansion::run(StringRef opType, ArrayRef<std::string> inputs,
+               unsigned numOutputs, ArrayRef<onnx::AttributeProto> attrs) {
+  ConverterFn fn = getConverters().lookup(("::" + opType).str());
+  if (!fn)
+    return nc.error() << "no converter for " << opType;
+  onnx::NodeProto node;
+  node.set_name(GraphImporter::nodeName(nc.node) + "/" + opType.str());
+  node.set_op_type(opType.str());
+  for (const std::string &in : inputs)
+    node.add_input(in);
+  for (unsigned i = 0; i < numOutputs; ++i)
+    node.add_output(fresh());
+  for (const onnx::AttributeProto &attr : attrs)
+    *node.add_attribute() = attr;
+  NodeContext sub(nc.importer, node, nc.loc, nc.importer.opsets.lookup(""));
+  if (failed(fn(sub)))
+    return failure();
+  SmallVector<Output> outputs;
+  for (unsigned i = 0; i < numOutputs; ++i) {
+    Value value = nc.importer.lookup(node.output(i));
+    if (!value)
+      return nc.error() << opType << " produced no output " << i;
+    outputs.push_back(
+        {node.output(i), value, nc.importer.entry(node.output(i))->onnxType});
+  }
+  return outputs;
+}
+
+std::string Expansion::fresh() {
+  std::string name;
+  do {
+    name = GraphImporter::nodeName(nc.node) + "/expansion_" +
+           std::to_string(counter++);
+  } while (nc.importer.values.count(name));
+  names.push_back(name);
+  nc.importer.values[name];
+  return name;
+}
+
 Value NodeContext::input(unsigned i) {
   if (!hasInput(i))
     return {};
