@@ -136,10 +136,10 @@ for tokens in (1, 16, 128):
     np.save(f"{out}/ffn12_t{tokens}.x.npy", torch.randn(tokens, D).numpy())
 
 
-def dynamic_quantized(src, dst):
-    """`src` with every Gemm(x, W, b, transB=1) of a constant weight
-    replaced by the graph ONNX Runtime's quantize_dynamic emits for a
-    MatMul + bias (QInt8 weights, per tensor, symmetric)."""
+def rewrite_projections(src, dst, rewrite, extra_opsets=()):
+    """Writes `src` with every Gemm(x, W, b, transB=1) of a constant weight
+    replaced by the nodes `rewrite(x, w, weight, b, name, output)` returns
+    (weight: W as an [N, K] array), with its initializers."""
     model = onnx.load(src)
     inits = {t.name: t for t in model.graph.initializer}
     nodes, used = [], set()
@@ -150,87 +150,75 @@ def dynamic_quantized(src, dst):
             nodes.append(node)
             continue
         x, w, b = node.input[0], node.input[1], node.input[2]
-        weight = numpy_helper.to_array(inits[w]).T  # [K, N]
-        scale = np.float32(np.abs(weight).max() / 127)
-        q = np.clip(np.rint(weight / scale), -127, 127).astype(np.int8)
-        name = node.name or w
         used.add(w)
-        model.graph.initializer.extend([
-            numpy_helper.from_array(q, f"{w}_quantized"),
-            numpy_helper.from_array(np.array(scale, np.float32), f"{w}_scale"),
-            numpy_helper.from_array(np.array(0, np.int8), f"{w}_zero_point")])
-        t = lambda s: f"{name}/{s}"
-        nodes += [
-            helper.make_node("DynamicQuantizeLinear", [x],
-                             [t("xq"), t("xs"), t("xz")], name=t("dql")),
-            helper.make_node("MatMulInteger",
-                             [t("xq"), f"{w}_quantized", t("xz"),
-                              f"{w}_zero_point"], [t("acc")], name=t("mmi")),
-            helper.make_node("Cast", [t("acc")], [t("accf")],
-                             to=TensorProto.FLOAT, name=t("cast")),
-            helper.make_node("Mul", [t("xs"), f"{w}_scale"], [t("s")],
-                             name=t("scale")),
-            helper.make_node("Mul", [t("accf"), t("s")], [t("y")],
-                             name=t("mul")),
-            helper.make_node("Add", [t("y"), b], [node.output[0]],
-                             name=t("bias")),
-        ]
+        new_nodes, new_inits = rewrite(x, w, numpy_helper.to_array(inits[w]),
+                                       b, node.name or w, node.output[0])
+        nodes += new_nodes
+        model.graph.initializer.extend(new_inits)
     kept = [i for i in model.graph.initializer if i.name not in used]
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)
     del model.graph.node[:]
     model.graph.node.extend(nodes)
+    model.opset_import.extend(helper.make_opsetid(d, v)
+                              for d, v in extra_opsets)
     onnx.checker.check_model(model)
     onnx.save(model, dst)
 
 
-dynamic_quantized(f"{out}/ffn12.onnx", f"{out}/ffn12_dynq.onnx")
+def dynamic_quantized(x, w, weight, b, name, output):
+    """The graph ONNX Runtime's quantize_dynamic emits for x W^T + b (QInt8
+    weights, per tensor, symmetric)."""
+    weight = weight.T  # [K, N]
+    scale = np.float32(np.abs(weight).max() / 127)
+    q = np.clip(np.rint(weight / scale), -127, 127).astype(np.int8)
+    t = lambda s: f"{name}/{s}"
+    nodes = [
+        helper.make_node("DynamicQuantizeLinear", [x],
+                         [t("xq"), t("xs"), t("xz")], name=t("dql")),
+        helper.make_node("MatMulInteger",
+                         [t("xq"), f"{w}_quantized", t("xz"),
+                          f"{w}_zero_point"], [t("acc")], name=t("mmi")),
+        helper.make_node("Cast", [t("acc")], [t("accf")],
+                         to=TensorProto.FLOAT, name=t("cast")),
+        helper.make_node("Mul", [t("xs"), f"{w}_scale"], [t("s")],
+                         name=t("scale")),
+        helper.make_node("Mul", [t("accf"), t("s")], [t("y")], name=t("mul")),
+        helper.make_node("Add", [t("y"), b], [output], name=t("bias")),
+    ]
+    return nodes, [
+        numpy_helper.from_array(q, f"{w}_quantized"),
+        numpy_helper.from_array(np.array(scale, np.float32), f"{w}_scale"),
+        numpy_helper.from_array(np.array(0, np.int8), f"{w}_zero_point")]
 
 
-def nbits_quantized(src, dst, block=32):
-    """`src` with every Gemm(x, W, b, transB=1) of a constant weight
-    replaced by com.microsoft:MatMulNBits (int4, `block`-wide blocks,
-    symmetric) + Add b: the form of ONNX Runtime's MatMul4BitsQuantizer."""
-    model = onnx.load(src)
-    inits = {t.name: t for t in model.graph.initializer}
-    nodes, used = [], set()
-    for node in model.graph.node:
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if node.op_type != "Gemm" or node.input[1] not in inits or \
-                attrs.get("transB", 0) != 1 or attrs.get("transA", 0) != 0:
-            nodes.append(node)
-            continue
-        x, w, b = node.input[0], node.input[1], node.input[2]
-        weight = numpy_helper.to_array(inits[w])  # [N, K]
-        n, k = weight.shape
-        blocks = weight.reshape(n, k // block, block)
-        scale = np.abs(blocks).max(axis=2) / 7 + np.float32(1e-12)
-        q = np.clip(np.rint(blocks / scale[..., None]) + 8, 0, 15)
-        q = q.astype(np.uint8)
-        packed = (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
-        name = node.name or w
-        used.add(w)
-        model.graph.initializer.extend([
-            numpy_helper.from_array(packed, f"{w}_q4"),
-            numpy_helper.from_array(scale.astype(np.float32).reshape(-1),
-                                    f"{w}_scales")])
-        nodes += [
-            helper.make_node("MatMulNBits", [x, f"{w}_q4", f"{w}_scales"],
-                             [f"{name}/y"], name=f"{name}/nbits",
-                             domain="com.microsoft", K=k, N=n, bits=4,
-                             block_size=block),
-            helper.make_node("Add", [f"{name}/y", b], [node.output[0]],
-                             name=f"{name}/bias")]
-    kept = [i for i in model.graph.initializer if i.name not in used]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(kept)
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    onnx.save(model, dst)
+rewrite_projections(f"{out}/ffn12.onnx", f"{out}/ffn12_dynq.onnx",
+                    dynamic_quantized)
 
 
-nbits_quantized(f"{out}/ffn12.onnx", f"{out}/ffn12_nbits.onnx")
+def nbits_quantized(x, w, weight, b, name, output, block=32):
+    """com.microsoft:MatMulNBits (int4, `block`-wide blocks, symmetric) +
+    Add b for x W^T + b: the form of ONNX Runtime's MatMul4BitsQuantizer."""
+    n, k = weight.shape
+    blocks = weight.reshape(n, k // block, block)
+    scale = np.abs(blocks).max(axis=2) / 7 + np.float32(1e-12)
+    q = np.clip(np.rint(blocks / scale[..., None]) + 8, 0, 15).astype(np.uint8)
+    packed = (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
+    nodes = [
+        helper.make_node("MatMulNBits", [x, f"{w}_q4", f"{w}_scales"],
+                         [f"{name}/y"], name=f"{name}/nbits",
+                         domain="com.microsoft", K=k, N=n, bits=4,
+                         block_size=block),
+        helper.make_node("Add", [f"{name}/y", b], [output],
+                         name=f"{name}/bias")]
+    return nodes, [
+        numpy_helper.from_array(packed, f"{w}_q4"),
+        numpy_helper.from_array(scale.astype(np.float32).reshape(-1),
+                                f"{w}_scales")]
+
+
+rewrite_projections(f"{out}/ffn12.onnx", f"{out}/ffn12_nbits.onnx",
+                    nbits_quantized, extra_opsets=[("com.microsoft", 1)])
 
 
 def export_moe(experts, k):
