@@ -6,6 +6,7 @@ MatMulIntegerToFloat, DynamicQuantizeMatMul), well-formed and malformed.
 Usage: contrib_quant_models.py <name> <output.onnx>
 """
 
+import os
 import sys
 
 import numpy as np
@@ -14,22 +15,12 @@ from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
 
+# MatMulNBits' bit packing, shared with the end-to-end models.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "e2e", "Inputs"))
+from make_contrib_quant_models import pack_bits  # noqa: E402
+
 MS = "com.microsoft"
-
-
-def pack_bits(values, bits):
-    """Packs the last axis (unsigned values < 2^bits) into bytes, lowest bits
-    first (MatMulNBits' B and zero point layout)."""
-    per_byte = 8 // bits
-    length = values.shape[-1]
-    nbytes = (length * bits + 7) // 8
-    padded = np.zeros(values.shape[:-1] + (nbytes * per_byte,), np.uint32)
-    padded[..., :length] = values
-    padded = padded.reshape(values.shape[:-1] + (nbytes, per_byte))
-    out = np.zeros(values.shape[:-1] + (nbytes,), np.uint32)
-    for i in range(per_byte):
-        out |= padded[..., i] << (i * bits)
-    return out.astype(np.uint8)
 
 
 def nbits(k=64, n=32, bits=4, block_size=32, zp=None, g_idx=None,

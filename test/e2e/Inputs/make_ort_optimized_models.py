@@ -25,6 +25,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from make_contrib_quant_models import pack_bits, quantize_blockwise
+
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)
 rng = np.random.default_rng(5)
@@ -131,11 +133,8 @@ save("gpt2_decode", [
 def matmul_nbits(x, name, y, k, n, block=32):
     """MatMulNBits of a random [k, n] weight, symmetric int4 (the default
     zero point 8), its packed weight and scales added to `inits`."""
-    wt = arr(n, k, scale=0.1)
-    q = wt.reshape(n, k // block, block)
-    scale = np.abs(q).max(axis=2) / 7 + 1e-8
-    qi = np.clip(np.round(q / scale[..., None]) + 8, 0, 15).astype(np.uint8)
-    inits[name + "_q"] = (qi[..., 0::2] | (qi[..., 1::2] << 4)).astype(np.uint8)
+    q, scale, _ = quantize_blockwise(arr(k, n, scale=0.1), 4, block, True)
+    inits[name + "_q"] = pack_bits(q.reshape(n, k // block, block), 4)
     inits[name + "_s"] = scale.astype(np.float32).reshape(-1)
     return N("MatMulNBits", [x, name + "_q", name + "_s"], [y], K=k, N=n,
              bits=4, block_size=block)
