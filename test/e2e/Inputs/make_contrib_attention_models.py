@@ -8,8 +8,7 @@ RotaryEmbedding, EmbedLayerNormalization) with random weights and inputs
 Cases ONNX Runtime's CPU kernels cannot run (packed KV/QKV in
 MultiHeadAttention, Attention without bias, which crashes it) are written as
 DIR/<name>.onnx with an equivalent DIR/<name>_ref.onnx that ONNX Runtime runs
-on the same inputs; they are listed in DIR/equivalent.json, not in the
-manifest. Cases with an empty past cache, which the CPU pipeline cannot run
+on the same inputs instead (the manifest's "ort_model"). Cases with an empty past cache, which the CPU pipeline cannot run
 yet (zero-size arguments), are listed in DIR/empty_past.json (manifest
 format).
 """
@@ -25,7 +24,6 @@ from onnx import TensorProto, helper, numpy_helper
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
 MANIFEST = []
-EQUIVALENT = []
 # Empty past caches (the first step of GPT-2 and model-builder exports): the
 # CPU pipeline cannot yet take zero-size arguments.
 EMPTY_PAST = []
@@ -102,9 +100,9 @@ def equivalent(name, nodes, ref_nodes, inputs, outputs, inits=None,
                ref_inits=None, rtol=1e-4):
     files = save_model(name, nodes, inputs, outputs, inits)
     save_model(name + "_ref", ref_nodes, inputs, outputs, ref_inits)
-    EQUIVALENT.append({"name": name, "model": name + ".onnx",
-                       "ref": name + "_ref.onnx", "inputs": files,
-                       "outputs": outputs, "rtol": rtol})
+    MANIFEST.append({"name": name, "model": name + ".onnx",
+                     "ort_model": name + "_ref.onnx", "inputs": files,
+                     "rtol": rtol})
 
 
 def ms(op, ins, outs, **attrs):
@@ -512,7 +510,5 @@ case("llama_block", nodes,
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump(MANIFEST, f, indent=1)
-with open(os.path.join(OUT, "equivalent.json"), "w") as f:
-    json.dump(EQUIVALENT, f, indent=1)
 with open(os.path.join(OUT, "empty_past.json"), "w") as f:
     json.dump(EMPTY_PAST, f, indent=1)
