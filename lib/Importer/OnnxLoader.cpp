@@ -76,6 +76,7 @@ OpSchema &addMoEContract(OpSchema &schema) {
 }
 
 void registerSchemas() {
+  parsimony::detail::registerNewerOnnxSchemas();
   auto &ranges = OpSchemaRegistry::DomainToVersionRange::Instance();
   if (!ranges.Map().count("ai.parsimony"))
     ranges.AddDomainToVersion("ai.parsimony", 1, 1);
@@ -200,10 +201,10 @@ std::string checkOnnxModel(const ModelProto &model,
   return guarded([&] {
     if (!model.has_ir_version())
       fail_check("the model does not set ir_version");
-    if (model.ir_version() > Version::IR_VERSION)
+    if (model.ir_version() > parsimony::detail::kNewestOnnxIrVersion)
       fail_check("ir_version ", model.ir_version(),
-                 " is newer than this importer's libonnx supports (",
-                 static_cast<int>(Version::IR_VERSION), ")");
+                 " is newer than this importer supports (",
+                 parsimony::detail::kNewestOnnxIrVersion, ")");
     if (model.ir_version() < 3)
       fail_check("ir_version ", model.ir_version(),
                  " is too old (no opset imports)");
@@ -214,7 +215,10 @@ std::string checkOnnxModel(const ModelProto &model,
         fail_check("duplicate opset import for domain '", opset.domain(), "'");
     }
     checker::CheckerContext ctx;
-    ctx.set_ir_version(static_cast<int>(model.ir_version()));
+    // libonnx's checks are those of its own IR version; the IR versions
+    // since only added element types, which the importer checks itself.
+    ctx.set_ir_version(static_cast<int>(
+        std::min<int64_t>(model.ir_version(), Version::IR_VERSION)));
     ctx.set_opset_imports(opsets);
     ctx.set_model_dir(modelDir);
     checker::LexicalScopeContext scope;

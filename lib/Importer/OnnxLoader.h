@@ -18,10 +18,20 @@ class ModelProto;
 
 namespace parsimony::detail {
 
+/// The newest default-domain opset and IR version the importer accepts
+/// (libonnx itself knows opset 17 and IR 8; OnnxNewerSchemas.cpp registers
+/// the schemas that changed since).
+constexpr int kNewestOnnxOpset = 26;
+constexpr int kNewestOnnxIrVersion = 13;
+
 /// Registers the ONNX operator schemas of the `ai.parsimony` domain and of
 /// `com.microsoft:MoE` (unless libonnx already knows one), so that the
 /// checker and shape inference understand them. Idempotent, thread-safe.
 void registerCustomOnnxSchemas();
+
+/// Registers the default-domain schemas of opsets 18 to kNewestOnnxOpset
+/// that libonnx lacks (called by registerCustomOnnxSchemas).
+void registerNewerOnnxSchemas();
 
 /// Runs the ONNX checker over `model`; external data locations are resolved
 /// against `modelDir`. Returns an empty string on success, the message

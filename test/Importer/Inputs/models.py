@@ -503,7 +503,7 @@ def old_opset():
 
 def new_opset():
     m = model([N("Relu", ["x"], ["y"])], [vi("x", T.FLOAT, [2])],
-              [vi("y", T.FLOAT, [2])], opset=18)
+              [vi("y", T.FLOAT, [2])], opset=27)
     return m
 
 

@@ -1,0 +1,419 @@
+//===- OnnxNewerSchemas.cpp - default-domain schemas newer than libonnx ---===//
+//
+// Debian's libonnx (1.12) knows the default domain up to opset 17. Models
+// exported by newer PyTorch and ONNX Runtime tools import opsets 18 to 26.
+// Operators whose version bumps only added element types are checked against
+// their opset-17 schema (libonnx picks the newest schema at or below the
+// model's opset); this file registers the schemas whose interface changed
+// (inputs, attributes, output types) and the new operators the importer
+// converts, each with its shape inference, so the checker and shape inference
+// see those models as ONNX defines them.
+//
+// Compiled with -fexceptions -frtti like OnnxLoader.cpp: libonnx reports
+// problems by throwing, and registration runs under OnnxLoader's guard.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OnnxLoader.h"
+
+#include "onnx/defs/schema.h"
+#include "onnx/defs/shape_inference.h"
+#include "onnx/defs/tensor_proto_util.h"
+
+#include <algorithm>
+
+using namespace onnx;
+
+namespace {
+
+const std::vector<std::string> kFloatTypes = {
+    "tensor(float)", "tensor(float16)", "tensor(bfloat16)", "tensor(double)"};
+const std::vector<std::string> kNumericTypes = {
+    "tensor(float)",  "tensor(float16)", "tensor(bfloat16)", "tensor(double)",
+    "tensor(int8)",   "tensor(int16)",   "tensor(int32)",    "tensor(int64)",
+    "tensor(uint8)",  "tensor(uint16)",  "tensor(uint32)",   "tensor(uint64)"};
+const std::vector<std::string> kCastTypes = [] {
+  std::vector<std::string> t = kNumericTypes;
+  t.push_back("tensor(bool)");
+  t.push_back("tensor(string)");
+  return t;
+}();
+
+void sameAsInput0(InferenceContext &ctx) {
+  propagateElemTypeFromInputToOutput(ctx, 0, 0);
+  if (hasInputShape(ctx, 0))
+    propagateShapeFromInputToOutput(ctx, 0, 0);
+}
+
+/// Whether libonnx already has `name` at exactly `version` (a newer libonnx).
+bool known(const char *name, int version) {
+  const OpSchema *s = OpSchemaRegistry::Schema(name, version, "");
+  return s && s->SinceVersion() == version;
+}
+
+void add(OpSchema &schema) {
+  if (!known(schema.Name().c_str(), schema.SinceVersion()))
+    OpSchemaRegistry::OpSchemaRegisterOnce once(schema);
+}
+
+/// A copy of libonnx's `base` schema at `baseVersion`, renamed `name` at
+/// `version`; null when libonnx already has it or lacks the base.
+std::unique_ptr<OpSchema> derive(const char *base, int baseVersion,
+                                 const char *name, int version) {
+  if (known(name, version))
+    return nullptr;
+  const OpSchema *b = OpSchemaRegistry::Schema(base, baseVersion, "");
+  if (!b)
+    return nullptr;
+  auto s = std::make_unique<OpSchema>(*b);
+  s->SetName(name).SinceVersion(version).SetLocation(__FILE__, __LINE__);
+  return s;
+}
+
+/// Split-18: the chunk count may come from `num_outputs`, and an uneven
+/// split makes the last chunk smaller.
+void inferSplit18(InferenceContext &ctx) {
+  size_t n = ctx.getNumOutputs();
+  for (size_t i = 0; i < n; ++i)
+    propagateElemTypeFromInputToOutput(ctx, 0, i);
+  if (!hasInputShape(ctx, 0))
+    return;
+  const TensorShapeProto &shape = getInputShape(ctx, 0);
+  int64_t rank = shape.dim_size();
+  int64_t axis = getAttribute(ctx, "axis", 0);
+  if (axis < -rank || axis >= rank)
+    fail_shape_inference("axis ", axis, " is out of range for rank ", rank);
+  if (axis < 0)
+    axis += rank;
+  const AttributeProto *numOutputs = ctx.getAttribute("num_outputs");
+  bool hasSplit = ctx.getNumInputs() > 1 && ctx.getInputType(1);
+  if (numOutputs && hasSplit)
+    fail_shape_inference("both the split input and num_outputs are given");
+  if (numOutputs && numOutputs->i() != static_cast<int64_t>(n))
+    fail_shape_inference("num_outputs is ", numOutputs->i(), " but the node has ",
+                         n, " outputs");
+  if (!numOutputs && !hasSplit)
+    fail_shape_inference("either the split input or num_outputs is required");
+  std::vector<int64_t> sizes;
+  if (hasSplit) {
+    const TensorProto *split = ctx.getInputData(1);
+    if (!split)
+      return; // sizes known at run time only
+    sizes = ParseData<int64_t>(split);
+    if (sizes.size() != n)
+      fail_shape_inference("split has ", sizes.size(), " entries for ", n,
+                           " outputs");
+  } else if (shape.dim(axis).has_dim_value()) {
+    int64_t d = shape.dim(axis).dim_value();
+    int64_t chunk = (d + static_cast<int64_t>(n) - 1) / static_cast<int64_t>(n);
+    for (size_t i = 0; i < n; ++i)
+      sizes.push_back(std::max<int64_t>(
+          0, std::min(chunk, d - static_cast<int64_t>(i) * chunk)));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    TensorShapeProto *out = getOutputShape(ctx, i);
+    *out = shape;
+    out->mutable_dim(axis)->Clear();
+    if (!sizes.empty())
+      out->mutable_dim(axis)->set_dim_value(sizes[i]);
+  }
+}
+
+/// QuantizeLinear-19/21: the output type is the zero point's, else
+/// `output_dtype` (21), else uint8.
+void inferQuantizeLinear(InferenceContext &ctx) {
+  if (ctx.getNumInputs() > 2 && ctx.getInputType(2)) {
+    propagateElemTypeFromInputToOutput(ctx, 2, 0);
+  } else {
+    int64_t dtype = getAttribute(ctx, "output_dtype", 0);
+    updateOutputElemType(ctx, 0,
+                         dtype ? static_cast<int32_t>(dtype)
+                               : static_cast<int32_t>(TensorProto::UINT8));
+  }
+  if (hasInputShape(ctx, 0))
+    propagateShapeFromInputToOutput(ctx, 0, 0);
+}
+
+/// DequantizeLinear-19/21: the output has the scale's type.
+void inferDequantizeLinear(InferenceContext &ctx) {
+  propagateElemTypeFromInputToOutput(ctx, 1, 0);
+  if (hasInputShape(ctx, 0))
+    propagateShapeFromInputToOutput(ctx, 0, 0);
+}
+
+void registerQuantization() {
+  const std::vector<std::string> quantized = {
+      "tensor(int8)", "tensor(uint8)", "tensor(int16)", "tensor(uint16)",
+      "tensor(int32)"};
+  const std::vector<std::string> scales = {"tensor(float)", "tensor(float16)",
+                                           "tensor(bfloat16)"};
+  for (int version : {19, 21}) {
+    OpSchema dq("DequantizeLinear", __FILE__, __LINE__);
+    dq.SetDomain("")
+        .SinceVersion(version)
+        .SetDoc("y = (x - x_zero_point) * x_scale, per tensor, per axis or "
+                "(21) per block of `block_size` along `axis`.")
+        .Attr("axis", "The quantization axis.", AttributeProto::INT,
+              static_cast<int64_t>(1))
+        .Input(0, "x", "quantized tensor", "T1")
+        .Input(1, "x_scale", "scale", "T2")
+        .Input(2, "x_zero_point", "zero point", "T1", OpSchema::Optional)
+        .Output(0, "y", "dequantized tensor", "T2")
+        .TypeConstraint("T1", quantized, "Quantized types.")
+        .TypeConstraint("T2", scales, "Scale and output types.")
+        .TypeAndShapeInferenceFunction(inferDequantizeLinear);
+    if (version >= 21)
+      dq.Attr("block_size", "Block size of blocked quantization (0: none).",
+              AttributeProto::INT, static_cast<int64_t>(0));
+    add(dq);
+
+    OpSchema q("QuantizeLinear", __FILE__, __LINE__);
+    q.SetDomain("")
+        .SinceVersion(version)
+        .SetDoc("y = saturate(round(x / y_scale) + y_zero_point).")
+        .Attr("axis", "The quantization axis.", AttributeProto::INT,
+              static_cast<int64_t>(1))
+        .Attr("saturate", "Saturation of float8 outputs (ignored otherwise).",
+              AttributeProto::INT, static_cast<int64_t>(1))
+        .Input(0, "x", "tensor to quantize", "T1")
+        .Input(1, "y_scale", "scale", version >= 21 ? "T2" : "T1")
+        .Input(2, "y_zero_point", "zero point", "T3", OpSchema::Optional)
+        .Output(0, "y", "quantized tensor", "T3")
+        .TypeConstraint("T1", {"tensor(float)", "tensor(float16)",
+                               "tensor(bfloat16)", "tensor(int32)"},
+                        "Input types.")
+        .TypeConstraint("T3", quantized, "Quantized types.")
+        .TypeAndShapeInferenceFunction(inferQuantizeLinear);
+    if (version >= 21)
+      q.TypeConstraint("T2", {"tensor(float)", "tensor(float16)",
+                              "tensor(bfloat16)", "tensor(int32)"},
+                       "Scale types.")
+          .Attr("block_size", "Block size of blocked quantization (0: none).",
+                AttributeProto::INT, static_cast<int64_t>(0))
+          .Attr("output_dtype", "Output type when there is no zero point.",
+                AttributeProto::INT, static_cast<int64_t>(0));
+    add(q);
+  }
+}
+
+/// Attention-23/24 outputs: Y, present_key, present_value and the
+/// attention scores, typed like Q.
+void inferAttention(InferenceContext &ctx) {
+  for (size_t i = 0; i < ctx.getNumOutputs(); ++i)
+    propagateElemTypeFromInputToOutput(ctx, 0, i);
+  if (!hasInputShape(ctx, 0) || !hasInputShape(ctx, 2))
+    return;
+  const TensorShapeProto &q = getInputShape(ctx, 0);
+  const TensorShapeProto &v = getInputShape(ctx, 2);
+  if (q.dim_size() != v.dim_size() || (q.dim_size() != 3 && q.dim_size() != 4))
+    fail_shape_inference("Q and V must both be 3-D or both 4-D");
+  TensorShapeProto *y = getOutputShape(ctx, 0);
+  *y->add_dim() = q.dim(0);
+  if (q.dim_size() == 4) {
+    *y->add_dim() = q.dim(1);
+    *y->add_dim() = q.dim(2);
+    *y->add_dim() = v.dim(3);
+    return;
+  }
+  *y->add_dim() = q.dim(1);
+  int64_t qHeads = getAttribute(ctx, "q_num_heads", 0);
+  int64_t kvHeads = getAttribute(ctx, "kv_num_heads", 0);
+  TensorShapeProto_Dimension *hidden = y->add_dim();
+  if (qHeads > 0 && kvHeads > 0 && v.dim(2).has_dim_value() &&
+      v.dim(2).dim_value() % kvHeads == 0)
+    hidden->set_dim_value(v.dim(2).dim_value() / kvHeads * qHeads);
+}
+
+void registerNewOperators() {
+  OpSchema mish("Mish", __FILE__, __LINE__);
+  mish.SetDomain("")
+      .SinceVersion(18)
+      .SetDoc("x * tanh(softplus(x)).")
+      .Input(0, "X", "input", "T")
+      .Output(0, "Y", "output", "T")
+      .TypeConstraint("T", kFloatTypes, "Float tensors.")
+      .TypeAndShapeInferenceFunction(sameAsInput0);
+  add(mish);
+
+  OpSchema gelu("Gelu", __FILE__, __LINE__);
+  gelu.SetDomain("")
+      .SinceVersion(20)
+      .SetDoc("GELU, exact (erf) or with the tanh approximation.")
+      .Attr("approximate", "none or tanh.", AttributeProto::STRING,
+            std::string("none"))
+      .Input(0, "X", "input", "T")
+      .Output(0, "Y", "output", "T")
+      .TypeConstraint("T", kFloatTypes, "Float tensors.")
+      .TypeAndShapeInferenceFunction(sameAsInput0);
+  add(gelu);
+
+  OpSchema swish("Swish", __FILE__, __LINE__);
+  swish.SetDomain("")
+      .SinceVersion(24)
+      .SetDoc("x * sigmoid(alpha * x).")
+      .Attr("alpha", "Coefficient of x inside the sigmoid.",
+            AttributeProto::FLOAT, 1.0f)
+      .Input(0, "X", "input", "T")
+      .Output(0, "Y", "output", "T")
+      .TypeConstraint("T", kFloatTypes, "Float tensors.")
+      .TypeAndShapeInferenceFunction(sameAsInput0);
+  add(swish);
+
+  OpSchema rms("RMSNormalization", __FILE__, __LINE__);
+  rms.SetDomain("")
+      .SinceVersion(23)
+      .SetDoc("X / sqrt(mean(X^2 over [axis, rank)) + epsilon) * scale.")
+      .Attr("axis", "First normalized axis.", AttributeProto::INT,
+            static_cast<int64_t>(-1))
+      .Attr("epsilon", "Added to the mean square.", AttributeProto::FLOAT,
+            1e-5f)
+      .Attr("stash_type", "Type of the statistics (1: float).",
+            AttributeProto::INT, static_cast<int64_t>(1))
+      .Input(0, "X", "input", "T")
+      .Input(1, "scale", "scale, broadcast to the normalized shape", "V")
+      .Output(0, "Y", "output", "V")
+      .TypeConstraint("T", kFloatTypes, "Input types.")
+      .TypeConstraint("V", kFloatTypes, "Scale and output types.")
+      .TypeAndShapeInferenceFunction([](InferenceContext &ctx) {
+        propagateElemTypeFromInputToOutput(ctx, 1, 0);
+        if (hasInputShape(ctx, 0))
+          propagateShapeFromInputToOutput(ctx, 0, 0);
+      });
+  add(rms);
+
+  OpSchema rotary("RotaryEmbedding", __FILE__, __LINE__);
+  rotary.SetDomain("")
+      .SinceVersion(23)
+      .SetDoc("Rotary position embedding of X ([B, S, hidden] with num_heads, "
+              "or [B, H, S, D]) by cos/sin caches.")
+      .Attr("interleaved", "Rotate interleaved pairs instead of halves.",
+            AttributeProto::INT, static_cast<int64_t>(0))
+      .Attr("num_heads", "Heads of a 3-D input.", AttributeProto::INT,
+            static_cast<int64_t>(0))
+      .Attr("rotary_embedding_dim", "Rotated part of each head (0: all).",
+            AttributeProto::INT, static_cast<int64_t>(0))
+      .Input(0, "X", "input", "T")
+      .Input(1, "cos_cache", "cosines", "T")
+      .Input(2, "sin_cache", "sines", "T")
+      .Input(3, "position_ids", "positions indexing the caches", "M",
+             OpSchema::Optional)
+      .Output(0, "Y", "output", "T")
+      .TypeConstraint("T", kFloatTypes, "Float tensors.")
+      .TypeConstraint("M", {"tensor(int64)"}, "Position ids.")
+      .TypeAndShapeInferenceFunction(sameAsInput0);
+  add(rotary);
+
+  for (int version : {23, 24}) {
+    OpSchema attention("Attention", __FILE__, __LINE__);
+    attention.SetDomain("")
+        .SinceVersion(version)
+        .SetDoc("Scaled dot-product attention with optional mask, causal "
+                "masking, grouped key/value heads, KV cache and softcap.")
+        .Attr("is_causal", "Causal masking.", AttributeProto::INT,
+              static_cast<int64_t>(0))
+        .Attr("kv_num_heads", "Key/value heads of 3-D inputs.",
+              AttributeProto::INT, false)
+        .Attr("q_num_heads", "Query heads of 3-D inputs.", AttributeProto::INT,
+              false)
+        .Attr("qk_matmul_output_mode",
+              "Which scores the fourth output holds (0-3).",
+              AttributeProto::INT, static_cast<int64_t>(0))
+        .Attr("scale", "Score scale (default 1/sqrt(head size)).",
+              AttributeProto::FLOAT, false)
+        .Attr("softcap", "Softcap of the scores (0: none).",
+              AttributeProto::FLOAT, 0.0f)
+        .Attr("softmax_precision", "Element type of the softmax.",
+              AttributeProto::INT, false)
+        .Input(0, "Q", "queries", "T1")
+        .Input(1, "K", "keys", "T1")
+        .Input(2, "V", "values", "T2")
+        .Input(3, "attn_mask", "boolean or additive mask", "U",
+               OpSchema::Optional)
+        .Input(4, "past_key", "key cache", "T1", OpSchema::Optional)
+        .Input(5, "past_value", "value cache", "T2", OpSchema::Optional)
+        .Output(0, "Y", "attention output", "T1")
+        .Output(1, "present_key", "updated key cache", "T1",
+                OpSchema::Optional)
+        .Output(2, "present_value", "updated value cache", "T2",
+                OpSchema::Optional)
+        .Output(3, "qk_matmul_output", "attention scores", "T1",
+                OpSchema::Optional)
+        .TypeConstraint("T1", kFloatTypes, "Query and key types.")
+        .TypeConstraint("T2", kFloatTypes, "Value types.")
+        .TypeConstraint("U",
+                        {"tensor(bool)", "tensor(float)", "tensor(float16)",
+                         "tensor(bfloat16)", "tensor(double)"},
+                        "Mask types.")
+        .TypeAndShapeInferenceFunction(inferAttention);
+    if (version >= 24)
+      attention.Input(6, "nonpad_kv_seqlen", "valid key/value length per batch",
+                      "tensor(int64)", OpSchema::Optional);
+    add(attention);
+  }
+}
+
+void registerChangedInterfaces() {
+  // Reductions take their axes as an input since 18, as ReduceSum has since
+  // 13: the same interface and shape inference.
+  for (const char *name :
+       {"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
+        "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare"}) {
+    if (auto s = derive("ReduceSum", 13, name, 18)) {
+      s->SetDoc(std::string(name) + " over the axes given as input 1.");
+      add(*s);
+    }
+  }
+
+  if (auto split = derive("Split", 13, "Split", 18)) {
+    split->Attr("num_outputs", "Number of equal chunks (the last smaller).",
+                AttributeProto::INT, false)
+        .TypeAndShapeInferenceFunction(inferSplit18);
+    add(*split);
+  }
+
+  if (auto cast = derive("Cast", 13, "Cast", 19)) {
+    cast->Attr("saturate", "Saturation of float8 outputs (ignored otherwise).",
+               AttributeProto::INT, static_cast<int64_t>(1));
+    add(*cast);
+  }
+  OpSchema castLike("CastLike", __FILE__, __LINE__);
+  castLike.SetDomain("")
+      .SinceVersion(19)
+      .SetDoc("Casts input to the element type of target_type.")
+      .Attr("saturate", "Saturation of float8 outputs (ignored otherwise).",
+            AttributeProto::INT, static_cast<int64_t>(1))
+      .Input(0, "input", "input", "T1")
+      .Input(1, "target_type", "tensor whose element type is the target", "T2")
+      .Output(0, "output", "cast input", "T2")
+      .TypeConstraint("T1", kCastTypes, "Input types.")
+      .TypeConstraint("T2", kCastTypes, "Target types.")
+      .TypeAndShapeInferenceFunction([](InferenceContext &ctx) {
+        propagateElemTypeFromInputToOutput(ctx, 1, 0);
+        if (hasInputShape(ctx, 0))
+          propagateShapeFromInputToOutput(ctx, 0, 0);
+      });
+  add(castLike);
+
+  if (auto cumProd = derive("CumSum", 14, "CumProd", 26)) {
+    cumProd->SetDoc("Cumulative product along `axis`.");
+    add(*cumProd);
+  }
+  registerQuantization();
+}
+
+} // namespace
+
+namespace parsimony::detail {
+
+void registerNewerOnnxSchemas() {
+  // Raise libonnx's default-domain version range so that schemas newer than
+  // it can be registered (Map() is a view of a mutable member).
+  auto &ranges = const_cast<std::unordered_map<std::string, std::pair<int, int>> &>(
+      OpSchemaRegistry::DomainToVersionRange::Instance().Map());
+  std::pair<int, int> &range = ranges[""];
+  range.second = std::max(range.second, kNewestOnnxOpset);
+  registerChangedInterfaces();
+  registerNewOperators();
+}
+
+} // namespace parsimony::detail
