@@ -29,9 +29,9 @@ namespace {
 const std::vector<std::string> kFloatTypes = {
     "tensor(float)", "tensor(float16)", "tensor(bfloat16)", "tensor(double)"};
 const std::vector<std::string> kNumericTypes = {
-    "tensor(float)",  "tensor(float16)", "tensor(bfloat16)", "tensor(double)",
-    "tensor(int8)",   "tensor(int16)",   "tensor(int32)",    "tensor(int64)",
-    "tensor(uint8)",  "tensor(uint16)",  "tensor(uint32)",   "tensor(uint64)"};
+    "tensor(float)", "tensor(float16)", "tensor(bfloat16)", "tensor(double)",
+    "tensor(int8)",  "tensor(int16)",   "tensor(int32)",    "tensor(int64)",
+    "tensor(uint8)", "tensor(uint16)",  "tensor(uint32)",   "tensor(uint64)"};
 const std::vector<std::string> kCastTypes = [] {
   std::vector<std::string> t = kNumericTypes;
   t.push_back("tensor(bool)");
@@ -90,8 +90,8 @@ void inferSplit18(InferenceContext &ctx) {
   if (numOutputs && hasSplit)
     fail_shape_inference("both the split input and num_outputs are given");
   if (numOutputs && numOutputs->i() != static_cast<int64_t>(n))
-    fail_shape_inference("num_outputs is ", numOutputs->i(), " but the node has ",
-                         n, " outputs");
+    fail_shape_inference("num_outputs is ", numOutputs->i(),
+                         " but the node has ", n, " outputs");
   if (!numOutputs && !hasSplit)
     fail_shape_inference("either the split input or num_outputs is required");
   std::vector<int64_t> sizes;
@@ -142,9 +142,9 @@ void inferDequantizeLinear(InferenceContext &ctx) {
 }
 
 void registerQuantization() {
-  const std::vector<std::string> quantized = {
-      "tensor(int8)", "tensor(uint8)", "tensor(int16)", "tensor(uint16)",
-      "tensor(int32)"};
+  const std::vector<std::string> quantized = {"tensor(int8)", "tensor(uint8)",
+                                              "tensor(int16)", "tensor(uint16)",
+                                              "tensor(int32)"};
   const std::vector<std::string> scales = {"tensor(float)", "tensor(float16)",
                                            "tensor(bfloat16)"};
   for (int version : {19, 21}) {
@@ -179,14 +179,16 @@ void registerQuantization() {
         .Input(1, "y_scale", "scale", version >= 21 ? "T2" : "T1")
         .Input(2, "y_zero_point", "zero point", "T3", OpSchema::Optional)
         .Output(0, "y", "quantized tensor", "T3")
-        .TypeConstraint("T1", {"tensor(float)", "tensor(float16)",
-                               "tensor(bfloat16)", "tensor(int32)"},
+        .TypeConstraint("T1",
+                        {"tensor(float)", "tensor(float16)", "tensor(bfloat16)",
+                         "tensor(int32)"},
                         "Input types.")
         .TypeConstraint("T3", quantized, "Quantized types.")
         .TypeAndShapeInferenceFunction(inferQuantizeLinear);
     if (version >= 21)
-      q.TypeConstraint("T2", {"tensor(float)", "tensor(float16)",
-                              "tensor(bfloat16)", "tensor(int32)"},
+      q.TypeConstraint("T2",
+                       {"tensor(float)", "tensor(float16)", "tensor(bfloat16)",
+                        "tensor(int32)"},
                        "Scale types.")
           .Attr("block_size", "Block size of blocked quantization (0: none).",
                 AttributeProto::INT, static_cast<int64_t>(0))
@@ -332,8 +334,7 @@ void registerNewOperators() {
         .Input(4, "past_key", "key cache", "T1", OpSchema::Optional)
         .Input(5, "past_value", "value cache", "T2", OpSchema::Optional)
         .Output(0, "Y", "attention output", "T1")
-        .Output(1, "present_key", "updated key cache", "T1",
-                OpSchema::Optional)
+        .Output(1, "present_key", "updated key cache", "T1", OpSchema::Optional)
         .Output(2, "present_value", "updated value cache", "T2",
                 OpSchema::Optional)
         .Output(3, "qk_matmul_output", "attention scores", "T1",
@@ -365,8 +366,9 @@ void registerChangedInterfaces() {
   }
 
   if (auto split = derive("Split", 13, "Split", 18)) {
-    split->Attr("num_outputs", "Number of equal chunks (the last smaller).",
-                AttributeProto::INT, false)
+    split
+        ->Attr("num_outputs", "Number of equal chunks (the last smaller).",
+               AttributeProto::INT, false)
         .TypeAndShapeInferenceFunction(inferSplit18);
     add(*split);
   }
@@ -408,8 +410,9 @@ namespace parsimony::detail {
 void registerNewerOnnxSchemas() {
   // Raise libonnx's default-domain version range so that schemas newer than
   // it can be registered (Map() is a view of a mutable member).
-  auto &ranges = const_cast<std::unordered_map<std::string, std::pair<int, int>> &>(
-      OpSchemaRegistry::DomainToVersionRange::Instance().Map());
+  auto &ranges =
+      const_cast<std::unordered_map<std::string, std::pair<int, int>> &>(
+          OpSchemaRegistry::DomainToVersionRange::Instance().Map());
   std::pair<int, int> &range = ranges[""];
   range.second = std::max(range.second, kNewestOnnxOpset);
   registerChangedInterfaces();
