@@ -918,3 +918,22 @@ FailureOr<Value> Emitter::gelu(Value x) {
                 return arith::MulFOp::create(b, l, v, s.scalarConst(t, 0.5));
               });
 }
+
+/// 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), one generic.
+FailureOr<Value> Emitter::geluTanh(Value x) {
+  Type t = getElementTypeOrSelf(x.getType());
+  return map({x}, t, [&](OpBuilder &b, Location l, ValueRange a) {
+    Emitter s(b, l, nullptr);
+    Value v = a[0];
+    Value cube = arith::MulFOp::create(b, l, v, v);
+    cube = arith::MulFOp::create(b, l, cube, v);
+    Value inner = arith::MulFOp::create(b, l, cube, s.scalarConst(t, 0.044715));
+    inner = arith::AddFOp::create(b, l, v, inner);
+    inner = arith::MulFOp::create(b, l, inner,
+                                  s.scalarConst(t, std::sqrt(2.0 / M_PI)));
+    Value th = math::TanhOp::create(b, l, inner);
+    Value onePlus = arith::AddFOp::create(b, l, th, s.scalarConst(t, 1.0));
+    Value half = arith::MulFOp::create(b, l, v, s.scalarConst(t, 0.5));
+    return arith::MulFOp::create(b, l, half, onePlus).getResult();
+  });
+}

@@ -43,25 +43,6 @@ FailureOr<Value> add(Emitter &em, Value a, Value b) {
 // Activations
 //===----------------------------------------------------------------------===//
 
-/// GELU with tanh: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))).
-FailureOr<Value> geluTanh(Emitter &em, Value x) {
-  Type t = getElementTypeOrSelf(x.getType());
-  return em.map({x}, t, [&](OpBuilder &b, Location l, ValueRange a) {
-    Emitter s(b, l, nullptr);
-    Value v = a[0];
-    Value cube = arith::MulFOp::create(b, l, v, v);
-    cube = arith::MulFOp::create(b, l, cube, v);
-    Value inner = arith::MulFOp::create(b, l, cube, s.scalarConst(t, 0.044715));
-    inner = arith::AddFOp::create(b, l, v, inner);
-    inner = arith::MulFOp::create(b, l, inner,
-                                  s.scalarConst(t, std::sqrt(2.0 / M_PI)));
-    Value th = math::TanhOp::create(b, l, inner);
-    Value onePlus = arith::AddFOp::create(b, l, th, s.scalarConst(t, 1.0));
-    Value half = arith::MulFOp::create(b, l, v, s.scalarConst(t, 0.5));
-    return arith::MulFOp::create(b, l, half, onePlus).getResult();
-  });
-}
-
 /// Gelu(X) and BiasGelu(A, B) = Gelu(A + B), erf form.
 template <bool withBias> LogicalResult convertGelu(NodeContext &nc) {
   FailureOr<Value> x = nc.floatInput(0, withBias ? "A" : "X");
@@ -101,7 +82,7 @@ LogicalResult convertFastGelu(NodeContext &nc) {
       return failure();
     in = *sum;
   }
-  FailureOr<Value> y = geluTanh(em, in);
+  FailureOr<Value> y = em.geluTanh(in);
   if (failed(y))
     return failure();
   nc.setOutput(0, *y, nc.inputOnnxType(0));
@@ -349,7 +330,7 @@ LogicalResult convertGemmFastGelu(NodeContext &nc) {
     if (failed(y))
       return failure();
   }
-  y = geluTanh(em, *y);
+  y = em.geluTanh(*y);
   if (failed(y))
     return failure();
   nc.setOutput(0, *y, nc.inputOnnxType(0));

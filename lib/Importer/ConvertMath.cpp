@@ -273,7 +273,10 @@ enum class Unary {
   Elu,
   HardSigmoid,
   Selu,
-  IsNaN
+  IsNaN,
+  Mish,
+  Swish,
+  HardSwish
 };
 
 bool floatOnly(Unary k) {
@@ -411,6 +414,29 @@ template <Unary kind> LogicalResult convertUnary(NodeContext &nc) {
         }
         case Unary::IsNaN:
           return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, v, v);
+        case Unary::Mish: {
+          // x * tanh(softplus(x)); softplus overflows to inf only where
+          // tanh is 1 anyway.
+          Value e = math::ExpOp::create(b, loc, v);
+          Value sp = math::Log1pOp::create(b, loc, e);
+          Value th = math::TanhOp::create(b, loc, sp);
+          return arith::MulFOp::create(b, loc, v, th);
+        }
+        case Unary::Swish: {
+          Value ax = arith::MulFOp::create(b, loc, v, c(alpha));
+          Value e =
+              math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, ax));
+          Value d = arith::AddFOp::create(b, loc, c(1.0), e);
+          return arith::DivFOp::create(b, loc, v, d);
+        }
+        case Unary::HardSwish: {
+          // x * max(0, min(1, x / 6 + 1 / 2)).
+          Value t = arith::MulFOp::create(b, loc, v, c(1.0 / 6.0));
+          t = arith::AddFOp::create(b, loc, t, c(0.5));
+          t = arith::MaximumFOp::create(b, loc, t, c(0.0));
+          t = arith::MinimumFOp::create(b, loc, t, c(1.0));
+          return arith::MulFOp::create(b, loc, v, t);
+        }
         }
         llvm_unreachable("unknown unary kind");
       });
@@ -453,6 +479,100 @@ LogicalResult convertClip(NodeContext &nc) {
   if (failed(r))
     return failure();
   nc.setOutput(0, *r, nc.inputOnnxType(0));
+  return success();
+}
+
+/// Gelu (opset 20): exact (erf) or tanh-approximated GELU.
+LogicalResult convertGelu(NodeContext &nc) {
+  if (nc.opset < 20)
+    return nc.error() << "Gelu is a default-domain operator since opset 20 "
+                         "(the model imports opset "
+                      << nc.opset << ")";
+  FailureOr<Value> x = nc.floatInput(0, "X");
+  if (failed(x))
+    return failure();
+  std::string approximate = nc.attrString("approximate", "none");
+  if (approximate != "none" && approximate != "tanh")
+    return nc.error() << "unknown approximate '" << approximate
+                      << "' (expected none or tanh)";
+  Emitter em = nc.emitter();
+  FailureOr<Value> y = approximate == "tanh" ? em.geluTanh(*x) : em.gelu(*x);
+  if (failed(y))
+    return failure();
+  nc.setOutput(0, *y, nc.inputOnnxType(0));
+  return success();
+}
+
+/// CumSum (opset 11) / CumProd (opset 26) along the constant `axis` input:
+/// y[.., i, ..] combines x[.., k, ..] for k <= i (k < i when exclusive; k >= i
+/// or k > i when reversed). One generic whose extra reduction loop runs over
+/// the whole axis and skips the other entries: quadratic in the axis length,
+/// which is short where transformers use it (positions from a mask).
+template <bool isProd> LogicalResult convertCumulative(NodeContext &nc) {
+  Value x = nc.input(0);
+  if (!x)
+    return nc.error() << "missing required input 0";
+  auto type = cast<RankedTensorType>(x.getType());
+  Type elementType = type.getElementType();
+  bool isFloat = isa<FloatType>(elementType);
+  if (!isFloat && (!isa<IntegerType>(elementType) ||
+                   elementType.getIntOrFloatBitWidth() < 32))
+    return nc.error() << "unsupported element type " << elementType;
+  if (type.getRank() == 0)
+    return nc.error() << "the input must have rank at least 1";
+  const ConstTensor *axisInput = nc.constInput(1);
+  if (!axisInput || axisInput->numElements() != 1)
+    return nc.error() << "axis must be a one-element constant";
+  FailureOr<int64_t> axis = normalizeAxis(axisInput->getInt(0), type.getRank(),
+                                          [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  bool exclusive = nc.attrInt("exclusive", 0) != 0;
+  bool reverse = nc.attrInt("reverse", 0) != 0;
+
+  int64_t rank = type.getRank();
+  MLIRContext *ctx = nc.importer.ctx;
+  SmallVector<AffineExpr> inExprs;
+  for (int64_t d = 0; d < rank; ++d)
+    inExprs.push_back(getAffineDimExpr(d == *axis ? rank : d, ctx));
+  SmallVector<AffineMap> maps = {
+      AffineMap::get(rank + 1, 0, inExprs, ctx),
+      AffineMap::getMultiDimIdentityMap(rank + 1, ctx).getMajorSubMap(rank)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  iterators.push_back(utils::IteratorType::reduction);
+  Emitter em = nc.emitter();
+  SmallVector<Value> dynDims;
+  for (int64_t d = 0; d < rank; ++d)
+    if (type.isDynamicDim(d))
+      dynDims.push_back(em.dim(x, d));
+  Value init =
+      em.filled(type, dynDims, em.scalarConst(elementType, isProd ? 1 : 0));
+  arith::CmpIPredicate keep =
+      reverse
+          ? (exclusive ? arith::CmpIPredicate::sgt : arith::CmpIPredicate::sge)
+          : (exclusive ? arith::CmpIPredicate::slt : arith::CmpIPredicate::sle);
+  OpBuilder &b = nc.importer.builder;
+  auto generic = linalg::GenericOp::create(
+      b, nc.loc, TypeRange{type}, ValueRange{x}, ValueRange{init}, maps,
+      iterators, [&](OpBuilder &nb, Location l, ValueRange args) {
+        Emitter s(nb, l, nullptr);
+        Value i = linalg::IndexOp::create(nb, l, *axis);
+        Value k = linalg::IndexOp::create(nb, l, rank);
+        Value in = arith::CmpIOp::create(nb, l, keep, k, i);
+        Value neutral = s.scalarConst(elementType, isProd ? 1 : 0);
+        Value v = arith::SelectOp::create(nb, l, in, args[0], neutral);
+        Value acc = args[1];
+        Value r;
+        if (isProd)
+          r = isFloat ? arith::MulFOp::create(nb, l, acc, v).getResult()
+                      : arith::MulIOp::create(nb, l, acc, v).getResult();
+        else
+          r = isFloat ? arith::AddFOp::create(nb, l, acc, v).getResult()
+                      : arith::AddIOp::create(nb, l, acc, v).getResult();
+        linalg::YieldOp::create(nb, l, r);
+      });
+  nc.setOutput(0, generic.getResult(0), nc.inputOnnxType(0));
   return success();
 }
 
@@ -846,7 +966,18 @@ reductionAxes(NodeContext &nc, ArrayRef<int64_t> axes, int64_t rank) {
   return result;
 }
 
-enum class Reduction { Sum, Mean, Max, Min, Prod, SumSquare, L2, LogSumExp };
+enum class Reduction {
+  Sum,
+  Mean,
+  Max,
+  Min,
+  Prod,
+  SumSquare,
+  L1,
+  L2,
+  LogSum,
+  LogSumExp
+};
 
 template <Reduction kind> LogicalResult convertReduce(NodeContext &nc) {
   Value x = nc.input(0);
@@ -856,14 +987,15 @@ template <Reduction kind> LogicalResult convertReduce(NodeContext &nc) {
   Type elementType = type.getElementType();
   bool isFloat = isa<FloatType>(elementType);
   if ((kind == Reduction::Mean || kind == Reduction::L2 ||
-       kind == Reduction::LogSumExp) &&
+       kind == Reduction::LogSum || kind == Reduction::LogSumExp) &&
       !isFloat)
     return nc.error() << "unsupported element type " << elementType;
   if (nc.inputUnsigned(0) && (kind == Reduction::Max || kind == Reduction::Min))
     return nc.error() << "unsigned integer Max/Min reductions are not "
                          "supported";
   SmallVector<int64_t> axes;
-  bool axesFromInput = kind == Reduction::Sum && nc.opset >= 13;
+  // ReduceSum takes its axes as an input since opset 13, the others since 18.
+  bool axesFromInput = nc.opset >= (kind == Reduction::Sum ? 13 : 18);
   if (axesFromInput) {
     if (nc.hasInput(1)) {
       FailureOr<SmallVector<int64_t>> a = nc.constInts(1, "axes");
@@ -893,6 +1025,18 @@ template <Reduction kind> LogicalResult convertReduce(NodeContext &nc) {
     if (failed(sq))
       return failure();
     input = *sq;
+  } else if (kind == Reduction::L1) {
+    FailureOr<Value> abs = em.map(
+        {x}, elementType, [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          if (isFloat)
+            return math::AbsFOp::create(b, l, a[0]);
+          if (nc.inputUnsigned(0))
+            return a[0];
+          return math::AbsIOp::create(b, l, a[0]);
+        });
+    if (failed(abs))
+      return failure();
+    input = *abs;
   }
   Value maxKeep;
   if (kind == Reduction::LogSumExp) {
@@ -928,9 +1072,11 @@ template <Reduction kind> LogicalResult convertReduce(NodeContext &nc) {
     if (failed(m))
       return failure();
     result = *m;
-  } else if (kind == Reduction::L2) {
+  } else if (kind == Reduction::L2 || kind == Reduction::LogSum) {
     FailureOr<Value> m = em.map(
         {result}, elementType, [&](OpBuilder &b, Location l, ValueRange a) {
+          if (kind == Reduction::LogSum)
+            return math::LogOp::create(b, l, a[0]).getResult();
           return math::SqrtOp::create(b, l, a[0]).getResult();
         });
     if (failed(m))
@@ -1011,6 +1157,32 @@ LogicalResult convertLayerNorm(NodeContext &nc) {
   return success();
 }
 
+/// RMSNormalization (opset 23): x / sqrt(mean(x^2 over [axis, rank)) +
+/// epsilon) * scale, statistics in f32 unless stash_type says otherwise.
+LogicalResult convertRMSNorm(NodeContext &nc) {
+  FailureOr<Value> x = nc.floatInput(0, "X");
+  if (failed(x))
+    return failure();
+  FailureOr<Value> scale = nc.floatInput(1, "scale");
+  if (failed(scale))
+    return failure();
+  auto type = cast<RankedTensorType>(x->getType());
+  FailureOr<int64_t> axis = normalizeAxis(
+      nc.attrInt("axis", -1), type.getRank(), [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  Type compute = nc.attrInt("stash_type", 1) == 1
+                     ? nc.importer.builder.getF32Type()
+                     : type.getElementType();
+  FailureOr<Emitter::Normalized> n = nc.emitter().layerNorm(
+      *x, *scale, Value(), *axis, nc.attrFloat("epsilon", 1e-5f), compute,
+      /*rms=*/true);
+  if (failed(n))
+    return failure();
+  nc.setOutput(0, n->y, nc.inputOnnxType(1));
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Quantization
 //===----------------------------------------------------------------------===//
@@ -1030,30 +1202,88 @@ FailureOr<Value> perAxis(Emitter &em, Value param, int64_t axis, int64_t rank) {
   return em.unsqueeze(param, axes);
 }
 
+/// A quantization parameter (scale or zero point) of `x` made broadcastable
+/// to it: per tensor, per `axis` (1-D), or (opset 21 `block_size`) per block
+/// of `blockSize` consecutive entries along `axis`, where the parameter has
+/// x's rank and ceil(size / blockSize) entries along `axis`.
+FailureOr<Value> quantParam(NodeContext &nc, Value param, Value x,
+                            int64_t blockSize, StringRef what) {
+  Emitter em = nc.emitter();
+  auto xType = cast<RankedTensorType>(x.getType());
+  auto type = cast<RankedTensorType>(param.getType());
+  int64_t rank = xType.getRank();
+  if (blockSize < 0)
+    return nc.error() << "block_size must not be negative";
+  if (type.getRank() == 0 && blockSize == 0)
+    return param;
+  FailureOr<int64_t> axis =
+      normalizeAxis(nc.attrInt("axis", 1), rank, [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  if (blockSize == 0)
+    return perAxis(em, param, *axis, rank);
+  if (type.getRank() != rank)
+    return nc.error() << what << " of blocked quantization must have the rank "
+                      << "of the input (" << rank << "), got " << type;
+  int64_t size = xType.getDimSize(*axis);
+  if (ShapedType::isDynamic(size))
+    return nc.error() << "blocked quantization needs a static size along the "
+                         "quantization axis";
+  int64_t blocks = (size + blockSize - 1) / blockSize;
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t want = d == *axis ? blocks : xType.getDimSize(d);
+    if (!type.isDynamicDim(d) && !ShapedType::isDynamic(want) &&
+        type.getDimSize(d) != want)
+      return nc.error() << what << " has shape " << type << "; blocks of "
+                        << blockSize << " along axis " << *axis << " of "
+                        << xType << " need " << want << " in dimension " << d;
+  }
+  // [.., blocks, ..] -> [.., blocks, blockSize, ..] -> [.., blocks * blockSize,
+  // ..] -> the first `size` entries.
+  FailureOr<Value> u = em.unsqueeze(param, {*axis + 1});
+  if (failed(u))
+    return failure();
+  SmallVector<int64_t> wide(type.getShape());
+  wide.insert(wide.begin() + *axis + 1, blockSize);
+  SmallVector<Value> dyn;
+  for (int64_t d = 0; d < rank; ++d)
+    if (type.isDynamicDim(d))
+      dyn.push_back(em.dim(param, d));
+  FailureOr<Value> bc = em.broadcastTo(
+      *u, RankedTensorType::get(wide, type.getElementType()), dyn);
+  if (failed(bc))
+    return failure();
+  SmallVector<int64_t> flat(type.getShape());
+  flat[*axis] = blocks * blockSize;
+  SmallVector<Value> flatDyn;
+  for (int64_t d = 0; d < rank; ++d)
+    flatDyn.push_back(ShapedType::isDynamic(flat[d]) ? em.dim(param, d)
+                                                     : em.indexConst(flat[d]));
+  FailureOr<Value> r = em.reshape(*bc, flat, flatDyn);
+  if (failed(r) || blocks * blockSize == size)
+    return r;
+  SmallVector<OpFoldResult> offsets(rank, em.b.getIndexAttr(0));
+  SmallVector<OpFoldResult> sizes = em.sizes(*r);
+  sizes[*axis] = em.b.getIndexAttr(size);
+  SmallVector<OpFoldResult> strides(rank, em.b.getIndexAttr(1));
+  return em.extractSlice(*r, offsets, sizes, strides);
+}
+
 LogicalResult convertDequantize(NodeContext &nc) {
   Value x = nc.input(0), scale = nc.input(1), zp = nc.input(2);
   if (!x || !scale)
     return nc.error() << "needs inputs x and x_scale";
-  auto type = cast<RankedTensorType>(x.getType());
   Type floatType = getElementTypeOrSelf(scale.getType());
   if (!isa<FloatType>(floatType))
     return nc.error() << "x_scale must be floating point";
   Emitter em = nc.emitter();
-  // The axis only matters for per-axis (1-D) parameters.
-  int64_t axis = 0;
-  if (cast<RankedTensorType>(scale.getType()).getRank() > 0) {
-    FailureOr<int64_t> a = normalizeAxis(nc.attrInt("axis", 1), type.getRank(),
-                                         [&] { return nc.error(); });
-    if (failed(a))
-      return failure();
-    axis = *a;
-  }
-  FailureOr<Value> s = perAxis(em, scale, axis, type.getRank());
+  int64_t blockSize = nc.attrInt("block_size", 0);
+  FailureOr<Value> s = quantParam(nc, scale, x, blockSize, "x_scale");
   if (failed(s))
     return failure();
   SmallVector<Value> ins = {x, *s};
   if (zp) {
-    FailureOr<Value> z = perAxis(em, zp, axis, type.getRank());
+    FailureOr<Value> z = quantParam(nc, zp, x, blockSize, "x_zero_point");
     if (failed(z))
       return failure();
     ins.push_back(*z);
@@ -1105,30 +1335,30 @@ LogicalResult convertQuantize(NodeContext &nc) {
   Type floatType = type.getElementType();
   if (!isa<FloatType>(floatType))
     return nc.error() << "x must be floating point";
-  int32_t outOnnx = zp ? nc.inputOnnxType(2) : onnx::TensorProto::UINT8;
+  // The zero point's type, else (opset 21) output_dtype, else uint8.
+  int32_t outOnnx = zp ? nc.inputOnnxType(2)
+                       : static_cast<int32_t>(nc.attrInt(
+                             "output_dtype", onnx::TensorProto::UINT8));
+  if (outOnnx == 0)
+    outOnnx = onnx::TensorProto::UINT8;
   if (outOnnx != onnx::TensorProto::UINT8 && outOnnx != onnx::TensorProto::INT8)
     return nc.error() << "unsupported quantized type " << onnxTypeName(outOnnx);
+  if (zp && nc.attrInt("output_dtype", 0) != 0 &&
+      nc.attrInt("output_dtype", 0) != outOnnx)
+    return nc.error() << "output_dtype disagrees with the zero point's type";
   bool isUnsigned = outOnnx == onnx::TensorProto::UINT8;
-  Emitter em = nc.emitter();
-  // The axis only matters for per-axis (1-D) parameters.
-  int64_t axis = 0;
-  if (cast<RankedTensorType>(scale.getType()).getRank() > 0) {
-    FailureOr<int64_t> a = normalizeAxis(nc.attrInt("axis", 1), type.getRank(),
-                                         [&] { return nc.error(); });
-    if (failed(a))
-      return failure();
-    axis = *a;
-  }
-  FailureOr<Value> s = perAxis(em, scale, axis, type.getRank());
+  int64_t blockSize = nc.attrInt("block_size", 0);
+  FailureOr<Value> s = quantParam(nc, scale, x, blockSize, "y_scale");
   if (failed(s))
     return failure();
   SmallVector<Value> ins = {x, *s};
   if (zp) {
-    FailureOr<Value> z = perAxis(em, zp, axis, type.getRank());
+    FailureOr<Value> z = quantParam(nc, zp, x, blockSize, "y_zero_point");
     if (failed(z))
       return failure();
     ins.push_back(*z);
   }
+  Emitter em = nc.emitter();
   Type i8 = nc.importer.builder.getI8Type();
   FailureOr<Value> y =
       em.map(ins, i8, [&](OpBuilder &b, Location l, ValueRange a) {
@@ -1275,6 +1505,12 @@ void parsimony::onnximport::registerMathConverters(
   map["::HardSigmoid"] = convertUnary<Unary::HardSigmoid>;
   map["::Selu"] = convertUnary<Unary::Selu>;
   map["::IsNaN"] = convertUnary<Unary::IsNaN>;
+  map["::Mish"] = convertUnary<Unary::Mish>;
+  map["::Swish"] = convertUnary<Unary::Swish>;
+  map["::HardSwish"] = convertUnary<Unary::HardSwish>;
+  map["::Gelu"] = convertGelu;
+  map["::CumSum"] = convertCumulative<false>;
+  map["::CumProd"] = convertCumulative<true>;
   map["::Clip"] = convertClip;
   map["::Where"] = convertWhere;
   map["::Cast"] = convertCast;
@@ -1289,11 +1525,14 @@ void parsimony::onnximport::registerMathConverters(
   map["::ReduceMin"] = convertReduce<Reduction::Min>;
   map["::ReduceProd"] = convertReduce<Reduction::Prod>;
   map["::ReduceSumSquare"] = convertReduce<Reduction::SumSquare>;
+  map["::ReduceL1"] = convertReduce<Reduction::L1>;
   map["::ReduceL2"] = convertReduce<Reduction::L2>;
+  map["::ReduceLogSum"] = convertReduce<Reduction::LogSum>;
   map["::ReduceLogSumExp"] = convertReduce<Reduction::LogSumExp>;
   map["::Softmax"] = convertSoftmax<false>;
   map["::LogSoftmax"] = convertSoftmax<true>;
   map["::LayerNormalization"] = convertLayerNorm;
+  map["::RMSNormalization"] = convertRMSNorm;
   map["::DequantizeLinear"] = convertDequantize;
   map["::QuantizeLinear"] = convertQuantize;
   map["::DynamicQuantizeLinear"] = convertDynamicQuantizeLinear;

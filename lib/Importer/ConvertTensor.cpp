@@ -567,6 +567,17 @@ LogicalResult convertSplit(NodeContext &nc) {
   } else if (auto s = nc.attrInts("split")) {
     split = *s;
   }
+  // Opset 18 may name the chunk count instead; chunks are ceil(d / n), the
+  // last one smaller.
+  if (const onnx::AttributeProto *numOutputs = nc.attr("num_outputs")) {
+    if (split)
+      return nc.error() << "both the split input and num_outputs are given";
+    if (numOutputs->i() != n)
+      return nc.error() << "num_outputs is " << numOutputs->i()
+                        << " but the node has " << n << " outputs";
+  } else if (nc.opset >= 18 && !split) {
+    return nc.error() << "either the split input or num_outputs is required";
+  }
   if (split) {
     if (static_cast<int64_t>(split->size()) != n)
       return nc.error() << "split has " << split->size() << " entries for " << n
@@ -587,11 +598,23 @@ LogicalResult convertSplit(NodeContext &nc) {
     for (int64_t i = 0; i < n; ++i)
       sizes.push_back(em.b.getIndexAttr(
           std::max<int64_t>(0, std::min(chunk, d - i * chunk))));
-  } else {
+  } else if (nc.opset < 18) {
+    // Before opset 18 the dimension must divide evenly.
     Value d = em.dim(x, *axis);
     Value chunk = arith::DivSIOp::create(em.b, nc.loc, d, em.indexConst(n));
     for (int64_t i = 0; i < n; ++i)
       sizes.push_back(chunk);
+  } else {
+    // min(chunk, max(0, d - i * chunk)) with chunk = ceil(d / n).
+    Value d = em.dim(x, *axis);
+    Value chunk = arith::CeilDivSIOp::create(em.b, nc.loc, d, em.indexConst(n));
+    for (int64_t i = 0; i < n; ++i) {
+      Value used = arith::MulIOp::create(em.b, nc.loc, chunk, em.indexConst(i));
+      Value left = arith::SubIOp::create(em.b, nc.loc, d, used);
+      left = arith::MaxSIOp::create(em.b, nc.loc, left, em.indexConst(0));
+      sizes.push_back(
+          arith::MinSIOp::create(em.b, nc.loc, left, chunk).getResult());
+    }
   }
   SmallVector<OpFoldResult> full = em.sizes(x);
   OpFoldResult offset = em.b.getIndexAttr(0);

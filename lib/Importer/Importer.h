@@ -313,6 +313,8 @@ public:
   /// generic per step: the form PyTorch exports, which the sparse-idiom
   /// raising and the epilogue fusion recognise.
   FailureOr<Value> gelu(Value x);
+  /// GELU with the tanh approximation (FastGelu, Gelu approximate="tanh").
+  FailureOr<Value> geluTanh(Value x);
 };
 
 /// Normalises `axis` for `rank`; fails (with `err`) if out of range.

@@ -56,8 +56,10 @@ void add(OpSchema &schema) {
     OpSchemaRegistry::OpSchemaRegisterOnce once(schema);
 }
 
-/// A copy of libonnx's `base` schema at `baseVersion`, renamed `name` at
-/// `version`; null when libonnx already has it or lacks the base.
+/// libonnx's `base` schema at `baseVersion` rebuilt as `name` at `version`
+/// (same inputs, outputs, attributes, type constraints and inference; a
+/// plain copy cannot be finalized twice); null when libonnx already has it
+/// or lacks the base.
 std::unique_ptr<OpSchema> derive(const char *base, int baseVersion,
                                  const char *name, int version) {
   if (known(name, version))
@@ -65,8 +67,25 @@ std::unique_ptr<OpSchema> derive(const char *base, int baseVersion,
   const OpSchema *b = OpSchemaRegistry::Schema(base, baseVersion, "");
   if (!b)
     return nullptr;
-  auto s = std::make_unique<OpSchema>(*b);
-  s->SetName(name).SinceVersion(version).SetLocation(__FILE__, __LINE__);
+  auto s = std::make_unique<OpSchema>(name, __FILE__, __LINE__);
+  s->SetDomain("").SinceVersion(version).SetDoc(b->doc() ? b->doc() : "");
+  auto addParams = [](const std::vector<OpSchema::FormalParameter> &params,
+                      auto addOne) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      const OpSchema::FormalParameter &p = params[i];
+      addOne(static_cast<int>(i), p.GetName(), p.GetDescription(),
+             p.GetTypeStr(), p.GetOption(), p.GetIsHomogeneous(),
+             p.GetMinArity(), p.GetDifferentiationCategory());
+    }
+  };
+  addParams(b->inputs(), [&](auto... args) { s->Input(args...); });
+  addParams(b->outputs(), [&](auto... args) { s->Output(args...); });
+  for (const auto &[attrName, attr] : b->attributes())
+    s->Attr(attr);
+  for (const OpSchema::TypeConstraintParam &t : b->typeConstraintParams())
+    s->TypeConstraint(t.type_param_str, t.allowed_type_strs, t.description);
+  s->TypeAndShapeInferenceFunction(b->GetTypeAndShapeInferenceFunction());
+  s->PartialDataPropagationFunction(b->GetDataPropagationFunction());
   return s;
 }
 
@@ -359,10 +378,8 @@ void registerChangedInterfaces() {
   for (const char *name :
        {"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax",
         "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSumSquare"}) {
-    if (auto s = derive("ReduceSum", 13, name, 18)) {
-      s->SetDoc(std::string(name) + " over the axes given as input 1.");
+    if (auto s = derive("ReduceSum", 13, name, 18))
       add(*s);
-    }
   }
 
   if (auto split = derive("Split", 13, "Split", 18)) {
@@ -396,10 +413,8 @@ void registerChangedInterfaces() {
       });
   add(castLike);
 
-  if (auto cumProd = derive("CumSum", 14, "CumProd", 26)) {
-    cumProd->SetDoc("Cumulative product along `axis`.");
+  if (auto cumProd = derive("CumSum", 14, "CumProd", 26))
     add(*cumProd);
-  }
   registerQuantization();
 }
 

@@ -564,6 +564,82 @@ def dynamic_axes_slice():
                  [init("s", np.array([1], np.int64)),
                   init("e", np.array([3], np.int64))])
 
+# --- opsets 18 to 26 ------------------------------------------------------------
+
+# The IR version each opset's ONNX release wrote.
+NEWER_IR = {18: 8, 19: 9, 20: 9, 21: 10, 23: 11, 24: 11, 26: 13}
+
+
+def newer(nodes, inputs, outputs, inits=(), opset=18):
+    """A model at a default-domain opset Debian's onnx package does not know:
+    every output needs its shape (no Python shape inference)."""
+    m = model(nodes, inputs, outputs, inits, opset=opset)
+    m.ir_version = NEWER_IR.get(opset, 8)
+    return m
+
+
+def opset18_reduce_mean():
+    return newer([N("ReduceMean", ["x", "axes"], ["y"], keepdims=0)],
+                 [vi("x", T.FLOAT, [2, 3, 4])], [vi("y", T.FLOAT, [2, 4])],
+                 [init("axes", np.array([1], np.int64))])
+
+
+def opset18_split(outputs=3, num_outputs=3, with_sizes=False):
+    ins = ["x", "sizes"] if with_sizes else ["x"]
+    names = ["y%d" % i for i in range(outputs)]
+    inits = [init("sizes", np.array([5, 5], np.int64))] if with_sizes else []
+    return newer([N("Split", ins, names, name="split", axis=1,
+                    num_outputs=num_outputs)],
+                 [vi("x", T.FLOAT, [2, 10])],
+                 [vi(n, T.FLOAT, [2, None]) for n in names], inits)
+
+
+def opset18_reduce_runtime_axes():
+    return newer([N("ReduceMax", ["x", "axes"], ["y"], name="rmax")],
+                 [vi("x", T.FLOAT, [2, 3]), vi("axes", T.INT64, [1])],
+                 [vi("y", T.FLOAT, [None, None])])
+
+
+def gelu(opset, approximate="tanh"):
+    return newer([N("Gelu", ["x"], ["y"], name="gelu",
+                    approximate=approximate)],
+                 [vi("x", T.FLOAT, [4, 8])], [vi("y", T.FLOAT, [4, 8])],
+                 opset=opset)
+
+
+def opset23_rms_norm():
+    return newer([N("RMSNormalization", ["x", "s"], ["y"], axis=-1,
+                    epsilon=1e-6)],
+                 [vi("x", T.FLOAT, [2, 5, 8])], [vi("y", T.FLOAT, [2, 5, 8])],
+                 [init("s", f32(8))], opset=23)
+
+
+def cumsum(runtime_axis=False, op="CumSum", opset=14):
+    inputs = [vi("x", T.FLOAT, [3, 6])]
+    inits = []
+    if runtime_axis:
+        inputs.append(vi("axis", T.INT64, []))
+    else:
+        inits.append(init("axis", np.array(1, np.int64)))
+    return newer([N(op, ["x", "axis"], ["y"], name="cum", exclusive=1,
+                    reverse=1)],
+                 inputs, [vi("y", T.FLOAT, [3, 6])], inits, opset=opset)
+
+
+def opset21_dequantize_blocked(scale_blocks=2):
+    return newer([N("DequantizeLinear", ["w", "s"], ["y"], name="dq", axis=1,
+                    block_size=4)],
+                 [vi("w", T.INT8, [6, 8])], [vi("y", T.FLOAT, [6, 8])],
+                 [init("s", np.abs(f32(6, scale_blocks)) + 0.1)], opset=21)
+
+
+def ir_version_14():
+    m = newer([N("Relu", ["x"], ["y"])], [vi("x", T.FLOAT, [2])],
+              [vi("y", T.FLOAT, [2])], opset=26)
+    m.ir_version = 14
+    return m
+
+
 
 MODELS = {
     "elementwise": elementwise,
@@ -633,6 +709,22 @@ MODELS = {
     "dynamic_axes_slice": dynamic_axes_slice,
     "dynamic_quantize_int": dynamic_quantize_int,
     "dynamic_quantize_two_inputs": dynamic_quantize_two_inputs,
+    "opset18_reduce_mean": opset18_reduce_mean,
+    "opset18_split_uneven": opset18_split,
+    "opset18_split_count_mismatch": lambda: opset18_split(num_outputs=2),
+    "opset18_split_sizes_and_count": lambda: opset18_split(
+        outputs=2, num_outputs=2, with_sizes=True),
+    "opset18_reduce_runtime_axes": opset18_reduce_runtime_axes,
+    "opset20_gelu_tanh": lambda: gelu(20),
+    "opset20_gelu_bad_approximate": lambda: gelu(20, "fast"),
+    "opset17_gelu": lambda: gelu(17, "none"),
+    "opset23_rms_norm": opset23_rms_norm,
+    "cumsum": cumsum,
+    "cumsum_runtime_axis": lambda: cumsum(runtime_axis=True),
+    "opset26_cumprod": lambda: cumsum(op="CumProd", opset=26),
+    "opset21_dequantize_blocked": opset21_dequantize_blocked,
+    "opset21_dequantize_bad_blocks": lambda: opset21_dequantize_blocked(3),
+    "ir_version_14": ir_version_14,
 }
 
 
