@@ -276,7 +276,21 @@ enum class Unary {
   IsNaN,
   Mish,
   Swish,
-  HardSwish
+  HardSwish,
+  ThresholdedRelu,
+  Softsign,
+  Shrink,
+  Celu,
+  IsInf,
+  Tan,
+  Sinh,
+  Cosh,
+  Asin,
+  Acos,
+  Atan,
+  Asinh,
+  Acosh,
+  Atanh
 };
 
 bool floatOnly(Unary k) {
@@ -311,8 +325,12 @@ template <Unary kind> LogicalResult convertUnary(NodeContext &nc) {
   float beta = nc.attrFloat("beta", 0.5f);
   float gamma = nc.attrFloat("gamma", 1.05070102214813232421875f);
   Emitter em = nc.emitter();
-  Type resultType =
-      kind == Unary::IsNaN ? nc.importer.builder.getI1Type() : elementType;
+  bool isPredicate = kind == Unary::IsNaN || kind == Unary::IsInf;
+  Type resultType = isPredicate ? nc.importer.builder.getI1Type() : elementType;
+  bool detectNegative = nc.attrInt("detect_negative", 1) != 0;
+  bool detectPositive = nc.attrInt("detect_positive", 1) != 0;
+  float lambd = nc.attrFloat("lambd", 0.5f);
+  float bias = nc.attrFloat("bias", 0.0f);
   FailureOr<Value> r = em.map(
       {x}, resultType, [&](OpBuilder &b, Location loc, ValueRange a) -> Value {
         Emitter s(b, loc, nullptr);
@@ -437,14 +455,84 @@ template <Unary kind> LogicalResult convertUnary(NodeContext &nc) {
           t = arith::MinimumFOp::create(b, loc, t, c(1.0));
           return arith::MulFOp::create(b, loc, v, t);
         }
+        case Unary::ThresholdedRelu: {
+          Value pos = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                            v, c(alpha));
+          return arith::SelectOp::create(b, loc, pos, v, c(0.0));
+        }
+        case Unary::Softsign: {
+          Value d = arith::AddFOp::create(b, loc, c(1.0),
+                                          math::AbsFOp::create(b, loc, v));
+          return arith::DivFOp::create(b, loc, v, d);
+        }
+        case Unary::Shrink: {
+          // x + bias below -lambd, x - bias above lambd, else 0.
+          Value lo = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, v,
+                                           c(-lambd));
+          Value hi = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, v,
+                                           c(lambd));
+          Value plus = arith::AddFOp::create(b, loc, v, c(bias));
+          Value minus = arith::SubFOp::create(b, loc, v, c(bias));
+          Value r = arith::SelectOp::create(b, loc, hi, minus, c(0.0));
+          return arith::SelectOp::create(b, loc, lo, plus, r);
+        }
+        case Unary::Celu: {
+          // max(0, x) + min(0, alpha * (exp(x / alpha) - 1)).
+          Value e = math::ExpM1Op::create(
+              b, loc, arith::DivFOp::create(b, loc, v, c(alpha)));
+          Value neg = arith::MinimumFOp::create(
+              b, loc, arith::MulFOp::create(b, loc, e, c(alpha)), c(0.0));
+          Value pos = arith::MaximumFOp::create(b, loc, v, c(0.0));
+          return arith::AddFOp::create(b, loc, pos, neg);
+        }
+        case Unary::IsInf: {
+          Type i1 = b.getI1Type();
+          Value r = s.scalarConst(i1, 0);
+          auto inf = [&](double sign) {
+            return s.scalarConst(
+                elementType, sign * std::numeric_limits<double>::infinity());
+          };
+          if (detectPositive)
+            r = arith::OrIOp::create(
+                b, loc, r,
+                arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, v,
+                                      inf(1)));
+          if (detectNegative)
+            r = arith::OrIOp::create(
+                b, loc, r,
+                arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, v,
+                                      inf(-1)));
+          return r;
+        }
+        case Unary::Tan:
+          // sin / cos: the GPU lowering of math.tan needs a carry chain
+          // (madc) the PTX emulator lacks; sin and cos have polynomial
+          // lowerings on both targets.
+          return arith::DivFOp::create(b, loc, math::SinOp::create(b, loc, v),
+                                       math::CosOp::create(b, loc, v));
+        case Unary::Sinh:
+          return math::SinhOp::create(b, loc, v);
+        case Unary::Cosh:
+          return math::CoshOp::create(b, loc, v);
+        case Unary::Asin:
+          return math::AsinOp::create(b, loc, v);
+        case Unary::Acos:
+          return math::AcosOp::create(b, loc, v);
+        case Unary::Atan:
+          return math::AtanOp::create(b, loc, v);
+        case Unary::Asinh:
+          return math::AsinhOp::create(b, loc, v);
+        case Unary::Acosh:
+          return math::AcoshOp::create(b, loc, v);
+        case Unary::Atanh:
+          return math::AtanhOp::create(b, loc, v);
         }
         llvm_unreachable("unknown unary kind");
       });
   if (failed(r))
     return failure();
   nc.setOutput(0, *r,
-               kind == Unary::IsNaN ? onnx::TensorProto::BOOL
-                                    : nc.inputOnnxType(0));
+               isPredicate ? onnx::TensorProto::BOOL : nc.inputOnnxType(0));
   return success();
 }
 
@@ -1508,6 +1596,20 @@ void parsimony::onnximport::registerMathConverters(
   map["::Mish"] = convertUnary<Unary::Mish>;
   map["::Swish"] = convertUnary<Unary::Swish>;
   map["::HardSwish"] = convertUnary<Unary::HardSwish>;
+  map["::ThresholdedRelu"] = convertUnary<Unary::ThresholdedRelu>;
+  map["::Softsign"] = convertUnary<Unary::Softsign>;
+  map["::Shrink"] = convertUnary<Unary::Shrink>;
+  map["::Celu"] = convertUnary<Unary::Celu>;
+  map["::IsInf"] = convertUnary<Unary::IsInf>;
+  map["::Tan"] = convertUnary<Unary::Tan>;
+  map["::Sinh"] = convertUnary<Unary::Sinh>;
+  map["::Cosh"] = convertUnary<Unary::Cosh>;
+  map["::Asin"] = convertUnary<Unary::Asin>;
+  map["::Acos"] = convertUnary<Unary::Acos>;
+  map["::Atan"] = convertUnary<Unary::Atan>;
+  map["::Asinh"] = convertUnary<Unary::Asinh>;
+  map["::Acosh"] = convertUnary<Unary::Acosh>;
+  map["::Atanh"] = convertUnary<Unary::Atanh>;
   map["::Gelu"] = convertGelu;
   map["::CumSum"] = convertCumulative<false>;
   map["::CumProd"] = convertCumulative<true>;
