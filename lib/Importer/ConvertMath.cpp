@@ -542,6 +542,17 @@ LogicalResult convertClip(NodeContext &nc) {
     return nc.error() << "missing required input 0";
   SmallVector<Value> in = {x};
   Value lo = nc.input(1), hi = nc.input(2);
+  if (nc.opset < 11) {
+    // Clip-6: float attributes, each bound optional.
+    auto type = RankedTensorType::get({}, getElementTypeOrSelf(x.getType()));
+    if (!isa<FloatType>(type.getElementType()))
+      return nc.error() << "Clip before opset 11 takes float tensors only";
+    Emitter em = nc.emitter();
+    if (nc.attr("min"))
+      lo = em.splat(type, nc.attrFloat("min", 0));
+    if (nc.attr("max"))
+      hi = em.splat(type, nc.attrFloat("max", 0));
+  }
   if (lo)
     in.push_back(lo);
   if (hi)

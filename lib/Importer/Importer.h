@@ -343,6 +343,11 @@ void registerContribConverters(llvm::StringMap<ConverterFn> &map);
 void registerContribAttentionConverters(llvm::StringMap<ConverterFn> &map);
 void registerContribQuantConverters(llvm::StringMap<ConverterFn> &map);
 
+/// Replaces every call of a model-local function (ModelProto.functions) by
+/// the function's body and drops the definitions; returns an error message,
+/// or "" on success.
+std::string inlineModelFunctions(onnx::ModelProto &model);
+
 /// Import-time folding of nodes whose inputs are all known (small) constants.
 /// Returns true and sets the outputs if the node was folded.
 bool tryFoldNode(NodeContext &node);

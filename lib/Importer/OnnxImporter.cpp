@@ -1083,6 +1083,8 @@ LogicalResult GraphImporter::buildFunction(const std::vector<int> &order) {
 FailureOr<OwningOpRef<ModuleOp>> GraphImporter::run() {
   if (!model.has_graph())
     return emitError(fileLoc()) << "the model has no graph";
+  if (std::string err = inlineModelFunctions(model); !err.empty())
+    return emitError(fileLoc()) << err;
   if (failed(checkOpsets()) || failed(checkSupported()))
     return failure();
   std::vector<int> order;

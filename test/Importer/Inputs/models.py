@@ -641,6 +641,46 @@ def ir_version_14():
 
 
 
+# --- model-local functions -----------------------------------------------------
+
+def local_function_model(kind):
+    """Calls of model-local functions: `ok` (a scaled Relu called twice with
+    different `alpha` attributes) or one of the malformed forms."""
+    d = "pkg.local"
+    alpha = onnx.AttributeProto()
+    alpha.name, alpha.ref_attr_name = "value_float", "alpha"
+    alpha.type = onnx.AttributeProto.FLOAT
+    const = h.make_node("Constant", [], ["a"])
+    const.attribute.append(alpha)
+    body = [const, h.make_node("Relu", ["X"], ["r"]),
+            h.make_node("Mul", ["r", "a"], ["Y"])]
+    fn_opset = 16 if kind == "opset_mismatch" else 17
+    fns = [h.make_function(d, "ScaledRelu", ["X"], ["Y"], body,
+                           [h.make_opsetid("", fn_opset)], ["alpha"])]
+    if kind == "duplicate":
+        fns.append(fns[0])
+    if kind == "recursive":
+        fns = [h.make_function(d, "Loop", ["X"], ["Y"],
+                               [h.make_node("Loop", ["X"], ["Y"], domain=d)],
+                               [h.make_opsetid(d, 1)])]
+        nodes = [N("Loop", ["x"], ["y"], name="call", domain=d)]
+    elif kind == "too_many_inputs":
+        nodes = [N("ScaledRelu", ["x", "x"], ["y"], name="call", domain=d,
+                   alpha=2.0)]
+    else:
+        nodes = [N("ScaledRelu", ["x"], ["h1"], name="first", domain=d,
+                   alpha=2.0),
+                 N("ScaledRelu", ["h1"], ["y"], name="second", domain=d,
+                   alpha=3.0)]
+    graph = h.make_graph(nodes, "test", [vi("x", T.FLOAT, [4])],
+                         [vi("y", T.FLOAT, [4])])
+    m = h.make_model(graph, functions=fns,
+                     opset_imports=[h.make_opsetid("", 17),
+                                    h.make_opsetid(d, 1)])
+    m.ir_version = 8
+    return m
+
+
 MODELS = {
     "elementwise": elementwise,
     "reductions": reductions,
@@ -725,6 +765,13 @@ MODELS = {
     "opset21_dequantize_blocked": opset21_dequantize_blocked,
     "opset21_dequantize_bad_blocks": lambda: opset21_dequantize_blocked(3),
     "ir_version_14": ir_version_14,
+    "local_function": lambda: local_function_model("ok"),
+    "local_function_opset_mismatch": lambda: local_function_model(
+        "opset_mismatch"),
+    "local_function_duplicate": lambda: local_function_model("duplicate"),
+    "local_function_recursive": lambda: local_function_model("recursive"),
+    "local_function_too_many_inputs": lambda: local_function_model(
+        "too_many_inputs"),
 }
 
 

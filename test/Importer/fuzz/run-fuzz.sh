@@ -34,8 +34,9 @@ compile() { # source [extra flags...]
   fi
   objs+=("$obj")
 }
-# Every importer source (OnnxLoader.cpp needs exceptions, below).
-importer=$(cd "$src" && ls lib/Importer/*.cpp | grep -v OnnxLoader.cpp)
+# Every importer source (the two that call libonnx need exceptions, below).
+importer=$(cd "$src" && ls lib/Importer/*.cpp |
+           grep -v -e OnnxLoader.cpp -e OnnxNewerSchemas.cpp)
 for f in $importer \
          lib/Dialect/Spx/Transforms/RaiseSparseIdioms.cpp \
          lib/Dialect/Spx/Transforms/DecomposeMoE.cpp \
@@ -45,6 +46,7 @@ for f in $importer \
   compile "$f"
 done
 compile lib/Importer/OnnxLoader.cpp -fexceptions -frtti
+compile lib/Importer/OnnxNewerSchemas.cpp -fexceptions -frtti
 # Link against the installed MLIR/LLVM dylibs and libonnx.
 "$clang" -fsanitize=fuzzer,address "${objs[@]}" -o "$out/importer-fuzzer" \
   -L/usr/lib/llvm-22/lib -lMLIR -lLLVM -lonnx -lonnx_proto -lprotobuf \
