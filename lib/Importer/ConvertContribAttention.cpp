@@ -19,6 +19,7 @@
 #include "mlir/IR/AffineMap.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace parsimony::onnximport;
@@ -257,30 +258,41 @@ struct ScoreOperand {
 using ScoreFn =
     std::function<Value(OpBuilder &, Location, Value, ValueRange extras)>;
 
-/// softmax(adjust(Q K^T)) V for Q [B, N, S, H], K [B, Nk, T, H] and
-/// V [B, Nk, T, Hv], where Nk divides N; returns [B, N, S, Hv]. Computed in
-/// scoreType() of the input type (`adjust` sees scores of that type).
-FailureOr<Value> attentionCore(Emitter &em, Value q, Value k, Value v,
-                               ArrayRef<ScoreOperand> extras,
-                               const ScoreFn &adjust) {
-  Type et = typeOf(q).getElementType(), ct = scoreType(et);
+/// Q, K and V in scoreType() of Q's type, K and V with their heads repeated
+/// to Q's head count.
+struct ComputeHeads {
+  Value q, k, v;
+};
+
+/// Q [B, N, S, H], K [B, Nk, T, H] and V [B, Nk, T, Hv] (Nk divides N)
+/// converted to scoreType() and repeated to N heads.
+FailureOr<ComputeHeads> computeHeads(Emitter &em, Value q, Value k, Value v) {
+  Type ct = scoreType(typeOf(q).getElementType());
   FailureOr<Value> qc = toFloatType(em, q, ct);
   FailureOr<Value> kc = toFloatType(em, k, ct);
   FailureOr<Value> vc = toFloatType(em, v, ct);
   if (failed(qc) || failed(kc) || failed(vc))
     return failure();
-  q = *qc;
   int64_t n = typeOf(q).getDimSize(1), nk = typeOf(k).getDimSize(1);
   FailureOr<Value> kr = repeatHeads(em, *kc, n / nk);
   FailureOr<Value> vr = repeatHeads(em, *vc, n / nk);
   if (failed(kr) || failed(vr))
     return failure();
-  Value kt = em.transpose(*kr, {0, 1, 3, 2});
-  FailureOr<Value> scores = em.matmul(q, kt);
-  if (failed(scores))
-    return failure();
-  auto type = typeOf(*scores);
-  SmallVector<Value> inputs = {*scores};
+  return ComputeHeads{*qc, *kr, *vr};
+}
+
+/// Raw scores Q K^T [B, N, S, T] of computeHeads()' Q and K.
+FailureOr<Value> rawScores(Emitter &em, const ComputeHeads &h) {
+  Value kt = em.transpose(h.k, {0, 1, 3, 2});
+  return em.matmul(h.q, kt);
+}
+
+/// `adjust` applied to every score of `scores` [B, N, S, T], with `extras`
+/// read alongside, in one linalg.generic.
+Value adjustScores(Emitter &em, Value scores, ArrayRef<ScoreOperand> extras,
+                   const ScoreFn &adjust) {
+  auto type = typeOf(scores);
+  SmallVector<Value> inputs = {scores};
   SmallVector<AffineMap> maps = {
       AffineMap::getMultiDimIdentityMap(4, em.ctx())};
   for (const ScoreOperand &e : extras) {
@@ -288,24 +300,44 @@ FailureOr<Value> attentionCore(Emitter &em, Value q, Value k, Value v,
     maps.push_back(e.map);
   }
   maps.push_back(AffineMap::getMultiDimIdentityMap(4, em.ctx()));
-  Value init = em.empty(type, em.dynamicSizes(em.sizes(*scores)));
+  Value init = em.empty(type, em.dynamicSizes(em.sizes(scores)));
   SmallVector<utils::IteratorType> iterators(4, utils::IteratorType::parallel);
-  Value adjusted =
-      linalg::GenericOp::create(
-          em.b, em.loc, TypeRange{type}, inputs, ValueRange{init}, maps,
-          iterators,
-          [&](OpBuilder &b, Location l, ValueRange args) {
-            Value r = adjust(b, l, args[0], args.slice(1, extras.size()));
-            linalg::YieldOp::create(b, l, r);
-          })
-          .getResult(0);
+  return linalg::GenericOp::create(
+             em.b, em.loc, TypeRange{type}, inputs, ValueRange{init}, maps,
+             iterators,
+             [&](OpBuilder &b, Location l, ValueRange args) {
+               Value r = adjust(b, l, args[0], args.slice(1, extras.size()));
+               linalg::YieldOp::create(b, l, r);
+             })
+      .getResult(0);
+}
+
+/// probs [B, N, S, T] times computeHeads()' V, rounded to `elementType`.
+FailureOr<Value> weightedValues(Emitter &em, Value probs, const ComputeHeads &h,
+                                Type elementType) {
+  FailureOr<Value> out = em.matmul(probs, h.v);
+  if (failed(out))
+    return failure();
+  return toFloatType(em, *out, elementType);
+}
+
+/// softmax(adjust(Q K^T)) V for Q [B, N, S, H], K [B, Nk, T, H] and
+/// V [B, Nk, T, Hv], where Nk divides N; returns [B, N, S, Hv]. Computed in
+/// scoreType() of the input type (`adjust` sees scores of that type).
+FailureOr<Value> attentionCore(Emitter &em, Value q, Value k, Value v,
+                               ArrayRef<ScoreOperand> extras,
+                               const ScoreFn &adjust) {
+  FailureOr<ComputeHeads> h = computeHeads(em, q, k, v);
+  if (failed(h))
+    return failure();
+  FailureOr<Value> scores = rawScores(em, *h);
+  if (failed(scores))
+    return failure();
+  Value adjusted = adjustScores(em, *scores, extras, adjust);
   FailureOr<Value> probs = em.softmax(adjusted, 3);
   if (failed(probs))
     return failure();
-  FailureOr<Value> out = em.matmul(*probs, *vr);
-  if (failed(out))
-    return failure();
-  return toFloatType(em, *out, et);
+  return weightedValues(em, *probs, *h, typeOf(q).getElementType());
 }
 
 //===----------------------------------------------------------------------===//
@@ -1503,6 +1535,536 @@ LogicalResult convertRotaryEmbedding(NodeContext &nc) {
 }
 
 //===----------------------------------------------------------------------===//
+// ONNX Attention (default domain, opsets 23 and 24)
+//===----------------------------------------------------------------------===//
+
+/// Softmax over the last dimension of `x` [B, N, S, T], except that rows
+/// whose largest score is the lowest float or -inf (every key hidden) get
+/// zero weights, as in ONNX Runtime's Attention kernel.
+FailureOr<Value> softmaxZeroingHiddenRows(Emitter &em, Value x) {
+  Type t = typeOf(x).getElementType();
+  FailureOr<Value> m = em.reduce(x, {3}, Emitter::ReduceKind::Max, true);
+  if (failed(m))
+    return failure();
+  FailureOr<Value> e =
+      em.map({x, *m}, t, [](OpBuilder &b, Location l, ValueRange a) {
+        Value d = arith::SubFOp::create(b, l, a[0], a[1]);
+        return math::ExpOp::create(b, l, d).getResult();
+      });
+  if (failed(e))
+    return failure();
+  FailureOr<Value> s = em.reduce(*e, {3}, Emitter::ReduceKind::Sum, true);
+  if (failed(s))
+    return failure();
+  return em.map({*e, *s, *m}, t, [t](OpBuilder &b, Location l, ValueRange a) {
+    Emitter se(b, l, nullptr);
+    Value hidden = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLE, a[2],
+                                         lowestOf(b, l, t));
+    Value p = arith::DivFOp::create(b, l, a[0], a[1]);
+    return arith::SelectOp::create(b, l, hidden, se.scalarConst(t, 0.0), p)
+        .getResult();
+  });
+}
+
+/// Map reading a mask of rank <= 4 broadcast (numpy rules) to the
+/// (b, n, s, t) nest; static size-1 dimensions are broadcast.
+AffineMap broadcastMap(Value v, MLIRContext *ctx) {
+  auto t = typeOf(v);
+  SmallVector<AffineExpr> exprs;
+  for (int64_t d = 0; d < t.getRank(); ++d)
+    exprs.push_back(t.getDimSize(d) == 1
+                        ? getAffineConstantExpr(0, ctx)
+                        : getAffineDimExpr(4 - t.getRank() + d, ctx));
+  return AffineMap::get(4, 0, exprs, ctx);
+}
+
+/// Q, K or V of ONNX Attention as [B, heads, L, head_size] (3-D inputs are
+/// split into `heads` heads).
+FailureOr<Value> onnxHeads(Emitter &em, Value x, int64_t heads,
+                           int64_t headSize) {
+  if (typeOf(x).getRank() == 4)
+    return x;
+  return splitHeads(em, x, heads, headSize);
+}
+
+LogicalResult convertOnnxAttention(NodeContext &nc) {
+  FailureOr<Value> q = nc.floatInput(0, "Q");
+  FailureOr<Value> k =
+      failed(q) ? FailureOr<Value>(failure()) : nc.floatInput(1, "K");
+  FailureOr<Value> v =
+      failed(k) ? FailureOr<Value>(failure()) : nc.floatInput(2, "V");
+  if (failed(v))
+    return failure();
+  FailureOr<Value> pastKey = nc.floatInput(4, "past_key", false);
+  FailureOr<Value> pastValue = nc.floatInput(5, "past_value", false);
+  if (failed(pastKey) || failed(pastValue))
+    return failure();
+  if (!*pastKey != !*pastValue)
+    return nc.error() << "past_key and past_value must be both present or "
+                         "both absent";
+  if (nc.hasInput(6) && nc.opset < 24)
+    return nc.error() << "input 'nonpad_kv_seqlen' needs opset 24, got opset "
+                      << nc.opset;
+  FailureOr<Value> nonpad = intInput(nc, 6, "nonpad_kv_seqlen", 64, false);
+  if (failed(nonpad))
+    return failure();
+  // ONNX Runtime rejects this combination too: the valid lengths would be
+  // ambiguous with a cache in front of the keys.
+  if (*nonpad && *pastKey)
+    return nc.error() << "nonpad_kv_seqlen cannot be combined with "
+                         "past_key/past_value";
+  bool causal = nc.attrInt("is_causal", 0) != 0;
+  float softcap = nc.attrFloat("softcap", 0.0f);
+  int64_t qkMode = -1;
+  if (nc.hasOutput(3)) {
+    qkMode = nc.attrInt("qk_matmul_output_mode", 0);
+    if (qkMode < 0 || qkMode > 3)
+      return nc.error() << "qk_matmul_output_mode must be 0, 1, 2 or 3, got "
+                        << qkMode;
+  }
+
+  auto qt = typeOf(*q), kt = typeOf(*k), vt = typeOf(*v);
+  Type et = qt.getElementType();
+  int64_t rank = qt.getRank();
+  if ((rank != 3 && rank != 4) || kt.getRank() != rank || vt.getRank() != rank)
+    return nc.error() << "Q, K and V must be all 3-D [batch_size, seq_length, "
+                         "num_heads * head_size] or all 4-D [batch_size, "
+                         "num_heads, seq_length, head_size], got "
+                      << q->getType() << ", " << k->getType() << " and "
+                      << v->getType();
+  for (Value x : {*k, *v, *pastKey, *pastValue})
+    if (x && typeOf(x).getElementType() != et)
+      return nc.error() << "K, V, past_key and past_value must have the "
+                           "element type of Q, got "
+                        << x.getType();
+  int64_t qHeadsAttr = nc.attrInt("q_num_heads", 0);
+  int64_t kvHeadsAttr = nc.attrInt("kv_num_heads", 0);
+  int64_t qHeads, kvHeads, headSize, kHeadSize, vHeadSize;
+  int64_t seqDim = rank == 4 ? 2 : 1;
+  if (rank == 4) {
+    FailureOr<int64_t> nq = staticDim(nc, *q, 1, "Q");
+    FailureOr<int64_t> nk =
+        failed(nq) ? FailureOr<int64_t>(failure()) : staticDim(nc, *k, 1, "K");
+    FailureOr<int64_t> h =
+        failed(nk) ? FailureOr<int64_t>(failure()) : staticDim(nc, *q, 3, "Q");
+    FailureOr<int64_t> hk =
+        failed(h) ? FailureOr<int64_t>(failure()) : staticDim(nc, *k, 3, "K");
+    FailureOr<int64_t> hv =
+        failed(hk) ? FailureOr<int64_t>(failure()) : staticDim(nc, *v, 3, "V");
+    if (failed(hv))
+      return failure();
+    qHeads = *nq, kvHeads = *nk, headSize = *h, kHeadSize = *hk;
+    vHeadSize = *hv;
+    if ((qHeadsAttr > 0 && qHeadsAttr != qHeads) ||
+        (kvHeadsAttr > 0 && kvHeadsAttr != kvHeads))
+      return nc.error() << "q_num_heads/kv_num_heads (" << qHeadsAttr << ", "
+                        << kvHeadsAttr << ") do not match the 4-D Q and K ("
+                        << qHeads << ", " << kvHeads << ")";
+    if (failed(requireDim(nc, *v, 1, kvHeads, "V", "kv_num_heads")))
+      return failure();
+  } else {
+    if (qHeadsAttr <= 0 || kvHeadsAttr <= 0)
+      return nc.error() << "3-D Q, K and V need positive q_num_heads and "
+                           "kv_num_heads attributes";
+    qHeads = qHeadsAttr, kvHeads = kvHeadsAttr;
+    FailureOr<int64_t> qh = staticDim(nc, *q, 2, "Q");
+    FailureOr<int64_t> kh =
+        failed(qh) ? FailureOr<int64_t>(failure()) : staticDim(nc, *k, 2, "K");
+    FailureOr<int64_t> vh =
+        failed(kh) ? FailureOr<int64_t>(failure()) : staticDim(nc, *v, 2, "V");
+    if (failed(vh))
+      return failure();
+    if (*qh % qHeads != 0 || *kh % kvHeads != 0 || *vh % kvHeads != 0)
+      return nc.error() << "hidden sizes of Q, K and V (" << *qh << ", " << *kh
+                        << ", " << *vh << ") must be multiples of "
+                        << "q_num_heads, kv_num_heads and kv_num_heads ("
+                        << qHeads << ", " << kvHeads << ", " << kvHeads << ")";
+    headSize = *qh / qHeads, kHeadSize = *kh / kvHeads;
+    vHeadSize = *vh / kvHeads;
+  }
+  if (qHeads % kvHeads != 0)
+    return nc.error() << "q_num_heads (" << qHeads
+                      << ") must be a multiple of kv_num_heads (" << kvHeads
+                      << ")";
+  if (headSize != kHeadSize)
+    return nc.error() << "Q and K must have the same head size, got "
+                      << headSize << " and " << kHeadSize;
+  int64_t batch = qt.getDimSize(0), seq = qt.getDimSize(seqDim);
+  if (failed(requireDim(nc, *k, 0, batch, "K", "batch_size")) ||
+      failed(requireDim(nc, *v, 0, batch, "V", "batch_size")) ||
+      failed(requireDim(nc, *v, seqDim, kt.getDimSize(seqDim), "V",
+                        "the kv sequence length of K")))
+    return failure();
+  int64_t kvLen = kt.getDimSize(seqDim), pastLen = 0;
+  if (*pastKey) {
+    for (auto [x, name, size] :
+         {std::tuple(*pastKey, "past_key", headSize),
+          std::tuple(*pastValue, "past_value", vHeadSize)}) {
+      if (failed(requireRank(nc, x, 4, name)) ||
+          failed(requireDim(nc, x, 0, batch, name, "batch_size")) ||
+          failed(requireDim(nc, x, 1, kvHeads, name, "kv_num_heads")) ||
+          failed(requireDim(nc, x, 3, size, name, "the head size")))
+        return failure();
+    }
+    if (failed(requireDim(nc, *pastValue, 2, typeOf(*pastKey).getDimSize(2),
+                          "past_value", "past_sequence_length")))
+      return failure();
+    pastLen = typeOf(*pastKey).getDimSize(2);
+  }
+  int64_t totalLen =
+      ShapedType::isDynamic(kvLen) || ShapedType::isDynamic(pastLen)
+          ? kDyn
+          : kvLen + pastLen;
+  if (*nonpad && (failed(requireRank(nc, *nonpad, 1, "nonpad_kv_seqlen")) ||
+                  failed(requireDim(nc, *nonpad, 0, batch, "nonpad_kv_seqlen",
+                                    "batch_size"))))
+    return failure();
+
+  // attn_mask: bool (true attends) or float (added), broadcast to
+  // [B, q_num_heads, S, T]; a shorter last dimension is padded with false /
+  // -inf (the spec's rule; ONNX Runtime rejects such masks).
+  Value mask;
+  bool boolMask = false;
+  int64_t maskLen = kDyn;
+  if (nc.hasInput(3)) {
+    mask = nc.input(3);
+    if (!mask)
+      return nc.error() << "input 'attn_mask' has no value";
+    auto mt = typeOf(mask);
+    boolMask = mt.getElementType().isInteger(1);
+    if (!boolMask && !isa<FloatType>(mt.getElementType()))
+      return nc.error() << "attn_mask must be a bool or float tensor, got "
+                        << mask.getType();
+    if (mt.getRank() < 1 || mt.getRank() > 4)
+      return nc.error() << "attn_mask must have rank 1 to 4, got "
+                        << mask.getType();
+    int64_t want[] = {batch, qHeads, seq, totalLen};
+    for (int64_t d = 0; d + 1 < mt.getRank(); ++d) {
+      int64_t size = mt.getDimSize(d);
+      if (size != 1 && differ(size, want[4 - mt.getRank() + d]))
+        return nc.error() << "attn_mask " << mask.getType()
+                          << " is not broadcastable to [batch_size, "
+                             "q_num_heads, q_seq_length, total_seq_length] = ["
+                          << batch << ", " << qHeads << ", " << seq << ", "
+                          << totalLen << "]";
+    }
+    maskLen = mt.getDimSize(mt.getRank() - 1);
+    if (!ShapedType::isDynamic(maskLen) && !ShapedType::isDynamic(totalLen) &&
+        maskLen > totalLen)
+      return nc.error() << "attn_mask's last dimension (" << maskLen
+                        << ") exceeds the total sequence length (" << totalLen
+                        << ")";
+  }
+  // A static mask length shorter than (or not known to equal) the total
+  // length reads with a bound check.
+  bool padMask = mask && !ShapedType::isDynamic(maskLen) &&
+                 (ShapedType::isDynamic(totalLen) || maskLen < totalLen);
+
+  Emitter em = nc.emitter();
+  FailureOr<Value> q4 = onnxHeads(em, *q, qHeads, headSize);
+  FailureOr<Value> k4 = onnxHeads(em, *k, kvHeads, headSize);
+  FailureOr<Value> v4 = onnxHeads(em, *v, kvHeads, vHeadSize);
+  if (failed(q4) || failed(k4) || failed(v4))
+    return failure();
+  Value presentK = *k4, presentV = *v4;
+  // An empty past contributes nothing.
+  if (*pastKey && pastLen != 0) {
+    presentK = em.concat({*pastKey, presentK}, 2);
+    presentV = em.concat({*pastValue, presentV}, 2);
+  }
+  FailureOr<ComputeHeads> h = computeHeads(em, *q4, presentK, presentV);
+  if (failed(h))
+    return failure();
+  FailureOr<Value> scores = rawScores(em, *h);
+  if (failed(scores))
+    return failure();
+
+  MLIRContext *ctx = em.ctx();
+  Type ct = scoreType(et);
+  // The default scale as ONNX Runtime computes it.
+  double scale = nc.attr("scale")
+                     ? nc.attrFloat("scale", 1.0f)
+                     : static_cast<float>(1.0 / std::sqrt(double(headSize)));
+  SmallVector<ScoreOperand> extras;
+  int maskIndex = -1, nonpadIndex = -1;
+  if (mask && !padMask) {
+    maskIndex = extras.size();
+    extras.push_back({mask, broadcastMap(mask, ctx)});
+  }
+  if (*nonpad) {
+    nonpadIndex = extras.size();
+    extras.push_back(
+        {*nonpad, AffineMap::get(4, 0, {getAffineDimExpr(0, ctx)}, ctx)});
+  }
+  // Loop-invariant values, defined outside the generics. The causal mask
+  // lets query s see keys t <= offset + s, with offset the past length (the
+  // keys' valid length minus S with nonpad_kv_seqlen); ONNX Runtime skips it
+  // for one query after a nonempty past.
+  Value seqSize = sizeValue(em, em.sizes(*q4)[2]);
+  Value pastSize =
+      *pastKey ? sizeValue(em, em.sizes(*pastKey)[2]) : em.indexConst(0);
+  // Null when the causal mask certainly applies.
+  Value causalOn;
+  if (causal) {
+    std::optional<int64_t> seqC = getConstantIntValue(em.sizes(*q4)[2]);
+    std::optional<int64_t> pastC =
+        *pastKey ? getConstantIntValue(em.sizes(*pastKey)[2]) : 0;
+    if (seqC && pastC) {
+      causal = !(*seqC == 1 && *pastC > 0);
+    } else {
+      Value one = em.indexConst(1), zero = em.indexConst(0);
+      Value decode = arith::AndIOp::create(
+          em.b, em.loc,
+          cmp(em.b, em.loc, arith::CmpIPredicate::eq, seqSize, one),
+          cmp(em.b, em.loc, arith::CmpIPredicate::sgt, pastSize, zero));
+      causalOn = arith::XOrIOp::create(
+          em.b, em.loc, decode,
+          arith::ConstantOp::create(em.b, em.loc, em.b.getBoolAttr(true)));
+    }
+  }
+  Value maskLenV = padMask ? em.indexConst(maskLen) : Value();
+  int64_t maskRank = mask ? typeOf(mask).getRank() : 0;
+  // Scores up to `stage`, in ONNX Runtime's order: 0 scaled, 1 softcapped,
+  // 2 masked (attn_mask and causal mask added, keys past nonpad_kv_seqlen
+  // set to the lowest float).
+  auto scoreFn = [&](int stage) -> ScoreFn {
+    return [&, stage](OpBuilder &b, Location l, Value score,
+                      ValueRange ex) -> Value {
+      Emitter s(b, l, nullptr);
+      Value x = arith::MulFOp::create(b, l, score, s.scalarConst(ct, scale));
+      if (stage >= 1 && softcap > 0.0f) {
+        Value c = s.scalarConst(ct, softcap);
+        x = arith::MulFOp::create(
+            b, l, c,
+            math::TanhOp::create(b, l, arith::DivFOp::create(b, l, x, c)));
+      }
+      if (stage < 2)
+        return x;
+      Value lowest = lowestOf(b, l, ct);
+      Value t = indexOf(b, l, 3);
+      if (mask || causal) {
+        Value add = s.scalarConst(ct, 0.0);
+        if (mask) {
+          Value m, inRange;
+          if (padMask) {
+            SmallVector<Value> idx;
+            auto mt = typeOf(mask);
+            for (int64_t d = 0; d < maskRank; ++d)
+              idx.push_back(mt.getDimSize(d) == 1
+                                ? arith::ConstantIndexOp::create(b, l, 0)
+                                : indexOf(b, l, 4 - maskRank + d));
+            inRange = cmp(b, l, arith::CmpIPredicate::slt, t, maskLenV);
+            idx.back() = clampIndex(b, l, t, maskLenV);
+            m = tensor::ExtractOp::create(b, l, mask, idx);
+          } else {
+            m = ex[maskIndex];
+          }
+          if (boolMask) {
+            if (inRange)
+              m = arith::AndIOp::create(b, l, m, inRange);
+            add = arith::SelectOp::create(b, l, m, add, lowest);
+          } else {
+            add = s.convertScalar(m, ct, false, false);
+            if (inRange)
+              add = arith::SelectOp::create(
+                  b, l, inRange, add,
+                  s.scalarConst(ct, -std::numeric_limits<double>::infinity()));
+          }
+        }
+        if (causal) {
+          Value si = indexOf(b, l, 2);
+          Value offset = pastSize;
+          if (nonpadIndex >= 0)
+            offset = arith::SubIOp::create(b, l, toIndex(b, l, ex[nonpadIndex]),
+                                           seqSize);
+          Value limit = arith::AddIOp::create(b, l, offset, si);
+          Value hidden = cmp(b, l, arith::CmpIPredicate::sgt, t, limit);
+          if (causalOn)
+            hidden = arith::AndIOp::create(b, l, causalOn, hidden);
+          add = arith::SelectOp::create(b, l, hidden, lowest, add);
+        }
+        x = arith::AddFOp::create(b, l, x, add);
+      }
+      if (nonpadIndex >= 0) {
+        Value valid = cmp(b, l, arith::CmpIPredicate::slt, t,
+                          toIndex(b, l, ex[nonpadIndex]));
+        x = arith::SelectOp::create(b, l, valid, x, lowest);
+      }
+      return x;
+    };
+  };
+  Value masked = adjustScores(em, *scores, extras, scoreFn(2));
+  FailureOr<Value> probs = softmaxZeroingHiddenRows(em, masked);
+  if (failed(probs))
+    return failure();
+  FailureOr<Value> out = weightedValues(em, *probs, *h, et);
+  if (failed(out))
+    return failure();
+  Value y = *out;
+  if (rank == 3) {
+    FailureOr<Value> merged = mergeHeads(em, y, qHeads, vHeadSize);
+    if (failed(merged))
+      return failure();
+    y = *merged;
+  }
+  nc.setOutput(0, y, nc.inputOnnxType(0));
+  if (nc.hasOutput(1))
+    nc.setOutput(1, presentK, nc.inputOnnxType(1));
+  if (nc.hasOutput(2))
+    nc.setOutput(2, presentV, nc.inputOnnxType(2));
+  if (qkMode >= 0) {
+    Value qk = qkMode == 3   ? *probs
+               : qkMode == 2 ? masked
+                             : adjustScores(em, *scores, extras,
+                                            scoreFn(static_cast<int>(qkMode)));
+    FailureOr<Value> rounded = toFloatType(em, qk, et);
+    if (failed(rounded))
+      return failure();
+    nc.setOutput(3, *rounded, nc.inputOnnxType(0));
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ONNX RotaryEmbedding (default domain, opset 23)
+//===----------------------------------------------------------------------===//
+
+LogicalResult convertOnnxRotaryEmbedding(NodeContext &nc) {
+  FailureOr<Value> x = nc.floatInput(0, "X");
+  if (failed(x))
+    return failure();
+  FailureOr<Value> cosCache = nc.floatInput(1, "cos_cache");
+  FailureOr<Value> sinCache = failed(cosCache) ? FailureOr<Value>(failure())
+                                               : nc.floatInput(2, "sin_cache");
+  if (failed(sinCache))
+    return failure();
+  FailureOr<Value> positions = intInput(nc, 3, "position_ids", 64, false);
+  if (failed(positions))
+    return failure();
+  bool interleaved = nc.attrInt("interleaved", 0) != 0;
+  int64_t numHeadsAttr = nc.attrInt("num_heads", 0);
+  int64_t rotaryAttr = nc.attrInt("rotary_embedding_dim", 0);
+  auto xt = typeOf(*x);
+  int64_t numHeads, headSize;
+  if (xt.getRank() == 4) {
+    // [B, num_heads, S, head_size].
+    FailureOr<int64_t> n = staticDim(nc, *x, 1, "X");
+    FailureOr<int64_t> h =
+        failed(n) ? FailureOr<int64_t>(failure()) : staticDim(nc, *x, 3, "X");
+    if (failed(h))
+      return failure();
+    numHeads = *n, headSize = *h;
+    if (numHeadsAttr > 0 && numHeadsAttr != numHeads)
+      return nc.error() << "num_heads (" << numHeadsAttr
+                        << ") does not match X's dimension 1 (" << numHeads
+                        << ")";
+  } else if (xt.getRank() == 3) {
+    if (numHeadsAttr <= 0)
+      return nc.error() << "attribute 'num_heads' is required for a 3-D X";
+    FailureOr<int64_t> hidden = staticDim(nc, *x, 2, "X");
+    if (failed(hidden))
+      return failure();
+    if (*hidden % numHeadsAttr != 0)
+      return nc.error() << "hidden size (" << *hidden
+                        << ") must be a multiple of num_heads (" << numHeadsAttr
+                        << ")";
+    numHeads = numHeadsAttr, headSize = *hidden / numHeadsAttr;
+  } else {
+    return nc.error() << "X must be 3-D [batch_size, sequence_length, "
+                         "hidden_size] or 4-D [batch_size, num_heads, "
+                         "sequence_length, head_size], got "
+                      << x->getType();
+  }
+  int64_t rotaryDim = rotaryAttr > 0 ? rotaryAttr : headSize;
+  if (rotaryDim > headSize || rotaryDim % 2 != 0)
+    return nc.error() << "rotary_embedding_dim (" << rotaryDim
+                      << ") must be even and at most the head size ("
+                      << headSize << ")";
+  int64_t bDim = 0, sDim = xt.getRank() == 4 ? 2 : 1;
+  int64_t batch = xt.getDimSize(bDim), seq = xt.getDimSize(sDim);
+
+  Emitter em = nc.emitter();
+  Value cosC = *cosCache, sinC = *sinCache, pos = *positions;
+  PositionFn position;
+  if (pos) {
+    // Caches [max_position, rotary_dim / 2] read at position_ids [B, S].
+    if (failed(requireRank(nc, pos, 2, "position_ids")) ||
+        failed(requireDim(nc, pos, 0, batch, "position_ids", "batch_size")) ||
+        failed(requireDim(nc, pos, 1, seq, "position_ids", "sequence_length")))
+      return failure();
+    position = [pos](OpBuilder &b, Location l, Value bi, Value si) {
+      return toIndex(b, l,
+                     tensor::ExtractOp::create(b, l, pos, ValueRange{bi, si}));
+    };
+  } else {
+    // Caches [B, S, rotary_dim / 2], one row per token: collapsed to
+    // [B * S, rotary_dim / 2] and read at row b * S + s.
+    for (auto [c, name] :
+         {std::pair(cosC, "cos_cache"), std::pair(sinC, "sin_cache")}) {
+      if (typeOf(c).getRank() != 3)
+        return nc.error() << "without position_ids, input '" << name
+                          << "' must be 3-D [batch_size, sequence_length, "
+                             "rotary_embedding_dim / 2], got "
+                          << c.getType();
+      if (failed(requireDim(nc, c, 0, batch, name, "batch_size")) ||
+          failed(requireDim(nc, c, 1, seq, name, "sequence_length")))
+        return failure();
+    }
+    Value seqSize = sizeValue(em, em.sizes(*x)[sDim]);
+    auto collapse = [&](Value c) -> FailureOr<Value> {
+      auto t = typeOf(c);
+      int64_t rows =
+          t.hasStaticShape() ? t.getDimSize(0) * t.getDimSize(1) : kDyn;
+      SmallVector<Value> dyn;
+      if (ShapedType::isDynamic(rows)) {
+        SmallVector<OpFoldResult> s = em.sizes(c);
+        dyn = {arith::MulIOp::create(em.b, em.loc, sizeValue(em, s[0]),
+                                     sizeValue(em, s[1])),
+               sizeValue(em, s[2])};
+      }
+      return em.reshape(c, {rows, t.getDimSize(2)}, dyn);
+    };
+    FailureOr<Value> cc = collapse(cosC);
+    FailureOr<Value> sc =
+        failed(cc) ? FailureOr<Value>(failure()) : collapse(sinC);
+    if (failed(sc))
+      return failure();
+    cosC = *cc, sinC = *sc;
+    position = [seqSize](OpBuilder &b, Location l, Value bi, Value si) {
+      Value row = arith::MulIOp::create(b, l, bi, seqSize);
+      return arith::AddIOp::create(b, l, row, si).getResult();
+    };
+  }
+  if (failed(checkRotaryCaches(nc, cosC, sinC, xt.getElementType(),
+                               rotaryDim / 2)))
+    return failure();
+
+  Value in = *x;
+  if (xt.getRank() == 3) {
+    SmallVector<OpFoldResult> s = em.sizes(in);
+    FailureOr<Value> r = reshapeTo(
+        em, in,
+        {s[0], s[1], em.b.getIndexAttr(numHeads), em.b.getIndexAttr(headSize)});
+    if (failed(r))
+      return failure();
+    in = *r;
+  }
+  FailureOr<Value> y = applyRotary(em, in, bDim, sDim, cosC, sinC, rotaryDim,
+                                   interleaved, position);
+  if (failed(y))
+    return failure();
+  Value out = *y;
+  if (xt.getRank() == 3) {
+    FailureOr<Value> r = reshapeTo(em, out, em.sizes(*x));
+    if (failed(r))
+      return failure();
+    out = *r;
+  }
+  nc.setOutput(0, out, nc.inputOnnxType(0));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // EmbedLayerNormalization
 //===----------------------------------------------------------------------===//
 
@@ -1688,4 +2250,6 @@ void parsimony::onnximport::registerContribAttentionConverters(
   map["com.microsoft::RotaryEmbedding"] = convertRotaryEmbedding;
   map["com.microsoft::EmbedLayerNormalization"] =
       convertEmbedLayerNormalization;
+  map["::Attention"] = convertOnnxAttention;
+  map["::RotaryEmbedding"] = convertOnnxRotaryEmbedding;
 }
