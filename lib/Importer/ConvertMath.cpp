@@ -621,7 +621,8 @@ template <bool isProd> LogicalResult convertCumulative(NodeContext &nc) {
     return nc.error() << "the input must have rank at least 1";
   const ConstTensor *axisInput = nc.constInput(1);
   if (!axisInput || axisInput->numElements() != 1)
-    return nc.error() << "axis must be a one-element constant";
+    return nc.error()
+           << "axis must be a one-element constant known at import time";
   FailureOr<int64_t> axis = normalizeAxis(axisInput->getInt(0), type.getRank(),
                                           [&] { return nc.error(); });
   if (failed(axis))

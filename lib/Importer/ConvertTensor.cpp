@@ -1,10 +1,11 @@
 //===- ConvertTensor.cpp - data movement and indexing ONNX operators ------===//
 //
 // Shape manipulation (tensor.collapse_shape / expand_shape / extract_slice /
-// insert_slice), gathers and index-dependent operators (linalg.generic with
-// tensor.extract / linalg.index), and the two operators without a structured
-// upstream equivalent, TopK and ScatterElements, which become calls to
-// private helper functions built from scf.for loops over tensors.
+// insert_slice / pad), gathers and index-dependent operators (linalg.generic
+// with tensor.extract / linalg.index), and the operators without a
+// structured upstream equivalent, TopK, ScatterElements and ScatterND, which
+// become calls to private helper functions built from scf.for loops over
+// tensors.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +17,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <cmath>
 #include <limits>
@@ -899,6 +901,324 @@ LogicalResult convertRange(NodeContext &nc) {
 }
 
 //===----------------------------------------------------------------------===//
+// Pad, Tile
+//===----------------------------------------------------------------------===//
+
+/// `v` mod `n` in [0, n) for index values (`v` may be negative).
+Value positiveRem(OpBuilder &b, Location loc, Value v, Value n) {
+  Value r = arith::RemSIOp::create(b, loc, v, n);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value isNeg =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, r, zero);
+  Value shifted = arith::AddIOp::create(b, loc, r, n);
+  return arith::SelectOp::create(b, loc, isNeg, shifted, r);
+}
+
+/// A scalar of `type` holding element 0 of the known constant `c`.
+Value constScalar(Emitter &em, Type type, const ConstTensor &c) {
+  if (isa<FloatType>(type))
+    return em.scalarConst(type, c.getDouble(0));
+  // Integers directly: large int64 values do not survive a double.
+  return arith::ConstantOp::create(em.b, em.loc,
+                                   em.b.getIntegerAttr(type, c.getInt(0)));
+}
+
+/// Pad (opsets 11-19+): pads (and axes, 18) must be known at import time,
+/// since they decide the result shape. Negative pads crop first; padding
+/// then reads the cropped input (as ONNX Runtime does).
+LogicalResult convertPad(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  int64_t rank = type.getRank();
+  std::string mode = nc.attrString("mode", "constant");
+  if (mode != "constant" && mode != "reflect" && mode != "edge" &&
+      mode != "wrap")
+    return nc.error() << "unsupported mode '" << mode
+                      << "' (expected constant, reflect, edge or wrap)";
+  if (mode == "wrap" && nc.opset < 19)
+    return nc.error() << "mode 'wrap' needs opset 19 or newer (the model "
+                         "imports opset "
+                      << nc.opset << ")";
+  FailureOr<SmallVector<int64_t>> pads = nc.constInts(1, "pads");
+  if (failed(pads))
+    return failure();
+  SmallVector<int64_t> axes;
+  if (nc.hasInput(3)) {
+    if (nc.opset < 18)
+      return nc.error() << "the axes input needs opset 18 or newer";
+    FailureOr<SmallVector<int64_t>> a = nc.constInts(3, "axes");
+    if (failed(a))
+      return failure();
+    for (int64_t raw : *a) {
+      FailureOr<int64_t> n =
+          normalizeAxis(raw, rank, [&] { return nc.error(); });
+      if (failed(n))
+        return failure();
+      if (llvm::is_contained(axes, *n))
+        return nc.error() << "repeated axis " << raw;
+      axes.push_back(*n);
+    }
+  } else {
+    for (int64_t i = 0; i < rank; ++i)
+      axes.push_back(i);
+  }
+  int64_t n = axes.size();
+  if (static_cast<int64_t>(pads->size()) != 2 * n)
+    return nc.error() << "pads has " << pads->size() << " entries, expected "
+                      << 2 * n << " (begin and end of each of the " << n
+                      << (nc.hasInput(3) ? " axes)" : " dimensions)");
+  // Sizes beyond this would overflow the shape arithmetic below.
+  constexpr int64_t kMaxPad = int64_t{1} << 40;
+  for (int64_t p : *pads)
+    if (p < -kMaxPad || p > kMaxPad)
+      return nc.error() << "pad " << p << " is out of range";
+  // Per dimension: how much is cropped and padded at each end.
+  SmallVector<int64_t> cropLo(rank, 0), cropHi(rank, 0), padLo(rank, 0),
+      padHi(rank, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t d = axes[i], lo = (*pads)[i], hi = (*pads)[i + n];
+    (lo < 0 ? cropLo[d] : padLo[d]) = std::abs(lo);
+    (hi < 0 ? cropHi[d] : padHi[d]) = std::abs(hi);
+  }
+  Type elementType = type.getElementType();
+  Emitter em = nc.emitter();
+  OpBuilder &b = nc.importer.builder;
+  SmallVector<OpFoldResult> full = em.sizes(x);
+  // Sizes after cropping (static where the input's are).
+  SmallVector<int64_t> kept(rank);
+  SmallVector<OpFoldResult> keptSizes(rank);
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t crop = cropLo[d] + cropHi[d];
+    if (!type.isDynamicDim(d)) {
+      kept[d] = type.getDimSize(d) - crop;
+      if (kept[d] < 0)
+        return nc.error() << "pads crop " << crop << " elements from dimension "
+                          << d << " of size " << type.getDimSize(d);
+      keptSizes[d] = b.getIndexAttr(kept[d]);
+    } else {
+      kept[d] = kDyn;
+      keptSizes[d] = crop ? arith::SubIOp::create(b, nc.loc, em.dim(x, d),
+                                                  em.indexConst(crop))
+                                .getResult()
+                          : full[d];
+    }
+    if (mode != "constant" && kept[d] == 0 && padLo[d] + padHi[d] > 0)
+      return nc.error() << "mode '" << mode << "' cannot pad dimension " << d
+                        << ": it has no elements to repeat";
+  }
+  SmallVector<int64_t> outShape;
+  SmallVector<Value> outDyn;
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t grow = padLo[d] + padHi[d];
+    outShape.push_back(ShapedType::isDynamic(kept[d]) ? kDyn : kept[d] + grow);
+    if (ShapedType::isDynamic(kept[d]))
+      outDyn.push_back(grow ? arith::AddIOp::create(b, nc.loc,
+                                                    cast<Value>(keptSizes[d]),
+                                                    em.indexConst(grow))
+                                  .getResult()
+                            : cast<Value>(keptSizes[d]));
+  }
+  auto outType = RankedTensorType::get(outShape, elementType);
+  bool anyCrop = llvm::any_of(cropLo, [](int64_t c) { return c != 0; }) ||
+                 llvm::any_of(cropHi, [](int64_t c) { return c != 0; });
+  bool anyPad = llvm::any_of(padLo, [](int64_t p) { return p != 0; }) ||
+                llvm::any_of(padHi, [](int64_t p) { return p != 0; });
+
+  if (mode == "constant" || !anyPad) {
+    Value src = x;
+    if (anyCrop) {
+      SmallVector<OpFoldResult> offsets, strides(rank, b.getIndexAttr(1));
+      for (int64_t d = 0; d < rank; ++d)
+        offsets.push_back(b.getIndexAttr(cropLo[d]));
+      src = em.extractSlice(x, offsets, keptSizes, strides);
+    }
+    if (!anyPad) {
+      nc.setOutput(0, src, nc.inputOnnxType(0));
+      return success();
+    }
+    SmallVector<OpFoldResult> low, high;
+    for (int64_t d = 0; d < rank; ++d) {
+      low.push_back(b.getIndexAttr(padLo[d]));
+      high.push_back(b.getIndexAttr(padHi[d]));
+    }
+    Value padValue;
+    Value runtimeValue;
+    if (!nc.hasInput(2)) {
+      padValue = em.scalarConst(elementType, 0);
+    } else if (const ConstTensor *c = nc.constInput(2)) {
+      if (c->numElements() != 1)
+        return nc.error() << "constant_value must hold one element";
+      padValue = constScalar(em, elementType, *c);
+    } else {
+      runtimeValue = nc.input(2);
+      auto vt = typeOf(runtimeValue);
+      if (!vt.hasStaticShape() || vt.getNumElements() != 1)
+        return nc.error() << "constant_value must hold one element";
+      if (vt.getElementType() != elementType)
+        return nc.error() << "constant_value must have the element type of "
+                             "data";
+    }
+    if (padValue) {
+      auto pad =
+          tensor::PadOp::create(b, nc.loc, outType, src, low, high, padValue);
+      nc.setOutput(0, pad.getResult(), nc.inputOnnxType(0));
+      return success();
+    }
+    // A runtime value is read inside the pad body: on the GPU target that
+    // becomes part of the kernel filling the border (the host cannot read
+    // device memory).
+    auto pad = tensor::PadOp::create(b, nc.loc, outType, src, low, high);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      SmallVector<Type> argTypes(rank, b.getIndexType());
+      SmallVector<Location> argLocs(rank, nc.loc);
+      b.createBlock(&pad.getRegion(), pad.getRegion().end(), argTypes, argLocs);
+      SmallVector<Value> zeros(typeOf(runtimeValue).getRank(),
+                               em.indexConst(0));
+      Value v = tensor::ExtractOp::create(b, nc.loc, runtimeValue, zeros);
+      tensor::YieldOp::create(b, nc.loc, v);
+    }
+    nc.setOutput(0, pad.getResult(), nc.inputOnnxType(0));
+    return success();
+  }
+
+  // reflect / edge / wrap: each output element reads one input element,
+  // found by index arithmetic per dimension. The modulus each mode needs
+  // (the size, its last index, or the reflection period 2 (size - 1), at
+  // least 1 so that a size-1 dimension repeats its element) is computed
+  // once, outside the loop nest.
+  SmallVector<Value> modulus(rank);
+  for (int64_t d = 0; d < rank; ++d) {
+    if (padLo[d] == 0 && padHi[d] == 0)
+      continue;
+    if (!ShapedType::isDynamic(kept[d])) {
+      int64_t m = mode == "wrap"   ? kept[d]
+                  : mode == "edge" ? kept[d] - 1
+                                   : std::max<int64_t>(2 * (kept[d] - 1), 1);
+      modulus[d] = em.indexConst(m);
+      continue;
+    }
+    Value size = cast<Value>(keptSizes[d]);
+    if (mode == "wrap") {
+      modulus[d] = size;
+      continue;
+    }
+    Value last = arith::SubIOp::create(b, nc.loc, size, em.indexConst(1));
+    modulus[d] =
+        mode == "edge"
+            ? last
+            : arith::MaxSIOp::create(
+                  b, nc.loc, arith::AddIOp::create(b, nc.loc, last, last),
+                  em.indexConst(1))
+                  .getResult();
+  }
+  Value init = em.empty(outType, outDyn);
+  MLIRContext *ctx = nc.importer.ctx;
+  auto generic = linalg::GenericOp::create(
+      b, nc.loc, TypeRange{outType}, ValueRange{}, ValueRange{init},
+      {AffineMap::getMultiDimIdentityMap(rank, ctx)},
+      SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+      [&](OpBuilder &gb, Location gl, ValueRange) {
+        Emitter e(gb, gl, nullptr);
+        SmallVector<Value> coords;
+        for (int64_t d = 0; d < rank; ++d) {
+          Value j = linalg::IndexOp::create(gb, gl, d);
+          if (modulus[d]) {
+            // The position in the cropped input, outside [0, size) in the
+            // border, folded back into it.
+            if (padLo[d])
+              j = arith::SubIOp::create(gb, gl, j, e.indexConst(padLo[d]));
+            if (mode == "edge") {
+              j = arith::MaxSIOp::create(gb, gl, j, e.indexConst(0));
+              j = arith::MinSIOp::create(gb, gl, j, modulus[d]);
+            } else if (mode == "wrap") {
+              j = positiveRem(gb, gl, j, modulus[d]);
+            } else {
+              // Past the last index the period runs backwards.
+              Value m = positiveRem(gb, gl, j, modulus[d]);
+              Value back = arith::SubIOp::create(gb, gl, modulus[d], m);
+              j = arith::MinSIOp::create(gb, gl, m, back);
+            }
+          }
+          if (cropLo[d])
+            j = arith::AddIOp::create(gb, gl, j, e.indexConst(cropLo[d]));
+          coords.push_back(j);
+        }
+        Value v = tensor::ExtractOp::create(gb, gl, x, coords);
+        linalg::YieldOp::create(gb, gl, v);
+      });
+  nc.setOutput(0, generic.getResult(0), nc.inputOnnxType(0));
+  return success();
+}
+
+/// Tile: a broadcast to [r0, d0, r1, d1, ...] (a unit repeat adds no
+/// dimension) collapsed pairwise, so it stays a structured generic.
+LogicalResult convertTile(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  int64_t rank = type.getRank();
+  FailureOr<SmallVector<int64_t>> repeats = nc.constInts(1, "repeats");
+  if (failed(repeats))
+    return failure();
+  if (static_cast<int64_t>(repeats->size()) != rank)
+    return nc.error() << "repeats has " << repeats->size()
+                      << " entries for an input of rank " << rank;
+  for (auto [d, r] : llvm::enumerate(*repeats)) {
+    if (r < 0)
+      return nc.error() << "negative repeat " << r;
+    // The tiled size must stay a valid static size.
+    int64_t size = type.getDimSize(d), tiled;
+    if (r > (int64_t{1} << 40) ||
+        (!ShapedType::isDynamic(size) && llvm::MulOverflow(size, r, tiled)))
+      return nc.error() << "repeat " << r << " is too large";
+  }
+  if (llvm::all_of(*repeats, [](int64_t r) { return r == 1; })) {
+    nc.setOutput(0, x, nc.inputOnnxType(0));
+    return success();
+  }
+  Emitter em = nc.emitter();
+  OpBuilder &b = nc.importer.builder;
+  MLIRContext *ctx = nc.importer.ctx;
+  SmallVector<OpFoldResult> sizes = em.sizes(x);
+  SmallVector<int64_t> wideShape;
+  SmallVector<Value> wideDyn;
+  SmallVector<AffineExpr> inExprs;
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t d = 0; d < rank; ++d) {
+    ReassociationIndices group;
+    if ((*repeats)[d] != 1) {
+      group.push_back(wideShape.size());
+      wideShape.push_back((*repeats)[d]);
+    }
+    group.push_back(wideShape.size());
+    inExprs.push_back(getAffineDimExpr(wideShape.size(), ctx));
+    wideShape.push_back(type.getDimSize(d));
+    if (type.isDynamicDim(d))
+      wideDyn.push_back(cast<Value>(sizes[d]));
+    groups.push_back(group);
+  }
+  int64_t wideRank = wideShape.size();
+  auto wideType = RankedTensorType::get(wideShape, type.getElementType());
+  Value init = em.empty(wideType, wideDyn);
+  auto generic = linalg::GenericOp::create(
+      b, nc.loc, TypeRange{wideType}, ValueRange{x}, ValueRange{init},
+      {AffineMap::get(wideRank, 0, inExprs, ctx),
+       AffineMap::getMultiDimIdentityMap(wideRank, ctx)},
+      SmallVector<utils::IteratorType>(wideRank, utils::IteratorType::parallel),
+      [](OpBuilder &gb, Location gl, ValueRange a) {
+        linalg::YieldOp::create(gb, gl, a[0]);
+      });
+  Value tiled =
+      tensor::CollapseShapeOp::create(b, nc.loc, generic.getResult(0), groups);
+  nc.setOutput(0, tiled, nc.inputOnnxType(0));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // Gathers
 //===----------------------------------------------------------------------===//
 
@@ -1039,6 +1359,84 @@ LogicalResult convertGatherElements(NodeContext &nc) {
   return success();
 }
 
+/// GatherND: out[b..., i..., s...] = data[b..., indices[b..., i..., :]...,
+/// s...] with the index tuples read inside a linalg.generic over the output.
+LogicalResult convertGatherND(NodeContext &nc) {
+  Value data = requireInput(nc, 0), indices = requireInput(nc, 1);
+  if (!data || !indices)
+    return failure();
+  auto dataType = typeOf(data), idxType = typeOf(indices);
+  if (!isa<IntegerType>(idxType.getElementType()))
+    return nc.error() << "indices must be integers";
+  int64_t r = dataType.getRank(), q = idxType.getRank();
+  if (r < 1 || q < 1)
+    return nc.error() << "data and indices must have rank >= 1";
+  int64_t batchDims = nc.attrInt("batch_dims", 0);
+  if (batchDims < 0 || batchDims >= std::min(r, q))
+    return nc.error() << "batch_dims = " << batchDims
+                      << " must be less than the ranks of data (" << r
+                      << ") and indices (" << q << ")";
+  // The tuple length decides the output rank.
+  int64_t k = idxType.getDimSize(q - 1);
+  if (ShapedType::isDynamic(k))
+    return nc.error() << "the last dimension of indices must be static";
+  if (k < 1 || k > r - batchDims)
+    return nc.error() << "the last dimension of indices is " << k
+                      << ", expected 1 to " << r - batchDims
+                      << " (the rank of data minus batch_dims)";
+  for (int64_t i = 0; i < batchDims; ++i)
+    if (!dataType.isDynamicDim(i) && !idxType.isDynamicDim(i) &&
+        dataType.getDimSize(i) != idxType.getDimSize(i))
+      return nc.error() << "batch dimension " << i
+                        << " differs: " << dataType.getDimSize(i)
+                        << " in data, " << idxType.getDimSize(i)
+                        << " in indices";
+  Emitter em = nc.emitter();
+  SmallVector<OpFoldResult> ds = em.sizes(data), is = em.sizes(indices);
+  SmallVector<int64_t> outShape;
+  SmallVector<Value> dyn;
+  for (int64_t i = 0; i < q - 1; ++i) {
+    outShape.push_back(idxType.getDimSize(i));
+    if (idxType.isDynamicDim(i))
+      dyn.push_back(cast<Value>(is[i]));
+  }
+  for (int64_t i = batchDims + k; i < r; ++i) {
+    outShape.push_back(dataType.getDimSize(i));
+    if (dataType.isDynamicDim(i))
+      dyn.push_back(cast<Value>(ds[i]));
+  }
+  int64_t outRank = outShape.size();
+  auto outType = RankedTensorType::get(outShape, dataType.getElementType());
+  Value init = em.empty(outType, dyn);
+  SmallVector<Value> indexedSizes;
+  for (int64_t j = 0; j < k; ++j)
+    indexedSizes.push_back(toIndex(em, ds[batchDims + j]));
+  MLIRContext *ctx = nc.importer.ctx;
+  auto generic = linalg::GenericOp::create(
+      em.b, nc.loc, TypeRange{outType}, ValueRange{}, ValueRange{init},
+      {AffineMap::getMultiDimIdentityMap(outRank, ctx)},
+      SmallVector<utils::IteratorType>(outRank, utils::IteratorType::parallel),
+      [&](OpBuilder &b, Location loc, ValueRange) {
+        Emitter e(b, loc, nullptr);
+        SmallVector<Value> ivs;
+        for (int64_t i = 0; i < outRank; ++i)
+          ivs.push_back(linalg::IndexOp::create(b, loc, i));
+        SmallVector<Value> coords(ivs.begin(), ivs.begin() + batchDims);
+        SmallVector<Value> tuple(ivs.begin(), ivs.begin() + (q - 1));
+        tuple.push_back(Value());
+        for (int64_t j = 0; j < k; ++j) {
+          tuple.back() = e.indexConst(j);
+          Value raw = tensor::ExtractOp::create(b, loc, indices, tuple);
+          coords.push_back(wrapIndex(b, loc, raw, indexedSizes[j]));
+        }
+        coords.append(ivs.begin() + (q - 1), ivs.end());
+        Value v = tensor::ExtractOp::create(b, loc, data, coords);
+        linalg::YieldOp::create(b, loc, v);
+      });
+  nc.setOutput(0, generic.getResult(0), nc.inputOnnxType(0));
+  return success();
+}
+
 std::string typeMangle(Type t) {
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -1047,6 +1445,29 @@ std::string typeMangle(Type t) {
   for (char c : s)
     out += llvm::isAlnum(c) ? c : '_';
   return out;
+}
+
+/// The scalar combining `old` with `update` for a scatter `reduction` other
+/// than "none".
+Value scatterCombine(OpBuilder &b, Location l, StringRef reduction, Value old,
+                     Value update, bool isUnsigned) {
+  bool isFloat = isa<FloatType>(old.getType());
+  if (reduction == "add")
+    return isFloat ? arith::AddFOp::create(b, l, old, update).getResult()
+                   : arith::AddIOp::create(b, l, old, update).getResult();
+  if (reduction == "mul")
+    return isFloat ? arith::MulFOp::create(b, l, old, update).getResult()
+                   : arith::MulIOp::create(b, l, old, update).getResult();
+  if (reduction == "max") {
+    if (isFloat)
+      return arith::MaximumFOp::create(b, l, old, update);
+    return isUnsigned ? arith::MaxUIOp::create(b, l, old, update).getResult()
+                      : arith::MaxSIOp::create(b, l, old, update).getResult();
+  }
+  if (isFloat)
+    return arith::MinimumFOp::create(b, l, old, update);
+  return isUnsigned ? arith::MinUIOp::create(b, l, old, update).getResult()
+                    : arith::MinSIOp::create(b, l, old, update).getResult();
 }
 
 LogicalResult convertScatterElements(NodeContext &nc) {
@@ -1071,11 +1492,11 @@ LogicalResult convertScatterElements(NodeContext &nc) {
     return nc.error() << "unsupported reduction '" << reduction << "'";
   OpBuilder &b = nc.importer.builder;
   auto fnType = b.getFunctionType({dataType, idxType, updType}, {dataType});
+  bool isUnsigned = nc.inputUnsigned(0);
   std::string name = "onnx_ScatterElements_" + typeMangle(fnType) + "_a" +
-                     std::to_string(*axis) + "_" + reduction;
+                     std::to_string(*axis) + "_" + reduction +
+                     (isUnsigned ? "_u" : "");
   int64_t ax = *axis;
-  Type elementType = dataType.getElementType();
-  bool isFloat = isa<FloatType>(elementType);
   func::FuncOp fn = nc.importer.getOrCreateHelper(
       name, "onnx_scatter_elements", fnType,
       {b.getNamedAttr("onnx.op", b.getStringAttr("ScatterElements")),
@@ -1108,25 +1529,110 @@ LogicalResult convertScatterElements(NodeContext &nc) {
               Value u = tensor::ExtractOp::create(lb, l, upd, ivs);
               if (reduction != "none") {
                 Value old = tensor::ExtractOp::create(lb, l, iter[0], coords);
-                if (reduction == "add")
-                  u = isFloat
-                          ? arith::AddFOp::create(lb, l, old, u).getResult()
-                          : arith::AddIOp::create(lb, l, old, u).getResult();
-                else if (reduction == "mul")
-                  u = isFloat
-                          ? arith::MulFOp::create(lb, l, old, u).getResult()
-                          : arith::MulIOp::create(lb, l, old, u).getResult();
-                else if (reduction == "max")
-                  u = isFloat
-                          ? arith::MaximumFOp::create(lb, l, old, u).getResult()
-                          : arith::MaxSIOp::create(lb, l, old, u).getResult();
-                else
-                  u = isFloat
-                          ? arith::MinimumFOp::create(lb, l, old, u).getResult()
-                          : arith::MinSIOp::create(lb, l, old, u).getResult();
+                u = scatterCombine(lb, l, reduction, old, u, isUnsigned);
               }
               Value next = tensor::InsertOp::create(lb, l, u, iter[0], coords);
               return {next};
+            });
+        Value result = nest.results.empty() ? d : nest.results[0];
+        func::ReturnOp::create(hb, loc, result);
+      });
+  auto call =
+      func::CallOp::create(b, nc.loc, fn, ValueRange{data, indices, updates});
+  nc.setOutput(0, call.getResult(0), nc.inputOnnxType(0));
+  return success();
+}
+
+/// ScatterND: a private helper whose scf.for nest walks the updates in
+/// order (later duplicates win, or combine with `reduction`), reading each
+/// target's index tuple from `indices`.
+LogicalResult convertScatterND(NodeContext &nc) {
+  Value data = requireInput(nc, 0), indices = requireInput(nc, 1),
+        updates = requireInput(nc, 2);
+  if (!data || !indices || !updates)
+    return failure();
+  auto dataType = typeOf(data), idxType = typeOf(indices),
+       updType = typeOf(updates);
+  if (!isa<IntegerType>(idxType.getElementType()))
+    return nc.error() << "indices must be integers";
+  if (updType.getElementType() != dataType.getElementType())
+    return nc.error() << "updates must have the element type of data";
+  int64_t r = dataType.getRank(), q = idxType.getRank();
+  if (r < 1 || q < 1)
+    return nc.error() << "data and indices must have rank >= 1";
+  int64_t k = idxType.getDimSize(q - 1);
+  if (ShapedType::isDynamic(k))
+    return nc.error() << "the last dimension of indices must be static";
+  if (k < 1 || k > r)
+    return nc.error() << "the last dimension of indices is " << k
+                      << ", expected 1 to the rank of data (" << r << ")";
+  // updates: indices.shape[:-1] + data.shape[k:].
+  SmallVector<int64_t> expected(idxType.getShape().drop_back());
+  llvm::append_range(expected, dataType.getShape().drop_front(k));
+  if (updType.getRank() != static_cast<int64_t>(expected.size()))
+    return nc.error() << "updates has rank " << updType.getRank()
+                      << ", expected " << expected.size()
+                      << " (indices.shape[:-1] + data.shape[" << k << ":])";
+  for (auto [i, e] : llvm::enumerate(expected)) {
+    int64_t u = updType.getDimSize(i);
+    if (!ShapedType::isDynamic(u) && !ShapedType::isDynamic(e) && u != e)
+      return nc.error() << "updates dimension " << i << " is " << u
+                        << ", expected " << e;
+  }
+  std::string reduction = nc.attrString("reduction", "none");
+  if (reduction != "none" && reduction != "add" && reduction != "mul" &&
+      reduction != "max" && reduction != "min")
+    return nc.error() << "unsupported reduction '" << reduction << "'";
+  if ((reduction == "max" || reduction == "min") && nc.opset < 18)
+    return nc.error() << "reduction '" << reduction
+                      << "' needs opset 18 or newer";
+  bool isUnsigned = nc.inputUnsigned(0);
+  OpBuilder &b = nc.importer.builder;
+  auto fnType = b.getFunctionType({dataType, idxType, updType}, {dataType});
+  std::string name = "onnx_ScatterND_" + typeMangle(fnType) + "_" + reduction +
+                     (isUnsigned ? "_u" : "");
+  func::FuncOp fn = nc.importer.getOrCreateHelper(
+      name, "onnx_scatter_nd", fnType,
+      {b.getNamedAttr("onnx.op", b.getStringAttr("ScatterND")),
+       b.getNamedAttr("onnx.reduction", b.getStringAttr(reduction))},
+      [&](OpBuilder &hb, func::FuncOp f) {
+        Location loc = nc.loc;
+        Value d = f.getArgument(0), idx = f.getArgument(1),
+              upd = f.getArgument(2);
+        Emitter e(hb, loc, nullptr);
+        SmallVector<Value> lbs, ubs, steps;
+        for (int64_t i = 0; i < updType.getRank(); ++i) {
+          lbs.push_back(e.indexConst(0));
+          ubs.push_back(updType.isDynamicDim(i)
+                            ? e.dim(upd, i)
+                            : e.indexConst(updType.getDimSize(i)));
+          steps.push_back(e.indexConst(1));
+        }
+        SmallVector<Value> indexedSizes;
+        for (int64_t j = 0; j < k; ++j)
+          indexedSizes.push_back(dataType.isDynamicDim(j)
+                                     ? e.dim(d, j)
+                                     : e.indexConst(dataType.getDimSize(j)));
+        scf::LoopNest nest = scf::buildLoopNest(
+            hb, loc, lbs, ubs, steps, ValueRange{d},
+            [&](OpBuilder &lb, Location l, ValueRange ivs,
+                ValueRange iter) -> scf::ValueVector {
+              Emitter le(lb, l, nullptr);
+              SmallVector<Value> tuple(ivs.begin(), ivs.begin() + (q - 1));
+              tuple.push_back(Value());
+              SmallVector<Value> coords;
+              for (int64_t j = 0; j < k; ++j) {
+                tuple.back() = le.indexConst(j);
+                Value raw = tensor::ExtractOp::create(lb, l, idx, tuple);
+                coords.push_back(wrapIndex(lb, l, raw, indexedSizes[j]));
+              }
+              coords.append(ivs.begin() + (q - 1), ivs.end());
+              Value u = tensor::ExtractOp::create(lb, l, upd, ivs);
+              if (reduction != "none") {
+                Value old = tensor::ExtractOp::create(lb, l, iter[0], coords);
+                u = scatterCombine(lb, l, reduction, old, u, isUnsigned);
+              }
+              return {tensor::InsertOp::create(lb, l, u, iter[0], coords)};
             });
         Value result = nest.results.empty() ? d : nest.results[0];
         func::ReturnOp::create(hb, loc, result);
@@ -1564,10 +2070,14 @@ void parsimony::onnximport::registerTensorConverters(
   map["::Split"] = convertSplit;
   map["::Slice"] = convertSlice;
   map["::Expand"] = convertExpand;
+  map["::Pad"] = convertPad;
+  map["::Tile"] = convertTile;
   map["::Range"] = convertRange;
   map["::Gather"] = convertGather;
   map["::GatherElements"] = convertGatherElements;
+  map["::GatherND"] = convertGatherND;
   map["::ScatterElements"] = convertScatterElements;
+  map["::ScatterND"] = convertScatterND;
   map["::TopK"] = convertTopK;
   map["::ArgMax"] = convertArgExtreme<true>;
   map["::ArgMin"] = convertArgExtreme<false>;

@@ -372,6 +372,93 @@ void registerNewOperators() {
   }
 }
 
+/// Pad-18 (optional `axes` input: pads only for those axes) and Pad-19
+/// (mode "wrap"): the output shape when pads and axes are constant
+/// initializers, else only the rank.
+void registerPad() {
+  auto readInts = [](const TensorProto *t) {
+    if (t->data_type() == TensorProto::INT32) {
+      std::vector<int32_t> v = ParseData<int32_t>(t);
+      return std::vector<int64_t>(v.begin(), v.end());
+    }
+    return ParseData<int64_t>(t);
+  };
+  auto infer = [readInts](InferenceContext &ctx) {
+    propagateElemTypeFromInputToOutput(ctx, 0, 0);
+    if (!hasInputShape(ctx, 0))
+      return;
+    const TensorShapeProto &shape = getInputShape(ctx, 0);
+    int64_t rank = shape.dim_size();
+    TensorShapeProto *out = getOutputShape(ctx, 0);
+    auto rankOnly = [&] {
+      out->clear_dim();
+      for (int64_t i = 0; i < rank; ++i)
+        out->add_dim();
+    };
+    std::vector<int64_t> axes;
+    if (ctx.getNumInputs() > 3 && ctx.getInputType(3)) {
+      const TensorProto *a = ctx.getInputData(3);
+      if (!a)
+        return rankOnly();
+      for (int64_t axis : readInts(a)) {
+        if (axis < -rank || axis >= rank)
+          fail_shape_inference("axis ", axis, " is out of range for rank ",
+                               rank);
+        if (axis < 0)
+          axis += rank;
+        if (std::find(axes.begin(), axes.end(), axis) != axes.end())
+          fail_shape_inference("repeated axis ", axis);
+        axes.push_back(axis);
+      }
+    } else {
+      for (int64_t i = 0; i < rank; ++i)
+        axes.push_back(i);
+    }
+    const TensorProto *p = ctx.getInputData(1);
+    if (!p)
+      return rankOnly();
+    std::vector<int64_t> pads = readInts(p);
+    size_t n = axes.size();
+    if (pads.size() != 2 * n)
+      fail_shape_inference("pads has ", pads.size(), " entries, expected ",
+                           2 * n);
+    *out = shape;
+    for (size_t i = 0; i < n; ++i) {
+      TensorShapeProto_Dimension *dim = out->mutable_dim(axes[i]);
+      if (!dim->has_dim_value()) {
+        dim->Clear();
+        continue;
+      }
+      int64_t size = dim->dim_value() + pads[i] + pads[i + n];
+      if (size < 0)
+        fail_shape_inference("pads make dimension ", axes[i], " negative");
+      dim->set_dim_value(size);
+    }
+  };
+  for (int version : {18, 19}) {
+    OpSchema pad("Pad", __FILE__, __LINE__);
+    pad.SetDomain("")
+        .SinceVersion(version)
+        .SetDoc("Pads (or, with negative pads, crops) data along `axes`.")
+        .Attr("mode",
+              version >= 19 ? "constant, reflect, edge or wrap."
+                            : "constant, reflect or edge.",
+              AttributeProto::STRING, std::string("constant"))
+        .Input(0, "data", "input", "T")
+        .Input(1, "pads", "begin and end pads of each axis", "tensor(int64)")
+        .Input(2, "constant_value", "value of constant padding", "T",
+               OpSchema::Optional)
+        .Input(3, "axes", "the padded axes (default: all)", "Tind",
+               OpSchema::Optional)
+        .Output(0, "output", "padded tensor", "T")
+        .TypeConstraint("T", kCastTypes, "Input and output types.")
+        .TypeConstraint("Tind", {"tensor(int32)", "tensor(int64)"},
+                        "Axes types.")
+        .TypeAndShapeInferenceFunction(infer);
+    add(pad);
+  }
+}
+
 void registerChangedInterfaces() {
   // Reductions take their axes as an input since 18, as ReduceSum has since
   // 13: the same interface and shape inference.
@@ -416,6 +503,7 @@ void registerChangedInterfaces() {
   if (auto cumProd = derive("CumSum", 14, "CumProd", 26))
     add(*cumProd);
   registerQuantization();
+  registerPad();
 }
 
 } // namespace
