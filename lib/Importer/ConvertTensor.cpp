@@ -218,13 +218,15 @@ LogicalResult convertDropout(NodeContext &nc) {
   }
   nc.setOutput(0, x, nc.inputOnnxType(0));
   if (nc.hasOutput(1)) {
+    // All kept: true, or (before opset 10) ones of the data's type.
     Emitter em = nc.emitter();
-    auto type = typeOf(x).clone(em.b.getI1Type());
+    Type maskType =
+        nc.opset < 10 ? typeOf(x).getElementType() : Type(em.b.getI1Type());
+    auto type = typeOf(x).clone(maskType);
     SmallVector<OpFoldResult> s = em.sizes(x);
-    nc.setOutput(1,
-                 em.filled(type, em.dynamicSizes(s),
-                           em.scalarConst(em.b.getI1Type(), 1)),
-                 onnx::TensorProto::BOOL);
+    nc.setOutput(
+        1, em.filled(type, em.dynamicSizes(s), em.scalarConst(maskType, 1)),
+        nc.opset < 10 ? nc.inputOnnxType(0) : int32_t(onnx::TensorProto::BOOL));
   }
   return success();
 }
@@ -647,14 +649,39 @@ LogicalResult convertSlice(NodeContext &nc) {
   int64_t rank = type.getRank();
   if (rank == 0)
     return nc.error() << "cannot slice a scalar";
-  std::optional<SmallVector<OpFoldResult>> starts = nc.shapeInput(1);
-  std::optional<SmallVector<OpFoldResult>> ends = nc.shapeInput(2);
-  if (!starts || !ends)
-    return nc.error() << "starts and ends must be known at import time";
+  std::optional<SmallVector<OpFoldResult>> starts, ends;
+  SmallVector<int64_t> axes, steps;
+  if (nc.opset < 10) {
+    // Slice-1: starts, ends and axes are attributes; steps are all 1.
+    auto asFolds = [&](StringRef name) {
+      std::optional<SmallVector<OpFoldResult>> r;
+      if (std::optional<SmallVector<int64_t>> v = nc.attrInts(name)) {
+        r.emplace();
+        for (int64_t i : *v)
+          r->push_back(nc.importer.builder.getIndexAttr(i));
+      }
+      return r;
+    };
+    starts = asFolds("starts");
+    ends = asFolds("ends");
+    if (!starts || !ends)
+      return nc.error() << "missing attribute 'starts' or 'ends'";
+    if (std::optional<SmallVector<int64_t>> a = nc.attrInts("axes"))
+      axes = *a;
+  } else {
+    starts = nc.shapeInput(1);
+    ends = nc.shapeInput(2);
+    if (!starts || !ends)
+      return nc.error() << "starts and ends must be known at import time";
+  }
   if (starts->size() != ends->size())
     return nc.error() << "starts and ends differ in length";
-  SmallVector<int64_t> axes, steps;
-  if (nc.hasInput(3)) {
+  if (nc.opset < 10) {
+    if (axes.empty())
+      for (int64_t i = 0; i < static_cast<int64_t>(starts->size()); ++i)
+        axes.push_back(i);
+    steps.assign(starts->size(), 1);
+  } else if (nc.hasInput(3)) {
     FailureOr<SmallVector<int64_t>> a = nc.constInts(3, "axes");
     if (failed(a))
       return failure();
@@ -663,7 +690,9 @@ LogicalResult convertSlice(NodeContext &nc) {
     for (int64_t i = 0; i < static_cast<int64_t>(starts->size()); ++i)
       axes.push_back(i);
   }
-  if (nc.hasInput(4)) {
+  if (nc.opset < 10) {
+    // steps set above
+  } else if (nc.hasInput(4)) {
     FailureOr<SmallVector<int64_t>> s = nc.constInts(4, "steps");
     if (failed(s))
       return failure();
@@ -941,7 +970,16 @@ LogicalResult convertPad(NodeContext &nc) {
     return nc.error() << "mode 'wrap' needs opset 19 or newer (the model "
                          "imports opset "
                       << nc.opset << ")";
-  FailureOr<SmallVector<int64_t>> pads = nc.constInts(1, "pads");
+  // Before opset 11 pads and the value are attributes.
+  FailureOr<SmallVector<int64_t>> pads = failure();
+  if (nc.opset < 11) {
+    std::optional<SmallVector<int64_t>> attr = nc.attrInts("pads");
+    if (!attr)
+      return nc.error() << "missing attribute 'pads'";
+    pads = *attr;
+  } else {
+    pads = nc.constInts(1, "pads");
+  }
   if (failed(pads))
     return failure();
   SmallVector<int64_t> axes;
@@ -1045,7 +1083,11 @@ LogicalResult convertPad(NodeContext &nc) {
     }
     Value padValue;
     Value runtimeValue;
-    if (!nc.hasInput(2)) {
+    if (nc.opset < 11) {
+      if (!isa<FloatType>(elementType))
+        return nc.error() << "Pad before opset 11 takes float tensors only";
+      padValue = em.scalarConst(elementType, nc.attrFloat("value", 0.0f));
+    } else if (!nc.hasInput(2)) {
       padValue = em.scalarConst(elementType, 0);
     } else if (const ConstTensor *c = nc.constInput(2)) {
       if (c->numElements() != 1)
@@ -1701,8 +1743,15 @@ LogicalResult convertTopK(NodeContext &nc) {
   // K: static if known at import time.
   int64_t kStatic = kDyn;
   Value kValue;
-  if (std::optional<SmallVector<OpFoldResult>> k = nc.shapeInput(1);
-      k && k->size() == 1) {
+  if (nc.opset < 10) {
+    // TopK-1: k is an attribute.
+    const onnx::AttributeProto *k = nc.attr("k");
+    if (!k)
+      return nc.error() << "missing attribute 'k'";
+    kStatic = k->i();
+    kValue = em.indexConst(kStatic);
+  } else if (std::optional<SmallVector<OpFoldResult>> k = nc.shapeInput(1);
+             k && k->size() == 1) {
     if (std::optional<int64_t> c = constantOf((*k)[0])) {
       kStatic = *c;
       kValue = em.indexConst(*c);

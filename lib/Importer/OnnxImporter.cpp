@@ -572,12 +572,12 @@ LogicalResult GraphImporter::checkOpsets() {
   for (const onnx::OperatorSetIdProto &opset : model.opset_import())
     opsets[normalizeDomain(opset.domain())] = opset.version();
   auto it = opsets.find("");
-  if (it != opsets.end() &&
-      (it->second < 11 || it->second > detail::kNewestOnnxOpset))
-    return emitError(fileLoc())
-           << "unsupported opset version " << it->second
-           << " for the default ONNX domain (supported: 11 to "
-           << detail::kNewestOnnxOpset << ")";
+  if (it != opsets.end() && (it->second < detail::kOldestOnnxOpset ||
+                             it->second > detail::kNewestOnnxOpset))
+    return emitError(fileLoc()) << "unsupported opset version " << it->second
+                                << " for the default ONNX domain (supported: "
+                                << detail::kOldestOnnxOpset << " to "
+                                << detail::kNewestOnnxOpset << ")";
   for (const auto &[domain, version] : opsets) {
     if ((domain == "com.microsoft" || domain == "ai.parsimony") && version != 1)
       return emitError(fileLoc())

@@ -22,6 +22,10 @@ namespace parsimony::detail {
 /// (libonnx itself knows opset 17 and IR 8; OnnxNewerSchemas.cpp registers
 /// the schemas that changed since).
 constexpr int kNewestOnnxOpset = 26;
+/// The oldest: opset 7 made broadcasting numpy-style; the converters handle
+/// the attribute forms of Slice and TopK (before 10), Clip and Pad (before
+/// 11) and the other operators' later semantics are supersets.
+constexpr int kOldestOnnxOpset = 7;
 constexpr int kNewestOnnxIrVersion = 13;
 
 /// Registers the ONNX operator schemas of the `ai.parsimony` domain and of

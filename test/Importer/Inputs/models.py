@@ -498,7 +498,7 @@ def cycle():
 
 def old_opset():
     return model([N("Relu", ["x"], ["y"])], [vi("x", T.FLOAT, [2])],
-                 [vi("y", T.FLOAT, [2])], opset=10)
+                 [vi("y", T.FLOAT, [2])], opset=6)
 
 
 def new_opset():
