@@ -216,8 +216,9 @@ template <bool rms> LogicalResult convertSkipLayerNorm(NodeContext &nc) {
 }
 
 /// SimplifiedLayerNormalization (RMSNorm; ONNX Runtime registers it in the
-/// default domain): Y = X / sqrt(mean(X^2) + epsilon) * scale over
-/// [axis, rank). Outputs Y and inv_std_var.
+/// default domain) and ONNX's RMSNormalization (opset 23, the same operator
+/// without the inv_std_var output): Y = X / sqrt(mean(X^2) + epsilon) *
+/// scale over [axis, rank). Outputs Y and inv_std_var.
 LogicalResult convertSimplifiedLayerNorm(NodeContext &nc) {
   FailureOr<Value> x = nc.floatInput(0, "X");
   if (failed(x))
@@ -389,6 +390,7 @@ void parsimony::onnximport::registerContribConverters(
   map["com.microsoft::SkipSimplifiedLayerNormalization"] =
       convertSkipLayerNorm<true>;
   map["::SimplifiedLayerNormalization"] = convertSimplifiedLayerNorm;
+  map["::RMSNormalization"] = convertSimplifiedLayerNorm;
   map["com.microsoft::FusedMatMul"] = convertFusedMatMul;
   map["com.microsoft::TransposeMatMul"] = convertFusedMatMul;
   map["com.microsoft::GemmFastGelu"] = convertGemmFastGelu;

@@ -1257,32 +1257,6 @@ LogicalResult convertLayerNorm(NodeContext &nc) {
   return success();
 }
 
-/// RMSNormalization (opset 23): x / sqrt(mean(x^2 over [axis, rank)) +
-/// epsilon) * scale, statistics in f32 unless stash_type says otherwise.
-LogicalResult convertRMSNorm(NodeContext &nc) {
-  FailureOr<Value> x = nc.floatInput(0, "X");
-  if (failed(x))
-    return failure();
-  FailureOr<Value> scale = nc.floatInput(1, "scale");
-  if (failed(scale))
-    return failure();
-  auto type = cast<RankedTensorType>(x->getType());
-  FailureOr<int64_t> axis = normalizeAxis(
-      nc.attrInt("axis", -1), type.getRank(), [&] { return nc.error(); });
-  if (failed(axis))
-    return failure();
-  Type compute = nc.attrInt("stash_type", 1) == 1
-                     ? nc.importer.builder.getF32Type()
-                     : type.getElementType();
-  FailureOr<Emitter::Normalized> n = nc.emitter().layerNorm(
-      *x, *scale, Value(), *axis, nc.attrFloat("epsilon", 1e-5f), compute,
-      /*rms=*/true);
-  if (failed(n))
-    return failure();
-  nc.setOutput(0, n->y, nc.inputOnnxType(1));
-  return success();
-}
-
 //===----------------------------------------------------------------------===//
 // Quantization
 //===----------------------------------------------------------------------===//
@@ -1646,7 +1620,6 @@ void parsimony::onnximport::registerMathConverters(
   map["::Softmax"] = convertSoftmax<false>;
   map["::LogSoftmax"] = convertSoftmax<true>;
   map["::LayerNormalization"] = convertLayerNorm;
-  map["::RMSNormalization"] = convertRMSNorm;
   map["::DequantizeLinear"] = convertDequantize;
   map["::QuantizeLinear"] = convertQuantize;
   map["::DynamicQuantizeLinear"] = convertDynamicQuantizeLinear;
