@@ -23,13 +23,6 @@ using namespace onnx;
 
 namespace {
 
-/// Output 0 has the type and shape of input 0.
-void sameAsInput0(InferenceContext &ctx) {
-  propagateElemTypeFromInputToOutput(ctx, 0, 0);
-  if (hasInputShape(ctx, 0))
-    propagateShapeFromInputToOutput(ctx, 0, 0);
-}
-
 const std::vector<std::string> kFloatTypes = {
     "tensor(float)", "tensor(float16)", "tensor(bfloat16)"};
 const std::vector<std::string> kWeightTypes = {
@@ -72,7 +65,7 @@ OpSchema &addMoEContract(OpSchema &schema) {
       .Output(0, "output", "same shape as input", "T")
       .TypeConstraint("T", kFloatTypes, "Floating-point activations.")
       .TypeConstraint("W", kWeightTypes, "Expert weights.")
-      .TypeAndShapeInferenceFunction(sameAsInput0);
+      .TypeAndShapeInferenceFunction(parsimony::detail::inferSameAsInput0);
 }
 
 void registerSchemas() {
@@ -98,7 +91,7 @@ void registerSchemas() {
       .Input(0, "X", "input", "T")
       .Output(0, "Y", "same shape as X", "T")
       .TypeConstraint("T", kFloatTypes, "Floating-point tensors.")
-      .TypeAndShapeInferenceFunction(sameAsInput0);
+      .TypeAndShapeInferenceFunction(parsimony::detail::inferSameAsInput0);
   OpSchemaRegistry::OpSchemaRegisterOnce topkOnce(topk);
 
   OpSchema ffn("SparseFFN", __FILE__, __LINE__);
@@ -117,7 +110,7 @@ void registerSchemas() {
       .Output(0, "y", "[..., d_model]", "T")
       .TypeConstraint("T", kFloatTypes, "Floating-point activations.")
       .TypeConstraint("W", kFloatTypes, "Floating-point weights.")
-      .TypeAndShapeInferenceFunction(sameAsInput0);
+      .TypeAndShapeInferenceFunction(parsimony::detail::inferSameAsInput0);
   OpSchemaRegistry::OpSchemaRegisterOnce ffnOnce(ffn);
 
   OpSchema moe("MoE", __FILE__, __LINE__);
@@ -154,11 +147,7 @@ void registerSchemas() {
         .TypeConstraint("U", {"tensor(float)", "tensor(double)"},
                         "Statistics type.")
         .TypeConstraint("V", kFloatTypes, "Floating-point scale and output.")
-        .TypeAndShapeInferenceFunction([](InferenceContext &ctx) {
-          propagateElemTypeFromInputToOutput(ctx, 1, 0);
-          if (hasInputShape(ctx, 0))
-            propagateShapeFromInputToOutput(ctx, 0, 0);
-        });
+        .TypeAndShapeInferenceFunction(parsimony::detail::inferTypeOf1ShapeOf0);
     OpSchemaRegistry::OpSchemaRegisterOnce rmsOnce(rms);
   }
 
@@ -190,6 +179,18 @@ template <typename Fn> std::string guarded(Fn &&fn) {
 } // namespace
 
 namespace parsimony::detail {
+
+void inferSameAsInput0(InferenceContext &ctx) {
+  propagateElemTypeFromInputToOutput(ctx, 0, 0);
+  if (hasInputShape(ctx, 0))
+    propagateShapeFromInputToOutput(ctx, 0, 0);
+}
+
+void inferTypeOf1ShapeOf0(InferenceContext &ctx) {
+  propagateElemTypeFromInputToOutput(ctx, 1, 0);
+  if (hasInputShape(ctx, 0))
+    propagateShapeFromInputToOutput(ctx, 0, 0);
+}
 
 void registerCustomOnnxSchemas() {
   static std::once_flag once;

@@ -14,6 +14,7 @@
 
 namespace onnx {
 class ModelProto;
+struct InferenceContext;
 } // namespace onnx
 
 namespace parsimony::detail {
@@ -32,6 +33,12 @@ constexpr int kNewestOnnxIrVersion = 13;
 /// `com.microsoft:MoE` (unless libonnx already knows one), so that the
 /// checker and shape inference understand them. Idempotent, thread-safe.
 void registerCustomOnnxSchemas();
+
+/// Shape inference functions of the schemas the importer registers: output
+/// 0 typed and shaped like input 0; typed like input 1 and shaped like
+/// input 0 (an output in the type of a scale or a cast's target).
+void inferSameAsInput0(onnx::InferenceContext &ctx);
+void inferTypeOf1ShapeOf0(onnx::InferenceContext &ctx);
 
 /// Registers the default-domain schemas of opsets 18 to kNewestOnnxOpset
 /// that libonnx lacks (called by registerCustomOnnxSchemas).

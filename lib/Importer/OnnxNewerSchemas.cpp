@@ -26,6 +26,9 @@ using namespace onnx;
 
 namespace {
 
+using parsimony::detail::inferSameAsInput0;
+using parsimony::detail::inferTypeOf1ShapeOf0;
+
 const std::vector<std::string> kFloatTypes = {
     "tensor(float)", "tensor(float16)", "tensor(bfloat16)", "tensor(double)"};
 const std::vector<std::string> kNumericTypes = {
@@ -38,12 +41,6 @@ const std::vector<std::string> kCastTypes = [] {
   t.push_back("tensor(string)");
   return t;
 }();
-
-void sameAsInput0(InferenceContext &ctx) {
-  propagateElemTypeFromInputToOutput(ctx, 0, 0);
-  if (hasInputShape(ctx, 0))
-    propagateShapeFromInputToOutput(ctx, 0, 0);
-}
 
 /// Whether libonnx already has `name` at exactly `version` (a newer libonnx).
 bool known(const char *name, int version) {
@@ -153,13 +150,6 @@ void inferQuantizeLinear(InferenceContext &ctx) {
     propagateShapeFromInputToOutput(ctx, 0, 0);
 }
 
-/// DequantizeLinear-19/21: the output has the scale's type.
-void inferDequantizeLinear(InferenceContext &ctx) {
-  propagateElemTypeFromInputToOutput(ctx, 1, 0);
-  if (hasInputShape(ctx, 0))
-    propagateShapeFromInputToOutput(ctx, 0, 0);
-}
-
 void registerQuantization() {
   const std::vector<std::string> quantized = {"tensor(int8)", "tensor(uint8)",
                                               "tensor(int16)", "tensor(uint16)",
@@ -180,7 +170,8 @@ void registerQuantization() {
         .Output(0, "y", "dequantized tensor", "T2")
         .TypeConstraint("T1", quantized, "Quantized types.")
         .TypeConstraint("T2", scales, "Scale and output types.")
-        .TypeAndShapeInferenceFunction(inferDequantizeLinear);
+        // The output has the scale's type.
+        .TypeAndShapeInferenceFunction(inferTypeOf1ShapeOf0);
     if (version >= 21)
       dq.Attr("block_size", "Block size of blocked quantization (0: none).",
               AttributeProto::INT, static_cast<int64_t>(0));
@@ -245,39 +236,33 @@ void inferAttention(InferenceContext &ctx) {
     hidden->set_dim_value(v.dim(2).dim_value() / kvHeads * qHeads);
 }
 
-void registerNewOperators() {
-  OpSchema mish("Mish", __FILE__, __LINE__);
-  mish.SetDomain("")
-      .SinceVersion(18)
-      .SetDoc("x * tanh(softplus(x)).")
+/// A float elementwise operator of the default domain: Y has X's type and
+/// shape.
+OpSchema floatElementwise(const char *name, int version, const char *doc) {
+  OpSchema schema(name, __FILE__, __LINE__);
+  schema.SetDomain("")
+      .SinceVersion(version)
+      .SetDoc(doc)
       .Input(0, "X", "input", "T")
       .Output(0, "Y", "output", "T")
       .TypeConstraint("T", kFloatTypes, "Float tensors.")
-      .TypeAndShapeInferenceFunction(sameAsInput0);
+      .TypeAndShapeInferenceFunction(inferSameAsInput0);
+  return schema;
+}
+
+void registerNewOperators() {
+  OpSchema mish = floatElementwise("Mish", 18, "x * tanh(softplus(x)).");
   add(mish);
 
-  OpSchema gelu("Gelu", __FILE__, __LINE__);
-  gelu.SetDomain("")
-      .SinceVersion(20)
-      .SetDoc("GELU, exact (erf) or with the tanh approximation.")
-      .Attr("approximate", "none or tanh.", AttributeProto::STRING,
-            std::string("none"))
-      .Input(0, "X", "input", "T")
-      .Output(0, "Y", "output", "T")
-      .TypeConstraint("T", kFloatTypes, "Float tensors.")
-      .TypeAndShapeInferenceFunction(sameAsInput0);
+  OpSchema gelu = floatElementwise(
+      "Gelu", 20, "GELU, exact (erf) or with the tanh approximation.");
+  gelu.Attr("approximate", "none or tanh.", AttributeProto::STRING,
+            std::string("none"));
   add(gelu);
 
-  OpSchema swish("Swish", __FILE__, __LINE__);
-  swish.SetDomain("")
-      .SinceVersion(24)
-      .SetDoc("x * sigmoid(alpha * x).")
-      .Attr("alpha", "Coefficient of x inside the sigmoid.",
-            AttributeProto::FLOAT, 1.0f)
-      .Input(0, "X", "input", "T")
-      .Output(0, "Y", "output", "T")
-      .TypeConstraint("T", kFloatTypes, "Float tensors.")
-      .TypeAndShapeInferenceFunction(sameAsInput0);
+  OpSchema swish = floatElementwise("Swish", 24, "x * sigmoid(alpha * x).");
+  swish.Attr("alpha", "Coefficient of x inside the sigmoid.",
+             AttributeProto::FLOAT, 1.0f);
   add(swish);
 
   OpSchema rms("RMSNormalization", __FILE__, __LINE__);
@@ -295,11 +280,7 @@ void registerNewOperators() {
       .Output(0, "Y", "output", "V")
       .TypeConstraint("T", kFloatTypes, "Input types.")
       .TypeConstraint("V", kFloatTypes, "Scale and output types.")
-      .TypeAndShapeInferenceFunction([](InferenceContext &ctx) {
-        propagateElemTypeFromInputToOutput(ctx, 1, 0);
-        if (hasInputShape(ctx, 0))
-          propagateShapeFromInputToOutput(ctx, 0, 0);
-      });
+      .TypeAndShapeInferenceFunction(inferTypeOf1ShapeOf0);
   add(rms);
 
   OpSchema rotary("RotaryEmbedding", __FILE__, __LINE__);
@@ -321,7 +302,7 @@ void registerNewOperators() {
       .Output(0, "Y", "output", "T")
       .TypeConstraint("T", kFloatTypes, "Float tensors.")
       .TypeConstraint("M", {"tensor(int64)"}, "Position ids.")
-      .TypeAndShapeInferenceFunction(sameAsInput0);
+      .TypeAndShapeInferenceFunction(inferSameAsInput0);
   add(rotary);
 
   for (int version : {23, 24}) {
@@ -493,11 +474,7 @@ void registerChangedInterfaces() {
       .Output(0, "output", "cast input", "T2")
       .TypeConstraint("T1", kCastTypes, "Input types.")
       .TypeConstraint("T2", kCastTypes, "Target types.")
-      .TypeAndShapeInferenceFunction([](InferenceContext &ctx) {
-        propagateElemTypeFromInputToOutput(ctx, 1, 0);
-        if (hasInputShape(ctx, 0))
-          propagateShapeFromInputToOutput(ctx, 0, 0);
-      });
+      .TypeAndShapeInferenceFunction(inferTypeOf1ShapeOf0);
   add(castLike);
 
   if (auto cumProd = derive("CumSum", 14, "CumProd", 26))
