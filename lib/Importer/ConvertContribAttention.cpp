@@ -630,6 +630,28 @@ FailureOr<Value> applyRotary(Emitter &em, Value x, int64_t bDim, int64_t sDim,
       .getResult(0);
 }
 
+/// applyRotary on `x` given either 4-D or as [B, S, numHeads * headSize]
+/// (split into heads for the rotation and merged back).
+FailureOr<Value> rotateHeads(Emitter &em, Value x, int64_t numHeads,
+                             int64_t headSize, int64_t bDim, int64_t sDim,
+                             Value cosCache, Value sinCache, int64_t rotaryDim,
+                             bool interleaved, const PositionFn &position) {
+  if (typeOf(x).getRank() != 3)
+    return applyRotary(em, x, bDim, sDim, cosCache, sinCache, rotaryDim,
+                       interleaved, position);
+  SmallVector<OpFoldResult> s = em.sizes(x);
+  FailureOr<Value> heads = reshapeTo(
+      em, x,
+      {s[0], s[1], em.b.getIndexAttr(numHeads), em.b.getIndexAttr(headSize)});
+  if (failed(heads))
+    return failure();
+  FailureOr<Value> y = applyRotary(em, *heads, bDim, sDim, cosCache, sinCache,
+                                   rotaryDim, interleaved, position);
+  if (failed(y))
+    return failure();
+  return reshapeTo(em, *y, s);
+}
+
 /// Checks a cos/sin cache pair [M, half].
 LogicalResult checkRotaryCaches(NodeContext &nc, Value cosCache, Value sinCache,
                                 Type elementType, int64_t half) {
@@ -1509,28 +1531,12 @@ LogicalResult convertRotaryEmbedding(NodeContext &nc) {
   }
 
   Emitter em = nc.emitter();
-  Value in = *x;
-  if (xt.getRank() == 3) {
-    SmallVector<OpFoldResult> s = em.sizes(in);
-    FailureOr<Value> r = reshapeTo(
-        em, in,
-        {s[0], s[1], em.b.getIndexAttr(numHeads), em.b.getIndexAttr(headSize)});
-    if (failed(r))
-      return failure();
-    in = *r;
-  }
-  FailureOr<Value> y = applyRotary(em, in, 0, sDim, *cosCache, *sinCache,
-                                   rotaryDim, interleaved, position);
+  FailureOr<Value> y =
+      rotateHeads(em, *x, numHeads, headSize, 0, sDim, *cosCache, *sinCache,
+                  rotaryDim, interleaved, position);
   if (failed(y))
     return failure();
-  Value out = *y;
-  if (xt.getRank() == 3) {
-    FailureOr<Value> r = reshapeTo(em, out, em.sizes(*x));
-    if (failed(r))
-      return failure();
-    out = *r;
-  }
-  nc.setOutput(0, out, nc.inputOnnxType(0));
+  nc.setOutput(0, *y, nc.inputOnnxType(0));
   return success();
 }
 
@@ -2039,28 +2045,11 @@ LogicalResult convertOnnxRotaryEmbedding(NodeContext &nc) {
                                rotaryDim / 2)))
     return failure();
 
-  Value in = *x;
-  if (xt.getRank() == 3) {
-    SmallVector<OpFoldResult> s = em.sizes(in);
-    FailureOr<Value> r = reshapeTo(
-        em, in,
-        {s[0], s[1], em.b.getIndexAttr(numHeads), em.b.getIndexAttr(headSize)});
-    if (failed(r))
-      return failure();
-    in = *r;
-  }
-  FailureOr<Value> y = applyRotary(em, in, bDim, sDim, cosC, sinC, rotaryDim,
-                                   interleaved, position);
+  FailureOr<Value> y = rotateHeads(em, *x, numHeads, headSize, bDim, sDim, cosC,
+                                   sinC, rotaryDim, interleaved, position);
   if (failed(y))
     return failure();
-  Value out = *y;
-  if (xt.getRank() == 3) {
-    FailureOr<Value> r = reshapeTo(em, out, em.sizes(*x));
-    if (failed(r))
-      return failure();
-    out = *r;
-  }
-  nc.setOutput(0, out, nc.inputOnnxType(0));
+  nc.setOutput(0, *y, nc.inputOnnxType(0));
   return success();
 }
 
