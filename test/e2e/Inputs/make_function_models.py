@@ -5,18 +5,16 @@ check_vs_ort.py (fixed seeds).
   make_function_models.py DIR   writes DIR/*.onnx, DIR/*.npy and
                                 DIR/manifest.json
 """
-import json
-import os
 import sys
 
 import numpy as np
 import onnx
-from onnx import TensorProto as T, helper, numpy_helper
+from onnx import TensorProto as T, helper
 
-out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
+from onnx_cases import Cases
+
+models = Cases(sys.argv[1])
 rng = np.random.default_rng(5)
-cases = []
 LOCAL = "pkg.local"
 
 
@@ -44,24 +42,10 @@ def fn(name, inputs, outputs, nodes, attributes=(), opset=17):
 
 def add_case(name, nodes, functions, inputs, outputs, inits=(), opset=17,
              rtol=1e-4):
-    graph = helper.make_graph(
-        nodes, name,
-        [helper.make_tensor_value_info(n, T.FLOAT, a.shape)
-         for n, a in inputs.items()],
-        [helper.make_tensor_value_info(n, T.FLOAT, s) for n, s in outputs],
-        [numpy_helper.from_array(a, n) for n, a in inits])
-    model = helper.make_model(
-        graph, functions=functions,
-        opset_imports=[helper.make_opsetid("", opset),
-                       helper.make_opsetid(LOCAL, 1)])
-    model.ir_version = 8
-    onnx.save(model, os.path.join(out, name + ".onnx"))
-    files = {}
-    for n, a in inputs.items():
-        files[n] = f"{name}.{n}.npy"
-        np.save(os.path.join(out, files[n]), a)
-    cases.append({"name": name, "model": name + ".onnx", "inputs": files,
-                  "rtol": rtol})
+    """outputs: [(name, shape)], all float."""
+    models.add(name, nodes, inputs, [(n, T.FLOAT, s) for n, s in outputs],
+               inits, opset, rtol, functions=functions,
+               extra_opsets=[(LOCAL, 1)])
 
 
 # A layer norm written as a function with an `epsilon` attribute, called
@@ -134,5 +118,4 @@ x = arr(2, 8)
 add_case("function_opset18_body", [N("RmsFn", ["x"], ["y"], domain=LOCAL)],
          [rms], {"x": x}, [("y", [2, 8])], opset=18)
 
-with open(os.path.join(out, "manifest.json"), "w") as f:
-    json.dump(cases, f, indent=1)
+models.write_manifest()

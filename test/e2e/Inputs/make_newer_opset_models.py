@@ -6,28 +6,16 @@ check_vs_ort.py (fixed seeds). Debian's onnx Python package stops at opset
   make_newer_opset_models.py DIR   writes DIR/*.onnx, DIR/*.npy and
                                    DIR/manifest.json
 """
-import json
-import os
 import sys
 
 import numpy as np
-import onnx
-from onnx import TensorProto as T, helper, numpy_helper
+from onnx import TensorProto as T, helper
+
+from onnx_cases import Cases
 
 out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
 rng = np.random.default_rng(18)
-cases = []
-# The IR version each opset's ONNX release wrote.
-IR_VERSION = {18: 8, 19: 9, 20: 9, 21: 10, 22: 10, 23: 11, 24: 11, 25: 12,
-              26: 13}
-NP_TYPES = {np.float32: T.FLOAT, np.float16: T.FLOAT16, np.int64: T.INT64,
-            np.int32: T.INT32, np.int8: T.INT8, np.uint8: T.UINT8,
-            np.bool_: T.BOOL}
-
-
-def elem(a):
-    return NP_TYPES[a.dtype.type]
+models = Cases(out)
 
 
 def arr(*shape, scale=1.0):
@@ -36,24 +24,7 @@ def arr(*shape, scale=1.0):
 
 def add_case(name, nodes, inputs, outputs, inits=(), opset=18, rtol=1e-4,
              extra_args=()):
-    """inputs: {name: array}; outputs: [(name, elem_type, shape)];
-    inits: [(name, array)]."""
-    graph = helper.make_graph(
-        nodes, name,
-        [helper.make_tensor_value_info(n, elem(a), a.shape)
-         for n, a in inputs.items()],
-        [helper.make_tensor_value_info(n, t, shape) for n, t, shape in outputs],
-        [numpy_helper.from_array(a, n) for n, a in inits])
-    model = helper.make_model(graph,
-                              opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = IR_VERSION[opset]
-    onnx.save(model, os.path.join(out, name + ".onnx"))
-    files = {}
-    for n, a in inputs.items():
-        files[n] = f"{name}.{n}.npy"
-        np.save(os.path.join(out, files[n]), a)
-    cases.append({"name": name, "model": name + ".onnx", "inputs": files,
-                  "rtol": rtol, "extra_args": list(extra_args)})
+    models.add(name, nodes, inputs, outputs, inits, opset, rtol, extra_args)
 
 
 def N(op, ins, outs, **attrs):
@@ -110,12 +81,8 @@ model = helper.make_model(helper.make_graph(
     [helper.make_tensor_value_info(n, F, [2, None]) for n in "abc"]),
     opset_imports=[helper.make_opsetid("", 18)])
 model.ir_version = 8
-onnx.save(model, os.path.join(out, "split_num_outputs_symbolic.onnx"))
-np.save(os.path.join(out, "split_num_outputs_symbolic.x.npy"), x)
-cases.append({"name": "split_num_outputs_symbolic",
-              "model": "split_num_outputs_symbolic.onnx",
-              "inputs": {"x": "split_num_outputs_symbolic.x.npy"},
-              "rtol": 1e-4, "extra_args": ["--dim", "n=10"]})
+models.add_model("split_num_outputs_symbolic", model, {"x": x},
+                 extra_args=["--dim", "n=10"])
 
 # Cast / CastLike with the saturate attribute (opset 19; it only affects
 # float8 targets).
@@ -257,5 +224,4 @@ nodes += [
 add_case("transformer_block_opset20", nodes, {"x": x},
          [("y", F, [1, seq, d])], inits, opset=20)
 
-with open(os.path.join(out, "manifest.json"), "w") as f:
-    json.dump(cases, f, indent=1)
+models.write_manifest()

@@ -9,25 +9,16 @@ checked by it.
   make_tensor_op_models.py DIR   writes DIR/*.onnx, DIR/*.npy and
                                  DIR/manifest.json
 """
-import json
-import os
 import sys
 
 import numpy as np
-import onnx
-from onnx import TensorProto as T, helper, numpy_helper
+from onnx import TensorProto as T, helper
+
+from onnx_cases import Cases, elem
 
 out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
 rng = np.random.default_rng(7)
-cases = []
-# The IR version each opset's ONNX release wrote.
-IR_VERSION = {11: 6, 13: 7, 16: 8, 17: 8, 18: 8, 19: 9}
-NP_TYPES = {np.float32: T.FLOAT, np.int64: T.INT64, np.int32: T.INT32}
-
-
-def elem(a):
-    return NP_TYPES[a.dtype.type]
+models = Cases(out)
 
 
 def arr(*shape):
@@ -43,24 +34,7 @@ def i64(*v):
 
 
 def add_case(name, nodes, inputs, outputs, inits=(), opset=13):
-    """inputs: {name: array}; outputs: [(name, elem_type, shape)];
-    inits: [(name, array)]."""
-    graph = helper.make_graph(
-        nodes, name,
-        [helper.make_tensor_value_info(n, elem(a), a.shape)
-         for n, a in inputs.items()],
-        [helper.make_tensor_value_info(n, t, shape) for n, t, shape in outputs],
-        [numpy_helper.from_array(a, n) for n, a in inits])
-    model = helper.make_model(graph,
-                              opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = IR_VERSION[opset]
-    onnx.save(model, os.path.join(out, name + ".onnx"))
-    files = {}
-    for n, a in inputs.items():
-        files[n] = f"{name}.{n}.npy"
-        np.save(os.path.join(out, files[n]), a)
-    cases.append({"name": name, "model": name + ".onnx", "inputs": files,
-                  "rtol": 1e-6, "extra_args": []})
+    models.add(name, nodes, inputs, outputs, inits, opset, rtol=1e-6)
 
 
 def N(op, ins, outs, **attrs):
@@ -195,5 +169,4 @@ add_case("scatternd_elements",
           "u": arr(3)},
          [("y", F, [4, 5, 3])])
 
-with open(os.path.join(out, "manifest.json"), "w") as f:
-    json.dump(cases, f, indent=1)
+models.write_manifest()

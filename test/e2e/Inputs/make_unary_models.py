@@ -4,32 +4,20 @@ models with inputs, for check_vs_ort.py (fixed seeds).
   make_unary_models.py DIR   writes DIR/*.onnx, DIR/*.npy and
                              DIR/manifest.json
 """
-import json
-import os
 import sys
 
 import numpy as np
-import onnx
 from onnx import TensorProto as T, helper
 
-out = sys.argv[1]
-os.makedirs(out, exist_ok=True)
+from onnx_cases import Cases
+
+models = Cases(sys.argv[1])
 rng = np.random.default_rng(17)
-cases = []
 
 
 def add_case(name, op, x, out_type=T.FLOAT, rtol=1e-4, **attrs):
-    graph = helper.make_graph(
-        [helper.make_node(op, ["x"], ["y"], **attrs)], name,
-        [helper.make_tensor_value_info("x", T.FLOAT, x.shape)],
-        [helper.make_tensor_value_info("y", out_type, x.shape)])
-    model = helper.make_model(graph, opset_imports=[
-        helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, os.path.join(out, name + ".onnx"))
-    np.save(os.path.join(out, name + ".x.npy"), x)
-    cases.append({"name": name, "model": name + ".onnx",
-                  "inputs": {"x": name + ".x.npy"}, "rtol": rtol})
+    models.add(name, [helper.make_node(op, ["x"], ["y"], **attrs)], {"x": x},
+               [("y", out_type, x.shape)], rtol=rtol)
 
 
 def uniform(lo, hi, shape=(4, 33)):
@@ -59,5 +47,4 @@ add_case("asinh", "Asinh", wide)
 add_case("acosh", "Acosh", uniform(1.01, 8))
 add_case("atanh", "Atanh", uniform(-0.95, 0.95))
 
-with open(os.path.join(out, "manifest.json"), "w") as f:
-    json.dump(cases, f, indent=1)
+models.write_manifest()

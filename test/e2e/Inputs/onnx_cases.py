@@ -1,0 +1,67 @@
+"""Writes small single-graph ONNX models with their inputs and the
+manifest.json check_vs_ort.py reads. Shared by the make_*_models.py
+generators whose models Debian's onnx Python package (opset 17) cannot
+check: they are assembled with onnx.helper and stamped with the IR version
+their opset's ONNX release wrote.
+"""
+import json
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto as T, helper, numpy_helper
+
+# The IR version each opset's ONNX release wrote.
+IR_VERSION = {11: 6, 13: 7, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10,
+              22: 10, 23: 11, 24: 11, 25: 12, 26: 13}
+NP_TYPES = {np.float32: T.FLOAT, np.float16: T.FLOAT16, np.int64: T.INT64,
+            np.int32: T.INT32, np.int8: T.INT8, np.uint8: T.UINT8,
+            np.bool_: T.BOOL}
+
+
+def elem(a):
+    """The ONNX element type of numpy array `a`."""
+    return NP_TYPES[a.dtype.type]
+
+
+class Cases:
+    """Models written to `out`; `write_manifest()` lists them."""
+
+    def __init__(self, out):
+        self.out = out
+        self.cases = []
+        os.makedirs(out, exist_ok=True)
+
+    def add(self, name, nodes, inputs, outputs, inits=(), opset=17,
+            rtol=1e-4, extra_args=(), functions=(), extra_opsets=()):
+        """inputs: {name: array}; outputs: [(name, elem_type, shape)];
+        inits: [(name, array)]; functions: model-local FunctionProtos;
+        extra_opsets: [(domain, version)] besides the default domain's."""
+        graph = helper.make_graph(
+            nodes, name,
+            [helper.make_tensor_value_info(n, elem(a), a.shape)
+             for n, a in inputs.items()],
+            [helper.make_tensor_value_info(n, t, shape)
+             for n, t, shape in outputs],
+            [numpy_helper.from_array(a, n) for n, a in inits])
+        opsets = [helper.make_opsetid("", opset)] + [
+            helper.make_opsetid(d, v) for d, v in extra_opsets]
+        model = helper.make_model(graph, opset_imports=opsets,
+                                  functions=list(functions))
+        model.ir_version = IR_VERSION[opset]
+        self.add_model(name, model, inputs, rtol, extra_args)
+
+    def add_model(self, name, model, inputs, rtol=1e-4, extra_args=()):
+        """A model built by the caller, with its inputs {name: array}."""
+        onnx.save(model, os.path.join(self.out, name + ".onnx"))
+        files = {}
+        for n, a in inputs.items():
+            files[n] = f"{name}.{n}.npy"
+            np.save(os.path.join(self.out, files[n]), a)
+        self.cases.append({"name": name, "model": name + ".onnx",
+                           "inputs": files, "rtol": rtol,
+                           "extra_args": list(extra_args)})
+
+    def write_manifest(self):
+        with open(os.path.join(self.out, "manifest.json"), "w") as f:
+            json.dump(self.cases, f, indent=1)
