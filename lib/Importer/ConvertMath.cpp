@@ -1381,22 +1381,23 @@ LogicalResult convertDequantize(NodeContext &nc) {
   return success();
 }
 
-/// ONNX QuantizeLinear of one float scalar into the 8-bit range:
-/// saturate(round_half_even(x / scale) + zp), where the optional `zp` is
-/// already converted to the float type of `x`. The result is an i8 holding
-/// the int8 or (bit pattern of the) uint8 value.
+/// ONNX QuantizeLinear of one float scalar into the 8-bit (or, with
+/// `fourBit`, 4-bit) range: saturate(round_half_even(x / scale) + zp), where
+/// the optional `zp` is already converted to the float type of `x`. The
+/// result is an i8 holding the signed or (bit pattern of the) unsigned value.
 Value quantizeScalar(OpBuilder &b, Location l, Value x, Value scale, Value zp,
-                     bool isUnsigned) {
+                     bool isUnsigned, bool fourBit = false) {
   Emitter e(b, l, nullptr);
   Type floatType = x.getType();
   Value q = arith::DivFOp::create(b, l, x, scale);
   q = math::RoundEvenOp::create(b, l, q);
   if (zp)
     q = arith::AddFOp::create(b, l, q, zp);
-  q = arith::MaximumFOp::create(
-      b, l, q, e.scalarConst(floatType, isUnsigned ? 0 : -128));
-  q = arith::MinimumFOp::create(
-      b, l, q, e.scalarConst(floatType, isUnsigned ? 255 : 127));
+  int bits = fourBit ? 4 : 8;
+  double lo = isUnsigned ? 0 : -(1 << (bits - 1));
+  double hi = isUnsigned ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
+  q = arith::MaximumFOp::create(b, l, q, e.scalarConst(floatType, lo));
+  q = arith::MinimumFOp::create(b, l, q, e.scalarConst(floatType, hi));
   Value wide = arith::FPToSIOp::create(b, l, b.getI32Type(), q);
   return arith::TruncIOp::create(b, l, b.getI8Type(), wide);
 }
@@ -1421,6 +1422,9 @@ LogicalResult convertQuantize(NodeContext &nc) {
       nc.attrInt("output_dtype", 0) != outOnnx)
     return nc.error() << "output_dtype disagrees with the zero point's type";
   bool isUnsigned = outOnnx == onnx::TensorProto::UINT8;
+  // INT4/UINT4 outputs are held as 8-bit values (FourBitTensors.cpp).
+  bool fourBit =
+      nc.hasOutput(0) && nc.importer.fourBitValues.count(nc.node.output(0));
   int64_t blockSize = nc.attrInt("block_size", 0);
   FailureOr<Value> s = quantParam(nc, scale, x, blockSize, "y_scale");
   if (failed(s))
@@ -1441,7 +1445,7 @@ LogicalResult convertQuantize(NodeContext &nc) {
         Value z;
         if (a.size() > 2)
           z = e.convertScalar(a[2], floatType, isUnsigned, false);
-        return quantizeScalar(b, l, a[0], sc, z, isUnsigned);
+        return quantizeScalar(b, l, a[0], sc, z, isUnsigned, fourBit);
       });
   if (failed(y))
     return failure();

@@ -34,6 +34,11 @@ using namespace mlir;
 // Element types
 //===----------------------------------------------------------------------===//
 
+/// ONNX's 4-bit integer element types (ONNX 1.16), which libonnx 1.12's
+/// TensorProto::DataType does not name.
+constexpr int32_t kOnnxUint4 = 21;
+constexpr int32_t kOnnxInt4 = 22;
+
 /// The MLIR element type of an ONNX tensor element type (signless integers;
 /// unsignedness is tracked separately), or null if unsupported.
 Type getElementType(MLIRContext *ctx, int32_t onnxType);
@@ -379,6 +384,10 @@ public:
   llvm::StringMap<func::FuncOp> helpers;
   /// Mapped external-data files, by path.
   llvm::StringMap<std::shared_ptr<llvm::MemoryBuffer>> externalFiles;
+  /// Values the model types INT4 (true) or UINT4 (false), which
+  /// widenFourBitTensors retyped as INT8/UINT8: weights, constants and
+  /// QuantizeLinear outputs (which saturate to the 4-bit range).
+  llvm::StringMap<bool> fourBitValues;
 
   Location fileLoc();
   Location nodeLoc(const onnx::NodeProto &node);
@@ -404,6 +413,13 @@ public:
                     function_ref<void(OpBuilder &, func::FuncOp)> build);
 
 private:
+  /// Rewrites the model's INT4/UINT4 tensors (initializers, constant
+  /// attributes) as INT8/UINT8 tensors holding the same values, one per
+  /// byte, and retypes 4-bit value_info and QuantizeLinear output_dtype
+  /// likewise (libonnx 1.12 and the converters know 8-bit types only),
+  /// recording the values in fourBitValues. 4-bit tensors in the signature
+  /// and other operators producing them (Cast, CastLike) are refused.
+  LogicalResult widenFourBitTensors();
   LogicalResult checkOpsets();
   LogicalResult checkSupported();
   LogicalResult checkGraphStructure(std::vector<int> &order);
@@ -418,6 +434,14 @@ private:
                                        const std::function<NodeError()> &err);
   FailureOr<std::shared_ptr<llvm::MemoryBuffer>>
   openExternalFile(StringRef location, const std::function<NodeError()> &err);
+  /// The `numBytes` bytes of an external-data tensor, in their mapped file.
+  struct ExternalBytes {
+    ArrayRef<char> bytes;
+    std::shared_ptr<llvm::MemoryBuffer> file;
+  };
+  FailureOr<ExternalBytes> externalBytes(const onnx::TensorProto &tensor,
+                                         int64_t numBytes,
+                                         const std::function<NodeError()> &err);
   unsigned blobCounter = 0;
 };
 

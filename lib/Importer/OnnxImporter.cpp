@@ -87,6 +87,12 @@ std::string onnximport::onnxTypeName(int32_t onnxType) {
   if (onnx::TensorProto::DataType_IsValid(onnxType))
     return onnx::TensorProto::DataType_Name(
         static_cast<onnx::TensorProto::DataType>(onnxType));
+  // The types added after libonnx 1.12 (ONNX 1.14-1.18).
+  static const char *const newer[] = {
+      "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ",
+      "UINT4",        "INT4",           "FLOAT4E2M1", "FLOAT8E8M0"};
+  if (onnxType >= 17 && onnxType < 17 + static_cast<int32_t>(std::size(newer)))
+    return newer[onnxType - 17];
   return "type #" + std::to_string(onnxType);
 }
 
@@ -765,6 +771,42 @@ GraphImporter::openExternalFile(StringRef location,
   return shared;
 }
 
+FailureOr<GraphImporter::ExternalBytes>
+GraphImporter::externalBytes(const onnx::TensorProto &tensor, int64_t numBytes,
+                             const std::function<NodeError()> &err) {
+  std::string location;
+  int64_t offset = 0, length = -1;
+  for (const onnx::StringStringEntryProto &kv : tensor.external_data()) {
+    if (kv.key() == "location")
+      location = kv.value();
+    else if (kv.key() == "offset" || kv.key() == "length") {
+      int64_t parsed = 0;
+      if (StringRef(kv.value()).getAsInteger(10, parsed) || parsed < 0)
+        return err() << "external data " << kv.key() << " '" << kv.value()
+                     << "' of tensor '" << tensor.name()
+                     << "' is not a non-negative integer";
+      (kv.key() == "offset" ? offset : length) = parsed;
+    }
+  }
+  if (length < 0)
+    length = numBytes;
+  if (length != numBytes)
+    return err() << "external data of tensor '" << tensor.name() << "' has "
+                 << length << " bytes, expected " << numBytes;
+  FailureOr<std::shared_ptr<llvm::MemoryBuffer>> file =
+      openExternalFile(location, err);
+  if (failed(file))
+    return failure();
+  uint64_t fileSize = (*file)->getBufferSize();
+  if (static_cast<uint64_t>(offset) > fileSize ||
+      static_cast<uint64_t>(length) > fileSize - offset)
+    return err() << "external data of tensor '" << tensor.name() << "' (offset "
+                 << offset << ", length " << length << ") lies outside '"
+                 << location << "' (" << fileSize << " bytes)";
+  return ExternalBytes{
+      ArrayRef<char>((*file)->getBufferStart() + offset, length), *file};
+}
+
 /// Appends the typed (non-raw) payload of `tensor` to `out` as little-endian
 /// elements of `width` bytes; returns the number of elements written.
 static int64_t appendTypedData(const onnx::TensorProto &tensor, int64_t width,
@@ -841,44 +883,17 @@ GraphImporter::tensorToAttr(onnx::TensorProto &tensor, RankedTensorType type,
   };
 
   if (tensor.data_location() == onnx::TensorProto::EXTERNAL) {
-    std::string location;
-    int64_t offset = 0, length = -1;
-    for (const onnx::StringStringEntryProto &kv : tensor.external_data()) {
-      if (kv.key() == "location")
-        location = kv.value();
-      else if (kv.key() == "offset" || kv.key() == "length") {
-        int64_t parsed = 0;
-        if (StringRef(kv.value()).getAsInteger(10, parsed) || parsed < 0)
-          return err() << "external data " << kv.key() << " '" << kv.value()
-                       << "' of tensor '" << tensor.name()
-                       << "' is not a non-negative integer";
-        (kv.key() == "offset" ? offset : length) = parsed;
-      }
-    }
-    if (length < 0)
-      length = numBytes;
-    if (length != numBytes)
-      return err() << "external data of tensor '" << tensor.name() << "' has "
-                   << length << " bytes, expected " << numBytes;
-    FailureOr<std::shared_ptr<llvm::MemoryBuffer>> file =
-        openExternalFile(location, err);
-    if (failed(file))
+    FailureOr<ExternalBytes> external = externalBytes(tensor, numBytes, err);
+    if (failed(external))
       return failure();
-    uint64_t fileSize = (*file)->getBufferSize();
-    if (static_cast<uint64_t>(offset) > fileSize ||
-        static_cast<uint64_t>(length) > fileSize - offset)
-      return err() << "external data of tensor '" << tensor.name()
-                   << "' (offset " << offset << ", length " << length
-                   << ") lies outside '" << location << "' (" << fileSize
-                   << " bytes)";
-    ArrayRef<char> bytes((*file)->getBufferStart() + offset, length);
+    ArrayRef<char> bytes = external->bytes;
     if (small)
       return denseFromBytes(bytes);
     if (reinterpret_cast<uintptr_t>(bytes.data()) % align != 0)
       return resource(
           HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, align, false));
     // Zero copy: the blob references the mapping and keeps it alive.
-    std::shared_ptr<llvm::MemoryBuffer> keepAlive = *file;
+    std::shared_ptr<llvm::MemoryBuffer> keepAlive = external->file;
     return resource(UnmanagedAsmResourceBlob::allocateWithAlign(
         bytes, align,
         [keepAlive](void *, size_t, size_t) mutable { keepAlive.reset(); }));
@@ -1091,6 +1106,8 @@ FailureOr<OwningOpRef<ModuleOp>> GraphImporter::run() {
   if (failed(checkGraphStructure(order)))
     return failure();
 
+  if (failed(widenFourBitTensors()))
+    return failure();
   detail::registerCustomOnnxSchemas();
   if (options.runChecker) {
     std::string message = detail::checkOnnxModel(model, externalDataDir);

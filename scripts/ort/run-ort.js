@@ -4,7 +4,7 @@
 //
 //   node scripts/ort/run-ort.js model.onnx [--input NAME=file.npy]...
 //        [--output-dir DIR] [--benchmark N] [--warmup W] [--threads T]
-//        [--flush-caches MB]
+//        [--flush-caches MB] [--optimization disabled|basic|extended|all]
 //
 // Outputs are written as DIR/NAME.npy. --benchmark prints median_ms, min_ms
 // and max_ms like parsimony-run (and, like it, --flush-caches reads MB of
@@ -65,7 +65,7 @@ function writeNpy(file, tensor) {
 async function main() {
   const args = process.argv.slice(2);
   let model = null, outputDir = null, benchmark = 0, warmup = 3, threads = 0;
-  let flushMB = 0;
+  let flushMB = 0, optimization = 'all';
   const feeds = {};
   for (let i = 0; i < args.length; ++i) {
     const a = args[i];
@@ -76,11 +76,12 @@ async function main() {
     else if (a === '--warmup') warmup = Number(value());
     else if (a === '--threads') threads = Number(value());
     else if (a === '--flush-caches') flushMB = Number(value());
+    else if (a === '--optimization') optimization = value();
     else if (!model) model = a;
     else throw new Error(`unexpected argument ${a}`);
   }
   if (!model) throw new Error('usage: run-ort.js model.onnx [--input NAME=file.npy]...');
-  const options = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
+  const options = { executionProviders: ['cpu'], graphOptimizationLevel: optimization };
   if (threads > 0) options.intraOpNumThreads = threads;
   const session = await ort.InferenceSession.create(model, options);
   for (const name of session.inputNames)

@@ -463,3 +463,82 @@ func.func @matmul_integer_row_zero_point(%a: tensor<4x3xi8>, %azp: tensor<4xi8>)
   } -> tensor<4x2xf32>
   return %y : tensor<4x2xf32>
 }
+
+// -----
+
+// Per-block scales (ONNX DequantizeLinear with block_size 32 along K, as
+// the importer spreads them: expand, broadcasting copy, collapse): the
+// grouping is recovered from the values, and values within [-8, 7] are
+// stored as packed int4 with one scale per output feature and group
+// ([N, K / 32], nk).
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#bcast = affine_map<(d0, d1, d2) -> (d0, 0, d2)>
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// CHECK-LABEL: func.func @blocked
+// CHECK: %[[S:.*]] = arith.constant dense_resource<prequantized_0_s> : tensor<2x2xf32>
+// CHECK: spx.quant_matmul %arg0, %{{.*}} scales %[[S]] {layout = #spx<layout nk>, quant = #spx.quant<bits = 4, group_size = 32>} : (tensor<4x64xf32>, tensor<2x32xi8>, tensor<2x2xf32>) -> tensor<4x2xf32>
+// CHECK-NOT: linalg.matmul
+// CHECK: prequantized_0_s: "0x040000000000003F0000803F0000803E00000040"
+func.func @blocked(%x: tensor<4x64xf32>) -> tensor<4x2xf32> {
+  %q = arith.constant dense<3> : tensor<64x2xi8>
+  %s = arith.constant dense<[[0.5, 0.25], [1.0, 2.0]]> : tensor<2x2xf32>
+  %se = tensor.expand_shape %s [[0], [1, 2]] output_shape [2, 1, 2] : tensor<2x2xf32> into tensor<2x1x2xf32>
+  %be = tensor.empty() : tensor<2x32x2xf32>
+  %b = linalg.generic {indexing_maps = [#bcast, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%se : tensor<2x1x2xf32>) outs(%be : tensor<2x32x2xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<2x32x2xf32>
+  %sc = tensor.collapse_shape %b [[0, 1], [2]] : tensor<2x32x2xf32> into tensor<64x2xf32>
+  %e = tensor.empty() : tensor<64x2xf32>
+  %w = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%q, %sc : tensor<64x2xi8>, tensor<64x2xf32>) outs(%e : tensor<64x2xf32>) {
+  ^bb0(%a: i8, %c: f32, %o: f32):
+    %0 = arith.extsi %a : i8 to i32
+    %1 = arith.sitofp %0 : i32 to f32
+    %2 = arith.mulf %1, %c : f32
+    linalg.yield %2 : f32
+  } -> tensor<64x2xf32>
+  %zero = arith.constant 0.0 : f32
+  %init = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%init : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%x, %w : tensor<4x64xf32>, tensor<64x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}
+
+// -----
+
+// Blocks of 8 along K: their scales would cost more than the f32 weight
+// saves; the product stays dequantized.
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#bcast = affine_map<(d0, d1, d2) -> (d0, 0, d2)>
+#id3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// CHECK-LABEL: func.func @blocks_too_small
+// CHECK-NOT: spx.quant_matmul
+// CHECK: linalg.matmul
+func.func @blocks_too_small(%x: tensor<4x16xf32>) -> tensor<4x2xf32> {
+  %q = arith.constant dense<3> : tensor<16x2xi8>
+  %s = arith.constant dense<[[0.5, 0.25], [1.0, 2.0]]> : tensor<2x2xf32>
+  %se = tensor.expand_shape %s [[0], [1, 2]] output_shape [2, 1, 2] : tensor<2x2xf32> into tensor<2x1x2xf32>
+  %be = tensor.empty() : tensor<2x8x2xf32>
+  %b = linalg.generic {indexing_maps = [#bcast, #id3], iterator_types = ["parallel", "parallel", "parallel"]}
+      ins(%se : tensor<2x1x2xf32>) outs(%be : tensor<2x8x2xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<2x8x2xf32>
+  %sc = tensor.collapse_shape %b [[0, 1], [2]] : tensor<2x8x2xf32> into tensor<16x2xf32>
+  %e = tensor.empty() : tensor<16x2xf32>
+  %w = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%q, %sc : tensor<16x2xi8>, tensor<16x2xf32>) outs(%e : tensor<16x2xf32>) {
+  ^bb0(%a: i8, %c: f32, %o: f32):
+    %0 = arith.extsi %a : i8 to i32
+    %1 = arith.sitofp %0 : i32 to f32
+    %2 = arith.mulf %1, %c : f32
+    linalg.yield %2 : f32
+  } -> tensor<16x2xf32>
+  %zero = arith.constant 0.0 : f32
+  %init = tensor.empty() : tensor<4x2xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%init : tensor<4x2xf32>) -> tensor<4x2xf32>
+  %y = linalg.matmul ins(%x, %w : tensor<4x16xf32>, tensor<16x2xf32>) outs(%f : tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %y : tensor<4x2xf32>
+}

@@ -24,6 +24,34 @@ def elem(a):
     return NP_TYPES[a.dtype.type]
 
 
+# ONNX 1.16's 4-bit element types, which onnx 1.12 does not name.
+UINT4, INT4 = 21, 22
+
+
+def pack_nibbles(values):
+    """Integers as ONNX packs 4-bit tensors: two per byte, the first in the
+    low nibble, an odd count padded with a zero nibble."""
+    v = (np.asarray(values).flatten().astype(np.int64) & 15).astype(np.uint8)
+    if v.size % 2:
+        v = np.append(v, np.uint8(0))
+    return (v[0::2] | (v[1::2] << 4)).astype(np.uint8)
+
+
+def four_bit_tensor(name, values, signed=True, int32_data=False):
+    """An INT4 (or UINT4) TensorProto of `values`, packed in raw_data or, as
+    onnx.helper writes it, one packed byte per int32_data entry."""
+    t = T()
+    t.name = name
+    t.data_type = INT4 if signed else UINT4
+    t.dims.extend(np.shape(values))
+    packed = pack_nibbles(values)
+    if int32_data:
+        t.int32_data.extend(int(b) for b in packed)
+    else:
+        t.raw_data = packed.tobytes()
+    return t
+
+
 class Cases:
     """Models written to `out`; `write_manifest()` lists them."""
 
@@ -35,7 +63,8 @@ class Cases:
     def add(self, name, nodes, inputs, outputs, inits=(), opset=17,
             rtol=1e-4, extra_args=(), functions=(), extra_opsets=()):
         """inputs: {name: array}; outputs: [(name, elem_type, shape)];
-        inits: [(name, array)]; functions: model-local FunctionProtos;
+        inits: [(name, array)] or TensorProtos; functions: model-local
+        FunctionProtos;
         extra_opsets: [(domain, version)] besides the default domain's."""
         graph = helper.make_graph(
             nodes, name,
@@ -43,7 +72,8 @@ class Cases:
              for n, a in inputs.items()],
             [helper.make_tensor_value_info(n, t, shape)
              for n, t, shape in outputs],
-            [numpy_helper.from_array(a, n) for n, a in inits])
+            [i if isinstance(i, T) else numpy_helper.from_array(i[1], i[0])
+             for i in inits])
         opsets = [helper.make_opsetid("", opset)] + [
             helper.make_opsetid(d, v) for d, v in extra_opsets]
         model = helper.make_model(graph, opset_imports=opsets,

@@ -25,6 +25,8 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 
+#include <numeric>
+
 namespace mlir::spx {
 #define GEN_PASS_DEF_SPXRAISEDEQUANTIZEDWEIGHTS
 #include "parsimony/Dialect/Spx/Transforms/Passes.h.inc"
@@ -35,18 +37,15 @@ using namespace mlir::spx;
 
 namespace {
 
-/// An int8 or uint8 weight dequantized per output feature or per tensor.
+/// An int8 or uint8 weight and the scale of each of its elements.
 struct Dequantized {
   /// The values minus their zero points as stored by the model ([K, N], or
   /// [N, K] when the projection found it transposed), and that matrix's
   /// shape.
   std::vector<int32_t> q;
   SmallVector<int64_t> shape;
-  /// The scale of every column of the stored matrix (one value when
-  /// `perTensor`), and which stored dimension they run along.
+  /// The scale of every element of the stored matrix, row-major.
   std::vector<float> scales;
-  bool perTensor = false;
-  int64_t scaleDim = -1;
 };
 
 /// `value` without the reshapes in front of it (they keep the order of the
@@ -96,22 +95,6 @@ std::optional<std::vector<int8_t>> constantI8Values(Value value) {
   return values;
 }
 
-/// The dimension of a 2-D loop nest along which an operand read with `map`
-/// varies: -1 when it is constant (a scalar or broadcast), nothing when it
-/// varies along more than one or is read in another way.
-std::optional<int64_t> varyingDim(AffineMap map) {
-  SmallVector<int64_t> varying;
-  for (AffineExpr e : map.getResults()) {
-    if (auto dim = dyn_cast<AffineDimExpr>(e))
-      varying.push_back(dim.getPosition());
-    else if (!isa<AffineConstantExpr>(e))
-      return std::nullopt;
-  }
-  if (varying.size() > 1)
-    return std::nullopt;
-  return varying.empty() ? -1 : varying[0];
-}
-
 /// The i8 block argument that `v` sign- or zero-extends (setting
 /// `isUnsigned`), or null.
 Value extendedArgument(Value v, bool &isUnsigned) {
@@ -126,9 +109,140 @@ Value extendedArgument(Value v, bool &isUnsigned) {
   return {};
 }
 
+/// Compile-time evaluation stops above this many elements.
+constexpr int64_t MaxEvaluatedElements = int64_t(1) << 26;
+
+/// The leaf constants evaluateLayout reads: f32 or i8 elements.
+template <typename T> std::optional<std::vector<T>> constantValues(Value v);
+template <> std::optional<std::vector<float>> constantValues(Value v) {
+  return getConstantF32Values(v);
+}
+template <> std::optional<std::vector<int8_t>> constantValues(Value v) {
+  return constantI8Values(v);
+}
+
+/// The position in an operand of shape `shape` read with `map` at the loop
+/// indices `loops`, row-major; nothing if a result is neither a loop index
+/// nor the constant 0.
+std::optional<int64_t> readPosition(AffineMap map, ArrayRef<int64_t> shape,
+                                    ArrayRef<int64_t> loops) {
+  int64_t index = 0;
+  for (auto [r, e] : llvm::enumerate(map.getResults())) {
+    int64_t i = 0;
+    if (auto dim = dyn_cast<AffineDimExpr>(e))
+      i = loops[dim.getPosition()];
+    else if (auto c = dyn_cast<AffineConstantExpr>(e); !c || c.getValue())
+      return std::nullopt;
+    index = index * shape[r] + i;
+  }
+  return index;
+}
+
+/// The row-major elements of a static tensor computed from a constant by
+/// ops that only move elements: reshapes, static unit-stride extract_slice,
+/// and all-parallel linalg.generic copies of one input read with a
+/// broadcasting map (how the importer spreads a per-axis or per-block
+/// quantization parameter over a weight). Nothing for any other value.
+template <typename T>
+std::optional<std::vector<T>> evaluateLayout(Value value, int depth = 0) {
+  auto type = dyn_cast<RankedTensorType>(value.getType());
+  if (!type || !type.hasStaticShape() ||
+      type.getNumElements() > MaxEvaluatedElements || depth > 8)
+    return std::nullopt;
+  if (value.getDefiningOp<arith::ConstantOp>())
+    return constantValues<T>(value);
+  Operation *def = value.getDefiningOp();
+  if (!def)
+    return std::nullopt;
+  if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(def))
+    return evaluateLayout<T>(def->getOperand(0), depth + 1);
+  if (auto slice = dyn_cast<tensor::ExtractSliceOp>(def)) {
+    auto sourceType = slice.getSourceType();
+    if (slice.getSourceType().getRank() != type.getRank() ||
+        !llvm::all_of(slice.getStaticStrides(),
+                      [](int64_t s) { return s == 1; }) ||
+        ShapedType::isDynamicShape(slice.getStaticOffsets()))
+      return std::nullopt;
+    std::optional<std::vector<T>> source =
+        evaluateLayout<T>(slice.getSource(), depth + 1);
+    if (!source)
+      return std::nullopt;
+    std::vector<T> out(type.getNumElements());
+    SmallVector<int64_t> index(type.getRank(), 0);
+    for (int64_t i = 0, e = type.getNumElements(); i < e; ++i) {
+      int64_t from = 0;
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        from = from * sourceType.getDimSize(d) + slice.getStaticOffsets()[d] +
+               index[d];
+      out[i] = (*source)[from];
+      for (int64_t d = type.getRank() - 1; d >= 0; --d) {
+        if (++index[d] < type.getDimSize(d))
+          break;
+        index[d] = 0;
+      }
+    }
+    return out;
+  }
+  auto generic = dyn_cast<linalg::GenericOp>(def);
+  if (!generic || generic.getNumDpsInputs() != 1 ||
+      generic->getNumResults() != 1 ||
+      generic.getNumLoops() != generic.getNumParallelLoops() ||
+      !generic.getIndexingMapsArray().back().isIdentity())
+    return std::nullopt;
+  Block &body = generic.getRegion().front();
+  if (body.getTerminator()->getOperand(0) != body.getArgument(0))
+    return std::nullopt;
+  Value input = generic.getDpsInputs()[0];
+  auto inputType = dyn_cast<RankedTensorType>(input.getType());
+  std::optional<std::vector<T>> source = evaluateLayout<T>(input, depth + 1);
+  if (!inputType || !source)
+    return std::nullopt;
+  AffineMap map = generic.getIndexingMapsArray()[0];
+  std::vector<T> out(type.getNumElements());
+  SmallVector<int64_t> loops(type.getRank(), 0);
+  for (int64_t i = 0, e = type.getNumElements(); i < e; ++i) {
+    std::optional<int64_t> from =
+        readPosition(map, inputType.getShape(), loops);
+    if (!from)
+      return std::nullopt;
+    out[i] = (*source)[*from];
+    for (int64_t d = type.getRank() - 1; d >= 0; --d) {
+      if (++loops[d] < type.getDimSize(d))
+        break;
+      loops[d] = 0;
+    }
+  }
+  return out;
+}
+
+/// Operand `operand` of a 2-D all-parallel `op` evaluated at every point of
+/// its `rows` x `cols` loop nest, row-major.
+template <typename T>
+std::optional<std::vector<T>> evaluateOver(linalg::GenericOp op,
+                                           OpOperand &operand, int64_t rows,
+                                           int64_t cols) {
+  std::optional<std::vector<T>> values = evaluateLayout<T>(operand.get());
+  if (!values)
+    return std::nullopt;
+  AffineMap map = op.getMatchingIndexingMap(&operand);
+  auto shape = cast<RankedTensorType>(operand.get().getType()).getShape();
+  if (map.isIdentity())
+    return values;
+  std::vector<T> out(rows * cols);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) {
+      std::optional<int64_t> from = readPosition(map, shape, {r, c});
+      if (!from)
+        return std::nullopt;
+      out[r * cols + c] = (*values)[*from];
+    }
+  return out;
+}
+
 /// Matches `sitofp(ext(q) [- ext(zp)]) * scale` over a 2-D output with q an
 /// int8 or uint8 constant read with the identity map, and zp (int8 or uint8)
-/// and scale constants that each vary along at most one dimension.
+/// and scale computed from constants by ops that only move elements (per
+/// tensor, per axis or per block, as the importer's DequantizeLinear).
 std::optional<Dequantized> matchDequantize(linalg::GenericOp op) {
   if (op.getNumDpsInits() != 1 || op.getNumDpsInputs() < 2 ||
       op.getNumDpsInputs() > 3 || op.getNumReductionLoops() != 0 ||
@@ -144,6 +258,7 @@ std::optional<Dequantized> matchDequantize(linalg::GenericOp op) {
       !qType.hasStaticShape())
     return std::nullopt;
   d.shape.assign(qType.getShape().begin(), qType.getShape().end());
+  int64_t rows = d.shape[0], cols = d.shape[1];
   // Body: ext(q) [- ext(zp)] -> sitofp -> mulf scale -> yield.
   Block &body = op.getRegion().front();
   auto yield = cast<linalg::YieldOp>(body.getTerminator());
@@ -158,54 +273,33 @@ std::optional<Dequantized> matchDequantize(linalg::GenericOp op) {
   if (!toFloat || !toFloat.getType().isF32())
     return std::nullopt;
   Value integer = toFloat.getIn();
-  std::vector<int8_t> zp{0};
+  std::optional<std::vector<int8_t>> zp;
   bool zpUnsigned = false;
-  int64_t zpDim = -1;
   if (op.getNumDpsInputs() == 3) {
     auto sub = integer.getDefiningOp<arith::SubIOp>();
-    std::optional<std::vector<int8_t>> zpValues =
-        constantI8Values(op.getDpsInputs()[2]);
-    std::optional<int64_t> dim = varyingDim(maps[2]);
-    if (!sub || !zpValues || !dim ||
+    if (!sub ||
         extendedArgument(sub.getRhs(), zpUnsigned) != body.getArgument(2))
       return std::nullopt;
-    zpDim = *dim;
-    zp = std::move(*zpValues);
-    if (static_cast<int64_t>(zp.size()) != (zpDim < 0 ? 1 : d.shape[zpDim]))
+    zp = evaluateOver<int8_t>(op, *op.getDpsInputOperand(2), rows, cols);
+    if (!zp)
       return std::nullopt;
     integer = sub.getLhs();
   }
   bool qUnsigned = false;
   if (extendedArgument(integer, qUnsigned) != qArg)
     return std::nullopt;
-  // The scale: constant, read along at most one dimension. (The zero point
-  // is folded into the values below, so its own layout does not matter.)
-  std::optional<std::vector<float>> values =
-      getConstantF32Values(lookThroughReshapes(op.getDpsInputs()[1]));
-  std::optional<int64_t> scaleDim = varyingDim(maps[1]);
-  if (!values || !scaleDim)
+  std::optional<std::vector<float>> scales =
+      evaluateOver<float>(op, *op.getDpsInputOperand(1), rows, cols);
+  if (!scales)
     return std::nullopt;
-  if (*scaleDim < 0) {
-    if (values->size() != 1)
-      return std::nullopt;
-    d.perTensor = true;
-  } else {
-    d.scaleDim = *scaleDim;
-    if (static_cast<int64_t>(values->size()) != d.shape[d.scaleDim])
-      return std::nullopt;
-  }
   // q - zp, exactly.
   auto widen = [](int8_t v, bool isUnsigned) {
     return isUnsigned ? int32_t(uint8_t(v)) : int32_t(v);
   };
-  int64_t cols = d.shape[1];
   d.q.resize(q->size());
-  for (size_t i = 0; i < q->size(); ++i) {
-    int64_t r = int64_t(i) / cols, c = int64_t(i) % cols;
-    int64_t z = zpDim < 0 ? 0 : (zpDim == 0 ? r : c);
-    d.q[i] = widen((*q)[i], qUnsigned) - widen(zp[z], zpUnsigned);
-  }
-  d.scales = std::move(*values);
+  for (size_t i = 0; i < q->size(); ++i)
+    d.q[i] = widen((*q)[i], qUnsigned) - (zp ? widen((*zp)[i], zpUnsigned) : 0);
+  d.scales = std::move(*scales);
   return d;
 }
 
@@ -218,9 +312,6 @@ struct IntegerTensor {
   SmallVector<int64_t> shape;
   std::vector<int32_t> values; // row-major
 };
-
-/// Compile-time evaluation stops above this many elements.
-constexpr int64_t MaxEvaluatedElements = int64_t(1) << 26;
 
 /// The static tensor type of `v` with at most 2 dimensions, or null.
 RankedTensorType smallStaticType(Value v) {
@@ -552,51 +643,80 @@ std::pair<Value, Value> buildByteInput(OpBuilder &b, Location loc,
 // Building the quantized product.
 //===----------------------------------------------------------------------===//
 
-/// A weight of exact integers split into int8 values and a per-output-
-/// feature offset: value[n, k] = q[n, k] + offset[n].
-struct Int8WithOffsets {
+/// A weight of exact integers split into `bits`-bit values and an offset
+/// per output feature and group of `group` input features: value[n, k] =
+/// q[n, k] + offset[n * (K / group) + k / group].
+struct SplitWeight {
   std::vector<int8_t> q;
   std::vector<int32_t> offset;
+  int64_t group = 0;
+  unsigned bits = 8;
   bool anyOffset = false;
 };
 
-/// Splits the nk matrix `values` (`n` rows): a row whose values span at
-/// most 256 consecutive integers fits int8 after subtracting the offset
-/// closest to zero. Nothing when a row spans more.
-std::optional<Int8WithOffsets> splitInt8(ArrayRef<int32_t> values, int64_t n,
-                                         int64_t k) {
-  Int8WithOffsets r;
+/// Splits the nk matrix `values` (`n` rows of `k`) into `bits`-bit values:
+/// each group of `group` values of a row spanning at most 2^bits
+/// consecutive integers fits after subtracting the offset closest to zero.
+/// Nothing when a group spans more.
+std::optional<SplitWeight> splitGroups(ArrayRef<int32_t> values, int64_t n,
+                                       int64_t k, int64_t group,
+                                       unsigned bits) {
+  int32_t lowest = -(1 << (bits - 1)), highest = (1 << (bits - 1)) - 1;
+  int64_t groups = k / group;
+  SplitWeight r;
+  r.group = group;
+  r.bits = bits;
   r.q.resize(values.size());
-  r.offset.assign(n, 0);
-  for (int64_t row = 0; row < n; ++row) {
-    ArrayRef<int32_t> v = values.slice(row * k, k);
+  r.offset.assign(n * groups, 0);
+  for (int64_t g = 0; g < n * groups; ++g) {
+    ArrayRef<int32_t> v = values.slice(g * group, group);
     if (v.empty())
       continue;
     auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-    if (int64_t(*hi) - *lo > 255)
+    if (int64_t(*hi) - *lo > highest - lowest)
       return std::nullopt;
-    int32_t offset = *hi > 127 ? *hi - 127 : (*lo < -128 ? *lo + 128 : 0);
-    r.offset[row] = offset;
+    int32_t offset =
+        *hi > highest ? *hi - highest : (*lo < lowest ? *lo - lowest : 0);
+    r.offset[g] = offset;
     r.anyOffset |= offset != 0;
-    for (int64_t i = 0; i < k; ++i)
-      r.q[row * k + i] = static_cast<int8_t>(v[i] - offset);
+    for (int64_t i = 0; i < group; ++i)
+      r.q[g * group + i] = static_cast<int8_t>(v[i] - offset);
   }
   return r;
 }
 
-/// `result[.., n] = product[.., n] + correction[n] * sum_k input[.., k]`:
-/// the part of a product that the weight's offsets took out.
+/// `result[.., n] = product[.., n] + sum_g correction[g * N + n] * sum_{k
+/// in group g} input[.., k]`: the part of a product that the weight's
+/// offsets took out, for groups of `group` input features.
 Value addRowSumCorrection(OpBuilder &b, Location loc, Value product,
                           Value input, ArrayRef<float> correction,
-                          StringRef name) {
+                          int64_t group, StringRef name) {
   auto inputType = cast<RankedTensorType>(input.getType());
   auto productType = cast<RankedTensorType>(product.getType());
   int64_t rank = inputType.getRank();
+  int64_t groups = inputType.getShape().back() / group;
   MLIRContext *ctx = b.getContext();
   Type f32 = b.getF32Type();
-  // Row sums over the last dimension.
+  // Several groups: the input as [.., groups, group].
   SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, input);
   sizes.pop_back();
+  if (groups > 1) {
+    SmallVector<ReassociationIndices> reassociation;
+    for (int64_t d = 0; d < rank; ++d)
+      reassociation.push_back({d});
+    reassociation.back().push_back(rank);
+    SmallVector<OpFoldResult> expanded(sizes);
+    expanded.push_back(b.getIndexAttr(groups));
+    expanded.push_back(b.getIndexAttr(group));
+    SmallVector<int64_t> shape(inputType.getShape().drop_back());
+    shape.append({groups, group});
+    input =
+        tensor::ExpandShapeOp::create(b, loc, RankedTensorType::get(shape, f32),
+                                      input, reassociation, expanded);
+    sizes.push_back(b.getIndexAttr(groups));
+    ++rank;
+  }
+  // Sums over the last dimension: [..] or [.., groups].
   Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(f32));
   Value sumEmpty = tensor::EmptyOp::create(b, loc, sizes, f32);
   Value sumInit = linalg::FillOp::create(b, loc, zero, sumEmpty).getResult(0);
@@ -614,10 +734,39 @@ Value addRowSumCorrection(OpBuilder &b, Location loc, Value product,
             linalg::YieldOp::create(nb, nloc, sum);
           })
           .getResult(0);
-  auto correctionType =
-      RankedTensorType::get({static_cast<int64_t>(correction.size())}, f32);
-  Value c =
-      createResourceConstant<float>(b, loc, correctionType, name, correction);
+  SmallVector<int64_t> correctionShape;
+  if (groups > 1)
+    correctionShape.push_back(groups);
+  correctionShape.push_back(productType.getShape().back());
+  Value c = createResourceConstant<float>(
+      b, loc, RankedTensorType::get(correctionShape, f32), name, correction);
+  auto body = [](OpBuilder &nb, Location nloc, ValueRange args) {
+    Value term = arith::MulFOp::create(nb, nloc, args[1], args[2]);
+    Value sum = arith::AddFOp::create(nb, nloc, args[0], term);
+    linalg::YieldOp::create(nb, nloc, sum);
+  };
+  if (groups > 1) {
+    // Loops (.., n, g), accumulating into the product.
+    AffineExpr n = getAffineDimExpr(rank - 2, ctx);
+    AffineExpr g = getAffineDimExpr(rank - 1, ctx);
+    SmallVector<AffineExpr> lead;
+    for (int64_t d = 0; d < rank - 2; ++d)
+      lead.push_back(getAffineDimExpr(d, ctx));
+    auto map = [&](ArrayRef<AffineExpr> last) {
+      SmallVector<AffineExpr> results(lead);
+      results.append(last.begin(), last.end());
+      return AffineMap::get(rank, 0, results, ctx);
+    };
+    return linalg::GenericOp::create(
+               b, loc, productType, ValueRange{sums, c}, ValueRange{product},
+               ArrayRef<AffineMap>{
+                   map({g}), AffineMap::get(rank, 0, {g, n}, ctx), map({n})},
+               iterators,
+               [&](OpBuilder &nb, Location nloc, ValueRange args) {
+                 body(nb, nloc, {args[2], args[0], args[1]});
+               })
+        .getResult(0);
+  }
   AffineMap last = AffineMap::get(rank, 0, getAffineDimExpr(rank - 1, ctx));
   Value init = tensor::EmptyOp::create(
       b, loc, tensor::getMixedSizes(b, loc, product), f32);
@@ -627,41 +776,42 @@ Value addRowSumCorrection(OpBuilder &b, Location loc, Value product,
              ArrayRef<AffineMap>{identity, leading, last, identity},
              SmallVector<utils::IteratorType>(rank,
                                               utils::IteratorType::parallel),
-             [](OpBuilder &nb, Location nloc, ValueRange args) {
-               Value term = arith::MulFOp::create(nb, nloc, args[1], args[2]);
-               Value sum = arith::AddFOp::create(nb, nloc, args[0], term);
-               linalg::YieldOp::create(nb, nloc, sum);
-             })
+             body)
       .getResult(0);
 }
 
 /// The exact integers `stored` of a projection `p`'s weight ([K, N], or
-/// [N, K] when p.weightNK) as nk int8 rows with per-row offsets; nothing
-/// when a row spans more than int8 can hold.
-std::optional<Int8WithOffsets> splitWeight(const DenseProjection &p,
-                                           ArrayRef<int32_t> stored) {
+/// [N, K] when p.weightNK) as nk rows of `bits`-bit values with offsets
+/// per group of `group` input features; nothing when a group spans more
+/// than `bits` bits can hold.
+std::optional<SplitWeight> splitWeight(const DenseProjection &p,
+                                       ArrayRef<int32_t> stored, int64_t group,
+                                       unsigned bits) {
   // Values as nk ([N, K]): one contiguous row per output feature.
   std::vector<int32_t> nk(stored.size());
   for (int64_t n = 0; n < p.n; ++n)
     for (int64_t k = 0; k < p.k; ++k)
       nk[n * p.k + k] = p.weightNK ? stored[n * p.k + k] : stored[k * p.n + n];
-  return splitInt8(nk, p.n, p.k);
+  return splitGroups(nk, p.n, p.k, group, bits);
 }
 
 /// `input * ((q + offset) * scales)` as spx.quant_matmul for a projection
 /// `p` whose weight `splitWeight` returned as `split`, and whose output
-/// feature n has scale `scales[n]`. `floatInput` builds the f32 input;
-/// with `bytes` the product reads that 8-bit form instead, and the f32
-/// input is only built when the offsets need its row sums.
+/// feature n has scales `scales[n * groups + g]` for its groups of
+/// split.group input features (one group: one scale per feature).
+/// `floatInput` builds the f32 input; with `bytes` the product reads that
+/// 8-bit form instead, and the f32 input is only built when the offsets
+/// need its row sums.
 Value buildQuantizedProduct(OpBuilder &b, Location loc,
                             const DenseProjection &p,
-                            function_ref<Value()> floatInput,
-                            Int8WithOffsets split, std::vector<float> scales,
-                            Type resultType, int64_t &counter,
+                            function_ref<Value()> floatInput, SplitWeight split,
+                            std::vector<float> scales, Type resultType,
+                            int64_t &counter,
                             const ByteActivation *bytes = nullptr) {
+  int64_t group = split.group == p.k ? 0 : split.group;
   QuantizedWeight w;
-  w.bits = 8;
-  w.group = 0;
+  w.bits = split.bits;
+  w.group = group;
   w.layout = WeightLayout::nk;
   w.k = p.k;
   w.n = p.n;
@@ -669,11 +819,11 @@ Value buildQuantizedProduct(OpBuilder &b, Location loc,
   w.scales = scales;
   std::string name = "prequantized_" + std::to_string(counter++);
   auto [weight, scaleValues] =
-      createQuantizedConstants(b, loc, w, name, /*pack=*/false,
+      createQuantizedConstants(b, loc, w, name, /*pack=*/true,
                                /*stacked=*/false);
   MLIRContext *ctx = b.getContext();
   auto layout = WeightLayoutAttr::get(ctx, WeightLayout::nk);
-  auto quant = QuantAttr::get(ctx, 8, 0);
+  auto quant = QuantAttr::get(ctx, split.bits, group);
   Value product;
   if (bytes) {
     auto [input, zeroPoint] = buildByteInput(b, loc, *bytes);
@@ -690,11 +840,49 @@ Value buildQuantizedProduct(OpBuilder &b, Location loc,
   }
   if (!split.anyOffset)
     return product;
-  std::vector<float> correction(p.n);
+  // [groups, N]: offset * scale of each group.
+  int64_t groups = p.k / split.group;
+  std::vector<float> correction(groups * p.n);
   for (int64_t n = 0; n < p.n; ++n)
-    correction[n] = static_cast<float>(split.offset[n]) * scales[n];
+    for (int64_t g = 0; g < groups; ++g)
+      correction[g * p.n + n] =
+          static_cast<float>(split.offset[n * groups + g]) *
+          scales[n * groups + g];
   return addRowSumCorrection(b, loc, product, floatInput(), correction,
-                             name + "_offset");
+                             split.group, name + "_offset");
+}
+
+/// Groups smaller than this stay dequantized: their scales would cost more
+/// than the f32 weight saves.
+constexpr int64_t MinGroup = 16;
+
+/// A projection's weight scales by output feature and group of input
+/// features.
+struct GroupedScales {
+  /// The largest size dividing K such that every output feature's scale is
+  /// the same on each aligned run of `group` input features (K: one scale
+  /// per output feature, also for one scale per tensor).
+  int64_t group;
+  /// [N, K / group].
+  std::vector<float> scales;
+};
+
+/// The grouping of `stored`, one scale per element of `p`'s stored weight.
+GroupedScales groupScales(const DenseProjection &p, ArrayRef<float> stored) {
+  auto at = [&](int64_t k, int64_t n) {
+    return p.weightNK ? stored[n * p.k + k] : stored[k * p.n + n];
+  };
+  int64_t group = p.k;
+  for (int64_t n = 0; n < p.n; ++n)
+    for (int64_t k = 1; k < p.k; ++k)
+      if (at(k, n) != at(k - 1, n))
+        group = std::gcd(group, k);
+  int64_t groups = p.k / group;
+  GroupedScales g{group, std::vector<float>(p.n * groups)};
+  for (int64_t n = 0; n < p.n; ++n)
+    for (int64_t i = 0; i < groups; ++i)
+      g.scales[n * groups + i] = at(i * group, n);
+  return g;
 }
 
 struct RaiseDequantizedWeightsPass
@@ -729,21 +917,23 @@ struct RaiseDequantizedWeightsPass
     std::optional<DenseProjection> p = matchDenseProjection(op, weightOf);
     if (!p || !found)
       return;
-    // The scales must belong to output features (stored dimension 1 of a
-    // [K, N] weight, 0 of [N, K]) or to the whole tensor.
-    int64_t outputDim = p->weightNK ? 0 : 1;
-    if (!found->perTensor && found->scaleDim != outputDim)
+    GroupedScales scales = groupScales(*p, found->scales);
+    if (scales.group != p->k && scales.group < MinGroup)
       return;
-    std::vector<float> scales = found->perTensor
-                                    ? std::vector<float>(p->n, found->scales[0])
-                                    : found->scales;
-    std::optional<Int8WithOffsets> split = splitWeight(*p, found->q);
+    // Packed int4 (two per byte) where rows and groups allow it and every
+    // group's values span at most 16 integers (ONNX INT4/UINT4 weights minus
+    // their zero points), else int8.
+    std::optional<SplitWeight> split;
+    if (p->k % 32 == 0 && scales.group % 32 == 0)
+      split = splitWeight(*p, found->q, scales.group, 4);
+    if (!split)
+      split = splitWeight(*p, found->q, scales.group, 8);
     if (!split)
       return;
     OpBuilder b(op);
     Value product = buildQuantizedProduct(
-        b, op.getLoc(), *p, [&] { return p->input; }, std::move(*split), scales,
-        op->getResult(0).getType(), counter);
+        b, op.getLoc(), *p, [&] { return p->input; }, std::move(*split),
+        std::move(scales.scales), op->getResult(0).getType(), counter);
     op->getResult(0).replaceAllUsesWith(product);
     op->erase();
   }
@@ -783,7 +973,8 @@ struct RaiseDequantizedWeightsPass
     };
     if (result.use_empty() || !llvm::all_of(result.getUsers(), convertsToF32))
       return;
-    std::optional<Int8WithOffsets> split = splitWeight(*p, found->values);
+    std::optional<SplitWeight> split =
+        splitWeight(*p, found->values, p->k, /*bits=*/8);
     if (!split)
       return;
     OpBuilder b(op);
