@@ -91,6 +91,25 @@ def DistinctReturnedBuffers : Pass<"parsimony-distinct-returned-buffers"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def DetachEmptyArguments : Pass<"parsimony-detach-empty-arguments",
+                                "::mlir::ModuleOp"> {
+  let summary = "Give empty memref arguments a local zero-size buffer and "
+                "a 1-D signature type";
+  let description = [{
+    An ONNX tensor may have a zero-size dimension (`tensor<3x0x5xf32>`).
+    The bare-pointer calling convention that model entry points use cannot
+    describe such a memref (its row-major strides are not well defined), so
+    `--convert-func-to-llvm` would leave the function unconverted. Nothing
+    of an empty tensor is ever read or written: in a public function with a
+    body that the module does not call itself (an entry point), every
+    argument of a static, identity-layout memref type with no elements and
+    rank above 1 is retyped to `memref<0xT>` (still one pointer in the
+    signature) and its uses read a zero-size `memref.alloca` of the
+    original type instead.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 
 def OffloadToGpu : Pass<"parsimony-offload-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Move a bufferized model's buffers to GPU memory and its "
