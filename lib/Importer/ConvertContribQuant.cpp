@@ -686,6 +686,199 @@ LogicalResult convertDynamicQuantizeMatMul(NodeContext &nc) {
                               nc.inputType(2).getElementType());
 }
 
+//===----------------------------------------------------------------------===//
+// QMoE
+//===----------------------------------------------------------------------===//
+
+/// The operand indices of one QMoE projection.
+struct QMoEInputs {
+  StringRef name;
+  unsigned weight, scales, bias, zeroPoints;
+};
+
+/// One QMoE projection (`bits`-bit values packed along K into uint8 [E, N,
+/// K / (8 / bits)], scales [E, N] or [E, N, K / blockSize], optional packed
+/// zero points, default 2^(bits - 1)) as spx.moe operands holding the
+/// model's values: q - zp as packed int4 when it fits [-8, 7] and K and the
+/// blocks are multiples of 32, as int8 when it fits [-128, 127], else (8-bit
+/// weights with zero points far from their values) dequantized f32. `K` is
+/// the expected input size; N is returned.
+FailureOr<MoEProjection> convertQMoEProjection(NodeContext &nc,
+                                               const QMoEInputs &in,
+                                               int64_t bits, int64_t blockSize,
+                                               int64_t K, int64_t &N) {
+  OpBuilder &b = nc.importer.builder;
+  const int64_t pack = 8 / bits, mask = (1 << bits) - 1,
+                mid = int64_t(1) << (bits - 1);
+  ElementsAttr wAttr = constantAttr(nc, in.weight);
+  ElementsAttr sAttr = constantAttr(nc, in.scales);
+  if (!wAttr || !sAttr)
+    return nc.error() << in.name << " weights and scales (inputs " << in.weight
+                      << ", " << in.scales
+                      << ") must be constant initializers: QMoE weights are "
+                         "repacked at import time";
+  auto wType = cast<ShapedType>(wAttr.getType());
+  if (!wType.getElementType().isInteger(8) || wType.getRank() != 3)
+    return nc.error() << in.name
+                      << " weights must be uint8 [num_experts, N, K / " << pack
+                      << "], got " << shapeString(wType.getShape());
+  int64_t E = wType.getDimSize(0);
+  N = wType.getDimSize(1);
+  if (wType.getDimSize(2) * pack != K)
+    return nc.error() << in.name << " weights hold " << wType.getDimSize(2)
+                      << " bytes per row, " << K << " " << bits
+                      << "-bit inputs need " << K / pack;
+  if (blockSize > 0 && K % blockSize != 0)
+    return nc.error() << in.name << ": block_size " << blockSize
+                      << " does not divide K = " << K;
+  int64_t blocks = blockSize > 0 ? K / blockSize : 1;
+  SmallVector<int64_t> scaleShape = {E, N};
+  if (blockSize > 0)
+    scaleShape.push_back(blocks);
+  if (cast<ShapedType>(sAttr.getType()).getShape() !=
+      ArrayRef<int64_t>(scaleShape))
+    return nc.error() << in.name << " scales must have shape "
+                      << shapeString(scaleShape) << ", got "
+                      << shapeString(
+                             cast<ShapedType>(sAttr.getType()).getShape());
+  std::vector<char> wStorage;
+  ArrayRef<char> wBytes;
+  std::optional<std::vector<float>> scales = floatValues(sAttr);
+  if (!rawBytes(wAttr, wStorage, wBytes) || !scales)
+    return nc.error() << "the data of the " << in.name
+                      << " weights or scales is not available";
+  // Zero points per (expert, row, block), packed along the last dimension.
+  std::vector<int64_t> zeroPoints(E * N * blocks, mid);
+  if (nc.hasInput(in.zeroPoints)) {
+    ElementsAttr zAttr = constantAttr(nc, in.zeroPoints);
+    std::optional<std::vector<int64_t>> packed;
+    if (zAttr)
+      packed = intValues(zAttr, /*isUnsigned=*/true);
+    if (!packed)
+      return nc.error() << in.name << " zero points (input " << in.zeroPoints
+                        << ") must be a constant uint8 initializer";
+    // Unblocked: [E, N / pack] (packed along N); blocked: [E, N, blocks /
+    // pack] (along the blocks).
+    int64_t inner = blockSize > 0 ? blocks : N;
+    int64_t rowBytes = (inner + pack - 1) / pack;
+    int64_t outer = blockSize > 0 ? E * N : E;
+    if (static_cast<int64_t>(packed->size()) != outer * rowBytes)
+      return nc.error() << in.name << " zero points hold " << packed->size()
+                        << " bytes, expected " << outer * rowBytes;
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i)
+        zeroPoints[o * inner + i] =
+            ((*packed)[o * rowBytes + i / pack] >> ((i % pack) * bits)) & mask;
+  }
+  // The value minus its zero point of element i of [E, N, K] (nk per
+  // expert), and its scale.
+  auto value = [&](int64_t i) -> int32_t {
+    int64_t row = i / K, k = i % K;
+    auto byte = static_cast<uint8_t>(wBytes[row * (K / pack) + k / pack]);
+    int32_t q = (byte >> ((k % pack) * bits)) & mask;
+    return q - static_cast<int32_t>(
+                   zeroPoints[row * blocks + (blockSize ? k / blockSize : 0)]);
+  };
+  auto scale = [&](int64_t i) {
+    int64_t row = i / K, k = i % K;
+    return (*scales)[row * blocks + (blockSize ? k / blockSize : 0)];
+  };
+  int64_t count = E * N * K;
+  int32_t lo = 0, hi = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    int32_t v = value(i);
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  MoEProjection p;
+  p.bias = nc.input(in.bias);
+  std::string name = blobName(nc, in.name);
+  if (lo < -128 || hi > 127) {
+    std::vector<float> w(count);
+    for (int64_t i = 0; i < count; ++i)
+      w[i] = static_cast<float>(value(i)) * scale(i);
+    p.weight = createResourceConstant<float>(
+        b, nc.loc, RankedTensorType::get({E, N, K}, b.getF32Type()), name, w);
+    return p;
+  }
+  int64_t group = blocks > 1 ? blockSize : 0;
+  QuantizedWeight w;
+  w.bits = lo >= -8 && hi <= 7 && K % 32 == 0 && group % 32 == 0 ? 4 : 8;
+  w.group = group;
+  w.layout = WeightLayout::nk;
+  w.experts = E;
+  w.k = K;
+  w.n = N;
+  w.q.resize(count);
+  for (int64_t i = 0; i < count; ++i)
+    w.q[i] = static_cast<int8_t>(value(i));
+  w.scales = std::move(*scales);
+  auto [weight, scaleValues] = createQuantizedConstants(
+      b, nc.loc, w, name, /*pack=*/true, /*stacked=*/true);
+  p.weight = weight;
+  p.scales = scaleValues;
+  p.quant = QuantAttr::get(b.getContext(), w.bits, w.group);
+  return p;
+}
+
+/// com.microsoft QMoE: MoE with integer-quantized expert weights, converted
+/// to spx.moe on the model's own values.
+LogicalResult convertQMoE(NodeContext &nc) {
+  int64_t bits = nc.attrInt("expert_weight_bits", 4);
+  if (bits != 2 && bits != 4 && bits != 8)
+    return nc.error() << "expert_weight_bits must be 2, 4 or 8, got " << bits;
+  std::string quantType = nc.attrString("quant_type", "int");
+  if (quantType != "int")
+    return nc.error() << "quant_type '" << quantType
+                      << "' is not supported (integer quantization only)";
+  if (nc.attrInt("weights_prepacked", -1) == 1)
+    return nc.error() << "weights_prepacked = 1 (a layout specific to an "
+                         "ONNX Runtime execution provider) is not supported";
+  if (nc.hasInput(14))
+    return nc.error() << "router_weights (separate selection and mixing "
+                         "weights) is not supported";
+  for (unsigned i = 15; i < nc.numInputs(); ++i)
+    if (nc.hasInput(i))
+      return nc.error() << "input " << i
+                        << " (FP4/FP8 scales) is not supported";
+  int64_t blockSize = nc.attrInt("block_size", 0);
+  if (blockSize < 0 ||
+      (blockSize > 0 && (blockSize < 16 || (blockSize & (blockSize - 1)))))
+    return nc.error() << "block_size must be a power of two >= 16, got "
+                      << blockSize;
+  RankedTensorType inputType = nc.inputType(0);
+  if (!inputType || ShapedType::isDynamic(inputType.getShape().back()))
+    return nc.error() << "input needs a static hidden size";
+  if (!nc.hasInput(2) || !nc.hasInput(3) || !nc.hasInput(5) || !nc.hasInput(6))
+    return nc.error() << "fc1 and fc2 weights and scales are required";
+  int64_t hidden = inputType.getShape().back();
+  int64_t fusion = nc.attrInt("swiglu_fusion", 0);
+  bool fused =
+      nc.attrString("activation_type", "relu") == "swiglu" && fusion != 0;
+  int64_t n1 = 0, n2 = 0, n3 = 0;
+  FailureOr<MoEProjection> fc1 = convertQMoEProjection(
+      nc, {"fc1", 2, 3, 4, 11}, bits, blockSize, hidden, n1);
+  if (failed(fc1))
+    return failure();
+  int64_t inter = fused ? n1 / 2 : n1;
+  FailureOr<MoEProjection> fc2 = convertQMoEProjection(
+      nc, {"fc2", 5, 6, 7, 12}, bits, blockSize, inter, n2);
+  if (failed(fc2))
+    return failure();
+  if (n2 != hidden)
+    return nc.error() << "fc2 weights produce " << n2
+                      << " features, the input has " << hidden;
+  MoEProjection fc3;
+  if (nc.hasInput(8)) {
+    FailureOr<MoEProjection> p = convertQMoEProjection(
+        nc, {"fc3", 8, 9, 10, 13}, bits, blockSize, hidden, n3);
+    if (failed(p))
+      return failure();
+    fc3 = *p;
+  }
+  return emitMoE(nc, *fc1, *fc2, fc3, /*parsimonyDomain=*/false);
+}
+
 /// com.microsoft QuantizeLinear / DequantizeLinear: the ONNX operators.
 LogicalResult convertAsOnnx(NodeContext &nc) {
   ConverterFn fn = getConverters().lookup(("::" + nc.opType()).str());
@@ -701,6 +894,7 @@ void parsimony::onnximport::registerContribQuantConverters(
   map["com.microsoft::MatMulNBits"] = convertMatMulNBits;
   map["com.microsoft::MatMulIntegerToFloat"] = convertMatMulIntegerToFloat;
   map["com.microsoft::DynamicQuantizeMatMul"] = convertDynamicQuantizeMatMul;
+  map["com.microsoft::QMoE"] = convertQMoE;
   map["com.microsoft::QuantizeLinear"] = convertAsOnnx;
   map["com.microsoft::DequantizeLinear"] = convertAsOnnx;
 }

@@ -49,78 +49,22 @@ std::optional<Activation> parseActivation(StringRef name) {
 }
 
 template <bool parsimonyDomain> LogicalResult convertMoE(NodeContext &nc) {
-  OpBuilder &b = nc.importer.builder;
-  Value input = nc.input(0), router = nc.input(1);
-  Value fc1 = nc.input(2), fc1Bias = nc.input(3);
-  Value fc2 = nc.input(4), fc2Bias = nc.input(5);
-  Value fc3 = nc.input(6), fc3Bias = nc.input(7);
-  if (failed(requireFloat(nc, input, "input")) ||
-      failed(requireFloat(nc, router, "router_probs")))
-    return failure();
-  if (!fc1 || !fc2)
+  MoEProjection fc1{nc.input(2), Value(), nc.input(3)};
+  MoEProjection fc2{nc.input(4), Value(), nc.input(5)};
+  MoEProjection fc3{nc.input(6), Value(), nc.input(7)};
+  if (!fc1.weight || !fc2.weight)
     return nc.error() << "fc1_experts_weights and fc2_experts_weights are "
                          "required";
-  for (Value w : {fc1, fc2, fc3}) {
+  for (Value w : {fc1.weight, fc2.weight, fc3.weight}) {
     if (!w)
       continue;
     Type t = getElementTypeOrSelf(w.getType());
     if (!isa<FloatType>(t))
       return nc.error() << "quantized expert weights (" << t
-                        << ") are not supported by MoE; use float weights";
+                        << ") are not supported by MoE; use float weights "
+                           "(or QMoE)";
   }
-  if (nc.attrInt("use_sparse_mixer", 0) != 0)
-    return nc.error() << "use_sparse_mixer = 1 (sparse mixer routing) is "
-                         "not supported";
-  std::string actName = nc.attrString("activation_type", "relu");
-  std::optional<Activation> act = parseActivation(actName);
-  if (!act || *act == Activation::gelu_tanh || *act == Activation::sigmoid)
-    return nc.error() << "unsupported activation_type '" << actName
-                      << "' (expected relu, gelu, silu, identity or swiglu)";
-  // ONNX Runtime's MoE computes gelu with the tanh approximation
-  // (0.5 x (1 + tanh(0.7978845608 (x + 0.044715 x^3)))).
-  if (*act == Activation::gelu)
-    act = Activation::gelu_tanh;
-  int64_t fusion = nc.attrInt("swiglu_fusion", 0);
-  if (fusion < 0 || fusion > 2)
-    return nc.error() << "swiglu_fusion must be 0, 1 or 2";
-  int64_t k = nc.attrInt("k", 1);
-  if (k <= 0)
-    return nc.error() << "k must be positive";
-  DispatchMode dispatch = DispatchMode::dropless;
-  float capacityFactor = 1.0f;
-  if (parsimonyDomain) {
-    std::string d = nc.attrString("dispatch", "dropless");
-    if (d == "capacity")
-      dispatch = DispatchMode::capacity;
-    else if (d != "dropless")
-      return nc.error() << "dispatch must be 'dropless' or 'capacity', got '"
-                        << d << "'";
-    capacityFactor = nc.attrFloat("capacity_factor", 1.0f);
-    if (!(capacityFactor > 0.0f))
-      return nc.error() << "capacity_factor must be positive";
-  }
-  FloatAttr limit;
-  if (const onnx::AttributeProto *a = nc.attr("swiglu_limit"))
-    limit = b.getF32FloatAttr(a->f());
-  MLIRContext *ctx = nc.importer.ctx;
-  auto nk = WeightLayoutAttr::get(ctx, WeightLayout::nk);
-  auto op = MoEOp::create(
-      b, nc.loc, input.getType(), input, router, fc1, /*fc1_scales=*/Value(),
-      fc1Bias, fc2, /*fc2_scales=*/Value(), fc2Bias, fc3,
-      /*fc3_scales=*/Value(), fc3Bias, b.getI64IntegerAttr(k),
-      ActivationAttr::get(ctx, *act),
-      b.getBoolAttr(nc.attrInt("normalize_routing_weights", 0) != 0),
-      SwiGLUFusionAttr::get(ctx, static_cast<SwiGLUFusion>(fusion)),
-      b.getF32FloatAttr(nc.attrFloat("activation_alpha", 1.0f)),
-      b.getF32FloatAttr(nc.attrFloat("activation_beta", 0.0f)), limit,
-      DispatchModeAttr::get(ctx, dispatch), b.getF32FloatAttr(capacityFactor),
-      nk, nk, nk, QuantAttr(), QuantAttr(), QuantAttr());
-  if (failed(verifyBuilt(nc, op))) {
-    op->erase();
-    return failure();
-  }
-  nc.setOutput(0, op.getResult(), nc.inputOnnxType(0));
-  return success();
+  return emitMoE(nc, fc1, fc2, fc3, parsimonyDomain);
 }
 
 LogicalResult convertTopKActivation(NodeContext &nc) {
@@ -187,6 +131,73 @@ LogicalResult convertSparseFFN(NodeContext &nc) {
 }
 
 } // namespace
+
+LogicalResult parsimony::onnximport::emitMoE(NodeContext &nc,
+                                             const MoEProjection &fc1,
+                                             const MoEProjection &fc2,
+                                             const MoEProjection &fc3,
+                                             bool parsimonyDomain) {
+  OpBuilder &b = nc.importer.builder;
+  Value input = nc.input(0), router = nc.input(1);
+  if (failed(requireFloat(nc, input, "input")) ||
+      failed(requireFloat(nc, router, "router_probs")))
+    return failure();
+  if (nc.attrInt("use_sparse_mixer", 0) != 0)
+    return nc.error() << "use_sparse_mixer = 1 (sparse mixer routing) is "
+                         "not supported";
+  std::string actName = nc.attrString("activation_type", "relu");
+  std::optional<Activation> act = parseActivation(actName);
+  if (!act || *act == Activation::gelu_tanh || *act == Activation::sigmoid)
+    return nc.error() << "unsupported activation_type '" << actName
+                      << "' (expected relu, gelu, silu, identity or swiglu)";
+  // ONNX Runtime's MoE computes gelu with the tanh approximation
+  // (0.5 x (1 + tanh(0.7978845608 (x + 0.044715 x^3)))).
+  if (*act == Activation::gelu)
+    act = Activation::gelu_tanh;
+  int64_t fusion = nc.attrInt("swiglu_fusion", 0);
+  if (fusion < 0 || fusion > 2)
+    return nc.error() << "swiglu_fusion must be 0, 1 or 2";
+  int64_t k = nc.attrInt("k", 1);
+  if (k <= 0)
+    return nc.error() << "k must be positive";
+  DispatchMode dispatch = DispatchMode::dropless;
+  float capacityFactor = 1.0f;
+  if (parsimonyDomain) {
+    std::string d = nc.attrString("dispatch", "dropless");
+    if (d == "capacity")
+      dispatch = DispatchMode::capacity;
+    else if (d != "dropless")
+      return nc.error() << "dispatch must be 'dropless' or 'capacity', got '"
+                        << d << "'";
+    capacityFactor = nc.attrFloat("capacity_factor", 1.0f);
+    if (!(capacityFactor > 0.0f))
+      return nc.error() << "capacity_factor must be positive";
+  }
+  FloatAttr limit;
+  if (const onnx::AttributeProto *a = nc.attr("swiglu_limit"))
+    limit = b.getF32FloatAttr(a->f());
+  MLIRContext *ctx = nc.importer.ctx;
+  auto nk = WeightLayoutAttr::get(ctx, WeightLayout::nk);
+  auto quant = [](const MoEProjection &p) {
+    return cast_if_present<QuantAttr>(p.quant);
+  };
+  auto op = MoEOp::create(
+      b, nc.loc, input.getType(), input, router, fc1.weight, fc1.scales,
+      fc1.bias, fc2.weight, fc2.scales, fc2.bias, fc3.weight, fc3.scales,
+      fc3.bias, b.getI64IntegerAttr(k), ActivationAttr::get(ctx, *act),
+      b.getBoolAttr(nc.attrInt("normalize_routing_weights", 0) != 0),
+      SwiGLUFusionAttr::get(ctx, static_cast<SwiGLUFusion>(fusion)),
+      b.getF32FloatAttr(nc.attrFloat("activation_alpha", 1.0f)),
+      b.getF32FloatAttr(nc.attrFloat("activation_beta", 0.0f)), limit,
+      DispatchModeAttr::get(ctx, dispatch), b.getF32FloatAttr(capacityFactor),
+      nk, nk, nk, quant(fc1), quant(fc2), quant(fc3));
+  if (failed(verifyBuilt(nc, op))) {
+    op->erase();
+    return failure();
+  }
+  nc.setOutput(0, op.getResult(), nc.inputOnnxType(0));
+  return success();
+}
 
 void parsimony::onnximport::registerCustomDomainConverters(
     llvm::StringMap<ConverterFn> &map) {

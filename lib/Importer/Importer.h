@@ -338,6 +338,22 @@ const llvm::StringMap<ConverterFn> &getConverters();
 void registerMathConverters(llvm::StringMap<ConverterFn> &map);
 void registerTensorConverters(llvm::StringMap<ConverterFn> &map);
 void registerCustomDomainConverters(llvm::StringMap<ConverterFn> &map);
+
+/// One projection of a mixture-of-experts layer's experts: `weight` [E, N,
+/// K] (float, or quantized values with their `scales` and an
+/// `spx::QuantAttr` `quant` in ONNX Runtime's nk layout), and an optional
+/// [E, N] `bias`.
+struct MoEProjection {
+  Value weight, scales, bias;
+  Attribute quant;
+};
+
+/// Emits `spx.moe` for a com.microsoft MoE / QMoE node (ai.parsimony:MoE
+/// with `parsimonyDomain`, which adds the dispatch attributes) from its
+/// input (0), router logits (1), expert projections and attributes.
+LogicalResult emitMoE(NodeContext &nc, const MoEProjection &fc1,
+                      const MoEProjection &fc2, const MoEProjection &fc3,
+                      bool parsimonyDomain);
 /// ONNX Runtime's contrib operators (com.microsoft, and the few it registers
 /// in the default domain), decomposed into the same linalg/spx forms as the
 /// standard operators they fuse: elementwise, normalization and matmul
