@@ -879,6 +879,161 @@ LogicalResult convertQMoE(NodeContext &nc) {
   return emitMoE(nc, *fc1, *fc2, fc3, /*parsimonyDomain=*/false);
 }
 
+//===----------------------------------------------------------------------===//
+// GatherBlockQuantized
+//===----------------------------------------------------------------------===//
+
+onnx::AttributeProto intAttribute(StringRef name, int64_t value) {
+  onnx::AttributeProto attr;
+  attr.set_name(name.str());
+  attr.set_type(onnx::AttributeProto::INT);
+  attr.set_i(value);
+  return attr;
+}
+
+/// The `bits`-bit fields of `packed` (rows of `rowBytes` bytes, the first
+/// field of a byte in its low bits) as `fields` values per row, minus
+/// `offset`.
+std::vector<int8_t> unpackRows(ArrayRef<int64_t> packed, int64_t rowBytes,
+                               int64_t fields, int64_t bits, int64_t offset) {
+  int64_t per = 8 / bits, mask = (1 << bits) - 1;
+  int64_t rows = static_cast<int64_t>(packed.size()) / rowBytes;
+  std::vector<int8_t> out(rows * fields);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < fields; ++i)
+      out[r * fields + i] = static_cast<int8_t>(
+          ((packed[r * rowBytes + i / per] >> ((i % per) * bits)) & mask) -
+          offset);
+  return out;
+}
+
+/// com.microsoft GatherBlockQuantized: a Gather of constant block-quantized
+/// data (INT4/UINT4, or uint8 holding 2-, 4- or 8-bit values packed along
+/// the last dimension) followed by dequantization. The data are unpacked at
+/// import time, and the node expands into Gather of the data, scales and
+/// zero points, then a blocked DequantizeLinear along the quantized axis.
+LogicalResult convertGatherBlockQuantized(NodeContext &nc) {
+  if (!nc.hasInput(0) || !nc.hasInput(1) || !nc.hasInput(2))
+    return nc.error() << "needs inputs data, indices and scales";
+  int64_t bits = nc.attrInt("bits", 4);
+  int64_t blockSize = nc.attrInt("block_size", 128);
+  if (blockSize < 16 || (blockSize & (blockSize - 1)))
+    return nc.error() << "block_size must be a power of two >= 16, got "
+                      << blockSize;
+  ElementsAttr dataAttr = constantAttr(nc, 0);
+  if (!dataAttr)
+    return nc.error() << "data (input 0) must be a constant initializer: it "
+                         "is unpacked at import time";
+  auto dataType = cast<ShapedType>(dataAttr.getType());
+  int64_t rank = dataType.getRank();
+  if (rank < 1)
+    return nc.error() << "data must have rank >= 1";
+  auto err = [&] { return nc.error(); };
+  FailureOr<int64_t> gatherAxis =
+      normalizeAxis(nc.attrInt("gather_axis", 0), rank, err);
+  if (failed(gatherAxis))
+    return failure();
+  FailureOr<int64_t> quantizeAxis =
+      normalizeAxis(nc.attrInt("quantize_axis", 1), rank, err);
+  if (failed(quantizeAxis))
+    return failure();
+  if (*gatherAxis == *quantizeAxis)
+    return nc.error() << "gather_axis and quantize_axis must differ";
+  std::optional<std::vector<int64_t>> raw = intValues(dataAttr, true);
+  if (!raw)
+    return nc.error() << "the data of input 0 is not available";
+
+  // The quantized values (minus the default zero point where that is not
+  // 0 and no zero points are given) and their ONNX type.
+  SmallVector<int64_t> shape(dataType.getShape());
+  std::vector<int8_t> q;
+  int32_t qOnnx = nc.inputOnnxType(0);
+  bool hasZp = nc.hasInput(3);
+  std::string zpName = nc.hasInput(3) ? nc.node.input(3) : "";
+  Expansion ex(nc);
+  OpBuilder &b = nc.importer.builder;
+  if (nc.importer.fourBitValues.count(nc.node.input(0))) {
+    // INT4/UINT4, already one value per byte; default zero point 0.
+    if (bits != 4)
+      return nc.error() << "bits must be 4 for INT4/UINT4 data, got " << bits;
+    q.assign(raw->begin(), raw->end());
+  } else {
+    if (qOnnx != onnx::TensorProto::UINT8)
+      return nc.error() << "data must be UINT8, INT4 or UINT4, got "
+                        << onnxTypeName(qOnnx);
+    if (bits != 2 && bits != 4 && bits != 8)
+      return nc.error() << "bits must be 2, 4 or 8 for UINT8 data, got "
+                        << bits;
+    if (*gatherAxis != 0 || *quantizeAxis != rank - 1)
+      return nc.error() << "UINT8 data must be gathered along axis 0 and "
+                           "quantized along the last axis";
+    int64_t per = 8 / bits, rowBytes = shape.back();
+    shape.back() *= per;
+    // Without zero points the default 2^(bits-1) is subtracted here, and
+    // the values are signed.
+    q = unpackRows(*raw, rowBytes, shape.back(), bits,
+                   hasZp ? 0 : int64_t(1) << (bits - 1));
+    if (!hasZp)
+      qOnnx = onnx::TensorProto::INT8;
+    if (hasZp && per > 1) {
+      ElementsAttr zpAttr = constantAttr(nc, 3);
+      std::optional<std::vector<int64_t>> zp;
+      if (zpAttr)
+        zp = intValues(zpAttr, true);
+      if (!zp)
+        return nc.error() << "zero_points (input 3) must be a constant "
+                             "initializer";
+      auto zpType = cast<ShapedType>(zpAttr.getType());
+      int64_t blocks = (shape.back() + blockSize - 1) / blockSize;
+      SmallVector<int64_t> zpShape(zpType.getShape());
+      if (zpShape.empty() || zpShape.back() != (blocks + per - 1) / per)
+        return nc.error() << "zero_points must hold " << blocks
+                          << " packed values per row, got "
+                          << shapeString(zpShape);
+      int64_t zpRowBytes = zpShape.back();
+      zpShape.back() = blocks;
+      Value zpConst = createResourceConstant<int8_t>(
+          b, nc.loc, RankedTensorType::get(zpShape, b.getI8Type()),
+          blobName(nc, "zero_points"),
+          unpackRows(*zp, zpRowBytes, blocks, bits, 0));
+      zpName = ex.bind(zpConst, onnx::TensorProto::UINT8);
+    }
+  }
+  Value qConst = createResourceConstant<int8_t>(
+      b, nc.loc, RankedTensorType::get(shape, b.getI8Type()),
+      blobName(nc, "data"), q);
+  std::string qName = ex.bind(qConst, qOnnx);
+
+  onnx::AttributeProto axis = intAttribute("axis", *gatherAxis);
+  auto gather = [&](const std::string &name) -> FailureOr<std::string> {
+    FailureOr<SmallVector<Expansion::Output>> g =
+        ex.run("Gather", {name, ex.input(1)}, 1, {axis});
+    if (failed(g))
+      return failure();
+    return (*g)[0].name;
+  };
+  FailureOr<std::string> gq = gather(qName), gs = gather(ex.input(2));
+  if (failed(gq) || failed(gs))
+    return failure();
+  SmallVector<std::string> dqInputs = {*gq, *gs};
+  if (!zpName.empty()) {
+    FailureOr<std::string> gz = gather(zpName);
+    if (failed(gz))
+      return failure();
+    dqInputs.push_back(*gz);
+  }
+  int64_t indexRank = nc.inputType(1).getRank();
+  int64_t dqAxis = *quantizeAxis > *gatherAxis ? *quantizeAxis + indexRank - 1
+                                               : *quantizeAxis;
+  FailureOr<SmallVector<Expansion::Output>> y = ex.run(
+      "DequantizeLinear", dqInputs, 1,
+      {intAttribute("axis", dqAxis), intAttribute("block_size", blockSize)});
+  if (failed(y))
+    return failure();
+  nc.setOutput(0, (*y)[0].value, (*y)[0].onnxType);
+  return success();
+}
+
 /// com.microsoft QuantizeLinear / DequantizeLinear: the ONNX operators.
 LogicalResult convertAsOnnx(NodeContext &nc) {
   ConverterFn fn = getConverters().lookup(("::" + nc.opType()).str());
@@ -895,6 +1050,7 @@ void parsimony::onnximport::registerContribQuantConverters(
   map["com.microsoft::MatMulIntegerToFloat"] = convertMatMulIntegerToFloat;
   map["com.microsoft::DynamicQuantizeMatMul"] = convertDynamicQuantizeMatMul;
   map["com.microsoft::QMoE"] = convertQMoE;
+  map["com.microsoft::GatherBlockQuantized"] = convertGatherBlockQuantized;
   map["com.microsoft::QuantizeLinear"] = convertAsOnnx;
   map["com.microsoft::DequantizeLinear"] = convertAsOnnx;
 }

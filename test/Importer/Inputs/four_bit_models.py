@@ -87,6 +87,18 @@ def bad_int32_data():
     return dequantize(t)
 
 
+def gather_block_quantized(data_type=T.UINT8, **attrs):
+    data = nh.from_array(np.zeros((8, 16), np.uint8), "data")
+    if data_type != T.UINT8:
+        data = four_bit_tensor("data", np.zeros((8, 32)), data_type == INT4)
+    m = model([N("GatherBlockQuantized", ["data", "i", "s"], ["y"],
+                 domain="com.microsoft", **attrs)],
+              [vi("i", T.INT64, [2])], [vi("y", T.FLOAT, [2, 32])],
+              [data, nh.from_array(np.ones((8, 2), np.float32), "s")])
+    m.opset_import.append(h.make_opsetid("com.microsoft", 1))
+    return m
+
+
 MODELS = {
     "dequantize_int4": lambda: dequantize(four_bit_tensor("w", W)),
     "dequantize_uint4_int32_data": lambda: dequantize(
@@ -98,6 +110,12 @@ MODELS = {
     "castlike_int4": castlike_int4,
     "bad_raw_size": bad_raw_size,
     "bad_int32_data": bad_int32_data,
+    "gather_block_quantized_block_24": lambda: gather_block_quantized(
+        block_size=24),
+    "gather_block_quantized_uint8_axis1": lambda: gather_block_quantized(
+        gather_axis=1, quantize_axis=0, block_size=16),
+    "gather_block_quantized_int4_bits8": lambda: gather_block_quantized(
+        INT4, bits=8, block_size=16),
 }
 
 

@@ -1,7 +1,9 @@
 """Models with ONNX INT4/UINT4 tensors (opset 21) as ONNX Runtime's
 quantizer writes them: DequantizeLinear of packed 4-bit weights with
 per-block or per-channel scales feeding MatMul/Gemm, 4-bit constants,
-QuantizeLinear to 4-bit types, Cast from them (fixed seeds).
+QuantizeLinear to 4-bit types, Cast from them; and ONNX Runtime's
+GatherBlockQuantized (block-quantized embeddings: INT4/UINT4 data, or
+uint8 holding 2-, 4- or 8-bit values) (fixed seeds).
 
   make_int4_models.py DIR   writes DIR/*.onnx, DIR/*.npy and
                             DIR/manifest.json
@@ -12,7 +14,8 @@ import sys
 import numpy as np
 from onnx import TensorProto as T, helper
 
-from onnx_cases import Cases, UINT4, INT4, four_bit_tensor, pack_nibbles
+from onnx_cases import (Cases, UINT4, INT4, four_bit_tensor, pack_bits as
+                        pack, pack_nibbles)
 
 models = Cases(sys.argv[1])
 rng = np.random.default_rng(21)
@@ -140,5 +143,55 @@ models.add("dq_int4_external_data",
             helper.make_node("MatMul", ["x", "wf"], ["y"])],
            {"x": normal(2, k)}, [("y", T.FLOAT, (2, n))],
            [ext, ("scale", scales(k // 32, n))], opset=21, rtol=1e-5)
+
+
+
+def gather_block_quantized(name, data, indices, scale, zero_points=None,
+                           **attrs):
+    """GatherBlockQuantized(data, indices, scales[, zero_points]) with the
+    indices as the model's input."""
+    inits = [data, ("scales", scale)]
+    inputs = ["data", "indices", "scales"]
+    if zero_points is not None:
+        inits.append(zero_points)
+        inputs.append("zero_points")
+    rank = len(data.dims) if isinstance(data, T) else data[1].ndim
+    gather_axis = attrs.get("gather_axis", 0) % rank
+    shape = list(data.dims if isinstance(data, T) else data[1].shape)
+    if not isinstance(data, T):
+        shape[-1] *= 8 // attrs.get("bits", 4)
+    out = shape[:gather_axis] + list(indices.shape) + shape[gather_axis + 1:]
+    models.add(name,
+               [helper.make_node("GatherBlockQuantized", inputs, ["y"],
+                                 domain="com.microsoft", **attrs)],
+               {"indices": indices}, [("y", T.FLOAT, out)], inits, opset=21,
+               extra_opsets=[("com.microsoft", 1)], rtol=1e-6)
+
+
+vocab, hidden = 40, 64
+tokens = np.array([[3, 17, 0], [39, 5, -2]], np.int64)
+for bits in (2, 4, 8):
+    values = rng.integers(0, 1 << bits, size=(vocab, hidden))
+    gather_block_quantized(f"gather_block_quantized_uint8_{bits}bit",
+                           ("data", pack(values, bits)), tokens,
+                           scales(vocab, hidden // 16), block_size=16,
+                           bits=bits)
+zp = rng.integers(0, 16, size=(vocab, hidden // 32))
+gather_block_quantized("gather_block_quantized_uint8_zero_points",
+                       ("data", pack(uint4(vocab, hidden), 4)), tokens,
+                       scales(vocab, hidden // 32),
+                       ("zero_points", pack(zp, 4)), block_size=32)
+gather_block_quantized("gather_block_quantized_int4",
+                       four_bit_tensor("data", int4(vocab, hidden)),
+                       tokens.astype(np.int32), scales(vocab, hidden // 32),
+                       four_bit_tensor("zero_points",
+                                       int4(vocab, hidden // 32)),
+                       block_size=32)
+# UINT4 data gathered along axis 1 and quantized along axis 0 (a [hidden,
+# vocab] table), 48 rows in blocks of 32 (the last one partial).
+gather_block_quantized("gather_block_quantized_uint4_axis1",
+                       four_bit_tensor("data", uint4(48, vocab), False),
+                       np.array(7, np.int64), scales(2, vocab),
+                       gather_axis=1, quantize_axis=0, block_size=32)
 
 models.write_manifest()

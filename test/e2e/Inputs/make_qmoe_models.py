@@ -12,22 +12,9 @@ import sys
 import numpy as np
 from onnx import TensorProto as T, helper
 
-from onnx_cases import Cases
+from onnx_cases import Cases, pack_bits as pack
 
 rng = np.random.default_rng(30)
-
-
-def pack(values, bits, axis=-1):
-    """Unsigned `bits`-bit integers packed along `axis`, the first in the
-    lowest bits of each byte."""
-    per = 8 // bits
-    v = np.moveaxis(np.asarray(values, np.uint8), axis, -1)
-    packed = np.zeros(v.shape[:-1] + ((v.shape[-1] + per - 1) // per,),
-                      np.uint8)
-    for i in range(per):
-        part = v[..., i::per]
-        packed[..., :part.shape[-1]] |= part << (i * bits)
-    return np.moveaxis(packed, -1, axis)
 
 
 def projection(prefix, e, n, k, bits, block, zero_points, bias):

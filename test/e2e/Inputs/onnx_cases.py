@@ -28,13 +28,25 @@ def elem(a):
 UINT4, INT4 = 21, 22
 
 
+def pack_bits(values, bits, axis=-1):
+    """Unsigned `bits`-bit integers packed along `axis`, the first in the
+    lowest bits of each byte (a short last byte padded with zeros)."""
+    per = 8 // bits
+    v = np.moveaxis(np.asarray(values, np.int64) & ((1 << bits) - 1), axis,
+                    -1).astype(np.uint8)
+    packed = np.zeros(v.shape[:-1] + ((v.shape[-1] + per - 1) // per,),
+                      np.uint8)
+    for i in range(per):
+        part = v[..., i::per]
+        packed[..., :part.shape[-1]] |= part << (i * bits)
+    return np.moveaxis(packed, -1, axis)
+
+
 def pack_nibbles(values):
-    """Integers as ONNX packs 4-bit tensors: two per byte, the first in the
-    low nibble, an odd count padded with a zero nibble."""
-    v = (np.asarray(values).flatten().astype(np.int64) & 15).astype(np.uint8)
-    if v.size % 2:
-        v = np.append(v, np.uint8(0))
-    return (v[0::2] | (v[1::2] << 4)).astype(np.uint8)
+    """Integers as ONNX packs 4-bit tensors: two per byte over the flattened
+    tensor, the first in the low nibble, an odd count padded with a zero
+    nibble."""
+    return pack_bits(np.asarray(values).flatten(), 4)
 
 
 def four_bit_tensor(name, values, signed=True, int32_data=False):
