@@ -8,9 +8,7 @@ RotaryEmbedding, EmbedLayerNormalization) with random weights and inputs
 Cases ONNX Runtime's CPU kernels cannot run (packed KV/QKV in
 MultiHeadAttention, Attention without bias, which crashes it) are written as
 DIR/<name>.onnx with an equivalent DIR/<name>_ref.onnx that ONNX Runtime runs
-on the same inputs instead (the manifest's "ort_model"). Cases with an empty past cache, which the CPU pipeline cannot run
-yet (zero-size arguments), are listed in DIR/empty_past.json (manifest
-format).
+on the same inputs instead (the manifest's "ort_model").
 """
 import json
 import os
@@ -24,9 +22,6 @@ from onnx import TensorProto, helper, numpy_helper
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
 MANIFEST = []
-# Empty past caches (the first step of GPT-2 and model-builder exports): the
-# CPU pipeline cannot yet take zero-size arguments.
-EMPTY_PAST = []
 
 NP_TO_ONNX = {
     np.dtype(np.float16): TensorProto.FLOAT16,
@@ -85,14 +80,14 @@ def save_model(name, nodes, inputs, outputs, inits=None, dims=None,
 
 
 def case(name, nodes, inputs, outputs, inits=None, dims=None, rtol=1e-4,
-         out_ranks=None, manifest=None, half=False):
+         out_ranks=None, half=False):
     """Adds a model to the manifest; `half` makes its float tensors f16
     (compared with rtol 2e-3: f16 rounding)."""
     if half:
         rtol = 2e-3
     files = save_model(name, nodes, inputs, outputs, inits, dims, out_ranks,
                        half)
-    (MANIFEST if manifest is None else manifest).append({"name": name, "model": name + ".onnx", "inputs": files,
+    MANIFEST.append({"name": name, "model": name + ".onnx", "inputs": files,
                      "rtol": rtol})
 
 
@@ -119,7 +114,7 @@ H = D // N
 
 def attention_case(name, s=S, mask=None, attrs=None, qkv=(D, D, D),
                    past=None, present=False, attn_bias=None, bias=True,
-                   dims=None, manifest=None, half=False):
+                   dims=None, half=False):
     rng = rng_for(name)
     x = normal(rng, (B, s, D))
     total = sum(qkv)
@@ -145,7 +140,7 @@ def attention_case(name, s=S, mask=None, attrs=None, qkv=(D, D, D),
     if qkv != (D, D, D):
         a["qkv_hidden_sizes"] = list(qkv)
     case(name, [ms("Attention", ins, outs, **a)], inputs, outs, inits, dims,
-         manifest=manifest, half=half)
+         half=half)
 
 
 pad2d = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], np.int32)
@@ -178,7 +173,7 @@ attention_case("attn_past_chunk", s=3, past=(2, B, N, 4, H), present=True,
                attrs=dict(unidirectional=1))
 # The first step of a GPT-2 export: an empty past.
 attention_case("attn_empty_past", past=(2, B, N, 0, H), present=True,
-               mask=pad2d, attrs=dict(unidirectional=1), manifest=EMPTY_PAST)
+               mask=pad2d, attrs=dict(unidirectional=1))
 attention_case("attn_f16_gpt2_decode", s=1, past=(2, B, N, 4, H),
                present=True, attrs=dict(unidirectional=1), half=True,
                mask=np.array([[1, 1, 1, 1, 1], [0, 1, 1, 1, 1]], np.int32))
@@ -203,7 +198,7 @@ equivalent("attn_nobias",
 
 def mha_case(name, s=S, kv=S, key_form="bsd", mask=None, bias=False,
              past=None, present=False, attn_bias=None, attrs=None, dv=D,
-             dims=None, manifest=None, half=False):
+             dims=None, half=False):
     rng = rng_for(name)
     hv = dv // N
     inputs = {"q": normal(rng, (B, s, D))}
@@ -234,7 +229,7 @@ def mha_case(name, s=S, kv=S, key_form="bsd", mask=None, bias=False,
     a = dict(num_heads=N)
     a.update(attrs or {})
     case(name, [ms("MultiHeadAttention", ins, outs, **a)], inputs, outs,
-         inits, dims, manifest=manifest, half=half)
+         inits, dims, half=half)
 
 
 mha_case("mha_self")
@@ -255,7 +250,7 @@ mha_case("mha_chunk_past", s=3, kv=3, past=4, present=True,
          attrs=dict(unidirectional=1), mask=np.array([6, 7], np.int32))
 mha_case("mha_present_only", present=True, attrs=dict(unidirectional=1))
 mha_case("mha_empty_past", past=0, present=True, attrs=dict(unidirectional=1),
-         mask=pad2d, manifest=EMPTY_PAST)
+         mask=pad2d)
 mha_case("mha_attn_bias", s=3, kv=6, attn_bias=(B, 1, 3, 6),
          mask=np.array([[1] * 6, [1, 1, 1, 1, 0, 0]], np.int32))
 mha_case("mha_scale_filter", s=3, kv=6, mask=np.array([5, 2], np.int32),
@@ -402,7 +397,7 @@ KN, GH = 2, 16  # kv heads, head size
 
 def gqa_case(name, s=S, past=None, seqlens=None, packed=False, rotary=False,
              interleaved=0, attrs=None, batch=B, attn_bias=False,
-             dynamic=False, manifest=None, half=False):
+             dynamic=False, half=False):
     rng = rng_for(name)
     qd, kd = N * GH, KN * GH
     inputs = {}
@@ -449,7 +444,7 @@ def gqa_case(name, s=S, past=None, seqlens=None, packed=False, rotary=False,
                      for n in ("past_key", "past_value") if n in inputs})
         dims["seqlens_k"] = ["batch"]
     case(name, [ms("GroupQueryAttention", ins, outs, **a)], inputs, outs, inits,
-         dims, manifest=manifest, half=half)
+         dims, half=half)
 
 
 gqa_case("gqa_prompt")
@@ -463,8 +458,7 @@ gqa_case("gqa_window", s=6, attrs=dict(local_window_size=2))
 gqa_case("gqa_softcap_scale", attrs=dict(softcap=2.0, scale=0.3))
 gqa_case("gqa_chunked_prefill", s=3, past=4, batch=1, rotary=True)
 gqa_case("gqa_attn_bias", attn_bias=True)
-gqa_case("gqa_empty_past", past=0, seqlens=[4, 3], rotary=True,
-         manifest=EMPTY_PAST)
+gqa_case("gqa_empty_past", past=0, seqlens=[4, 3], rotary=True)
 gqa_case("gqa_f16_rotary_decode", s=1, past=6, seqlens=[6, 3], rotary=True,
          half=True)
 gqa_case("gqa_dynamic_decode", s=1, past=6, seqlens=[6, 2], packed=True,
@@ -510,5 +504,3 @@ case("llama_block", nodes,
 
 with open(os.path.join(OUT, "manifest.json"), "w") as f:
     json.dump(MANIFEST, f, indent=1)
-with open(os.path.join(OUT, "empty_past.json"), "w") as f:
-    json.dump(EMPTY_PAST, f, indent=1)
