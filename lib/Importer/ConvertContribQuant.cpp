@@ -190,6 +190,24 @@ std::string shapeString(ArrayRef<int64_t> shape) {
   return s + "]";
 }
 
+/// The `bits`-bit fields (`bits` dividing 8) of `packed`, rows of
+/// `rowBytes` bytes with the first field of a byte in its low bits, as
+/// `fields` values per row minus `offset`: ONNX Runtime's packing of
+/// quantized weights and zero points.
+template <typename Out>
+std::vector<Out> unpackRows(ArrayRef<int64_t> packed, int64_t rowBytes,
+                            int64_t fields, int64_t bits, int64_t offset = 0) {
+  int64_t per = 8 / bits, mask = (1 << bits) - 1;
+  int64_t rows = static_cast<int64_t>(packed.size()) / rowBytes;
+  std::vector<Out> out(rows * fields);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < fields; ++i)
+      out[r * fields + i] = static_cast<Out>(
+          ((packed[r * rowBytes + i / per] >> ((i % per) * bits)) & mask) -
+          offset);
+  return out;
+}
+
 //===----------------------------------------------------------------------===//
 // MatMulNBits
 //===----------------------------------------------------------------------===//
@@ -352,12 +370,7 @@ LogicalResult convertMatMulNBits(NodeContext &nc) {
           intValues(zpAttr, /*isUnsigned=*/true);
       if (!packed)
         return nc.error() << "the data of zero_points is not available";
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t blk = 0; blk < blocks; ++blk) {
-          int64_t bit = blk * bits;
-          zeroPoints[n * blocks + blk] = static_cast<float>(
-              ((*packed)[n * zpBlobSize + bit / 8] >> (bit % 8)) & mask);
-        }
+      zeroPoints = unpackRows<float>(*packed, zpBlobSize, blocks, bits);
     } else {
       std::optional<std::vector<float>> values = floatValues(zpAttr);
       if (!values)
@@ -765,10 +778,7 @@ FailureOr<MoEProjection> convertQMoEProjection(NodeContext &nc,
     if (static_cast<int64_t>(packed->size()) != outer * rowBytes)
       return nc.error() << in.name << " zero points hold " << packed->size()
                         << " bytes, expected " << outer * rowBytes;
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t i = 0; i < inner; ++i)
-        zeroPoints[o * inner + i] =
-            ((*packed)[o * rowBytes + i / pack] >> ((i % pack) * bits)) & mask;
+    zeroPoints = unpackRows<int64_t>(*packed, rowBytes, inner, bits);
   }
   // The value minus its zero point of element i of [E, N, K] (nk per
   // expert), and its scale.
@@ -891,22 +901,6 @@ onnx::AttributeProto intAttribute(StringRef name, int64_t value) {
   return attr;
 }
 
-/// The `bits`-bit fields of `packed` (rows of `rowBytes` bytes, the first
-/// field of a byte in its low bits) as `fields` values per row, minus
-/// `offset`.
-std::vector<int8_t> unpackRows(ArrayRef<int64_t> packed, int64_t rowBytes,
-                               int64_t fields, int64_t bits, int64_t offset) {
-  int64_t per = 8 / bits, mask = (1 << bits) - 1;
-  int64_t rows = static_cast<int64_t>(packed.size()) / rowBytes;
-  std::vector<int8_t> out(rows * fields);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t i = 0; i < fields; ++i)
-      out[r * fields + i] = static_cast<int8_t>(
-          ((packed[r * rowBytes + i / per] >> ((i % per) * bits)) & mask) -
-          offset);
-  return out;
-}
-
 /// com.microsoft GatherBlockQuantized: a Gather of constant block-quantized
 /// data (INT4/UINT4, or uint8 holding 2-, 4- or 8-bit values packed along
 /// the last dimension) followed by dequantization. The data are unpacked at
@@ -971,8 +965,8 @@ LogicalResult convertGatherBlockQuantized(NodeContext &nc) {
     shape.back() *= per;
     // Without zero points the default 2^(bits-1) is subtracted here, and
     // the values are signed.
-    q = unpackRows(*raw, rowBytes, shape.back(), bits,
-                   hasZp ? 0 : int64_t(1) << (bits - 1));
+    q = unpackRows<int8_t>(*raw, rowBytes, shape.back(), bits,
+                           hasZp ? 0 : int64_t(1) << (bits - 1));
     if (!hasZp)
       qOnnx = onnx::TensorProto::INT8;
     if (hasZp && per > 1) {
@@ -995,7 +989,7 @@ LogicalResult convertGatherBlockQuantized(NodeContext &nc) {
       Value zpConst = createResourceConstant<int8_t>(
           b, nc.loc, RankedTensorType::get(zpShape, b.getI8Type()),
           blobName(nc, "zero_points"),
-          unpackRows(*zp, zpRowBytes, blocks, bits, 0));
+          unpackRows<int8_t>(*zp, zpRowBytes, blocks, bits));
       zpName = ex.bind(zpConst, onnx::TensorProto::UINT8);
     }
   }

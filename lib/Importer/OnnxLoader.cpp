@@ -128,26 +128,14 @@ void registerSchemas() {
   // its model builder use it there.
   if (!OpSchemaRegistry::Schema("SimplifiedLayerNormalization", 1, "")) {
     OpSchema rms("SimplifiedLayerNormalization", __FILE__, __LINE__);
-    rms.SetDomain("")
-        .SinceVersion(1)
-        .SetDoc("ONNX Runtime's RMS normalization: X / sqrt(mean(X^2) + "
-                "epsilon) * scale over the axes [axis, rank).")
-        .Attr("axis", "First normalized axis.", AttributeProto::INT,
-              static_cast<int64_t>(-1))
-        .Attr("epsilon", "Added to the mean square.", AttributeProto::FLOAT,
-              1e-5f)
-        .Attr("stash_type", "Type of the statistics (1: float).",
-              AttributeProto::INT, static_cast<int64_t>(1))
-        .Input(0, "X", "input", "T")
-        .Input(1, "scale", "scale over the normalized axes", "V")
-        .Output(0, "Y", "same shape as X", "V")
+    rms.SetDomain("").SinceVersion(1).SetDoc(
+        "ONNX Runtime's RMS normalization: X / sqrt(mean(X^2) + "
+        "epsilon) * scale over the axes [axis, rank).");
+    parsimony::detail::addRmsNormalizationContract(rms)
         .Output(1, "inv_std_var", "1 / sqrt(mean(X^2) + epsilon)", "U",
                 OpSchema::Optional)
-        .TypeConstraint("T", kFloatTypes, "Floating-point input.")
         .TypeConstraint("U", {"tensor(float)", "tensor(double)"},
-                        "Statistics type.")
-        .TypeConstraint("V", kFloatTypes, "Floating-point scale and output.")
-        .TypeAndShapeInferenceFunction(parsimony::detail::inferTypeOf1ShapeOf0);
+                        "Statistics type.");
     OpSchemaRegistry::OpSchemaRegisterOnce rmsOnce(rms);
   }
 
@@ -190,6 +178,22 @@ void inferTypeOf1ShapeOf0(InferenceContext &ctx) {
   propagateElemTypeFromInputToOutput(ctx, 1, 0);
   if (hasInputShape(ctx, 0))
     propagateShapeFromInputToOutput(ctx, 0, 0);
+}
+
+OpSchema &addRmsNormalizationContract(OpSchema &schema) {
+  return schema
+      .Attr("axis", "First normalized axis.", AttributeProto::INT,
+            static_cast<int64_t>(-1))
+      .Attr("epsilon", "Added to the mean square.", AttributeProto::FLOAT,
+            1e-5f)
+      .Attr("stash_type", "Type of the statistics (1: float).",
+            AttributeProto::INT, static_cast<int64_t>(1))
+      .Input(0, "X", "input", "T")
+      .Input(1, "scale", "scale, broadcast to the normalized shape", "V")
+      .Output(0, "Y", "X's shape, the scale's type", "V")
+      .TypeConstraint("T", kFloatTypes, "Floating-point input.")
+      .TypeConstraint("V", kFloatTypes, "Floating-point scale and output.")
+      .TypeAndShapeInferenceFunction(inferTypeOf1ShapeOf0);
 }
 
 void registerCustomOnnxSchemas() {

@@ -14,6 +14,7 @@
 
 namespace onnx {
 class ModelProto;
+class OpSchema;
 struct InferenceContext;
 } // namespace onnx
 
@@ -39,6 +40,12 @@ void registerCustomOnnxSchemas();
 /// input 0 (an output in the type of a scale or a cast's target).
 void inferSameAsInput0(onnx::InferenceContext &ctx);
 void inferTypeOf1ShapeOf0(onnx::InferenceContext &ctx);
+
+/// Adds the interface the RMS normalizations share (ONNX's
+/// RMSNormalization-23 and ONNX Runtime's SimplifiedLayerNormalization) to
+/// `schema`: attributes axis (-1), epsilon (1e-5) and stash_type (1), inputs
+/// X (T) and scale (V), output Y (V, X's shape), T and V float types.
+onnx::OpSchema &addRmsNormalizationContract(onnx::OpSchema &schema);
 
 /// Registers the default-domain schemas of opsets 18 to kNewestOnnxOpset
 /// that libonnx lacks (called by registerCustomOnnxSchemas).

@@ -26,6 +26,7 @@ using namespace onnx;
 
 namespace {
 
+using parsimony::detail::addRmsNormalizationContract;
 using parsimony::detail::inferSameAsInput0;
 using parsimony::detail::inferTypeOf1ShapeOf0;
 
@@ -266,21 +267,9 @@ void registerNewOperators() {
   add(swish);
 
   OpSchema rms("RMSNormalization", __FILE__, __LINE__);
-  rms.SetDomain("")
-      .SinceVersion(23)
-      .SetDoc("X / sqrt(mean(X^2 over [axis, rank)) + epsilon) * scale.")
-      .Attr("axis", "First normalized axis.", AttributeProto::INT,
-            static_cast<int64_t>(-1))
-      .Attr("epsilon", "Added to the mean square.", AttributeProto::FLOAT,
-            1e-5f)
-      .Attr("stash_type", "Type of the statistics (1: float).",
-            AttributeProto::INT, static_cast<int64_t>(1))
-      .Input(0, "X", "input", "T")
-      .Input(1, "scale", "scale, broadcast to the normalized shape", "V")
-      .Output(0, "Y", "output", "V")
-      .TypeConstraint("T", kFloatTypes, "Input types.")
-      .TypeConstraint("V", kFloatTypes, "Scale and output types.")
-      .TypeAndShapeInferenceFunction(inferTypeOf1ShapeOf0);
+  rms.SetDomain("").SinceVersion(23).SetDoc(
+      "X / sqrt(mean(X^2 over [axis, rank)) + epsilon) * scale.");
+  addRmsNormalizationContract(rms);
   add(rms);
 
   OpSchema rotary("RotaryEmbedding", __FILE__, __LINE__);

@@ -138,6 +138,16 @@ std::optional<int64_t> readPosition(AffineMap map, ArrayRef<int64_t> shape,
   return index;
 }
 
+/// Steps the multi-index `index` to the next position of `shape` in
+/// row-major order.
+void advance(MutableArrayRef<int64_t> index, ArrayRef<int64_t> shape) {
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    if (++index[d] < shape[d])
+      return;
+    index[d] = 0;
+  }
+}
+
 /// The row-major elements of a static tensor computed from a constant by
 /// ops that only move elements: reshapes, static unit-stride extract_slice,
 /// and all-parallel linalg.generic copies of one input read with a
@@ -157,8 +167,8 @@ std::optional<std::vector<T>> evaluateLayout(Value value, int depth = 0) {
   if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(def))
     return evaluateLayout<T>(def->getOperand(0), depth + 1);
   if (auto slice = dyn_cast<tensor::ExtractSliceOp>(def)) {
-    auto sourceType = slice.getSourceType();
-    if (slice.getSourceType().getRank() != type.getRank() ||
+    RankedTensorType sourceType = slice.getSourceType();
+    if (sourceType.getRank() != type.getRank() ||
         !llvm::all_of(slice.getStaticStrides(),
                       [](int64_t s) { return s == 1; }) ||
         ShapedType::isDynamicShape(slice.getStaticOffsets()))
@@ -175,11 +185,7 @@ std::optional<std::vector<T>> evaluateLayout(Value value, int depth = 0) {
         from = from * sourceType.getDimSize(d) + slice.getStaticOffsets()[d] +
                index[d];
       out[i] = (*source)[from];
-      for (int64_t d = type.getRank() - 1; d >= 0; --d) {
-        if (++index[d] < type.getDimSize(d))
-          break;
-        index[d] = 0;
-      }
+      advance(index, type.getShape());
     }
     return out;
   }
@@ -206,11 +212,7 @@ std::optional<std::vector<T>> evaluateLayout(Value value, int depth = 0) {
     if (!from)
       return std::nullopt;
     out[i] = (*source)[*from];
-    for (int64_t d = type.getRank() - 1; d >= 0; --d) {
-      if (++loops[d] < type.getDimSize(d))
-        break;
-      loops[d] = 0;
-    }
+    advance(loops, type.getShape());
   }
   return out;
 }
