@@ -4,12 +4,12 @@ tests: contrib_attention_models.py NAME OUT.onnx
 Every node is named 'n'. The *_bad_* / refused models exercise the
 converters' error messages.
 """
-import sys
 import zlib
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from models import save_named_model
 
 F, I32, I64 = TensorProto.FLOAT, TensorProto.INT32, TensorProto.INT64
 B, S, D, N = 2, 4, 8, 2
@@ -172,4 +172,4 @@ MODELS = {
 }
 
 if __name__ == "__main__":
-    onnx.save(MODELS[sys.argv[1]](), sys.argv[2])
+    save_named_model(MODELS)

@@ -10,7 +10,6 @@ import os
 import sys
 
 import numpy as np
-import onnx
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
@@ -18,7 +17,9 @@ from onnx import numpy_helper as nh
 # MatMulNBits' bit packing, shared with the end-to-end models.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "e2e", "Inputs"))
-from make_contrib_quant_models import pack_bits  # noqa: E402
+from onnx_cases import pack_bits  # noqa: E402
+
+from models import save_named_model  # noqa: E402
 
 MS = "com.microsoft"
 
@@ -156,10 +157,5 @@ MODELS = {
 }
 
 
-def main():
-    name, out = sys.argv[1], sys.argv[2]
-    onnx.save(MODELS[name](), out)
-
-
 if __name__ == "__main__":
-    main()
+    save_named_model(MODELS)

@@ -18,6 +18,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "e2e", "Inputs"))
 from onnx_cases import UINT4, INT4, four_bit_tensor  # noqa: E402
 
+from models import save_named_model  # noqa: E402
+
 
 def vi(name, elem, shape):
     return h.make_tensor_value_info(name, elem, shape)
@@ -119,11 +121,5 @@ MODELS = {
 }
 
 
-def main():
-    name, out = sys.argv[1], sys.argv[2]
-    with open(out, "wb") as f:
-        f.write(MODELS[name]().SerializeToString())
-
-
 if __name__ == "__main__":
-    main()
+    save_named_model(MODELS)

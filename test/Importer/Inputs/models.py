@@ -6,7 +6,6 @@ Usage: models.py <name> <output.onnx>
 Every model is built with onnx.helper from fixed seeds; see MODELS below.
 """
 
-import os
 import sys
 
 import numpy as np
@@ -775,12 +774,11 @@ MODELS = {
 }
 
 
-def main():
-    name, out = sys.argv[1], sys.argv[2]
-    m = MODELS[name]()
-    with open(out, "wb") as f:
-        f.write(m.SerializeToString())
+def save_named_model(registry):
+    """The command line the model scripts share: writes the model
+    registry[argv[1]] builds to argv[2]."""
+    onnx.save(registry[sys.argv[1]](), sys.argv[2])
 
 
 if __name__ == "__main__":
-    main()
+    save_named_model(MODELS)

@@ -6,11 +6,11 @@ Every node is named 'n'. The bad_* models exercise the converters' error
 messages. Debian's onnx python (1.12) predates these operators, so the IR
 version is set by hand and onnx.checker is not called.
 """
-import sys
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from models import save_named_model
 
 F, I64, BOOL = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
 B, S, T = 2, 3, 5
@@ -109,4 +109,4 @@ MODELS = {
 }
 
 if __name__ == "__main__":
-    onnx.save(MODELS[sys.argv[1]](), sys.argv[2])
+    save_named_model(MODELS)

@@ -8,12 +8,13 @@ a shape on every output, and are never passed to onnx.checker (Debian's
 onnx Python package stops at opset 17).
 """
 
-import sys
 
 import numpy as np
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
+
+from models import save_named_model
 
 F, I64 = T.FLOAT, T.INT64
 IR_VERSION = {13: 7, 16: 8, 17: 8, 18: 8, 19: 9}
@@ -142,12 +143,5 @@ MODELS = {
 }
 
 
-def main():
-    name, out = sys.argv[1], sys.argv[2]
-    m = MODELS[name]()
-    with open(out, "wb") as f:
-        f.write(m.SerializeToString())
-
-
 if __name__ == "__main__":
-    main()
+    save_named_model(MODELS)

@@ -13,31 +13,16 @@ on the same inputs instead (the manifest's "ort_model").
 import json
 import os
 import sys
-import zlib
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from onnx_cases import elem, normal, rng_for
+
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
 MANIFEST = []
-
-NP_TO_ONNX = {
-    np.dtype(np.float16): TensorProto.FLOAT16,
-    np.dtype(np.float32): TensorProto.FLOAT,
-    np.dtype(np.int32): TensorProto.INT32,
-    np.dtype(np.int64): TensorProto.INT64,
-}
-
-
-def rng_for(name):
-    return np.random.default_rng(zlib.crc32(name.encode()))
-
-
-def normal(rng, shape, scale=1.0):
-    return (rng.standard_normal(shape) * scale).astype(np.float32)
-
 
 OUT_RANKS = {"y": 3, "present": 5, "present_key": 4, "present_value": 4,
              "mask_index": 1, "embedding_sum": 3}
@@ -57,7 +42,7 @@ def save_model(name, nodes, inputs, outputs, inits=None, dims=None,
     vis = []
     for n, a in inputs.items():
         shape = dims.get(n, list(a.shape))
-        vis.append(helper.make_tensor_value_info(n, NP_TO_ONNX[a.dtype], shape))
+        vis.append(helper.make_tensor_value_info(n, elem(a), shape))
     ranks = dict(OUT_RANKS, **(out_ranks or {}))
     outs = []
     for o in outputs:

@@ -20,22 +20,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from onnx_cases import pack_bits
+
 MS = "com.microsoft"
-
-
-def pack_bits(values, bits):
-    """Packs the last axis of `values` (unsigned, < 2^bits) into bytes, lowest
-    bits first, padding the last byte with zeros."""
-    per_byte = 8 // bits
-    length = values.shape[-1]
-    nbytes = (length * bits + 7) // 8
-    padded = np.zeros(values.shape[:-1] + (nbytes * per_byte,), np.uint32)
-    padded[..., :length] = values
-    padded = padded.reshape(values.shape[:-1] + (nbytes, per_byte))
-    out = np.zeros(values.shape[:-1] + (nbytes,), np.uint32)
-    for i in range(per_byte):
-        out |= padded[..., i] << (i * bits)
-    return out.astype(np.uint8)
 
 
 def quantize_blockwise(w, bits, block_size, symmetric):

@@ -15,30 +15,16 @@ DIR/<name>_ref.onnx, which pads the mask with Concat first (the manifest's
 import json
 import os
 import sys
-import zlib
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from onnx_cases import elem, normal, rng_for
+
 OUT = sys.argv[1]
 os.makedirs(OUT, exist_ok=True)
 MANIFEST = []
-
-NP_TO_ONNX = {
-    np.dtype(np.float16): TensorProto.FLOAT16,
-    np.dtype(np.float32): TensorProto.FLOAT,
-    np.dtype(np.int64): TensorProto.INT64,
-    np.dtype(np.bool_): TensorProto.BOOL,
-}
-
-
-def rng_for(name):
-    return np.random.default_rng(zlib.crc32(name.encode()))
-
-
-def normal(rng, shape, scale=1.0):
-    return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
 def save_model(name, nodes, inputs, outputs, inits=None, dims=None,
@@ -50,7 +36,7 @@ def save_model(name, nodes, inputs, outputs, inits=None, dims=None,
     if half:
         inputs = {n: a.astype(np.float16) if a.dtype == np.float32 else a
                   for n, a in inputs.items()}
-    vis = [helper.make_tensor_value_info(n, NP_TO_ONNX[a.dtype],
+    vis = [helper.make_tensor_value_info(n, elem(a),
                                          dims.get(n, list(a.shape)))
            for n, a in inputs.items()]
     ft = TensorProto.FLOAT16 if half else TensorProto.FLOAT

@@ -25,7 +25,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from make_contrib_quant_models import pack_bits, quantize_blockwise
+from make_contrib_quant_models import quantize_blockwise
+from onnx_cases import pack_bits
 
 out = sys.argv[1]
 os.makedirs(out, exist_ok=True)

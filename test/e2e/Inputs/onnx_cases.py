@@ -6,6 +6,7 @@ their opset's ONNX release wrote.
 """
 import json
 import os
+import zlib
 
 import numpy as np
 import onnx
@@ -17,6 +18,16 @@ IR_VERSION = {11: 6, 13: 7, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10,
 NP_TYPES = {np.float32: T.FLOAT, np.float16: T.FLOAT16, np.int64: T.INT64,
             np.int32: T.INT32, np.int8: T.INT8, np.uint8: T.UINT8,
             np.bool_: T.BOOL}
+
+
+def rng_for(name):
+    """A generator seeded by `name`: each case's values stay the same when
+    cases are added or reordered."""
+    return np.random.default_rng(zlib.crc32(name.encode()))
+
+
+def normal(rng, shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
 def elem(a):
