@@ -170,3 +170,51 @@ func.func @dynamic_ld(%a: memref<4x8xf32, strided<[?, 1]>>, %b: memref<8x16xf32>
   linalg.matmul ins(%a, %b : memref<4x8xf32, strided<[?, 1]>>, memref<8x16xf32>) outs(%c : memref<4x16xf32>)
   return
 }
+
+// -----
+
+// A contraction whose body does more than multiply and add (here the LHS is
+// negated first: elementwise fusion builds such bodies, e.g. from
+// ReduceSum(Neg(x) * w)) is not a GEMM: it stays a loop nest, negation
+// included.
+// CHECK-LABEL: func @negated_lhs
+// CHECK-NOT: call @parsimony_sgemm_batched
+// CHECK: linalg.generic
+// CHECK: arith.negf
+// CHECK: arith.mulf
+// CHECK: arith.addf
+func.func @negated_lhs(%a: memref<64x64xf32>, %b: memref<64x64xf32>, %c: memref<64x64xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>,
+                                   affine_map<(m, n, k) -> (k, n)>,
+                                   affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<64x64xf32>, memref<64x64xf32>) outs(%c : memref<64x64xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %n = arith.negf %x : f32
+    %p = arith.mulf %n, %y : f32
+    %s = arith.addf %p, %acc : f32
+    linalg.yield %s : f32
+  }
+  return
+}
+
+// -----
+
+// The same for an operation applied to the product before accumulating.
+// CHECK-LABEL: func @exp_of_product
+// CHECK-NOT: call @parsimony_sgemm_batched
+// CHECK: math.exp
+func.func @exp_of_product(%a: memref<64x64xf32>, %b: memref<64x64xf32>, %c: memref<64x64xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>,
+                                   affine_map<(m, n, k) -> (k, n)>,
+                                   affine_map<(m, n, k) -> (m, n)>],
+                  iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<64x64xf32>, memref<64x64xf32>) outs(%c : memref<64x64xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %e = math.exp %p : f32
+    %s = arith.addf %e, %acc : f32
+    linalg.yield %s : f32
+  }
+  return
+}

@@ -138,3 +138,31 @@ func.func @values(%x: tensor<1x2xf32>) -> tensor<1x2xf32> {
   return %y : tensor<1x2xf32>
 }
 // INT8: quant_0_q: "0x010000007F40C07F"
+
+// -----
+
+// A contraction-shaped generic that negates its activation before the
+// multiply (elementwise fusion builds these) is not a projection: its
+// weight stays f32 and the negation stays.
+// CHECK-LABEL: func @negated_activation
+// CHECK-NOT: spx.quant_matmul
+// CHECK: arith.negf
+// CHECK: arith.mulf
+func.func @negated_activation(%x: tensor<4x64xf32>) -> tensor<4x32xf32> {
+  %w = arith.constant dense<0.25> : tensor<64x32xf32>
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<4x32xf32>
+  %f = linalg.fill ins(%zero : f32) outs(%e : tensor<4x32xf32>) -> tensor<4x32xf32>
+  %y = linalg.generic {indexing_maps = [affine_map<(m, n, k) -> (m, k)>,
+                                        affine_map<(m, n, k) -> (k, n)>,
+                                        affine_map<(m, n, k) -> (m, n)>],
+                       iterator_types = ["parallel", "parallel", "reduction"]}
+      ins(%x, %w : tensor<4x64xf32>, tensor<64x32xf32>) outs(%f : tensor<4x32xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %n = arith.negf %a : f32
+    %p = arith.mulf %n, %b : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  } -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}

@@ -1,6 +1,7 @@
 //===- FuseElementwise.cpp - elementwise fusion that spares contractions --===//
 
 #include "parsimony/Conversion/Passes.h"
+#include "parsimony/Support/Contraction.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -18,13 +19,6 @@ namespace parsimony {
 using namespace mlir;
 
 namespace {
-
-/// Contractions (matmuls in any form) run on the GEMM kernels; nothing may
-/// be fused into them.
-bool isContraction(Operation *op) {
-  auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
-  return linalgOp && linalg::isaContractionOpInterface(linalgOp);
-}
 
 /// The permutation map (loops -> source indices) of a linalg op that only
 /// swaps the two innermost dimensions of its single input (a matrix
@@ -66,7 +60,7 @@ struct FoldTransposeIntoContraction
 
   LogicalResult matchAndRewrite(linalg::LinalgOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.hasPureTensorSemantics() || !isContraction(op))
+    if (!op.hasPureTensorSemantics() || !parsimony::isMulAddContraction(op))
       return failure();
     for (OpOperand *input : op.getDpsInputOperands()) {
       Operation *producer = input->get().getDefiningOp();
@@ -104,7 +98,7 @@ struct FuseElementwisePass
     linalg::ControlFusionFn control = [](OpOperand *fusedOperand) {
       Operation *producer = fusedOperand->get().getDefiningOp();
       Operation *consumer = fusedOperand->getOwner();
-      if (!producer || isContraction(consumer))
+      if (!producer || parsimony::isMulAddContraction(consumer))
         return false;
       // Like upstream: only producers with a single use are fused, so no
       // work is duplicated.

@@ -11,6 +11,7 @@
 
 #include "parsimony/Conversion/KernelCalls.h"
 #include "parsimony/Conversion/Passes.h"
+#include "parsimony/Support/Contraction.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -164,7 +165,7 @@ struct LinalgToKernelsPass
   /// f32 contractions on memrefs.
   bool isCandidate(linalg::LinalgOp op) const {
     if (!op.hasPureBufferSemantics() || op.getNumDpsInputs() != 2 ||
-        op.getNumDpsInits() != 1 || !linalg::isaContractionOpInterface(op))
+        op.getNumDpsInits() != 1 || !parsimony::isMulAddContraction(op))
       return false;
     for (OpOperand &operand : op->getOpOperands()) {
       auto type = dyn_cast<MemRefType>(operand.get().getType());

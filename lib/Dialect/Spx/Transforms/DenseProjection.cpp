@@ -2,6 +2,8 @@
 
 #include "DenseProjection.h"
 
+#include "parsimony/Support/Contraction.h"
+
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Matchers.h"
 
@@ -49,13 +51,6 @@ Value mlir::spx::weightThroughTranspose(Value value, bool &transposed) {
   return value;
 }
 
-bool mlir::spx::isContraction(Operation *op) {
-  auto linalgOp = dyn_cast<linalg::LinalgOp>(op);
-  return linalgOp && linalgOp.getNumDpsInputs() == 2 &&
-         linalgOp.getNumDpsInits() == 1 &&
-         linalg::isaContractionOpInterface(linalgOp);
-}
-
 /// Matches a dense projection: f32 tensors, one reduction (K) and one
 /// parallel (N) dimension in the weight, the activation indexed by the
 /// output's leading dimensions then K, the result by them then N, and an
@@ -64,7 +59,7 @@ std::optional<DenseProjection>
 mlir::spx::matchDenseProjection(linalg::LinalgOp op,
                                 function_ref<Value(Value, bool &)> weightOf,
                                 bool integer) {
-  if (!isContraction(op) || !op.hasPureTensorSemantics())
+  if (!parsimony::isMulAddContraction(op) || !op.hasPureTensorSemantics())
     return std::nullopt;
   for (Value v : op->getOperands()) {
     Type element = getElementTypeOrSelf(v.getType());

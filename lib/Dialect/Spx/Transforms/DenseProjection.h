@@ -33,9 +33,6 @@ Value lookThroughTranspose(Value value, bool &transposed);
 /// anything else.
 Value weightThroughTranspose(Value value, bool &transposed);
 
-/// Whether `op` is a linalg contraction of two inputs into one init.
-bool isContraction(Operation *op);
-
 /// Matches a dense projection: f32 tensors (i32 with `integer`, e.g. an
 /// imported MatMulInteger), one reduction (K) and one parallel (N)
 /// dimension in the weight, the activation indexed by the output's leading

@@ -17,6 +17,7 @@
 
 #include "parsimony/Dialect/Spx/IR/SpxDialect.h"
 #include "parsimony/Dialect/Spx/IR/SpxOps.h"
+#include "parsimony/Support/Contraction.h"
 
 #include "DenseProjection.h"
 
@@ -341,7 +342,7 @@ struct FuseEpilogues : spx::impl::SpxFuseEpiloguesBase<FuseEpilogues> {
         if (fuseResidual(rewriter, g, i))
           break;
         auto producer = product.getDefiningOp<linalg::LinalgOp>();
-        if (!producer || !isContraction(producer))
+        if (!producer || !parsimony::isMulAddContraction(producer))
           continue;
         std::optional<DenseProjection> p =
             matchDenseProjection(producer, weightThroughTranspose);

@@ -11,6 +11,7 @@
 
 #include "DenseProjection.h"
 #include "parsimony/Dialect/Spx/Transforms/WeightConstants.h"
+#include "parsimony/Support/Contraction.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -60,7 +61,7 @@ llvm::DenseSet<Operation *> findRouters(ModuleOp module) {
     Operation *def = v.getDefiningOp();
     if (!def || def->hasTrait<OpTrait::ConstantLike>())
       continue;
-    if (isContraction(def)) {
+    if (parsimony::isMulAddContraction(def)) {
       routers.insert(def);
       continue;
     }
@@ -126,7 +127,7 @@ struct SpxQuantizeWeightsPass
     module.walk([&](Operation *op) {
       if (isa<SparseFFNOp, ExpertFFNOp, MoEOp, SparseMatmulOp, SupportMatmulOp,
               PredictSupportOp>(op) ||
-          (isContraction(op) && !routers.contains(op)))
+          (parsimony::isMulAddContraction(op) && !routers.contains(op)))
         ops.push_back(op);
     });
     for (Operation *op : ops)

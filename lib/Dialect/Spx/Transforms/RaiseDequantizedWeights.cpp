@@ -17,6 +17,7 @@
 
 #include "DenseProjection.h"
 #include "parsimony/Dialect/Spx/Transforms/WeightConstants.h"
+#include "parsimony/Support/Contraction.h"
 
 #include "parsimony/Dialect/Spx/IR/SpxOps.h"
 
@@ -892,7 +893,7 @@ struct RaiseDequantizedWeightsPass
   void runOnOperation() override {
     SmallVector<linalg::LinalgOp> candidates;
     getOperation().walk([&](linalg::LinalgOp op) {
-      if (isContraction(op))
+      if (parsimony::isMulAddContraction(op))
         candidates.push_back(op);
     });
     int64_t counter = 0;
