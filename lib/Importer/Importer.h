@@ -369,6 +369,21 @@ void registerContribQuantConverters(llvm::StringMap<ConverterFn> &map);
 /// or "" on success.
 std::string inlineModelFunctions(onnx::ModelProto &model);
 
+/// Replaces the attribute references (ref_attr_name) of `node`, a node of a
+/// function body, by the calling node's attributes `callAttrs`; a reference
+/// to an attribute the call does not set is dropped (the default applies).
+/// Returns an error message (a body node with a subgraph), or "".
+std::string bindAttributeReferences(
+    onnx::NodeProto &node,
+    const llvm::StringMap<const onnx::AttributeProto *> &callAttrs);
+
+/// Converts `nc`'s node, a default-domain operator without a converter,
+/// through the function body its ONNX schema defines it by
+/// (SchemaFunctions.cpp): the body's nodes are converted like the graph's,
+/// at the opset the body is written against, on private value names.
+/// `depth` counts nested expansions.
+LogicalResult convertThroughSchemaFunction(NodeContext &nc, int depth = 0);
+
 /// Import-time folding of nodes whose inputs are all known (small) constants.
 /// Returns true and sets the outputs if the node was folded.
 bool tryFoldNode(NodeContext &node);
@@ -478,6 +493,8 @@ public:
 
   /// A private name bound to `value`.
   std::string bind(Value value, int32_t onnxType);
+  /// A private name a converter's output can take.
+  std::string fresh();
 
   struct Output {
     std::string name;
@@ -493,8 +510,6 @@ public:
                                      ArrayRef<onnx::AttributeProto> attrs = {});
 
 private:
-  std::string fresh();
-
   NodeContext &nc;
   SmallVector<std::string> names;
   unsigned counter = 0;

@@ -139,31 +139,9 @@ std::string Inliner::expand(const onnx::NodeProto &call,
     node.set_name(fresh(
         scope + "/" +
         (bodyNode.name().empty() ? bodyNode.op_type() : bodyNode.name())));
-    auto *attrs = node.mutable_attribute();
-    for (int i = 0; i < attrs->size();) {
-      onnx::AttributeProto &a = (*attrs)[i];
-      if (a.has_g() || a.graphs_size() > 0)
-        return "function '" + fn.name() +
-               "' contains a node with a "
-               "subgraph ('" +
-               bodyNode.op_type() +
-               "'); control flow inside functions is not supported";
-      if (a.ref_attr_name().empty()) {
-        ++i;
-        continue;
-      }
-      // A reference takes the call's attribute; an attribute the call does
-      // not set is absent from the body node (the operator's default).
-      auto it = callAttrs.find(a.ref_attr_name());
-      if (it == callAttrs.end()) {
-        attrs->erase(attrs->begin() + i);
-        continue;
-      }
-      std::string name = a.name();
-      a = *it->second;
-      a.set_name(name);
-      ++i;
-    }
+    if (std::string err = bindAttributeReferences(node, callAttrs);
+        !err.empty())
+      return "function '" + fn.name() + "': " + err;
     std::string domain = node.domain() == "ai.onnx" ? "" : node.domain();
     auto callee = functions.find(key(domain, node.op_type()));
     if (callee == functions.end()) {
@@ -221,6 +199,34 @@ std::string Inliner::run() {
 }
 
 } // namespace
+
+std::string parsimony::onnximport::bindAttributeReferences(
+    onnx::NodeProto &node,
+    const llvm::StringMap<const onnx::AttributeProto *> &callAttrs) {
+  auto *attrs = node.mutable_attribute();
+  for (int i = 0; i < attrs->size();) {
+    onnx::AttributeProto &a = (*attrs)[i];
+    if (a.has_g() || a.graphs_size() > 0)
+      return "a node of the body has a subgraph ('" + node.op_type() +
+             "'); control flow inside functions is not supported";
+    if (a.ref_attr_name().empty()) {
+      ++i;
+      continue;
+    }
+    // A reference takes the call's attribute; an attribute the call does
+    // not set is absent from the body node (the operator's default).
+    auto it = callAttrs.find(a.ref_attr_name());
+    if (it == callAttrs.end()) {
+      attrs->erase(attrs->begin() + i);
+      continue;
+    }
+    std::string name = a.name();
+    a = *it->second;
+    a.set_name(name);
+    ++i;
+  }
+  return {};
+}
 
 std::string
 parsimony::onnximport::inlineModelFunctions(onnx::ModelProto &model) {

@@ -25,6 +25,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Alignment.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MathExtras.h"
@@ -603,7 +604,10 @@ LogicalResult GraphImporter::checkSupported() {
     bool hasSubgraph = llvm::any_of(node.attribute(), [](const auto &a) {
       return a.has_g() || a.graphs_size() > 0;
     });
-    if (!hasSubgraph && converters.count(domain + "::" + node.op_type()))
+    if (!hasSubgraph &&
+        (converters.count(domain + "::" + node.op_type()) ||
+         (domain.empty() &&
+          detail::hasSchemaFunction(node.op_type(), opsets.lookup("")))))
       continue;
     ++count;
     os << "\n  node '" << nodeName(node) << "': op '"
@@ -1037,7 +1041,7 @@ LogicalResult GraphImporter::buildFunction(const std::vector<int> &order) {
       continue;
     ConverterFn convert =
         getConverters().lookup(domain + "::" + node.op_type());
-    if (failed(convert(nc)))
+    if (failed(convert ? convert(nc) : convertThroughSchemaFunction(nc)))
       return failure();
     for (int i = 0; i < node.output_size(); ++i) {
       if (!node.output(i).empty() && !values.count(node.output(i)))
@@ -1217,9 +1221,29 @@ parsimony::importOnnxFile(StringRef path, MLIRContext &context,
 
 std::vector<std::string> parsimony::getSupportedOnnxOperators() {
   std::vector<std::string> ops;
+  llvm::StringSet<> defaultDomain;
   for (const auto &entry : getConverters()) {
     auto [domain, op] = entry.getKey().split("::");
     ops.push_back(domain.empty() ? op.str() : (domain + ":" + op).str());
+    if (domain.empty())
+      defaultDomain.insert(op);
+  }
+  // Operators defined by a schema function whose body uses supported
+  // operators only (bodies may use other such operators: to a fixed point).
+  std::vector<detail::SchemaFunctionOps> functions =
+      detail::listSchemaFunctionOps();
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const detail::SchemaFunctionOps &fn : functions) {
+      if (defaultDomain.contains(fn.opType) ||
+          !llvm::all_of(fn.bodyOps, [&](const std::string &op) {
+            return defaultDomain.contains(op);
+          }))
+        continue;
+      defaultDomain.insert(fn.opType);
+      ops.push_back(fn.opType);
+      changed = true;
+    }
   }
   llvm::sort(ops);
   return ops;

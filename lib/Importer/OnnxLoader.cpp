@@ -9,6 +9,7 @@
 #include "OnnxLoader.h"
 
 #include "onnx/checker.h"
+#include "onnx/defs/data_type_utils.h"
 #include "onnx/defs/schema.h"
 #include "onnx/defs/shape_inference.h"
 #include "onnx/onnx_pb.h"
@@ -304,6 +305,129 @@ std::string inferOnnxShapes(ModelProto &model) {
   if (!message.empty() || !shapeInputsHaveShapes(model.graph(), {}))
     return message;
   return infer(/*dataPropagation=*/true);
+}
+
+} // namespace parsimony::detail
+
+namespace parsimony::detail {
+
+bool hasSchemaFunction(const std::string &opType, int64_t opset) {
+  registerCustomOnnxSchemas();
+  bool found = false;
+  (void)guarded([&] {
+    const OpSchema *schema =
+        OpSchemaRegistry::Schema(opType, static_cast<int>(opset), "");
+    found = schema && !schema->Deprecated() &&
+            (schema->HasFunction() || schema->HasContextDependentFunction());
+  });
+  return found;
+}
+
+std::string buildSchemaFunction(const NodeProto &node, int64_t opset,
+                                const std::vector<TypeProto> &inputTypes,
+                                FunctionProto &body,
+                                std::vector<AttributeProto> &defaults) {
+  registerCustomOnnxSchemas();
+  return guarded([&] {
+    const OpSchema *schema =
+        OpSchemaRegistry::Schema(node.op_type(), static_cast<int>(opset), "");
+    if (!schema)
+      fail_schema("no schema for operator ", node.op_type(), " at opset ",
+                  opset);
+    if (schema->HasFunction()) {
+      body = *schema->GetFunction();
+    } else if (schema->HasContextDependentFunction()) {
+      FunctionBodyBuildContextImpl ctx(node, inputTypes);
+      if (!schema->BuildContextDependentFunction(ctx, body))
+        fail_schema("the ONNX schema of ", node.op_type(),
+                    " cannot build its function body for this node (input "
+                    "types or attributes it does not handle)");
+    } else {
+      fail_schema("the ONNX schema of ", node.op_type(),
+                  " defines no function body");
+    }
+    for (const auto &[name, attr] : schema->attributes()) {
+      bool set = false;
+      for (const AttributeProto &a : node.attribute())
+        set |= a.name() == name;
+      if (!set && attr.default_value.type() != AttributeProto::UNDEFINED) {
+        defaults.push_back(attr.default_value);
+        defaults.back().set_name(name);
+      }
+    }
+    for (const OperatorSetIdProto &entry : body.opset_import())
+      if (entry.domain().empty() || entry.domain() == "ai.onnx")
+        return;
+    OperatorSetIdProto *entry = body.add_opset_import();
+    entry->set_domain("");
+    entry->set_version(schema->SinceVersion());
+  });
+}
+
+/// The element type a synthetic input of `param` gets when listing bodies:
+/// float where allowed, else the first tensor type the constraint allows.
+static TypeProto listingInputType(const OpSchema::FormalParameter &param) {
+  TypeProto type;
+  int32_t elemType = 0;
+  for (const std::string *allowed : param.GetTypes()) {
+    TypeProto candidate = Utils::DataTypeUtils::ToTypeProto(allowed);
+    if (!candidate.has_tensor_type())
+      continue;
+    if (candidate.tensor_type().elem_type() == TensorProto::FLOAT)
+      return candidate;
+    if (!elemType) {
+      elemType = candidate.tensor_type().elem_type();
+      type = candidate;
+    }
+  }
+  return type;
+}
+
+std::vector<SchemaFunctionOps> listSchemaFunctionOps() {
+  registerCustomOnnxSchemas();
+  std::vector<SchemaFunctionOps> list;
+  (void)guarded([&] {
+    for (const OpSchema &any : OpSchemaRegistry::get_all_schemas()) {
+      if (!any.domain().empty())
+        continue;
+      const OpSchema *schema =
+          OpSchemaRegistry::Schema(any.Name(), kNewestOnnxOpset, "");
+      // One entry per operator: the schema in force at the newest opset.
+      if (!schema || schema->SinceVersion() != any.SinceVersion() ||
+          !hasSchemaFunction(any.Name(), kNewestOnnxOpset))
+        continue;
+      NodeProto node;
+      node.set_op_type(schema->Name());
+      std::vector<TypeProto> types;
+      for (const OpSchema::FormalParameter &in : schema->inputs()) {
+        node.add_input("in" + std::to_string(types.size()));
+        types.push_back(listingInputType(in));
+      }
+      for (size_t i = 0; i < schema->outputs().size(); ++i)
+        node.add_output("out" + std::to_string(i));
+      FunctionProto body;
+      std::vector<AttributeProto> defaults;
+      if (!buildSchemaFunction(node, kNewestOnnxOpset, types, body, defaults)
+               .empty())
+        continue;
+      SchemaFunctionOps entry{schema->Name(), {}};
+      for (const NodeProto &bodyNode : body.node()) {
+        bool hasSubgraph = false;
+        for (const AttributeProto &attr : bodyNode.attribute())
+          hasSubgraph |= attr.has_g() || attr.graphs_size() > 0;
+        std::string domain =
+            bodyNode.domain() == "ai.onnx" ? "" : bodyNode.domain();
+        // A subgraph or another domain marks the body as one the importer
+        // cannot take (an unsupported operator name).
+        entry.bodyOps.push_back(hasSubgraph || !domain.empty()
+                                    ? domain + ":" + bodyNode.op_type() +
+                                          "(subgraph)"
+                                    : bodyNode.op_type());
+      }
+      list.push_back(std::move(entry));
+    }
+  });
+  return list;
 }
 
 } // namespace parsimony::detail

@@ -12,9 +12,15 @@
 
 #include <string>
 
+#include <vector>
+
 namespace onnx {
+class AttributeProto;
+class FunctionProto;
 class ModelProto;
+class NodeProto;
 class OpSchema;
+class TypeProto;
 struct InferenceContext;
 } // namespace onnx
 
@@ -61,6 +67,34 @@ std::string checkOnnxModel(const onnx::ModelProto &model,
 /// the inferred types in the graph's value_info. Returns an empty string on
 /// success, the message otherwise.
 std::string inferOnnxShapes(onnx::ModelProto &model);
+
+/// Whether the schema of default-domain operator `opType` at `opset`
+/// defines the operator as a function of other operators (a fixed body or
+/// one built from the node's attributes and input types).
+bool hasSchemaFunction(const std::string &opType, int64_t opset);
+
+/// Builds the function body that the schema of `node` (default domain, at
+/// `opset`) defines it by; a context-dependent body is built from the node's
+/// attributes and `inputTypes` (one per input; a default TypeProto where a
+/// type is unknown). The body's opset_import always names the default
+/// domain's version it is written against; `defaults` receives the
+/// schema's default values of the attributes the node does not set (which
+/// references in the body take). Returns an empty string on success, the
+/// message otherwise.
+std::string buildSchemaFunction(const onnx::NodeProto &node, int64_t opset,
+                                const std::vector<onnx::TypeProto> &inputTypes,
+                                onnx::FunctionProto &body,
+                                std::vector<onnx::AttributeProto> &defaults);
+
+/// The default-domain operators (at opset kNewestOnnxOpset) whose schema
+/// defines a function body, with the operators a body built for float
+/// inputs (of every declared input) uses. Bodies that cannot be built
+/// without a model are left out.
+struct SchemaFunctionOps {
+  std::string opType;
+  std::vector<std::string> bodyOps;
+};
+std::vector<SchemaFunctionOps> listSchemaFunctionOps();
 
 } // namespace parsimony::detail
 

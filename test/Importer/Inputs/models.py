@@ -680,6 +680,22 @@ def local_function_model(kind):
     return m
 
 
+# --- operators defined by their schema's function body --------------------------
+
+def schema_mvn(shape=(2, 3, 4, 5)):
+    """MeanVarianceNormalization at opset 18 (its body is opset 13's), over
+    the default axes [0, 2, 3]."""
+    return model([N("MeanVarianceNormalization", ["x"], ["y"], name="mvn")],
+                 [vi("x", T.FLOAT, list(shape))], [vi("y", T.FLOAT, None)],
+                 opset=18)
+
+
+def schema_bernoulli():
+    """Bernoulli's body samples with RandomUniformLike (not supported)."""
+    return model([N("Bernoulli", ["x"], ["y"], name="coin")],
+                 [vi("x", T.FLOAT, [4])], [vi("y", T.FLOAT, [4])])
+
+
 MODELS = {
     "elementwise": elementwise,
     "reductions": reductions,
@@ -771,6 +787,9 @@ MODELS = {
     "local_function_recursive": lambda: local_function_model("recursive"),
     "local_function_too_many_inputs": lambda: local_function_model(
         "too_many_inputs"),
+    "schema_mvn": schema_mvn,
+    "schema_mvn_rank3": lambda: schema_mvn((2, 3, 4)),
+    "schema_bernoulli": schema_bernoulli,
 }
 
 

@@ -1,6 +1,7 @@
 """Models that call model-local functions (ModelProto.functions, the form
-PyTorch's dynamo exporter and onnxscript write), with inputs, for
-check_vs_ort.py (fixed seeds).
+PyTorch's dynamo exporter and onnxscript write), and models using standard
+operators the importer takes through the function body of their ONNX
+schema, with inputs, for check_vs_ort.py (fixed seeds).
 
   make_function_models.py DIR   writes DIR/*.onnx, DIR/*.npy and
                                 DIR/manifest.json
@@ -117,5 +118,40 @@ rms = fn("RmsFn", ["X"], ["Y"], [
 x = arr(2, 8)
 add_case("function_opset18_body", [N("RmsFn", ["x"], ["y"], domain=LOCAL)],
          [rms], {"x": x}, [("y", [2, 8])], opset=18)
+
+
+# Standard operators defined by a function in their ONNX schema; opset 18
+# imports MeanVarianceNormalization-13, whose body is written against opset
+# 13 (ReduceMean with an axes attribute).
+x = arr(2, 3, 4, 5)
+add_case("schema_mvn_default_axes",
+         [N("MeanVarianceNormalization", ["x"], ["y"])], [], {"x": x},
+         [("y", [2, 3, 4, 5])], opset=13)
+add_case("schema_mvn_axes_opset18",
+         [N("MeanVarianceNormalization", ["x"], ["y"], axes=[1, 3])], [],
+         {"x": x}, [("y", [2, 3, 4, 5])], opset=18)
+
+# The loss operators' bodies depend on attributes and on which optional
+# inputs are present (context-dependent functions).
+logits = arr(4, 6, 3)
+target = rng.integers(0, 6, (4, 3)).astype(np.int64)
+target[1, 2] = target[3, 0] = 2  # the ignored class
+models.add("schema_nllloss_weight_ignore_index",
+           [N("NegativeLogLikelihoodLoss", ["x", "t", "w"], ["loss"],
+              reduction="mean", ignore_index=2)],
+           {"x": logits, "t": target}, [("loss", T.FLOAT, [])],
+           [("w", np.abs(arr(6)) + 0.1)], opset=13)
+models.add("schema_sce_none_log_prob",
+           [N("SoftmaxCrossEntropyLoss", ["x", "t"], ["loss", "log_prob"],
+              reduction="none")],
+           {"x": logits, "t": target},
+           [("loss", T.FLOAT, [4, 3]), ("log_prob", T.FLOAT, [4, 6, 3])],
+           opset=13)
+
+# A window function: its size is a constant, the output type an attribute.
+add_case("schema_hann_window_symmetric",
+         [N("HannWindow", ["n"], ["w"], periodic=0),
+          N("Mul", ["x", "w"], ["y"])], [], {"x": arr(3, 16)},
+         [("y", [3, 16])], [("n", np.array(16, np.int64))], opset=17)
 
 models.write_manifest()
