@@ -816,36 +816,6 @@ LogicalResult convertGemm(NodeContext &nc) {
   return success();
 }
 
-/// Integer operand minus its zero point, widened to i32.
-FailureOr<Value> widenWithZeroPoint(NodeContext &nc, Emitter &em,
-                                    unsigned valueIdx, unsigned zpIdx,
-                                    bool rowWise) {
-  Value v = nc.input(valueIdx);
-  Type i32 = nc.importer.builder.getI32Type();
-  FailureOr<Value> wide = em.castTo(v, i32, nc.inputUnsigned(valueIdx), false);
-  if (failed(wide))
-    return failure();
-  Value zp = nc.input(zpIdx);
-  if (!zp)
-    return *wide;
-  auto zpType = cast<RankedTensorType>(zp.getType());
-  if (zpType.getRank() > 1)
-    return nc.error() << "zero points must be scalars or vectors";
-  FailureOr<Value> zpWide = em.castTo(zp, i32, nc.inputUnsigned(zpIdx), false);
-  if (failed(zpWide))
-    return failure();
-  Value z = *zpWide;
-  if (zpType.getRank() == 1 && rowWise) {
-    FailureOr<Value> u = em.unsqueeze(z, {1});
-    if (failed(u))
-      return failure();
-    z = *u;
-  }
-  return em.map({*wide, z}, i32, [](OpBuilder &b, Location l, ValueRange a) {
-    return arith::SubIOp::create(b, l, a[0], a[1]).getResult();
-  });
-}
-
 LogicalResult convertMatMulInteger(NodeContext &nc) {
   Value a = nc.input(0), b = nc.input(1);
   if (!a || !b)
@@ -854,8 +824,8 @@ LogicalResult convertMatMulInteger(NodeContext &nc) {
     if (!getElementTypeOrSelf(v.getType()).isInteger(8))
       return nc.error() << "A and B must be int8 or uint8";
   Emitter em = nc.emitter();
-  FailureOr<Value> wa = widenWithZeroPoint(nc, em, 0, 2, /*rowWise=*/true);
-  FailureOr<Value> wb = widenWithZeroPoint(nc, em, 1, 3, /*rowWise=*/false);
+  FailureOr<Value> wa = widenWithZeroPoint(nc, em, 0, 2, /*unitDims=*/1);
+  FailureOr<Value> wb = widenWithZeroPoint(nc, em, 1, 3, /*unitDims=*/0);
   if (failed(wa) || failed(wb))
     return failure();
   FailureOr<Value> r = em.matmul(*wa, *wb);
@@ -1539,6 +1509,40 @@ LogicalResult convertDynamicQuantizeLinear(NodeContext &nc) {
 }
 
 } // namespace
+
+FailureOr<Value> parsimony::onnximport::widenWithZeroPoint(NodeContext &nc,
+                                                           Emitter &em,
+                                                           unsigned valueIdx,
+                                                           unsigned zpIdx,
+                                                           int64_t unitDims) {
+  Value v = nc.input(valueIdx);
+  Type i32 = nc.importer.builder.getI32Type();
+  FailureOr<Value> wide = em.castTo(v, i32, nc.inputUnsigned(valueIdx), false);
+  if (failed(wide))
+    return failure();
+  Value zp = nc.input(zpIdx);
+  if (!zp)
+    return *wide;
+  auto zpType = cast<RankedTensorType>(zp.getType());
+  if (zpType.getRank() > 1)
+    return nc.error() << "zero points must be scalars or vectors";
+  FailureOr<Value> zpWide = em.castTo(zp, i32, nc.inputUnsigned(zpIdx), false);
+  if (failed(zpWide))
+    return failure();
+  Value z = *zpWide;
+  if (zpType.getRank() == 1 && unitDims > 0) {
+    SmallVector<int64_t> axes;
+    for (int64_t i = 1; i <= unitDims; ++i)
+      axes.push_back(i);
+    FailureOr<Value> u = em.unsqueeze(z, axes);
+    if (failed(u))
+      return failure();
+    z = *u;
+  }
+  return em.map({*wide, z}, i32, [](OpBuilder &b, Location l, ValueRange a) {
+    return arith::SubIOp::create(b, l, a[0], a[1]).getResult();
+  });
+}
 
 void parsimony::onnximport::registerMathConverters(
     llvm::StringMap<ConverterFn> &map) {

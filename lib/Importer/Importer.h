@@ -338,6 +338,8 @@ const llvm::StringMap<ConverterFn> &getConverters();
 void registerMathConverters(llvm::StringMap<ConverterFn> &map);
 void registerTensorConverters(llvm::StringMap<ConverterFn> &map);
 void registerCustomDomainConverters(llvm::StringMap<ConverterFn> &map);
+/// Conv, ConvInteger, ConvTranspose and pooling (ConvertConvolution.cpp).
+void registerConvolutionConverters(llvm::StringMap<ConverterFn> &map);
 
 /// One projection of a mixture-of-experts layer's experts: `weight` [E, N,
 /// K] (float, or quantized values with their `scales` and an
@@ -368,6 +370,14 @@ void registerContribQuantConverters(llvm::StringMap<ConverterFn> &map);
 /// the function's body and drops the definitions; returns an error message,
 /// or "" on success.
 std::string inlineModelFunctions(onnx::ModelProto &model);
+
+/// Integer input `valueIdx` minus its zero point (input `zpIdx`, absent:
+/// none), widened to i32. A 1-D zero point gets `unitDims` trailing unit
+/// dimensions (1: one per row of a matrix; the rank - 1 of a Conv weight:
+/// one per output channel), else broadcasts along the last axis.
+FailureOr<Value> widenWithZeroPoint(NodeContext &nc, Emitter &em,
+                                    unsigned valueIdx, unsigned zpIdx,
+                                    int64_t unitDims);
 
 /// Replaces the attribute references (ref_attr_name) of `node`, a node of a
 /// function body, by the calling node's attributes `callAttrs`; a reference

@@ -460,6 +460,7 @@ const llvm::StringMap<ConverterFn> &onnximport::getConverters() {
     llvm::StringMap<ConverterFn> map;
     registerMathConverters(map);
     registerTensorConverters(map);
+    registerConvolutionConverters(map);
     registerCustomDomainConverters(map);
     registerContribConverters(map);
     registerContribAttentionConverters(map);

@@ -476,7 +476,7 @@ def contrib_int_gelu():
 
 def unsupported_ops():
     nodes = [N("Relu", ["x"], ["a"], name="ok"),
-             N("Conv", ["a", "w"], ["b"], name="conv0"),
+             N("NonMaxSuppression", ["a", "w"], ["b"], name="nms0"),
              N("LSTM", ["b", "w", "w"], ["c"], name="lstm0"),
              N("FancyOp", ["c"], ["y"], name="fancy", domain="org.example")]
     return model(nodes, [vi("x", T.FLOAT, [1, 1, 4, 4])],
@@ -696,6 +696,30 @@ def schema_bernoulli():
                  [vi("x", T.FLOAT, [4])], [vi("y", T.FLOAT, [4])])
 
 
+# --- convolution and pooling ---------------------------------------------------
+
+def conv(x_shape=(1, 4, 8, 8), w_shape=(6, 2, 3, 3), op="Conv", **attrs):
+    """A Conv (or ConvTranspose) with a constant weight and bias."""
+    out_channels = w_shape[0] if op != "ConvTranspose" else w_shape[1]
+    return model([N(op, ["x", "w", "b"], ["y"], name="conv", **attrs)],
+                 [vi("x", T.FLOAT, list(x_shape))], [vi("y", T.FLOAT, None)],
+                 [init("w", f32(*w_shape)), init("b", f32(out_channels))])
+
+
+def pool(op="MaxPool", x_shape=(1, 2, 6, 6), out_shape=None, **attrs):
+    return model([N(op, ["x"], ["y"], name="pool", **attrs)],
+                 [vi("x", T.FLOAT, list(x_shape))],
+                 [vi("y", T.FLOAT, out_shape)])
+
+
+def maxpool_indices():
+    return model([N("MaxPool", ["x"], ["y", "i"], name="pool",
+                    kernel_shape=[2, 2])],
+                 [vi("x", T.FLOAT, [1, 1, 4, 4])],
+                 [vi("y", T.FLOAT, [1, 1, 3, 3]),
+                  vi("i", T.INT64, [1, 1, 3, 3])])
+
+
 MODELS = {
     "elementwise": elementwise,
     "reductions": reductions,
@@ -787,6 +811,17 @@ MODELS = {
     "local_function_recursive": lambda: local_function_model("recursive"),
     "local_function_too_many_inputs": lambda: local_function_model(
         "too_many_inputs"),
+    "conv_groups": lambda: conv(group=2, pads=[1, 1, 1, 1], strides=[2, 1]),
+    "conv_bad_groups": lambda: conv(group=3),
+    "conv_kernel_shape_mismatch": lambda: conv(kernel_shape=[2, 2], group=2),
+    "conv_window_too_large": lambda: conv(x_shape=(1, 4, 2, 8), group=2),
+    "conv_dynamic_spatial": lambda: conv(x_shape=(1, 4, "h", 8), group=2),
+    "conv_transpose": lambda: conv(w_shape=(4, 3, 2, 2), op="ConvTranspose",
+                                   strides=[2, 2]),
+    "maxpool": lambda: pool(kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                            strides=[2, 2]),
+    "averagepool_no_kernel": lambda: pool("AveragePool", out_shape=[1, 2, 6, 6]),
+    "maxpool_indices": maxpool_indices,
     "schema_mvn": schema_mvn,
     "schema_mvn_rank3": lambda: schema_mvn((2, 3, 4)),
     "schema_bernoulli": schema_bernoulli,
