@@ -10,7 +10,8 @@
 // col[g, n, o, c, k]: a plain batched matmul, so the CPU and GPU pipelines
 // run it on their GEMM kernels. ConvTranspose is the convolution of the
 // stride-dilated, re-padded input with the flipped kernel. Pooling is one
-// reduction generic over the window.
+// reduction generic over the window. BatchNormalization (inference) and
+// InstanceNormalization normalize per channel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +19,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/Support/MathExtras.h"
 
@@ -888,6 +890,158 @@ LogicalResult convertGlobalPool(NodeContext &nc) {
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Per-channel normalizations of [N, C, D...] tensors
+//===----------------------------------------------------------------------===//
+
+/// `v` [C] as [C, 1, ...] against a tensor of `rank` whose channels are
+/// dimension 1, in `type`.
+FailureOr<Value> channelParam(NodeContext &nc, Emitter &em, unsigned idx,
+                              StringRef what, int64_t channels, int64_t rank,
+                              Type type) {
+  FailureOr<Value> v = nc.floatInput(idx, what);
+  if (failed(v))
+    return failure();
+  auto vType = typeOf(*v);
+  if (vType.getRank() != 1 || vType.getDimSize(0) != channels)
+    return nc.error() << "'" << what << "' must be a vector of " << channels
+                      << " elements, got " << vType;
+  FailureOr<Value> cast = toElementType(em, *v, type);
+  if (failed(cast))
+    return failure();
+  SmallVector<int64_t> axes;
+  for (int64_t d = 2; d < rank; ++d)
+    axes.push_back(d - 1);
+  return em.unsqueeze(*cast, axes);
+}
+
+/// The input [N, C, D...] of a channel normalization, its compute type (f32
+/// for 16-bit floats) and its channel count.
+FailureOr<std::tuple<Value, Type, int64_t>>
+channelInput(NodeContext &nc, Emitter &em, int64_t minRank) {
+  FailureOr<Value> x = nc.floatInput(0, "X");
+  if (failed(x))
+    return failure();
+  auto type = typeOf(*x);
+  if (type.getRank() < minRank || type.isDynamicDim(1))
+    return nc.error() << "X must have rank >= " << minRank
+                      << " and a static channel dimension, got " << type;
+  Type compute =
+      type.getElementType().isF64() ? type.getElementType() : em.b.getF32Type();
+  FailureOr<Value> xc = toElementType(em, *x, compute);
+  if (failed(xc))
+    return failure();
+  return std::make_tuple(*xc, compute, type.getDimSize(1));
+}
+
+/// BatchNormalization (inference): y = (x - mean) * scale / sqrt(var +
+/// epsilon) + B per channel, one elementwise generic.
+LogicalResult convertBatchNorm(NodeContext &nc) {
+  if (nc.attrInt("training_mode", 0) != 0 || nc.hasOutput(1) || nc.hasOutput(2))
+    return nc.error() << "training_mode 1 (batch statistics, running "
+                         "mean/variance outputs) is not supported (inference "
+                         "only)";
+  Emitter em = nc.emitter();
+  auto in = channelInput(nc, em, 2);
+  if (failed(in))
+    return failure();
+  Value x = std::get<0>(*in);
+  Type compute = std::get<1>(*in);
+  int64_t channels = std::get<2>(*in);
+  int64_t rank = typeOf(x).getRank();
+  SmallVector<Value> operands = {x};
+  const char *names[] = {"scale", "B", "input_mean", "input_var"};
+  for (unsigned i = 1; i <= 4; ++i) {
+    FailureOr<Value> p =
+        channelParam(nc, em, i, names[i - 1], channels, rank, compute);
+    if (failed(p))
+      return failure();
+    operands.push_back(*p);
+  }
+  Value eps = em.scalarConst(compute, nc.attrFloat("epsilon", 1e-5f));
+  FailureOr<Value> y = em.map(
+      operands, compute, [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+        Value inv =
+            math::RsqrtOp::create(b, l, arith::AddFOp::create(b, l, a[4], eps));
+        Value centered = arith::SubFOp::create(b, l, a[0], a[3]);
+        Value scaled = arith::MulFOp::create(
+            b, l, centered, arith::MulFOp::create(b, l, a[1], inv));
+        return arith::AddFOp::create(b, l, scaled, a[2]);
+      });
+  if (failed(y) ||
+      failed(y = toElementType(em, *y, typeOf(nc.input(0)).getElementType())))
+    return failure();
+  nc.setOutput(0, *y, nc.inputOnnxType(0));
+  return success();
+}
+
+/// InstanceNormalization: each (n, c) slice normalized over the spatial
+/// dimensions (mean, then the mean of squared deviations), times scale[c]
+/// plus B[c].
+LogicalResult convertInstanceNorm(NodeContext &nc) {
+  Emitter em = nc.emitter();
+  auto in = channelInput(nc, em, 3);
+  if (failed(in))
+    return failure();
+  Value x = std::get<0>(*in);
+  Type compute = std::get<1>(*in);
+  int64_t channels = std::get<2>(*in);
+  int64_t rank = typeOf(x).getRank();
+  FailureOr<Value> scale =
+      channelParam(nc, em, 1, "scale", channels, rank, compute);
+  FailureOr<Value> bias = channelParam(nc, em, 2, "B", channels, rank, compute);
+  if (failed(scale) || failed(bias))
+    return failure();
+  SmallVector<int64_t> axes;
+  for (int64_t d = 2; d < rank; ++d)
+    axes.push_back(d);
+  Value count = em.countOver(x, axes, compute);
+  auto meanOf = [&](Value v) -> FailureOr<Value> {
+    FailureOr<Value> sum =
+        em.reduce(v, axes, Emitter::ReduceKind::Sum, /*keepDims=*/true);
+    if (failed(sum))
+      return failure();
+    return em.map({*sum}, compute,
+                  [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                    return arith::DivFOp::create(b, l, a[0], count);
+                  });
+  };
+  FailureOr<Value> mean = meanOf(x);
+  if (failed(mean))
+    return failure();
+  FailureOr<Value> centered = em.map(
+      {x, *mean}, compute, [](OpBuilder &b, Location l, ValueRange a) -> Value {
+        return arith::SubFOp::create(b, l, a[0], a[1]);
+      });
+  if (failed(centered))
+    return failure();
+  FailureOr<Value> squares =
+      em.map({*centered}, compute,
+             [](OpBuilder &b, Location l, ValueRange a) -> Value {
+               return arith::MulFOp::create(b, l, a[0], a[0]);
+             });
+  if (failed(squares))
+    return failure();
+  FailureOr<Value> variance = meanOf(*squares);
+  if (failed(variance))
+    return failure();
+  Value eps = em.scalarConst(compute, nc.attrFloat("epsilon", 1e-5f));
+  FailureOr<Value> y =
+      em.map({*centered, *variance, *scale, *bias}, compute,
+             [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+               Value inv = math::RsqrtOp::create(
+                   b, l, arith::AddFOp::create(b, l, a[1], eps));
+               Value normalized = arith::MulFOp::create(b, l, a[0], inv);
+               return arith::AddFOp::create(
+                   b, l, arith::MulFOp::create(b, l, normalized, a[2]), a[3]);
+             });
+  if (failed(y) ||
+      failed(y = toElementType(em, *y, typeOf(nc.input(0)).getElementType())))
+    return failure();
+  nc.setOutput(0, *y, nc.inputOnnxType(0));
+  return success();
+}
+
 } // namespace
 
 void parsimony::onnximport::registerConvolutionConverters(
@@ -899,4 +1053,6 @@ void parsimony::onnximport::registerConvolutionConverters(
   map["::AveragePool"] = convertPool;
   map["::GlobalAveragePool"] = convertGlobalPool;
   map["::GlobalMaxPool"] = convertGlobalPool;
+  map["::BatchNormalization"] = convertBatchNorm;
+  map["::InstanceNormalization"] = convertInstanceNorm;
 }

@@ -18,6 +18,7 @@
 
 #include <exception>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 using namespace onnx;
@@ -69,8 +70,82 @@ OpSchema &addMoEContract(OpSchema &schema) {
       .TypeAndShapeInferenceFunction(parsimony::detail::inferSameAsInput0);
 }
 
+/// Checks what libonnx 1.12's convolution and pooling shape inference
+/// (convPoolShapeInference, convTransposeShapeInference) index without
+/// checking, so that malformed nodes fail inference instead of crashing it
+/// (found by the importer fuzzer: a weight whose rank differs from the
+/// input's reads dilations out of bounds). Returns false to skip inference
+/// of the node (an unknown weight shape, which libonnx dereferences).
+bool checkConvPoolInference(InferenceContext &ctx, bool hasWeight) {
+  if (!hasInputShape(ctx, 0))
+    return true;
+  int rank = ctx.getInputType(0)->tensor_type().shape().dim_size();
+  if (rank < 3)
+    fail_shape_inference("the input must have rank >= 3 ([N, C, D1, ...]), "
+                         "got ",
+                         rank);
+  size_t spatial = rank - 2;
+  if (hasWeight && ctx.getNumInputs() > 1) {
+    if (!hasInputShape(ctx, 1))
+      return false;
+    int wRank = ctx.getInputType(1)->tensor_type().shape().dim_size();
+    if (wRank != rank)
+      fail_shape_inference("the weight has rank ", wRank, ", the input rank ",
+                           rank);
+  }
+  auto checkInts = [&](const char *name, size_t size, int64_t min) {
+    std::vector<int64_t> values;
+    if (!getRepeatedAttribute(ctx, name, values))
+      return;
+    if (values.size() != size)
+      fail_shape_inference("'", name, "' has ", values.size(),
+                           " entries, expected ", size);
+    for (int64_t v : values)
+      if (v < min)
+        fail_shape_inference("'", name, "' entry ", v, " is out of range");
+  };
+  checkInts("kernel_shape", spatial, 1);
+  checkInts("strides", spatial, 1);
+  checkInts("dilations", spatial, 1);
+  checkInts("pads", 2 * spatial, 0);
+  checkInts("output_padding", spatial, 0);
+  std::vector<int64_t> outputShape;
+  if (getRepeatedAttribute(ctx, "output_shape", outputShape) &&
+      outputShape.size() != spatial && outputShape.size() != spatial + 2)
+    fail_shape_inference("'output_shape' has ", outputShape.size(),
+                         " entries, expected ", spatial);
+  return true;
+}
+
+/// Wraps the shape inference of every registered version of the
+/// convolution and pooling operators with checkConvPoolInference.
+void guardConvPoolInference() {
+  const std::pair<const char *, bool> ops[] = {
+      {"Conv", true},         {"ConvInteger", true}, {"ConvTranspose", true},
+      {"QLinearConv", false}, {"MaxPool", false},    {"AveragePool", false},
+      {"LpPool", false}};
+  for (auto [name, hasWeight] : ops) {
+    std::set<const OpSchema *> seen;
+    for (int version = 1; version <= parsimony::detail::kNewestOnnxOpset;
+         ++version) {
+      const OpSchema *schema = OpSchemaRegistry::Schema(name, version, "");
+      if (!schema || !seen.insert(schema).second)
+        continue;
+      InferenceFunction original = schema->GetTypeAndShapeInferenceFunction();
+      // The registry owns its schemas; replacing the function in place is
+      // the only way to reach the versions libonnx registered.
+      const_cast<OpSchema *>(schema)->TypeAndShapeInferenceFunction(
+          [original, weight = hasWeight](InferenceContext &ctx) {
+            if (checkConvPoolInference(ctx, weight))
+              original(ctx);
+          });
+    }
+  }
+}
+
 void registerSchemas() {
   parsimony::detail::registerNewerOnnxSchemas();
+  guardConvPoolInference();
   auto &ranges = OpSchemaRegistry::DomainToVersionRange::Instance();
   if (!ranges.Map().count("ai.parsimony"))
     ranges.AddDomainToVersion("ai.parsimony", 1, 1);

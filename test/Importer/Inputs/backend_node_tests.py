@@ -14,8 +14,9 @@ importer handles. Many node tests feed operands the importer needs at import
 time (Reshape shapes, Squeeze axes, Slice starts, ...) as graph inputs; when
 such a test fails for that reason, its integer and one-element inputs are
 frozen into initializers from test_data_set_0 and the import is retried (as a deployment
-would do with constant shape operands). Training-mode Dropout is expected to
-be rejected (the importer is inference-only).
+would do with constant shape operands). Training-mode Dropout and
+BatchNormalization are expected to be rejected (the importer is
+inference-only).
 
 Prints
 

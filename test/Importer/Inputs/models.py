@@ -698,11 +698,14 @@ def schema_bernoulli():
 
 # --- convolution and pooling ---------------------------------------------------
 
-def conv(x_shape=(1, 4, 8, 8), w_shape=(6, 2, 3, 3), op="Conv", **attrs):
-    """A Conv (or ConvTranspose) with a constant weight and bias."""
+def conv(x_shape=(1, 4, 8, 8), w_shape=(6, 2, 3, 3), op="Conv",
+         out_shape=None, **attrs):
+    """A Conv (or ConvTranspose) with a constant weight and bias; the output
+    shape is inferred unless given."""
     out_channels = w_shape[0] if op != "ConvTranspose" else w_shape[1]
     return model([N(op, ["x", "w", "b"], ["y"], name="conv", **attrs)],
-                 [vi("x", T.FLOAT, list(x_shape))], [vi("y", T.FLOAT, None)],
+                 [vi("x", T.FLOAT, list(x_shape))],
+                 [vi("y", T.FLOAT, out_shape)],
                  [init("w", f32(*w_shape)), init("b", f32(out_channels))])
 
 
@@ -815,6 +818,10 @@ MODELS = {
     "conv_bad_groups": lambda: conv(group=3),
     "conv_kernel_shape_mismatch": lambda: conv(kernel_shape=[2, 2], group=2),
     "conv_window_too_large": lambda: conv(x_shape=(1, 4, 2, 8), group=2),
+    # Found by the fuzzer: crashes libonnx 1.12's shape inference (so the
+    # output shape is declared, not inferred).
+    "conv_weight_rank_mismatch": lambda: conv(x_shape=(1, 4, 2), group=2,
+                                              out_shape=[1, 6, 1]),
     "conv_dynamic_spatial": lambda: conv(x_shape=(1, 4, "h", 8), group=2),
     "conv_transpose": lambda: conv(w_shape=(4, 3, 2, 2), op="ConvTranspose",
                                    strides=[2, 2]),

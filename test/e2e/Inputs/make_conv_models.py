@@ -151,6 +151,26 @@ pool_case("averagepool1d_same_lower", "AveragePool", arr(2, 3, 10),
 pool_case("globalaveragepool", "GlobalAveragePool", x4)
 pool_case("globalmaxpool_3d", "GlobalMaxPool", arr(1, 3, 4, 5, 6))
 
+# Per-channel normalizations of [N, C, D...] tensors.
+models.add("batchnorm2d_inference",
+           [N("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"],
+              epsilon=1e-3)], {"x": x4}, [("y", T.FLOAT, [2, 3, 9, 10])],
+           [("s", arr(3)), ("b", arr(3)), ("m", arr(3)),
+            ("v", np.abs(arr(3)) + 0.5)], 17)
+models.add("batchnorm_rank2",
+           [N("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])],
+           {"x": arr(5, 4)}, [("y", T.FLOAT, [5, 4])],
+           [("s", arr(4)), ("b", arr(4)), ("m", arr(4)),
+            ("v", np.abs(arr(4)) + 0.5)], 13)
+models.add("instancenorm1d", [N("InstanceNormalization", ["x", "s", "b"],
+                                ["y"], epsilon=1e-4)],
+           {"x": arr(2, 4, 33)}, [("y", T.FLOAT, [2, 4, 33])],
+           [("s", arr(4)), ("b", arr(4))], 17)
+models.add("instancenorm2d", [N("InstanceNormalization", ["x", "s", "b"],
+                                ["y"])],
+           {"x": x4 * 3 + 1}, [("y", T.FLOAT, [2, 3, 9, 10])],
+           [("s", arr(3)), ("b", arr(3))], 17)
+
 # Outputs declared without a shape get the one ONNX infers.
 for case in models.cases:
     path = f"{models.out}/{case['model']}"
