@@ -915,10 +915,16 @@ FailureOr<Value> channelParam(NodeContext &nc, Emitter &em, unsigned idx,
   return em.unsqueeze(*cast, axes);
 }
 
-/// The input [N, C, D...] of a channel normalization, its compute type (f32
-/// for 16-bit floats) and its channel count.
-FailureOr<std::tuple<Value, Type, int64_t>>
-channelInput(NodeContext &nc, Emitter &em, int64_t minRank) {
+/// The input [N, C, D...] of a channel normalization in its compute type
+/// (f32 for 16-bit floats), and its channel count.
+struct ChannelInput {
+  Value x;
+  Type compute;
+  int64_t channels, rank;
+};
+
+FailureOr<ChannelInput> channelInput(NodeContext &nc, Emitter &em,
+                                     int64_t minRank) {
   FailureOr<Value> x = nc.floatInput(0, "X");
   if (failed(x))
     return failure();
@@ -931,7 +937,7 @@ channelInput(NodeContext &nc, Emitter &em, int64_t minRank) {
   FailureOr<Value> xc = toElementType(em, *x, compute);
   if (failed(xc))
     return failure();
-  return std::make_tuple(*xc, compute, type.getDimSize(1));
+  return ChannelInput{*xc, compute, type.getDimSize(1), type.getRank()};
 }
 
 /// BatchNormalization (inference): y = (x - mean) * scale / sqrt(var +
@@ -945,10 +951,9 @@ LogicalResult convertBatchNorm(NodeContext &nc) {
   auto in = channelInput(nc, em, 2);
   if (failed(in))
     return failure();
-  Value x = std::get<0>(*in);
-  Type compute = std::get<1>(*in);
-  int64_t channels = std::get<2>(*in);
-  int64_t rank = typeOf(x).getRank();
+  Value x = in->x;
+  Type compute = in->compute;
+  int64_t channels = in->channels, rank = in->rank;
   SmallVector<Value> operands = {x};
   const char *names[] = {"scale", "B", "input_mean", "input_var"};
   for (unsigned i = 1; i <= 4; ++i) {
@@ -983,10 +988,9 @@ LogicalResult convertInstanceNorm(NodeContext &nc) {
   auto in = channelInput(nc, em, 3);
   if (failed(in))
     return failure();
-  Value x = std::get<0>(*in);
-  Type compute = std::get<1>(*in);
-  int64_t channels = std::get<2>(*in);
-  int64_t rank = typeOf(x).getRank();
+  Value x = in->x;
+  Type compute = in->compute;
+  int64_t channels = in->channels, rank = in->rank;
   FailureOr<Value> scale =
       channelParam(nc, em, 1, "scale", channels, rank, compute);
   FailureOr<Value> bias = channelParam(nc, em, 2, "B", channels, rank, compute);

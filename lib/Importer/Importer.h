@@ -387,6 +387,26 @@ std::string bindAttributeReferences(
     onnx::NodeProto &node,
     const llvm::StringMap<const onnx::AttributeProto *> &callAttrs);
 
+/// The names a function body's values take at one call of the function:
+/// formal inputs name the call's inputs ("" where the call leaves an
+/// optional one out), formal outputs the call's outputs; every other value,
+/// and an output the call does not take, gets `fresh(name)` once. Shared by
+/// the model-function inliner and the schema-function expansion.
+class FunctionCallNames {
+public:
+  FunctionCallNames(const onnx::FunctionProto &fn, const onnx::NodeProto &call,
+                    std::function<std::string(const std::string &)> fresh);
+
+  /// Renames the inputs and outputs of `node`, a copy of a body node.
+  void rename(onnx::NodeProto &node);
+
+private:
+  std::string map(const std::string &name);
+
+  llvm::StringMap<std::string> names;
+  std::function<std::string(const std::string &)> fresh;
+};
+
 /// Converts `nc`'s node, a default-domain operator without a converter,
 /// through the function body its ONNX schema defines it by
 /// (SchemaFunctions.cpp): the body's nodes are converted like the graph's,

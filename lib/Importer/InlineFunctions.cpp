@@ -109,33 +109,17 @@ std::string Inliner::expand(const onnx::NodeProto &call,
            std::to_string(fn.input_size()) + " and " +
            std::to_string(fn.output_size());
   std::string scope = call.name().empty() ? fn.name() : call.name();
-  // Formal parameters name the call's values ("" for an absent optional
-  // input); every other value of the body gets a fresh name.
-  llvm::StringMap<std::string> rename;
-  for (int i = 0; i < fn.input_size(); ++i)
-    rename[fn.input(i)] = i < call.input_size() ? call.input(i) : "";
-  for (int i = 0; i < fn.output_size(); ++i)
-    rename[fn.output(i)] = i < call.output_size() && !call.output(i).empty()
-                               ? call.output(i)
-                               : fresh(scope + "/" + fn.output(i));
-  auto mapName = [&](const std::string &name) -> std::string {
-    if (name.empty())
-      return name;
-    auto it = rename.find(name);
-    if (it != rename.end())
-      return it->second;
-    return rename[name] = fresh(scope + "/" + name);
-  };
+  // The body's own values get fresh names scoped by the call.
+  FunctionCallNames names(fn, call, [&](const std::string &name) {
+    return fresh(scope + "/" + name);
+  });
   llvm::StringMap<const onnx::AttributeProto *> callAttrs;
   for (const onnx::AttributeProto &a : call.attribute())
     callAttrs[a.name()] = &a;
 
   for (const onnx::NodeProto &bodyNode : fn.node()) {
     onnx::NodeProto node = bodyNode;
-    for (std::string &in : *node.mutable_input())
-      in = mapName(in);
-    for (std::string &o : *node.mutable_output())
-      o = mapName(o);
+    names.rename(node);
     node.set_name(fresh(
         scope + "/" +
         (bodyNode.name().empty() ? bodyNode.op_type() : bodyNode.name())));
@@ -199,6 +183,34 @@ std::string Inliner::run() {
 }
 
 } // namespace
+
+FunctionCallNames::FunctionCallNames(
+    const onnx::FunctionProto &fn, const onnx::NodeProto &call,
+    std::function<std::string(const std::string &)> fresh)
+    : fresh(std::move(fresh)) {
+  for (int i = 0; i < fn.input_size(); ++i)
+    names[fn.input(i)] = i < call.input_size() ? call.input(i) : "";
+  for (int i = 0; i < fn.output_size(); ++i)
+    names[fn.output(i)] = i < call.output_size() && !call.output(i).empty()
+                              ? call.output(i)
+                              : this->fresh(fn.output(i));
+}
+
+std::string FunctionCallNames::map(const std::string &name) {
+  if (name.empty())
+    return name;
+  auto it = names.find(name);
+  if (it != names.end())
+    return it->second;
+  return names[name] = fresh(name);
+}
+
+void FunctionCallNames::rename(onnx::NodeProto &node) {
+  for (std::string &in : *node.mutable_input())
+    in = map(in);
+  for (std::string &out : *node.mutable_output())
+    out = map(out);
+}
 
 std::string parsimony::onnximport::bindAttributeReferences(
     onnx::NodeProto &node,

@@ -71,23 +71,9 @@ parsimony::onnximport::convertThroughSchemaFunction(NodeContext &nc,
       bodyOpset = entry.version();
 
   Expansion expansion(nc);
-  // Formal parameters name the node's values ("" for an absent optional
-  // input, a private name for an output the node does not ask for); the
-  // body's own values get private names.
-  llvm::StringMap<std::string> rename;
-  for (int i = 0; i < body.input_size(); ++i)
-    rename[body.input(i)] = nc.hasInput(i) ? nc.node.input(i) : "";
-  for (int i = 0; i < body.output_size(); ++i)
-    rename[body.output(i)] =
-        nc.hasOutput(i) ? nc.node.output(i) : expansion.fresh();
-  auto mapName = [&](const std::string &name) -> std::string {
-    if (name.empty())
-      return name;
-    auto it = rename.find(name);
-    if (it != rename.end())
-      return it->second;
-    return rename[name] = expansion.fresh();
-  };
+  // The body's own values get private names.
+  FunctionCallNames names(
+      body, nc.node, [&](const std::string &) { return expansion.fresh(); });
   // References take the node's attributes, or the schema's defaults.
   llvm::StringMap<const onnx::AttributeProto *> callAttrs;
   for (const onnx::AttributeProto &a : defaults)
@@ -98,10 +84,7 @@ parsimony::onnximport::convertThroughSchemaFunction(NodeContext &nc,
   std::string scope = GraphImporter::nodeName(nc.node);
   for (const onnx::NodeProto &bodyNode : body.node()) {
     onnx::NodeProto node = bodyNode;
-    for (std::string &in : *node.mutable_input())
-      in = mapName(in);
-    for (std::string &out : *node.mutable_output())
-      out = mapName(out);
+    names.rename(node);
     node.set_name(scope + "/" + bodyNode.op_type());
     if (std::string err = bindAttributeReferences(node, callAttrs);
         !err.empty())
