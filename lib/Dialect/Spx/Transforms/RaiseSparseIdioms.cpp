@@ -1373,7 +1373,9 @@ void eraseDeadOps(Operation *root) {
   while (changed) {
     changed = false;
     SmallVector<Operation *> dead;
-    root->walk([&](Operation *op) {
+    // Pre-order, not entering a dead op's regions: erasing it erases what
+    // they hold, which must not be erased again (found by the fuzzer).
+    root->walk<WalkOrder::PreOrder>([&](Operation *op) {
       if (op->getNumResults() > 0 && op->use_empty() &&
           !op->hasTrait<OpTrait::IsTerminator>() &&
           (isMemoryEffectFree(op) || isa<func::CallOp>(op))) {
@@ -1381,10 +1383,12 @@ void eraseDeadOps(Operation *root) {
           func::FuncOp callee;
           StringRef kind = helperKind(call, callee);
           if (kind != "TopK" && kind != "ScatterElements")
-            return;
+            return WalkResult::advance();
         }
         dead.push_back(op);
+        return WalkResult::skip();
       }
+      return WalkResult::advance();
     });
     for (Operation *op : llvm::reverse(dead)) {
       op->erase();
