@@ -893,14 +893,6 @@ LogicalResult convertQMoE(NodeContext &nc) {
 // GatherBlockQuantized
 //===----------------------------------------------------------------------===//
 
-onnx::AttributeProto intAttribute(StringRef name, int64_t value) {
-  onnx::AttributeProto attr;
-  attr.set_name(name.str());
-  attr.set_type(onnx::AttributeProto::INT);
-  attr.set_i(value);
-  return attr;
-}
-
 /// com.microsoft GatherBlockQuantized: a Gather of constant block-quantized
 /// data (INT4/UINT4, or uint8 holding 2-, 4- or 8-bit values packed along
 /// the last dimension) followed by dequantization. The data are unpacked at

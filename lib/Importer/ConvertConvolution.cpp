@@ -1046,6 +1046,90 @@ LogicalResult convertInstanceNorm(NodeContext &nc) {
   return success();
 }
 
+/// LRN over [N, C, D...]: y = x / (bias + alpha / size * s)^beta, where s
+/// sums x^2 over the channels [c - floor((size - 1) / 2), c + ceil((size -
+/// 1) / 2)]: one reduction generic over the zero-padded squares with a
+/// shape-only [size] window operand (16-bit floats in f32).
+LogicalResult convertLRN(NodeContext &nc) {
+  FailureOr<Value> xIn = nc.floatInput(0, "X");
+  if (failed(xIn))
+    return failure();
+  auto type = typeOf(*xIn);
+  int64_t rank = type.getRank();
+  if (rank < 3)
+    return nc.error() << "X must have rank >= 3 ([N, C, D1, ...]), got "
+                      << type;
+  const onnx::AttributeProto *sizeAttr = nc.attr("size");
+  if (!sizeAttr)
+    return nc.error() << "attribute 'size' is missing";
+  int64_t size = sizeAttr->i();
+  if (size < 1 || size > kMaxWindowAttr)
+    return nc.error() << "size " << size << " is out of range";
+  Emitter em = nc.emitter();
+  Type compute = Float32Type::get(nc.importer.ctx);
+  if (type.getElementType().isF64())
+    compute = type.getElementType();
+  FailureOr<Value> x = toElementType(em, *xIn, compute);
+  if (failed(x))
+    return failure();
+  FailureOr<Value> squares =
+      em.map({*x}, compute, [](OpBuilder &b, Location l, ValueRange a) {
+        return arith::MulFOp::create(b, l, a[0], a[0]).getResult();
+      });
+  if (failed(squares))
+    return failure();
+  int64_t before = (size - 1) / 2, after = size - 1 - before;
+  SmallVector<OpFoldResult> low(rank, em.b.getIndexAttr(0)), high = low;
+  low[1] = em.b.getIndexAttr(before);
+  high[1] = em.b.getIndexAttr(after);
+  Value padded = tensor::PadOp::create(em.b, em.loc, Type(), *squares, low,
+                                       high, em.scalarConst(compute, 0.0));
+  MLIRContext *ctx = nc.importer.ctx;
+  // (n, c, d..., k) -> padded[n, c + k, d...], window[k], out[n, c, d...].
+  SmallVector<AffineExpr> inExprs, outExprs;
+  for (int64_t d = 0; d < rank; ++d) {
+    AffineExpr e = getAffineDimExpr(d, ctx);
+    inExprs.push_back(d == 1 ? e + getAffineDimExpr(rank, ctx) : e);
+    outExprs.push_back(e);
+  }
+  SmallVector<AffineMap> maps = {
+      AffineMap::get(rank + 1, 0, inExprs, ctx),
+      AffineMap::get(rank + 1, 0, getAffineDimExpr(rank, ctx)),
+      AffineMap::get(rank + 1, 0, outExprs, ctx)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  iterators.push_back(utils::IteratorType::reduction);
+  Value window = em.empty(RankedTensorType::get({size}, compute), {});
+  auto sumType = typeOf(*squares);
+  Value init = em.filled(sumType, em.dynamicSizes(em.sizes(*squares)),
+                         em.scalarConst(compute, 0.0));
+  Value sums =
+      linalg::GenericOp::create(
+          em.b, em.loc, TypeRange{sumType}, ValueRange{padded, window},
+          ValueRange{init}, maps, iterators,
+          [](OpBuilder &b, Location l, ValueRange a) {
+            linalg::YieldOp::create(
+                b, l, arith::AddFOp::create(b, l, a[2], a[0]).getResult());
+          })
+          .getResult(0);
+  Value scale = em.scalarConst(compute, nc.attrFloat("alpha", 1e-4f) /
+                                            static_cast<double>(size));
+  Value bias = em.scalarConst(compute, nc.attrFloat("bias", 1.0f));
+  Value beta = em.scalarConst(compute, nc.attrFloat("beta", 0.75f));
+  FailureOr<Value> y =
+      em.map({*x, sums}, compute, [&](OpBuilder &b, Location l, ValueRange a) {
+        Value base = arith::AddFOp::create(
+            b, l, bias, arith::MulFOp::create(b, l, scale, a[1]));
+        return arith::DivFOp::create(b, l, a[0],
+                                     math::PowFOp::create(b, l, base, beta))
+            .getResult();
+      });
+  if (failed(y) || failed(y = toElementType(em, *y, type.getElementType())))
+    return failure();
+  nc.setOutput(0, *y, nc.inputOnnxType(0));
+  return success();
+}
+
 } // namespace
 
 void parsimony::onnximport::registerConvolutionConverters(
@@ -1059,4 +1143,5 @@ void parsimony::onnximport::registerConvolutionConverters(
   map["::GlobalMaxPool"] = convertGlobalPool;
   map["::BatchNormalization"] = convertBatchNorm;
   map["::InstanceNormalization"] = convertInstanceNorm;
+  map["::LRN"] = convertLRN;
 }

@@ -63,7 +63,10 @@ enum class Binary {
   GreaterOrEqual,
   And,
   Or,
-  Xor
+  Xor,
+  PRelu,
+  ShiftLeft,
+  ShiftRight
 };
 
 bool isComparison(Binary k) {
@@ -130,6 +133,35 @@ Value binaryScalar(OpBuilder &b, Location loc, Binary kind, Value x, Value y,
     return arith::OrIOp::create(b, loc, x, y);
   case Binary::Xor:
     return arith::XOrIOp::create(b, loc, x, y);
+  case Binary::PRelu: {
+    // x < 0 ? slope * x : x.
+    if (!isFloat && isUnsigned)
+      return x;
+    Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(x.getType()));
+    Value negative =
+        isFloat
+            ? arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x, zero)
+                  .getResult()
+            : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, zero)
+                  .getResult();
+    Value scaled = binaryScalar(b, loc, Binary::Mul, x, y, isUnsigned, fmod);
+    return arith::SelectOp::create(b, loc, negative, scaled, x);
+  }
+  case Binary::ShiftLeft:
+  case Binary::ShiftRight: {
+    // Shifting by the bit width or more yields 0 (numpy), where arith's
+    // shifts are poison.
+    Value shifted = kind == Binary::ShiftLeft
+                        ? arith::ShLIOp::create(b, loc, x, y).getResult()
+                        : arith::ShRUIOp::create(b, loc, x, y).getResult();
+    Value width = arith::ConstantOp::create(
+        b, loc,
+        b.getIntegerAttr(x.getType(), x.getType().getIntOrFloatBitWidth()));
+    Value tooFar =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, y, width);
+    Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(x.getType()));
+    return arith::SelectOp::create(b, loc, tooFar, zero, shifted);
+  }
   case Binary::Equal:
   case Binary::Less:
   case Binary::LessOrEqual:
@@ -194,6 +226,13 @@ template <Binary kind> LogicalResult convertBinary(NodeContext &nc) {
     return nc.error() << "expects boolean operands, got " << elementType;
   if (kind == Binary::Pow && !isFloat && !isa<IntegerType>(elementType))
     return nc.error() << "unsupported element type " << elementType;
+  if ((kind == Binary::ShiftLeft || kind == Binary::ShiftRight) &&
+      (!isUnsigned || elementType.isInteger(1)))
+    return nc.error() << "expects unsigned integer operands, got "
+                      << (isa<IntegerType>(elementType) && !isUnsigned
+                              ? "signed "
+                              : "")
+                      << elementType;
   int64_t fmod = nc.attrInt("fmod", 0);
   if (kind == Binary::Mod && isFloat && !fmod)
     return nc.error() << "floating-point Mod needs fmod = 1";
@@ -209,6 +248,17 @@ template <Binary kind> LogicalResult convertBinary(NodeContext &nc) {
                isComparison(kind) ? onnx::TensorProto::BOOL
                                   : nc.inputOnnxType(0));
   return success();
+}
+
+/// BitShift: a left or right shift by `direction`.
+LogicalResult convertBitShift(NodeContext &nc) {
+  std::string direction = nc.attrString("direction", "");
+  if (direction == "LEFT")
+    return convertBinary<Binary::ShiftLeft>(nc);
+  if (direction == "RIGHT")
+    return convertBinary<Binary::ShiftRight>(nc);
+  return nc.error() << "direction must be LEFT or RIGHT, got '" << direction
+                    << "'";
 }
 
 /// Max, Min, Sum, Mean: variadic with broadcasting.
@@ -1560,6 +1610,8 @@ void parsimony::onnximport::registerMathConverters(
   map["::And"] = convertBinary<Binary::And>;
   map["::Or"] = convertBinary<Binary::Or>;
   map["::Xor"] = convertBinary<Binary::Xor>;
+  map["::PRelu"] = convertBinary<Binary::PRelu>;
+  map["::BitShift"] = convertBitShift;
   map["::Max"] = convertVariadic<Binary::Max>;
   map["::Min"] = convertVariadic<Binary::Min>;
   map["::Sum"] = convertVariadic<Binary::Add>;

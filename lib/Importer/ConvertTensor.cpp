@@ -2100,6 +2100,167 @@ LogicalResult convertTrilu(NodeContext &nc) {
   return success();
 }
 
+/// DepthToSpace (DCR or CRD) and SpaceToDepth on [N, C, H, W]: a reshape
+/// that splits the block out, a transpose and a reshape that merges it
+/// (N may be dynamic).
+template <bool toSpace> LogicalResult convertBlockRearrange(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  if (type.getRank() != 4)
+    return nc.error() << "expects a 4-D input [N, C, H, W], got " << type;
+  for (int64_t d = 1; d < 4; ++d)
+    if (type.isDynamicDim(d))
+      return nc.error() << "C, H and W must be static, got " << type;
+  const onnx::AttributeProto *blockAttr = nc.attr("blocksize");
+  if (!blockAttr)
+    return nc.error() << "attribute 'blocksize' is missing";
+  int64_t b = blockAttr->i();
+  int64_t n = type.getDimSize(0), c = type.getDimSize(1),
+          h = type.getDimSize(2), w = type.getDimSize(3);
+  if (b < 1 || b > (int64_t{1} << 16))
+    return nc.error() << "blocksize " << b << " is out of range";
+  std::string mode = nc.attrString("mode", "DCR");
+  if (toSpace && mode != "DCR" && mode != "CRD")
+    return nc.error() << "mode must be DCR or CRD, got '" << mode << "'";
+  SmallVector<int64_t> split, perm, merged;
+  if (toSpace) {
+    if (c % (b * b))
+      return nc.error() << "blocksize " << b << " squared does not divide the "
+                        << c << " channels";
+    int64_t co = c / (b * b);
+    if (mode == "DCR") {
+      split = {n, b, b, co, h, w};
+      perm = {0, 3, 4, 1, 5, 2};
+    } else {
+      split = {n, co, b, b, h, w};
+      perm = {0, 1, 4, 2, 5, 3};
+    }
+    merged = {n, co, h * b, w * b};
+  } else {
+    if (h % b || w % b)
+      return nc.error() << "blocksize " << b << " does not divide H = " << h
+                        << " and W = " << w;
+    split = {n, c, h / b, b, w / b, b};
+    perm = {0, 3, 5, 1, 2, 4};
+    merged = {n, c * b * b, h / b, w / b};
+  }
+  Emitter em = nc.emitter();
+  SmallVector<Value> batch(6, Value());
+  if (type.isDynamicDim(0))
+    batch[0] = em.dim(x, 0);
+  FailureOr<Value> blocks = em.reshape(x, split, batch);
+  if (failed(blocks))
+    return failure();
+  Value moved = em.transpose(*blocks, perm);
+  batch.resize(4);
+  FailureOr<Value> y = em.reshape(moved, merged, batch);
+  if (failed(y))
+    return failure();
+  nc.setOutput(0, *y, nc.inputOnnxType(0));
+  return success();
+}
+
+/// EyeLike: ones on diagonal k of a 2-D tensor shaped like the input, of
+/// element type `dtype` (default: the input's).
+LogicalResult convertEyeLike(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  if (type.getRank() != 2)
+    return nc.error() << "expects a 2-D input, got " << type;
+  int32_t onnxType = nc.inputOnnxType(0);
+  if (const onnx::AttributeProto *dtype = nc.attr("dtype"))
+    onnxType = static_cast<int32_t>(dtype->i());
+  Type elementType = getElementType(nc.importer.ctx, onnxType);
+  if (!elementType)
+    return nc.error() << "unsupported dtype " << onnxTypeName(onnxType);
+  int64_t k = nc.attrInt("k", 0);
+  Emitter em = nc.emitter();
+  FailureOr<Value> y =
+      em.map({x}, elementType, [&](OpBuilder &b, Location l, ValueRange) {
+        Emitter e(b, l, nullptr);
+        Value i = linalg::IndexOp::create(b, l, 0);
+        Value j = linalg::IndexOp::create(b, l, 1);
+        Value onDiagonal = arith::CmpIOp::create(
+            b, l, arith::CmpIPredicate::eq, arith::SubIOp::create(b, l, j, i),
+            e.indexConst(k));
+        return arith::SelectOp::create(b, l, onDiagonal,
+                                       e.scalarConst(elementType, 1),
+                                       e.scalarConst(elementType, 0))
+            .getResult();
+      });
+  if (failed(y))
+    return failure();
+  nc.setOutput(0, *y, onnxType);
+  return success();
+}
+
+/// Hardmax: 1 at the first maximum along the axis, 0 elsewhere (ArgMax with
+/// keepdims, compared with each position). Before opset 13 the input is
+/// flattened to 2-D at the axis and the maximum taken over the trailing
+/// part.
+LogicalResult convertHardmax(NodeContext &nc) {
+  Value x = requireInput(nc, 0);
+  if (!x)
+    return failure();
+  auto type = typeOf(x);
+  int64_t rank = type.getRank();
+  if (rank == 0)
+    return nc.error() << "needs an input of rank >= 1";
+  bool flatten = nc.opset < 13;
+  FailureOr<int64_t> axis = normalizeAxis(nc.attrInt("axis", flatten ? 1 : -1),
+                                          rank, [&] { return nc.error(); });
+  if (failed(axis))
+    return failure();
+  Expansion ex(nc);
+  std::string input = ex.input(0);
+  int64_t reduced = *axis;
+  if (flatten) {
+    FailureOr<SmallVector<Expansion::Output>> flat =
+        ex.run("Flatten", {input}, 1, {intAttribute("axis", *axis)});
+    if (failed(flat))
+      return failure();
+    input = (*flat)[0].name;
+    reduced = 1;
+  }
+  FailureOr<SmallVector<Expansion::Output>> argmax =
+      ex.run("ArgMax", {input}, 1,
+             {intAttribute("axis", reduced), intAttribute("keepdims", 1)});
+  if (failed(argmax))
+    return failure();
+  Emitter em = nc.emitter();
+  Value in = nc.importer.lookup(input);
+  Type elementType = type.getElementType();
+  FailureOr<Value> y = em.map(
+      {in, (*argmax)[0].value}, elementType,
+      [&](OpBuilder &b, Location l, ValueRange a) {
+        Emitter e(b, l, nullptr);
+        Value position = arith::IndexCastOp::create(
+            b, l, b.getI64Type(), linalg::IndexOp::create(b, l, reduced));
+        Value isMax = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                            position, a[1]);
+        return arith::SelectOp::create(b, l, isMax,
+                                       e.scalarConst(elementType, 1),
+                                       e.scalarConst(elementType, 0))
+            .getResult();
+      });
+  if (failed(y))
+    return failure();
+  if (flatten) {
+    SmallVector<Value> dims;
+    for (int64_t d = 0; d < rank; ++d)
+      dims.push_back(type.isDynamicDim(d) ? em.dim(x, d) : Value());
+    y = em.reshape(*y, type.getShape(), dims);
+    if (failed(y))
+      return failure();
+  }
+  nc.setOutput(0, *y, nc.inputOnnxType(0));
+  return success();
+}
+
 } // namespace
 
 void parsimony::onnximport::registerTensorConverters(
@@ -2132,4 +2293,10 @@ void parsimony::onnximport::registerTensorConverters(
   map["::ArgMin"] = convertArgExtreme<false>;
   map["::OneHot"] = convertOneHot;
   map["::Trilu"] = convertTrilu;
+  map["::DepthToSpace"] = convertBlockRearrange<true>;
+  map["::SpaceToDepth"] = convertBlockRearrange<false>;
+  map["::EyeLike"] = convertEyeLike;
+  map["::Hardmax"] = convertHardmax;
+  // Scatter (9, deprecated in 11) is ScatterElements without reduction.
+  map["::Scatter"] = convertScatterElements;
 }

@@ -340,6 +340,8 @@ void registerTensorConverters(llvm::StringMap<ConverterFn> &map);
 void registerCustomDomainConverters(llvm::StringMap<ConverterFn> &map);
 /// Conv, ConvInteger, ConvTranspose and pooling (ConvertConvolution.cpp).
 void registerConvolutionConverters(llvm::StringMap<ConverterFn> &map);
+/// Resize and Upsample (ConvertResize.cpp).
+void registerResizeConverters(llvm::StringMap<ConverterFn> &map);
 
 /// One projection of a mixture-of-experts layer's experts: `weight` [E, N,
 /// K] (float, or quantized values with their `scales` and an
@@ -544,6 +546,9 @@ private:
   SmallVector<std::string> names;
   unsigned counter = 0;
 };
+
+/// An INT attribute for Expansion::run.
+onnx::AttributeProto intAttribute(StringRef name, int64_t value);
 
 inline Emitter NodeContext::emitter() {
   return Emitter(importer.builder, loc, [this] { return error(); });

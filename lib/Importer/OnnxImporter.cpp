@@ -238,6 +238,15 @@ FailureOr<Value> NodeContext::floatInput(unsigned i, StringRef what,
   return v;
 }
 
+onnx::AttributeProto parsimony::onnximport::intAttribute(StringRef name,
+                                                         int64_t value) {
+  onnx::AttributeProto attr;
+  attr.set_name(name.str());
+  attr.set_type(onnx::AttributeProto::INT);
+  attr.set_i(value);
+  return attr;
+}
+
 Expansion::~Expansion() {
   for (const std::string &name : names)
     nc.importer.values.erase(name);
@@ -461,6 +470,7 @@ const llvm::StringMap<ConverterFn> &onnximport::getConverters() {
     registerMathConverters(map);
     registerTensorConverters(map);
     registerConvolutionConverters(map);
+    registerResizeConverters(map);
     registerCustomDomainConverters(map);
     registerContribConverters(map);
     registerContribAttentionConverters(map);

@@ -21,6 +21,8 @@
 #include "onnx/defs/tensor_proto_util.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 using namespace onnx;
 
@@ -429,6 +431,103 @@ void registerPad() {
   }
 }
 
+/// Resize-18/19 (`axes`, `keep_aspect_ratio_policy`, `antialias`): the
+/// output shape when X's sizes and the scales or sizes are constant, else
+/// only the rank. Sizes as the importer and ONNX Runtime compute them:
+/// floor(in * scale) in f32, round(scale * in) under a kept aspect ratio.
+void inferResize18(InferenceContext &ctx) {
+  propagateElemTypeFromInputToOutput(ctx, 0, 0);
+  if (!hasInputShape(ctx, 0))
+    return;
+  const TensorShapeProto &shape = getInputShape(ctx, 0);
+  int64_t rank = shape.dim_size();
+  TensorShapeProto *out = getOutputShape(ctx, 0);
+  out->clear_dim();
+  for (int64_t i = 0; i < rank; ++i)
+    out->add_dim();
+  std::vector<int64_t> axes;
+  if (const AttributeProto *a = ctx.getAttribute("axes")) {
+    for (int64_t axis : a->ints()) {
+      if (axis < -rank || axis >= rank)
+        fail_shape_inference("axis ", axis, " is out of range for rank ", rank);
+      axes.push_back(axis < 0 ? axis + rank : axis);
+    }
+  } else {
+    for (int64_t i = 0; i < rank; ++i)
+      axes.push_back(i);
+  }
+  const TensorProto *scales =
+      ctx.getNumInputs() > 2 ? ctx.getInputData(2) : nullptr;
+  const TensorProto *sizes =
+      ctx.getNumInputs() > 3 ? ctx.getInputData(3) : nullptr;
+  std::vector<float> scaleValues;
+  if (scales && scales->data_type() == TensorProto::FLOAT)
+    scaleValues = ParseData<float>(scales);
+  std::vector<int64_t> sizeValues;
+  if (sizes && sizes->data_type() == TensorProto::INT64)
+    sizeValues = ParseData<int64_t>(sizes);
+  size_t n = axes.size();
+  if (scaleValues.empty() == sizeValues.empty())
+    return;
+  if ((!scaleValues.empty() && scaleValues.size() != n) ||
+      (!sizeValues.empty() && sizeValues.size() != n))
+    fail_shape_inference("scales or sizes have the wrong number of entries "
+                         "for ",
+                         n, " axes");
+  std::vector<bool> resized(rank, false);
+  for (int64_t d : axes)
+    resized[d] = true;
+  for (int64_t d = 0; d < rank; ++d)
+    if (!resized[d])
+      *out->mutable_dim(d) = shape.dim(d);
+  for (int64_t d : axes)
+    if (!shape.dim(d).has_dim_value())
+      return;
+  std::string policy = getAttribute(ctx, "keep_aspect_ratio_policy", "stretch");
+  if (!sizeValues.empty() && policy != "stretch") {
+    float scale =
+        policy == "not_larger" ? std::numeric_limits<float>::max() : 0.0f;
+    for (size_t k = 0; k < n; ++k) {
+      float s = static_cast<float>(sizeValues[k]) /
+                static_cast<float>(shape.dim(axes[k]).dim_value());
+      scale = policy == "not_larger" ? std::min(scale, s) : std::max(scale, s);
+    }
+    for (size_t k = 0; k < n; ++k)
+      sizeValues[k] = static_cast<int64_t>(std::round(
+          scale * static_cast<float>(shape.dim(axes[k]).dim_value())));
+  }
+  for (size_t k = 0; k < n; ++k) {
+    int64_t in = shape.dim(axes[k]).dim_value();
+    int64_t size = sizeValues.empty()
+                       ? static_cast<int64_t>(std::floor(
+                             static_cast<float>(in) * scaleValues[k]))
+                       : sizeValues[k];
+    if (size < 0)
+      fail_shape_inference("negative output size ", size);
+    out->mutable_dim(axes[k])->set_dim_value(size);
+  }
+}
+
+void registerResize() {
+  for (int version : {18, 19}) {
+    std::unique_ptr<OpSchema> resize = derive("Resize", 13, "Resize", version);
+    if (!resize)
+      continue;
+    resize
+        ->Attr("antialias",
+               "Antialiasing filter when downsampling (linear, "
+               "cubic).",
+               AttributeProto::INT, static_cast<int64_t>(0))
+        .Attr("axes", "The axes scales, sizes and roi apply to.",
+              AttributeProto::INTS, false)
+        .Attr("keep_aspect_ratio_policy",
+              "stretch, not_larger or not_smaller (with sizes).",
+              AttributeProto::STRING, std::string("stretch"))
+        .TypeAndShapeInferenceFunction(inferResize18);
+    add(*resize);
+  }
+}
+
 void registerChangedInterfaces() {
   // Reductions take their axes as an input since 18, as ReduceSum has since
   // 13: the same interface and shape inference.
@@ -470,6 +569,7 @@ void registerChangedInterfaces() {
     add(*cumProd);
   registerQuantization();
   registerPad();
+  registerResize();
 }
 
 } // namespace

@@ -12,8 +12,9 @@ Tests whose graph inputs or outputs are not numeric tensors (strings,
 sequences, optionals) are skipped: those element types are outside what the
 importer handles. Many node tests feed operands the importer needs at import
 time (Reshape shapes, Squeeze axes, Slice starts, ...) as graph inputs; when
-such a test fails for that reason, its integer and one-element inputs are
-frozen into initializers from test_data_set_0 and the import is retried (as a deployment
+such a test fails for that reason, its integer inputs and small parameter
+inputs (rank 0 or 1, at most 16 elements: Resize's scales) are frozen into
+initializers from test_data_set_0 and the import is retried (as a deployment
 would do with constant shape operands). Training-mode Dropout and
 BatchNormalization are expected to be rejected (the importer is
 inference-only).
@@ -72,8 +73,9 @@ def main():
         return proc.returncode, proc.stderr
 
     def freeze_integer_inputs(path, out):
-        """Turns integer and one-element graph inputs (a OneHot depth) into
-        initializers (test_data_set_0)."""
+        """Turns integer graph inputs and parameter inputs (rank 0 or 1, at
+        most 16 elements: a OneHot depth, Resize's scales) into initializers
+        (test_data_set_0)."""
         model = onnx.load(path)
         data_dir = os.path.join(os.path.dirname(path), "test_data_set_0")
         init_names = {t.name for t in model.graph.initializer}
@@ -83,10 +85,10 @@ def main():
             elem = value.type.tensor_type.elem_type
             pb = os.path.join(data_dir, "input_%d.pb" % index)
             dims = value.type.tensor_type.shape.dim
-            scalar = all(d.HasField("dim_value") and d.dim_value == 1
-                         for d in dims)
+            parameter = len(dims) <= 1 and all(
+                d.HasField("dim_value") and d.dim_value <= 16 for d in dims)
             if (elem in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) or
-                    scalar) and os.path.exists(pb):
+                    parameter) and os.path.exists(pb):
                 tensor = onnx.TensorProto()
                 with open(pb, "rb") as f:
                     tensor.ParseFromString(f.read())
@@ -125,7 +127,7 @@ def main():
                 frozen_ok += 1
     imported = len(candidates) - len(failures) - len(expected)
     print("candidates: %d" % len(candidates))
-    print("imported: %d (%d after freezing integer inputs)" %
+    print("imported: %d (%d after freezing integer and parameter inputs)" %
           (imported, frozen_ok))
     print("expected-unsupported: %d" % len(expected))
     print("failed: %d" % len(failures))

@@ -723,6 +723,30 @@ def maxpool_indices():
                   vi("i", T.INT64, [1, 1, 3, 3])])
 
 
+def resize(x_shape=(1, 2, 4, 4), scales=None, sizes=None, roi=None,
+           out_shape=None, x_elem=T.FLOAT, opset=13, **attrs):
+    """A Resize with constant roi, scales or sizes (inputs left out when
+    None)."""
+    ins, inits = ["x", "roi" if roi is not None else ""], []
+    if roi is not None:
+        inits.append(init("roi", np.array(roi, np.float32)))
+    if scales is not None:
+        ins.append("scales")
+        inits.append(init("scales", np.array(scales, np.float32)))
+    if sizes is not None:
+        ins += [""] * (3 - len(ins)) + ["sizes"]
+        inits.append(init("sizes", np.array(sizes, np.int64)))
+    return model([N("Resize", ins, ["y"], name="resize", **attrs)],
+                 [vi("x", x_elem, list(x_shape))],
+                 [vi("y", x_elem, out_shape)], inits, opset)
+
+
+def resize_runtime_scales():
+    return model([N("Resize", ["x", "", "scales"], ["y"], name="resize")],
+                 [vi("x", T.FLOAT, [1, 2, 4, 4]), vi("scales", T.FLOAT, [4])],
+                 [vi("y", T.FLOAT, [1, 2, 8, 8])], opset=13)
+
+
 MODELS = {
     "elementwise": elementwise,
     "reductions": reductions,
@@ -832,6 +856,29 @@ MODELS = {
     "schema_mvn": schema_mvn,
     "schema_mvn_rank3": lambda: schema_mvn((2, 3, 4)),
     "schema_bernoulli": schema_bernoulli,
+    "resize_nearest": lambda: resize(
+        scales=[1, 1, 2, 2], mode="nearest", nearest_mode="floor",
+        coordinate_transformation_mode="asymmetric"),
+    "resize_linear": lambda: resize(sizes=[1, 2, 3, 6], mode="linear"),
+    "resize_crop": lambda: resize(
+        sizes=[1, 2, 3, 3], roi=[0, 0, -0.5, 0, 1, 1, 1, 1], mode="linear",
+        extrapolation_value=7.0,
+        coordinate_transformation_mode="tf_crop_and_resize"),
+    "resize_identity": lambda: resize(scales=[1, 1, 1, 1], mode="cubic"),
+    "resize_int_linear": lambda: resize(scales=[1, 1, 2, 2], mode="linear",
+                                        x_elem=T.INT8),
+    "resize_both": lambda: resize(scales=[1, 1, 2, 2], sizes=[1, 2, 8, 8],
+                                  out_shape=[1, 2, 8, 8]),
+    "resize_bad_mode": lambda: resize(scales=[1, 1, 2, 2], mode="area",
+                                      out_shape=[1, 2, 8, 8]),
+    "resize_bad_transform": lambda: resize(
+        scales=[1, 1, 2, 2], coordinate_transformation_mode="half_pixel_symmetric",
+        out_shape=[1, 2, 8, 8]),
+    "resize_negative_scale": lambda: resize(scales=[1, 1, -2, 2]),
+    "resize_dynamic_axis": lambda: resize(x_shape=(1, 2, "h", 4),
+                                          scales=[1, 1, 2, 2],
+                                          out_shape=[1, 2, "h2", 8]),
+    "resize_runtime_scales": resize_runtime_scales,
 }
 
 
