@@ -471,6 +471,7 @@ const llvm::StringMap<ConverterFn> &onnximport::getConverters() {
     registerTensorConverters(map);
     registerConvolutionConverters(map);
     registerResizeConverters(map);
+    registerQLinearConverters(map);
     registerCustomDomainConverters(map);
     registerContribConverters(map);
     registerContribAttentionConverters(map);

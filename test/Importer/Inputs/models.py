@@ -747,6 +747,31 @@ def resize_runtime_scales():
                  [vi("y", T.FLOAT, [1, 2, 8, 8])], opset=13)
 
 
+def qlinear_matmul(b_scale=(0.01,), out_shape=(2, 4)):
+    """QLinearMatMul of uint8 a [2, 8] and an int8 constant b [8, 4]."""
+    return model([N("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys",
+                                      "yz"], ["y"], name="qmm")],
+                 [vi("a", T.UINT8, [2, 8])], [vi("y", T.UINT8, out_shape)],
+                 [init("as", np.float32(0.02)), init("az", np.uint8(7)),
+                  init("b", RNG.integers(-9, 9, (8, 4)).astype(np.int8)),
+                  init("bs", np.array(b_scale, np.float32).reshape(
+                      () if len(b_scale) == 1 else (-1,))),
+                  init("bz", np.int8(0)), init("ys", np.float32(0.5)),
+                  init("yz", np.uint8(128))], opset=13)
+
+
+def qlinear_conv_bad_bias():
+    return model([N("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys",
+                                    "yz", "B"], ["y"], name="qconv")],
+                 [vi("x", T.UINT8, [1, 2, 4, 4])],
+                 [vi("y", T.UINT8, [1, 3, 2, 2])],
+                 [init("xs", np.float32(0.02)), init("xz", np.uint8(7)),
+                  init("w", RNG.integers(-9, 9, (3, 2, 3, 3)).astype(np.int8)),
+                  init("ws", np.float32(0.01)), init("wz", np.int8(0)),
+                  init("ys", np.float32(0.5)), init("yz", np.uint8(128)),
+                  init("B", np.zeros(3, np.float32))], opset=13)
+
+
 MODELS = {
     "elementwise": elementwise,
     "reductions": reductions,
@@ -879,6 +904,10 @@ MODELS = {
                                           scales=[1, 1, 2, 2],
                                           out_shape=[1, 2, "h2", 8]),
     "resize_runtime_scales": resize_runtime_scales,
+    "qlinear_matmul": qlinear_matmul,
+    "qlinear_matmul_bad_scale": lambda: qlinear_matmul(b_scale=(0.1, 0.2,
+                                                                0.3)),
+    "qlinear_conv_bad_bias": qlinear_conv_bad_bias,
 }
 
 
