@@ -1310,6 +1310,10 @@ FailureOr<Value> quantParam(NodeContext &nc, Value param, Value x,
     return nc.error() << "block_size must not be negative";
   if (type.getRank() == 0 && blockSize == 0)
     return param;
+  // A one-element vector is per-tensor too (as ONNX Runtime reads it), whatever
+  // the axis.
+  if (type.getRank() == 1 && type.getDimSize(0) == 1 && blockSize == 0)
+    return em.reshape(param, {});
   FailureOr<int64_t> axis =
       normalizeAxis(nc.attrInt("axis", 1), rank, [&] { return nc.error(); });
   if (failed(axis))

@@ -1,11 +1,15 @@
-//===- ConvertQLinear.cpp - QLinearMatMul and QLinearConv -----------------===//
+//===- ConvertQLinear.cpp - QOperator-form quantized operators ------------===//
 //
 // The quantized operators of ONNX's QOperator form (ONNX Runtime's static
-// quantization): the integer product runs on the exact MatMulInteger /
+// quantization). QLinearMatMul and QLinearConv: the integer product runs on
+// the exact MatMulInteger /
 // ConvInteger path (int32 sums of zero-point-corrected 8-bit values; an
 // int32 bias added to them), and the sums are requantized as ONNX Runtime
 // does: multiplied by (a_scale * b_scale) / y_scale in f32, rounded half to
 // even, offset by y's zero point and saturated (QuantizeLinear with scale 1).
+// ONNX Runtime's com.microsoft QLinearAdd, QLinearMul, QLinearSigmoid,
+// QLinearLeakyRelu, QLinear(Global)AveragePool and QLinearConcat:
+// dequantize, the float operator, quantize.
 //
 //===----------------------------------------------------------------------===//
 
@@ -172,10 +176,88 @@ LogicalResult convertQLinearConv(NodeContext &nc) {
   return requantize(nc, ex, em, acc, *multiplier, 7);
 }
 
+/// ONNX Runtime's quantized elementwise, pooling and concatenation
+/// operators (com.microsoft QLinearAdd, ...): their quantized inputs
+/// dequantized, the float operator, the result quantized with y's scale and
+/// zero point, as ONNX Runtime computes them in f32 (results agree within
+/// one quantization step).
+struct QLinearForm {
+  StringRef op, floatOp;
+  /// Index of the first (value, scale, zero point) triple, how many there
+  /// are (0: every one to the end), and of y's scale.
+  unsigned firstTriple, numTriples, yScale;
+};
+
+constexpr QLinearForm kQLinearForms[] = {
+    {"QLinearAdd", "Add", 0, 2, 6},
+    {"QLinearMul", "Mul", 0, 2, 6},
+    {"QLinearSigmoid", "Sigmoid", 0, 1, 3},
+    {"QLinearLeakyRelu", "LeakyRelu", 0, 1, 3},
+    {"QLinearGlobalAveragePool", "GlobalAveragePool", 0, 1, 3},
+    {"QLinearAveragePool", "AveragePool", 0, 1, 3},
+    {"QLinearConcat", "Concat", 2, 0, 0},
+};
+
+LogicalResult convertQLinearWrapped(NodeContext &nc) {
+  const QLinearForm *form = llvm::find_if(
+      kQLinearForms, [&](const QLinearForm &f) { return f.op == nc.opType(); });
+  if (form == std::end(kQLinearForms))
+    return nc.error() << "no quantized form for " << nc.opType();
+  if (nc.attrInt("channels_last", 0) != 0)
+    return nc.error() << "channels_last = 1 is not supported";
+  unsigned numTriples = form->numTriples;
+  if (numTriples == 0) {
+    if (nc.numInputs() < form->firstTriple + 3 ||
+        (nc.numInputs() - form->firstTriple) % 3 != 0)
+      return nc.error() << "expects (value, scale, zero point) triples after "
+                        << "input " << form->firstTriple - 1;
+    numTriples = (nc.numInputs() - form->firstTriple) / 3;
+  }
+  Expansion ex(nc);
+  SmallVector<std::string> floats;
+  for (unsigned t = 0; t < numTriples; ++t) {
+    unsigned i = form->firstTriple + 3 * t;
+    if (!nc.hasInput(i) || !nc.hasInput(i + 1))
+      return nc.error() << "input " << i << " or its scale (input " << i + 1
+                        << ") is missing";
+    FailureOr<SmallVector<Expansion::Output>> x = ex.run(
+        "DequantizeLinear", {ex.input(i), ex.input(i + 1), ex.input(i + 2)}, 1);
+    if (failed(x))
+      return failure();
+    floats.push_back((*x)[0].name);
+  }
+  SmallVector<onnx::AttributeProto> attrs;
+  for (const onnx::AttributeProto &a : nc.node.attribute())
+    if (a.name() != "channels_last")
+      attrs.push_back(a);
+  FailureOr<SmallVector<Expansion::Output>> y =
+      ex.run(form->floatOp, floats, 1, attrs);
+  if (failed(y))
+    return failure();
+  if (!nc.hasInput(form->yScale))
+    return nc.error() << "y's scale (input " << form->yScale << ") is missing";
+  // Without y's zero point, y takes the first input's type.
+  std::string yZeroPoint = ex.input(form->yScale + 1);
+  if (yZeroPoint.empty()) {
+    int32_t type = nc.inputOnnxType(form->firstTriple);
+    Emitter em = nc.emitter();
+    Type i8 = nc.importer.builder.getI8Type();
+    yZeroPoint = ex.bind(em.splat(RankedTensorType::get({}, i8), 0), type);
+  }
+  FailureOr<SmallVector<Expansion::Output>> q = ex.run(
+      "QuantizeLinear", {(*y)[0].name, ex.input(form->yScale), yZeroPoint}, 1);
+  if (failed(q))
+    return failure();
+  nc.setOutput(0, (*q)[0].value, (*q)[0].onnxType);
+  return success();
+}
+
 } // namespace
 
 void parsimony::onnximport::registerQLinearConverters(
     llvm::StringMap<ConverterFn> &map) {
   map["::QLinearMatMul"] = convertQLinearMatMul;
   map["::QLinearConv"] = convertQLinearConv;
+  for (const QLinearForm &form : kQLinearForms)
+    map[("com.microsoft::" + form.op).str()] = convertQLinearWrapped;
 }

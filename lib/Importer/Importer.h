@@ -340,7 +340,8 @@ void registerTensorConverters(llvm::StringMap<ConverterFn> &map);
 void registerCustomDomainConverters(llvm::StringMap<ConverterFn> &map);
 /// Conv, ConvInteger, ConvTranspose and pooling (ConvertConvolution.cpp).
 void registerConvolutionConverters(llvm::StringMap<ConverterFn> &map);
-/// QLinearMatMul and QLinearConv (ConvertQLinear.cpp).
+/// QLinearMatMul, QLinearConv and ONNX Runtime's QLinear* contrib operators
+/// (ConvertQLinear.cpp).
 void registerQLinearConverters(llvm::StringMap<ConverterFn> &map);
 /// Resize and Upsample (ConvertResize.cpp).
 void registerResizeConverters(llvm::StringMap<ConverterFn> &map);

@@ -2,7 +2,9 @@
 static quantization writes it): uint8/int8 activations and weights,
 per-tensor and per-column / per-output-channel weight scales and zero
 points, a batched product, a convolution with an int32 bias, pads, strides
-and groups, a depthwise one, and a chain of two quantized layers, with
+and groups, a depthwise one, a chain of two quantized layers, and ONNX Runtime's com.microsoft
+QLinearAdd, QLinearMul, QLinearSigmoid, QLinearLeakyRelu,
+QLinearGlobalAveragePool, QLinearAveragePool and QLinearConcat, with
 inputs for check_vs_ort.py (fixed seeds).
 
   make_qlinear_models.py DIR   writes DIR/*.onnx, DIR/*.npy and
@@ -104,6 +106,59 @@ models.add("qlinear_chain", [
      ("m", q(rng, [36, 10], np.int8)), ("ms", f32(0.004)),
      ("mz", np.array(0, np.int8)), ("ys", f32(0.2)),
      ("yz", np.array(128, np.uint8))], 13, rtol=0)
+
+# ONNX Runtime's com.microsoft QLinear* operators: dequantize, the float
+# operator, quantize (ONNX Runtime's f32 arithmetic rounds alike, within one
+# quantization step: rtol 1 / 255 of the largest output).
+MS = [("com.microsoft", 1)]
+STEP = 1.0 / 250
+
+
+def ms_case(name, op, x_shapes, y_shape, dtype=np.uint8, zero_points=True,
+            **attrs):
+    """Scalar scales and zero points (ONNX Runtime needs 0-D ones)."""
+    rng = rng_for(name)
+    inputs, ins, inits = {}, [], []
+    for k, shape in enumerate(x_shapes):
+        inputs[f"x{k}"] = q(rng, shape, dtype)
+        inits += [(f"s{k}", np.array(0.01 * (k + 2), np.float32))]
+        ins += [f"x{k}", f"s{k}"]
+        if zero_points:
+            inits.append((f"z{k}", np.array(100 + 7 * k if dtype == np.uint8
+                                            else -5 * k, dtype)))
+            ins.append(f"z{k}")
+        else:
+            ins.append("")
+    inits += [("ys", np.array(0.03, np.float32))]
+    # ONNX Runtime needs y's zero point even where it is optional.
+    inits.append(("yz", np.array(120 if dtype == np.uint8 else 4, dtype)))
+    outs = ["ys", "yz"]
+    if op == "QLinearConcat":
+        ins = outs + ins
+    else:
+        ins = ins + outs
+    models.add(name, [helper.make_node(op, ins, ["y"], domain="com.microsoft",
+                                       **attrs)],
+               inputs, [("y", U8 if dtype == np.uint8 else I8, y_shape)],
+               inits, 13, rtol=STEP, extra_opsets=MS)
+
+
+ms_case("ms_qlinearadd_broadcast", "QLinearAdd", [[2, 3, 4], [4]],
+        [2, 3, 4])
+ms_case("ms_qlinearmul_int8", "QLinearMul", [[3, 5], [3, 5]], [3, 5],
+        dtype=np.int8)
+ms_case("ms_qlinearsigmoid", "QLinearSigmoid", [[4, 6]], [4, 6])
+ms_case("ms_qlinearsigmoid_no_input_zero_point", "QLinearSigmoid", [[3, 7]],
+        [3, 7], zero_points=False)
+ms_case("ms_qlinearleakyrelu_int8", "QLinearLeakyRelu", [[4, 6]],
+        [4, 6], dtype=np.int8, alpha=0.2)
+ms_case("ms_qlinearglobalaveragepool", "QLinearGlobalAveragePool",
+        [[2, 3, 5, 5]], [2, 3, 1, 1], channels_last=0)
+ms_case("ms_qlinearaveragepool", "QLinearAveragePool", [[1, 2, 6, 6]],
+        [1, 2, 3, 3], kernel_shape=[3, 3], strides=[2, 2],
+        pads=[1, 1, 1, 1])
+ms_case("ms_qlinearconcat", "QLinearConcat", [[2, 3], [2, 4], [2, 1]],
+        [2, 8], axis=1)
 
 # Outputs declared without a shape get the one ONNX infers.
 for case in models.cases:
