@@ -160,6 +160,14 @@ ms_case("ms_qlinearaveragepool", "QLinearAveragePool", [[1, 2, 6, 6]],
 ms_case("ms_qlinearconcat", "QLinearConcat", [[2, 3], [2, 4], [2, 1]],
         [2, 8], axis=1)
 
+# A one-element scale vector is per-tensor (as ONNX Runtime reads it), also
+# over a rank-1 input, where the default axis 1 does not exist.
+rng = rng_for("dequantize_one_element_scale")
+models.add("dequantize_one_element_scale",
+           [N("DequantizeLinear", ["x", "s", "z"], ["y"])],
+           {"x": q(rng, [7], np.uint8)}, [("y", T.FLOAT, [7])],
+           [("s", f32(0.05)), ("z", np.array([9], np.uint8))], 13, rtol=0)
+
 # Outputs declared without a shape get the one ONNX infers.
 for case in models.cases:
     path = f"{models.out}/{case['model']}"
