@@ -171,16 +171,5 @@ models.add("instancenorm2d", [N("InstanceNormalization", ["x", "s", "b"],
            {"x": x4 * 3 + 1}, [("y", T.FLOAT, [2, 3, 9, 10])],
            [("s", arr(3)), ("b", arr(3))], 17)
 
-# Outputs declared without a shape get the one ONNX infers.
-for case in models.cases:
-    path = f"{models.out}/{case['model']}"
-    m = onnx.load(path)
-    if all(o.type.tensor_type.HasField("shape") for o in m.graph.output):
-        continue
-    inferred = {v.name: v for v in onnx.shape_inference.infer_shapes(
-        m).graph.output}
-    for o in m.graph.output:
-        if not o.type.tensor_type.HasField("shape"):
-            o.CopyFrom(inferred[o.name])
-    onnx.save(m, path)
+models.infer_output_shapes()
 models.write_manifest()

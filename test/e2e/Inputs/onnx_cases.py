@@ -116,6 +116,21 @@ class Cases:
                            "inputs": files, "rtol": rtol,
                            "extra_args": list(extra_args)})
 
+    def infer_output_shapes(self):
+        """Gives outputs declared without a shape the one ONNX infers."""
+        for case in self.cases:
+            path = os.path.join(self.out, case["model"])
+            m = onnx.load(path)
+            if all(o.type.tensor_type.HasField("shape")
+                   for o in m.graph.output):
+                continue
+            inferred = {v.name: v for v in onnx.shape_inference.infer_shapes(
+                m).graph.output}
+            for o in m.graph.output:
+                if not o.type.tensor_type.HasField("shape"):
+                    o.CopyFrom(inferred[o.name])
+            onnx.save(m, path)
+
     def write_manifest(self):
         with open(os.path.join(self.out, "manifest.json"), "w") as f:
             json.dump(self.cases, f, indent=1)
