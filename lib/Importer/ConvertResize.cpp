@@ -31,6 +31,9 @@ RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
 
 /// Sizes beyond this are refused: tap tables are import-time constants.
 constexpr int64_t kMaxResizedSize = int64_t{1} << 24;
+/// Largest tap table (entries) and taps per output position.
+constexpr int64_t kMaxTableEntries = int64_t{1} << 26;
+constexpr int64_t kMaxTaps = 4096;
 
 enum class Mode { Nearest, Linear, Cubic };
 enum class Transform {
@@ -436,6 +439,8 @@ LogicalResult emitResize(NodeContext &nc, const ResizeSpec &spec,
     if (cropping && !roi.empty()) {
       r.roiStart = static_cast<float>(roi[k]);
       r.roiEnd = static_cast<float>(roi[k + n]);
+      if (!std::isfinite(r.roiStart) || !std::isfinite(r.roiEnd))
+        return nc.error() << "'roi' of axis " << d << " is not finite";
     }
     bool dynamic = type.isDynamicDim(d);
     if (!scales.empty()) {
@@ -509,6 +514,20 @@ LogicalResult emitResize(NodeContext &nc, const ResizeSpec &spec,
       resized.push_back(std::move(empty));
       continue;
     }
+    // Antialiasing widens the kernel by 1 / scale: bound the table first.
+    int64_t width = 1;
+    if (spec.mode != Mode::Nearest) {
+      double kernelScale = spec.antialias ? std::min(1.0f, r.scale) : 1.0;
+      double support = (spec.mode == Mode::Linear ? 1.0 : 2.0) / kernelScale;
+      if (!(2 * support + 3 <= kMaxTaps))
+        return nc.error() << "axis " << d << " would read more than "
+                          << kMaxTaps << " input positions per output "
+                          << "position (antialiased scale " << r.scale << ")";
+      width = static_cast<int64_t>(2 * support) + 3;
+    }
+    if (r.out * width > kMaxTableEntries)
+      return nc.error() << "the interpolation table of axis " << d << " ("
+                        << r.out << " x " << width << " taps) is too large";
     AxisTaps taps =
         computeAxisTaps(spec, d, in, r.out, r.scale, r.roiStart, r.roiEnd);
     if (!taps.isIdentity())
@@ -616,6 +635,8 @@ LogicalResult convertResize(NodeContext &nc) {
   else
     return nc.error() << "unsupported nearest_mode '" << rounding << "'";
   spec.cubicA = nc.attrFloat("cubic_coeff_a", -0.75f);
+  if (!std::isfinite(spec.cubicA))
+    return nc.error() << "cubic_coeff_a must be finite";
   spec.excludeOutside = nc.attrInt("exclude_outside", 0) != 0;
   spec.extrapolation = nc.attrFloat("extrapolation_value", 0.0f);
   spec.antialias = spec.mode != Mode::Nearest && nc.attrInt("antialias", 0);

@@ -904,6 +904,9 @@ MODELS = {
                                           scales=[1, 1, 2, 2],
                                           out_shape=[1, 2, "h2", 8]),
     "resize_runtime_scales": resize_runtime_scales,
+    "resize_antialias_too_wide": lambda: resize(
+        x_shape=(1, 1, 100000), sizes=[1, 1, 1], mode="cubic", antialias=1,
+        opset=18),
     "qlinear_matmul": qlinear_matmul,
     "qlinear_matmul_bad_scale": lambda: qlinear_matmul(b_scale=(0.1, 0.2,
                                                                 0.3)),
