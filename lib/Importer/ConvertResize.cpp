@@ -139,6 +139,13 @@ double kernelAt(Mode mode, double a, double d) {
   return 0.0;
 }
 
+/// The kernel's scale (antialiasing widens the kernel by 1 / scale when
+/// downsampling) and its half-width in input positions.
+std::pair<double, double> kernelExtent(const ResizeSpec &spec, float scale) {
+  double kernelScale = spec.antialias ? std::min(1.0f, scale) : 1.0;
+  return {kernelScale, (spec.mode == Mode::Linear ? 1.0 : 2.0) / kernelScale};
+}
+
 /// The tap table of one axis.
 AxisTaps computeAxisTaps(const ResizeSpec &spec, int64_t axis, int64_t in,
                          int64_t out, float scale, float roiStart,
@@ -150,9 +157,7 @@ AxisTaps computeAxisTaps(const ResizeSpec &spec, int64_t axis, int64_t in,
   SmallVector<SmallVector<std::pair<int32_t, double>, 8>> rows(out);
   bool anyOutside = false;
   SmallVector<int8_t> outside(out, 0);
-  // Antialiasing widens the kernel by 1 / scale when downsampling.
-  double kernelScale = spec.antialias ? std::min(1.0f, scale) : 1.0;
-  double support = (spec.mode == Mode::Linear ? 1.0 : 2.0) / kernelScale;
+  auto [kernelScale, support] = kernelExtent(spec, scale);
   for (int64_t o = 0; o < out; ++o) {
     float x = originalCoordinate(spec.transform, static_cast<float>(o), scale,
                                  static_cast<float>(out),
@@ -506,19 +511,12 @@ LogicalResult emitResize(NodeContext &nc, const ResizeSpec &spec,
     if (in == 0 && r.out != 0)
       return nc.error() << "axis " << d << " of X is empty; it cannot be "
                         << "resized to " << r.out;
-    if (r.out == 0 || in == 0) {
-      AxisTaps empty;
-      empty.axis = d;
-      empty.in = in;
-      empty.out = 0;
-      resized.push_back(std::move(empty));
-      continue;
-    }
-    // Antialiasing widens the kernel by 1 / scale: bound the table first.
+    if (in == 0)
+      continue; // An empty axis stays empty.
+    // Bound the table first: antialiasing can widen the kernel a lot.
     int64_t width = 1;
     if (spec.mode != Mode::Nearest) {
-      double kernelScale = spec.antialias ? std::min(1.0f, r.scale) : 1.0;
-      double support = (spec.mode == Mode::Linear ? 1.0 : 2.0) / kernelScale;
+      double support = kernelExtent(spec, r.scale).second;
       if (!(2 * support + 3 <= kMaxTaps))
         return nc.error() << "axis " << d << " would read more than "
                           << kMaxTaps << " input positions per output "
