@@ -39,9 +39,9 @@ def supported_ops(build_dir):
     return {line.strip() for line in out.splitlines() if line.strip()}
 
 
-# The default-domain opsets the importer accepts (opsets 7-26; the node
+# The default-domain opsets the importer accepts (opsets 1-26; the node
 # tests of Debian's libonnx-testdata go up to 17).
-MIN_OPSET, MAX_OPSET = 7, 26
+MIN_OPSET, MAX_OPSET = 1, 26
 
 
 def model_opset(model_path):

@@ -947,6 +947,9 @@ LogicalResult convertBatchNorm(NodeContext &nc) {
     return nc.error() << "training_mode 1 (batch statistics, running "
                          "mean/variance outputs) is not supported (inference "
                          "only)";
+  if (nc.opset < 9 && nc.attrInt("spatial", 1) != 1)
+    return nc.error() << "spatial = 0 (statistics per activation, not per "
+                         "channel) is not supported";
   Emitter em = nc.emitter();
   auto in = channelInput(nc, em, 2);
   if (failed(in))

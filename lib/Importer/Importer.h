@@ -346,6 +346,14 @@ void registerQLinearConverters(llvm::StringMap<ConverterFn> &map);
 /// Resize and Upsample (ConvertResize.cpp).
 void registerResizeConverters(llvm::StringMap<ConverterFn> &map);
 
+/// The first default-domain opset whose operators the converters take as
+/// they are (opset 7 made broadcasting numpy-style).
+constexpr int64_t kConverterOpset = 7;
+/// Rewrites a default-domain node of an opset before kConverterOpset into
+/// the form it has at kConverterOpset (LegacyOpsets.cpp); no value when the
+/// node already has it. New inputs are bound to private names.
+FailureOr<std::optional<onnx::NodeProto>> upgradeLegacyNode(NodeContext &nc);
+
 /// One projection of a mixture-of-experts layer's experts: `weight` [E, N,
 /// K] (float, or quantized values with their `scales` and an
 /// `spx::QuantAttr` `quant` in ONNX Runtime's nk layout), and an optional

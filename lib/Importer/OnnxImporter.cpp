@@ -275,7 +275,8 @@ Expansion::run(StringRef opType, ArrayRef<std::string> inputs,
     node.add_output(fresh());
   for (const onnx::AttributeProto &attr : attrs)
     *node.add_attribute() = attr;
-  NodeContext sub(nc.importer, node, nc.loc, nc.importer.opsets.lookup(""));
+  NodeContext sub(nc.importer, node, nc.loc,
+                  std::max(nc.importer.opsets.lookup(""), kConverterOpset));
   if (failed(fn(sub)))
     return failure();
   SmallVector<Output> outputs;
@@ -1048,7 +1049,17 @@ LogicalResult GraphImporter::buildFunction(const std::vector<int> &order) {
     std::string domain = normalizeDomain(node.domain());
     auto opsetIt = opsets.find(domain);
     int64_t opset = opsetIt == opsets.end() ? 1 : opsetIt->second;
-    NodeContext nc(*this, node, nodeLoc(node), opset);
+    // A node of opset 1-6 converts as its opset-7 form.
+    std::optional<onnx::NodeProto> upgraded;
+    if (domain.empty() && opset < kConverterOpset) {
+      NodeContext legacy(*this, node, nodeLoc(node), opset);
+      FailureOr<std::optional<onnx::NodeProto>> u = upgradeLegacyNode(legacy);
+      if (failed(u))
+        return failure();
+      upgraded = std::move(*u);
+      opset = kConverterOpset;
+    }
+    NodeContext nc(*this, upgraded ? *upgraded : node, nodeLoc(node), opset);
     if (tryFoldNode(nc))
       continue;
     ConverterFn convert =
@@ -1131,7 +1142,9 @@ FailureOr<OwningOpRef<ModuleOp>> GraphImporter::run() {
       return emitError(fileLoc()) << "invalid ONNX model: " << message;
   }
   if (options.runShapeInference) {
-    std::string message = detail::inferOnnxShapes(model);
+    std::string message =
+        detail::inferOnnxShapes(model, /*lenient=*/opsets.count("") &&
+                                           opsets.lookup("") < kConverterOpset);
     if (!message.empty())
       return emitError(fileLoc()) << "ONNX shape inference failed: " << message;
   }

@@ -362,14 +362,15 @@ static bool shapeInputsHaveShapes(const GraphProto &graph,
   return true;
 }
 
-std::string inferOnnxShapes(ModelProto &model) {
+std::string inferOnnxShapes(ModelProto &model, bool lenient) {
   std::string hazard = findShapeInferenceHazards(model.graph());
   if (!hazard.empty())
     return hazard;
   auto infer = [&](bool dataPropagation) {
     return guarded([&] {
-      ShapeInferenceOptions options(/*check_type_val=*/true,
-                                    /*strict_mode_val=*/1, dataPropagation);
+      ShapeInferenceOptions options(/*check_type_val=*/!lenient,
+                                    /*strict_mode_val=*/lenient ? 0 : 1,
+                                    dataPropagation);
       shape_inference::InferShapes(model, OpSchemaRegistry::Instance(),
                                    options);
     });

@@ -30,10 +30,11 @@ namespace parsimony::detail {
 /// (libonnx itself knows opset 17 and IR 8; OnnxNewerSchemas.cpp registers
 /// the schemas that changed since).
 constexpr int kNewestOnnxOpset = 26;
-/// The oldest: opset 7 made broadcasting numpy-style; the converters handle
-/// the attribute forms of Slice and TopK (before 10), Clip and Pad (before
-/// 11) and the other operators' later semantics are supersets.
-constexpr int kOldestOnnxOpset = 7;
+/// The oldest: nodes of opsets 1 to 6 are rewritten into their opset-7 form
+/// (LegacyOpsets.cpp); from 7 on the converters handle the attribute forms
+/// of Slice and TopK (before 10), Clip and Pad (before 11), and the other
+/// operators' later semantics are supersets.
+constexpr int kOldestOnnxOpset = 1;
 constexpr int kNewestOnnxIrVersion = 13;
 
 /// Registers the ONNX operator schemas of the `ai.parsimony` domain and of
@@ -65,8 +66,10 @@ std::string checkOnnxModel(const onnx::ModelProto &model,
 
 /// Runs ONNX shape inference (strict mode, with data propagation) and stores
 /// the inferred types in the graph's value_info. Returns an empty string on
-/// success, the message otherwise.
-std::string inferOnnxShapes(onnx::ModelProto &model);
+/// success, the message otherwise. `lenient` skips nodes inference cannot
+/// type instead of failing (operator versions before opset 7, many of which
+/// have no inference function).
+std::string inferOnnxShapes(onnx::ModelProto &model, bool lenient = false);
 
 /// Whether the schema of default-domain operator `opType` at `opset`
 /// defines the operator as a function of other operators (a fixed body or

@@ -5,7 +5,7 @@ Usage: backend_node_tests.py <parsimony-translate> <testdata-node-dir>
 
 For each <dir>/*/model.onnx whose nodes use only operators that
 `parsimony-translate --list-supported-ops` lists (and only the default domain
-at opset 7..26), runs `parsimony-translate --import-onnx` (which verifies the
+at opset 1..26), runs `parsimony-translate --import-onnx` (which verifies the
 module) and reports failures.
 
 Tests whose graph inputs or outputs are not numeric tensors (strings,
@@ -54,7 +54,7 @@ def main():
             continue
         opsets = {o.domain or "ai.onnx": o.version for o in model.opset_import}
         version = opsets.get("ai.onnx", opsets.get("", 0))
-        if not 7 <= version <= 26:
+        if not 1 <= version <= 26:
             continue
         if any(n.domain not in ("", "ai.onnx") or n.op_type not in supported
                for n in model.graph.node):

@@ -497,7 +497,16 @@ def cycle():
 
 def old_opset():
     return model([N("Relu", ["x"], ["y"])], [vi("x", T.FLOAT, [2])],
-                 [vi("y", T.FLOAT, [2])], opset=6)
+                 [vi("y", T.FLOAT, [2])], opset=0)
+
+
+def legacy(op, inputs, out_shape, opset=6, inits=(), out_type=T.FLOAT,
+           **attrs):
+    """One `op` node at a default-domain opset before 7."""
+    return model([N(op, list(inputs), ["y"], name="legacy", **attrs)],
+                 [vi(n, T.FLOAT, shape) for n, shape in inputs.items()
+                  if n not in {i.name for i in inits}],
+                 [vi("y", out_type, out_shape)], list(inits), opset=opset)
 
 
 def new_opset():
@@ -911,6 +920,24 @@ MODELS = {
     "qlinear_matmul_bad_scale": lambda: qlinear_matmul(b_scale=(0.1, 0.2,
                                                                 0.3)),
     "qlinear_conv_bad_bias": qlinear_conv_bad_bias,
+    "legacy_add_axis": lambda: legacy(
+        "Add", {"a": [2, 3, 4], "b": [3]}, [2, 3, 4], broadcast=1, axis=1),
+    "legacy_add_bad_axis": lambda: legacy(
+        "Add", {"a": [2, 3, 4], "b": [3, 4]}, [2, 3, 4], broadcast=1, axis=2),
+    "legacy_cast_bad_to": lambda: legacy(
+        "Cast", {"x": [2]}, [2], opset=1, to="FLOAT9"),
+    "legacy_tile_runtime": lambda: legacy(
+        "Tile", {"x": [2, 3], "tiles": [], "axis": []}, [2, None], opset=1,
+        inits=[init("axis", np.float32(1))]),
+    "legacy_upsample_3d": lambda: legacy(
+        "Upsample", {"x": [1, 2, 3]}, [1, 2, 6], opset=1, height_scale=2.0,
+        width_scale=2.0),
+    "legacy_reshape_no_shape": lambda: legacy(
+        "Reshape", {"x": [2, 3]}, [6], opset=1),
+    "legacy_batchnorm_spatial0": lambda: legacy(
+        "BatchNormalization",
+        {"x": [2, 3, 4], "s": [3, 4], "b": [3, 4], "m": [3, 4], "v": [3, 4]},
+        [2, 3, 4], is_test=1, spatial=0),
 }
 
 
