@@ -345,6 +345,8 @@ void registerConvolutionConverters(llvm::StringMap<ConverterFn> &map);
 void registerQLinearConverters(llvm::StringMap<ConverterFn> &map);
 /// Resize and Upsample (ConvertResize.cpp).
 void registerResizeConverters(llvm::StringMap<ConverterFn> &map);
+/// RNN, GRU and LSTM (ConvertRecurrent.cpp).
+void registerRecurrentConverters(llvm::StringMap<ConverterFn> &map);
 
 /// The first default-domain opset whose operators the converters take as
 /// they are (opset 7 made broadcasting numpy-style).

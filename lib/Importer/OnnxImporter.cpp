@@ -472,6 +472,7 @@ const llvm::StringMap<ConverterFn> &onnximport::getConverters() {
     registerTensorConverters(map);
     registerConvolutionConverters(map);
     registerResizeConverters(map);
+    registerRecurrentConverters(map);
     registerQLinearConverters(map);
     registerCustomDomainConverters(map);
     registerContribConverters(map);

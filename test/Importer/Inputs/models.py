@@ -500,6 +500,23 @@ def old_opset():
                  [vi("y", T.FLOAT, [2])], opset=0)
 
 
+def recurrent(op="LSTM", gates=4, seq=5, batch=2, inp=3, hidden=4,
+              w_shape=None, lens=False, **attrs):
+    """One recurrent node; W, R, B constant, X [seq, batch, inp]."""
+    dirs = 2 if attrs.get("direction") == "bidirectional" else 1
+    inits = [init("W", f32(*(w_shape or [dirs, gates * hidden, inp]))),
+             init("R", f32(dirs, gates * hidden, hidden)),
+             init("B", f32(dirs, 2 * gates * hidden))]
+    inputs = [vi("X", T.FLOAT, [seq, batch, inp])]
+    names = ["X", "W", "R", "B"]
+    if lens:
+        inputs.append(vi("lens", T.INT32, [batch]))
+        names.append("lens")
+    return model([N(op, names, ["Y", "Y_h"], name="rnn", hidden_size=hidden,
+                    **attrs)], inputs, [vi("Y", T.FLOAT, None),
+                                        vi("Y_h", T.FLOAT, None)], inits)
+
+
 def legacy(op, inputs, out_shape, opset=6, inits=(), out_type=T.FLOAT,
            **attrs):
     """One `op` node at a default-domain opset before 7."""
@@ -920,6 +937,15 @@ MODELS = {
     "qlinear_matmul_bad_scale": lambda: qlinear_matmul(b_scale=(0.1, 0.2,
                                                                 0.3)),
     "qlinear_conv_bad_bias": qlinear_conv_bad_bias,
+    "lstm": lambda: recurrent(),
+    "gru_reverse_lens": lambda: recurrent(
+        "GRU", 3, direction="reverse", lens=True),
+    "lstm_bad_w": lambda: recurrent(w_shape=[1, 15, 3]),
+    "lstm_bad_activation": lambda: recurrent(
+        activations=["Sigmoid", "Gelu", "Tanh"]),
+    "rnn_affine_no_alpha": lambda: recurrent(
+        "RNN", 1, activations=["Affine"]),
+    "lstm_bad_direction": lambda: recurrent(direction="sideways"),
     "legacy_add_axis": lambda: legacy(
         "Add", {"a": [2, 3, 4], "b": [3]}, [2, 3, 4], broadcast=1, axis=1),
     "legacy_add_bad_axis": lambda: legacy(

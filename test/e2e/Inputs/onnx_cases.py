@@ -15,7 +15,8 @@ from onnx import TensorProto as T, helper, numpy_helper
 # The IR version each opset's ONNX release wrote.
 IR_VERSION = {11: 6, 13: 7, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10,
               22: 10, 23: 11, 24: 11, 25: 12, 26: 13}
-NP_TYPES = {np.float32: T.FLOAT, np.float16: T.FLOAT16, np.int64: T.INT64,
+NP_TYPES = {np.float32: T.FLOAT, np.float16: T.FLOAT16, np.float64: T.DOUBLE,
+            np.int64: T.INT64,
             np.int32: T.INT32, np.int8: T.INT8, np.uint8: T.UINT8,
             np.uint16: T.UINT16, np.uint32: T.UINT32, np.uint64: T.UINT64,
             np.bool_: T.BOOL}
