@@ -347,6 +347,8 @@ void registerQLinearConverters(llvm::StringMap<ConverterFn> &map);
 void registerResizeConverters(llvm::StringMap<ConverterFn> &map);
 /// RNN, GRU and LSTM (ConvertRecurrent.cpp).
 void registerRecurrentConverters(llvm::StringMap<ConverterFn> &map);
+/// If (ConvertControlFlow.cpp).
+void registerControlFlowConverters(llvm::StringMap<ConverterFn> &map);
 
 /// The first default-domain opset whose operators the converters take as
 /// they are (opset 7 made broadcasting numpy-style).
@@ -479,6 +481,18 @@ public:
   /// Moves raw_data out of `tensor` (no copy) when it becomes a blob.
   LogicalResult importTensor(onnx::TensorProto &tensor, ValueEntry &out,
                              const std::function<NodeError()> &err);
+
+  /// Converts one node at the current insertion point: the rewrite of
+  /// opsets before 7, import-time folding, then its converter or schema
+  /// function.
+  LogicalResult convertNode(const onnx::NodeProto &node);
+  /// Converts a subgraph without inputs (an If branch) at the current
+  /// insertion point and returns its outputs. Its initializers and node
+  /// outputs are visible to its own nodes only; outer values materialised
+  /// inside `scope` (null: none) are forgotten afterwards.
+  LogicalResult convertSubgraph(const onnx::GraphProto &graph, Operation *scope,
+                                Location loc, SmallVectorImpl<Value> &outputs,
+                                SmallVectorImpl<int32_t> &onnxTypes);
 
   /// Returns (creating it on first use) the private helper function for
   /// `key`, named `<baseName>_<n>`; `build` fills a fresh function of type

@@ -25,6 +25,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/Alignment.h"
 #include "llvm/Support/FileSystem.h"
@@ -473,6 +474,7 @@ const llvm::StringMap<ConverterFn> &onnximport::getConverters() {
     registerConvolutionConverters(map);
     registerResizeConverters(map);
     registerRecurrentConverters(map);
+    registerControlFlowConverters(map);
     registerQLinearConverters(map);
     registerCustomDomainConverters(map);
     registerContribConverters(map);
@@ -613,26 +615,69 @@ LogicalResult GraphImporter::checkSupported() {
   std::string list;
   llvm::raw_string_ostream os(list);
   int count = 0;
-  for (const onnx::NodeProto &node : model.graph().node()) {
-    std::string domain = normalizeDomain(node.domain());
-    bool hasSubgraph = llvm::any_of(node.attribute(), [](const auto &a) {
-      return a.has_g() || a.graphs_size() > 0;
-    });
-    if (!hasSubgraph &&
-        (converters.count(domain + "::" + node.op_type()) ||
-         (domain.empty() &&
-          detail::hasSchemaFunction(node.op_type(), opsets.lookup("")))))
-      continue;
-    ++count;
-    os << "\n  node '" << nodeName(node) << "': op '"
-       << (domain.empty() ? node.op_type() : domain + ":" + node.op_type())
-       << "'";
-  }
+  // Control-flow operators import their subgraphs: check those too.
+  std::function<void(const onnx::GraphProto &)> visit =
+      [&](const onnx::GraphProto &graph) {
+        for (const onnx::NodeProto &node : graph.node()) {
+          std::string domain = normalizeDomain(node.domain());
+          bool takesSubgraphs = domain.empty() && node.op_type() == "If";
+          bool hasSubgraph = llvm::any_of(node.attribute(), [](const auto &a) {
+            return a.has_g() || a.graphs_size() > 0;
+          });
+          if ((!hasSubgraph || takesSubgraphs) &&
+              (converters.count(domain + "::" + node.op_type()) ||
+               (domain.empty() && detail::hasSchemaFunction(
+                                      node.op_type(), opsets.lookup(""))))) {
+            for (const onnx::AttributeProto &a : node.attribute())
+              if (a.has_g())
+                visit(a.g());
+            continue;
+          }
+          ++count;
+          os << "\n  node '" << nodeName(node) << "': op '"
+             << (domain.empty() ? node.op_type()
+                                : domain + ":" + node.op_type())
+             << "'";
+        }
+      };
+  visit(model.graph());
   if (count == 0)
     return success();
   return emitError(fileLoc())
          << "the model uses " << count << " unsupported operator"
          << (count == 1 ? "" : "s") << ":" << list;
+}
+
+/// The names `graph` (and the subgraphs in it) reads from enclosing graphs.
+static void collectOuterNames(const onnx::GraphProto &graph,
+                              llvm::StringSet<> &names) {
+  llvm::StringSet<> local;
+  for (const onnx::TensorProto &init : graph.initializer())
+    local.insert(init.name());
+  for (const onnx::ValueInfoProto &in : graph.input())
+    local.insert(in.name());
+  for (const onnx::NodeProto &node : graph.node())
+    for (const std::string &out : node.output())
+      local.insert(out);
+  auto use = [&](StringRef name) {
+    if (!name.empty() && !local.contains(name))
+      names.insert(name);
+  };
+  for (const onnx::NodeProto &node : graph.node()) {
+    for (const std::string &in : node.input())
+      use(in);
+    for (const onnx::AttributeProto &a : node.attribute()) {
+      llvm::StringSet<> inner;
+      if (a.has_g())
+        collectOuterNames(a.g(), inner);
+      for (const onnx::GraphProto &g : a.graphs())
+        collectOuterNames(g, inner);
+      for (const auto &name : inner)
+        use(name.getKey());
+    }
+  }
+  for (const onnx::ValueInfoProto &out : graph.output())
+    use(out.name());
 }
 
 LogicalResult GraphImporter::checkGraphStructure(std::vector<int> &order) {
@@ -663,7 +708,15 @@ LogicalResult GraphImporter::checkGraphStructure(std::vector<int> &order) {
   std::vector<SmallVector<int>> users(numNodes);
   for (int i = 0; i < numNodes; ++i) {
     const onnx::NodeProto &node = graph.node(i);
-    for (const std::string &in : node.input()) {
+    // A node's subgraphs may read this graph's values: it depends on them.
+    SmallVector<std::string> inputs(node.input().begin(), node.input().end());
+    llvm::StringSet<> subgraphInputs;
+    for (const onnx::AttributeProto &a : node.attribute())
+      if (a.has_g())
+        collectOuterNames(a.g(), subgraphInputs);
+    for (const auto &name : subgraphInputs)
+      inputs.push_back(name.getKey().str());
+    for (const std::string &in : inputs) {
       if (in.empty())
         continue;
       auto it = producer.find(in);
@@ -994,6 +1047,102 @@ LogicalResult GraphImporter::importInitializers() {
   return success();
 }
 
+LogicalResult GraphImporter::convertNode(const onnx::NodeProto &node) {
+  std::string domain = normalizeDomain(node.domain());
+  auto opsetIt = opsets.find(domain);
+  int64_t opset = opsetIt == opsets.end() ? 1 : opsetIt->second;
+  // A node of opset 1-6 converts as its opset-7 form.
+  std::optional<onnx::NodeProto> upgraded;
+  if (domain.empty() && opset < kConverterOpset) {
+    NodeContext legacy(*this, node, nodeLoc(node), opset);
+    FailureOr<std::optional<onnx::NodeProto>> u = upgradeLegacyNode(legacy);
+    if (failed(u))
+      return failure();
+    upgraded = std::move(*u);
+    opset = kConverterOpset;
+  }
+  NodeContext nc(*this, upgraded ? *upgraded : node, nodeLoc(node), opset);
+  if (tryFoldNode(nc))
+    return success();
+  ConverterFn convert = getConverters().lookup(domain + "::" + node.op_type());
+  if (failed(convert ? convert(nc) : convertThroughSchemaFunction(nc)))
+    return failure();
+  for (int i = 0; i < node.output_size(); ++i) {
+    if (!node.output(i).empty() && !values.count(node.output(i)))
+      return nc.error() << "output " << i << " ('" << node.output(i)
+                        << "') is not produced by the importer";
+  }
+  return success();
+}
+
+LogicalResult
+GraphImporter::convertSubgraph(const onnx::GraphProto &graph, Operation *scope,
+                               Location loc, SmallVectorImpl<Value> &outputs,
+                               SmallVectorImpl<int32_t> &onnxTypes) {
+  llvm::StringSet<> outer;
+  for (const auto &entry : values)
+    outer.insert(entry.getKey());
+  // The subgraph's names are its own: forget them afterwards, and the outer
+  // values materialised inside `scope` (symbolic shapes), which later uses
+  // outside it cannot see.
+  llvm::scope_exit forget([&] {
+    for (auto it = values.begin(), end = values.end(); it != end;) {
+      auto current = it++;
+      if (!outer.contains(current->getKey())) {
+        values.erase(current);
+        continue;
+      }
+      Value v = current->second.value;
+      if (scope && v && scope->isAncestor(v.getParentRegion()->getParentOp()))
+        current->second.value = Value();
+    }
+  });
+  if (graph.input_size() > 0)
+    return emitError(loc) << "the subgraph '" << graph.name()
+                          << "' has inputs (an If branch takes none)";
+  if (graph.sparse_initializer_size() > 0)
+    return emitError(loc) << "sparse initializers are not supported";
+  for (const onnx::TensorProto &init : graph.initializer()) {
+    if (values.count(init.name()))
+      return emitError(loc) << "the subgraph initializer '" << init.name()
+                            << "' shadows a value of an enclosing graph";
+    onnx::TensorProto copy = init;
+    ValueEntry e;
+    auto err = [&]() {
+      return NodeError(loc, " (subgraph initializer '" + init.name() + "')");
+    };
+    if (failed(importTensor(copy, e, err)))
+      return failure();
+    values[init.name()] = std::move(e);
+  }
+  // The checker requires subgraph nodes in topological order.
+  for (const onnx::NodeProto &node : graph.node()) {
+    for (const std::string &in : node.input())
+      if (!in.empty() && !values.count(in))
+        return emitError(nodeLoc(node))
+               << "input '" << in
+               << "' is not defined before this node in its subgraph or an "
+                  "enclosing graph"
+               << nodeSuffix(node);
+    for (const std::string &out : node.output())
+      if (!out.empty() && values.count(out))
+        return emitError(nodeLoc(node))
+               << "value '" << out << "' is defined more than once"
+               << nodeSuffix(node);
+    if (failed(convertNode(node)))
+      return failure();
+  }
+  for (const onnx::ValueInfoProto &out : graph.output()) {
+    Value v = lookup(out.name());
+    if (!v)
+      return emitError(loc)
+             << "subgraph output '" << out.name() << "' has no value";
+    outputs.push_back(v);
+    onnxTypes.push_back(values[out.name()].onnxType);
+  }
+  return success();
+}
+
 LogicalResult GraphImporter::buildFunction(const std::vector<int> &order) {
   const onnx::GraphProto &graph = model.graph();
   // Arguments: graph inputs that are not initializers.
@@ -1045,34 +1194,9 @@ LogicalResult GraphImporter::buildFunction(const std::vector<int> &order) {
   builder.setInsertionPointToEnd(entry);
 
   // Nodes, in topological order.
-  for (int index : order) {
-    const onnx::NodeProto &node = graph.node(index);
-    std::string domain = normalizeDomain(node.domain());
-    auto opsetIt = opsets.find(domain);
-    int64_t opset = opsetIt == opsets.end() ? 1 : opsetIt->second;
-    // A node of opset 1-6 converts as its opset-7 form.
-    std::optional<onnx::NodeProto> upgraded;
-    if (domain.empty() && opset < kConverterOpset) {
-      NodeContext legacy(*this, node, nodeLoc(node), opset);
-      FailureOr<std::optional<onnx::NodeProto>> u = upgradeLegacyNode(legacy);
-      if (failed(u))
-        return failure();
-      upgraded = std::move(*u);
-      opset = kConverterOpset;
-    }
-    NodeContext nc(*this, upgraded ? *upgraded : node, nodeLoc(node), opset);
-    if (tryFoldNode(nc))
-      continue;
-    ConverterFn convert =
-        getConverters().lookup(domain + "::" + node.op_type());
-    if (failed(convert ? convert(nc) : convertThroughSchemaFunction(nc)))
+  for (int index : order)
+    if (failed(convertNode(graph.node(index))))
       return failure();
-    for (int i = 0; i < node.output_size(); ++i) {
-      if (!node.output(i).empty() && !values.count(node.output(i)))
-        return nc.error() << "output " << i << " ('" << node.output(i)
-                          << "') is not produced by the importer";
-    }
-  }
 
   // Results.
   SmallVector<Value> results;

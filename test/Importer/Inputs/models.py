@@ -517,6 +517,30 @@ def recurrent(op="LSTM", gates=4, seq=5, batch=2, inp=3, hidden=4,
                                         vi("Y_h", T.FLOAT, None)], inits)
 
 
+def if_model(then_rows=3, else_rows=3, else_type=T.FLOAT, cond_input=True):
+    """If over x [3, 4]: then concatenates `then_rows / 3` copies of x, else
+    returns x (or Cast to `else_type`); cond is an input or a constant."""
+    def branch(name, rows, elem=T.FLOAT):
+        if rows == 3 and elem == T.FLOAT:
+            nodes = [N("Identity", ["x"], [name + "_y"])]
+        elif rows == 3:
+            nodes = [N("Cast", ["x"], [name + "_y"], to=elem)]
+        else:
+            nodes = [N("Concat", ["x"] * (rows // 3), [name + "_y"], axis=0)]
+        return h.make_graph(nodes, name, [],
+                            [vi(name + "_y", elem, [rows, 4])])
+    inputs = [vi("x", T.FLOAT, [3, 4])]
+    inits = []
+    if cond_input:
+        inputs.append(vi("c", T.BOOL, []))
+    else:
+        inits.append(init("c", np.array(False)))
+    return model([N("If", ["c"], ["y"], name="if",
+                    then_branch=branch("then", then_rows),
+                    else_branch=branch("else", else_rows, else_type))],
+                 inputs, [vi("y", T.FLOAT, [None, 4])], inits)
+
+
 def legacy(op, inputs, out_shape, opset=6, inits=(), out_type=T.FLOAT,
            **attrs):
     """One `op` node at a default-domain opset before 7."""
@@ -937,6 +961,9 @@ MODELS = {
     "qlinear_matmul_bad_scale": lambda: qlinear_matmul(b_scale=(0.1, 0.2,
                                                                 0.3)),
     "qlinear_conv_bad_bias": qlinear_conv_bad_bias,
+    "if_runtime": lambda: if_model(then_rows=6),
+    "if_constant": lambda: if_model(then_rows=6, cond_input=False),
+    "if_type_mismatch": lambda: if_model(else_type=T.INT32),
     "lstm": lambda: recurrent(),
     "gru_reverse_lens": lambda: recurrent(
         "GRU", 3, direction="reverse", lens=True),
