@@ -477,7 +477,7 @@ def contrib_int_gelu():
 def unsupported_ops():
     nodes = [N("Relu", ["x"], ["a"], name="ok"),
              N("NonMaxSuppression", ["a", "w"], ["b"], name="nms0"),
-             N("LSTM", ["b", "w", "w"], ["c"], name="lstm0"),
+             N("Unique", ["b"], ["c"], name="unique0"),
              N("FancyOp", ["c"], ["y"], name="fancy", domain="org.example")]
     return model(nodes, [vi("x", T.FLOAT, [1, 1, 4, 4])],
                  [vi("y", T.FLOAT, [1, 1, 4, 4])], [init("w", f32(1, 1, 1, 1))],
