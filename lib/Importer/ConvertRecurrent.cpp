@@ -181,11 +181,13 @@ struct RecurrentSpec {
   int64_t activations; // activation functions per direction
 };
 
-/// Operand `v` [numDirections, ...] at direction `d`, without that axis.
-Value directionSlice(Emitter &em, Value v, int64_t d) {
+/// Entry `index` of `v` along its first axis, without that axis: a
+/// direction of W, R, B, P and the initial states [numDirections, ...], or a
+/// slot of a state pair.
+Value firstAxisEntry(Emitter &em, Value v, OpFoldResult index) {
   RankedTensorType type = typeOf(v);
   SmallVector<OpFoldResult> offsets(type.getRank(), em.b.getIndexAttr(0));
-  offsets[0] = em.b.getIndexAttr(d);
+  offsets[0] = index;
   SmallVector<OpFoldResult> sizes = em.sizes(v);
   sizes[0] = em.b.getIndexAttr(1);
   SmallVector<OpFoldResult> strides(type.getRank(), em.b.getIndexAttr(1));
@@ -206,22 +208,10 @@ Value columns(Emitter &em, Value v, int64_t offset, int64_t size) {
   return em.extractSlice(v, offsets, sizes, strides);
 }
 
-/// Slot `index` [batch, H] of a state pair [2, batch, H]. The state lives in
-/// two slots written alternately, so that each step writes part of the
-/// loop-carried tensor (in place) instead of yielding a new one.
-Value stateSlot(Emitter &em, Value pair, OpFoldResult index) {
-  RankedTensorType type = typeOf(pair);
-  SmallVector<OpFoldResult> sizes = em.sizes(pair);
-  sizes[0] = em.b.getIndexAttr(1);
-  return tensor::ExtractSliceOp::create(
-      em.b, em.loc,
-      RankedTensorType::get(type.getShape().drop_front(),
-                            type.getElementType()),
-      pair,
-      ArrayRef<OpFoldResult>{index, em.b.getIndexAttr(0), em.b.getIndexAttr(0)},
-      sizes, SmallVector<OpFoldResult>(3, em.b.getIndexAttr(1)));
-}
-
+/// Writes `state` [batch, H] into slot `index` of a state pair [2, batch,
+/// H]. The state lives in two slots written alternately, so that each step
+/// writes part of the loop-carried tensor (in place) instead of yielding a
+/// new one.
 Value setStateSlot(Emitter &em, Value state, Value pair, OpFoldResult index) {
   SmallVector<OpFoldResult> sizes = em.sizes(pair);
   sizes[0] = em.b.getIndexAttr(1);
@@ -448,14 +438,14 @@ LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
     const Activation *f = &acts[d * spec.activations];
     // Input projections of every step, with the biases that do not depend
     // on the state: [T, batch, G*H].
-    Value wT = em.transpose(directionSlice(em, w, d), {1, 0});
-    Value rT = em.transpose(directionSlice(em, r, d), {1, 0});
+    Value wT = em.transpose(firstAxisEntry(em, w, b.getIndexAttr(d)), {1, 0});
+    Value rT = em.transpose(firstAxisEntry(em, r, b.getIndexAttr(d)), {1, 0});
     FailureOr<Value> xw = em.matmul(x, wT);
     if (failed(xw))
       return failure();
     Value recurrentBias; // GRU with linear_before_reset: R's h-gate bias
     if (bias) {
-      Value bd = directionSlice(em, bias, d);
+      Value bd = firstAxisEntry(em, bias, b.getIndexAttr(d));
       Value wb = columns(em, bd, 0, gateWidth);
       Value rb = columns(em, bd, gateWidth, gateWidth);
       Value inputBias = wb;
@@ -482,7 +472,7 @@ LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
       xw = reversePrefixes(em, *xw, lens);
     Value peepI, peepO, peepF;
     if (peep) {
-      Value pd = directionSlice(em, peep, d);
+      Value pd = firstAxisEntry(em, peep, b.getIndexAttr(d));
       auto part = [&](int64_t i) -> Value {
         return tensor::ExtractSliceOp::create(
             b, loc, RankedTensorType::get({hidden}, compute), pd,
@@ -492,8 +482,8 @@ LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
       };
       peepI = part(0), peepO = part(1), peepF = part(2);
     }
-    Value hInit = h0 ? directionSlice(em, h0, d) : zeroState;
-    Value cInit = c0 ? directionSlice(em, c0, d) : zeroState;
+    Value hInit = h0 ? firstAxisEntry(em, h0, b.getIndexAttr(d)) : zeroState;
+    Value cInit = c0 ? firstAxisEntry(em, c0, b.getIndexAttr(d)) : zeroState;
     SmallVector<OpFoldResult> ySizes = em.sizes(x);
     ySizes[2] = b.getIndexAttr(hidden);
     auto yType = RankedTensorType::get({typeOf(x).getDimSize(0), batch, hidden},
@@ -523,8 +513,8 @@ LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
           // The state is in slot s % 2; the next one goes to the other.
           Value current = arith::RemUIOp::create(lb, l, s, le.indexConst(2));
           Value next = arith::SubIOp::create(lb, l, le.indexConst(1), current);
-          Value h = stateSlot(le, iter[0], current), y = iter[1];
-          Value c = isLSTM ? stateSlot(le, iter[2], current) : Value();
+          Value h = firstAxisEntry(le, iter[0], current), y = iter[1];
+          Value c = isLSTM ? firstAxisEntry(le, iter[2], current) : Value();
           Value t = s;
           if (reverse && !reversedPrefixes)
             t = arith::SubIOp::create(
@@ -740,9 +730,9 @@ LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
     ys.push_back(y);
     // After T steps the state is in slot T % 2.
     Value last = arith::RemUIOp::create(b, loc, steps, em.indexConst(2));
-    hs.push_back(stateSlot(em, loop.getResult(0), last));
+    hs.push_back(firstAxisEntry(em, loop.getResult(0), last));
     if (isLSTM)
-      cs.push_back(stateSlot(em, loop.getResult(2), last));
+      cs.push_back(firstAxisEntry(em, loop.getResult(2), last));
   }
 
   // Y [T, D, batch, H] (layout 1: [batch, T, D, H]); Y_h, Y_c [D, batch, H]
