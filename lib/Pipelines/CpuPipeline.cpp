@@ -97,7 +97,9 @@ void parsimony::buildBufferizedModelPipeline(OpPassManager &pm,
     pm.addPass(spx::createSpxFuseEpilogues());
 
   // One-shot bufferization; results become caller-allocated out-parameters
-  // so the entry point is "inputs and outputs as plain pointers".
+  // so the entry point is "inputs and outputs as plain pointers"; inputs
+  // are the caller's and never written.
+  pm.addPass(createReadOnlyArguments());
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =

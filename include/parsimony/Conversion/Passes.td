@@ -91,6 +91,23 @@ def DistinctReturnedBuffers : Pass<"parsimony-distinct-returned-buffers"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def ReadOnlyArguments : Pass<"parsimony-read-only-arguments",
+                             "::mlir::ModuleOp"> {
+  let summary = "Mark the tensor arguments of entry points read-only for "
+                "one-shot bufferization";
+  let description = [{
+    One-shot bufferization with function boundaries treats a tensor
+    argument as writable unless it carries `bufferization.writable = false`,
+    so an op that updates a tensor in place (a scatter, a loop-carried
+    value, an insert_slice) may write straight into the caller's input
+    buffer. Model inputs belong to the caller: every tensor argument of a
+    public function with a body gets `bufferization.writable = false`
+    (arguments that already carry the attribute keep it), and bufferization
+    copies such a value before writing it.
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect"];
+}
+
 def DetachEmptyArguments : Pass<"parsimony-detach-empty-arguments",
                                 "::mlir::ModuleOp"> {
   let summary = "Give empty memref arguments a local zero-size buffer and "
