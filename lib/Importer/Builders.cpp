@@ -703,6 +703,8 @@ Value Emitter::extractSlice(Value v, ArrayRef<OpFoldResult> offsets,
 }
 
 Value Emitter::concat(ValueRange values, int64_t axis) {
+  if (values.size() == 1)
+    return values.front();
   auto firstType = cast<RankedTensorType>(values.front().getType());
   SmallVector<OpFoldResult> outSizes = sizes(values.front());
   // Total size along the axis.

@@ -1289,14 +1289,21 @@ LogicalResult convertGather(NodeContext &nc) {
   if (failed(axis))
     return failure();
   Emitter em = nc.emitter();
-  // A constant scalar index is a slice.
-  if (const ConstTensor *c = nc.constInput(1); c && q == 0) {
-    int64_t idx = c->getInt(0);
+  // A scalar index known at import time, as a constant or symbolically (a
+  // Loop's iteration number), is a slice.
+  std::optional<SmallVector<OpFoldResult>> known =
+      q == 0 ? nc.shapeInput(1, /*allowRuntime=*/false) : std::nullopt;
+  if (known && known->size() == 1) {
     int64_t d = dataType.getDimSize(*axis);
     SmallVector<OpFoldResult> offsets(r, em.b.getIndexAttr(0));
     SmallVector<OpFoldResult> sizes = em.sizes(data);
     SmallVector<OpFoldResult> strides(r, em.b.getIndexAttr(1));
-    if (idx >= 0) {
+    std::optional<int64_t> constant = getConstantIntValue(known->front());
+    int64_t idx = constant.value_or(0);
+    if (!constant) {
+      offsets[*axis] = wrapIndex(em.b, nc.loc, cast<Value>(known->front()),
+                                 toIndex(em, sizes[*axis]));
+    } else if (idx >= 0) {
       if (!ShapedType::isDynamic(d) && idx >= d)
         return nc.error() << "index " << idx << " is out of range";
       offsets[*axis] = em.b.getIndexAttr(idx);

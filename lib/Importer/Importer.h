@@ -486,12 +486,14 @@ public:
   /// opsets before 7, import-time folding, then its converter or schema
   /// function.
   LogicalResult convertNode(const onnx::NodeProto &node);
-  /// Converts a subgraph without inputs (an If branch) at the current
-  /// insertion point and returns its outputs. Its initializers and node
-  /// outputs are visible to its own nodes only; outer values materialised
-  /// inside `scope` (null: none) are forgotten afterwards.
+  /// Converts a subgraph (an If branch, a Loop or Scan body) at the
+  /// current insertion point with its inputs bound to `inputs`, and returns
+  /// its outputs. Its inputs, initializers and node outputs are visible to
+  /// its own nodes only (inputs may hide outer names); outer values
+  /// materialised inside `scope` (null: none) are forgotten afterwards.
   LogicalResult convertSubgraph(const onnx::GraphProto &graph, Operation *scope,
-                                Location loc, SmallVectorImpl<Value> &outputs,
+                                Location loc, ArrayRef<ValueEntry> inputs,
+                                SmallVectorImpl<Value> &outputs,
                                 SmallVectorImpl<int32_t> &onnxTypes);
 
   /// Returns (creating it on first use) the private helper function for
@@ -519,6 +521,12 @@ private:
   importValueInfoType(const onnx::ValueInfoProto &info, StringRef what,
                       SmallVectorImpl<std::string> &dimParams,
                       int32_t &onnxType);
+  /// Casts `v` to the more static of its type and the tensor type `info`
+  /// declares (if any); `dimParams` gets the declared names of the dynamic
+  /// dimensions left. Fails when the two types cannot describe one value.
+  LogicalResult castToDeclaredType(Value &v, const onnx::ValueInfoProto &info,
+                                   StringRef what,
+                                   SmallVectorImpl<std::string> &dimParams);
   FailureOr<ElementsAttr> tensorToAttr(onnx::TensorProto &tensor,
                                        RankedTensorType type,
                                        const std::function<NodeError()> &err);

@@ -620,7 +620,9 @@ LogicalResult GraphImporter::checkSupported() {
       [&](const onnx::GraphProto &graph) {
         for (const onnx::NodeProto &node : graph.node()) {
           std::string domain = normalizeDomain(node.domain());
-          bool takesSubgraphs = domain.empty() && node.op_type() == "If";
+          bool takesSubgraphs =
+              domain.empty() &&
+              llvm::is_contained({"If", "Loop", "Scan"}, node.op_type());
           bool hasSubgraph = llvm::any_of(node.attribute(), [](const auto &a) {
             return a.has_g() || a.graphs_size() > 0;
           });
@@ -1077,15 +1079,20 @@ LogicalResult GraphImporter::convertNode(const onnx::NodeProto &node) {
 
 LogicalResult
 GraphImporter::convertSubgraph(const onnx::GraphProto &graph, Operation *scope,
-                               Location loc, SmallVectorImpl<Value> &outputs,
+                               Location loc, ArrayRef<ValueEntry> inputs,
+                               SmallVectorImpl<Value> &outputs,
                                SmallVectorImpl<int32_t> &onnxTypes) {
   llvm::StringSet<> outer;
   for (const auto &entry : values)
     outer.insert(entry.getKey());
+  // Outer values the subgraph's inputs hide, restored afterwards.
+  llvm::StringMap<ValueEntry> shadowed;
   // The subgraph's names are its own: forget them afterwards, and the outer
   // values materialised inside `scope` (symbolic shapes), which later uses
   // outside it cannot see.
   llvm::scope_exit forget([&] {
+    for (auto &entry : shadowed)
+      values[entry.getKey()] = std::move(entry.second);
     for (auto it = values.begin(), end = values.end(); it != end;) {
       auto current = it++;
       if (!outer.contains(current->getKey())) {
@@ -1097,9 +1104,16 @@ GraphImporter::convertSubgraph(const onnx::GraphProto &graph, Operation *scope,
         current->second.value = Value();
     }
   });
-  if (graph.input_size() > 0)
-    return emitError(loc) << "the subgraph '" << graph.name()
-                          << "' has inputs (an If branch takes none)";
+  if (graph.input_size() != static_cast<int>(inputs.size()))
+    return emitError(loc) << "the subgraph '" << graph.name() << "' has "
+                          << graph.input_size() << " inputs, the operator "
+                          << "binds " << inputs.size();
+  for (auto [info, entry] : llvm::zip(graph.input(), inputs)) {
+    auto it = values.find(info.name());
+    if (it != values.end() && !shadowed.count(info.name()))
+      shadowed[info.name()] = std::move(it->second);
+    values[info.name()] = entry;
+  }
   if (graph.sparse_initializer_size() > 0)
     return emitError(loc) << "sparse initializers are not supported";
   for (const onnx::TensorProto &init : graph.initializer()) {
@@ -1137,9 +1151,46 @@ GraphImporter::convertSubgraph(const onnx::GraphProto &graph, Operation *scope,
     if (!v)
       return emitError(loc)
              << "subgraph output '" << out.name() << "' has no value";
+    // The declared type may know sizes the conversion did not (a slice at
+    // the iteration number: one element).
+    SmallVector<std::string> dimParams;
+    if (failed(castToDeclaredType(v, out, "subgraph output", dimParams)))
+      return failure();
     outputs.push_back(v);
     onnxTypes.push_back(values[out.name()].onnxType);
   }
+  return success();
+}
+
+LogicalResult
+GraphImporter::castToDeclaredType(Value &v, const onnx::ValueInfoProto &info,
+                                  StringRef what,
+                                  SmallVectorImpl<std::string> &dimParams) {
+  auto type = cast<RankedTensorType>(v.getType());
+  dimParams.assign(type.getRank(), "");
+  if (!info.type().has_tensor_type() || !info.type().tensor_type().has_shape())
+    return success();
+  SmallVector<std::string> declaredParams;
+  int32_t declaredOnnxType = 0;
+  FailureOr<RankedTensorType> declared =
+      importValueInfoType(info, what, declaredParams, declaredOnnxType);
+  if (failed(declared))
+    return failure();
+  if (declared->getElementType() != type.getElementType() ||
+      !tensor::CastOp::areCastCompatible(type, *declared))
+    return emitError(fileLoc())
+           << what << " '" << info.name() << "' is declared as " << *declared
+           << " but computes " << type;
+  // Keep the more static of the two shapes.
+  SmallVector<int64_t> shape;
+  for (auto [d, c] : llvm::zip(declared->getShape(), type.getShape()))
+    shape.push_back(ShapedType::isDynamic(d) ? c : d);
+  auto joined = type.clone(shape);
+  if (joined != type)
+    v = tensor::CastOp::create(builder, fileLoc(), joined, v);
+  for (auto [i, p] : llvm::enumerate(declaredParams))
+    if (ShapedType::isDynamic(joined.getDimSize(i)))
+      dimParams[i] = p;
   return success();
 }
 
@@ -1207,35 +1258,11 @@ LogicalResult GraphImporter::buildFunction(const std::vector<int> &order) {
     if (!v)
       return emitError(fileLoc())
              << "graph output '" << out.name() << "' has no value";
+    SmallVector<std::string> dimParams;
+    if (failed(castToDeclaredType(v, out, "graph output", dimParams)))
+      return failure();
     auto type = cast<RankedTensorType>(v.getType());
-    SmallVector<std::string> dimParams(type.getRank(), "");
     int32_t onnxType = values[out.name()].onnxType;
-    if (out.type().has_tensor_type() && out.type().tensor_type().has_shape()) {
-      SmallVector<std::string> declaredParams;
-      int32_t declaredOnnxType = 0;
-      FailureOr<RankedTensorType> declared = importValueInfoType(
-          out, "graph output", declaredParams, declaredOnnxType);
-      if (failed(declared))
-        return failure();
-      if (declared->getElementType() != type.getElementType() ||
-          !tensor::CastOp::areCastCompatible(type, *declared))
-        return emitError(fileLoc())
-               << "graph output '" << out.name() << "' is declared as "
-               << *declared << " but computes " << type;
-      if (*declared != type) {
-        // Keep the more static of the two shapes.
-        SmallVector<int64_t> shape;
-        for (auto [d, c] : llvm::zip(declared->getShape(), type.getShape()))
-          shape.push_back(ShapedType::isDynamic(d) ? c : d);
-        auto joined = type.clone(shape);
-        if (joined != type)
-          v = tensor::CastOp::create(builder, fileLoc(), joined, v);
-        type = joined;
-      }
-      for (auto [i, p] : llvm::enumerate(declaredParams))
-        if (ShapedType::isDynamic(type.getDimSize(i)))
-          dimParams[i] = p;
-    }
     results.push_back(v);
     resultTypes.push_back(type);
     resultAttrs.push_back(makeAttrs(out.name(), dimParams, onnxType));

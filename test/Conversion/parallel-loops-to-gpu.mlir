@@ -111,19 +111,48 @@ func.func @scalar_tail(%m: memref<8xf32>, %out: memref<1xf32>,
 
 // -----
 
-// A host loop around a kernel cannot also touch buffers itself.
+// A host loop around a kernel (a model's Loop) that touches buffers itself:
+// its accesses run in single-thread kernels inside the loop.
+// CHECK-LABEL: func.func @host_loop_around_kernel
+// CHECK:         scf.for %[[I:.*]] = %c0 to %c8 step %c1 {
+// CHECK:           gpu.launch blocks({{.*}}) in (%{{.*}} = %[[ONE:[^,]*]], {{.*}}) threads({{.*}}) in (%{{.*}} = %[[ONE]],
+// CHECK-NEXT:        memref.store %{{.*}}, %arg0[%[[I]]] : memref<8xf32>
+// CHECK-NEXT:        gpu.terminator
+// CHECK:           gpu.launch
 func.func @host_loop_around_kernel(%m: memref<8xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c8 = arith.constant 8 : index
   %z = arith.constant 0.0 : f32
-  // expected-error @+1 {{host code around kernels reads or writes device memory}}
   scf.for %i = %c0 to %c8 step %c1 {
     memref.store %z, %m[%i] : memref<8xf32>
     gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
                threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
       memref.store %z, %m[%tx] : memref<8xf32>
       gpu.terminator
+    }
+  }
+  return
+}
+
+// -----
+
+// A host loop whose control flow depends on a buffer's contents (a Loop's
+// condition computed on the device) cannot run.
+func.func @host_branch_on_device_value(%m: memref<8xf32>, %flag: memref<i1>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %z = arith.constant 0.0 : f32
+  scf.for %i = %c0 to %c8 step %c1 {
+    // expected-error @+1 {{the host needs this value computed from device memory}}
+    %go = memref.load %flag[] : memref<i1>
+    scf.if %go {
+      gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+                 threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+        memref.store %z, %m[%tx] : memref<8xf32>
+        gpu.terminator
+      }
     }
   }
   return

@@ -340,6 +340,13 @@ struct ParallelLoopsToGpuPass
       }
       if (failed(launchRun(run)))
         return failure();
+      // Host control flow around kernels (a model's loop or branch): its
+      // blocks get the same treatment.
+      if (accessesMemory(&op) && !isBufferAccess(&op))
+        for (Region &region : op.getRegions())
+          for (Block &nested : region)
+            if (failed(runHostCodeOnDevice(nested)))
+              return failure();
       if (accessesMemory(&op))
         return op.emitError("parsimony-parallel-loops-to-gpu: host code "
                             "around kernels reads or writes device memory");

@@ -541,6 +541,79 @@ def if_model(then_rows=3, else_rows=3, else_type=T.FLOAT, cond_input=True):
                  inputs, [vi("y", T.FLOAT, [None, 4])], inits)
 
 
+def loop_model(kind):
+    """Loop over x [2, 3]. "counted": 4 steps of x = tanh(x) + x[0] with
+    every x stacked; "while": halve x until its sum is at most 1; "grow":
+    a carried value that grows each step; "endless": no trip count and a
+    constant true condition; "while_scan": a runtime condition with a scan
+    output."""
+    body_in = [vi("i", T.INT64, []), vi("cond_in", T.BOOL, []),
+               vi("v", T.FLOAT, [2, 3])]
+    if kind == "counted":
+        nodes = [N("Identity", ["cond_in"], ["cond_out"]),
+                 N("Tanh", ["v"], ["t"]),
+                 N("Gather", ["x", "zero"], ["row"], axis=0),
+                 N("Add", ["t", "row"], ["v_out"]),
+                 N("Identity", ["v_out"], ["scan"])]
+        outs = [vi("cond_out", T.BOOL, []), vi("v_out", T.FLOAT, [2, 3]),
+                vi("scan", T.FLOAT, [2, 3])]
+    elif kind == "grow":
+        nodes = [N("Identity", ["cond_in"], ["cond_out"]),
+                 N("Concat", ["v", "v"], ["v_out"], axis=0)]
+        outs = [vi("cond_out", T.BOOL, []), vi("v_out", T.FLOAT, [4, 3])]
+    elif kind in ("while", "endless", "while_scan"):
+        nodes = [N("Mul", ["v", "half"], ["v_out"]),
+                 N("ReduceSum", ["v_out"], ["sum"], keepdims=0),
+                 N("Greater", ["sum", "one"], ["cond_out"])]
+        outs = [vi("cond_out", T.BOOL, []), vi("v_out", T.FLOAT, [2, 3])]
+        if kind == "endless":
+            nodes[2] = N("Constant", [], ["cond_out"],
+                         value=h.make_tensor("t", T.BOOL, [], [True]))
+        if kind == "while_scan":
+            nodes.append(N("Identity", ["v_out"], ["scan"]))
+            outs.append(vi("scan", T.FLOAT, [2, 3]))
+    body = h.make_graph(nodes, "body", body_in, outs)
+    trip = "M" if kind in ("counted", "grow") else ""
+    loop_outs = ["y", "ys"] if len(outs) == 3 else ["y"]
+    inits = [init("M", np.array(4, np.int64)),
+             init("zero", np.array(0, np.int64)),
+             init("half", np.array(0.5, np.float32)),
+             init("one", np.array(1.0, np.float32))]
+    return model([N("Loop", [trip, "", "x"], loop_outs, name="loop",
+                    body=body)],
+                 [vi("x", T.FLOAT, [2, 3])],
+                 [vi("y", T.FLOAT, [None, 3]), vi("ys", T.FLOAT, [4, 2, 3])
+                  ][:len(loop_outs)], inits, opset=13)
+
+
+def scan_model(opset=16, lens=False, second_length=5):
+    """Scan: a running sum over the rows of xs [5, 3] (Scan-8: [1, 5, 3]),
+    optionally a second scan input whose length is `second_length`;
+    `lens` gives Scan-8 a runtime sequence_lens input."""
+    batch = [1] if opset < 9 else []
+    body_in = [vi("acc", T.FLOAT, [3]), vi("row", T.FLOAT, [3])]
+    nodes = [N("Add", ["acc", "row"], ["acc_out"]),
+             N("Identity", ["acc_out"], ["scan"])]
+    ins = ["acc0", "xs"]
+    inputs = [vi("acc0", T.FLOAT, batch + [3]),
+              vi("xs", T.FLOAT, batch + [5, 3])]
+    if second_length != 5:
+        body_in.append(vi("row2", T.FLOAT, [3]))
+        ins.append("xs2")
+        inputs.append(vi("xs2", T.FLOAT, [second_length, 3]))
+    body = h.make_graph(nodes, "body", body_in,
+                        [vi("acc_out", T.FLOAT, [3]),
+                         vi("scan", T.FLOAT, [3])])
+    if opset < 9:
+        ins = ["lens" if lens else ""] + ins
+        if lens:
+            inputs.append(vi("lens", T.INT64, [1]))
+    return model([N("Scan", ins, ["acc_last", "accs"], name="scan", body=body,
+                    num_scan_inputs=len(ins) - 1 - (opset < 9))],
+                 inputs, [vi("acc_last", T.FLOAT, batch + [3]),
+                          vi("accs", T.FLOAT, batch + [5, 3])], opset=opset)
+
+
 def legacy(op, inputs, out_shape, opset=6, inits=(), out_type=T.FLOAT,
            **attrs):
     """One `op` node at a default-domain opset before 7."""
@@ -964,6 +1037,15 @@ MODELS = {
     "if_runtime": lambda: if_model(then_rows=6),
     "if_constant": lambda: if_model(then_rows=6, cond_input=False),
     "if_type_mismatch": lambda: if_model(else_type=T.INT32),
+    "loop_counted": lambda: loop_model("counted"),
+    "loop_while": lambda: loop_model("while"),
+    "loop_grow": lambda: loop_model("grow"),
+    "loop_endless": lambda: loop_model("endless"),
+    "loop_while_scan": lambda: loop_model("while_scan"),
+    "scan": lambda: scan_model(),
+    "scan8": lambda: scan_model(opset=8),
+    "scan8_lens": lambda: scan_model(opset=8, lens=True),
+    "scan_length_mismatch": lambda: scan_model(second_length=4),
     "lstm": lambda: recurrent(),
     "gru_reverse_lens": lambda: recurrent(
         "GRU", 3, direction="reverse", lens=True),
