@@ -156,6 +156,24 @@ Results foldElementwise(StringRef op, ArrayRef<const ConstTensor *> in) {
         r.ints.push_back(wrapInt(-a.ints[i], a.onnxType));
       continue;
     }
+    // Exact in double and float alike (Range's expansion computes its trip
+    // count with Ceil and Relu).
+    if (op == "Ceil" || op == "Floor" || op == "Relu" || op == "Abs") {
+      int64_t i = broadcastIndex(a, idx);
+      if (isFloat) {
+        double x = a.floats[i];
+        r.floats.push_back(op == "Ceil"    ? std::ceil(x)
+                           : op == "Floor" ? std::floor(x)
+                           : op == "Relu"  ? (x > 0 ? x : 0.0)
+                                           : std::fabs(x));
+      } else {
+        int64_t x = a.ints[i];
+        r.ints.push_back(op == "Relu"  ? std::max<int64_t>(x, 0)
+                         : op == "Abs" ? wrapInt(x < 0 ? -x : x, a.onnxType)
+                                       : x);
+      }
+      continue;
+    }
     const ConstTensor &b = *in[1];
     int64_t ia = broadcastIndex(a, idx), ib = broadcastIndex(b, idx);
     if (isFloat) {
@@ -253,7 +271,8 @@ Results foldConst(NodeContext &nc, ArrayRef<const ConstTensor *> in) {
       "Greater", "LessOrEqual", "GreaterOrEqual",
       "Where",   "Not",         "Neg",
       "Max",     "Min",         "And",
-      "Or"};
+      "Or",      "Ceil",        "Floor",
+      "Relu",    "Abs"};
   if (elementwise.contains(op)) {
     SmallVector<const ConstTensor *> operands;
     for (const ConstTensor *t : in)
@@ -796,6 +815,10 @@ bool parsimony::onnximport::tryFoldNode(NodeContext &nc) {
                                              "Where",
                                              "Not",
                                              "Neg",
+                                             "Ceil",
+                                             "Floor",
+                                             "Relu",
+                                             "Abs",
                                              "Max",
                                              "Min",
                                              "And",

@@ -247,6 +247,47 @@ class SmallModelTest(unittest.TestCase):
         self.assertGreaterEqual(copied_peak, x.nbytes)
 
 
+    def test_inputs_are_not_written(self):
+        # Ops that update a tensor in place (a scatter, a loop-carried
+        # value) write a copy of an input, never the caller's array.
+        body = helper.make_graph(
+            [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+             helper.make_node("Add", ["v", "v"], ["v_out"])], "double",
+            [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+             helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("v", TensorProto.FLOAT, [3])],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [3])])
+        proto = helper.make_model(
+            helper.make_graph(
+                [helper.make_node("ScatterND", ["d", "idx", "u"], ["s"]),
+                 helper.make_node("Loop", ["trips", "", "v"], ["w"],
+                                  body=body)], "in_place",
+                [helper.make_tensor_value_info("d", TensorProto.FLOAT,
+                                               [4, 3]),
+                 helper.make_tensor_value_info("u", TensorProto.FLOAT,
+                                               [1, 3]),
+                 helper.make_tensor_value_info("v", TensorProto.FLOAT, [3])],
+                [helper.make_tensor_value_info("s", TensorProto.FLOAT,
+                                               [4, 3]),
+                 helper.make_tensor_value_info("w", TensorProto.FLOAT, [3])],
+                [numpy_helper.from_array(np.array([[2]], np.int64), "idx"),
+                 numpy_helper.from_array(np.array(3, np.int64), "trips")]),
+            opset_imports=[helper.make_opsetid("", 17)])
+        model = parsimony.compile(proto.SerializeToString())
+        d = RNG.standard_normal((4, 3)).astype(np.float32)
+        u = RNG.standard_normal((1, 3)).astype(np.float32)
+        v = RNG.standard_normal(3).astype(np.float32)
+        originals = [a.copy() for a in (d, u, v)]
+        out = model.run({"d": d, "u": u, "v": v})
+        for a, original in zip((d, u, v), originals):
+            np.testing.assert_array_equal(a, original)
+        expected = d.copy()
+        expected[2] = u[0]
+        np.testing.assert_array_equal(out["s"], expected)
+        np.testing.assert_allclose(out["w"], 8 * v, rtol=1e-6)
+
+
 class TypedModelTest(unittest.TestCase):
     """Integer inputs: an embedding lookup with int64 ids."""
 

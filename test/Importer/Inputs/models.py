@@ -541,6 +541,19 @@ def if_model(then_rows=3, else_rows=3, else_type=T.FLOAT, cond_input=True):
                  inputs, [vi("y", T.FLOAT, [None, 4])], inits)
 
 
+def fold_rounding():
+    """Ceil, Floor, Relu and Abs of constants (a Range expansion's trip
+    count), folded at import time."""
+    c = init("c", np.array([-1.5, 0.25, 2.0], np.float32))
+    k = init("k", np.array([-3, 4], np.int64))
+    ops = ["Ceil", "Floor", "Relu", "Abs"]
+    nodes = [N(op, ["c"], [op.lower()]) for op in ops]
+    nodes += [N("Abs", ["k"], ["abs_int"]), N("Relu", ["k"], ["relu_int"])]
+    outs = [vi(op.lower(), T.FLOAT, [3]) for op in ops]
+    outs += [vi("abs_int", T.INT64, [2]), vi("relu_int", T.INT64, [2])]
+    return model(nodes, [], outs, [c, k])
+
+
 def loop_model(kind):
     """Loop over x [2, 3]. "counted": 4 steps of x = tanh(x) + x[0] with
     every x stacked; "while": halve x until its sum is at most 1; "grow":
@@ -1037,6 +1050,7 @@ MODELS = {
     "if_runtime": lambda: if_model(then_rows=6),
     "if_constant": lambda: if_model(then_rows=6, cond_input=False),
     "if_type_mismatch": lambda: if_model(else_type=T.INT32),
+    "fold_rounding": fold_rounding,
     "loop_counted": lambda: loop_model("counted"),
     "loop_while": lambda: loop_model("while"),
     "loop_grow": lambda: loop_model("grow"),
