@@ -8,6 +8,7 @@
 #include "Importer.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -686,6 +687,45 @@ FailureOr<Value> Emitter::squeeze(Value v, ArrayRef<int64_t> axes) {
   return tensor::CollapseShapeOp::create(
              b, loc, outType, v, unitDimReassociation(type.getRank(), axes))
       .getResult();
+}
+
+Value Emitter::reverseSequences(Value v, Value lens, int64_t timeAxis,
+                                int64_t batchAxis) {
+  auto type = cast<RankedTensorType>(v.getType());
+  int64_t rank = type.getRank();
+  SmallVector<OpFoldResult> vSizes = sizes(v);
+  Value init = empty(type, dynamicSizes(vSizes));
+  Value steps = getValueOrCreateConstantIndexOp(b, loc, vSizes[timeAxis]);
+  MLIRContext *ctx = b.getContext();
+  AffineMap lensMap =
+      AffineMap::get(rank, 0, {getAffineDimExpr(batchAxis, ctx)}, ctx);
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  SmallVector<utils::IteratorType> parallel(rank,
+                                            utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, loc, TypeRange{type}, ValueRange{lens}, ValueRange{init},
+             ArrayRef<AffineMap>{lensMap, id}, parallel,
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               SmallVector<Value> coords;
+               for (int64_t d = 0; d < rank; ++d)
+                 coords.push_back(linalg::IndexOp::create(nb, l, d));
+               Value t = coords[timeAxis];
+               Value len = arith::MinSIOp::create(
+                   nb, l,
+                   arith::IndexCastOp::create(nb, l, nb.getIndexType(),
+                                              args[0]),
+                   steps);
+               Value inPrefix = arith::CmpIOp::create(
+                   nb, l, arith::CmpIPredicate::slt, t, len);
+               Value one = arith::ConstantIndexOp::create(nb, l, 1);
+               Value mirrored = arith::SubIOp::create(
+                   nb, l, arith::SubIOp::create(nb, l, len, one), t);
+               coords[timeAxis] =
+                   arith::SelectOp::create(nb, l, inPrefix, mirrored, t);
+               Value x = tensor::ExtractOp::create(nb, l, v, coords);
+               linalg::YieldOp::create(nb, l, x);
+             })
+      .getResult(0);
 }
 
 Value Emitter::extractSlice(Value v, ArrayRef<OpFoldResult> offsets,

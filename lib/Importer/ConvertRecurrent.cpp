@@ -221,42 +221,6 @@ Value setStateSlot(Emitter &em, Value state, Value pair, OpFoldResult index) {
       sizes, SmallVector<OpFoldResult>(3, em.b.getIndexAttr(1)));
 }
 
-/// `v` [T, B, K] with each batch entry's first lens[b] steps reversed
-/// (ReverseSequence on axis 0): out[t, b] = v[lens[b] - 1 - t, b] for
-/// t < lens[b], else v[t, b].
-Value reversePrefixes(Emitter &em, Value v, Value lens) {
-  OpBuilder &b = em.b;
-  Location loc = em.loc;
-  RankedTensorType type = typeOf(v);
-  SmallVector<OpFoldResult> sizes = em.sizes(v);
-  Value init = em.empty(type, em.dynamicSizes(sizes));
-  MLIRContext *ctx = b.getContext();
-  AffineMap lensMap = AffineMap::get(3, 0, {getAffineDimExpr(1, ctx)}, ctx);
-  AffineMap id = AffineMap::getMultiDimIdentityMap(3, ctx);
-  SmallVector<utils::IteratorType> parallel(3, utils::IteratorType::parallel);
-  return linalg::GenericOp::create(
-             b, loc, TypeRange{type}, ValueRange{lens}, ValueRange{init},
-             ArrayRef<AffineMap>{lensMap, id}, parallel,
-             [&](OpBuilder &nb, Location l, ValueRange args) {
-               Value t = linalg::IndexOp::create(nb, l, 0);
-               Value bi = linalg::IndexOp::create(nb, l, 1);
-               Value k = linalg::IndexOp::create(nb, l, 2);
-               Value len = arith::IndexCastOp::create(nb, l, nb.getIndexType(),
-                                                      args[0]);
-               Value inPrefix = arith::CmpIOp::create(
-                   nb, l, arith::CmpIPredicate::slt, t, len);
-               Value one = arith::ConstantIndexOp::create(nb, l, 1);
-               Value mirrored = arith::SubIOp::create(
-                   nb, l, arith::SubIOp::create(nb, l, len, one), t);
-               Value src =
-                   arith::SelectOp::create(nb, l, inPrefix, mirrored, t);
-               Value x =
-                   tensor::ExtractOp::create(nb, l, v, ValueRange{src, bi, k});
-               linalg::YieldOp::create(nb, l, x);
-             })
-      .getResult(0);
-}
-
 LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
   Emitter em = nc.emitter();
   OpBuilder &b = em.b;
@@ -469,7 +433,7 @@ LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
     }
     bool reversedPrefixes = reverse && lens;
     if (reversedPrefixes)
-      xw = reversePrefixes(em, *xw, lens);
+      xw = em.reverseSequences(*xw, lens, /*timeAxis=*/0, /*batchAxis=*/1);
     Value peepI, peepO, peepF;
     if (peep) {
       Value pd = firstAxisEntry(em, peep, b.getIndexAttr(d));
@@ -726,7 +690,7 @@ LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
       return failure();
     Value y = loop.getResult(1);
     if (reversedPrefixes)
-      y = reversePrefixes(em, y, lens);
+      y = em.reverseSequences(y, lens, /*timeAxis=*/0, /*batchAxis=*/1);
     ys.push_back(y);
     // After T steps the state is in slot T % 2.
     Value last = arith::RemUIOp::create(b, loc, steps, em.indexConst(2));

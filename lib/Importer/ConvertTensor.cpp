@@ -1373,6 +1373,34 @@ LogicalResult convertGather(NodeContext &nc) {
   return success();
 }
 
+LogicalResult convertReverseSequence(NodeContext &nc) {
+  Value input = requireInput(nc, 0), lens = requireInput(nc, 1);
+  if (!input || !lens)
+    return failure();
+  RankedTensorType type = typeOf(input), lensType = typeOf(lens);
+  if (type.getRank() < 2)
+    return nc.error() << "input must have rank 2 or more, got " << type;
+  int64_t timeAxis = nc.attrInt("time_axis", 0);
+  int64_t batchAxis = nc.attrInt("batch_axis", 1);
+  if (!((timeAxis == 0 && batchAxis == 1) || (timeAxis == 1 && batchAxis == 0)))
+    return nc.error() << "time_axis and batch_axis must be 0 and 1 (in either "
+                         "order), got "
+                      << timeAxis << " and " << batchAxis;
+  if (lensType.getRank() != 1 || !isa<IntegerType>(lensType.getElementType()) ||
+      lensType.getElementType().isInteger(1))
+    return nc.error() << "sequence_lens must be a 1-D integer tensor, got "
+                      << lensType;
+  int64_t batch = type.getDimSize(batchAxis);
+  if (!ShapedType::isDynamic(batch) && !lensType.isDynamicDim(0) &&
+      lensType.getDimSize(0) != batch)
+    return nc.error() << "sequence_lens has " << lensType.getDimSize(0)
+                      << " entries for a batch of " << batch;
+  Emitter em = nc.emitter();
+  nc.setOutput(0, em.reverseSequences(input, lens, timeAxis, batchAxis),
+               nc.inputOnnxType(0));
+  return success();
+}
+
 LogicalResult convertGatherElements(NodeContext &nc) {
   Value data = requireInput(nc, 0), indices = requireInput(nc, 1);
   if (!data || !indices)
@@ -2291,6 +2319,7 @@ void parsimony::onnximport::registerTensorConverters(
   map["::Tile"] = convertTile;
   map["::Range"] = convertRange;
   map["::Gather"] = convertGather;
+  map["::ReverseSequence"] = convertReverseSequence;
   map["::GatherElements"] = convertGatherElements;
   map["::GatherND"] = convertGatherND;
   map["::ScatterElements"] = convertScatterElements;

@@ -290,6 +290,12 @@ public:
   /// Materialises `v` broadcast to `shape` (dynamic dims from `dynDims`).
   FailureOr<Value> broadcastTo(Value v, RankedTensorType type,
                                ValueRange dynDims);
+  /// `v` with the first lens[b] entries along `timeAxis` of each entry b
+  /// along `batchAxis` reversed (ReverseSequence): out[.., t, .., b, ..] =
+  /// v[.., lens[b] - 1 - t, .., b, ..] for t < lens[b] (lengths clamped to
+  /// the axis), else v itself. `lens` is a 1-D integer tensor.
+  Value reverseSequences(Value v, Value lens, int64_t timeAxis,
+                         int64_t batchAxis);
   Value extractSlice(Value v, ArrayRef<OpFoldResult> offsets,
                      ArrayRef<OpFoldResult> sizes,
                      ArrayRef<OpFoldResult> strides);

@@ -3,7 +3,8 @@ slope, float16, int32), BitShift (uint8/uint32, shifts past the bit width),
 Hardmax (opset 13 axis, the opset-11 flattening form with a dynamic batch,
 ties), DepthToSpace (DCR, CRD), SpaceToDepth, EyeLike (k, dtype), LRN
 (sizes 3 and 5, float16; ONNX Runtime takes only odd sizes over 4-D
-inputs) and the opset-9 Scatter, as small models with
+inputs), the opset-9 Scatter and ReverseSequence (time- and
+batch-major, int32, empty and full lengths), as small models with
 inputs for check_vs_ort.py (fixed seeds).
 
   make_classic_op_models.py DIR   writes DIR/*.onnx, DIR/*.npy and
@@ -111,4 +112,17 @@ models.add("scatter_opset9", [N("Scatter", ["x", "i", "u"], ["y"], axis=1)],
            {"x": normal(rng, [3, 5]),
             "i": np.array([[1, 3], [0, 4], [2, 2]], np.int64),
             "u": normal(rng, [3, 2])}, [("y", F, [3, 5])], [], 9, rtol=0)
+rng = rng_for("reversesequence")
+models.add("reversesequence_time_major",
+           [N("ReverseSequence", ["x", "lens"], ["y"], time_axis=0,
+              batch_axis=1)],
+           {"x": normal(rng, [5, 3, 2]),
+            "lens": np.array([5, 2, 1], np.int64)}, [("y", F, [5, 3, 2])],
+           [], 13, rtol=0)
+models.add("reversesequence_batch_major_int32",
+           [N("ReverseSequence", ["x", "lens"], ["y"], time_axis=1,
+              batch_axis=0)],
+           {"x": rng.integers(-9, 9, [4, 6]).astype(np.int32),
+            "lens": np.array([6, 3, 0, 4], np.int64)},
+           [("y", T.INT32, [4, 6])], [], 13, rtol=0)
 models.write_manifest()
