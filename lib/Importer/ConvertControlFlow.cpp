@@ -248,9 +248,10 @@ FailureOr<SmallVector<Value>> writeCarried(NodeContext &nc, Emitter &em,
     }
     values.push_back(v);
   }
-  for (auto [v, dest] : llvm::zip(values, carried))
-    if (v != dest)
-      v = linalg::CopyOp::create(em.b, em.loc, v, dest).getResult(0);
+  for (auto [i, dest] : llvm::enumerate(carried))
+    if (values[i] != dest)
+      values[i] =
+          linalg::CopyOp::create(em.b, em.loc, values[i], dest).getResult(0);
   return values;
 }
 
@@ -276,7 +277,7 @@ using BindBodyInputs = function_ref<std::vector<ValueEntry>(
 /// inspects (`acceptLeading`), then the new loop-carried values (as many as
 /// `carried`), then one slice per scan output; returns the final carried
 /// values and the stacked scan outputs, or no value when `acceptLeading`
-/// rejects the body (nothing is emitted then).
+/// rejects the body (the draft loop is erased then).
 FailureOr<std::optional<LoopResults>>
 emitCountedLoop(NodeContext &nc, Emitter &em, const onnx::GraphProto &body,
                 OpFoldResult trip, ValueRange carried,
