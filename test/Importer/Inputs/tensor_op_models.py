@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the Pad / Tile / GatherND / ScatterND models of tensor-ops.test.
+"""Writes the Pad / Tile / GatherND / ScatterND / ReverseSequence models of
+tensor-ops.test.
 
 Usage: tensor_op_models.py <name> <output.onnx>
 
@@ -92,6 +93,14 @@ def scatternd(reduction=None, data_shape=(4, 5, 3), idx_shape=(2, 2, 2),
                  [vi("y", F, list(data_shape))], opset=opset)
 
 
+def reversesequence(time_axis=0, batch_axis=1, lens=3):
+    """ReverseSequence over x [4, 3, 2] with `lens` runtime lengths."""
+    return model([N("ReverseSequence", ["x", "lens"], ["y"],
+                    time_axis=time_axis, batch_axis=batch_axis)],
+                 [vi("x", F, [4, 3, 2]), vi("lens", I64, [lens])],
+                 [vi("y", F, [4, 3, 2])])
+
+
 MODELS = {
     # Pad.
     "pad_constant": lambda: pad(value=1.5),
@@ -140,6 +149,8 @@ MODELS = {
     "scatternd_tuple_too_long": lambda: scatternd(idx_shape=(2, 4),
                                                   upd_shape=(2,)),
     "scatternd_bad_updates": lambda: scatternd(upd_shape=(2, 2, 4)),
+    "reversesequence_bad_axes": lambda: reversesequence(batch_axis=2),
+    "reversesequence_bad_lens": lambda: reversesequence(lens=4),
 }
 
 
