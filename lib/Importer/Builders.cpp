@@ -689,6 +689,19 @@ FailureOr<Value> Emitter::squeeze(Value v, ArrayRef<int64_t> axes) {
       .getResult();
 }
 
+Value Emitter::entryAlong(Value v, int64_t axis, OpFoldResult index) {
+  auto type = cast<RankedTensorType>(v.getType());
+  SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
+  offsets[axis] = index;
+  SmallVector<OpFoldResult> entrySizes = sizes(v);
+  entrySizes[axis] = b.getIndexAttr(1);
+  SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
+  SmallVector<int64_t> shape(type.getShape());
+  shape.erase(shape.begin() + axis);
+  return tensor::ExtractSliceOp::create(b, loc, type.clone(shape), v, offsets,
+                                        entrySizes, strides);
+}
+
 Value Emitter::reverseSequences(Value v, Value lens, int64_t timeAxis,
                                 int64_t batchAxis) {
   auto type = cast<RankedTensorType>(v.getType());

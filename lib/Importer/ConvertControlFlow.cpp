@@ -208,6 +208,13 @@ Value onlyElement(Emitter &em, Value v) {
   return tensor::ExtractOp::create(em.b, em.loc, v, zeros);
 }
 
+/// Step `iv` of `count` counted from the end: count - 1 - iv.
+Value stepFromEnd(OpBuilder &b, Location loc, Value count, Value iv) {
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  return arith::SubIOp::create(b, loc,
+                               arith::SubIOp::create(b, loc, count, one), iv);
+}
+
 /// The block argument of `block` that `v` is, or is a view of.
 BlockArgument viewedArgument(Value v, Block *block) {
   while (Operation *def = v.getDefiningOp()) {
@@ -324,6 +331,7 @@ emitCountedLoop(NodeContext &nc, Emitter &em, const onnx::GraphProto &body,
   // The scan outputs' tensors, created before the loop.
   SmallVector<Value> accInits;
   SmallVector<int64_t> accAxes;
+  std::optional<int64_t> staticTrip = getConstantIntValue(trip);
   for (auto [k, scan] : llvm::enumerate(scans)) {
     Value slice = outs[numLeading + numCarried + k];
     auto sliceType = cast<RankedTensorType>(slice.getType());
@@ -340,7 +348,6 @@ emitCountedLoop(NodeContext &nc, Emitter &em, const onnx::GraphProto &body,
       return failure();
     }
     SmallVector<int64_t> shape(sliceType.getShape());
-    std::optional<int64_t> staticTrip = getConstantIntValue(trip);
     shape.insert(shape.begin() + *axis,
                  staticTrip ? *staticTrip : ShapedType::kDynamic);
     OpBuilder::InsertionGuard before(b);
@@ -359,10 +366,7 @@ emitCountedLoop(NodeContext &nc, Emitter &em, const onnx::GraphProto &body,
     Value slice = outs[numLeading + numCarried + k];
     auto accType = cast<RankedTensorType>(accInits[k].getType());
     BlockArgument acc = block->addArgument(accType, loc);
-    Value position = iv;
-    if (scan.reverse)
-      position = arith::SubIOp::create(
-          b, loc, arith::SubIOp::create(b, loc, ub, step), iv);
+    Value position = scan.reverse ? stepFromEnd(b, loc, ub, iv) : iv;
     SmallVector<OpFoldResult> offsets(accType.getRank(), b.getIndexAttr(0));
     offsets[accAxes[k]] = position;
     SmallVector<OpFoldResult> sizes;
@@ -394,8 +398,8 @@ emitCountedLoop(NodeContext &nc, Emitter &em, const onnx::GraphProto &body,
   return std::optional<LoopResults>(std::move(results));
 }
 
-/// A Loop whose body computes its condition: an scf.while over (iteration
-/// number, condition, carried values) that runs while the condition holds
+/// A Loop whose body computes its condition: an scf.while over (carried
+/// values, iteration number, condition) that runs while the condition holds
 /// and, with a trip count, the iteration number is below it.
 FailureOr<LoopResults> emitConditionalLoop(NodeContext &nc, Emitter &em,
                                            const onnx::GraphProto &body,
@@ -597,13 +601,13 @@ LogicalResult convertLoop(NodeContext &nc) {
 }
 
 /// Scan from opset 9 over `states` and `scanInputs` (slices along
-/// `inAxes`, reversed where `inReverse`), stacking the body's scan outputs
-/// as `outputs` say.
+/// `inAxes`, reversed where `inDirections` is not 0), stacking the body's
+/// scan outputs as `outputs` say.
 FailureOr<LoopResults>
 emitScan(NodeContext &nc, Emitter &em, const onnx::GraphProto &body,
          ValueRange states, ArrayRef<int32_t> stateTypes, ValueRange scanInputs,
          ArrayRef<int32_t> scanTypes, ArrayRef<int64_t> inAxes,
-         ArrayRef<bool> inReverse, ArrayRef<ScanOutputSpec> outputs) {
+         ArrayRef<int64_t> inDirections, ArrayRef<ScanOutputSpec> outputs) {
   // The number of steps: the scan inputs' (equal) length along their axes.
   OpFoldResult trip;
   SmallVector<int64_t> axes;
@@ -625,31 +629,16 @@ emitScan(NodeContext &nc, Emitter &em, const onnx::GraphProto &body,
                         << " steps along axis " << *axis
                         << ", scan input 0 has " << *a;
   }
-  if (scanInputs.empty())
-    return nc.error() << "expects at least one scan input";
   auto bind = [&](Emitter &be, Value iv, ValueRange args) {
     std::vector<ValueEntry> inputs;
     for (auto [v, type] : llvm::zip(args, stateTypes))
       inputs.push_back(boundValue(v, type));
-    OpBuilder &b = be.b;
-    Value steps = getValueOrCreateConstantIndexOp(b, be.loc, trip);
+    Value steps = getValueOrCreateConstantIndexOp(be.b, be.loc, trip);
     for (auto [j, v] : llvm::enumerate(scanInputs)) {
-      auto type = cast<RankedTensorType>(v.getType());
-      Value position = iv;
-      if (inReverse[j])
-        position = arith::SubIOp::create(
-            b, be.loc,
-            arith::SubIOp::create(b, be.loc, steps, be.indexConst(1)), iv);
-      SmallVector<OpFoldResult> offsets(type.getRank(), b.getIndexAttr(0));
-      offsets[axes[j]] = position;
-      SmallVector<OpFoldResult> sizes = be.sizes(v);
-      sizes[axes[j]] = b.getIndexAttr(1);
-      SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
-      SmallVector<int64_t> shape(type.getShape());
-      shape.erase(shape.begin() + axes[j]);
-      Value slice = tensor::ExtractSliceOp::create(b, be.loc, type.clone(shape),
-                                                   v, offsets, sizes, strides);
-      inputs.push_back(boundValue(slice, scanTypes[j]));
+      Value position =
+          inDirections[j] ? stepFromEnd(be.b, be.loc, steps, iv) : iv;
+      inputs.push_back(
+          boundValue(be.entryAlong(v, axes[j], position), scanTypes[j]));
     }
     return inputs;
   };
@@ -721,15 +710,12 @@ LogicalResult convertScan(NodeContext &nc) {
     if (failed(inAxes) || failed(inDirections) || failed(outAxes) ||
         failed(outDirections))
       return failure();
-    SmallVector<bool> inReverse;
-    for (int64_t d : *inDirections)
-      inReverse.push_back(d != 0);
     SmallVector<ScanOutputSpec> outputs;
     for (auto [axis, direction] : llvm::zip(*outAxes, *outDirections))
       outputs.push_back({axis, direction != 0});
     FailureOr<LoopResults> results =
         emitScan(nc, em, *body, states, stateTypes, scanInputs, scanTypes,
-                 *inAxes, inReverse, outputs);
+                 *inAxes, *inDirections, outputs);
     if (failed(results))
       return failure();
     setLoopOutputs(nc, *results);
@@ -742,9 +728,6 @@ LogicalResult convertScan(NodeContext &nc) {
       listAttr(nc, "directions", numScanInputs, 0);
   if (failed(directions))
     return failure();
-  SmallVector<bool> inReverse;
-  for (int64_t d : *directions)
-    inReverse.push_back(d != 0);
   int64_t batch = ShapedType::kDynamic;
   for (Value v : llvm::concat<Value>(states, scanInputs)) {
     auto type = cast<RankedTensorType>(v.getType());
@@ -772,18 +755,7 @@ LogicalResult convertScan(NodeContext &nc) {
   SmallVector<int32_t> onnxTypes;
   for (int64_t n = 0; n < batch; ++n) {
     auto entry = [&](Value v) {
-      auto type = cast<RankedTensorType>(v.getType());
-      SmallVector<OpFoldResult> offsets(type.getRank(), em.b.getIndexAttr(0));
-      offsets[0] = em.b.getIndexAttr(n);
-      SmallVector<OpFoldResult> sizes = em.sizes(v);
-      sizes[0] = em.b.getIndexAttr(1);
-      SmallVector<OpFoldResult> strides(type.getRank(), em.b.getIndexAttr(1));
-      return tensor::ExtractSliceOp::create(
-                 em.b, nc.loc,
-                 RankedTensorType::get(type.getShape().drop_front(),
-                                       type.getElementType()),
-                 v, offsets, sizes, strides)
-          .getResult();
+      return em.entryAlong(v, 0, em.b.getIndexAttr(n));
     };
     SmallVector<Value> entryStates, entryInputs;
     for (Value v : states)
@@ -792,7 +764,7 @@ LogicalResult convertScan(NodeContext &nc) {
       entryInputs.push_back(entry(v));
     FailureOr<LoopResults> results =
         emitScan(nc, em, *body, entryStates, stateTypes, entryInputs, scanTypes,
-                 SmallVector<int64_t>(numScanInputs, 0), inReverse,
+                 SmallVector<int64_t>(numScanInputs, 0), *directions,
                  SmallVector<ScanOutputSpec>(numScanOutputs));
     if (failed(results))
       return failure();

@@ -181,22 +181,6 @@ struct RecurrentSpec {
   int64_t activations; // activation functions per direction
 };
 
-/// Entry `index` of `v` along its first axis, without that axis: a
-/// direction of W, R, B, P and the initial states [numDirections, ...], or a
-/// slot of a state pair.
-Value firstAxisEntry(Emitter &em, Value v, OpFoldResult index) {
-  RankedTensorType type = typeOf(v);
-  SmallVector<OpFoldResult> offsets(type.getRank(), em.b.getIndexAttr(0));
-  offsets[0] = index;
-  SmallVector<OpFoldResult> sizes = em.sizes(v);
-  sizes[0] = em.b.getIndexAttr(1);
-  SmallVector<OpFoldResult> strides(type.getRank(), em.b.getIndexAttr(1));
-  auto sliceType = RankedTensorType::get(type.getShape().drop_front(),
-                                         type.getElementType());
-  return tensor::ExtractSliceOp::create(em.b, em.loc, sliceType, v, offsets,
-                                        sizes, strides);
-}
-
 /// Entries [offset, offset + size) of the last axis of `v`.
 Value columns(Emitter &em, Value v, int64_t offset, int64_t size) {
   int64_t rank = typeOf(v).getRank();
@@ -402,14 +386,14 @@ LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
     const Activation *f = &acts[d * spec.activations];
     // Input projections of every step, with the biases that do not depend
     // on the state: [T, batch, G*H].
-    Value wT = em.transpose(firstAxisEntry(em, w, b.getIndexAttr(d)), {1, 0});
-    Value rT = em.transpose(firstAxisEntry(em, r, b.getIndexAttr(d)), {1, 0});
+    Value wT = em.transpose(em.entryAlong(w, 0, b.getIndexAttr(d)), {1, 0});
+    Value rT = em.transpose(em.entryAlong(r, 0, b.getIndexAttr(d)), {1, 0});
     FailureOr<Value> xw = em.matmul(x, wT);
     if (failed(xw))
       return failure();
     Value recurrentBias; // GRU with linear_before_reset: R's h-gate bias
     if (bias) {
-      Value bd = firstAxisEntry(em, bias, b.getIndexAttr(d));
+      Value bd = em.entryAlong(bias, 0, b.getIndexAttr(d));
       Value wb = columns(em, bd, 0, gateWidth);
       Value rb = columns(em, bd, gateWidth, gateWidth);
       Value inputBias = wb;
@@ -436,7 +420,7 @@ LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
       xw = em.reverseSequences(*xw, lens, /*timeAxis=*/0, /*batchAxis=*/1);
     Value peepI, peepO, peepF;
     if (peep) {
-      Value pd = firstAxisEntry(em, peep, b.getIndexAttr(d));
+      Value pd = em.entryAlong(peep, 0, b.getIndexAttr(d));
       auto part = [&](int64_t i) -> Value {
         return tensor::ExtractSliceOp::create(
             b, loc, RankedTensorType::get({hidden}, compute), pd,
@@ -446,8 +430,8 @@ LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
       };
       peepI = part(0), peepO = part(1), peepF = part(2);
     }
-    Value hInit = h0 ? firstAxisEntry(em, h0, b.getIndexAttr(d)) : zeroState;
-    Value cInit = c0 ? firstAxisEntry(em, c0, b.getIndexAttr(d)) : zeroState;
+    Value hInit = h0 ? em.entryAlong(h0, 0, b.getIndexAttr(d)) : zeroState;
+    Value cInit = c0 ? em.entryAlong(c0, 0, b.getIndexAttr(d)) : zeroState;
     SmallVector<OpFoldResult> ySizes = em.sizes(x);
     ySizes[2] = b.getIndexAttr(hidden);
     auto yType = RankedTensorType::get({typeOf(x).getDimSize(0), batch, hidden},
@@ -477,8 +461,8 @@ LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
           // The state is in slot s % 2; the next one goes to the other.
           Value current = arith::RemUIOp::create(lb, l, s, le.indexConst(2));
           Value next = arith::SubIOp::create(lb, l, le.indexConst(1), current);
-          Value h = firstAxisEntry(le, iter[0], current), y = iter[1];
-          Value c = isLSTM ? firstAxisEntry(le, iter[2], current) : Value();
+          Value h = le.entryAlong(iter[0], 0, current), y = iter[1];
+          Value c = isLSTM ? le.entryAlong(iter[2], 0, current) : Value();
           Value t = s;
           if (reverse && !reversedPrefixes)
             t = arith::SubIOp::create(
@@ -694,9 +678,9 @@ LogicalResult convertRecurrent(NodeContext &nc, const RecurrentSpec &spec) {
     ys.push_back(y);
     // After T steps the state is in slot T % 2.
     Value last = arith::RemUIOp::create(b, loc, steps, em.indexConst(2));
-    hs.push_back(firstAxisEntry(em, loop.getResult(0), last));
+    hs.push_back(em.entryAlong(loop.getResult(0), 0, last));
     if (isLSTM)
-      cs.push_back(firstAxisEntry(em, loop.getResult(2), last));
+      cs.push_back(em.entryAlong(loop.getResult(2), 0, last));
   }
 
   // Y [T, D, batch, H] (layout 1: [batch, T, D, H]); Y_h, Y_c [D, batch, H]

@@ -290,6 +290,9 @@ public:
   /// Materialises `v` broadcast to `shape` (dynamic dims from `dynDims`).
   FailureOr<Value> broadcastTo(Value v, RankedTensorType type,
                                ValueRange dynDims);
+  /// Entry `index` of `v` along `axis`, without that axis (a rank-reducing
+  /// extract_slice).
+  Value entryAlong(Value v, int64_t axis, OpFoldResult index);
   /// `v` with the first lens[b] entries along `timeAxis` of each entry b
   /// along `batchAxis` reversed (ReverseSequence): out[.., t, .., b, ..] =
   /// v[.., lens[b] - 1 - t, .., b, ..] for t < lens[b] (lengths clamped to
