@@ -21,6 +21,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
@@ -34,6 +35,10 @@ void parsimony::buildGpuPipeline(OpPassManager &pm,
   pm.addPass(createOffloadToGpu());
   pm.addNestedPass<func::FuncOp>(createParallelIteratorsFirst());
   pm.addPass(createConvertLinalgToParallelLoopsPass());
+  // memref.reshape reads its shape buffer (device memory) when lowered on
+  // the host: as loads and a reinterpret_cast, the loads are host reads of
+  // device memory like any other (read back after a kernel).
+  pm.addPass(memref::createExpandOpsPass());
   pm.addPass(createCanonicalizerPass());
   ParallelLoopsToGpuOptions loops;
   loops.blockSize = options.blockSize;

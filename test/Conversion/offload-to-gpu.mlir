@@ -72,6 +72,25 @@ func.func @strided_copy(%x: memref<4x8xf32>, %y: memref<4x4xf32>) {
 
 // -----
 
+// Arguments read through a memref.reshape: the data (the view's source) and
+// the shape (read for the view's sizes) are both copied in.
+// CHECK-LABEL: func.func @reshape_reads
+// CHECK-DAG:     %[[DATA:.*]] = gpu.alloc () : memref<12xf32>
+// CHECK-DAG:     gpu.memcpy %[[DATA]], %arg0
+// CHECK-DAG:     %[[SHAPE:.*]] = gpu.alloc () : memref<2xi64>
+// CHECK-DAG:     gpu.memcpy %[[SHAPE]], %arg1
+// CHECK:         memref.reshape %[[DATA]](%[[SHAPE]])
+func.func @reshape_reads(%data: memref<12xf32>, %shape: memref<2xi64>,
+                         %out: memref<4x3xf32>) {
+  %v = memref.reshape %data(%shape) : (memref<12xf32>, memref<2xi64>) -> memref<?x?xf32>
+  %c0 = arith.constant 0 : index
+  %e = memref.load %v[%c0, %c0] : memref<?x?xf32>
+  memref.store %e, %out[%c0, %c0] : memref<4x3xf32>
+  return
+}
+
+// -----
+
 // A product of 8-bit activations moves to its GPU twin, whose zero point
 // operand is followed by the zero point's device address. A zero point the
 // model computes (a byte in device memory, read on the host as ext(load))

@@ -55,9 +55,23 @@ func.func @serial(%m: memref<8xf32>, %out: memref<f32>) {
 
 // -----
 
+// A scalar the host needs (returned, a loop bound, a branch condition, a
+// size) that a kernel computes is read back: stored in a device buffer,
+// copied into a host buffer allocated at the entry (zeroed first), loaded.
+// CHECK-LABEL: func.func @host_needs_value
+// CHECK:         %[[HOST:.*]] = memref.alloca() : memref<1xf32>
+// CHECK:         %[[DEV:.*]] = gpu.alloc () : memref<1xf32>
+// CHECK:         gpu.launch
+// CHECK-NEXT:      %[[V:.*]] = memref.load %arg0
+// CHECK-NEXT:      memref.store %[[V]], %[[DEV]][%[[C0:[a-z0-9_]+]]] : memref<1xf32>
+// CHECK-NEXT:      gpu.terminator
+// CHECK:         memref.store %{{.*}}, %[[HOST]][%[[C0]]] {parsimony.host_slot}
+// CHECK-NEXT:    gpu.memcpy %[[HOST]], %[[DEV]]
+// CHECK-NEXT:    gpu.dealloc %[[DEV]]
+// CHECK-NEXT:    %[[R:.*]] = memref.load %[[HOST]][%[[C0]]] {parsimony.host_slot}
+// CHECK-NEXT:    return %[[R]]
 func.func @host_needs_value(%m: memref<8xf32>) -> f32 {
   %c0 = arith.constant 0 : index
-  // expected-error @+1 {{the host needs this value computed from device memory}}
   %v = memref.load %m[%c0] : memref<8xf32>
   return %v : f32
 }
@@ -138,14 +152,23 @@ func.func @host_loop_around_kernel(%m: memref<8xf32>) {
 // -----
 
 // A host loop whose control flow depends on a buffer's contents (a Loop's
-// condition computed on the device) cannot run.
+// condition computed on the device): the condition is read back inside the
+// loop, into one host buffer allocated at the entry (not per iteration).
+// CHECK-LABEL: func.func @host_branch_on_device_value
+// CHECK:         %[[HOST:.*]] = memref.alloca() : memref<1xi1>
+// CHECK:         scf.for
+// CHECK:           gpu.launch
+// CHECK:             memref.load %arg1[]
+// CHECK:           gpu.memcpy %[[HOST]]
+// CHECK:           %[[GO:.*]] = memref.load %[[HOST]]
+// CHECK-NEXT:      scf.if %[[GO]] {
+// CHECK-NEXT:        gpu.launch
 func.func @host_branch_on_device_value(%m: memref<8xf32>, %flag: memref<i1>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c8 = arith.constant 8 : index
   %z = arith.constant 0.0 : f32
   scf.for %i = %c0 to %c8 step %c1 {
-    // expected-error @+1 {{the host needs this value computed from device memory}}
     %go = memref.load %flag[] : memref<i1>
     scf.if %go {
       gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
@@ -160,203 +183,68 @@ func.func @host_branch_on_device_value(%m: memref<8xf32>, %flag: memref<i1>) {
 
 // -----
 
-func.func @reduction(%m: memref<8xf32>) -> f32 {
+// Sizes read from a buffer (a Reshape to a shape tensor's contents): the
+// values of one type share one copy; the view built from them is recomputed
+// on the host from the copies. The allocation between the shape's stores
+// and loads moves before the kernel instead of splitting it.
+// CHECK-LABEL: func.func @view_of_device_sizes
+// CHECK:         %[[HOST:.*]] = memref.alloca() : memref<2xindex>
+// CHECK:         %[[SHAPE:.*]] = gpu.alloc () : memref<2xi64>
+// CHECK:         %[[DEV:.*]] = gpu.alloc () : memref<2xindex>
+// CHECK:         gpu.launch
+// CHECK:           memref.store %{{.*}}, %[[SHAPE]]
+// CHECK:           memref.load %[[SHAPE]]
+// CHECK:           memref.reinterpret_cast
+// CHECK:           memref.store %{{.*}}, %[[DEV]][%[[C0:[a-z0-9_]+]]]
+// CHECK-NEXT:      memref.store %{{.*}}, %[[DEV]][%[[C1:[a-z0-9_]+]]]
+// CHECK-NEXT:      gpu.terminator
+// CHECK:         gpu.memcpy %[[HOST]], %[[DEV]]
+// CHECK-NOT:     gpu.memcpy
+// CHECK:         %[[ROWS:.*]] = memref.load %[[HOST]][%[[C0]]]
+// CHECK-NEXT:    %[[COLS:.*]] = memref.load %[[HOST]][%[[C1]]]
+// CHECK-NEXT:    %[[VIEW:.*]] = memref.reinterpret_cast %arg0 to offset: [0], sizes: [%[[ROWS]], %[[COLS]]], strides: [%[[COLS]], 1]
+// CHECK-NEXT:    gpu.launch
+// CHECK:           memref.store %{{.*}}, %[[VIEW]]
+func.func @view_of_device_sizes(%data: memref<12xf32>, %shape: memref<2xi64>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
-  %c8 = arith.constant 8 : index
   %z = arith.constant 0.0 : f32
-  // expected-error @+1 {{parallel reductions are not supported}}
-  %r = scf.parallel (%i) = (%c0) to (%c8) step (%c1) init (%z) -> f32 {
-    %v = memref.load %m[%i] : memref<8xf32>
-    scf.reduce(%v : f32) {
-    ^bb0(%a: f32, %b: f32):
-      %s = arith.addf %a, %b : f32
-      scf.reduce.return %s : f32
-    }
-  }
-  return %r : f32
-}
-
-// -----
-
-// Rows whose body is one long accumulation (a layer norm's or softmax's
-// row sum) run a block per row: each thread folds a strided share from the
-// identity, a tree in workgroup memory combines the partials between
-// barriers, and thread 0 folds the total into the row's element.
-// CHECK-LABEL: func.func @row_sums
-// CHECK:         %[[C256:.*]] = arith.constant 256 : index
-// CHECK:         gpu.launch blocks(%[[BX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[TOTAL:.*]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %[[C256]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) workgroup(%[[SCRATCH:.*]] : memref<256xf32, #gpu.address_space<workgroup>>)
-// CHECK:           %[[RS:.*]] = arith.muli %[[BX]], %{{.*}} : index
-// CHECK:           %[[ROW:.*]] = arith.addi %{{.*}}, %[[RS]] : index
-// CHECK:           %[[TS:.*]] = arith.muli %[[TX]], %{{.*}} : index
-// CHECK:           %[[START:.*]] = arith.addi %{{.*}}, %[[TS]] : index
-// CHECK:           %[[PART:.*]] = scf.for %[[K:.*]] = %[[START]] to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %{{.*}}) -> (f32)
-// CHECK:             %[[V:.*]] = memref.load %{{.*}}[%[[ROW]], %[[K]]]
-// CHECK:             %[[SQ:.*]] = arith.mulf %[[V]], %[[V]]
-// CHECK:             %[[NEXT:.*]] = arith.addf %[[ACC]], %[[SQ]]
-// CHECK:             scf.yield %[[NEXT]]
-// CHECK:           memref.store %[[PART]], %[[SCRATCH]][%[[TX]]]
-// CHECK:           gpu.barrier
-// CHECK:           arith.cmpi ult, %[[TX]], %{{.*}}
-// CHECK-COUNT-8:   gpu.barrier
-// CHECK:           arith.cmpi eq, %[[TX]]
-// CHECK:           scf.if
-// CHECK:             %[[INIT:.*]] = memref.load %{{.*}}[%[[ROW]]]
-// CHECK:             %[[TOT:.*]] = memref.load %[[SCRATCH]]
-// CHECK:             %[[SUM:.*]] = arith.addf %[[INIT]], %[[TOT]]
-// CHECK:             memref.store %[[SUM]], %{{.*}}[%[[ROW]]]
-// B128-LABEL: func.func @row_sums
-// B128: workgroup(%{{.*}} : memref<128xf32, #gpu.address_space<workgroup>>)
-func.func @row_sums(%x: memref<3x768xf32>, %out: memref<3xf32>) {
-  %c0 = arith.constant 0 : index
-  %c1 = arith.constant 1 : index
-  %c3 = arith.constant 3 : index
-  %c768 = arith.constant 768 : index
-  scf.parallel (%i) = (%c0) to (%c3) step (%c1) {
-    scf.for %k = %c0 to %c768 step %c1 {
-      %v = memref.load %x[%i, %k] : memref<3x768xf32>
-      %a = memref.load %out[%i] : memref<3xf32>
-      %sq = arith.mulf %v, %v : f32
-      %s = arith.addf %a, %sq : f32
-      memref.store %s, %out[%i] : memref<3xf32>
-    }
-    scf.reduce
+  %r0 = memref.load %shape[%c0] : memref<2xi64>
+  %r1 = memref.load %shape[%c1] : memref<2xi64>
+  %copy = gpu.alloc () : memref<2xi64>
+  memref.store %r0, %copy[%c0] : memref<2xi64>
+  memref.store %r1, %copy[%c1] : memref<2xi64>
+  %s0 = memref.load %copy[%c0] : memref<2xi64>
+  %s1 = memref.load %copy[%c1] : memref<2xi64>
+  %rows = arith.index_cast %s0 : i64 to index
+  %cols = arith.index_cast %s1 : i64 to index
+  %view = memref.reinterpret_cast %data to offset: [0], sizes: [%rows, %cols], strides: [%cols, 1] : memref<12xf32> to memref<?x?xf32, strided<[?, 1]>>
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    memref.store %z, %view[%tx, %tx] : memref<?x?xf32, strided<[?, 1]>>
+    gpu.terminator
   }
   return
 }
 
 // -----
 
-// A row maximum of 100 (a softmax's first pass): 64 threads, the largest
-// power of two not above the trip count, and -inf as the identity.
-// CHECK-LABEL: func.func @row_max
-// CHECK:         gpu.launch {{.*}} workgroup(%{{.*}} : memref<64xf32, #gpu.address_space<workgroup>>)
-// CHECK:           %[[NEGINF:.*]] = arith.constant 0xFF800000 : f32
-// CHECK:           scf.for {{.*}} iter_args(%{{.*}} = %[[NEGINF]]) -> (f32)
-// CHECK:             arith.maximumf
-func.func @row_max(%x: memref<4x100xf32>, %out: memref<4xf32>) {
-  %c0 = arith.constant 0 : index
+// A buffer chosen by a branch on device memory has no host copy to give.
+func.func @host_needs_device_buffer(%a: memref<4xf32>, %b: memref<4xf32>,
+                                    %flag: memref<i1>) {
   %c1 = arith.constant 1 : index
-  %c4 = arith.constant 4 : index
-  %c100 = arith.constant 100 : index
-  scf.parallel (%i) = (%c0) to (%c4) step (%c1) {
-    scf.for %k = %c0 to %c100 step %c1 {
-      %v = memref.load %x[%i, %k] : memref<4x100xf32>
-      %a = memref.load %out[%i] : memref<4xf32>
-      %m = arith.maximumf %a, %v : f32
-      memref.store %m, %out[%i] : memref<4xf32>
-    }
-    scf.reduce
+  %z = arith.constant 0.0 : f32
+  %go = memref.load %flag[] : memref<i1>
+  // expected-error @+1 {{the host needs a value of type 'memref<4xf32>' computed from device memory, which cannot be copied back}}
+  %pick = scf.if %go -> memref<4xf32> {
+    scf.yield %a : memref<4xf32>
+  } else {
+    scf.yield %b : memref<4xf32>
   }
-  return
-}
-
-// -----
-
-// Not reassociable (subtraction), too short (8 iterations), or reading
-// the accumulated row inside the loop: one thread per row, as before.
-// CHECK-LABEL: func.func @stays_serial
-// CHECK-NOT:     workgroup
-// CHECK-LABEL: func.func @short_rows
-// CHECK-NOT:     workgroup
-// CHECK-LABEL: func.func @reads_accumulator
-// CHECK-NOT:     workgroup
-func.func @stays_serial(%x: memref<3x768xf32>, %out: memref<3xf32>) {
-  %c0 = arith.constant 0 : index
-  %c1 = arith.constant 1 : index
-  %c3 = arith.constant 3 : index
-  %c768 = arith.constant 768 : index
-  scf.parallel (%i) = (%c0) to (%c3) step (%c1) {
-    scf.for %k = %c0 to %c768 step %c1 {
-      %v = memref.load %x[%i, %k] : memref<3x768xf32>
-      %a = memref.load %out[%i] : memref<3xf32>
-      %s = arith.subf %a, %v : f32
-      memref.store %s, %out[%i] : memref<3xf32>
-    }
-    scf.reduce
-  }
-  return
-}
-func.func @short_rows(%x: memref<3x8xf32>, %out: memref<3xf32>) {
-  %c0 = arith.constant 0 : index
-  %c1 = arith.constant 1 : index
-  %c3 = arith.constant 3 : index
-  %c8 = arith.constant 8 : index
-  scf.parallel (%i) = (%c0) to (%c3) step (%c1) {
-    scf.for %k = %c0 to %c8 step %c1 {
-      %v = memref.load %x[%i, %k] : memref<3x8xf32>
-      %a = memref.load %out[%i] : memref<3xf32>
-      %s = arith.addf %a, %v : f32
-      memref.store %s, %out[%i] : memref<3xf32>
-    }
-    scf.reduce
-  }
-  return
-}
-func.func @reads_accumulator(%x: memref<3x768xf32>, %out: memref<3xf32>) {
-  %c0 = arith.constant 0 : index
-  %c1 = arith.constant 1 : index
-  %c3 = arith.constant 3 : index
-  %c768 = arith.constant 768 : index
-  scf.parallel (%i) = (%c0) to (%c3) step (%c1) {
-    scf.for %k = %c0 to %c768 step %c1 {
-      %v = memref.load %x[%i, %k] : memref<3x768xf32>
-      %a = memref.load %out[%i] : memref<3xf32>
-      %b = memref.load %out[%c0] : memref<3xf32>
-      %t = arith.mulf %v, %b : f32
-      %s = arith.addf %a, %t : f32
-      memref.store %s, %out[%i] : memref<3xf32>
-    }
-    scf.reduce
-  }
-  return
-}
-
-// -----
-
-// A long full reduction on the host gets one block instead of one thread.
-// CHECK-LABEL: func.func @serial_long
-// CHECK:         %[[C1024:.*]] = arith.constant 1024 : index
-// CHECK-NEXT:    %[[ONE:.*]] = arith.constant 1 : index
-// CHECK-NEXT:    %[[C256:.*]] = arith.constant 256 : index
-// CHECK:         gpu.launch blocks({{.*}}) in (%{{.*}} = %[[ONE]], {{.*}}) threads({{.*}}) in (%{{.*}} = %[[C256]], {{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>)
-// CHECK:           scf.for {{.*}} iter_args
-// CHECK-NOT:     scf.for %{{.*}} = %c0 to %c1024 step %c1 {
-func.func @serial_long(%m: memref<1024xf32>, %out: memref<f32>) {
-  %c0 = arith.constant 0 : index
-  %c1 = arith.constant 1 : index
-  %c1024 = arith.constant 1024 : index
-  scf.for %i = %c0 to %c1024 step %c1 {
-    %v = memref.load %m[%i] : memref<1024xf32>
-    %a = memref.load %out[] : memref<f32>
-    %s = arith.addf %a, %v : f32
-    memref.store %s, %out[] : memref<f32>
-  }
-  return
-}
-
-// -----
-
-// A full reduction over two dimensions (ReduceMean over every axis) is
-// coalesced into one loop over 2048 elements, which gets a block.
-// CHECK-LABEL: func.func @serial_2d
-// CHECK:         %[[C256:.*]] = arith.constant 256 : index
-// CHECK:         gpu.launch {{.*}} threads({{.*}}) in (%{{.*}} = %[[C256]], {{.*}}) workgroup(%{{.*}} : memref<256xf32, #gpu.address_space<workgroup>>)
-// CHECK:           scf.for {{.*}} to %c2048
-// CHECK:             affine.delinearize_index %{{.*}} into (32, 64)
-// CHECK:           gpu.barrier
-func.func @serial_2d(%m: memref<32x64xf32>, %out: memref<f32>) {
-  %c0 = arith.constant 0 : index
-  %c1 = arith.constant 1 : index
-  %c32 = arith.constant 32 : index
-  %c64 = arith.constant 64 : index
-  scf.for %i = %c0 to %c32 step %c1 {
-    scf.for %j = %c0 to %c64 step %c1 {
-      %v = memref.load %m[%i, %j] : memref<32x64xf32>
-      %a = memref.load %out[] : memref<f32>
-      %s = arith.addf %a, %v : f32
-      memref.store %s, %out[] : memref<f32>
-    }
+  gpu.launch blocks(%bx, %by, %bz) in (%gx = %c1, %gy = %c1, %gz = %c1)
+             threads(%tx, %ty, %tz) in (%sx = %c1, %sy = %c1, %sz = %c1) {
+    memref.store %z, %pick[%tx] : memref<4xf32>
+    gpu.terminator
   }
   return
 }

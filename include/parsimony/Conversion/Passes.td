@@ -174,12 +174,20 @@ def ParallelLoopsToGpu : Pass<"parsimony-parallel-loops-to-gpu",
     writes buffers (the loop of a full reduction, a scalar load, arithmetic
     on it, a store) runs in single-thread kernels, since buffers live in
     device memory: consecutive operations share one kernel, and pure
-    computations that do not depend on what it reads stay on the host. The
-    pass fails with a diagnostic if the host needs a value read from a
-    buffer, or if a host loop around a kernel also touches buffers itself.
+    computations that do not depend on what it reads stay on the host. Host
+    control flow around kernels (a model's loop or branch) gets the same
+    treatment inside its blocks. A scalar the host needs from such a kernel
+    (a trip count, a branch condition, a size read from a shape buffer) is
+    copied back: the kernel stores it in a device buffer (one per kernel
+    and type), `gpu.memcpy` copies that into a host buffer allocated at the
+    function's entry, and the host loads it; pure ops building views from
+    such values (`memref.reinterpret_cast`) are recomputed on the host. The
+    pass fails with a diagnostic if the host needs a value of another type
+    (a buffer chosen on the device).
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::gpu::GPUDialect",
+                           "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect"];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"256",

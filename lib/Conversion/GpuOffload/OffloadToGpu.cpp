@@ -85,19 +85,22 @@ struct ArgumentUse {
 void collectUse(Value value, ArgumentUse &use) {
   for (OpOperand &operand : value.getUses()) {
     Operation *user = operand.getOwner();
-    if (isa<memref::SubViewOp, memref::ExpandShapeOp, memref::CollapseShapeOp,
-            memref::CastOp, memref::ReinterpretCastOp, memref::TransposeOp,
-            memref::ViewOp>(user)) {
-      collectUse(user->getResult(0), use);
-      continue;
-    }
-    if (isa<memref::DimOp>(user))
-      continue;
     if (auto metadata = dyn_cast<memref::ExtractStridedMetadataOp>(user)) {
       // A kernel call's pointer (or unknown uses of the address).
       collectCallUse(metadata.getBaseBuffer(), use.read, use.written);
       continue;
     }
+    if (auto view = dyn_cast<ViewLikeOpInterface>(user)) {
+      if (view.getViewSource() == value) {
+        collectUse(view.getViewDest(), use);
+        continue;
+      }
+      // Another operand (a memref.reshape's shape): read for the sizes.
+      use.read = true;
+      continue;
+    }
+    if (isa<memref::DimOp>(user))
+      continue;
     auto effects = dyn_cast<MemoryEffectOpInterface>(user);
     if (!effects) {
       use.read = use.written = true;

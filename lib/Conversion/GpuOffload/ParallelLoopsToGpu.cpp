@@ -27,7 +27,9 @@
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Interfaces/ViewLikeInterface.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -60,16 +62,126 @@ bool isBufferAccess(Operation *op) {
              memref::AtomicRMWOp, memref::GenericAtomicRMWOp>(op);
 }
 
-/// Whether `op` reads or writes a buffer outside any kernel.
+/// Marks the host's loads of values read back from a kernel (host memory).
+constexpr StringLiteral kHostSlotAttr = "parsimony.host_slot";
+
+/// Whether `op` reads or writes a device buffer outside any kernel.
 bool accessesMemory(Operation *op) {
   WalkResult result = op->walk<WalkOrder::PreOrder>([](Operation *nested) {
     if (isa<gpu::LaunchOp>(nested))
       return WalkResult::skip();
-    if (isBufferAccess(nested))
+    if (isBufferAccess(nested) && !nested->hasAttr(kHostSlotAttr))
       return WalkResult::interrupt();
     return WalkResult::advance();
   });
   return result.wasInterrupted();
+}
+
+/// Whether a value of `type` can be copied from device to host memory.
+bool canReadBack(Type type) {
+  return type.isIntOrIndexOrFloat() || isa<VectorType>(type);
+}
+
+/// Copies `values` (of one type), computed in `launch`, to the host after
+/// it and maps each to the host's load of its copy in `toHost`: the kernel
+/// stores them in a device buffer, which is copied into a host buffer (the
+/// copy waits for the kernel). The host buffer is allocated at the
+/// function's entry, since an alloca inside host control flow would grow
+/// the stack per iteration, and zeroed before each copy so that a failed
+/// copy (the runtime reports its error) reads 0, which ends loops, not
+/// garbage. `b` inserts after the launch and is left after the loads.
+void readBackToHost(OpBuilder &b, ArrayRef<Value> values, gpu::LaunchOp launch,
+                    IRMapping &toHost) {
+  Location loc = launch.getLoc();
+  Type type = values.front().getType();
+  auto slotType = MemRefType::get({int64_t(values.size())}, type);
+  auto func = launch->getParentOfType<FunctionOpInterface>();
+  auto entry = OpBuilder::atBlockBegin(&func.getFunctionBody().front());
+  Value host = memref::AllocaOp::create(entry, loc, slotType);
+
+  OpBuilder before(launch);
+  SmallVector<Value> slots;
+  for (int64_t i = 0, e = values.size(); i < e; ++i)
+    slots.push_back(arith::ConstantIndexOp::create(before, loc, i));
+  Value device = gpu::AllocOp::create(before, loc, slotType, Type(),
+                                      ValueRange(), ValueRange(), ValueRange())
+                     .getMemref();
+  OpBuilder inKernel(launch.getBody().front().getTerminator());
+  for (auto [value, slot] : llvm::zip(values, slots))
+    memref::StoreOp::create(inKernel, loc, value, device, slot);
+
+  Value zero =
+      arith::ConstantOp::create(b, loc, cast<TypedAttr>(b.getZeroAttr(type)));
+  for (Value slot : slots)
+    memref::StoreOp::create(b, loc, zero, host, slot)
+        ->setAttr(kHostSlotAttr, b.getUnitAttr());
+  gpu::MemcpyOp::create(b, loc, Type(), ValueRange(), host, device);
+  gpu::DeallocOp::create(b, loc, Type(), ValueRange(), device);
+  for (auto [value, slot] : llvm::zip(values, slots)) {
+    auto load = memref::LoadOp::create(b, loc, host, slot);
+    load->setAttr(kHostSlotAttr, b.getUnitAttr());
+    toHost.map(value, load.getResult());
+  }
+}
+
+/// Gives the host code after `launch` the values computed in it that it
+/// uses (a size, trip count or branch condition computed from tensor
+/// contents): scalars are read back; views (a reshape's
+/// memref.reinterpret_cast at sizes read from a buffer) and other pure
+/// results are recomputed on the host from their read-back operands.
+LogicalResult exportFromLaunch(gpu::LaunchOp launch) {
+  Block &body = launch.getBody().front();
+  llvm::MapVector<Type, SmallVector<Value>> scalars;
+  llvm::SetVector<Operation *> recompute; // operands first
+  std::function<LogicalResult(Value)> need = [&](Value value) -> LogicalResult {
+    Operation *def = value.getDefiningOp();
+    if (!def || !launch->isAncestor(def))
+      return success();
+    if (canReadBack(value.getType())) {
+      SmallVector<Value> &group = scalars[value.getType()];
+      if (!llvm::is_contained(group, value))
+        group.push_back(value);
+      return success();
+    }
+    if (def->getBlock() != &body || def->getNumRegions() ||
+        !isMemoryEffectFree(def))
+      return def->emitError("parsimony-parallel-loops-to-gpu: the host needs "
+                            "a value of type ")
+             << value.getType()
+             << " computed from device memory, which cannot be copied back";
+    if (recompute.contains(def))
+      return success();
+    for (Value operand : def->getOperands())
+      if (failed(need(operand)))
+        return failure();
+    recompute.insert(def);
+    return success();
+  };
+  SmallVector<Value> exported;
+  for (Operation &op : body.without_terminator())
+    for (Value result : op.getResults())
+      if (llvm::any_of(result.getUsers(), [&](Operation *user) {
+            return !launch->isAncestor(user);
+          })) {
+        if (failed(need(result)))
+          return failure();
+        exported.push_back(result);
+      }
+  if (exported.empty())
+    return success();
+
+  OpBuilder b(launch->getContext());
+  b.setInsertionPointAfter(launch);
+  IRMapping toHost;
+  for (auto &[type, values] : scalars)
+    readBackToHost(b, values, launch, toHost);
+  for (Operation *op : recompute)
+    b.clone(*op, toHost);
+  for (Value value : exported)
+    value.replaceUsesWithIf(toHost.lookup(value), [&](OpOperand &use) {
+      return !launch->isAncestor(use.getOwner());
+    });
+  return success();
 }
 
 /// Whether `op` can run in a kernel as it is: pure computation, and reads
@@ -338,6 +450,18 @@ struct ParallelLoopsToGpuPass
         run.push_back(&op);
         continue;
       }
+      // An allocation between buffer accesses (a shape computed from a
+      // tensor stored into a new buffer) need not end their kernel: it
+      // moves before them.
+      if (auto alloc = dyn_cast<gpu::AllocOp>(op);
+          alloc && !run.empty() &&
+          llvm::none_of(alloc->getOperands(), [&](Value size) {
+            Operation *def = size.getDefiningOp();
+            return def && llvm::is_contained(run, def);
+          })) {
+        alloc->moveBefore(run.front());
+        continue;
+      }
       if (failed(launchRun(run)))
         return failure();
       // Host control flow around kernels (a model's loop or branch): its
@@ -361,7 +485,6 @@ struct ParallelLoopsToGpuPass
     llvm::scope_exit clear([&] { run.clear(); });
     if (llvm::none_of(run, accessesMemory))
       return success();
-    llvm::SmallPtrSet<Operation *, 16> inRun(run.begin(), run.end());
     OpBuilder b(run.front());
     Value one = arith::ConstantIndexOp::create(b, run.front()->getLoc(), 1);
     auto launch = createLaunch(b, run.front()->getLoc(), one, one);
@@ -374,18 +497,9 @@ struct ParallelLoopsToGpuPass
         op->moveBefore(launch);
         continue;
       }
-      bool usedAfterRun = llvm::any_of(op->getUsers(), [&](Operation *user) {
-        Operation *top = op->getBlock()->findAncestorOpInBlock(*user);
-        return !top || !inRun.contains(top);
-      });
-      if (usedAfterRun)
-        return op->emitError(
-            "parsimony-parallel-loops-to-gpu: the host needs this value "
-            "computed from device memory (on the GPU target, sizes and "
-            "shapes cannot depend on the contents of tensors)");
       op->moveBefore(end);
     }
-    return success();
+    return exportFromLaunch(launch);
   }
 
   LogicalResult convertLoop(scf::ParallelOp loop) {
