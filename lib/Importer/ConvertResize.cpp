@@ -11,12 +11,18 @@
 // Coordinates are computed in f32 with ONNX Runtime's formulas, so outputs
 // match ONNX Runtime (and PyTorch) where the ONNX reference differs.
 //
+// GridSample (16, 20) reads its coordinates from a tensor, so its taps are
+// computed per output point at run time: one generic over the output whose
+// body denormalizes the grid's coordinates and sums the taps, each read
+// with the padding mode applied to its own index (as ONNX Runtime does).
+//
 //===----------------------------------------------------------------------===//
 
 #include "Importer.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 
@@ -683,10 +689,362 @@ LogicalResult convertResize(NodeContext &nc) {
   return emitResize(nc, spec, axes, *scales, sizes, roi, keepAspectRatio);
 }
 
+//===----------------------------------------------------------------------===//
+// GridSample
+//===----------------------------------------------------------------------===//
+
+enum class Padding { Zeros, Border, Reflection };
+
+/// Most taps per output point (cubic over 3 axes).
+constexpr int64_t kMaxGridSampleTaps = 64;
+
+/// Emits one GridSample output point inside a generic's body: the spatial
+/// coordinates come from the grid (its last axis holds them innermost
+/// spatial axis first), each tap's index is padded on its own, and taps are
+/// summed innermost axis first, in ONNX Runtime's order.
+class GridSampleBody {
+public:
+  GridSampleBody(OpBuilder &b, Location loc, Value x, Value grid, Mode mode,
+                 Padding padding, bool alignCorners, FloatType computeType)
+      : b(b), loc(loc), x(x), grid(grid), mode(mode), padding(padding),
+        alignCorners(alignCorners), ft(computeType) {}
+
+  Value emit() {
+    int64_t rank = cast<RankedTensorType>(x.getType()).getRank();
+    int64_t spatial = rank - 2;
+    SmallVector<Value> out;
+    for (int64_t d = 0; d < rank; ++d)
+      out.push_back(linalg::IndexOp::create(b, loc, d));
+    prefix = {out[0], out[1]};
+    for (int64_t i = 0; i < spatial; ++i) {
+      Value size = tensor::DimOp::create(b, loc, x, 2 + i);
+      sizes.push_back(size);
+      SmallVector<Value> at = {out[0]};
+      at.append(out.begin() + 2, out.end());
+      at.push_back(arith::ConstantIndexOp::create(b, loc, spatial - 1 - i));
+      Value g = tensor::ExtractOp::create(b, loc, grid, at);
+      coords.push_back(denormalize(toCompute(g), size));
+    }
+    SmallVector<Value> taps;
+    Value y = sample(0, taps);
+    Type elemType = cast<RankedTensorType>(x.getType()).getElementType();
+    return elemType == ft ? y : arith::TruncFOp::create(b, loc, elemType, y);
+  }
+
+private:
+  Value c(double v) {
+    return arith::ConstantOp::create(b, loc, ft, b.getFloatAttr(ft, v));
+  }
+
+  Value toCompute(Value v) {
+    auto type = cast<FloatType>(v.getType());
+    if (type == ft)
+      return v;
+    if (type.getWidth() < ft.getWidth())
+      return arith::ExtFOp::create(b, loc, ft, v);
+    return arith::TruncFOp::create(b, loc, ft, v);
+  }
+
+  /// An index (a size or a tap position) as a float.
+  Value asFloat(Value size) {
+    Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), size);
+    return arith::SIToFPOp::create(b, loc, ft, i64);
+  }
+
+  /// [-1, 1] to pixel coordinates; NaN and huge values are pinned to
+  /// +-2^24, which keeps the integer conversions below defined.
+  Value denormalize(Value n, Value size) {
+    Value len = asFloat(size);
+    Value one = c(1), two = c(2);
+    Value plus = arith::AddFOp::create(b, loc, n, one);
+    Value v;
+    if (alignCorners) {
+      Value half = arith::DivFOp::create(b, loc, plus, two);
+      v = arith::MulFOp::create(b, loc, half,
+                                arith::SubFOp::create(b, loc, len, one));
+    } else {
+      Value scaled = arith::MulFOp::create(b, loc, plus, len);
+      v = arith::DivFOp::create(
+          b, loc, arith::SubFOp::create(b, loc, scaled, one), two);
+    }
+    v = arith::MaxNumFOp::create(b, loc, v, c(-16777216.0));
+    return arith::MinNumFOp::create(b, loc, v, c(16777216.0));
+  }
+
+  Value floorToIndex(Value v) {
+    Value f = math::FloorOp::create(b, loc, v);
+    Value i = arith::FPToSIOp::create(b, loc, b.getI64Type(), f);
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), i);
+  }
+
+  /// Taps along axis `axis` (0 = first spatial axis): indices and weights.
+  void tapsAlong(int64_t axis, SmallVectorImpl<Value> &indices,
+                 SmallVectorImpl<Value> &weights) {
+    Value v = coords[axis];
+    if (mode == Mode::Nearest) {
+      Value r = math::RoundEvenOp::create(b, loc, v);
+      Value i = arith::FPToSIOp::create(b, loc, b.getI64Type(), r);
+      indices.push_back(
+          arith::IndexCastOp::create(b, loc, b.getIndexType(), i));
+      return;
+    }
+    Value i1 = floorToIndex(v);
+    Value oneIdx = arith::ConstantIndexOp::create(b, loc, 1);
+    if (mode == Mode::Linear) {
+      Value i2 = arith::AddIOp::create(b, loc, i1, oneIdx);
+      indices.append({i1, i2});
+      weights.push_back(
+          arith::SubFOp::create(b, loc, asFloat(i2), v)); // x2 - x
+      weights.push_back(
+          arith::SubFOp::create(b, loc, v, asFloat(i1))); // x - x1
+      return;
+    }
+    // Cubic (Keys, a = -0.75) over floor(v) - 1 .. floor(v) + 2.
+    Value i0 = arith::SubIOp::create(b, loc, i1, oneIdx);
+    for (int64_t k = 0; k < 4; ++k)
+      indices.push_back(arith::AddIOp::create(
+          b, loc, i0, arith::ConstantIndexOp::create(b, loc, k)));
+    // t = x - x0 - 1, as ONNX Runtime rounds it.
+    Value t = math::AbsFOp::create(
+        b, loc,
+        arith::SubFOp::create(
+            b, loc, arith::SubFOp::create(b, loc, v, asFloat(i0)), c(1)));
+    double a = -0.75;
+    auto mul = [&](Value l, Value r) {
+      return arith::MulFOp::create(b, loc, l, r).getResult();
+    };
+    auto add = [&](Value l, Value r) {
+      return arith::AddFOp::create(b, loc, l, r).getResult();
+    };
+    auto sub = [&](Value l, Value r) {
+      return arith::SubFOp::create(b, loc, l, r).getResult();
+    };
+    // Outer taps: ((a d - 5a) d + 8a) d - 4a at d = t + 1 and 2 - t.
+    auto outer = [&](Value d) {
+      return sub(mul(add(mul(sub(mul(c(a), d), c(5 * a)), d), c(8 * a)), d),
+                 c(4 * a));
+    };
+    // Inner taps: ((a + 2) d - (a + 3)) d d + 1 at d = t and 1 - t.
+    auto inner = [&](Value d) {
+      return add(mul(mul(sub(mul(c(a + 2), d), c(a + 3)), d), d), c(1));
+    };
+    weights.push_back(outer(add(t, c(1))));
+    weights.push_back(inner(t));
+    weights.push_back(inner(sub(c(1), t)));
+    weights.push_back(outer(sub(c(2), t)));
+  }
+
+  /// The padded index of `i` along `axis`, and whether it reads zero.
+  std::pair<Value, Value> pad(int64_t axis, Value i) {
+    Value size = sizes[axis];
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value last = arith::SubIOp::create(
+        b, loc, size, arith::ConstantIndexOp::create(b, loc, 1));
+    auto clamp = [&](Value v) {
+      return arith::MinSIOp::create(
+                 b, loc, arith::MaxSIOp::create(b, loc, v, zero), last)
+          .getResult();
+    };
+    if (padding == Padding::Zeros) {
+      Value inside = arith::AndIOp::create(
+          b, loc,
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, i, zero),
+          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, i, size));
+      return {clamp(i), inside};
+    }
+    if (padding == Padding::Border)
+      return {clamp(i), Value()};
+    // Reflection by the near border until inside [lo, hi] (pixel centres
+    // with align_corners, else pixel edges), then truncated like ONNX
+    // Runtime's cast; the clamp only guards degenerate sizes.
+    Value len = asFloat(size);
+    Value lo = alignCorners ? c(0) : c(-0.5);
+    Value hi = alignCorners ? arith::SubFOp::create(b, loc, len, c(1))
+                            : arith::SubFOp::create(b, loc, len, c(0.5));
+    Value range = arith::SubFOp::create(b, loc, hi, lo);
+    Value f = asFloat(i);
+    Value below =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, f, lo);
+    Value above =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, f, hi);
+    Value dx = arith::SelectOp::create(b, loc, below,
+                                       arith::SubFOp::create(b, loc, lo, f),
+                                       arith::SubFOp::create(b, loc, f, hi));
+    Value positive =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, range, c(0));
+    Value safeRange = arith::SelectOp::create(b, loc, positive, range, c(1));
+    Value folds = arith::FPToSIOp::create(
+        b, loc, b.getI64Type(), arith::DivFOp::create(b, loc, dx, safeRange));
+    Value r = arith::SubFOp::create(
+        b, loc, dx,
+        arith::MulFOp::create(
+            b, loc, arith::SIToFPOp::create(b, loc, ft, folds), safeRange));
+    Value even = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::eq,
+        arith::AndIOp::create(
+            b, loc, folds,
+            arith::ConstantIntOp::create(b, loc, b.getI64Type(), 1)),
+        arith::ConstantIntOp::create(b, loc, b.getI64Type(), 0));
+    Value fromLo = arith::AddFOp::create(b, loc, lo, r);
+    Value fromHi = arith::SubFOp::create(b, loc, hi, r);
+    Value reflectedBelow =
+        arith::SelectOp::create(b, loc, even, fromLo, fromHi);
+    Value reflectedAbove =
+        arith::SelectOp::create(b, loc, even, fromHi, fromLo);
+    Value reflected = arith::SelectOp::create(
+        b, loc, below, reflectedBelow,
+        arith::SelectOp::create(b, loc, above, reflectedAbove, f));
+    reflected = arith::SelectOp::create(b, loc, positive, reflected, lo);
+    Value truncated =
+        arith::FPToSIOp::create(b, loc, b.getI64Type(), reflected);
+    return {
+        clamp(arith::IndexCastOp::create(b, loc, b.getIndexType(), truncated)),
+        Value()};
+  }
+
+  /// The sum over the taps of axes `axis`.. with `taps` fixed before it.
+  Value sample(int64_t axis, SmallVectorImpl<Value> &taps) {
+    if (axis == static_cast<int64_t>(coords.size()))
+      return pixel(taps);
+    SmallVector<Value> indices, weights;
+    tapsAlong(axis, indices, weights);
+    Value sum;
+    for (auto [k, index] : llvm::enumerate(indices)) {
+      taps.push_back(index);
+      Value v = sample(axis + 1, taps);
+      taps.pop_back();
+      if (!weights.empty())
+        v = arith::MulFOp::create(b, loc, weights[k], v);
+      sum = sum ? arith::AddFOp::create(b, loc, sum, v).getResult() : v;
+    }
+    return sum;
+  }
+
+  Value pixel(ArrayRef<Value> taps) {
+    SmallVector<Value> at(prefix.begin(), prefix.end());
+    Value inside;
+    for (auto [axis, i] : llvm::enumerate(taps)) {
+      auto [index, valid] = pad(axis, i);
+      at.push_back(index);
+      if (valid)
+        inside = inside
+                     ? arith::AndIOp::create(b, loc, inside, valid).getResult()
+                     : valid;
+    }
+    Value v = toCompute(tensor::ExtractOp::create(b, loc, x, at));
+    if (inside)
+      v = arith::SelectOp::create(b, loc, inside, v, c(0));
+    return v;
+  }
+
+  OpBuilder &b;
+  Location loc;
+  Value x, grid;
+  Mode mode;
+  Padding padding;
+  bool alignCorners;
+  FloatType ft;
+  SmallVector<Value> prefix, sizes, coords;
+};
+
+/// GridSample 16 (4-D; bilinear, nearest, bicubic) and 20+ (N-D; linear,
+/// nearest, cubic): either spelling is accepted at any opset.
+LogicalResult convertGridSample(NodeContext &nc) {
+  Value x = nc.input(0), grid = nc.input(1);
+  if (!x || !grid)
+    return nc.error() << "inputs X and grid are required";
+  RankedTensorType xType = typeOf(x), gridType = typeOf(grid);
+  auto elemType = dyn_cast<FloatType>(xType.getElementType());
+  if (!elemType || !isa<FloatType>(gridType.getElementType()))
+    return nc.error() << "X and grid must be float tensors, got " << xType
+                      << " and " << gridType;
+  int64_t rank = xType.getRank(), spatial = rank - 2;
+  if (rank < 3)
+    return nc.error() << "X must have rank 3 or more (N, C, spatial...), got "
+                      << xType;
+  if (gridType.getRank() != rank)
+    return nc.error() << "grid must have the rank of X (" << rank << "), got "
+                      << gridType;
+  if (!gridType.isDynamicDim(rank - 1) &&
+      gridType.getDimSize(rank - 1) != spatial)
+    return nc.error() << "the last axis of grid must hold " << spatial
+                      << " coordinates, got " << gridType;
+  if (!xType.isDynamicDim(0) && !gridType.isDynamicDim(0) &&
+      xType.getDimSize(0) != gridType.getDimSize(0))
+    return nc.error() << "grid has batch " << gridType.getDimSize(0)
+                      << ", X has " << xType.getDimSize(0);
+  for (int64_t i = 0; i < spatial; ++i)
+    if (xType.getDimSize(2 + i) == 0)
+      return nc.error() << "X has an empty spatial axis " << 2 + i;
+
+  std::string modeName =
+      nc.attrString("mode", nc.opset >= 20 ? "linear" : "bilinear");
+  Mode mode;
+  if (modeName == "nearest")
+    mode = Mode::Nearest;
+  else if (modeName == "linear" || modeName == "bilinear")
+    mode = Mode::Linear;
+  else if (modeName == "cubic" || modeName == "bicubic")
+    mode = Mode::Cubic;
+  else
+    return nc.error() << "unsupported mode '" << modeName
+                      << "' (expected nearest, linear/bilinear or "
+                         "cubic/bicubic)";
+  int64_t tapsPerAxis =
+      mode == Mode::Nearest ? 1 : (mode == Mode::Linear ? 2 : 4);
+  int64_t taps = 1;
+  for (int64_t i = 0; i < spatial; ++i)
+    taps *= tapsPerAxis;
+  if (taps > kMaxGridSampleTaps)
+    return nc.error() << "mode '" << modeName << "' over " << spatial
+                      << " spatial axes reads " << taps
+                      << " taps per point (at most " << kMaxGridSampleTaps
+                      << " are supported)";
+  std::string paddingName = nc.attrString("padding_mode", "zeros");
+  Padding padding;
+  if (paddingName == "zeros")
+    padding = Padding::Zeros;
+  else if (paddingName == "border")
+    padding = Padding::Border;
+  else if (paddingName == "reflection")
+    padding = Padding::Reflection;
+  else
+    return nc.error() << "unsupported padding_mode '" << paddingName
+                      << "' (expected zeros, border or reflection)";
+  bool alignCorners = nc.attrInt("align_corners", 0) != 0;
+
+  Emitter em = nc.emitter();
+  SmallVector<OpFoldResult> xSizes = em.sizes(x), gridSizes = em.sizes(grid);
+  SmallVector<OpFoldResult> outSizes = {xSizes[0], xSizes[1]};
+  outSizes.append(gridSizes.begin() + 1, gridSizes.end() - 1);
+  SmallVector<int64_t> outShape = {xType.getDimSize(0), xType.getDimSize(1)};
+  for (int64_t i = 1; i < rank - 1; ++i)
+    outShape.push_back(gridType.getDimSize(i));
+  auto outType = RankedTensorType::get(outShape, elemType);
+  Value init = em.empty(outType, em.dynamicSizes(outSizes));
+  // f64 data is sampled in f64, everything else in f32.
+  FloatType computeType =
+      elemType.getWidth() == 64 ? elemType : Float32Type::get(nc.importer.ctx);
+  MLIRContext *ctx = nc.importer.ctx;
+  SmallVector<utils::IteratorType> parallel(rank,
+                                            utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      em.b, nc.loc, TypeRange{outType}, ValueRange{}, ValueRange{init},
+      ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, ctx)},
+      parallel, [&](OpBuilder &b, Location loc, ValueRange) {
+        GridSampleBody body(b, loc, x, grid, mode, padding, alignCorners,
+                            computeType);
+        linalg::YieldOp::create(b, loc, body.emit());
+      });
+  nc.setOutput(0, generic.getResult(0), nc.inputOnnxType(0));
+  return success();
+}
+
 } // namespace
 
 void parsimony::onnximport::registerResizeConverters(
     llvm::StringMap<ConverterFn> &map) {
   map["::Resize"] = convertResize;
   map["::Upsample"] = convertUpsample;
+  map["::GridSample"] = convertGridSample;
 }

@@ -508,6 +508,47 @@ void inferResize18(InferenceContext &ctx) {
   }
 }
 
+/// GridSample-20: Y is [N, C, grid's spatial sizes...] for any rank.
+void inferGridSample20(InferenceContext &ctx) {
+  propagateElemTypeFromInputToOutput(ctx, 0, 0);
+  if (!hasInputShape(ctx, 0) || !hasInputShape(ctx, 1))
+    return;
+  const TensorShapeProto &x = getInputShape(ctx, 0);
+  const TensorShapeProto &grid = getInputShape(ctx, 1);
+  if (x.dim_size() < 3 || grid.dim_size() != x.dim_size())
+    fail_shape_inference("X (rank ", x.dim_size(), ") and grid (rank ",
+                         grid.dim_size(),
+                         ") must have the same rank, at least 3");
+  TensorShapeProto *out = getOutputShape(ctx, 0);
+  out->clear_dim();
+  *out->add_dim() = x.dim(0);
+  *out->add_dim() = x.dim(1);
+  for (int i = 1; i + 1 < grid.dim_size(); ++i)
+    *out->add_dim() = grid.dim(i);
+}
+
+void registerGridSample() {
+  OpSchema gridSample("GridSample", __FILE__, __LINE__);
+  gridSample.SetDomain("")
+      .SinceVersion(20)
+      .SetDoc("Samples X at the normalized coordinates of grid (N-D).")
+      .Attr("align_corners",
+            "Whether -1 and 1 are the corner pixels' "
+            "centres (else their outer edges).",
+            AttributeProto::INT, static_cast<int64_t>(0))
+      .Attr("mode", "linear, nearest or cubic.", AttributeProto::STRING,
+            std::string("linear"))
+      .Attr("padding_mode", "zeros, border or reflection.",
+            AttributeProto::STRING, std::string("zeros"))
+      .Input(0, "X", "input of rank r + 2", "T1")
+      .Input(1, "grid", "coordinates [N, D1_out, ..., Dr_out, r]", "T2")
+      .Output(0, "Y", "samples [N, C, D1_out, ..., Dr_out]", "T1")
+      .TypeConstraint("T1", kCastTypes, "Input types.")
+      .TypeConstraint("T2", kFloatTypes, "Coordinate types.")
+      .TypeAndShapeInferenceFunction(inferGridSample20);
+  add(gridSample);
+}
+
 void registerResize() {
   for (int version : {18, 19}) {
     std::unique_ptr<OpSchema> resize = derive("Resize", 13, "Resize", version);
@@ -570,6 +611,7 @@ void registerChangedInterfaces() {
   registerQuantization();
   registerPad();
   registerResize();
+  registerGridSample();
 }
 
 } // namespace

@@ -883,6 +883,17 @@ def resize_runtime_scales():
                  [vi("y", T.FLOAT, [1, 2, 8, 8])], opset=13)
 
 
+def gridsample(x_shape=(1, 2, 4, 5), grid_shape=(1, 3, 6, 2), opset=16,
+               x_elem=T.FLOAT, **attrs):
+    """GridSample of x by a runtime grid; Y is [N, C, grid's middle
+    sizes]."""
+    out = [x_shape[0], x_shape[1]] + list(grid_shape[1:-1])
+    return model([N("GridSample", ["x", "grid"], ["y"], name="gs", **attrs)],
+                 [vi("x", x_elem, list(x_shape)),
+                  vi("grid", T.FLOAT, list(grid_shape))],
+                 [vi("y", x_elem, out)], opset=opset)
+
+
 def qlinear_matmul(b_scale=(0.01,), out_shape=(2, 4)):
     """QLinearMatMul of uint8 a [2, 8] and an int8 constant b [8, 4]."""
     return model([N("QLinearMatMul", ["a", "as", "az", "b", "bs", "bz", "ys",
@@ -1043,6 +1054,16 @@ MODELS = {
     "resize_antialias_too_wide": lambda: resize(
         x_shape=(1, 1, 100000), sizes=[1, 1, 1], mode="cubic", antialias=1,
         opset=18),
+    "gridsample": gridsample,
+    "gridsample_1d": lambda: gridsample((1, 1, 4), (1, 3, 1), opset=20,
+                                        align_corners=1),
+    "gridsample_bad_mode": lambda: gridsample(mode="area"),
+    "gridsample_bad_padding": lambda: gridsample(padding_mode="wrap"),
+    "gridsample_bad_grid": lambda: gridsample(grid_shape=(1, 3, 6, 3)),
+    "gridsample_bad_batch": lambda: gridsample(grid_shape=(2, 3, 6, 2)),
+    "gridsample_int": lambda: gridsample(x_elem=T.INT32, opset=20),
+    "gridsample_cubic_4d": lambda: gridsample(
+        (1, 1, 2, 2, 2, 2), (1, 1, 1, 1, 1, 4), opset=20, mode="cubic"),
     "qlinear_matmul": qlinear_matmul,
     "qlinear_matmul_bad_scale": lambda: qlinear_matmul(b_scale=(0.1, 0.2,
                                                                 0.3)),
