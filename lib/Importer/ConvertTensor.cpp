@@ -1203,22 +1203,30 @@ LogicalResult convertTile(NodeContext &nc) {
     return failure();
   auto type = typeOf(x);
   int64_t rank = type.getRank();
-  FailureOr<SmallVector<int64_t>> repeats = nc.constInts(1, "repeats");
-  if (failed(repeats))
-    return failure();
+  // Repeats known at import time, or read from a runtime tensor of static
+  // length (each a dynamic size of the result).
+  std::optional<SmallVector<OpFoldResult>> repeats = nc.shapeInput(1);
+  if (!repeats)
+    return nc.error() << "repeats (input 1) must be a 1-D integer tensor of "
+                         "static length";
   if (static_cast<int64_t>(repeats->size()) != rank)
     return nc.error() << "repeats has " << repeats->size()
                       << " entries for an input of rank " << rank;
+  SmallVector<std::optional<int64_t>> known;
   for (auto [d, r] : llvm::enumerate(*repeats)) {
-    if (r < 0)
-      return nc.error() << "negative repeat " << r;
+    known.push_back(getConstantIntValue(r));
+    if (!known.back())
+      continue;
+    int64_t count = *known.back();
+    if (count < 0)
+      return nc.error() << "negative repeat " << count;
     // The tiled size must stay a valid static size.
     int64_t size = type.getDimSize(d), tiled;
-    if (r > (int64_t{1} << 40) ||
-        (!ShapedType::isDynamic(size) && llvm::MulOverflow(size, r, tiled)))
-      return nc.error() << "repeat " << r << " is too large";
+    if (count > (int64_t{1} << 40) ||
+        (!ShapedType::isDynamic(size) && llvm::MulOverflow(size, count, tiled)))
+      return nc.error() << "repeat " << count << " is too large";
   }
-  if (llvm::all_of(*repeats, [](int64_t r) { return r == 1; })) {
+  if (llvm::all_of(known, [](std::optional<int64_t> r) { return r == 1; })) {
     nc.setOutput(0, x, nc.inputOnnxType(0));
     return success();
   }
@@ -1232,9 +1240,16 @@ LogicalResult convertTile(NodeContext &nc) {
   SmallVector<ReassociationIndices> groups;
   for (int64_t d = 0; d < rank; ++d) {
     ReassociationIndices group;
-    if ((*repeats)[d] != 1) {
+    if (known[d] != 1) {
       group.push_back(wideShape.size());
-      wideShape.push_back((*repeats)[d]);
+      if (known[d]) {
+        wideShape.push_back(*known[d]);
+      } else {
+        // A negative runtime repeat tiles nothing.
+        wideShape.push_back(ShapedType::kDynamic);
+        wideDyn.push_back(arith::MaxSIOp::create(
+            b, nc.loc, cast<Value>((*repeats)[d]), em.indexConst(0)));
+      }
     }
     group.push_back(wideShape.size());
     inExprs.push_back(getAffineDimExpr(wideShape.size(), ctx));

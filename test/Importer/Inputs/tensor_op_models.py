@@ -69,7 +69,9 @@ def tile(reps=(2, 1, 3), x_shape=(2, 3, 4), runtime=False):
     inputs = [vi("x", F, list(x_shape))]
     inits = []
     if runtime:
-        inputs.append(vi("r", I64, [len(reps)]))
+        # "dynamic": repeats of unknown length.
+        length = "n" if runtime == "dynamic" else len(reps)
+        inputs.append(vi("r", I64, [length]))
     else:
         inits.append(("r", i64(*reps)))
     return model([N("Tile", ["x", "r"], ["y"])], inputs,
@@ -132,6 +134,7 @@ MODELS = {
     "tile": tile,
     "tile_dynamic": lambda: tile(reps=(3, 1), x_shape=("n", 4)),
     "tile_runtime_repeats": lambda: tile(runtime=True),
+    "tile_dynamic_repeats": lambda: tile(runtime="dynamic"),
     "tile_repeats_length": lambda: tile(reps=(2, 2)),
     # GatherND.
     "gathernd": gathernd,

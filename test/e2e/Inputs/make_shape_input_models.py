@@ -60,4 +60,7 @@ models.add("slice_runtime_starts",
             "ends": np.array([2, 5], np.int64)},
            [("y", F, [1, 3])],
            inits=[("axes", np.array([0, 1], np.int64))])
+models.add("tile_runtime_repeats", [N("Tile", ["v", "repeats"], ["y"])],
+           {"v": v, "repeats": np.array([2, 3], np.int64)},
+           [("y", F, [6, 3])])
 models.write_manifest()
