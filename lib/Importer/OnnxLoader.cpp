@@ -76,7 +76,8 @@ OpSchema &addMoEContract(OpSchema &schema) {
 /// (found by the importer fuzzer: a weight whose rank differs from the
 /// input's reads dilations out of bounds). Returns false to skip inference
 /// of the node (an unknown weight shape, which libonnx dereferences).
-bool checkConvPoolInference(InferenceContext &ctx, bool hasWeight) {
+/// `weightIndex` is the weight's input (QLinearConv's is 3), -1 for pools.
+bool checkConvPoolInference(InferenceContext &ctx, int weightIndex) {
   if (!hasInputShape(ctx, 0))
     return true;
   int rank = ctx.getInputType(0)->tensor_type().shape().dim_size();
@@ -85,10 +86,11 @@ bool checkConvPoolInference(InferenceContext &ctx, bool hasWeight) {
                          "got ",
                          rank);
   size_t spatial = rank - 2;
-  if (hasWeight && ctx.getNumInputs() > 1) {
-    if (!hasInputShape(ctx, 1))
+  if (weightIndex >= 0 &&
+      ctx.getNumInputs() > static_cast<size_t>(weightIndex)) {
+    if (!hasInputShape(ctx, weightIndex))
       return false;
-    int wRank = ctx.getInputType(1)->tensor_type().shape().dim_size();
+    int wRank = ctx.getInputType(weightIndex)->tensor_type().shape().dim_size();
     if (wRank != rank)
       fail_shape_inference("the weight has rank ", wRank, ", the input rank ",
                            rank);
@@ -120,11 +122,11 @@ bool checkConvPoolInference(InferenceContext &ctx, bool hasWeight) {
 /// Wraps the shape inference of every registered version of the
 /// convolution and pooling operators with checkConvPoolInference.
 void guardConvPoolInference() {
-  const std::pair<const char *, bool> ops[] = {
-      {"Conv", true},         {"ConvInteger", true}, {"ConvTranspose", true},
-      {"QLinearConv", false}, {"MaxPool", false},    {"AveragePool", false},
-      {"LpPool", false}};
-  for (auto [name, hasWeight] : ops) {
+  const std::pair<const char *, int> ops[] = {
+      {"Conv", 1},        {"ConvInteger", 1}, {"ConvTranspose", 1},
+      {"QLinearConv", 3}, {"MaxPool", -1},    {"AveragePool", -1},
+      {"LpPool", -1}};
+  for (auto [name, weightIndex] : ops) {
     std::set<const OpSchema *> seen;
     for (int version = 1; version <= parsimony::detail::kNewestOnnxOpset;
          ++version) {
@@ -135,7 +137,7 @@ void guardConvPoolInference() {
       // The registry owns its schemas; replacing the function in place is
       // the only way to reach the versions libonnx registered.
       const_cast<OpSchema *>(schema)->TypeAndShapeInferenceFunction(
-          [original, weight = hasWeight](InferenceContext &ctx) {
+          [original, weight = weightIndex](InferenceContext &ctx) {
             if (checkConvPoolInference(ctx, weight))
               original(ctx);
           });
