@@ -530,6 +530,8 @@ LogicalResult convertConcat(NodeContext &nc) {
   if (in.empty())
     return nc.error() << "needs at least one input";
   auto first = typeOf(in[0]);
+  if (first.getRank() == 0)
+    return nc.error() << "inputs must have rank 1 or more, got " << first;
   FailureOr<int64_t> axis = normalizeAxis(
       nc.attrInt("axis", 0), first.getRank(), [&] { return nc.error(); });
   if (failed(axis))
