@@ -700,8 +700,9 @@ constexpr int64_t kMaxGridSampleTaps = 64;
 
 /// Emits one GridSample output point inside a generic's body: the spatial
 /// coordinates come from the grid (its last axis holds them innermost
-/// spatial axis first), each tap's index is padded on its own, and taps are
-/// summed innermost axis first, in ONNX Runtime's order.
+/// spatial axis first), each axis's taps (indices with the padding applied,
+/// weights) are computed once, and the taps' products are summed innermost
+/// axis first, in ONNX Runtime's order.
 class GridSampleBody {
 public:
   GridSampleBody(OpBuilder &b, Location loc, Value x, Value grid, Mode mode,
@@ -715,23 +716,31 @@ public:
     SmallVector<Value> out;
     for (int64_t d = 0; d < rank; ++d)
       out.push_back(linalg::IndexOp::create(b, loc, d));
-    prefix = {out[0], out[1]};
+    SmallVector<Value> sizes, coords;
     for (int64_t i = 0; i < spatial; ++i) {
-      Value size = tensor::DimOp::create(b, loc, x, 2 + i);
-      sizes.push_back(size);
+      sizes.push_back(tensor::DimOp::create(b, loc, x, 2 + i));
       SmallVector<Value> at = {out[0]};
       at.append(out.begin() + 2, out.end());
       at.push_back(arith::ConstantIndexOp::create(b, loc, spatial - 1 - i));
       Value g = tensor::ExtractOp::create(b, loc, grid, at);
-      coords.push_back(denormalize(toCompute(g), size));
+      coords.push_back(denormalize(toCompute(g), sizes.back()));
     }
-    SmallVector<Value> taps;
-    Value y = sample(0, taps);
+    for (auto [v, size] : llvm::zip(coords, sizes))
+      axes.push_back(tapsAlong(v, size));
+    SmallVector<Value> at = {out[0], out[1]};
+    Value y = sample(0, at, Value());
     Type elemType = cast<RankedTensorType>(x.getType()).getElementType();
     return elemType == ft ? y : arith::TruncFOp::create(b, loc, elemType, y);
   }
 
 private:
+  /// The taps along one spatial axis: X's indices (padded), whether each
+  /// reads inside X (zeros padding only) and their weights (none for
+  /// nearest).
+  struct AxisTaps {
+    SmallVector<Value> indices, inside, weights;
+  };
+
   Value c(double v) {
     return arith::ConstantOp::create(b, loc, ft, b.getFloatAttr(ft, v));
   }
@@ -746,9 +755,16 @@ private:
   }
 
   /// An index (a size or a tap position) as a float.
-  Value asFloat(Value size) {
-    Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), size);
+  Value asFloat(Value index) {
+    Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), index);
     return arith::SIToFPOp::create(b, loc, ft, i64);
+  }
+
+  /// A float holding an integral value (floored, rounded or reflected) as
+  /// an index, truncating toward zero like ONNX Runtime's casts.
+  Value toIndex(Value f) {
+    Value i = arith::FPToSIOp::create(b, loc, b.getI64Type(), f);
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(), i);
   }
 
   /// [-1, 1] to pixel coordinates; NaN and huge values are pinned to
@@ -771,39 +787,37 @@ private:
     return arith::MinNumFOp::create(b, loc, v, c(16777216.0));
   }
 
-  Value floorToIndex(Value v) {
-    Value f = math::FloorOp::create(b, loc, v);
-    Value i = arith::FPToSIOp::create(b, loc, b.getI64Type(), f);
-    return arith::IndexCastOp::create(b, loc, b.getIndexType(), i);
+  /// The taps at coordinate `v` along an axis of `size` entries.
+  AxisTaps tapsAlong(Value v, Value size) {
+    AxisTaps taps;
+    SmallVector<Value> raw;
+    if (mode == Mode::Nearest) {
+      raw.push_back(toIndex(math::RoundEvenOp::create(b, loc, v)));
+    } else {
+      Value i1 = toIndex(math::FloorOp::create(b, loc, v));
+      Value oneIdx = arith::ConstantIndexOp::create(b, loc, 1);
+      if (mode == Mode::Linear) {
+        Value i2 = arith::AddIOp::create(b, loc, i1, oneIdx);
+        raw.append({i1, i2});
+        taps.weights.push_back(
+            arith::SubFOp::create(b, loc, asFloat(i2), v)); // x2 - x
+        taps.weights.push_back(
+            arith::SubFOp::create(b, loc, v, asFloat(i1))); // x - x1
+      } else {
+        // Cubic (Keys, a = -0.75) over floor(v) - 1 .. floor(v) + 2.
+        Value i0 = arith::SubIOp::create(b, loc, i1, oneIdx);
+        for (int64_t k = 0; k < 4; ++k)
+          raw.push_back(arith::AddIOp::create(
+              b, loc, i0, arith::ConstantIndexOp::create(b, loc, k)));
+        cubicWeights(v, i0, taps.weights);
+      }
+    }
+    pad(raw, size, taps);
+    return taps;
   }
 
-  /// Taps along axis `axis` (0 = first spatial axis): indices and weights.
-  void tapsAlong(int64_t axis, SmallVectorImpl<Value> &indices,
-                 SmallVectorImpl<Value> &weights) {
-    Value v = coords[axis];
-    if (mode == Mode::Nearest) {
-      Value r = math::RoundEvenOp::create(b, loc, v);
-      Value i = arith::FPToSIOp::create(b, loc, b.getI64Type(), r);
-      indices.push_back(
-          arith::IndexCastOp::create(b, loc, b.getIndexType(), i));
-      return;
-    }
-    Value i1 = floorToIndex(v);
-    Value oneIdx = arith::ConstantIndexOp::create(b, loc, 1);
-    if (mode == Mode::Linear) {
-      Value i2 = arith::AddIOp::create(b, loc, i1, oneIdx);
-      indices.append({i1, i2});
-      weights.push_back(
-          arith::SubFOp::create(b, loc, asFloat(i2), v)); // x2 - x
-      weights.push_back(
-          arith::SubFOp::create(b, loc, v, asFloat(i1))); // x - x1
-      return;
-    }
-    // Cubic (Keys, a = -0.75) over floor(v) - 1 .. floor(v) + 2.
-    Value i0 = arith::SubIOp::create(b, loc, i1, oneIdx);
-    for (int64_t k = 0; k < 4; ++k)
-      indices.push_back(arith::AddIOp::create(
-          b, loc, i0, arith::ConstantIndexOp::create(b, loc, k)));
+  /// Keys' cubic weights of the four taps from `i0`.
+  void cubicWeights(Value v, Value i0, SmallVectorImpl<Value> &weights) {
     // t = x - x0 - 1, as ONNX Runtime rounds it.
     Value t = math::AbsFOp::create(
         b, loc,
@@ -834,9 +848,10 @@ private:
     weights.push_back(outer(sub(c(2), t)));
   }
 
-  /// The padded index of `i` along `axis`, and whether it reads zero.
-  std::pair<Value, Value> pad(int64_t axis, Value i) {
-    Value size = sizes[axis];
+  /// Applies the padding to the tap indices `raw` along an axis of `size`
+  /// entries: zeros reads inside or 0, border clamps, reflection folds at
+  /// the edges. Every index read is clamped, so nothing reads out of X.
+  void pad(ArrayRef<Value> raw, Value size, AxisTaps &taps) {
     Value zero = arith::ConstantIndexOp::create(b, loc, 0);
     Value last = arith::SubIOp::create(
         b, loc, size, arith::ConstantIndexOp::create(b, loc, 1));
@@ -846,14 +861,20 @@ private:
           .getResult();
     };
     if (padding == Padding::Zeros) {
-      Value inside = arith::AndIOp::create(
-          b, loc,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, i, zero),
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, i, size));
-      return {clamp(i), inside};
+      for (Value i : raw) {
+        taps.indices.push_back(clamp(i));
+        taps.inside.push_back(arith::AndIOp::create(
+            b, loc,
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, i, zero),
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, i, size)));
+      }
+      return;
     }
-    if (padding == Padding::Border)
-      return {clamp(i), Value()};
+    if (padding == Padding::Border) {
+      for (Value i : raw)
+        taps.indices.push_back(clamp(i));
+      return;
+    }
     // Reflection by the near border until inside [lo, hi] (pixel centres
     // with align_corners, else pixel edges), then truncated like ONNX
     // Runtime's cast; the clamp only guards degenerate sizes.
@@ -862,79 +883,65 @@ private:
     Value hi = alignCorners ? arith::SubFOp::create(b, loc, len, c(1))
                             : arith::SubFOp::create(b, loc, len, c(0.5));
     Value range = arith::SubFOp::create(b, loc, hi, lo);
-    Value f = asFloat(i);
-    Value below =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, f, lo);
-    Value above =
-        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, f, hi);
-    Value dx = arith::SelectOp::create(b, loc, below,
-                                       arith::SubFOp::create(b, loc, lo, f),
-                                       arith::SubFOp::create(b, loc, f, hi));
     Value positive =
         arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, range, c(0));
     Value safeRange = arith::SelectOp::create(b, loc, positive, range, c(1));
-    Value folds = arith::FPToSIOp::create(
-        b, loc, b.getI64Type(), arith::DivFOp::create(b, loc, dx, safeRange));
-    Value r = arith::SubFOp::create(
-        b, loc, dx,
-        arith::MulFOp::create(
-            b, loc, arith::SIToFPOp::create(b, loc, ft, folds), safeRange));
-    Value even = arith::CmpIOp::create(
-        b, loc, arith::CmpIPredicate::eq,
-        arith::AndIOp::create(
-            b, loc, folds,
-            arith::ConstantIntOp::create(b, loc, b.getI64Type(), 1)),
-        arith::ConstantIntOp::create(b, loc, b.getI64Type(), 0));
-    Value fromLo = arith::AddFOp::create(b, loc, lo, r);
-    Value fromHi = arith::SubFOp::create(b, loc, hi, r);
-    Value reflectedBelow =
-        arith::SelectOp::create(b, loc, even, fromLo, fromHi);
-    Value reflectedAbove =
-        arith::SelectOp::create(b, loc, even, fromHi, fromLo);
-    Value reflected = arith::SelectOp::create(
-        b, loc, below, reflectedBelow,
-        arith::SelectOp::create(b, loc, above, reflectedAbove, f));
-    reflected = arith::SelectOp::create(b, loc, positive, reflected, lo);
-    Value truncated =
-        arith::FPToSIOp::create(b, loc, b.getI64Type(), reflected);
-    return {
-        clamp(arith::IndexCastOp::create(b, loc, b.getIndexType(), truncated)),
-        Value()};
+    Value oneI64 = arith::ConstantIntOp::create(b, loc, b.getI64Type(), 1);
+    Value zeroI64 = arith::ConstantIntOp::create(b, loc, b.getI64Type(), 0);
+    for (Value i : raw) {
+      Value f = asFloat(i);
+      Value below =
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, f, lo);
+      Value above =
+          arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, f, hi);
+      Value dx = arith::SelectOp::create(b, loc, below,
+                                         arith::SubFOp::create(b, loc, lo, f),
+                                         arith::SubFOp::create(b, loc, f, hi));
+      Value folds = arith::FPToSIOp::create(
+          b, loc, b.getI64Type(), arith::DivFOp::create(b, loc, dx, safeRange));
+      Value r = arith::SubFOp::create(
+          b, loc, dx,
+          arith::MulFOp::create(
+              b, loc, arith::SIToFPOp::create(b, loc, ft, folds), safeRange));
+      Value even = arith::CmpIOp::create(
+          b, loc, arith::CmpIPredicate::eq,
+          arith::AndIOp::create(b, loc, folds, oneI64), zeroI64);
+      Value fromLo = arith::AddFOp::create(b, loc, lo, r);
+      Value fromHi = arith::SubFOp::create(b, loc, hi, r);
+      Value reflectedBelow =
+          arith::SelectOp::create(b, loc, even, fromLo, fromHi);
+      Value reflectedAbove =
+          arith::SelectOp::create(b, loc, even, fromHi, fromLo);
+      Value reflected = arith::SelectOp::create(
+          b, loc, below, reflectedBelow,
+          arith::SelectOp::create(b, loc, above, reflectedAbove, f));
+      reflected = arith::SelectOp::create(b, loc, positive, reflected, lo);
+      taps.indices.push_back(clamp(toIndex(reflected)));
+    }
   }
 
-  /// The sum over the taps of axes `axis`.. with `taps` fixed before it.
-  Value sample(int64_t axis, SmallVectorImpl<Value> &taps) {
-    if (axis == static_cast<int64_t>(coords.size()))
-      return pixel(taps);
-    SmallVector<Value> indices, weights;
-    tapsAlong(axis, indices, weights);
+  /// The sum over the taps of axes `axis`.. with X's indices of the axes
+  /// before it in `at` and `inside` whether they all read inside X.
+  Value sample(size_t axis, SmallVectorImpl<Value> &at, Value inside) {
+    if (axis == axes.size()) {
+      Value v = toCompute(tensor::ExtractOp::create(b, loc, x, at));
+      return inside ? arith::SelectOp::create(b, loc, inside, v, c(0)) : v;
+    }
+    const AxisTaps &taps = axes[axis];
     Value sum;
-    for (auto [k, index] : llvm::enumerate(indices)) {
-      taps.push_back(index);
-      Value v = sample(axis + 1, taps);
-      taps.pop_back();
-      if (!weights.empty())
-        v = arith::MulFOp::create(b, loc, weights[k], v);
+    for (auto [k, index] : llvm::enumerate(taps.indices)) {
+      Value in = inside;
+      if (!taps.inside.empty())
+        in = in ? arith::AndIOp::create(b, loc, in, taps.inside[k]).getResult()
+                : taps.inside[k];
+      at.push_back(index);
+      Value v = sample(axis + 1, at, in);
+      at.pop_back();
+      if (!taps.weights.empty())
+        v = arith::MulFOp::create(b, loc, taps.weights[k], v);
       sum = sum ? arith::AddFOp::create(b, loc, sum, v).getResult() : v;
     }
     return sum;
-  }
-
-  Value pixel(ArrayRef<Value> taps) {
-    SmallVector<Value> at(prefix.begin(), prefix.end());
-    Value inside;
-    for (auto [axis, i] : llvm::enumerate(taps)) {
-      auto [index, valid] = pad(axis, i);
-      at.push_back(index);
-      if (valid)
-        inside = inside
-                     ? arith::AndIOp::create(b, loc, inside, valid).getResult()
-                     : valid;
-    }
-    Value v = toCompute(tensor::ExtractOp::create(b, loc, x, at));
-    if (inside)
-      v = arith::SelectOp::create(b, loc, inside, v, c(0));
-    return v;
   }
 
   OpBuilder &b;
@@ -944,7 +951,7 @@ private:
   Padding padding;
   bool alignCorners;
   FloatType ft;
-  SmallVector<Value> prefix, sizes, coords;
+  SmallVector<AxisTaps> axes;
 };
 
 /// GridSample 16 (4-D; bilinear, nearest, bicubic) and 20+ (N-D; linear,
