@@ -760,10 +760,11 @@ std::string parsimony::generateHeader(ArrayRef<ModelSignature> variants,
         "alignment).\n"
         "   Outputs are overwritten. Reentrant: concurrent calls with "
         "distinct\n"
-        "   outputs are safe. Returns 0, or non-zero when the run failed (a "
-        "GPU\n"
-        "   model without a usable GPU, a failed kernel): see\n"
-        "   parsimony_model_v1_last_error. */\n";
+        "   outputs are safe. Returns 0, or non-zero when the run failed (4:\n"
+        "   sizes computed from the inputs' contents contradict the model's\n"
+        "   shapes; a GPU model without a usable GPU, a failed kernel): see\n"
+        "   parsimony_model_v1_last_error. The outputs of a failed run are\n"
+        "   undefined. */\n";
   os << "int32_t " << name
      << "_run(const void *const *inputs, void *const *outputs);\n\n";
   os << "/* The same, one pointer per tensor. */\n";
@@ -913,18 +914,41 @@ static std::string generateWrapper(ArrayRef<ModelSignature> variants,
     generateWeightsLoader(os, name, *weights);
   // Errors of the call itself (no such variant), per thread.
   os << "static _Thread_local char parsimony__call_error[512];\n\n";
+  auto escape = [](StringRef text) {
+    std::string escaped;
+    llvm::raw_string_ostream es(escaped);
+    llvm::printEscapedString(text, es);
+    return escaped;
+  };
   // GPU models bracket every run: the runtime initialises the device and
   // returns the first error of the run.
-  std::string begin, end = "0";
+  std::string begin;
   if (weights)
     begin = "if (parsimony__weights_error[0])\n    return 2;\n  ";
   if (gpu) {
     os << "extern int32_t parsimony_gpu_begin_run(void);\n"
           "extern int32_t parsimony_gpu_end_run(void);\n"
+          "extern void parsimony_gpu_release_run_buffers(void);\n"
           "extern const char *parsimony_gpu_last_error(void);\n\n";
     begin += "if (parsimony_gpu_begin_run())\n    return 1;\n  ";
-    end = "parsimony_gpu_end_run()";
   }
+  // Every run is bracketed by the runtime's run scope
+  // (parsimony/Runtime/RunScope.h): a failed runtime check returns early
+  // from the entry point, its temporaries are freed and the run returns 4.
+  begin += "parsimony_run_begin();\n  ";
+  std::string end = "parsimony__end_run()";
+  os << "extern void parsimony_run_begin(void);\n"
+        "extern const char *parsimony_run_end(void);\n\n"
+        "static int32_t parsimony__end_run(void) {\n"
+        "  const char *failed = parsimony_run_end();\n";
+  if (gpu)
+    os << "  if (failed)\n    parsimony_gpu_release_run_buffers();\n"
+          "  int32_t status = parsimony_gpu_end_run();\n";
+  os << "  if (failed) {\n"
+        "    snprintf(parsimony__call_error, sizeof parsimony__call_error,\n"
+        "             \"model '%s': %s\", \""
+     << escape(name) << "\", failed);\n"
+     << "    return 4;\n  }\n  return " << (gpu ? "status" : "0") << ";\n}\n\n";
   for (size_t v = 0; v < numVariants; ++v) {
     size_t numArgs = variants[v].inputs.size() + variants[v].outputs.size();
     os << "extern void " << variantEntryName(options, v, numVariants) << "(";
@@ -939,12 +963,6 @@ static std::string generateWrapper(ArrayRef<ModelSignature> variants,
         "extern void parsimony_profile_run_begin(void);\n"
         "extern int64_t parsimony_profile_report(char *buffer, int64_t "
         "size);\n\n";
-  auto escape = [](StringRef text) {
-    std::string escaped;
-    llvm::raw_string_ostream es(escaped);
-    llvm::printEscapedString(text, es);
-    return escaped;
-  };
   auto emitInfos = [&](const std::string &prefix,
                        const std::vector<TensorSignature> &tensors) {
     for (auto [i, t] : llvm::enumerate(tensors)) {

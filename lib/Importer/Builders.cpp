@@ -992,3 +992,37 @@ FailureOr<Value> Emitter::geluTanh(Value x) {
     return arith::MulFOp::create(b, l, half, onePlus).getResult();
   });
 }
+
+/// Integer division traps on x86 for a zero divisor and for INT_MIN / -1:
+/// `y` with 0 and (signed) -1 replaced by 1.
+Value parsimony::onnximport::safeDivisor(OpBuilder &b, Location loc, Value y,
+                                         bool isUnsigned) {
+  auto c = [&](int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(y.getType(), v));
+  };
+  Value bad = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y, c(0));
+  if (!isUnsigned)
+    bad = arith::OrIOp::create(
+        b, loc, bad,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y, c(-1)));
+  return arith::SelectOp::create(b, loc, bad, c(1), y);
+}
+
+Value parsimony::onnximport::divideIntegers(OpBuilder &b, Location loc, Value x,
+                                            Value y, bool isUnsigned) {
+  Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(x.getType()));
+  Value safe = safeDivisor(b, loc, y, isUnsigned);
+  Value q = isUnsigned ? arith::DivUIOp::create(b, loc, x, safe).getResult()
+                       : arith::DivSIOp::create(b, loc, x, safe).getResult();
+  if (!isUnsigned) {
+    Value minusOne =
+        arith::ConstantOp::create(b, loc, b.getIntegerAttr(x.getType(), -1));
+    Value byMinusOne =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y, minusOne);
+    Value negated = arith::SubIOp::create(b, loc, zero, x); // wraps
+    q = arith::SelectOp::create(b, loc, byMinusOne, negated, q);
+  }
+  Value byZero =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y, zero);
+  return arith::SelectOp::create(b, loc, byZero, zero, q);
+}

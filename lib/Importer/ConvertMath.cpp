@@ -90,8 +90,7 @@ Value binaryScalar(OpBuilder &b, Location loc, Binary kind, Value x, Value y,
   case Binary::Div:
     if (isFloat)
       return arith::DivFOp::create(b, loc, x, y);
-    return isUnsigned ? arith::DivUIOp::create(b, loc, x, y).getResult()
-                      : arith::DivSIOp::create(b, loc, x, y).getResult();
+    return divideIntegers(b, loc, x, y, isUnsigned);
   case Binary::Pow:
     if (isFloat)
       return math::PowFOp::create(b, loc, x, y);
@@ -109,6 +108,8 @@ Value binaryScalar(OpBuilder &b, Location loc, Binary kind, Value x, Value y,
   case Binary::Mod: {
     if (isFloat)
       return arith::RemFOp::create(b, loc, x, y);
+    // x % 0 and x % -1 are x % 1 = 0.
+    y = safeDivisor(b, loc, y, isUnsigned);
     if (isUnsigned)
       return arith::RemUIOp::create(b, loc, x, y);
     Value r = arith::RemSIOp::create(b, loc, x, y);

@@ -301,6 +301,9 @@ LogicalResult convertReshape(NodeContext &nc) {
         for (auto [i, v] : llvm::enumerate(values))
           if (static_cast<int64_t>(i) != inferIdx)
             other = arith::MulIOp::create(em.b, nc.loc, other, v);
+        // A zero product must not divide (the runtime check of the
+        // reshape's element count reports it).
+        other = arith::MaxSIOp::create(em.b, nc.loc, other, em.indexConst(1));
         values[inferIdx] = arith::DivSIOp::create(em.b, nc.loc, total, other);
       }
     }
@@ -364,6 +367,7 @@ LogicalResult convertReshape(NodeContext &nc) {
       }
       Value isInfer = arith::CmpIOp::create(
           em.b, nc.loc, arith::CmpIPredicate::eq, raw[i], minusOne);
+      other = arith::MaxSIOp::create(em.b, nc.loc, other, em.indexConst(1));
       Value q = arith::DivSIOp::create(em.b, nc.loc, total, other);
       values.push_back(
           arith::SelectOp::create(em.b, nc.loc, isInfer, q, raw[i]));
@@ -894,6 +898,18 @@ LogicalResult convertRange(NodeContext &nc) {
     Value diff = arith::SubFOp::create(em.b, nc.loc, l, s);
     Value q = arith::DivFOp::create(em.b, nc.loc, diff, d);
     q = math::CeilOp::create(em.b, nc.loc, q);
+    // A zero delta or a NaN bound has no element count (and converting
+    // one to an integer is undefined): the run fails.
+    auto bound = [&](double v) {
+      return arith::ConstantOp::create(em.b, nc.loc,
+                                       em.b.getFloatAttr(elementType, v));
+    };
+    Value below = arith::CmpFOp::create(em.b, nc.loc, arith::CmpFPredicate::OLT,
+                                        q, bound(0x1p62));
+    Value above = arith::CmpFOp::create(em.b, nc.loc, arith::CmpFPredicate::OGT,
+                                        q, bound(-0x1p62));
+    nc.check(em.b, arith::AndIOp::create(em.b, nc.loc, below, above),
+             "Range: the delta is zero or a bound is not a number");
     Value qi = arith::FPToSIOp::create(em.b, nc.loc, em.b.getI64Type(), q);
     count = arith::IndexCastOp::create(em.b, nc.loc, em.b.getIndexType(), qi);
   } else {
@@ -901,6 +917,15 @@ LogicalResult convertRange(NodeContext &nc) {
     Value li = arith::IndexCastOp::create(em.b, nc.loc, em.b.getIndexType(), l);
     Value di = arith::IndexCastOp::create(em.b, nc.loc, em.b.getIndexType(), d);
     Value diff = arith::SubIOp::create(em.b, nc.loc, li, si);
+    Value zero = em.indexConst(0);
+    Value isZero =
+        arith::CmpIOp::create(em.b, nc.loc, arith::CmpIPredicate::eq, di, zero);
+    nc.check(
+        em.b,
+        arith::CmpIOp::create(em.b, nc.loc, arith::CmpIPredicate::ne, di, zero),
+        "Range: the delta is zero");
+    // Never divide by zero, even in the run the check ends.
+    di = arith::SelectOp::create(em.b, nc.loc, isZero, em.indexConst(1), di);
     count = arith::CeilDivSIOp::create(em.b, nc.loc, diff, di);
   }
   count = arith::MaxSIOp::create(em.b, nc.loc, count, em.indexConst(0));

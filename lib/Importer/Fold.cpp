@@ -14,6 +14,7 @@
 #include "llvm/ADT/StringSet.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace parsimony::onnximport;
@@ -763,7 +764,8 @@ bool foldSymbolic(NodeContext &nc) {
         else if (op == "Mul")
           v = *ca * *cc;
         else if (op == "Div") {
-          if (*cc == 0)
+          if (*cc == 0 ||
+              (*cc == -1 && *ca == std::numeric_limits<int64_t>::min()))
             return false;
           v = *ca / *cc;
         } else if (op == "Max")
@@ -782,7 +784,7 @@ bool foldSymbolic(NodeContext &nc) {
       else if (op == "Mul")
         r = arith::MulIOp::create(b, nc.loc, va, vc);
       else if (op == "Div")
-        r = arith::DivSIOp::create(b, nc.loc, va, vc);
+        r = divideIntegers(b, nc.loc, va, vc, /*isUnsigned=*/false);
       else if (op == "Max")
         r = arith::MaxSIOp::create(b, nc.loc, va, vc);
       else

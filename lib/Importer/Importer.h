@@ -167,6 +167,10 @@ public:
 
   StringRef opType() const { return node.op_type(); }
   NodeError error() const;
+  /// Asserts `cond` at run time (before the ops `b` creates next): a run in
+  /// which it fails ends with `what` and the node's name as its error
+  /// (--parsimony-lower-runtime-checks).
+  void check(OpBuilder &b, Value cond, const Twine &what) const;
 
   // Inputs.
   unsigned numInputs() const { return node.input_size(); }
@@ -330,6 +334,15 @@ public:
   /// GELU with the tanh approximation (FastGelu, Gelu approximate="tanh").
   FailureOr<Value> geluTanh(Value x);
 };
+
+/// `y` (an integer scalar or vector) with the divisors that trap on x86
+/// (0, and -1 when signed: INT_MIN / -1) replaced by 1.
+Value safeDivisor(OpBuilder &b, Location loc, Value y, bool isUnsigned);
+
+/// x / y on integers without traps: x / 0 is 0 (as numpy's), x / -1 is
+/// the wrapping negation.
+Value divideIntegers(OpBuilder &b, Location loc, Value x, Value y,
+                     bool isUnsigned);
 
 /// Normalises `axis` for `rank`; fails (with `err`) if out of range.
 FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank,

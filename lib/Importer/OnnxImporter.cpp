@@ -14,6 +14,7 @@
 #include "parsimony/Dialect/Spx/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -221,6 +222,10 @@ std::optional<ConstTensor> ConstTensor::fromAttr(DenseElementsAttr attr,
 
 NodeError NodeContext::error() const {
   return NodeError(loc, importer.nodeSuffix(node));
+}
+
+void NodeContext::check(OpBuilder &b, Value cond, const Twine &what) const {
+  cf::AssertOp::create(b, loc, cond, (what + importer.nodeSuffix(node)).str());
 }
 
 FailureOr<Value> NodeContext::floatInput(unsigned i, StringRef what,
@@ -1186,8 +1191,12 @@ GraphImporter::castToDeclaredType(Value &v, const onnx::ValueInfoProto &info,
   for (auto [d, c] : llvm::zip(declared->getShape(), type.getShape()))
     shape.push_back(ShapedType::isDynamic(d) ? c : d);
   auto joined = type.clone(shape);
+  // At the producing node's location: the runtime check of the cast
+  // (--parsimony-insert-runtime-checks) names it.
   if (joined != type)
-    v = tensor::CastOp::create(builder, fileLoc(), joined, v);
+    v = tensor::CastOp::create(
+        builder, v.getDefiningOp() ? v.getDefiningOp()->getLoc() : fileLoc(),
+        joined, v);
   for (auto [i, p] : llvm::enumerate(declaredParams))
     if (ShapedType::isDynamic(joined.getDimSize(i)))
       dimParams[i] = p;
@@ -1318,18 +1327,19 @@ FailureOr<OwningOpRef<ModuleOp>> GraphImporter::run() {
 //===----------------------------------------------------------------------===//
 
 void parsimony::registerOnnxImporterDialects(DialectRegistry &registry) {
-  registry.insert<arith::ArithDialect, func::FuncDialect, linalg::LinalgDialect,
-                  math::MathDialect, scf::SCFDialect, tensor::TensorDialect,
-                  spx::SpxDialect>();
+  registry.insert<arith::ArithDialect, cf::ControlFlowDialect,
+                  func::FuncDialect, linalg::LinalgDialect, math::MathDialect,
+                  scf::SCFDialect, tensor::TensorDialect, spx::SpxDialect>();
 }
 
 static void loadDialects(MLIRContext &context) {
   DialectRegistry registry;
   registerOnnxImporterDialects(registry);
   context.appendDialectRegistry(registry);
-  context.loadDialect<arith::ArithDialect, func::FuncDialect,
-                      linalg::LinalgDialect, math::MathDialect, scf::SCFDialect,
-                      tensor::TensorDialect, spx::SpxDialect>();
+  context
+      .loadDialect<arith::ArithDialect, cf::ControlFlowDialect,
+                   func::FuncDialect, linalg::LinalgDialect, math::MathDialect,
+                   scf::SCFDialect, tensor::TensorDialect, spx::SpxDialect>();
 }
 
 static FailureOr<OwningOpRef<ModuleOp>>

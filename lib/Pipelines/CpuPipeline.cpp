@@ -32,6 +32,10 @@ using namespace mlir;
 void parsimony::buildBufferizedModelPipeline(OpPassManager &pm,
                                              const CpuPipelineOptions &options,
                                              bool forGpu) {
+  // Runtime size checks first: canonicalization folds the casts they
+  // check into their users.
+  if (options.runtimeChecks)
+    pm.addPass(createInsertRuntimeChecks());
   // Weights a model was quantized with (DequantizeLinear -> MatMul) stay
   // int8 and run on the quantized kernels.
   pm.addPass(spx::createSpxRaiseDequantizedWeights());
@@ -135,6 +139,7 @@ void parsimony::buildCpuPipeline(OpPassManager &pm,
   pm.addPass(createConvertLinalgToLoopsPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createLowerRuntimeChecks());
   // Integer powers and friends become outlined helper functions; LLVM
   // intrinsics where they exist (fma, sqrt, ...), libm for the rest.
   pm.addPass(createConvertMathToFuncs());

@@ -55,6 +55,7 @@ void parsimony::buildGpuPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(createGpuAsyncRegionPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createLowerRuntimeChecks());
 
   // Kernels: NVVM for the chosen architecture.
   GpuNVVMAttachTargetOptions target;

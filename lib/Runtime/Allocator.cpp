@@ -5,9 +5,13 @@
 // A model runs the same allocation sequence on every call; handing large
 // buffers back to the OS and faulting fresh pages in on the next call costs
 // more than the work on them. Large freed buffers are kept in a cache keyed
-// by exact size and reused.
+// by exact size and reused. While a run is open on a thread
+// (RunScope.cpp), its allocations are also linked into a per-thread list,
+// so a run that a failed check ended early can free what it left.
 //
 //===----------------------------------------------------------------------===//
+
+#include "AllocatorInternal.h"
 
 #include <cstdint>
 #include <cstdlib>
@@ -28,7 +32,39 @@ constexpr size_t kAlignment = 64;
 struct Header {
   void *base;   // what malloc returned
   size_t bytes; // the requested size (the cache key)
+  // Links in the allocating thread's open run (both null outside runs).
+  Header *prev, *next;
 };
+
+/// The calling thread's open run: a circular list through `head`.
+struct RunList {
+  Header head{nullptr, 0, &head, &head};
+  bool open = false;
+};
+thread_local RunList runList;
+
+void track(void *p) {
+  Header *header = static_cast<Header *>(p) - 1;
+  if (!runList.open) {
+    header->prev = header->next = nullptr;
+    return;
+  }
+  Header *last = runList.head.prev;
+  header->prev = last;
+  header->next = &runList.head;
+  last->next = header;
+  runList.head.prev = header;
+}
+
+/// Unlinks `header` from the run it was allocated in (its own thread: the
+/// generated code frees its temporaries where it allocated them).
+void untrack(Header *header) {
+  if (!header->prev)
+    return;
+  header->prev->next = header->next;
+  header->next->prev = header->prev;
+  header->prev = header->next = nullptr;
+}
 
 struct Cache {
   std::mutex mutex;
@@ -52,6 +88,7 @@ void *allocate(size_t bytes, size_t alignment) {
       void *p = it->second.back();
       it->second.pop_back();
       c.cachedBytes -= bytes;
+      track(p);
       return p;
     }
   }
@@ -64,6 +101,7 @@ void *allocate(size_t bytes, size_t alignment) {
   Header *header = reinterpret_cast<Header *>(aligned) - 1;
   header->base = base;
   header->bytes = alignment == kAlignment ? bytes : 0; // 0: never cached
+  track(header + 1);
   return reinterpret_cast<void *>(aligned);
 }
 
@@ -71,6 +109,7 @@ void release(void *p) {
   if (!p)
     return;
   Header *header = static_cast<Header *>(p) - 1;
+  untrack(header);
   size_t bytes = header->bytes;
   if (bytes >= kCachedMinBytes) {
     Cache &c = cache();
@@ -85,6 +124,23 @@ void release(void *p) {
 }
 
 } // namespace
+
+void parsimony::runtime::openRunAllocations() {
+  closeRunAllocations(/*free=*/false); // a run never closed
+  runList.open = true;
+}
+
+void parsimony::runtime::closeRunAllocations(bool free) {
+  RunList &list = runList;
+  while (list.head.next != &list.head) {
+    Header *header = list.head.next;
+    if (free)
+      release(header + 1); // unlinks it
+    else
+      untrack(header);
+  }
+  list.open = false;
+}
 
 // The entry points MLIR's memref-to-LLVM lowering calls with
 // use-generic-functions.

@@ -56,19 +56,24 @@ func.func @serial(%m: memref<8xf32>, %out: memref<f32>) {
 // -----
 
 // A scalar the host needs (returned, a loop bound, a branch condition, a
-// size) that a kernel computes is read back: stored in a device buffer,
-// copied into a host buffer allocated at the entry (zeroed first), loaded.
+// size) that a kernel computes is read back: stored (as i64 bits) in a
+// device buffer, copied into a host buffer allocated at the entry (zeroed
+// first), loaded and converted back.
 // CHECK-LABEL: func.func @host_needs_value
-// CHECK:         %[[HOST:.*]] = memref.alloca() : memref<1xf32>
-// CHECK:         %[[DEV:.*]] = gpu.alloc () : memref<1xf32>
+// CHECK:         %[[HOST:.*]] = memref.alloca() : memref<1xi64>
+// CHECK:         %[[DEV:.*]] = gpu.alloc () : memref<1xi64>
 // CHECK:         gpu.launch
 // CHECK-NEXT:      %[[V:.*]] = memref.load %arg0
-// CHECK-NEXT:      memref.store %[[V]], %[[DEV]][%[[C0:[a-z0-9_]+]]] : memref<1xf32>
+// CHECK-NEXT:      %[[I:.*]] = arith.bitcast %[[V]] : f32 to i32
+// CHECK-NEXT:      %[[W:.*]] = arith.extui %[[I]] : i32 to i64
+// CHECK-NEXT:      memref.store %[[W]], %[[DEV]][%[[C0:[a-z0-9_]+]]] : memref<1xi64>
 // CHECK-NEXT:      gpu.terminator
 // CHECK:         memref.store %{{.*}}, %[[HOST]][%[[C0]]] {parsimony.host_slot}
 // CHECK-NEXT:    gpu.memcpy %[[HOST]], %[[DEV]]
 // CHECK-NEXT:    gpu.dealloc %[[DEV]]
-// CHECK-NEXT:    %[[R:.*]] = memref.load %[[HOST]][%[[C0]]] {parsimony.host_slot}
+// CHECK-NEXT:    %[[L:.*]] = memref.load %[[HOST]][%[[C0]]] {parsimony.host_slot}
+// CHECK-NEXT:    %[[T:.*]] = arith.trunci %[[L]] : i64 to i32
+// CHECK-NEXT:    %[[R:.*]] = arith.bitcast %[[T]] : i32 to f32
 // CHECK-NEXT:    return %[[R]]
 func.func @host_needs_value(%m: memref<8xf32>) -> f32 {
   %c0 = arith.constant 0 : index
@@ -155,12 +160,13 @@ func.func @host_loop_around_kernel(%m: memref<8xf32>) {
 // condition computed on the device): the condition is read back inside the
 // loop, into one host buffer allocated at the entry (not per iteration).
 // CHECK-LABEL: func.func @host_branch_on_device_value
-// CHECK:         %[[HOST:.*]] = memref.alloca() : memref<1xi1>
+// CHECK:         %[[HOST:.*]] = memref.alloca() : memref<1xi64>
 // CHECK:         scf.for
 // CHECK:           gpu.launch
 // CHECK:             memref.load %arg1[]
 // CHECK:           gpu.memcpy %[[HOST]]
-// CHECK:           %[[GO:.*]] = memref.load %[[HOST]]
+// CHECK:           %[[BITS:.*]] = memref.load %[[HOST]]
+// CHECK-NEXT:      %[[GO:.*]] = arith.trunci %[[BITS]] : i64 to i1
 // CHECK-NEXT:      scf.if %[[GO]] {
 // CHECK-NEXT:        gpu.launch
 func.func @host_branch_on_device_value(%m: memref<8xf32>, %flag: memref<i1>) {
@@ -184,24 +190,26 @@ func.func @host_branch_on_device_value(%m: memref<8xf32>, %flag: memref<i1>) {
 // -----
 
 // Sizes read from a buffer (a Reshape to a shape tensor's contents): the
-// values of one type share one copy; the view built from them is recomputed
+// values share one copy; the view built from them is recomputed
 // on the host from the copies. The allocation between the shape's stores
 // and loads moves before the kernel instead of splitting it.
 // CHECK-LABEL: func.func @view_of_device_sizes
-// CHECK:         %[[HOST:.*]] = memref.alloca() : memref<2xindex>
+// CHECK:         %[[HOST:.*]] = memref.alloca() : memref<2xi64>
 // CHECK:         %[[SHAPE:.*]] = gpu.alloc () : memref<2xi64>
-// CHECK:         %[[DEV:.*]] = gpu.alloc () : memref<2xindex>
+// CHECK:         %[[DEV:.*]] = gpu.alloc () : memref<2xi64>
 // CHECK:         gpu.launch
 // CHECK:           memref.store %{{.*}}, %[[SHAPE]]
 // CHECK:           memref.load %[[SHAPE]]
 // CHECK:           memref.reinterpret_cast
 // CHECK:           memref.store %{{.*}}, %[[DEV]][%[[C0:[a-z0-9_]+]]]
-// CHECK-NEXT:      memref.store %{{.*}}, %[[DEV]][%[[C1:[a-z0-9_]+]]]
+// CHECK:           memref.store %{{.*}}, %[[DEV]][%[[C1:[a-z0-9_]+]]]
 // CHECK-NEXT:      gpu.terminator
 // CHECK:         gpu.memcpy %[[HOST]], %[[DEV]]
 // CHECK-NOT:     gpu.memcpy
-// CHECK:         %[[ROWS:.*]] = memref.load %[[HOST]][%[[C0]]]
-// CHECK-NEXT:    %[[COLS:.*]] = memref.load %[[HOST]][%[[C1]]]
+// CHECK:         %[[R64:.*]] = memref.load %[[HOST]][%[[C0]]]
+// CHECK-NEXT:    %[[ROWS:.*]] = arith.index_cast %[[R64]] : i64 to index
+// CHECK-NEXT:    %[[C64:.*]] = memref.load %[[HOST]][%[[C1]]]
+// CHECK-NEXT:    %[[COLS:.*]] = arith.index_cast %[[C64]] : i64 to index
 // CHECK-NEXT:    %[[VIEW:.*]] = memref.reinterpret_cast %arg0 to offset: [0], sizes: [%[[ROWS]], %[[COLS]]], strides: [%[[COLS]], 1]
 // CHECK-NEXT:    gpu.launch
 // CHECK:           memref.store %{{.*}}, %[[VIEW]]
@@ -247,4 +255,27 @@ func.func @host_needs_device_buffer(%a: memref<4xf32>, %b: memref<4xf32>,
     gpu.terminator
   }
   return
+}
+
+// -----
+
+// Values of several types from one kernel (a size, a check's condition, a
+// float) come back in one copy of i64 slots; an assert is host code and
+// stays outside the kernel.
+// CHECK-LABEL: func.func @mixed_types_one_copy
+// CHECK:         %[[HOST:.*]] = memref.alloca() : memref<3xi64>
+// CHECK:         gpu.launch
+// CHECK:         gpu.memcpy %[[HOST]]
+// CHECK-NOT:     gpu.memcpy
+// CHECK:         %[[OK:.*]] = arith.trunci %{{.*}} : i64 to i1
+// CHECK:         cf.assert %[[OK]], "bad size"
+func.func @mixed_types_one_copy(%m: memref<8xi64>, %f: memref<8xf32>) -> (index, f32) {
+  %c0 = arith.constant 0 : index
+  %c8 = arith.constant 8 : index
+  %v = memref.load %m[%c0] : memref<8xi64>
+  %n = arith.index_cast %v : i64 to index
+  %ok = arith.cmpi sle, %n, %c8 : index
+  %x = memref.load %f[%c0] : memref<8xf32>
+  cf.assert %ok, "bad size"
+  return %n, %x : index, f32
 }

@@ -14,6 +14,9 @@ class AffineDialect;
 namespace arith {
 class ArithDialect;
 } // namespace arith
+namespace cf {
+class ControlFlowDialect;
+} // namespace cf
 namespace linalg {
 class LinalgDialect;
 } // namespace linalg

@@ -128,6 +128,57 @@ def DetachEmptyArguments : Pass<"parsimony-detach-empty-arguments",
 }
 
 
+def InsertRuntimeChecks : Pass<"parsimony-insert-runtime-checks",
+                               "::mlir::ModuleOp"> {
+  let summary = "Check at run time the sizes that only run time knows";
+  let description = [{
+    A model compiled for static shapes can still compute sizes from tensor
+    contents (a Reshape to a shape input, Expand, Tile or ConstantOfShape by
+    a runtime tensor, a slice at runtime bounds). Tensor ops whose meaning
+    depends on such sizes agreeing are undefined when they do not; this
+    pass adds a `cf.assert` before each of them in public functions with a
+    body (model entry points), so a run with contradicting contents fails
+    with a message instead of reading or writing out of bounds:
+
+    - `tensor.cast` to a static size: the runtime size equals it;
+    - `tensor.reshape`: no negative entry, the shape's element count equals
+      the source's, and static result sizes agree with the shape;
+    - `tensor.expand_shape`: each group's sizes multiply to the source size;
+    - `tensor.empty`: no negative size;
+    - `tensor.concat`: the inputs agree on every dimension but the axis;
+    - `tensor.extract_slice` / `tensor.insert_slice` with runtime offsets or
+      sizes: the slice lies inside the tensor;
+    - linalg structured ops: operand dimensions that the indexing maps tie
+      to the same loop (a plain `dN` result) have the same size.
+
+    Checks are built with folding, so statically true ones vanish: a model
+    without runtime sizes gets no check. Messages name the node (the op's
+    `NameLoc`) and the failed condition. Run it first, before
+    canonicalization folds casts into their users.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::cf::ControlFlowDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
+def LowerRuntimeChecks : Pass<"parsimony-lower-runtime-checks",
+                              "::mlir::ModuleOp"> {
+  let summary = "Make a failed cf.assert end the model run with its message";
+  let description = [{
+    Runs on host functions after `--convert-scf-to-cf`, before the LLVM
+    lowering (which would make `cf.assert` abort the process). Each
+    `cf.assert` in a `func.func` with no results (a bufferized entry point)
+    becomes a branch: on failure the function calls
+    `parsimony_check_failed(message)`, which records the first failure of
+    the calling thread's run in the runtime, and returns. The model library
+    then frees what the run had allocated and `NAME_run` returns 4 with the
+    message (see docs/abi.md). A `cf.assert` in a function with results is
+    an error.
+  }];
+  let dependentDialects = ["::mlir::cf::ControlFlowDialect",
+                           "::mlir::LLVM::LLVMDialect"];
+}
+
 def OffloadToGpu : Pass<"parsimony-offload-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Move a bufferized model's buffers to GPU memory and its "
                 "kernel calls to the GPU runtime";

@@ -68,6 +68,13 @@ struct CpuPipelineOptions
       llvm::cl::desc("Remark on every f32 contraction that stays as loops "
                      "instead of a GEMM call (a performance cliff)"),
       llvm::cl::init(false)};
+  Option<bool> runtimeChecks{
+      *this, "runtime-checks",
+      llvm::cl::desc("Check sizes computed from tensor contents at run time "
+                     "(--parsimony-insert-runtime-checks): a run whose "
+                     "contents contradict the model's shapes fails with an "
+                     "error instead of reading out of bounds"),
+      llvm::cl::init(true)};
 };
 
 /// --parsimony-gpu-pipeline: the CPU pipeline's options (the same sparsity

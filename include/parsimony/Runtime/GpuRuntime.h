@@ -43,6 +43,10 @@ PARSIMONY_RUNTIME_API int32_t parsimony_gpu_begin_run(void);
 /* Waits for the run's work and returns 0, or non-zero if any driver call or
  * kernel of the run failed. */
 PARSIMONY_RUNTIME_API int32_t parsimony_gpu_end_run(void);
+/* Frees (into the device buffer cache) the device buffers the open run
+   allocated and has not freed: a run that a failed runtime check ended
+   early never frees its temporaries. Call before parsimony_gpu_end_run. */
+PARSIMONY_RUNTIME_API void parsimony_gpu_release_run_buffers(void);
 /* The first error since the last parsimony_gpu_begin_run ("" if none). */
 PARSIMONY_RUNTIME_API const char *parsimony_gpu_last_error(void);
 /* Segments of run work captured into CUDA graphs, and graph launches,

@@ -82,6 +82,47 @@ bool canReadBack(Type type) {
   return type.isIntOrIndexOrFloat() || isa<VectorType>(type);
 }
 
+/// The element type a read-back value travels as: indices, signless
+/// integers and floats of up to 64 bits share i64 slots (so a kernel's
+/// sizes and check conditions come back in one copy); others keep theirs.
+Type slotTypeOf(Type type) {
+  auto i64 = IntegerType::get(type.getContext(), 64);
+  if (type.isIndex())
+    return i64;
+  if ((type.isSignlessInteger() || isa<FloatType>(type)) &&
+      type.getIntOrFloatBitWidth() <= 64)
+    return i64;
+  return type;
+}
+
+/// `v` as its slot type's bits (zero-extended).
+Value toSlot(OpBuilder &b, Location loc, Value v, Type slot) {
+  Type type = v.getType();
+  if (type == slot)
+    return v;
+  if (type.isIndex())
+    return arith::IndexCastOp::create(b, loc, slot, v);
+  unsigned width = type.getIntOrFloatBitWidth();
+  if (isa<FloatType>(type))
+    v = arith::BitcastOp::create(b, loc, b.getIntegerType(width), v);
+  return width < 64 ? arith::ExtUIOp::create(b, loc, slot, v).getResult() : v;
+}
+
+/// The value of `type` whose bits `slot` holds (toSlot's inverse).
+Value fromSlot(OpBuilder &b, Location loc, Value slot, Type type) {
+  if (type == slot.getType())
+    return slot;
+  if (type.isIndex())
+    return arith::IndexCastOp::create(b, loc, type, slot);
+  unsigned width = type.getIntOrFloatBitWidth();
+  Value v = slot;
+  if (width < 64)
+    v = arith::TruncIOp::create(b, loc, b.getIntegerType(width), v);
+  if (isa<FloatType>(type))
+    v = arith::BitcastOp::create(b, loc, type, v);
+  return v;
+}
+
 /// Copies `values` (of one type), computed in `launch`, to the host after
 /// it and maps each to the host's load of its copy in `toHost`: the kernel
 /// stores them in a device buffer, which is copied into a host buffer (the
@@ -93,7 +134,7 @@ bool canReadBack(Type type) {
 void readBackToHost(OpBuilder &b, ArrayRef<Value> values, gpu::LaunchOp launch,
                     IRMapping &toHost) {
   Location loc = launch.getLoc();
-  Type type = values.front().getType();
+  Type type = slotTypeOf(values.front().getType());
   auto slotType = MemRefType::get({int64_t(values.size())}, type);
   auto func = launch->getParentOfType<FunctionOpInterface>();
   auto entry = OpBuilder::atBlockBegin(&func.getFunctionBody().front());
@@ -108,7 +149,8 @@ void readBackToHost(OpBuilder &b, ArrayRef<Value> values, gpu::LaunchOp launch,
                      .getMemref();
   OpBuilder inKernel(launch.getBody().front().getTerminator());
   for (auto [value, slot] : llvm::zip(values, slots))
-    memref::StoreOp::create(inKernel, loc, value, device, slot);
+    memref::StoreOp::create(inKernel, loc, toSlot(inKernel, loc, value, type),
+                            device, slot);
 
   Value zero =
       arith::ConstantOp::create(b, loc, cast<TypedAttr>(b.getZeroAttr(type)));
@@ -120,7 +162,7 @@ void readBackToHost(OpBuilder &b, ArrayRef<Value> values, gpu::LaunchOp launch,
   for (auto [value, slot] : llvm::zip(values, slots)) {
     auto load = memref::LoadOp::create(b, loc, host, slot);
     load->setAttr(kHostSlotAttr, b.getUnitAttr());
-    toHost.map(value, load.getResult());
+    toHost.map(value, fromSlot(b, loc, load.getResult(), value.getType()));
   }
 }
 
@@ -138,7 +180,7 @@ LogicalResult exportFromLaunch(gpu::LaunchOp launch) {
     if (!def || !launch->isAncestor(def))
       return success();
     if (canReadBack(value.getType())) {
-      SmallVector<Value> &group = scalars[value.getType()];
+      SmallVector<Value> &group = scalars[slotTypeOf(value.getType())];
       if (!llvm::is_contained(group, value))
         group.push_back(value);
       return success();

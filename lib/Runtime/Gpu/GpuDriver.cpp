@@ -207,6 +207,7 @@ void *allocate(size_t bytes, bool runScoped) {
   }
   s.liveBlocks[p] = bytes;
   if (number != SIZE_MAX) {
+    s.runLive.insert(p);
     if (s.runBlocks.size() >= kMaxRunBlocks)
       s.runBlocks.clear();
     s.runBlocks[{number, bytes}] = p;
@@ -225,6 +226,7 @@ void release(void *ptr) {
   // Work is ordered on one stream, so a later allocation that reuses the
   // block only touches it after the work that used it.
   s.freeBlocks.emplace(it->second, it->first);
+  s.runLive.erase(it->first);
   s.liveBlocks.erase(it);
 }
 

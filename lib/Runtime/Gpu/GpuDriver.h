@@ -16,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace parsimony::gpu {
@@ -104,6 +105,9 @@ struct State {
   // come between.
   std::map<std::pair<size_t, size_t>, CUdeviceptr> runBlocks;
   size_t runAllocations = 0;
+  // Live blocks the open run allocated (freed by
+  // parsimony_gpu_release_run_buffers when a failed check ended it early).
+  std::unordered_set<CUdeviceptr> runLive;
   // Zeroed counters for the kernels' last-block steps (they reset them).
   void *counters = nullptr;
   int64_t counterCount = 0;

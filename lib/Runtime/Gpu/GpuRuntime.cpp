@@ -203,12 +203,24 @@ int32_t parsimony_gpu_begin_run(void) {
   {
     std::lock_guard<std::mutex> lock(s.mutex);
     s.runAllocations = 0;
+    s.runLive.clear();
   }
   if (!enter()) {
     endQueueing();
     return 1;
   }
   return 0;
+}
+
+void parsimony_gpu_release_run_buffers(void) {
+  State &s = state();
+  std::vector<CUdeviceptr> live;
+  {
+    std::lock_guard<std::mutex> lock(s.mutex);
+    live.assign(s.runLive.begin(), s.runLive.end());
+  }
+  for (CUdeviceptr p : live)
+    release(reinterpret_cast<void *>(p));
 }
 
 int32_t parsimony_gpu_end_run(void) {
