@@ -1026,3 +1026,12 @@ Value parsimony::onnximport::divideIntegers(OpBuilder &b, Location loc, Value x,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y, zero);
   return arith::SelectOp::create(b, loc, byZero, zero, q);
 }
+
+Value parsimony::onnximport::clampIndex(OpBuilder &b, Location l, Value v,
+                                        Value size) {
+  Value zero = arith::ConstantIndexOp::create(b, l, 0);
+  Value one = arith::ConstantIndexOp::create(b, l, 1);
+  Value last = arith::SubIOp::create(b, l, size, one);
+  Value lo = arith::MaxSIOp::create(b, l, v, zero);
+  return arith::MinSIOp::create(b, l, lo, last);
+}

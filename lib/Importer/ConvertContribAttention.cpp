@@ -102,16 +102,6 @@ Value cmp(OpBuilder &b, Location l, arith::CmpIPredicate p, Value x, Value y) {
   return arith::CmpIOp::create(b, l, p, x, y);
 }
 
-/// `v` clamped to [0, size - 1] (an index); keeps reads of user-provided
-/// positions and ids in bounds.
-Value clampIndex(OpBuilder &b, Location l, Value v, Value size) {
-  Value zero = arith::ConstantIndexOp::create(b, l, 0);
-  Value one = arith::ConstantIndexOp::create(b, l, 1);
-  Value last = arith::SubIOp::create(b, l, size, one);
-  Value lo = arith::MaxSIOp::create(b, l, v, zero);
-  return arith::MinSIOp::create(b, l, lo, last);
-}
-
 /// An OpFoldResult size as an index value.
 Value sizeValue(Emitter &em, OpFoldResult s) {
   if (auto v = dyn_cast<Value>(s))

@@ -862,14 +862,28 @@ LogicalResult convertExpand(NodeContext &nc) {
       }
       continue;
     }
+    // A runtime size must be 1 or the input's (or the input's be 1).
+    Value sv = cast<Value>(s);
+    auto eq = [&](Value a, Value c) {
+      return arith::CmpIOp::create(em.b, nc.loc, arith::CmpIPredicate::eq, a,
+                                   c);
+    };
+    Value one = em.indexConst(1);
+    Value xv = ShapedType::isDynamic(xd) ? em.dim(x, xi) : em.indexConst(xd);
+    Value ok = arith::OrIOp::create(em.b, nc.loc, eq(sv, one), eq(sv, xv));
+    if (xd != 1)
+      nc.check(em.b,
+               xd == kDyn ? arith::OrIOp::create(em.b, nc.loc, ok, eq(xv, one))
+                          : ok,
+               "Expand: a size of the shape input (dimension " + Twine(i) +
+                   ") is neither 1 nor the input's");
     if (!ShapedType::isDynamic(xd) && xd != 1) {
       shape.push_back(xd);
       continue;
     }
     shape.push_back(kDyn);
-    Value sv = cast<Value>(s);
     if (ShapedType::isDynamic(xd))
-      sv = arith::MaxSIOp::create(em.b, nc.loc, sv, em.dim(x, xi));
+      sv = arith::MaxSIOp::create(em.b, nc.loc, sv, xv);
     dyn.push_back(sv);
   }
   auto outType = RankedTensorType::get(shape, type.getElementType());
@@ -1318,6 +1332,13 @@ Value wrapIndex(OpBuilder &b, Location loc, Value raw, Value size) {
   return arith::SelectOp::create(b, loc, isNeg, shifted, idx);
 }
 
+/// wrapIndex, then clamped into [0, size) so that an index out of range
+/// (undefined in ONNX; a garbage token id) never reads or writes out of
+/// bounds.
+Value boundedIndex(OpBuilder &b, Location loc, Value raw, Value size) {
+  return clampIndex(b, loc, wrapIndex(b, loc, raw, size), size);
+}
+
 LogicalResult convertGather(NodeContext &nc) {
   Value data = requireInput(nc, 0), indices = requireInput(nc, 1);
   if (!data || !indices)
@@ -1405,7 +1426,7 @@ LogicalResult convertGather(NodeContext &nc) {
         SmallVector<Value> coords;
         for (int64_t i = 0; i < ax; ++i)
           coords.push_back(linalg::IndexOp::create(b, loc, i));
-        coords.push_back(wrapIndex(b, loc, args[0], axisSize));
+        coords.push_back(boundedIndex(b, loc, args[0], axisSize));
         for (int64_t i = ax + 1; i < r; ++i)
           coords.push_back(linalg::IndexOp::create(b, loc, i - 1 + q));
         Value v = tensor::ExtractOp::create(b, loc, data, coords);
@@ -1469,7 +1490,7 @@ LogicalResult convertGatherElements(NodeContext &nc) {
         SmallVector<Value> coords;
         for (int64_t i = 0; i < r; ++i)
           coords.push_back(
-              i == ax ? wrapIndex(b, loc, args[0], axisSize)
+              i == ax ? boundedIndex(b, loc, args[0], axisSize)
                       : linalg::IndexOp::create(b, loc, i).getResult());
         Value v = tensor::ExtractOp::create(b, loc, data, coords);
         linalg::YieldOp::create(b, loc, v);
@@ -1546,7 +1567,7 @@ LogicalResult convertGatherND(NodeContext &nc) {
         for (int64_t j = 0; j < k; ++j) {
           tuple.back() = e.indexConst(j);
           Value raw = tensor::ExtractOp::create(b, loc, indices, tuple);
-          coords.push_back(wrapIndex(b, loc, raw, indexedSizes[j]));
+          coords.push_back(boundedIndex(b, loc, raw, indexedSizes[j]));
         }
         coords.append(ivs.begin() + (q - 1), ivs.end());
         Value v = tensor::ExtractOp::create(b, loc, data, coords);
@@ -1642,7 +1663,7 @@ LogicalResult convertScatterElements(NodeContext &nc) {
             [&](OpBuilder &lb, Location l, ValueRange ivs,
                 ValueRange iter) -> scf::ValueVector {
               Value raw = tensor::ExtractOp::create(lb, l, idx, ivs);
-              Value target = wrapIndex(lb, l, raw, axisSize);
+              Value target = boundedIndex(lb, l, raw, axisSize);
               SmallVector<Value> coords(ivs.begin(), ivs.end());
               coords[ax] = target;
               Value u = tensor::ExtractOp::create(lb, l, upd, ivs);
@@ -1743,7 +1764,7 @@ LogicalResult convertScatterND(NodeContext &nc) {
               for (int64_t j = 0; j < k; ++j) {
                 tuple.back() = le.indexConst(j);
                 Value raw = tensor::ExtractOp::create(lb, l, idx, tuple);
-                coords.push_back(wrapIndex(lb, l, raw, indexedSizes[j]));
+                coords.push_back(boundedIndex(lb, l, raw, indexedSizes[j]));
               }
               coords.append(ivs.begin() + (q - 1), ivs.end());
               Value u = tensor::ExtractOp::create(lb, l, upd, ivs);

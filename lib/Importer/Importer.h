@@ -344,6 +344,10 @@ Value safeDivisor(OpBuilder &b, Location loc, Value y, bool isUnsigned);
 Value divideIntegers(OpBuilder &b, Location loc, Value x, Value y,
                      bool isUnsigned);
 
+/// `v` clamped to [0, size - 1] (an index); keeps reads of user-provided
+/// positions and ids in bounds.
+Value clampIndex(OpBuilder &b, Location l, Value v, Value size);
+
 /// Normalises `axis` for `rank`; fails (with `err`) if out of range.
 FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank,
                                  const std::function<NodeError()> &err);
