@@ -108,6 +108,12 @@ struct SharedOptions {
       "approximate-math",
       cl::desc("Vectorizable polynomial approximations of erf/exp/tanh/log"),
       cl::init(true), cl::cat(getCompileOptionCategory())};
+  cl::opt<bool> runtimeChecks{
+      "runtime-checks",
+      cl::desc("Check sizes computed from tensor contents when the model "
+               "runs: contradicting inputs fail the run (NAME_run returns "
+               "4) instead of reading out of bounds"),
+      cl::init(true), cl::cat(getCompileOptionCategory())};
   cl::opt<bool> fuseEpilogues{
       "fuse-epilogues",
       cl::desc("Fuse the bias, activation and residual add after a dense "
@@ -140,6 +146,7 @@ mlir::FailureOr<CompileOptions> parsimony::getCompileOptionsFromCommandLine() {
       {"kernels", cl.kernels ? "true" : "false"},
       {"approximate-math", cl.approximateMath ? "true" : "false"},
       {"fuse-epilogues", cl.fuseEpilogues ? "true" : "false"},
+      {"runtime-checks", cl.runtimeChecks ? "true" : "false"},
       {"entry", cl.entry}};
   if (cl.name.getNumOccurrences())
     given.push_back({"name", cl.name});

@@ -136,7 +136,7 @@ OptionStatus parsimony::setCompileOption(CompileOptions &o, StringRef name,
     return OptionStatus::ok;
   }
   if (key == "kernels" || key == "approximate-math" ||
-      key == "fuse-epilogues") {
+      key == "fuse-epilogues" || key == "runtime-checks") {
     bool flag;
     std::string lower = value.lower();
     if (lower == "true" || lower == "1" || lower == "on")
@@ -147,6 +147,7 @@ OptionStatus parsimony::setCompileOption(CompileOptions &o, StringRef name,
       return invalid("true or false");
     (key == "kernels"          ? o.useKernels
      : key == "fuse-epilogues" ? o.fuseEpilogues
+     : key == "runtime-checks" ? o.runtimeChecks
                                : o.approximateMath) = flag;
     return OptionStatus::ok;
   }

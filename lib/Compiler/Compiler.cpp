@@ -434,6 +434,7 @@ LogicalResult parsimony::lowerToLLVMDialect(ModuleOp module,
     pipeline.useKernels = options.useKernels;
     pipeline.approximateMath = options.approximateMath;
     pipeline.fuseEpilogues = options.fuseEpilogues;
+    pipeline.runtimeChecks = options.runtimeChecks;
     pipeline.sparseFFN = options.sparseFFN;
     pipeline.topk = options.topk;
     pipeline.predictor = options.predictor;

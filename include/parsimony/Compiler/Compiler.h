@@ -124,6 +124,9 @@ struct CompileOptions {
   bool approximateMath = true;
   /// --fuse-epilogues: dense matmul epilogues fused into the GEMM (CPU).
   bool fuseEpilogues = true;
+  /// --runtime-checks: sizes computed from tensor contents checked when the
+  /// model runs.
+  bool runtimeChecks = true;
 };
 
 /// How setCompileOption went.
