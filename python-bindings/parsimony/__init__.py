@@ -184,7 +184,7 @@ def _frozen_list(freeze):
 def compile(model, target="cpu", sparse_ffn="off", topk=None, predictor=None,
             moe="dropless", quantize=None, cpu="native", dims=None,
             capacity_factor=None, freeze=None, entry=None, group_size=None,
-            gpu_arch=None, gpu_binary=None):
+            gpu_arch=None, gpu_binary=None, runtime_checks=True):
     """Compiles a model to native code and loads it.
 
     model: a path to an .onnx model (anything else is parsed as MLIR), or the
@@ -221,12 +221,19 @@ def compile(model, target="cpu", sparse_ffn="off", topk=None, predictor=None,
         two per byte): weight-only quantization of every matmul weight
         (--quantize); None keeps f32 weights.
       group_size: 32, 64 or 128, the int4 group (--group-size; None: 64).
+      runtime_checks: check sizes computed from tensor contents when the
+        model runs (--runtime-checks): contradicting inputs raise
+        RuntimeError naming the node instead of reading out of bounds.
     Raises CompileError (with the compiler's diagnostics) when the model does
     not compile, ValueError for malformed options.
     """
     options = _option_list(target, sparse_ffn, topk, predictor, moe, quantize,
                            cpu, capacity_factor, entry, group_size, gpu_arch,
                            gpu_binary)
+    if not isinstance(runtime_checks, bool):
+        raise TypeError("runtime_checks must be a bool")
+    if not runtime_checks:
+        options.append(("runtime_checks", "false"))
     dim_list = _dim_list(dims)
     frozen = _frozen_list(freeze)
     if isinstance(model, (bytes, bytearray, memoryview)):

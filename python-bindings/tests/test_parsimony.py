@@ -309,6 +309,48 @@ class TypedModelTest(unittest.TestCase):
             model(ids=ids.astype(np.int32))
 
 
+class RuntimeChecksTest(unittest.TestCase):
+    """A Reshape to a shape input: contents that contradict the model's
+    shapes fail the run with RuntimeError naming the node, and the model
+    stays usable."""
+
+    @classmethod
+    def setUpClass(cls):
+        graph = helper.make_graph(
+            [helper.make_node("Reshape", ["x", "shape"], ["y"],
+                              name="to_rows")], "reshape",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6]),
+             helper.make_tensor_value_info("shape", TensorProto.INT64,
+                                           [2])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4])])
+        cls.proto = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", 17)])
+        cls.model = parsimony.compile(cls.proto.SerializeToString())
+        cls.x = np.arange(12, dtype=np.float32).reshape(2, 6)
+
+    def run_with(self, *shape):
+        return self.model(x=self.x, shape=np.array(shape, np.int64))["y"]
+
+    def test_contradicting_contents_fail_then_good_ones_run(self):
+        for _ in range(50):  # temporaries of failed runs are freed
+            with self.assertRaises(RuntimeError) as ctx:
+                self.run_with(5, 5)
+            self.assertIn("another element count", str(ctx.exception))
+            self.assertIn("(node 'to_rows')", str(ctx.exception))
+            with self.assertRaises(RuntimeError) as ctx:
+                self.run_with(4, 3)
+            self.assertIn("(dimension 0) is not 3", str(ctx.exception))
+            np.testing.assert_array_equal(self.run_with(3, -1),
+                                          self.x.reshape(3, 4))
+
+    def test_checks_can_be_turned_off(self):
+        model = parsimony.compile(self.proto.SerializeToString(),
+                                  runtime_checks=False)
+        np.testing.assert_array_equal(
+            model(x=self.x, shape=np.array([3, 4], np.int64))["y"],
+            self.x.reshape(3, 4))
+
+
 class DynamicDimsTest(unittest.TestCase):
     def setUp(self):
         graph = helper.make_graph(
