@@ -143,3 +143,37 @@ func.func private @helper(%x: tensor<?xf32>) -> tensor<4xf32> {
   %0 = tensor.cast %x : tensor<?xf32> to tensor<4xf32>
   return %0 : tensor<4xf32>
 }
+
+// -----
+
+// Checks go under host control flow (a Loop's scf.for, an If's scf.if),
+// not into linalg bodies, where they would sit in an inner loop or a GPU
+// kernel.
+// CHECK-LABEL: func.func @nesting
+// FOLDED-LABEL: func.func @nesting
+// CHECK: scf.for
+// CHECK: cf.assert %{{.*}}, "a size computed at run time (dimension 0) is not 4
+// CHECK: tensor.cast
+// CHECK: linalg.generic
+// CHECK-NOT: cf.assert
+// CHECK: tensor.extract_slice
+// CHECK-NOT: cf.assert
+// CHECK: tensor.cast
+// CHECK: linalg.yield
+#id1 = affine_map<(d0) -> (d0)>
+func.func @nesting(%x: tensor<?xf32>, %n: index) -> tensor<4xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %init = tensor.empty() : tensor<4xf32>
+  %r = scf.for %i = %c0 to %n step %c1 iter_args(%acc = %init) -> tensor<4xf32> {
+    %c = tensor.cast %x : tensor<?xf32> to tensor<4xf32>
+    scf.yield %c : tensor<4xf32>
+  }
+  %g = linalg.generic {indexing_maps = [#id1], iterator_types = ["parallel"]} outs(%r : tensor<4xf32>) {
+  ^bb0(%out: f32):
+    %e = tensor.extract_slice %x[%n] [4] [1] : tensor<?xf32> to tensor<4xf32>
+    %c = tensor.cast %x : tensor<?xf32> to tensor<4xf32>
+    linalg.yield %out : f32
+  } -> tensor<4xf32>
+  return %g : tensor<4xf32>
+}

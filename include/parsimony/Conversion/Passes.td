@@ -137,8 +137,10 @@ def InsertRuntimeChecks : Pass<"parsimony-insert-runtime-checks",
     a runtime tensor, a slice at runtime bounds). Tensor ops whose meaning
     depends on such sizes agreeing are undefined when they do not; this
     pass adds a `cf.assert` before each of them in public functions with a
-    body (model entry points), so a run with contradicting contents fails
-    with a message instead of reading or writing out of bounds:
+    body (model entry points), under their host control flow (`scf.for`,
+    `scf.while`, `scf.if`; not inside linalg bodies), so a run with
+    contradicting contents fails with a message instead of reading or
+    writing out of bounds:
 
     - `tensor.cast` to a static size: the runtime size equals it;
     - `tensor.reshape`: no negative entry, the shape's element count equals

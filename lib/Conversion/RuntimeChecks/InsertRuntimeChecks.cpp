@@ -14,6 +14,7 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
 #include "llvm/ADT/TypeSwitch.h"
@@ -319,8 +320,15 @@ struct InsertRuntimeChecksPass
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       if (func.isExternal() || func.isPrivate())
         continue;
+      // Ops under host control flow only: a check inside a linalg body
+      // would sit in an inner loop (or a GPU kernel).
       SmallVector<Operation *> ops;
-      func.walk([&](Operation *op) { ops.push_back(op); });
+      func.walk<WalkOrder::PreOrder>([&](Operation *op) {
+        ops.push_back(op);
+        return isa<scf::ForOp, scf::WhileOp, scf::IfOp, func::FuncOp>(op)
+                   ? WalkResult::advance()
+                   : WalkResult::skip();
+      });
       for (Operation *op : ops)
         llvm::TypeSwitch<Operation *>(op)
             .Case<tensor::CastOp>(checkCast)
