@@ -931,15 +931,11 @@ LogicalResult convertRange(NodeContext &nc) {
     Value li = arith::IndexCastOp::create(em.b, nc.loc, em.b.getIndexType(), l);
     Value di = arith::IndexCastOp::create(em.b, nc.loc, em.b.getIndexType(), d);
     Value diff = arith::SubIOp::create(em.b, nc.loc, li, si);
-    Value zero = em.indexConst(0);
-    Value isZero =
-        arith::CmpIOp::create(em.b, nc.loc, arith::CmpIPredicate::eq, di, zero);
-    nc.check(
-        em.b,
-        arith::CmpIOp::create(em.b, nc.loc, arith::CmpIPredicate::ne, di, zero),
-        "Range: the delta is zero");
+    Value nonZero = arith::CmpIOp::create(
+        em.b, nc.loc, arith::CmpIPredicate::ne, di, em.indexConst(0));
+    nc.check(em.b, nonZero, "Range: the delta is zero");
     // Never divide by zero, even in the run the check ends.
-    di = arith::SelectOp::create(em.b, nc.loc, isZero, em.indexConst(1), di);
+    di = arith::SelectOp::create(em.b, nc.loc, nonZero, di, em.indexConst(1));
     count = arith::CeilDivSIOp::create(em.b, nc.loc, diff, di);
   }
   count = arith::MaxSIOp::create(em.b, nc.loc, count, em.indexConst(0));

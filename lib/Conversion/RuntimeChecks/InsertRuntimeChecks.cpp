@@ -58,9 +58,6 @@ public:
   Value cmp(arith::CmpIPredicate predicate, Value lhs, Value rhs) {
     return b.createOrFold<arith::CmpIOp>(loc, predicate, lhs, rhs);
   }
-  Value select(Value cond, Value a, Value c) {
-    return b.createOrFold<arith::SelectOp>(loc, cond, a, c);
-  }
 
   void require(Value cond) {
     if (matchPattern(cond, m_One()))
